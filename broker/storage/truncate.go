@@ -1,0 +1,223 @@
+package storage
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// TruncateTo drops everything at and above offset (follower truncation, KIP-101/279); the
+// batch containing offset goes whole, so LogEndOffset may end up below offset. The epoch
+// cache drops epochs starting at or above offset. An offset below LogStartOffset empties the
+// log and restarts it there.
+func (l *Log) TruncateTo(offset int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
+	if offset >= l.logEndOffset() {
+		return nil
+	}
+	if offset < l.logStartOffset {
+		return l.truncateFullyLocked(offset)
+	}
+	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
+	if i < 0 {
+		i = 0
+	}
+	dead := append([]*segment(nil), l.segments[i+1:]...)
+	cfg := l.config()
+	l.gen++
+	l.mu.Lock()
+	l.segments = l.segments[:i+1]
+	err := l.segments[i].truncateTo(offset, cfg.IndexIntervalBytes)
+	l.epochs.truncateFromEnd(offset)
+	l.recoveryPoint = min(l.recoveryPoint, l.logEndOffset())
+	l.mu.Unlock()
+	if err != nil {
+		l.failed = fmt.Errorf("storage: truncate to %d: %w", offset, err)
+		return l.failed
+	}
+	if err := l.dropSegments(dead); err != nil {
+		return err
+	}
+	l.firstDirty = min(l.firstDirty, l.logEndOffset())
+	if err := l.writeEpochs(); err != nil {
+		return err
+	}
+	return l.writeCheckpoints()
+}
+
+// TruncateFullyAndStartAt deletes every segment and restarts the log empty at offset (a
+// follower far behind the leader's log start offset). The epoch cache is cleared.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
+	return l.truncateFullyLocked(offset)
+}
+
+// truncateFullyLocked implements TruncateFullyAndStartAt. appendMu must be held.
+func (l *Log) truncateFullyLocked(offset int64) error {
+	l.gen++
+	dead := append([]*segment(nil), l.segments...)
+	for _, s := range dead {
+		if err := s.markDeleted(); err != nil {
+			return err
+		}
+	}
+	ns, err := createSegment(l.fs, l.dir, offset, l.now(), l.logger)
+	if err != nil {
+		l.failed = err
+		return err
+	}
+	l.mu.Lock()
+	l.segments = []*segment{ns}
+	l.logStartOffset, l.recoveryPoint = offset, offset
+	l.epochs = epochCache{}
+	l.mu.Unlock()
+	for _, s := range dead {
+		s.release()
+	}
+	l.dirSyncNeeded = true
+	l.firstDirty = -1
+	if err := l.writeEpochs(); err != nil {
+		return err
+	}
+	return l.writeCheckpoints()
+}
+
+// IncrementLogStartOffset moves LogStartOffset forward to offset (DeleteRecords) and deletes
+// segments that are wholly below it. offset above LogEndOffset is ErrOffsetOutOfRange.
+func (l *Log) IncrementLogStartOffset(offset int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
+	if offset > l.logEndOffset() {
+		return fmt.Errorf("%w: log start offset %d above log end offset %d", ErrOffsetOutOfRange, offset, l.logEndOffset())
+	}
+	if offset <= l.logStartOffset {
+		return nil
+	}
+	k := 0
+	for k+1 < len(l.segments) && l.segments[k+1].base <= offset {
+		k++
+	}
+	return l.deletePrefix(k, offset)
+}
+
+// deletePrefix removes the first k segments and raises LogStartOffset to at least
+// minStart. appendMu must be held.
+func (l *Log) deletePrefix(k int, minStart int64) error {
+	dead := append([]*segment(nil), l.segments[:k]...)
+	l.gen++
+	l.mu.Lock()
+	l.segments = l.segments[k:]
+	l.logStartOffset = max(l.logStartOffset, l.segments[0].base, minStart)
+	changed := l.epochs.truncateFromStart(l.logStartOffset)
+	l.mu.Unlock()
+	if err := l.dropSegments(dead); err != nil {
+		return err
+	}
+	if changed {
+		if err := l.writeEpochs(); err != nil {
+			return err
+		}
+	}
+	return l.writeCheckpoints()
+}
+
+// dropSegments renames removed segments' files to *.deleted and releases the log's
+// reference; files go when the last reader releases. appendMu must be held.
+func (l *Log) dropSegments(dead []*segment) error {
+	var first error
+	for _, s := range dead {
+		if err := s.markDeleted(); err != nil && first == nil {
+			first = err
+		}
+		s.release()
+	}
+	if len(dead) > 0 {
+		l.dirSyncNeeded = true
+	}
+	return first
+}
+
+// Maintain does the periodic work Kafka's log manager does: roll a non-empty active segment
+// older than segment.ms, delete whole inactive segments by retention.ms and retention.bytes
+// (cleanup.policy delete), flush per flush.ms, checkpoint the recovery point, and compact
+// (cleanup.policy compact). The broker calls it about once a second.
+func (l *Log) Maintain(now time.Time) error {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	if err := l.maintainLocked(now); err != nil {
+		return err
+	}
+	l.appendMu.Lock()
+	cfg := l.config()
+	l.appendMu.Unlock()
+	if cfg.compact() {
+		return l.compact(now)
+	}
+	return nil
+}
+
+// maintainLocked runs the non-compaction part of Maintain. maintMu must be held.
+func (l *Log) maintainLocked(now time.Time) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
+	cfg := l.config()
+	if s := l.active(); s.size > 0 && now.Sub(s.created) > cfg.SegmentMs {
+		if _, err := l.roll(l.logEndOffset()); err != nil {
+			return err
+		}
+	}
+	if cfg.delete() {
+		if k := l.retainable(now, cfg); k > 0 {
+			if err := l.deletePrefix(k, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if cfg.FlushMs > 0 && l.unflushed > 0 && now.Sub(l.lastFlush) >= cfg.FlushMs {
+		if err := l.flushLocked(false); err != nil {
+			return err
+		}
+	}
+	return l.writeCheckpoints()
+}
+
+// retainable returns how many leading inactive segments retention deletes: those whose
+// newest batch is older than retention.ms, then those that keep the log above
+// retention.bytes. appendMu must be held.
+func (l *Log) retainable(now time.Time, cfg Config) int {
+	k := 0
+	if cfg.RetentionMs >= 0 {
+		limit := now.Add(-cfg.RetentionMs).UnixMilli()
+		for k < len(l.segments)-1 && l.segments[k].maxTs < limit {
+			k++
+		}
+	}
+	if cfg.RetentionBytes >= 0 {
+		var total int64
+		for _, s := range l.segments {
+			total += s.size
+		}
+		for _, s := range l.segments[:k] {
+			total -= s.size
+		}
+		for k < len(l.segments)-1 && total-l.segments[k].size >= cfg.RetentionBytes {
+			total -= l.segments[k].size
+			k++
+		}
+	}
+	return k
+}
