@@ -61,7 +61,7 @@ type Log struct {
 	lastFlush       time.Time
 	checkpointedRP  int64
 	checkpointedLSO int64
-	dirSyncNeeded   bool // segments were created or renamed since the last directory fsync
+	dirSyncNeeded   bool   // segments were created or renamed since the last directory fsync
 	firstDirty      int64  // offset where uncompacted data starts; -1 before the first pass
 	gen             uint64 // bumped by truncation and retention so compaction can detect them
 	hdrs            []batchHeader

@@ -448,4 +448,3 @@ func writeFileAtomicSync(fs FS, name string, data []byte, sync bool) error {
 	}
 	return nil
 }
-
