@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 )
 
 // Record batch v2 header layout (big-endian), as on the wire and on disk.
@@ -80,8 +81,8 @@ func (h *batchHeader) checkShape(avail int64) error {
 	if h.Size() > avail {
 		return fmt.Errorf("%w: batch of %d bytes truncated to %d", ErrCorrupt, h.Size(), avail)
 	}
-	if h.LastOffsetDelta < 0 || h.NumRecords < 0 || h.BaseOffset < 0 {
-		return fmt.Errorf("%w: negative offset delta, record count or base offset", ErrCorrupt)
+	if h.LastOffsetDelta < 0 || h.NumRecords < 0 || h.BaseOffset < 0 || h.BaseOffset > math.MaxInt64/2 {
+		return fmt.Errorf("%w: offset delta, record count or base offset out of range", ErrCorrupt)
 	}
 	return nil
 }

@@ -190,7 +190,6 @@ func (l *Log) swapSegment(old *segment, data []byte, gen uint64, ival int) error
 		l.fs.Remove(cleaned)
 		return fmt.Errorf("storage: verify cleaned segment: %w", err)
 	}
-	ns.next = max(ns.next, old.next)
 
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()

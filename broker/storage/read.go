@@ -123,29 +123,22 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool
 	if i < 0 {
 		i = 0
 	}
-	var views []segmentView
-	for _, s := range l.segments[i:] {
-		s.refs.Add(1)
-		views = append(views, segmentView{s: s, size: s.size, offIdx: s.offIdx, next: s.next})
-		res.segs = append(res.segs, s)
-		if len(views) == 2 {
-			break
-		}
+	// Skip segments holding nothing at or above offset (emptied or cut short by compaction).
+	for i < len(l.segments)-1 && (l.segments[i].size == 0 || l.segments[i].next <= offset) {
+		i++
 	}
+	s := l.segments[i]
+	s.refs.Add(1)
+	v := segmentView{s: s, size: s.size, offIdx: s.offIdx, next: s.next}
+	res.segs = append(res.segs, s)
 	l.mu.RUnlock()
 
-	v := views[0]
 	pos, h, found, err := v.findOffset(offset, v.size)
-	if err == nil && !found && len(views) > 1 {
-		// offset is in a compaction gap at the end of its segment: start at the next one.
-		v = views[1]
-		pos, h, found, err = v.findOffset(offset, v.size)
+	if err != nil {
+		res.Release()
+		return nil, err
 	}
-	if err != nil || !found || h.BaseOffset >= maxOffset {
-		if err != nil {
-			res.Release()
-			return nil, err
-		}
+	if !found || h.BaseOffset >= maxOffset {
 		return res, nil
 	}
 	end, err := l.readEnd(v, pos, maxOffset)
