@@ -1,0 +1,50 @@
+// Package storage is the durable segmented log of the kchaos reference broker: one Log per
+// partition directory, holding record batches (magic v2) byte for byte as produced, with
+// Kafka's file layout and recovery rules.
+//
+// # Layout
+//
+// A log directory holds segments named by their 20-digit zero-padded base offset:
+// <base>.log (concatenated batches), <base>.index (sparse offset index: relative offset
+// uint32 + position uint32, one entry per index.interval.bytes) and <base>.timeindex
+// (timestamp int64 + relative offset uint32). Beside them: leader-epoch-checkpoint (Kafka's
+// text format), recovery-point-offset-checkpoint, log-start-offset-checkpoint and, after a
+// clean Close, .kafka_cleanshutdown. Small files are written atomically (tmp, fsync, rename,
+// directory fsync). The active segment rolls when an append would exceed segment.bytes, when
+// it is older than segment.ms, or when an index would exceed segment.index.bytes.
+//
+// # Appends and reads
+//
+// Appends walk batch headers only (no per-record work), rewrite BaseOffset and
+// PartitionLeaderEpoch in place (outside the CRC), stamp LogAppendTime when asked (CRC32C
+// recomputed) and write all batches with one write call. A failed write (ENOSPC) is undone by
+// truncating the file back, and the error wraps ErrStorage. fsync happens only per
+// flush.messages / flush.ms or on Flush, like Kafka. Reads return file ranges (Chunks) of whole
+// batches from one segment, for sendfile; segments stay open until the ReadResult is released.
+//
+// # Recovery
+//
+// After a clean shutdown the index files are trusted. Otherwise every segment from the one
+// holding the recovery point onward is rescanned: each batch is checked (length bounds, magic,
+// CRC32C, increasing offsets); the first bad batch and everything after it, including later
+// segments, is truncated away; indexes are rebuilt. Segments below the recovery point keep
+// their index files unless those fail a sanity check (then they are rebuilt). The recovery
+// point moves to the log end offset on every flush; it is checkpointed by Flush, Maintain and
+// Close.
+//
+// # Differences from Kafka
+//
+//   - Indexes live in memory and are written to their files when a segment rolls, on Flush
+//     and on Close, instead of being memory-mapped; the active segment is always rescanned
+//     after an unclean shutdown.
+//   - Read excludes a batch that contains maxOffset, like Kafka, and returns whole batches
+//     only (Kafka may send a trailing partial batch).
+//   - OffsetForTimestamp answers at batch granularity (base offset of the first batch whose
+//     MaxTimestamp reaches the target), not per record.
+//   - Retention never considers the high watermark (Kafka only deletes below it).
+//   - The cleaner rewrites segments one to one without merging, keeps control batches and
+//     unkeyed records, drops batches that become empty, has no dirty-ratio or compaction lag
+//     settings and does not remove aborted transactional data.
+//   - AppendAsFollower accepts a first batch above LogEndOffset (a gap left by the leader's
+//     compaction), as Kafka does.
+package storage
