@@ -384,3 +384,34 @@ func TestConcurrentAppendRead(t *testing.T) {
 	}
 	<-done
 }
+
+func TestFlushPolicy(t *testing.T) {
+	clk := newClock()
+	l := openTest(t, t.TempDir(), Config{}, clk)
+	appendN(t, l, 3, 2, 10, 1)
+	if l.RecoveryPoint() != 0 {
+		t.Fatalf("default config fsynced: recovery point %d", l.RecoveryPoint())
+	}
+	if err := l.Flush(); err != nil || l.RecoveryPoint() != 6 {
+		t.Fatalf("Flush: %v, recovery point %d", err, l.RecoveryPoint())
+	}
+	l.SetConfig(Config{FlushMessages: 1})
+	appendN(t, l, 1, 2, 10, 1)
+	if l.RecoveryPoint() != 8 {
+		t.Fatalf("flush.messages=1: recovery point %d", l.RecoveryPoint())
+	}
+	l.SetConfig(Config{FlushMs: time.Minute})
+	appendN(t, l, 1, 2, 10, 1)
+	l.Maintain(clk.Now().Add(30 * time.Second))
+	if l.RecoveryPoint() != 8 {
+		t.Fatalf("flush.ms flushed early: %d", l.RecoveryPoint())
+	}
+	l.Maintain(clk.Now().Add(2 * time.Minute))
+	if l.RecoveryPoint() != 10 {
+		t.Fatalf("flush.ms: recovery point %d", l.RecoveryPoint())
+	}
+	l.Close()
+	if _, err := l.AppendAsLeader(valueBatch(t, 1, 1, 1, 0), 0, -1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -83,5 +84,35 @@ func TestRetentionByBytes(t *testing.T) {
 	}
 	if l.LogStartOffset() != 190 {
 		t.Fatalf("LogStartOffset %d", l.LogStartOffset())
+	}
+}
+
+func TestReadResultOutlivesDeletedSegment(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	l := openTest(t, dir, Config{SegmentBytes: 4 << 10, RetentionBytes: RetentionBytesZero, RetentionMs: -1}, clk)
+	defer l.Close()
+	bs := appendN(t, l, 30, 2, 400, 1)
+	r, err := l.Read(0, 1<<20, l.LogEndOffset(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Maintain(clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogStartOffset() == 0 || segmentCount(l) != 1 {
+		t.Fatalf("retention.bytes=0 kept start %d, %d segments", l.LogStartOffset(), segmentCount(l))
+	}
+	got, err := r.Bytes()
+	if err != nil {
+		t.Fatalf("read of a deleted but unreleased segment: %v", err)
+	}
+	mustEqual(t, "first batch", got[:len(bs[0])], bs[0])
+	if m, _ := filepath.Glob(filepath.Join(dir, "*"+deletedSuffix)); len(m) == 0 {
+		t.Fatal("no deleted files pending while a read holds them")
+	}
+	r.Release()
+	if m, _ := filepath.Glob(filepath.Join(dir, segmentName(0)+"*")); len(m) != 0 {
+		t.Fatalf("files left after release: %v", m)
 	}
 }
