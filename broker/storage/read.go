@@ -169,12 +169,11 @@ func (l *Log) readEnd(v segmentView, from int64, maxOffset int64) (int64, error)
 	if maxOffset >= v.next {
 		return v.size, nil
 	}
-	pos, h, found, err := v.findOffset(maxOffset, v.size)
+	// Like Kafka, a batch containing maxOffset is not readable yet either.
+	pos, _, found, err := v.findOffset(maxOffset, v.size)
 	if err != nil || !found {
 		return v.size, err
 	}
-	// Like Kafka, a batch containing maxOffset is not readable yet either.
-	_ = h
 	return max(pos, from), nil
 }
 
