@@ -1,0 +1,169 @@
+package broker
+
+// Fetch (key 1), versions 4-16.
+//
+// Behaviour: reads whole record batches from the segment files starting with the batch that
+// holds FetchOffset, never past the high watermark (read_uncommitted) or last stable offset
+// (read_committed; equal to the high watermark until transactions exist), at most the
+// partition's PartitionMaxBytes and the request's MaxBytes in total, except that the first
+// batch of the first non-empty partition is returned whole even when larger (KIP-74). Long
+// poll: when fewer than MinBytes are available the request waits up to MaxWaitMs for appends.
+// Record data goes to the socket with sendfile (zerocopy.go). Topics are addressed by name
+// (v4-12) or topic id (v13+). CurrentLeaderEpoch (v9+) is checked: older than ours is
+// FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH. An offset beyond the log end or before
+// the log start is OFFSET_OUT_OF_RANGE; between the high watermark and the log end it returns
+// no data.
+//
+// Differences from Kafka: no incremental fetch sessions (KIP-227): SessionID is always 0, so
+// clients send full fetch requests, which Kafka allows. No preferred read replica (KIP-392).
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleFetch(c *conn, req *request) (kmsg.Response, error) {
+	r := req.msg.(*kmsg.FetchRequest)
+	wait := time.Duration(r.MaxWaitMillis) * time.Millisecond
+	if wait < 0 {
+		wait = 0
+	}
+	deadline := time.Now().Add(wait)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		arrived := c.b.arrivals.wait()
+		resp, size, hasError := c.buildFetch(r, req.version)
+		if size >= int64(r.MinBytes) || hasError || wait == 0 || !time.Now().Before(deadline) {
+			return resp, nil
+		}
+		c.releaseParts()
+		if timer == nil {
+			timer = time.NewTimer(time.Until(deadline))
+		}
+		select {
+		case <-arrived:
+		case <-timer.C:
+			resp, _, _ := c.buildFetch(r, req.version)
+			return resp, nil
+		case <-c.b.stop:
+			return nil, errCloseConn
+		}
+	}
+}
+
+// buildFetch reads every requested partition once. It returns the response, the record bytes
+// it holds and whether any partition has an error (which ends a long poll early, as in Kafka).
+func (c *conn) buildFetch(r *kmsg.FetchRequest, version int16) (*kmsg.FetchResponse, int64, bool) {
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	resp.SetVersion(version)
+	maxBytes := int64(r.MaxBytes)
+	if maxBytes <= 0 {
+		maxBytes = 1<<31 - 1
+	}
+	var total int64
+	hasError := false
+	minOne := true
+	readCommitted := r.IsolationLevel == 1
+	for _, rt := range r.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			var p *partition
+			var perr *kerr.Error
+			if version >= 13 {
+				p, perr = c.b.partitionByID(rt.TopicID, rp.Partition)
+			} else {
+				p, perr = c.b.partitionFor(rt.Topic, rp.Partition)
+			}
+			if perr == nil {
+				var n int64
+				n, perr = c.readPartition(p, rp, &sp, maxBytes-total, &minOne, readCommitted)
+				total += n
+			}
+			if perr != nil {
+				sp.ErrorCode = perr.Code
+				hasError = true
+			}
+			if sp.RecordBatches == nil {
+				sp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, hasError
+}
+
+// readPartition fills sp from p's log and returns the record bytes it added. budget is what is
+// left of the response's MaxBytes.
+func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int64, minOne *bool, readCommitted bool) (int64, *kerr.Error) {
+	epoch := p.LeaderEpoch()
+	if rp.CurrentLeaderEpoch >= 0 {
+		if rp.CurrentLeaderEpoch < epoch {
+			return 0, kerr.FencedLeaderEpoch
+		}
+		if rp.CurrentLeaderEpoch > epoch {
+			return 0, kerr.UnknownLeaderEpoch
+		}
+	}
+	hw := p.HighWatermark()
+	sp.HighWatermark = hw
+	sp.LastStableOffset = hw
+	sp.LogStartOffset = p.LogStartOffset()
+	if readCommitted {
+		sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
+	leo := p.LogEndOffset()
+	if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > leo {
+		return 0, kerr.OffsetOutOfRange
+	}
+	limit := int64(rp.PartitionMaxBytes)
+	if limit > budget {
+		limit = budget
+	}
+	if rp.FetchOffset >= hw || (limit <= 0 && !*minOne) {
+		return 0, nil
+	}
+	if limit < 0 {
+		limit = 0
+	}
+	res, err := p.log.Read(rp.FetchOffset, int(limit), hw, *minOne)
+	if err != nil {
+		return 0, storageError(err)
+	}
+	if res.Size == 0 {
+		res.Release()
+		return 0, nil
+	}
+	*minOne = false
+	c.b.metrics.bytesOut.WithLabelValues(p.topic.name).Add(float64(res.Size))
+	if zeroCopy {
+		sp.RecordBatches = c.addRecords(res)
+		return res.Size, nil
+	}
+	buf := make([]byte, 0, res.Size)
+	w := sliceWriter{&buf}
+	_, err = res.WriteTo(w)
+	res.Release()
+	if err != nil {
+		return 0, storageError(err)
+	}
+	sp.RecordBatches = buf
+	return int64(len(buf)), nil
+}
+
+// sliceWriter appends to a byte slice.
+type sliceWriter struct{ b *[]byte }
+
+func (w sliceWriter) Write(p []byte) (int, error) { *w.b = append(*w.b, p...); return len(p), nil }

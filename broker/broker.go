@@ -1,0 +1,288 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kchaos/kchaos/broker/storage"
+)
+
+// Broker is a kchaos reference broker. Create it with New, run it with Serve (or Start), stop
+// it with Close, which flushes and closes every log cleanly.
+//
+// Lock order: Broker.mu before partition.appendMu before partition.mu.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	fs      storage.FS
+	metrics *metrics
+
+	ln        net.Listener
+	advertise hostPort
+	metricsLn net.Listener
+	metricsSv *http.Server
+
+	mu         sync.RWMutex // guards topics and topicsByID
+	topics     map[string]*topic
+	topicsByID map[[16]byte]*topic
+
+	// arrivals wakes long-polling fetches when a high watermark moves.
+	arrivals *broadcast
+
+	connMu sync.Mutex // guards conns
+	conns  map[net.Conn]struct{}
+	connWG sync.WaitGroup
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	bgWG     sync.WaitGroup
+}
+
+type hostPort struct {
+	host string
+	port int32
+}
+
+// Options are the broker's seams: file system and logger. Zero values mean the real file
+// system and slog.Default().
+type Options struct {
+	FS     storage.FS
+	Logger *slog.Logger
+}
+
+// New opens the broker's data directory and recovers every log in it. It does not listen yet.
+func New(cfg Config, opts Options) (*Broker, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("broker: a data directory is required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:9092"
+	}
+	if cfg.ClusterID == "" {
+		cfg.ClusterID = "kchaos-local"
+	}
+	if err := ValidateProps(cfg.Props); err != nil {
+		return nil, err
+	}
+	if opts.FS == nil {
+		opts.FS = storage.OS
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: data dir: %w", err)
+	}
+	b := &Broker{
+		cfg:        cfg,
+		log:        opts.Logger.With("node", cfg.NodeID),
+		fs:         opts.FS,
+		metrics:    newMetrics(),
+		topics:     map[string]*topic{},
+		topicsByID: map[[16]byte]*topic{},
+		arrivals:   newBroadcast(),
+		conns:      map[net.Conn]struct{}{},
+		stop:       make(chan struct{}),
+	}
+	start := time.Now()
+	if err := b.loadTopics(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	n := 0
+	for _, t := range b.topics {
+		n += len(t.partitions)
+	}
+	b.metrics.partitions.Set(float64(n))
+	b.log.Info("recovered logs", "topics", len(b.topics), "partitions", n, "took", time.Since(start))
+	return b, nil
+}
+
+// Start listens on the configured addresses and serves in the background.
+func (b *Broker) Start() error {
+	ln, err := net.Listen("tcp", b.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("broker: listen: %w", err)
+	}
+	b.ln = ln
+	addr := b.cfg.AdvertisedAddr
+	if addr == "" {
+		addr = ln.Addr().String()
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("broker: advertised address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("broker: advertised port %q: %w", port, err)
+	}
+	b.advertise = hostPort{host: host, port: int32(p)}
+	if b.cfg.MetricsAddr != "" {
+		if err := b.serveMetrics(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	b.bgWG.Add(2)
+	go b.acceptLoop()
+	go b.maintainLoop()
+	b.log.Info("broker listening", "addr", ln.Addr().String(), "data_dir", b.cfg.DataDir)
+	return nil
+}
+
+// Addr returns the client listener's address once started.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// MetricsAddr returns the metrics listener's address, or "" when metrics are off.
+func (b *Broker) MetricsAddr() string {
+	if b.metricsLn == nil {
+		return ""
+	}
+	return b.metricsLn.Addr().String()
+}
+
+// Run starts the broker and blocks until ctx is done, then closes it.
+func (b *Broker) Run(ctx context.Context) error {
+	if err := b.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return b.Close()
+}
+
+func (b *Broker) acceptLoop() {
+	defer b.bgWG.Done()
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			select {
+			case <-b.stop:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			b.log.Error("accept", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		b.connMu.Lock()
+		select {
+		case <-b.stop:
+			b.connMu.Unlock()
+			nc.Close()
+			return
+		default:
+		}
+		b.conns[nc] = struct{}{}
+		b.connWG.Add(1)
+		b.connMu.Unlock()
+		go b.serveConn(nc)
+	}
+}
+
+// maintainLoop runs retention, rolling, time-based flushes and compaction on every log once
+// per log.retention.check.interval.ms (default here 1s; Kafka's is 5 minutes).
+func (b *Broker) maintainLoop() {
+	defer b.bgWG.Done()
+	iv := time.Duration(b.cfg.propInt("log.retention.check.interval.ms")) * time.Millisecond
+	if iv <= 0 {
+		iv = time.Second
+	}
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case now := <-t.C:
+			for _, p := range b.allPartitions() {
+				if err := p.log.Maintain(now); err != nil {
+					b.log.Warn("log maintenance", "topic", p.topic.name, "partition", p.index, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// allPartitions returns a snapshot of every hosted partition.
+func (b *Broker) allPartitions() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var ps []*partition
+	for _, t := range b.topics {
+		ps = append(ps, t.partitions...)
+	}
+	return ps
+}
+
+// Close stops accepting, closes client connections, then flushes and closes every log so the
+// next start needs no recovery. It is safe to call more than once.
+func (b *Broker) Close() error {
+	var err error
+	b.stopOnce.Do(func() {
+		close(b.stop)
+		if b.ln != nil {
+			b.ln.Close()
+		}
+		if b.metricsSv != nil {
+			b.metricsSv.Close()
+		}
+		b.connMu.Lock()
+		for nc := range b.conns {
+			nc.Close()
+		}
+		b.connMu.Unlock()
+		b.arrivals.notify()
+		b.connWG.Wait()
+		b.bgWG.Wait()
+		err = b.closeLogs()
+		b.log.Info("broker stopped")
+	})
+	return err
+}
+
+func (b *Broker) closeLogs() error {
+	var first error
+	for _, p := range b.allPartitions() {
+		if err := p.log.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// broadcast is a condition that many goroutines wait on and one notify wakes all at once.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newBroadcast() *broadcast { return &broadcast{ch: make(chan struct{})} }
+
+// wait returns a channel closed at the next notify.
+func (c *broadcast) wait() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ch
+}
+
+func (c *broadcast) notify() {
+	c.mu.Lock()
+	close(c.ch)
+	c.ch = make(chan struct{})
+	c.mu.Unlock()
+}

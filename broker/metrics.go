@@ -1,0 +1,126 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// metrics are the broker's Prometheus metrics, registered on a registry of its own so several
+// brokers can live in one process (tests). Names follow Kafka's JMX metrics where one exists.
+type metrics struct {
+	reg            *prometheus.Registry
+	bytesIn        *prometheus.CounterVec
+	bytesOut       *prometheus.CounterVec
+	messagesIn     *prometheus.CounterVec
+	bytesOutTotal  prometheus.Counter
+	requests       *prometheus.CounterVec
+	requestSeconds *prometheus.HistogramVec
+	badRequests    *prometheus.CounterVec
+	partitions     prometheus.Gauge
+	connections    prometheus.Gauge
+	produceErrors  *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kafka_server_brokertopicmetrics_bytesin_total", Help: "Record bytes appended, by topic.",
+		}, []string{"topic"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kafka_server_brokertopicmetrics_bytesout_total", Help: "Record bytes served to fetchers, by topic.",
+		}, []string{"topic"}),
+		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kafka_server_brokertopicmetrics_messagesin_total", Help: "Records appended, by topic.",
+		}, []string{"topic"}),
+		bytesOutTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kchaos_network_response_bytes_total", Help: "Response bytes written to clients, framing included.",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kafka_network_requestmetrics_requests_total", Help: "Requests handled, by API.",
+		}, []string{"request"}),
+		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kafka_network_requestmetrics_totaltime_seconds",
+			Help:    "Time from reading a request to writing its response, by API.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18),
+		}, []string{"request"}),
+		badRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kchaos_bad_requests_total", Help: "Requests refused before handling, by reason (frame_size, decode, panic).",
+		}, []string{"reason"}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kafka_server_replicamanager_partitioncount", Help: "Partitions hosted by this broker.",
+		}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kafka_server_socket_server_connection_count", Help: "Open client connections.",
+		}),
+		produceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kchaos_produce_errors_total", Help: "Partition-level produce errors, by Kafka error name.",
+		}, []string{"error"}),
+	}
+	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.messagesIn, m.bytesOutTotal, m.requests, m.requestSeconds,
+		m.badRequests, m.partitions, m.connections, m.produceErrors)
+	return m
+}
+
+// observeRequest records one handled request of the given API key.
+func (m *metrics) observeRequest(key int16, d time.Duration) {
+	name := kmsg.NameForKey(key)
+	m.requests.WithLabelValues(name).Inc()
+	m.requestSeconds.WithLabelValues(name).Observe(d.Seconds())
+}
+
+// logEndOffsets is a collector that reports every partition's log end offset and high
+// watermark at scrape time.
+type logEndOffsets struct{ b *Broker }
+
+var (
+	leoDesc = prometheus.NewDesc("kafka_log_log_logendoffset", "Log end offset, by partition.", []string{"topic", "partition"}, nil)
+	hwDesc  = prometheus.NewDesc("kafka_cluster_partition_highwatermark", "High watermark, by partition.", []string{"topic", "partition"}, nil)
+	lsoDesc = prometheus.NewDesc("kafka_log_log_logstartoffset", "Log start offset, by partition.", []string{"topic", "partition"}, nil)
+)
+
+func (c logEndOffsets) Describe(ch chan<- *prometheus.Desc) {
+	ch <- leoDesc
+	ch <- hwDesc
+	ch <- lsoDesc
+}
+
+func (c logEndOffsets) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.b.allPartitions() {
+		idx := strconv.Itoa(int(p.index))
+		ch <- prometheus.MustNewConstMetric(leoDesc, prometheus.GaugeValue, float64(p.LogEndOffset()), p.topic.name, idx)
+		ch <- prometheus.MustNewConstMetric(hwDesc, prometheus.GaugeValue, float64(p.HighWatermark()), p.topic.name, idx)
+		ch <- prometheus.MustNewConstMetric(lsoDesc, prometheus.GaugeValue, float64(p.LogStartOffset()), p.topic.name, idx)
+	}
+}
+
+// serveMetrics starts the Prometheus endpoint on MetricsAddr.
+func (b *Broker) serveMetrics() error {
+	if err := b.metrics.reg.Register(logEndOffsets{b}); err != nil {
+		return fmt.Errorf("broker: metrics: %w", err)
+	}
+	ln, err := net.Listen("tcp", b.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("broker: metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{}))
+	b.metricsLn = ln
+	b.metricsSv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	b.bgWG.Add(1)
+	go func() {
+		defer b.bgWG.Done()
+		if err := b.metricsSv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("metrics server", "err", err)
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// api is one API key the broker serves: the version range it advertises and its handler.
+type api struct {
+	key      kmsg.Key
+	min, max int16
+	handle   func(c *conn, req *request) (kmsg.Response, error)
+}
+
+// apis is the single table of what the broker advertises in ApiVersions. Ranges cover what
+// Sarama (default config and Version V4_0_0_0), franz-go, librdkafka 2.0 (kcat) and
+// kafka-python 2.0 negotiate. Lower bounds follow Kafka 4.0 (KIP-896): Produce below v3 and
+// Fetch below v4 would need the old message formats, which the broker does not speak. Upper
+// bounds stop before versions whose semantics are not implemented (Produce v12+: transactions
+// v2; ListOffsets v7+: max-timestamp and earliest-local lookups).
+var apis = []api{
+	{kmsg.Produce, 3, 11, handleProduce},
+	{kmsg.Fetch, 4, 16, handleFetch},
+	{kmsg.ListOffsets, 0, 6, handleListOffsets},
+	{kmsg.Metadata, 0, 12, handleMetadata},
+	{kmsg.ApiVersions, 0, 4, handleApiVersions},
+	{kmsg.CreateTopics, 2, 7, handleCreateTopics},
+	{kmsg.DeleteTopics, 1, 6, handleDeleteTopics},
+	{kmsg.OffsetForLeaderEpoch, 2, 4, handleOffsetForLeaderEpoch},
+	{kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs},
+	{kmsg.CreatePartitions, 0, 3, handleCreatePartitions},
+	{kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs},
+	{kmsg.DescribeCluster, 0, 1, handleDescribeCluster},
+}
+
+// apiByKey indexes apis; nil entries are keys the broker does not serve.
+var apiByKey [128]*api
+
+// advertised is the ApiVersions answer, built from apis.
+var advertised []kmsg.ApiVersionsResponseApiKey
+
+func init() {
+	for i := range apis {
+		a := &apis[i]
+		apiByKey[a.key] = a
+		advertised = append(advertised, kmsg.ApiVersionsResponseApiKey{ApiKey: a.key.Int16(), MinVersion: a.min, MaxVersion: a.max})
+	}
+}
+
+// lookupAPI returns the served API for key, or nil.
+func lookupAPI(key int16) *api {
+	if key < 0 || int(key) >= len(apiByKey) {
+		return nil
+	}
+	return apiByKey[key]
+}
