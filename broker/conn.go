@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -17,17 +18,17 @@ import (
 
 // conn is one client connection. Requests are handled one at a time in arrival order, as
 // Kafka does (it mutes a connection while a request is in flight), so responses are always in
-// request order.
+// request order. Reading and decoding the next frame and writing earlier responses overlap
+// with handling: a reader goroutine feeds parsed requests to the handler, which hands encoded
+// responses to a writer goroutine.
 type conn struct {
 	b        *Broker
 	nc       net.Conn
 	br       *bufio.Reader
 	log      *slog.Logger
 	clientID string
-	// out is reused across responses to avoid an allocation per request.
-	out []byte
 	// parts holds zero-copy record data registered by the Fetch handler for the response
-	// being written.
+	// being built; it moves to the outgoing frame when the response is encoded.
 	parts []fetchPart
 }
 
@@ -38,6 +39,18 @@ type request struct {
 	correlationID int32
 	clientID      string
 	msg           kmsg.Request
+	// frame is the pooled buffer the request was decoded from (records alias it).
+	frame *[]byte
+	// unsupportedAPIVersions marks an ApiVersions request of a version we do not speak.
+	unsupportedAPIVersions bool
+	start                  time.Time
+}
+
+// outFrame is an encoded response waiting for the writer.
+type outFrame struct {
+	buf      *[]byte // size hole, header and body
+	parts    []fetchPart
+	flexible bool
 }
 
 // errCloseConn tells the connection loop to close the connection without a response, which is
@@ -51,80 +64,167 @@ var errCloseConn = errors.New("broker: close connection")
 // socket.request.max.bytes.
 const nonProduceMaxBytes = 8 << 20
 
-func (b *Broker) serveConn(nc net.Conn) {
-	c := &conn{b: b, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), log: b.log.With("remote", nc.RemoteAddr().String())}
-	b.metrics.connections.Inc()
-	defer func() {
-		c.releaseParts()
-		b.metrics.connections.Dec()
-		nc.Close()
-		b.connMu.Lock()
-		delete(b.conns, nc)
-		b.connMu.Unlock()
-		b.connWG.Done()
-	}()
-	for {
-		err := c.serveOne()
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			c.log.Info("closing connection", "client_id", c.clientID, "reason", err)
-		}
-		return
+// pipelineDepth is how many parsed requests and encoded responses may queue per connection.
+const pipelineDepth = 8
+
+// bufPool recycles frame and response buffers of up to pooledBufMax bytes.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+const pooledBufMax = 1 << 20
+
+func getBuf(n int) *[]byte {
+	if n > pooledBufMax {
+		b := make([]byte, n)
+		return &b
+	}
+	b := bufPool.Get().(*[]byte)
+	if cap(*b) < n {
+		*b = make([]byte, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+func putBuf(b *[]byte) {
+	if b != nil && cap(*b) <= pooledBufMax {
+		bufPool.Put(b)
 	}
 }
 
-// serveOne reads, handles and answers one request.
-func (c *conn) serveOne() (err error) {
+func (b *Broker) serveConn(nc net.Conn) {
+	c := &conn{b: b, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), log: b.log.With("remote", nc.RemoteAddr().String())}
+	b.metrics.connections.Inc()
+	reqs := make(chan *request, pipelineDepth)
+	out := make(chan outFrame, pipelineDepth)
+	done := make(chan struct{})
+	var readErr, writeErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // reader
+		defer wg.Done()
+		defer close(reqs)
+		for {
+			req, err := c.readRequest()
+			if err != nil {
+				readErr = err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-done:
+				putBuf(req.frame)
+				return
+			}
+		}
+	}()
+	go func() { // writer
+		defer wg.Done()
+		for f := range out {
+			if writeErr == nil {
+				writeErr = c.writeFrame(f)
+				if writeErr != nil {
+					nc.Close() // unblock the reader
+				}
+			} else {
+				releaseParts(f.parts)
+			}
+			putBuf(f.buf)
+		}
+	}()
+	var handleErr error
+	for req := range reqs {
+		if handleErr == nil {
+			handleErr = c.serveRequest(req, out)
+		}
+		putBuf(req.frame)
+		if handleErr != nil {
+			break
+		}
+	}
+	close(done)
+	close(out)
+	wg.Wait() // the writer finishes queued responses before the connection closes
+	nc.Close()
+	for req := range reqs {
+		putBuf(req.frame)
+	}
+	c.releaseParts()
+	b.metrics.connections.Dec()
+	b.connMu.Lock()
+	delete(b.conns, nc)
+	b.connMu.Unlock()
+	b.connWG.Done()
+	for _, err := range []error{handleErr, writeErr, readErr} {
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				c.log.Info("closing connection", "client_id", c.clientID, "reason", err)
+			}
+			break
+		}
+	}
+}
+
+// readRequest reads and parses one frame.
+func (c *conn) readRequest() (*request, error) {
 	var sizeBuf [4]byte
 	if _, err := io.ReadFull(c.br, sizeBuf[:]); err != nil {
-		return err
+		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 	maxBytes := int32(c.b.cfg.propInt("socket.request.max.bytes"))
 	if size < 0 || size > maxBytes {
 		c.b.metrics.badRequests.WithLabelValues("frame_size").Inc()
-		return fmt.Errorf("request size %d is outside [0, socket.request.max.bytes=%d]", size, maxBytes)
+		return nil, fmt.Errorf("request size %d is outside [0, socket.request.max.bytes=%d]", size, maxBytes)
 	}
 	// The smallest header: api key, version, correlation id and a null client id.
 	if size < 10 {
 		c.b.metrics.badRequests.WithLabelValues("frame_size").Inc()
-		return fmt.Errorf("request size %d is too small for a request header", size)
+		return nil, fmt.Errorf("request size %d is too small for a request header", size)
 	}
 	// Peek at the key before allocating the whole frame.
 	head, err := c.br.Peek(2)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	key := int16(binary.BigEndian.Uint16(head))
 	if key != kmsg.Produce.Int16() && size > nonProduceMaxBytes {
 		c.b.metrics.badRequests.WithLabelValues("frame_size").Inc()
-		return fmt.Errorf("%s request of %d bytes is over the %d byte limit for non-produce requests", kmsg.NameForKey(key), size, nonProduceMaxBytes)
+		return nil, fmt.Errorf("%s request of %d bytes is over the %d byte limit for non-produce requests", kmsg.NameForKey(key), size, nonProduceMaxBytes)
 	}
-	frame := make([]byte, size)
-	if _, err := io.ReadFull(c.br, frame); err != nil {
-		return err
+	frame := getBuf(int(size))
+	if _, err := io.ReadFull(c.br, *frame); err != nil {
+		putBuf(frame)
+		return nil, err
 	}
 	start := time.Now()
-	req, err := c.parse(frame)
+	req, err := c.parse(*frame)
 	if err != nil {
-		if errors.Is(err, errUnsupportedAPIVersions) {
-			return c.answerUnsupportedAPIVersions(req)
+		if !errors.Is(err, errUnsupportedAPIVersions) {
+			putBuf(frame)
+			c.b.metrics.badRequests.WithLabelValues("decode").Inc()
+			return nil, err
 		}
-		c.b.metrics.badRequests.WithLabelValues("decode").Inc()
-		return err
+		req.unsupportedAPIVersions = true
+	}
+	req.frame = frame
+	req.start = start
+	return req, nil
+}
+
+// serveRequest handles one request and queues its response.
+func (c *conn) serveRequest(req *request, out chan<- outFrame) error {
+	if req.unsupportedAPIVersions {
+		out <- c.encode(&request{key: req.key, version: 0, correlationID: req.correlationID}, unsupportedAPIVersionsResponse())
+		return nil
 	}
 	resp, err := c.handle(req)
 	if err != nil {
 		return err
 	}
 	if resp != nil {
-		if err := c.writeResponse(req, resp); err != nil {
-			return err
-		}
+		out <- c.encode(req, resp)
 	}
-	c.b.metrics.observeRequest(req.key, time.Since(start))
+	c.b.metrics.observeRequest(req.key, time.Since(req.start))
 	return nil
 }
 
@@ -182,44 +282,55 @@ func (c *conn) handle(req *request) (resp kmsg.Response, err error) {
 			resp, err = nil, fmt.Errorf("handler panic: %v", r)
 		}
 	}()
-	c.parts = c.parts[:0]
+	c.releaseParts()
 	return lookupAPI(req.key).handle(c, req)
 }
 
-// answerUnsupportedAPIVersions answers an ApiVersions request of a version we do not speak
-// with UNSUPPORTED_VERSION and our version table in a v0 body, as Kafka does, so the client
-// can retry with a version we support.
-func (c *conn) answerUnsupportedAPIVersions(req *request) error {
+// unsupportedAPIVersionsResponse answers an ApiVersions request of a version we do not speak:
+// UNSUPPORTED_VERSION and our version table in a v0 body, as Kafka does, so the client can
+// retry with a version we support.
+func unsupportedAPIVersionsResponse() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
-	resp.SetVersion(0)
 	resp.ErrorCode = 35 // UNSUPPORTED_VERSION
 	resp.ApiKeys = advertised
-	return c.writeResponse(&request{key: req.key, version: 0, correlationID: req.correlationID}, resp)
+	return resp
 }
 
-// writeResponse frames and writes one response: size, correlation id, tagged fields for
-// flexible responses other than ApiVersions (response header v1), the body. Record data the
-// Fetch handler registered is sent from the segment files without copying.
-func (c *conn) writeResponse(req *request, resp kmsg.Response) error {
+// encode frames one response: a size hole, the correlation id, tagged fields for flexible
+// responses other than ApiVersions (response header v1), the body. Record data registered by
+// the Fetch handler travels with the frame for the writer to splice in.
+func (c *conn) encode(req *request, resp kmsg.Response) outFrame {
 	resp.SetVersion(req.version)
-	out := c.out[:0]
-	out = append(out, 0, 0, 0, 0) // size, filled below
+	buf := getBuf(0)
+	out := append((*buf)[:0], 0, 0, 0, 0)
 	out = kbin.AppendInt32(out, req.correlationID)
 	if resp.IsFlexible() && req.key != kmsg.ApiVersions.Int16() {
 		out = append(out, 0)
 	}
 	out = resp.AppendTo(out)
-	c.out = out[:0]
+	*buf = out
+	f := outFrame{buf: buf, flexible: resp.IsFlexible()}
+	if len(c.parts) > 0 {
+		f.parts = c.parts
+		c.parts = nil
+	}
+	return f
+}
+
+// writeFrame writes one encoded response, splicing in record data from segment files.
+func (c *conn) writeFrame(f outFrame) error {
 	if err := c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		releaseParts(f.parts)
 		return err
 	}
-	if len(c.parts) == 0 {
+	out := *f.buf
+	if len(f.parts) == 0 {
 		binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 		_, err := c.nc.Write(out)
 		c.b.metrics.bytesOutTotal.Add(float64(len(out)))
 		return err
 	}
-	return c.writeSpliced(out, resp.IsFlexible())
+	return c.writeSpliced(out, f.parts, f.flexible)
 }
 
 // writeTimeout bounds writing one response to a client that stopped reading; default 30s.

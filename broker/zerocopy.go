@@ -48,26 +48,30 @@ func (c *conn) addRecords(res *storage.ReadResult) []byte {
 	return p.marker[:]
 }
 
-// releaseParts releases every registered read result.
+// releaseParts releases every read result registered for the response being built.
 func (c *conn) releaseParts() {
-	for _, p := range c.parts {
+	releaseParts(c.parts)
+	c.parts = c.parts[:0]
+}
+
+func releaseParts(parts []fetchPart) {
+	for _, p := range parts {
 		p.res.Release()
 	}
-	c.parts = c.parts[:0]
 }
 
 // writeSpliced writes an encoded response (starting with a 4-byte size hole) whose record
 // placeholders must be replaced by the registered record data.
-func (c *conn) writeSpliced(out []byte, flexible bool) error {
-	defer c.releaseParts()
+func (c *conn) writeSpliced(out []byte, parts []fetchPart, flexible bool) error {
+	defer releaseParts(parts)
 	type piece struct {
 		bytes []byte
 		res   *storage.ReadResult
 	}
-	pieces := make([]piece, 0, 2*len(c.parts)+1)
+	pieces := make([]piece, 0, 3*len(parts)+1)
 	total := int64(len(out) - 4)
 	prev := 0
-	for _, p := range c.parts {
+	for _, p := range parts {
 		m := bytes.Index(out[prev:], p.marker[:])
 		if m < 0 {
 			return errors.New("broker: fetch placeholder missing from encoded response")
