@@ -125,6 +125,7 @@ func produceSarama(tb testing.TB, addrs []string, topic string, n, size int) tim
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
 	cfg.Producer.Flush.Bytes = 1 << 20
+	cfg.Producer.Flush.Frequency = time.Millisecond
 	cfg.ChannelBufferSize = 1 << 14
 	p, err := sarama.NewAsyncProducer(addrs, cfg)
 	if err != nil {
