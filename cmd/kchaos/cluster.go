@@ -63,4 +63,3 @@ Each broker's data and log live under DIR/node-N.`,
 	cmd.AddCommand(up)
 	return cmd
 }
-
