@@ -296,6 +296,9 @@ func (c *checker) send(e *history.Event) {
 		c.stats.SendsOK++
 		pid := c.partID(e.Topic, e.Partition)
 		v.ackPart, v.ackOffset = pid, e.Offset
+		if v.readPart == pid && v.readOffset == e.Offset {
+			v.flags |= flReadAtAck
+		}
 		c.associate(pid, e.Offset, id, e.Time, int(e.Process))
 		if c.acksAll {
 			c.checkInsync(pid, id)
