@@ -40,7 +40,7 @@ type LinearOptions struct {
 type LinearResult struct {
 	// Result is ok when every partition is linearizable, illegal when one is not, else
 	// unknown (a partition timed out).
-	Result     string          `json:"result"`
+	Result     string            `json:"result"`
 	Partitions []LinearPartition `json:"partitions"`
 	// Illegal and Unknown name the partitions ("topic/partition") with those verdicts.
 	Illegal []string `json:"illegal,omitempty"`

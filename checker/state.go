@@ -13,9 +13,9 @@ const (
 
 // Value flags.
 const (
-	flDuplicate  uint8 = 1 << iota // read at more than one offset
-	flReadAtAck                    // read at its acknowledged partition and offset
-	flProcessed                    // processed at least once (FProcess)
+	flDuplicate uint8 = 1 << iota // read at more than one offset
+	flReadAtAck                   // read at its acknowledged partition and offset
+	flProcessed                   // processed at least once (FProcess)
 )
 
 // value is the compact per-value state; values are interned into dense ids in order of first
