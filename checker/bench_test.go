@@ -1,0 +1,86 @@
+package checker
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestSynthHistoryIsClean: the synthetic history the benchmark uses has no anomaly, and the
+// checker sees every operation in it.
+func TestSynthHistoryIsClean(t *testing.T) {
+	const seed = 7
+	t.Logf("seed: %d", seed)
+	p := filepath.Join(t.TempDir(), "history.jsonl")
+	ops, _, err := writeSynthHistory(p, synthOptions{Ops: 20000, Producers: 8, Partitions: 8, Keys: 100, PollSize: 20, Seed: seed, MetaEvery: 1000, FaultEvery: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := CheckFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range AnomalyNames {
+		if n == Unseen { // the tail of each partition was never polled
+			continue
+		}
+		if c := res.Count(n); c != 0 {
+			t.Errorf("%s: %d: %+v", n, c, res.Anomalies[n].Examples)
+		}
+	}
+	got := res.Stats.SendsOK + res.Stats.Polls*2 + res.Stats.Commits
+	if got != ops {
+		t.Errorf("checker saw %d operations, generator wrote %d", got, ops)
+	}
+	if len(res.Faults) == 0 || res.Stats.MetaSamples == 0 {
+		t.Errorf("no faults or ISR samples: %+v", res.Stats)
+	}
+}
+
+// BenchmarkCheckLinear measures the linear analyses over a generated history; the size comes
+// from KCHAOS_BENCH_OPS (default 10,000,000 operations). The target is ≤ 10 s and ≤ 2 GiB peak
+// RSS for 10M operations on a 2-core machine; the benchmark fails when a 10M run misses it.
+func BenchmarkCheckLinear(b *testing.B) {
+	ops := 10_000_000
+	if s := os.Getenv("KCHAOS_BENCH_OPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ops = n
+	}
+	b.Run("ops="+strconv.Itoa(ops), func(b *testing.B) {
+		p := filepath.Join(b.TempDir(), "history.jsonl")
+		t0 := time.Now()
+		wrote, events, err := writeSynthHistory(p, synthOptions{Ops: ops, Producers: 16, Partitions: 16, Keys: 1000, PollSize: 20, Seed: 1, MetaEvery: 100_000, FaultEvery: 1_000_000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, _ := os.Stat(p)
+		b.Logf("generated %d ops, %d events, %d MiB in %s", wrote, events, st.Size()>>20, time.Since(t0).Round(time.Millisecond))
+		b.SetBytes(st.Size())
+		b.ResetTimer()
+		var worst time.Duration
+		for range b.N {
+			start := time.Now()
+			res, err := CheckFile(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			worst = max(worst, time.Since(start))
+			if res.Count(Lost) != 0 {
+				b.Fatalf("synthetic history has %d lost", res.Count(Lost))
+			}
+		}
+		b.StopTimer()
+		rss := peakRSS()
+		b.ReportMetric(float64(worst.Milliseconds()), "ms/check")
+		b.ReportMetric(float64(rss>>20), "peak-RSS-MiB")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*events), "ns/event")
+		if ops >= 10_000_000 && (worst > 10*time.Second || rss > 2<<30) {
+			b.Errorf("10M operations: %s and %d MiB peak RSS, want ≤ 10s and ≤ 2048 MiB", worst, rss>>20)
+		}
+	})
+}
