@@ -7,9 +7,7 @@
 package checker
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 
@@ -76,7 +74,7 @@ func CheckFile(path string) (*Result, error) {
 }
 
 // Check reads every event of r and returns the result of the linear analyses and verdicts.
-// Decoding runs on its own goroutine, one batch ahead of the analyses. Memory is linear in the
+// Decoding runs in parallel ahead of the analyses (history.Reader.Batches). Memory is linear in the
 // number of distinct values and offsets (tens of bytes each), not in the number of events.
 func Check(r *history.Reader) (*Result, error) {
 	c := newChecker()
@@ -86,52 +84,14 @@ func Check(r *history.Reader) (*Result, error) {
 	return c.finish(), nil
 }
 
-// batchSize is how many events the decoder hands to the analyses at once.
-const batchSize = 512
-
 func (c *checker) consume(r *history.Reader) error {
-	full := make(chan []history.Event, 4)
-	free := make(chan []history.Event, 6)
-	for range 6 {
-		free <- make([]history.Event, batchSize)
-	}
-	errc := make(chan error, 1)
-	stop := make(chan struct{})
-	go func() {
-		defer close(full)
-		for {
-			var b []history.Event
-			select {
-			case b = <-free:
-			case <-stop:
-				errc <- nil
-				return
-			}
-			n := 0
-			for n < len(b) {
-				if err := r.Next(&b[n]); err != nil {
-					if n > 0 {
-						full <- b[:n]
-					}
-					if errors.Is(err, io.EOF) {
-						err = nil
-					}
-					errc <- err
-					return
-				}
-				n++
-			}
-			full <- b
+	err := r.Batches(0, func(evs []history.Event) error {
+		for i := range evs {
+			c.event(&evs[i])
 		}
-	}()
-	for b := range full {
-		for i := range b {
-			c.event(&b[i])
-		}
-		free <- b[:cap(b)]
-	}
-	close(stop)
-	if err := <-errc; err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("checker: %w", err)
 	}
 	return nil
@@ -145,9 +105,7 @@ type checker struct {
 	end       int64
 	stats     Stats
 	an        anomalies
-	valueIDs  map[string]int32
-	names     []string
-	values    []value
+	vals      *valueTable
 	keyIDs    map[string]int32
 	partIDs   map[tpKey]int32
 	parts     []*part
@@ -155,6 +113,7 @@ type checker struct {
 	txns      []txnState
 	crashes   map[int32]int32 // crash count per process
 	sessIDs   map[sessKey]int32
+	sessOf    []int32 // process → current producer session id + 1 (cache of sessIDs)
 	sessions  map[sessKey]*session
 	gaps      []gap
 	faults    []FaultWindow
@@ -164,7 +123,7 @@ type checker struct {
 func newChecker() *checker {
 	return &checker{
 		an:        newAnomalies(),
-		valueIDs:  make(map[string]int32),
+		vals:      newValueTable(),
 		keyIDs:    make(map[string]int32),
 		partIDs:   make(map[tpKey]int32),
 		txnIDs:    make(map[int64]int32),
@@ -175,17 +134,7 @@ func newChecker() *checker {
 	}
 }
 
-func (c *checker) valueID(v string) int32 {
-	if id, ok := c.valueIDs[v]; ok {
-		return id
-	}
-	id := int32(len(c.values))
-	c.valueIDs[v] = id
-	c.names = append(c.names, v)
-	c.values = append(c.values, value{invoke: -1, done: -1, ackOffset: -1, readOffset: -1, firstRead: -1,
-		ackPart: -1, readPart: -1, session: -1, key: -1, txn: -1, proc: -1})
-	return id
-}
+func (c *checker) valueID(v string) int32 { return c.vals.id(v) }
 
 func (c *checker) partID(topic string, p int32) int32 {
 	k := tpKey{topic, p}
@@ -210,6 +159,20 @@ func (c *checker) txnIndex(id int64) int32 {
 
 // producerSession numbers (process, crash count) pairs: a crash starts a new producer.
 func (c *checker) producerSession(proc int32) int32 {
+	if proc >= 0 && int(proc) < len(c.sessOf) && c.sessOf[proc] != 0 {
+		return c.sessOf[proc] - 1
+	}
+	id := c.newProducerSession(proc)
+	if proc >= 0 && proc < 1<<16 {
+		for int(proc) >= len(c.sessOf) {
+			c.sessOf = append(c.sessOf, 0)
+		}
+		c.sessOf[proc] = id + 1
+	}
+	return id
+}
+
+func (c *checker) newProducerSession(proc int32) int32 {
 	k := sessKey{proc, c.crashes[proc]}
 	if id, ok := c.sessIDs[k]; ok {
 		return id
@@ -262,7 +225,7 @@ func (c *checker) send(e *history.Event) {
 		return
 	}
 	id := c.valueID(e.Value)
-	v := &c.values[id]
+	v := c.vals.at(id)
 	if e.Type == history.Invoke {
 		v.invoke = e.Time
 		v.status = stInvoked
@@ -332,9 +295,9 @@ func (c *checker) associate(pid int32, off int64, id int32, t int64, proc int) {
 	}
 	p.conflicts[off] = true
 	c.an.add(InconsistentOffsets, func() Example {
-		return Example{Value: c.names[id], Topic: p.topic, Partition: p.partition, Offsets: []int64{off},
+		return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off},
 			Start: t, End: t, Process: proc,
-			Detail: "offset holds " + strconv.Quote(c.names[cur]) + " and " + strconv.Quote(c.names[id])}
+			Detail: "offset holds " + strconv.Quote(c.vals.name(cur)) + " and " + strconv.Quote(c.vals.name(id))}
 	})
 }
 
@@ -349,6 +312,9 @@ func (c *checker) commit(e *history.Event) {
 func (c *checker) crash(proc int32) {
 	c.stats.Crashes++
 	c.crashes[proc]++
+	if proc >= 0 && int(proc) < len(c.sessOf) {
+		c.sessOf[proc] = 0
+	}
 	for k, s := range c.sessions {
 		if k.proc == proc {
 			c.endSession(k, s)
@@ -425,13 +391,13 @@ func (c *checker) meta(e *history.Event) {
 // checkInsync reports an acks=all send acknowledged while the ISR was known too small.
 func (c *checker) checkInsync(pid int32, id int32) {
 	p := c.parts[pid]
-	v := &c.values[id]
+	v := c.vals.at(id)
 	if !p.isrKnown || p.smallSince < 0 || p.smallSince > v.invoke {
 		return
 	}
 	size, need := p.isrSize, p.isrMin
 	c.an.add(MinInsync, func() Example {
-		return Example{Value: c.names[id], Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
+		return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
 			Start: v.invoke, End: v.done, Process: int(v.proc),
 			Detail: fmt.Sprintf("acks=all acknowledged with ISR size %d < min.insync.replicas %d since t=%d", size, need, p.smallSince)}
 	})

@@ -38,7 +38,7 @@ func (c *checker) txnAborted(v *value) bool { return v.txn >= 0 && c.txns[v.txn]
 // exists reports whether the offset holding value id is known to exist in the log: a read
 // saw it, or it was acknowledged and its transaction, if any, committed.
 func (c *checker) exists(id int32) bool {
-	v := &c.values[id]
+	v := c.vals.at(id)
 	if v.readPart >= 0 {
 		return true
 	}
@@ -66,9 +66,10 @@ func (c *checker) passed(v *value) bool {
 func (c *checker) valueAnalyses() {
 	lastAck := make(map[sessKey]int64) // (producer session, partition) → highest ack offset so far
 	rc := c.readCommitted()
-	for id := range c.values {
-		v := &c.values[id]
-		name := c.names[id]
+	for i := range c.vals.len() {
+		id := int32(i)
+		v := c.vals.at(id)
+		name := c.vals.name(id)
 		read := v.readPart >= 0
 		if v.status == stOK {
 			p := c.parts[v.ackPart]
@@ -147,7 +148,7 @@ func (c *checker) reorders() {
 		bySession := make(map[[2]int32]int32) // (key, producer session) → highest value id so far
 		pid := c.partIDs[tpKey{p.topic, p.partition}]
 		p.log.scan(0, 1<<62, func(off int64, id int32) bool {
-			v := &c.values[id]
+			v := c.vals.at(id)
 			if v.key < 0 || v.readPart != pid || v.readOffset != off {
 				return true
 			}
@@ -167,11 +168,11 @@ func (c *checker) reorders() {
 				culprit, why = prevID, "sent later by the same producer, yet earlier in the log"
 			}
 			if culprit >= 0 {
-				u := &c.values[culprit]
+				u := c.vals.at(culprit)
 				c.an.add(Reorder, func() Example {
-					return Example{Value: c.names[id], Topic: p.topic, Partition: p.partition, Offsets: []int64{u.readOffset, off},
+					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{u.readOffset, off},
 						Start: min(v.invoke, u.invoke), End: max(v.done, u.done), Process: int(v.proc),
-						Detail: fmt.Sprintf("%q (offset %d) %s", c.names[culprit], u.readOffset, why)}
+						Detail: fmt.Sprintf("%q (offset %d) %s", c.vals.name(culprit), u.readOffset, why)}
 				})
 			}
 			if v.invoke > ks.maxInvoke {
@@ -204,7 +205,7 @@ func (c *checker) pollSkips() {
 			continue
 		}
 		c.an.add(PollSkip, func() Example {
-			return Example{Value: c.names[firstID], Topic: p.topic, Partition: p.partition, Offsets: []int64{g.from, g.to},
+			return Example{Value: c.vals.name(firstID), Topic: p.topic, Partition: p.partition, Offsets: []int64{g.from, g.to},
 				Start: g.start, End: g.end, Process: int(g.proc),
 				Detail: fmt.Sprintf("read offset %d then %d, skipping %d existing offsets (first %d)", g.from, g.to, skipped, first)}
 		})
@@ -219,10 +220,10 @@ func (c *checker) committedUnprocessed() {
 		}
 		p.log.scan(p.lowProcessed, p.maxCommitted-1, func(off int64, id int32) bool {
 			if p.processedCount(off) == 0 && c.exists(id) {
-				v := &c.values[id]
+				v := c.vals.at(id)
 				c.an.add(CommittedUnprocessed, func() Example {
 					t := max(v.firstRead, v.done)
-					return Example{Value: c.names[id], Topic: p.topic, Partition: p.partition, Offsets: []int64{off, p.maxCommitted},
+					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off, p.maxCommitted},
 						Start: t, End: t, Process: int(v.proc),
 						Detail: fmt.Sprintf("committed up to %d, offset %d never processed", p.maxCommitted, off)}
 				})

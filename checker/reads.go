@@ -19,7 +19,7 @@ func (c *checker) poll(e *history.Event) {
 		pid := c.partID(e.Topic, r.Partition)
 		id := c.valueID(r.Value)
 		c.associate(pid, r.Offset, id, e.Time, e.Process)
-		v := &c.values[id]
+		v := c.vals.at(id)
 		switch {
 		case v.readOffset < 0 && v.readPart < 0:
 			v.readOffset, v.readPart, v.firstRead = r.Offset, pid, e.Time
@@ -60,7 +60,7 @@ func (c *checker) advance(s *session, pid int32, off int64, proc int32, t int64)
 				ex := Example{Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, off}, Start: prevTime, End: t, Process: int(proc),
 					Detail: fmt.Sprintf("read offset %d after %d", off, prev)}
 				if id >= 0 {
-					ex.Value = c.names[id]
+					ex.Value = c.vals.name(id)
 				}
 				return ex
 			})

@@ -31,6 +31,8 @@ type value struct {
 	key           int32 // key id; -1 for no key
 	txn           int32 // transaction index; -1 for none
 	proc          int32 // sending process
+	prod          int32 // producer number parsed from the value, or -1 (see valueTable)
+	seq           int64 // sequence number parsed from the value
 	status, flags uint8
 }
 

@@ -51,7 +51,7 @@ func writeSynthHistory(path string, o synthOptions) (ops, events int64, err erro
 	for i := range keys {
 		keys[i] = "k" + strconv.Itoa(i)
 	}
-	next := make([]int64, o.Partitions)        // next offset per partition
+	next := make([]int64, o.Partitions)              // next offset per partition
 	unread := make([][]history.Record, o.Partitions) // acked, not yet polled
 	seq := make([]int64, o.Producers)
 	polls := 0

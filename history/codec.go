@@ -131,6 +131,7 @@ func (w *Writer) Close() error {
 
 // Reader reads a history one event at a time, without holding it in memory.
 type Reader struct {
+	src  io.Reader
 	sc   *bufio.Scanner
 	line int
 	name string
@@ -144,7 +145,7 @@ const MaxLineBytes = 64 << 20
 func NewReader(r io.Reader, name string) *Reader {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<20), MaxLineBytes)
-	return &Reader{sc: sc, name: name}
+	return &Reader{src: r, sc: sc, name: name}
 }
 
 // Next decodes the next event into e, which it resets first. It returns io.EOF after the last

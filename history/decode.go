@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ type decoder struct {
 	b      []byte
 	pos    int
 	intern map[string]string // small cache for topics, keys and errors
+	topic  string            // the last topic decoded
 }
 
 // maxDepth bounds the nesting of skipped values.
@@ -129,7 +131,13 @@ func (d *decoder) field(key []byte, e *Event) error {
 			e.F = F(d.fName(s))
 		}
 	case "topic":
-		e.Topic, err = d.internedString()
+		var s []byte
+		if s, err = d.str(); err == nil {
+			if string(s) != d.topic {
+				d.topic = d.internBytes(s)
+			}
+			e.Topic = d.topic
+		}
 	case "partition":
 		var v int64
 		v, err = d.int(32)
@@ -355,11 +363,12 @@ func (d *decoder) records() ([]Record, error) {
 	if err := d.expect('['); err != nil {
 		return nil, err
 	}
-	var out []Record
 	if d.peek() == ']' {
 		d.pos++
-		return out, nil
+		return []Record{}, nil
 	}
+	// Every record opens one array: counting '[' bounds the records left on the line.
+	out := make([]Record, 0, bytes.Count(d.b[d.pos:], []byte{'['}))
 	for {
 		if err := d.expect('['); err != nil {
 			return nil, err
