@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // decoder is a hand-written parser for exactly the Event schema: one JSON object per line.
@@ -58,8 +59,13 @@ func (d *decoder) expect(c byte) error {
 	return nil
 }
 
-// decode parses line into e, which must be zeroed by the caller.
+// decode parses line into e, which must be zeroed by the caller. Lines in the Writer's own
+// layout take a fast path; anything else goes through the general parser.
 func (d *decoder) decode(line []byte, e *Event) error {
+	if d.decodeFast(line, e) {
+		return nil
+	}
+	*e = Event{}
 	d.b, d.pos = line, 0
 	if err := d.expect('{'); err != nil {
 		return err
@@ -143,7 +149,10 @@ func (d *decoder) field(key []byte, e *Event) error {
 		v, err = d.int(32)
 		e.Partition = int32(v)
 	case "key":
-		e.Key, err = d.internedString()
+		var s []byte
+		if s, err = d.str(); err == nil {
+			e.Key = string(s)
+		}
 	case "value":
 		var s []byte
 		if s, err = d.str(); err == nil {
@@ -320,7 +329,12 @@ func (d *decoder) str() ([]byte, error) {
 		c := b[i]
 		if c == '"' {
 			d.pos = i + 1
-			return b[start+1 : i], nil
+			if s := b[start+1 : i]; utf8.Valid(s) {
+				return s, nil
+			}
+			// Invalid UTF-8 becomes U+FFFD, as encoding/json decodes it.
+			d.pos = i
+			return d.escapedString(start)
 		}
 		if c == '\\' {
 			d.pos = i

@@ -158,3 +158,33 @@ func BenchmarkReader(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*20000), "ns/event")
 }
+
+// TestFastPathMatchesGeneral: lines in the Writer's layout take the fast path and decode
+// exactly as the general parser does.
+func TestFastPathMatchesGeneral(t *testing.T) {
+	events := []Event{
+		{Index: 1, Time: 5, Process: 3, Type: Invoke, F: FSend, Topic: "t", Partition: -1, Key: "k", Value: "3-1", Offset: -1},
+		{Index: 2, Time: 9, Process: 3, Type: OK, F: FSend, Topic: "t", Partition: 2, Value: "3-2", Offset: 41},
+		{Index: 3, Time: 10, Process: 10, Type: OK, F: FPoll, Topic: "t", Partition: -1, Offset: -1, Records: []Record{{2, 41, "3-1"}, {2, 42, ""}, {1, 7, "x"}}},
+		{Index: 4, Time: 11, Process: -2, Type: OK, F: FPoll, Topic: "u", Partition: -1, Offset: -1, Records: []Record{}},
+	}
+	for i, e := range events {
+		line, _ := appendEvent(nil, &e)
+		line = line[:len(line)-1]
+		var fast, general Event
+		var d decoder
+		if !d.decodeFast(line, &fast) {
+			t.Fatalf("event %d: fast path refused %s", i, line)
+		}
+		d.b, d.pos = line, 0
+		if err := json.Unmarshal(line, &general); err != nil {
+			t.Fatal(err)
+		}
+		if len(general.Records) == 0 {
+			general.Records = fast.Records // encoding/json leaves an omitted slice nil
+		}
+		if !reflect.DeepEqual(fast, general) {
+			t.Errorf("event %d:\nfast    %+v\ngeneral %+v", i, fast, general)
+		}
+	}
+}
