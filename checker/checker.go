@@ -99,51 +99,75 @@ func (c *checker) consume(r *history.Reader) error {
 
 // checker holds the streaming state of the analyses.
 type checker struct {
-	run       *history.Run
-	acksAll   bool
-	events    int64
-	end       int64
-	stats     Stats
-	an        anomalies
-	vals      *valueTable
-	keyIDs    map[string]int32
-	partIDs   map[tpKey]int32
-	parts     []*part
-	txnIDs    map[int64]int32
-	txns      []txnState
-	crashes   map[int32]int32 // crash count per process
-	sessIDs   map[sessKey]int32
-	sessOf    []int32 // process → current producer session id + 1 (cache of sessIDs)
-	sessions  map[sessKey]*session
-	gaps      []gap
-	faults    []FaultWindow
-	openFault map[int64]int
+	run     *history.Run
+	acksAll bool
+	events  int64
+	end     int64
+	stats   Stats
+	an      anomalies
+	vals    *valueTable
+	keyIDs  map[string]int32
+	partIDs map[tpKey]int32
+	// topicParts caches partIDs per topic, indexed by partition number (id + 1).
+	topicParts     map[string]*[]int32
+	lastTopic      string
+	lastTopicParts *[]int32
+	parts          []*part
+	txnIDs         map[int64]int32
+	txns           []txnState
+	crashes        map[int32]int32 // crash count per process
+	sessIDs        map[sessKey]int32
+	sessOf         []int32 // process → current producer session id + 1 (cache of sessIDs)
+	sessions       map[sessKey]*session
+	gaps           []gap
+	faults         []FaultWindow
+	openFault      map[int64]int
 }
 
 func newChecker() *checker {
 	return &checker{
-		an:        newAnomalies(),
-		vals:      newValueTable(),
-		keyIDs:    make(map[string]int32),
-		partIDs:   make(map[tpKey]int32),
-		txnIDs:    make(map[int64]int32),
-		crashes:   make(map[int32]int32),
-		sessIDs:   make(map[sessKey]int32),
-		sessions:  make(map[sessKey]*session),
-		openFault: make(map[int64]int),
+		an:         newAnomalies(),
+		vals:       newValueTable(),
+		keyIDs:     make(map[string]int32),
+		partIDs:    make(map[tpKey]int32),
+		topicParts: make(map[string]*[]int32),
+		txnIDs:     make(map[int64]int32),
+		crashes:    make(map[int32]int32),
+		sessIDs:    make(map[sessKey]int32),
+		sessions:   make(map[sessKey]*session),
+		openFault:  make(map[int64]int),
 	}
 }
 
 func (c *checker) valueID(v string) int32 { return c.vals.id(v) }
 
 func (c *checker) partID(topic string, p int32) int32 {
-	k := tpKey{topic, p}
-	if id, ok := c.partIDs[k]; ok {
-		return id
+	if topic != c.lastTopic || c.lastTopicParts == nil {
+		c.lastTopic = topic
+		c.lastTopicParts = c.topicParts[topic]
+		if c.lastTopicParts == nil {
+			c.lastTopicParts = &[]int32{}
+			c.topicParts[topic] = c.lastTopicParts
+		}
 	}
-	id := int32(len(c.parts))
-	c.partIDs[k] = id
-	c.parts = append(c.parts, newPart(topic, p))
+	tp := *c.lastTopicParts
+	if p >= 0 && int(p) < len(tp) && tp[p] != 0 {
+		return tp[p] - 1
+	}
+	k := tpKey{topic, p}
+	id, ok := c.partIDs[k]
+	if !ok {
+		id = int32(len(c.parts))
+		c.partIDs[k] = id
+		c.parts = append(c.parts, newPart(topic, p))
+	}
+	if p >= 0 && p < 1<<16 {
+		for int(p) >= len(tp) {
+			tp = append(tp, 0)
+		}
+		tp[p] = id + 1
+		*c.lastTopicParts = tp
+	}
 	return id
 }
 

@@ -1,6 +1,9 @@
 package checker
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // finish runs the analyses that need the whole history and assembles the Result.
 func (c *checker) finish() *Result {
@@ -16,10 +19,16 @@ func (c *checker) finish() *Result {
 			c.faults[i].End = c.end
 		}
 	}
-	c.valueAnalyses()
-	c.reorders()
-	c.pollSkips()
-	c.committedUnprocessed()
+	// The four analyses read the shared state and each adds to its own anomalies only.
+	var wg sync.WaitGroup
+	for _, f := range []func(){c.valueAnalyses, c.reorders, c.pollSkips, c.committedUnprocessed} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	wg.Wait()
 	c.an.attachFaults(c.faults)
 	c.an.sortExamples()
 	c.stats.Partitions = len(c.parts)
@@ -64,7 +73,8 @@ func (c *checker) passed(v *value) bool {
 // valueAnalyses walks every value once, in invoke order: lost and unseen, values read away
 // from their acknowledged offset, aborted and uncommitted reads, nonmonotonic sends.
 func (c *checker) valueAnalyses() {
-	lastAck := make(map[sessKey]int64) // (producer session, partition) → highest ack offset so far
+	// lastAck is the highest ack offset so far per (producer session, partition), + 1.
+	lastAck := newPairTable(len(c.sessIDs), len(c.parts))
 	rc := c.readCommitted()
 	for i := range c.vals.len() {
 		id := int32(i)
@@ -92,15 +102,15 @@ func (c *checker) valueAnalyses() {
 						Detail: fmt.Sprintf("acknowledged at offset %d, read only elsewhere (first at %s/%d offset %d)", v.ackOffset, rp.topic, rp.partition, v.readOffset)}
 				})
 			}
-			k := sessKey{v.session, v.ackPart}
-			if last, ok := lastAck[k]; ok && v.ackOffset >= 0 && v.ackOffset < last {
+			last1 := lastAck.get(v.session, v.ackPart)
+			if last := last1 - 1; last1 > 0 && v.ackOffset >= 0 && v.ackOffset < last {
 				c.an.add(NonmonotonicSend, func() Example {
 					return Example{Value: name, Topic: p.topic, Partition: p.partition, Offsets: []int64{last, v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc),
 						Detail: fmt.Sprintf("acknowledged at %d after an earlier send of the same producer at %d", v.ackOffset, last)}
 				})
 			} else {
-				lastAck[k] = v.ackOffset
+				lastAck.set(v.session, v.ackPart, v.ackOffset+1)
 			}
 		}
 		if !read {
@@ -143,29 +153,36 @@ func (c *checker) reorders() {
 		maxInvoke int64 // latest invoke time among earlier values of the key
 		maxID     int32 // value holding maxInvoke
 	}
-	for _, p := range c.parts {
-		keys := make(map[int32]*keyState)
-		bySession := make(map[[2]int32]int32) // (key, producer session) → highest value id so far
-		pid := c.partIDs[tpKey{p.topic, p.partition}]
+	type sessMax struct{ session, maxID int32 }
+	nkeys := len(c.keyIDs)
+	keys := make([]keyState, nkeys)
+	bySession := make([][]sessMax, nkeys) // per key: highest value id so far per producer session
+	for pid, p := range c.parts {
+		for i := range keys {
+			keys[i] = keyState{maxInvoke: -1, maxID: -1}
+			bySession[i] = bySession[i][:0]
+		}
 		p.log.scan(0, 1<<62, func(off int64, id int32) bool {
 			v := c.vals.at(id)
-			if v.key < 0 || v.readPart != pid || v.readOffset != off {
+			if v.key < 0 || v.readPart != int32(pid) || v.readOffset != off {
 				return true
 			}
-			ks := keys[v.key]
-			if ks == nil {
-				ks = &keyState{maxInvoke: -1, maxID: -1}
-				keys[v.key] = ks
+			ks := &keys[v.key]
+			ss := bySession[v.key]
+			si := -1
+			for i := range ss {
+				if ss[i].session == v.session {
+					si = i
+					break
+				}
 			}
-			sk := [2]int32{v.key, v.session}
-			prevID, seen := bySession[sk]
 			var culprit int32 = -1
 			why := ""
 			switch {
 			case v.status == stOK && ks.maxInvoke > v.done:
 				culprit, why = ks.maxID, "invoked after this value was acknowledged, yet earlier in the log"
-			case seen && v.session >= 0 && prevID > id:
-				culprit, why = prevID, "sent later by the same producer, yet earlier in the log"
+			case si >= 0 && v.session >= 0 && ss[si].maxID > id:
+				culprit, why = ss[si].maxID, "sent later by the same producer, yet earlier in the log"
 			}
 			if culprit >= 0 {
 				u := c.vals.at(culprit)
@@ -178,8 +195,11 @@ func (c *checker) reorders() {
 			if v.invoke > ks.maxInvoke {
 				ks.maxInvoke, ks.maxID = v.invoke, id
 			}
-			if !seen || id > prevID {
-				bySession[sk] = id
+			switch {
+			case si < 0:
+				bySession[v.key] = append(ss, sessMax{v.session, id})
+			case id > ss[si].maxID:
+				ss[si].maxID = id
 			}
 			return true
 		})
@@ -231,4 +251,43 @@ func (c *checker) committedUnprocessed() {
 			return true
 		})
 	}
+}
+
+// pairTable maps (a, b) pairs of small non-negative ids to int64 (0 when unset): a flat slice
+// when a×b is small, else a map.
+type pairTable struct {
+	nb   int
+	flat []int64
+	m    map[uint64]int64
+}
+
+// maxFlatPairs bounds the flat slice of a pairTable: 16M entries (128 MiB).
+const maxFlatPairs = 1 << 24
+
+func newPairTable(na, nb int) *pairTable {
+	if na*nb <= maxFlatPairs {
+		return &pairTable{nb: nb, flat: make([]int64, na*nb)}
+	}
+	return &pairTable{m: make(map[uint64]int64)}
+}
+
+func (t *pairTable) get(a, b int32) int64 {
+	if a < 0 || b < 0 {
+		return 0
+	}
+	if t.flat != nil {
+		return t.flat[int(a)*t.nb+int(b)]
+	}
+	return t.m[uint64(a)<<32|uint64(b)]
+}
+
+func (t *pairTable) set(a, b int32, v int64) {
+	if a < 0 || b < 0 {
+		return
+	}
+	if t.flat != nil {
+		t.flat[int(a)*t.nb+int(b)] = v
+		return
+	}
+	t.m[uint64(a)<<32|uint64(b)] = v
 }

@@ -40,31 +40,41 @@ type value struct {
 const pageBits = 12
 
 // pagedLog maps a partition's offsets to value ids + 1 (0: unknown), in pages so that sparse or
-// high offsets cost nothing and dense ones cost 4 bytes each.
+// high offsets cost little and dense ones cost 4 bytes each. Pages of offsets below
+// denseOffsets live in a slice, others in a map.
 type pagedLog struct {
-	pages    map[int64]*[1 << pageBits]int32
-	lastKey  int64
-	lastPage *[1 << pageBits]int32
-	sorted   []int64 // page keys in order, set by freeze
+	dense  []*[1 << pageBits]int32
+	sparse map[int64]*[1 << pageBits]int32
+	sorted []int64 // page keys in order, set by freeze
 }
+
+// denseOffsets bounds the offsets whose pages are found by index: 2^32.
+const denseOffsets = 1 << 32
 
 func (l *pagedLog) page(off int64, create bool) *[1 << pageBits]int32 {
 	k := off >> pageBits
-	if l.lastPage != nil && l.lastKey == k {
-		return l.lastPage
-	}
-	p := l.pages[k]
-	if p == nil {
+	if off < denseOffsets {
+		if k < int64(len(l.dense)) && l.dense[k] != nil {
+			return l.dense[k]
+		}
 		if !create {
 			return nil
 		}
-		if l.pages == nil {
-			l.pages = make(map[int64]*[1 << pageBits]int32)
+		for k >= int64(len(l.dense)) {
+			l.dense = append(l.dense, nil)
+		}
+		p := new([1 << pageBits]int32)
+		l.dense[k] = p
+		return p
+	}
+	p := l.sparse[k]
+	if p == nil && create {
+		if l.sparse == nil {
+			l.sparse = make(map[int64]*[1 << pageBits]int32)
 		}
 		p = new([1 << pageBits]int32)
-		l.pages[k] = p
+		l.sparse[k] = p
 	}
-	l.lastKey, l.lastPage = k, p
 	return p
 }
 
@@ -95,8 +105,13 @@ func (l *pagedLog) setIfEmpty(off int64, id int32) int32 {
 
 // freeze sorts the page keys; call it once the log no longer grows, before scan.
 func (l *pagedLog) freeze() {
-	l.sorted = make([]int64, 0, len(l.pages))
-	for k := range l.pages {
+	l.sorted = make([]int64, 0, len(l.dense)+len(l.sparse))
+	for k, p := range l.dense {
+		if p != nil {
+			l.sorted = append(l.sorted, int64(k))
+		}
+	}
+	for k := range l.sparse {
 		l.sorted = append(l.sorted, k)
 	}
 	sort.Slice(l.sorted, func(i, j int) bool { return l.sorted[i] < l.sorted[j] })
@@ -110,7 +125,7 @@ func (l *pagedLog) scan(lo, hi int64, f func(off int64, id int32) bool) {
 	i := sort.Search(len(l.sorted), func(i int) bool { return l.sorted[i] >= lo>>pageBits })
 	for ; i < len(l.sorted) && l.sorted[i] <= hi>>pageBits; i++ {
 		k := l.sorted[i]
-		pg := l.pages[k]
+		pg := l.page(k<<pageBits, false)
 		for j, v := range pg {
 			off := k<<pageBits | int64(j)
 			if v == 0 || off < lo {
@@ -140,6 +155,8 @@ type part struct {
 	// processed counts FProcess reports per offset, saturating at 255.
 	processed    map[int64]*[1 << pageBits]uint8
 	lowProcessed int64 // lowest processed offset; -1
+	lastProcKey  int64 // cache of processedCount
+	lastProcPage *[1 << pageBits]uint8
 	maxCommitted int64 // highest ok committed offset; -1
 	// ISR tracking for min-insync.
 	isrKnown   bool
@@ -194,11 +211,14 @@ func (p *part) markProcessed(off int64) uint8 {
 }
 
 func (p *part) processedCount(off int64) uint8 {
-	pg := p.processed[off>>pageBits]
-	if pg == nil {
-		return 0
+	k := off >> pageBits
+	if p.lastProcPage == nil || p.lastProcKey != k {
+		p.lastProcKey, p.lastProcPage = k, p.processed[k]
+		if p.lastProcPage == nil {
+			return 0
+		}
 	}
-	return pg[off&(1<<pageBits-1)]
+	return p.lastProcPage[off&(1<<pageBits-1)]
 }
 
 // txnState is what the history says about one transaction.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 )
 
 // blockSize is how many bytes of history one decoding job covers; default 1 MiB.
@@ -23,7 +24,8 @@ type block struct {
 
 // Batches decodes the rest of the history on workers goroutines (GOMAXPROCS when workers ≤ 0)
 // and calls f, from the calling goroutine, with consecutive batches of events in history order.
-// The events of a batch are fresh: f may keep them. Decoding stops at the first malformed line;
+// A batch's slice is reused once f returns: f may keep the events it copies out (and every
+// string and slice they hold) but not the slice itself. Decoding stops at the first malformed line;
 // every event before it is delivered first, then the error names file and line. An error from f
 // stops decoding and is returned as is. Batches does not mix with Next on the same Reader.
 func (r *Reader) Batches(workers int, f func([]Event) error) error {
@@ -68,6 +70,7 @@ func (r *Reader) Batches(workers int, f func([]Event) error) error {
 				return err
 			}
 		}
+		eventPool.Put(b.evs[:0])
 		if b.err != nil {
 			return b.err
 		}
@@ -124,10 +127,13 @@ func (r *Reader) split(emit func(*block) bool) error {
 	}
 }
 
+// eventPool recycles the event slices of Batches.
+var eventPool = sync.Pool{New: func() any { return []Event(nil) }}
+
 // decode parses every line of the block into b.evs, stopping at the first malformed line.
 func (b *block) decode(d *decoder, name string) {
 	data := b.data
-	b.evs = make([]Event, 0, bytes.Count(data, []byte{'\n'})+1)
+	b.evs = eventPool.Get().([]Event)[:0]
 	line := b.line
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
