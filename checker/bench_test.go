@@ -2,10 +2,10 @@ package checker
 
 import (
 	"os"
-	"runtime"
-	"syscall"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
