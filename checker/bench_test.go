@@ -103,3 +103,25 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestSynthLinearizable: porcupine decides a clean synthetic history of 50k operations within
+// its time limit, partition by partition.
+func TestSynthLinearizable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("porcupine over 50k operations takes seconds")
+	}
+	const seed = 11
+	t.Logf("seed: %d", seed)
+	p := filepath.Join(t.TempDir(), "history.jsonl")
+	if _, _, err := writeSynthHistory(p, synthOptions{Ops: 50000, Producers: 8, Partitions: 8, Keys: 100, PollSize: 20, Seed: seed, MetaEvery: 1000, FaultEvery: 10000}); err != nil {
+		t.Fatal(err)
+	}
+	lr, err := CheckLinearizableFile(p, LinearOptions{Timeout: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lr.Result != LinearOK || len(lr.Partitions) != 8 {
+		t.Fatalf("got %s over %d partitions: %+v", lr.Result, len(lr.Partitions), lr)
+	}
+	t.Logf("porcupine: %d partitions in %s", len(lr.Partitions), lr.Elapsed)
+}
