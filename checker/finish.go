@@ -81,6 +81,9 @@ func (c *checker) valueAnalyses() {
 		v := c.vals.at(id)
 		name := c.vals.name(id)
 		read := v.readPart >= 0
+		if v.status == stInvoked {
+			c.stats.SendsPending++
+		}
 		if v.status == stOK {
 			p := c.parts[v.ackPart]
 			switch {

@@ -22,7 +22,7 @@ func WriteSummary(w io.Writer, r *Result) error {
 	}
 	s := r.Stats
 	fmt.Fprintf(tw, "Events [total, duration]\t%d, %s\n", r.Events, time.Duration(r.End))
-	fmt.Fprintf(tw, "Sends [ok, fail, info]\t%d, %d, %d\n", s.SendsOK, s.SendsFail, s.SendsInfo)
+	fmt.Fprintf(tw, "Sends [ok, fail, info, pending]\t%d, %d, %d, %d\n", s.SendsOK, s.SendsFail, s.SendsInfo, s.SendsPending)
 	fmt.Fprintf(tw, "Reads [polls, records, processed, commits]\t%d, %d, %d, %d\n", s.Polls, s.RecordsRead, s.Processed, s.Commits)
 	fmt.Fprintf(tw, "Partitions, crashes, ISR samples\t%d, %d, %d\n", s.Partitions, s.Crashes, s.MetaSamples)
 	fmt.Fprintf(tw, "Faults\t%d\n", len(r.Faults))
