@@ -79,7 +79,6 @@ func (c *checker) valueAnalyses() {
 	for i := range c.vals.len() {
 		id := int32(i)
 		v := c.vals.at(id)
-		name := c.vals.name(id)
 		read := v.readPart >= 0
 		if v.status == stInvoked {
 			c.stats.SendsPending++
@@ -89,18 +88,18 @@ func (c *checker) valueAnalyses() {
 			switch {
 			case !read && c.passed(v):
 				c.an.add(Lost, func() Example {
-					return Example{Value: name, Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
+					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc), Detail: "acknowledged, never read, reads covered its offset"}
 				})
 			case !read:
 				c.an.add(Unseen, func() Example {
-					return Example{Value: name, Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
+					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc), Detail: "acknowledged, no read reached its offset"}
 				})
 			case v.flags&flReadAtAck == 0 && !p.conflicts[v.ackOffset]:
 				rp := c.parts[v.readPart]
 				c.an.add(InconsistentOffsets, func() Example {
-					return Example{Value: name, Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset, v.readOffset},
+					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset, v.readOffset},
 						Start: v.invoke, End: v.firstRead, Process: int(v.proc),
 						Detail: fmt.Sprintf("acknowledged at offset %d, read only elsewhere (first at %s/%d offset %d)", v.ackOffset, rp.topic, rp.partition, v.readOffset)}
 				})
@@ -108,7 +107,7 @@ func (c *checker) valueAnalyses() {
 			last1 := lastAck.get(v.session, v.ackPart)
 			if last := last1 - 1; last1 > 0 && v.ackOffset >= 0 && v.ackOffset < last {
 				c.an.add(NonmonotonicSend, func() Example {
-					return Example{Value: name, Topic: p.topic, Partition: p.partition, Offsets: []int64{last, v.ackOffset},
+					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{last, v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc),
 						Detail: fmt.Sprintf("acknowledged at %d after an earlier send of the same producer at %d", v.ackOffset, last)}
 				})
@@ -127,7 +126,7 @@ func (c *checker) valueAnalyses() {
 				why = fmt.Sprintf("transaction %d aborted", c.txns[v.txn].id)
 			}
 			c.an.add(AbortedRead, func() Example {
-				return Example{Value: name, Topic: rp.topic, Partition: rp.partition, Offsets: []int64{v.readOffset},
+				return Example{Value: c.vals.name(id), Topic: rp.topic, Partition: rp.partition, Offsets: []int64{v.readOffset},
 					Start: v.invoke, End: v.firstRead, Process: int(v.proc), Detail: "read although " + why}
 			})
 			continue
@@ -141,7 +140,7 @@ func (c *checker) valueAnalyses() {
 					if t.commitInvoke >= 0 {
 						why = fmt.Sprintf("read at t=%d before transaction %d's commit at t=%d", v.firstRead, t.id, t.commitInvoke)
 					}
-					return Example{Value: name, Topic: rp.topic, Partition: rp.partition, Offsets: []int64{v.readOffset},
+					return Example{Value: c.vals.name(id), Topic: rp.topic, Partition: rp.partition, Offsets: []int64{v.readOffset},
 						Start: v.invoke, End: v.firstRead, Process: int(v.proc), Detail: why}
 				})
 			}

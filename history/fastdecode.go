@@ -1,5 +1,7 @@
 package history
 
+import "bytes"
+
 // decodeFast parses a line in the exact layout the Writer produces (no whitespace, known
 // fields, strings without escapes) into e, with local state only. It returns false on anything
 // else, leaving e in an unspecified state; the caller then zeroes e and uses the general
@@ -179,13 +181,7 @@ func fastRecords(b []byte, i int) ([]Record, int, bool) {
 	if b[i] == ']' {
 		return []Record{}, i + 1, true
 	}
-	count := 0
-	for _, c := range b[i:] {
-		if c == '[' {
-			count++
-		}
-	}
-	out := make([]Record, 0, count)
+	out := make([]Record, 0, bytes.Count(b[i:], []byte{'['}))
 	// Values are sliced from one string spanning all of them, allocated once at the end; until
 	// then each Record's Offset is kept and its value position is stored in pos.
 	var posBuf [64]int32
