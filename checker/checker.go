@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/kchaos/kchaos/history"
 )
@@ -74,9 +75,11 @@ func CheckFile(path string) (*Result, error) {
 }
 
 // Check reads every event of r and returns the result of the linear analyses and verdicts.
-// Decoding runs in parallel ahead of the analyses (history.Reader.Batches). Memory is linear in the
+// Decoding runs in parallel ahead of the analyses (history.Reader.Batches), with aliased
+// strings (history.Reader.AliasStrings): r must not be read further afterwards. Memory is linear in the
 // number of distinct values and offsets (tens of bytes each), not in the number of events.
 func Check(r *history.Reader) (*Result, error) {
+	r.AliasStrings() // the checker clones the few strings it keeps
 	c := newChecker()
 	if err := c.consume(r); err != nil {
 		return nil, err
@@ -259,7 +262,7 @@ func (c *checker) send(e *history.Event) {
 			k, ok := c.keyIDs[e.Key]
 			if !ok {
 				k = int32(len(c.keyIDs))
-				c.keyIDs[e.Key] = k
+				c.keyIDs[strings.Clone(e.Key)] = k
 			}
 			v.key = k
 		}

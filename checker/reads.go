@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/kchaos/kchaos/history"
 )
@@ -28,7 +29,7 @@ func (c *checker) poll(e *history.Event) {
 			first, firstPart := v.readOffset, c.parts[v.readPart]
 			c.an.add(Duplicate, func() Example {
 				p := c.parts[pid]
-				return Example{Value: r.Value, Topic: p.topic, Partition: p.partition, Offsets: []int64{first, r.Offset},
+				return Example{Value: strings.Clone(r.Value), Topic: p.topic, Partition: p.partition, Offsets: []int64{first, r.Offset},
 					Start: v.firstRead, End: e.Time, Process: e.Process,
 					Detail: fmt.Sprintf("read at %s/%d offset %d and at %s/%d offset %d", firstPart.topic, firstPart.partition, first, p.topic, p.partition, r.Offset)}
 			})
@@ -115,7 +116,7 @@ func (c *checker) process(e *history.Event) {
 		p := c.parts[pid]
 		if p.markProcessed(r.Offset) == 2 {
 			c.an.add(ProcessedTwice, func() Example {
-				return Example{Value: r.Value, Topic: p.topic, Partition: p.partition, Offsets: []int64{r.Offset},
+				return Example{Value: strings.Clone(r.Value), Topic: p.topic, Partition: p.partition, Offsets: []int64{r.Offset},
 					Start: e.Time, End: e.Time, Process: e.Process, Detail: "second processing of this offset"}
 			})
 		}

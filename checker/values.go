@@ -1,6 +1,9 @@
 package checker
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // chunkBits sets the size of one chunk of the value table: 65536 values.
 const chunkBits = 16
@@ -91,6 +94,7 @@ func (t *valueTable) id(s string) int32 {
 		return id
 	}
 	id := t.add(-1, 0)
+	s = strings.Clone(s) // s may alias a decoding buffer
 	t.other[s] = id
 	t.names[id] = s
 	return id

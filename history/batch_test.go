@@ -78,3 +78,15 @@ func TestBatchesErrorNamesLine(t *testing.T) {
 		t.Errorf("error from f: got %v", err)
 	}
 }
+
+func TestBatchesAliasStrings(t *testing.T) {
+	data := bigHistory(20000)
+	var plain, aliased []Event
+	NewReader(bytes.NewReader(data), "h").Batches(2, func(evs []Event) error { plain = append(plain, evs...); return nil })
+	r := NewReader(bytes.NewReader(data), "h")
+	r.AliasStrings()
+	r.Batches(2, func(evs []Event) error { aliased = append(aliased, evs...); return nil })
+	if !reflect.DeepEqual(plain, aliased) {
+		t.Fatal("aliased strings decode differently")
+	}
+}

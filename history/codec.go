@@ -131,11 +131,12 @@ func (w *Writer) Close() error {
 
 // Reader reads a history one event at a time, without holding it in memory.
 type Reader struct {
-	src  io.Reader
-	sc   *bufio.Scanner
-	line int
-	name string
-	dec  decoder
+	src   io.Reader
+	sc    *bufio.Scanner
+	line  int
+	name  string
+	dec   decoder
+	alias bool // see AliasStrings
 }
 
 // MaxLineBytes bounds one history line; default 64 MiB (a poll of many large batches).

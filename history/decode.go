@@ -18,6 +18,9 @@ type decoder struct {
 	pos    int
 	intern map[string]string // small cache for topics, keys and errors
 	topic  string            // the last topic decoded
+	// alias makes the fast path's strings point into the line instead of copying it; only for
+	// lines in buffers that are never written again.
+	alias bool
 }
 
 // maxDepth bounds the nesting of skipped values.

@@ -1,6 +1,9 @@
 package history
 
-import "bytes"
+import (
+	"bytes"
+	"unsafe"
+)
 
 // decodeFast parses a line in the exact layout the Writer produces (no whitespace, known
 // fields, strings without escapes) into e, with local state only. It returns false on anything
@@ -80,7 +83,7 @@ func (d *decoder) decodeFast(b []byte, e *Event) bool {
 			}
 		case 7:
 			if string(key) == "records" {
-				e.Records, i, ok = fastRecords(b, i)
+				e.Records, i, ok = d.fastRecords(b, i)
 			}
 		case 9:
 			if string(key) == "partition" {
@@ -103,7 +106,7 @@ func (d *decoder) decodeFast(b []byte, e *Event) bool {
 			if i != n-1 {
 				return false
 			}
-			setStrings(b, e, ks0, ke0, vs0, ve0)
+			d.setStrings(b, e, ks0, ke0, vs0, ve0)
 			return true
 		default:
 			return false
@@ -113,17 +116,26 @@ func (d *decoder) decodeFast(b []byte, e *Event) bool {
 
 // setStrings sets Key and Value from their positions in b with one allocation when both are
 // present (the Writer puts them side by side).
-func setStrings(b []byte, e *Event, ks, ke, vs, ve int) {
+func (d *decoder) setStrings(b []byte, e *Event, ks, ke, vs, ve int) {
 	switch {
 	case ks >= 0 && vs >= 0:
 		lo, hi := min(ks, vs), max(ke, ve)
-		span := string(b[lo:hi])
+		span := d.string(b[lo:hi])
 		e.Key, e.Value = span[ks-lo:ke-lo], span[vs-lo:ve-lo]
 	case ks >= 0:
-		e.Key = string(b[ks:ke])
+		e.Key = d.string(b[ks:ke])
 	case vs >= 0:
-		e.Value = string(b[vs:ve])
+		e.Value = d.string(b[vs:ve])
 	}
+}
+
+// string returns b as a string: a copy, or with aliasing on, b itself (see
+// Reader.AliasStrings).
+func (d *decoder) string(b []byte) string {
+	if d.alias && len(b) > 0 {
+		return unsafe.String(&b[0], len(b))
+	}
+	return string(b)
 }
 
 // fastInt parses a plain decimal integer of at most 18 digits.
@@ -173,7 +185,7 @@ func fastStr(b []byte, i int) ([]byte, int, bool) {
 }
 
 // fastRecords parses [[p,o,"v"],...].
-func fastRecords(b []byte, i int) ([]Record, int, bool) {
+func (d *decoder) fastRecords(b []byte, i int) ([]Record, int, bool) {
 	if i+1 >= len(b) || b[i] != '[' {
 		return nil, i, false
 	}
@@ -211,7 +223,7 @@ func fastRecords(b []byte, i int) ([]Record, int, bool) {
 			i++
 		case ']':
 			lo, hi := int(pos[0]), int(pos[len(pos)-1])
-			span := string(b[lo:hi])
+			span := d.string(b[lo:hi])
 			for k := range out {
 				out[k].Value = span[int(pos[2*k])-lo : int(pos[2*k+1])-lo]
 			}
