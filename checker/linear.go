@@ -269,11 +269,6 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 		l.event(&e)
 	}
 	l.finish()
-	if opts.OutDir != "" {
-		if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-			return nil, fmt.Errorf("checker: %w", err)
-		}
-	}
 	sort.Slice(l.order, func(i, j int) bool {
 		a, b := l.order[i], l.order[j]
 		return a.topic < b.topic || (a.topic == b.topic && a.p < b.p)
@@ -323,14 +318,7 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 func checkPartition(model porcupine.Model, p *partOps, faults []FaultWindow, opts LinearOptions) (LinearPartition, error) {
 	t0 := time.Now()
 	lp := LinearPartition{Topic: p.key.topic, Partition: p.key.p, Ops: len(p.ops)}
-	verbose := opts.OutDir != ""
-	var res porcupine.CheckResult
-	var info porcupine.LinearizationInfo
-	if verbose {
-		res, info = porcupine.CheckOperationsVerbose(model, p.ops, opts.Timeout)
-	} else {
-		res = porcupine.CheckOperationsTimeout(model, p.ops, opts.Timeout)
-	}
+	res := porcupine.CheckOperationsTimeout(model, p.ops, opts.Timeout)
 	lp.Elapsed = time.Since(t0)
 	switch res {
 	case porcupine.Ok:
@@ -340,8 +328,16 @@ func checkPartition(model porcupine.Model, p *partOps, faults []FaultWindow, opt
 	default:
 		lp.Result = LinearUnknown
 	}
-	if res != porcupine.Illegal || !verbose {
+	if res != porcupine.Illegal || opts.OutDir == "" {
 		return lp, nil
+	}
+	// Only an illegal partition pays for the verbose check the visualisation needs.
+	vres, info := porcupine.CheckOperationsVerbose(model, p.ops, opts.Timeout)
+	if vres != porcupine.Illegal {
+		return lp, nil
+	}
+	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+		return lp, fmt.Errorf("checker: %w", err)
 	}
 	anns := make([]porcupine.Annotation, 0, len(faults))
 	for _, f := range faults {
