@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -108,6 +109,18 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Add([]byte(`{"x":[{"y":"\ud800"}],"records":[[0,1,"\u0041"]]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Batches (parallel, aliased strings) must deliver what Next does, and fail alike.
+		var viaNext []Event
+		var nextErr error
+		defer func() {
+			var viaBatches []Event
+			br := NewReader(bytes.NewReader(data), "fuzz")
+			br.AliasStrings()
+			err := br.Batches(2, func(evs []Event) error { viaBatches = append(viaBatches, evs...); return nil })
+			if fmt.Sprint(err) != fmt.Sprint(nextErr) || !reflect.DeepEqual(viaBatches, viaNext) {
+				t.Fatalf("Batches: %d events, err %v; Next: %d events, err %v", len(viaBatches), err, len(viaNext), nextErr)
+			}
+		}()
 		r := NewReader(bytes.NewReader(data), "fuzz")
 		for {
 			var e Event
@@ -116,15 +129,17 @@ func FuzzReader(f *testing.F) {
 				return
 			}
 			if err != nil {
+				nextErr = err
 				if !strings.Contains(err.Error(), "fuzz:") {
 					t.Fatalf("error does not name the file: %v", err)
 				}
 				return
 			}
+			viaNext = append(viaNext, e)
 			// Whatever decodes must survive a round trip through the encoder.
 			line, err := appendEvent(nil, &e)
 			if err != nil {
-				return
+				continue
 			}
 			var again Event
 			var d decoder
