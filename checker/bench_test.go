@@ -107,9 +107,6 @@ func cpuTime() time.Duration {
 // TestSynthLinearizable: porcupine decides a clean synthetic history of 50k operations within
 // its time limit, partition by partition.
 func TestSynthLinearizable(t *testing.T) {
-	if testing.Short() {
-		t.Skip("porcupine over 50k operations takes seconds")
-	}
 	const seed = 11
 	t.Logf("seed: %d", seed)
 	p := filepath.Join(t.TempDir(), "history.jsonl")

@@ -332,7 +332,9 @@ func (c *checker) commit(e *history.Event) {
 	c.stats.Commits++
 	for _, po := range e.Offsets {
 		p := c.parts[c.partID(e.Topic, po.Partition)]
-		p.maxCommitted = max(p.maxCommitted, po.Offset)
+		if po.Offset > p.maxCommitted {
+			p.maxCommitted, p.commitProc, p.commitTime = po.Offset, int32(e.Process), e.Time
+		}
 	}
 }
 

@@ -244,9 +244,8 @@ func (c *checker) committedUnprocessed() {
 			if p.processedCount(off) == 0 && c.exists(id) {
 				v := c.vals.at(id)
 				c.an.add(CommittedUnprocessed, func() Example {
-					t := max(v.firstRead, v.done)
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off, p.maxCommitted},
-						Start: t, End: t, Process: int(v.proc),
+						Start: max(v.firstRead, v.done, 0), End: p.commitTime, Process: int(p.commitProc),
 						Detail: fmt.Sprintf("committed up to %d, offset %d never processed", p.maxCommitted, off)}
 				})
 			}

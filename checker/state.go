@@ -158,6 +158,8 @@ type part struct {
 	lastProcKey  int64 // cache of processedCount
 	lastProcPage *[1 << pageBits]uint8
 	maxCommitted int64 // highest ok committed offset; -1
+	commitProc   int32 // process and time of the commit of maxCommitted
+	commitTime   int64
 	// ISR tracking for min-insync.
 	isrKnown   bool
 	isrSize    int
