@@ -50,6 +50,10 @@ type Stats struct {
 	Partitions   int   `json:"partitions"`
 	Crashes      int64 `json:"crashes"`
 	MetaSamples  int64 `json:"meta_samples"`
+	// AckedLeaderOnly counts acks=all sends acknowledged while the sampled ISR was the leader
+	// alone for the whole send (same rule as MinInsync, with a minimum of 2): the writes that
+	// acks=all with min.insync.replicas=1 leaves unreplicated (claim 4).
+	AckedLeaderOnly int64 `json:"acked_leader_only"`
 }
 
 // Count returns the count of the named anomaly.
@@ -415,12 +419,22 @@ func (c *checker) meta(e *history.Event) {
 	} else {
 		p.smallSince = -1
 	}
+	if p.isrSize <= 1 {
+		if p.aloneSince < 0 {
+			p.aloneSince = e.Time
+		}
+	} else {
+		p.aloneSince = -1
+	}
 }
 
 // checkInsync reports an acks=all send acknowledged while the ISR was known too small.
 func (c *checker) checkInsync(pid int32, id int32) {
 	p := c.parts[pid]
 	v := c.vals.at(id)
+	if p.isrKnown && p.aloneSince >= 0 && p.aloneSince <= v.invoke {
+		c.stats.AckedLeaderOnly++
+	}
 	if !p.isrKnown || p.smallSince < 0 || p.smallSince > v.invoke {
 		return
 	}

@@ -94,6 +94,19 @@ func TestGoodFixturesAreLinearizable(t *testing.T) {
 	}
 }
 
+// TestAckedLeaderOnly: acks=all sends acknowledged while the ISR was the leader alone.
+func TestAckedLeaderOnly(t *testing.T) {
+	for f, want := range map[string]int64{"min-insync-bad": 2, "min-insync-ok": 0} {
+		res, err := CheckFile(filepath.Join("testdata", f+".jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Stats.AckedLeaderOnly != want {
+			t.Errorf("%s: %d acked by the leader alone, want %d", f, res.Stats.AckedLeaderOnly, want)
+		}
+	}
+}
+
 func TestMalformedHistoryNamesLine(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "history.jsonl")
 	os.WriteFile(p, []byte("{\"i\":0,\"t\":0,\"p\":1,\"type\":\"ok\",\"f\":\"poll\"}\n{\"i\":1,\"t\":\n"), 0o644)

@@ -165,10 +165,11 @@ type part struct {
 	isrSize    int
 	isrMin     int
 	smallSince int64 // time of the first of the current run of too-small samples; -1
+	aloneSince int64 // time of the first of the current run of leader-only samples; -1
 }
 
 func newPart(topic string, p int32) *part {
-	return &part{topic: topic, partition: p, lowProcessed: -1, maxCommitted: -1, smallSince: -1}
+	return &part{topic: topic, partition: p, lowProcessed: -1, maxCommitted: -1, smallSince: -1, aloneSince: -1}
 }
 
 // covered reports whether off lies inside a merged coverage interval; coverage must be merged.
