@@ -121,9 +121,15 @@ func mixHash(h uint64, off int64, v int32) uint64 {
 // trie is a persistent 16-ary trie from offsets to value ids: set copies one path and shares
 // the rest, so every porcupine state keeps its own log cheaply. A nil *trie is empty.
 type trie struct {
-	height int // the trie holds offsets < 16^height
+	height int // the trie holds offsets < 16^height; at maxTrieHeight, every non-negative offset
 	root   *trieNode
 }
+
+// maxTrieHeight is the height that covers every non-negative int64 offset.
+const maxTrieHeight = 16
+
+// fits reports whether off lies in a trie of height h.
+func fits(off int64, h int) bool { return h >= maxTrieHeight || off < int64(1)<<(4*h) }
 
 type trieNode struct {
 	kids [16]*trieNode
@@ -131,7 +137,7 @@ type trieNode struct {
 }
 
 func (t *trie) get(off int64) int32 {
-	if t == nil || off < 0 || off >= int64(1)<<(4*t.height) {
+	if t == nil || off < 0 || !fits(off, t.height) {
 		return -1
 	}
 	n := t.root
@@ -152,7 +158,7 @@ func (t *trie) set(off int64, v int32) *trie {
 	if t != nil {
 		*nt = *t
 	}
-	for off >= int64(1)<<(4*nt.height) {
+	for !fits(off, nt.height) {
 		root := &trieNode{}
 		root.kids[0] = nt.root
 		if nt.root == nil {
