@@ -5,21 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"sync"
 	"time"
 )
 
 // MarshalJSON encodes a Record as [partition, offset, value].
 func (r Record) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 32+len(r.Value))
-	b = append(b, '[')
-	b = strconv.AppendInt(b, int64(r.Partition), 10)
-	b = append(b, ',')
-	b = strconv.AppendInt(b, r.Offset, 10)
-	b = append(b, ',')
-	b = strconv.AppendQuote(b, r.Value)
-	return append(b, ']'), nil
+	return r.appendJSON(make([]byte, 0, 32+len(r.Value))), nil
 }
 
 // UnmarshalJSON decodes [partition, offset, value].
@@ -42,12 +34,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON encodes a PartitionOffset as [partition, offset].
 func (p PartitionOffset) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 24)
-	b = append(b, '[')
-	b = strconv.AppendInt(b, int64(p.Partition), 10)
-	b = append(b, ',')
-	b = strconv.AppendInt(b, p.Offset, 10)
-	return append(b, ']'), nil
+	return p.appendJSON(make([]byte, 0, 24)), nil
 }
 
 // UnmarshalJSON decodes [partition, offset].
@@ -67,7 +54,7 @@ func (p *PartitionOffset) UnmarshalJSON(b []byte) error {
 type Writer struct {
 	mu    sync.Mutex // guards everything below
 	bw    *bufio.Writer
-	enc   *json.Encoder
+	buf   []byte
 	next  int64
 	start time.Time
 	err   error
@@ -81,8 +68,7 @@ const FlushInterval = 100 * time.Millisecond
 // NewWriter returns a Writer on w whose clock starts now.
 func NewWriter(w io.Writer) *Writer {
 	bw := bufio.NewWriterSize(w, 256<<10)
-	hw := &Writer{bw: bw, enc: json.NewEncoder(bw), start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	hw.enc.SetEscapeHTML(false)
+	hw := &Writer{bw: bw, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	go hw.flushLoop()
 	return hw
 }
@@ -124,7 +110,10 @@ func (w *Writer) Write(e *Event) (int64, error) {
 		e.Time = w.Now()
 	}
 	w.next++
-	w.err = w.enc.Encode(e)
+	w.buf, w.err = appendEvent(w.buf[:0], e)
+	if w.err == nil {
+		_, w.err = w.bw.Write(w.buf)
+	}
 	return e.Index, w.err
 }
 
@@ -142,9 +131,12 @@ func (w *Writer) Close() error {
 
 // Reader reads a history one event at a time, without holding it in memory.
 type Reader struct {
-	sc   *bufio.Scanner
-	line int
-	name string
+	src   io.Reader
+	sc    *bufio.Scanner
+	line  int
+	name  string
+	dec   decoder
+	alias bool // see AliasStrings
 }
 
 // MaxLineBytes bounds one history line; default 64 MiB (a poll of many large batches).
@@ -154,11 +146,12 @@ const MaxLineBytes = 64 << 20
 func NewReader(r io.Reader, name string) *Reader {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<20), MaxLineBytes)
-	return &Reader{sc: sc, name: name}
+	return &Reader{src: r, sc: sc, name: name}
 }
 
 // Next decodes the next event into e, which it resets first. It returns io.EOF after the last
-// event. A torn last line (a crash mid-write) is reported as an error naming file and line.
+// event. A malformed line, including a torn last line (a crash mid-write), is reported as an
+// error naming file and line. Unknown fields are skipped; null leaves a field at its zero value.
 func (r *Reader) Next(e *Event) error {
 	for r.sc.Scan() {
 		r.line++
@@ -167,7 +160,7 @@ func (r *Reader) Next(e *Event) error {
 			continue
 		}
 		*e = Event{}
-		if err := json.Unmarshal(b, e); err != nil {
+		if err := r.dec.decode(b, e); err != nil {
 			return fmt.Errorf("history: %s:%d: %w", r.name, r.line, err)
 		}
 		return nil

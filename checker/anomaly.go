@@ -1,0 +1,151 @@
+package checker
+
+import "sort"
+
+// Anomaly names, as in Jepsen's Kafka workload where one exists. Every name is always present
+// in Result.Anomalies, with a zero count when the history shows none.
+const (
+	// Lost is an acknowledged send (ok) whose value no read ever saw, although a consumer read
+	// past its acknowledged offset: some read session of one process, uninterrupted by
+	// assign/seek/crash, started at or below the offset and read at or above it.
+	Lost = "lost"
+	// Unseen is an acknowledged send whose value no read saw and whose offset no read session
+	// covered: not yet proof of loss.
+	Unseen = "unseen"
+	// Duplicate is a value read at more than one distinct (partition, offset). Counted once
+	// per value.
+	Duplicate = "duplicate"
+	// InconsistentOffsets is one (partition, offset) associated with more than one value across
+	// acknowledgements and reads (counted once per offset), or a value that was read but never
+	// at the partition and offset its send was acknowledged with while no other value was seen
+	// there (counted once per value).
+	InconsistentOffsets = "inconsistent-offsets"
+	// NonmonotonicSend is an acknowledged send whose offset is lower than that of an earlier
+	// invoked, acknowledged send of the same producer session (process, until it crashes) to the
+	// same partition. Counted once per later send.
+	NonmonotonicSend = "nonmonotonic-send"
+	// Reorder is per-key order broken on one partition. Walking the partition's log in offset
+	// order (each value at the first offset it was read at), a keyed value v is reordered when an
+	// earlier value u with the same key was invoked after v was acknowledged (real-time order),
+	// or was invoked later by the same producer session (producer order). Counted once per v.
+	Reorder = "reorder"
+	// PollSkip is a gap between two successive records one process read from one partition in
+	// one read session (no assign, seek or crash between them), or between a known start
+	// position (assign/seek offsets) and the first record, where an offset inside the gap is
+	// known to exist: some read saw a value there, or a send was acknowledged there whose
+	// transaction (if any) committed. Counted once per gap.
+	PollSkip = "poll-skip"
+	// NonmonotonicPoll is a record read at an offset at or below the previous record one process
+	// read from the same partition in the same read session (or below its known start
+	// position). Counted once per record.
+	NonmonotonicPoll = "nonmonotonic-poll"
+	// AbortedRead (G1a) is a value some read saw although its send definitely failed (fail) or
+	// its transaction aborted. Counted once per value.
+	AbortedRead = "aborted-read"
+	// UncommittedRead applies to read_committed runs: a transactional value first read before
+	// its transaction's commit was invoked, or whose transaction never invoked a commit, and
+	// which did not abort (that is AbortedRead). Counted once per value.
+	UncommittedRead = "uncommitted-read"
+	// MinInsync is a send acknowledged (ok) with acks=all while the partition's ISR, as sampled
+	// by FMeta events, was known to be smaller than min.insync.replicas for the whole send: the
+	// latest sample at or before the send's invoke was too small and no sample up to its ok
+	// showed enough replicas. Such a write should have failed with NOT_ENOUGH_REPLICAS. The
+	// minimum comes from the sample's MinInsyncReplicas, else the run header.
+	MinInsync = "min-insync"
+	// ProcessedTwice is a (partition, offset) that FProcess events reported as processed more
+	// than once. Counted once per offset.
+	ProcessedTwice = "processed-twice"
+	// CommittedUnprocessed is an offset known to exist, at or above the lowest offset processed
+	// on its partition and below the highest offset committed there (ok commits; a commit
+	// names the next offset to read), that no FProcess event ever reported: the consumer
+	// committed past a record it never processed. Checked only on partitions with FProcess
+	// events. Counted once per offset.
+	CommittedUnprocessed = "committed-unprocessed"
+)
+
+// AnomalyNames lists every anomaly the checker reports, in report order.
+var AnomalyNames = []string{
+	Lost, Unseen, Duplicate, InconsistentOffsets, NonmonotonicSend, Reorder, PollSkip,
+	NonmonotonicPoll, AbortedRead, UncommittedRead, MinInsync, ProcessedTwice, CommittedUnprocessed,
+}
+
+// MaxExamples is how many examples each anomaly keeps; default 10.
+const MaxExamples = 10
+
+// Anomaly is the count of one kind of anomaly and up to MaxExamples concrete examples.
+type Anomaly struct {
+	Name     string    `json:"name"`
+	Count    int64     `json:"count"`
+	Examples []Example `json:"examples,omitempty"`
+}
+
+// Example is one concrete instance of an anomaly. Times are nanoseconds since the run started.
+type Example struct {
+	Value     string  `json:"value,omitempty"`
+	Topic     string  `json:"topic,omitempty"`
+	Partition int32   `json:"partition"`
+	Offsets   []int64 `json:"offsets,omitempty"`
+	// Start and End bound the operations involved (invoke to completion, or a single event).
+	Start   int64  `json:"start"`
+	End     int64  `json:"end"`
+	Process int    `json:"process"`
+	Detail  string `json:"detail,omitempty"`
+	// Faults are the IDs of the fault windows overlapping [Start, End].
+	Faults []int64 `json:"faults,omitempty"`
+}
+
+// FaultWindow is one fault from its start to its end event. End is the end of the history
+// when the fault never ended.
+type FaultWindow struct {
+	ID     int64   `json:"id"`
+	Kind   string  `json:"kind"`
+	Target string  `json:"target,omitempty"`
+	Nodes  []int32 `json:"nodes,omitempty"`
+	Start  int64   `json:"start"`
+	End    int64   `json:"end"`
+	// Open is true when the history has no end event for the fault.
+	Open bool `json:"open,omitempty"`
+}
+
+// anomalies collects counts and examples as the analyses find them.
+type anomalies map[string]*Anomaly
+
+func newAnomalies() anomalies {
+	a := make(anomalies, len(AnomalyNames))
+	for _, n := range AnomalyNames {
+		a[n] = &Anomaly{Name: n}
+	}
+	return a
+}
+
+// add counts one anomaly and keeps ex while fewer than MaxExamples are kept. ex is built
+// lazily so the common case allocates nothing.
+func (a anomalies) add(name string, ex func() Example) {
+	an := a[name]
+	an.Count++
+	if len(an.Examples) < MaxExamples {
+		an.Examples = append(an.Examples, ex())
+	}
+}
+
+// attachFaults sets Faults on every example to the windows overlapping it.
+func (a anomalies) attachFaults(ws []FaultWindow) {
+	for _, an := range a {
+		for i := range an.Examples {
+			ex := &an.Examples[i]
+			ex.Faults = nil
+			for _, w := range ws {
+				if w.Start <= ex.End && w.End >= ex.Start {
+					ex.Faults = append(ex.Faults, w.ID)
+				}
+			}
+		}
+	}
+}
+
+// sortExamples orders each anomaly's examples by time, for stable output.
+func (a anomalies) sortExamples() {
+	for _, an := range a {
+		sort.SliceStable(an.Examples, func(i, j int) bool { return an.Examples[i].Start < an.Examples[j].Start })
+	}
+}

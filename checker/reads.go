@@ -1,0 +1,124 @@
+package checker
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kchaos/kchaos/history"
+)
+
+// poll handles one ok poll: offsets and values for the offset index, first reads and
+// duplicates per value, and the read session of (process, partition) for skips and backward
+// reads.
+func (c *checker) poll(e *history.Event) {
+	c.stats.Polls++
+	proc := int32(e.Process)
+	var k sessKey
+	var s *session
+	for _, r := range e.Records {
+		c.stats.RecordsRead++
+		pid := c.partID(e.Topic, r.Partition)
+		id := c.valueID(r.Value)
+		c.associate(pid, r.Offset, id, e.Time, e.Process)
+		v := c.vals.at(id)
+		switch {
+		case v.readOffset < 0 && v.readPart < 0:
+			v.readOffset, v.readPart, v.firstRead = r.Offset, pid, e.Time
+		case (v.readPart != pid || v.readOffset != r.Offset) && v.flags&flDuplicate == 0:
+			v.flags |= flDuplicate
+			first, firstPart := v.readOffset, c.parts[v.readPart]
+			c.an.add(Duplicate, func() Example {
+				p := c.parts[pid]
+				return Example{Value: strings.Clone(r.Value), Topic: p.topic, Partition: p.partition, Offsets: []int64{first, r.Offset},
+					Start: v.firstRead, End: e.Time, Process: e.Process,
+					Detail: fmt.Sprintf("read at %s/%d offset %d and at %s/%d offset %d", firstPart.topic, firstPart.partition, first, p.topic, p.partition, r.Offset)}
+			})
+		}
+		if pid == v.ackPart && r.Offset == v.ackOffset {
+			v.flags |= flReadAtAck
+		}
+		if s == nil || k.part != pid {
+			k = sessKey{proc, pid}
+			s = c.sessions[k]
+			if s == nil {
+				s = &session{low: -1, last: -1, hi: -1}
+				c.sessions[k] = s
+			}
+		}
+		c.advance(s, pid, r.Offset, proc, e.Time)
+	}
+}
+
+// advance moves a read session to offset off, reporting backward reads and noting gaps.
+func (c *checker) advance(s *session, pid int32, off int64, proc int32, t int64) {
+	if s.hasLast {
+		switch {
+		case off <= s.last:
+			prev, prevTime := s.last, s.lastTime
+			c.an.add(NonmonotonicPoll, func() Example {
+				p := c.parts[pid]
+				id := p.log.get(off)
+				ex := Example{Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, off}, Start: prevTime, End: t, Process: int(proc),
+					Detail: fmt.Sprintf("read offset %d after %d", off, prev)}
+				if id >= 0 {
+					ex.Value = c.vals.name(id)
+				}
+				return ex
+			})
+		case off > s.last+1:
+			c.gaps = append(c.gaps, gap{part: pid, from: s.last, to: off, proc: proc, start: s.lastTime, end: t})
+		}
+	}
+	if s.low < 0 || off < s.low {
+		s.low = off
+	}
+	s.hi = max(s.hi, off)
+	s.last, s.hasLast, s.read, s.lastTime = off, true, true, t
+}
+
+// endSession closes a read session, adding the range it covered to its partition.
+func (c *checker) endSession(k sessKey, s *session) {
+	if s.read {
+		p := c.parts[k.part]
+		p.coverage = append(p.coverage, interval{s.low, s.hi})
+	}
+	delete(c.sessions, k)
+}
+
+// reposition handles assign and seek: they end the read sessions they affect, and start new
+// ones at the positions they name. An assign ends every session of the process (a new
+// assignment); a seek only those of the partitions it names.
+func (c *checker) reposition(e *history.Event) {
+	proc := int32(e.Process)
+	if e.F == history.FAssign {
+		for k, s := range c.sessions {
+			if k.proc == proc {
+				c.endSession(k, s)
+			}
+		}
+	}
+	for _, po := range e.Offsets {
+		k := sessKey{proc, c.partID(e.Topic, po.Partition)}
+		if s := c.sessions[k]; s != nil {
+			c.endSession(k, s)
+		}
+		if po.Offset >= 0 {
+			c.sessions[k] = &session{low: po.Offset, last: po.Offset - 1, hi: po.Offset - 1, hasLast: true, lastTime: e.Time}
+		}
+	}
+}
+
+// process counts FProcess reports per offset and reports offsets processed twice.
+func (c *checker) process(e *history.Event) {
+	for _, r := range e.Records {
+		c.stats.Processed++
+		pid := c.partID(e.Topic, r.Partition)
+		p := c.parts[pid]
+		if p.markProcessed(r.Offset) == 2 {
+			c.an.add(ProcessedTwice, func() Example {
+				return Example{Value: strings.Clone(r.Value), Topic: p.topic, Partition: p.partition, Offsets: []int64{r.Offset},
+					Start: e.Time, End: e.Time, Process: e.Process, Detail: "second processing of this offset"}
+			})
+		}
+	}
+}

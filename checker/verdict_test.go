@@ -1,0 +1,106 @@
+package checker
+
+import (
+	"testing"
+
+	"github.com/kchaos/kchaos/history"
+)
+
+// TestGuaranteeTable checks which guarantees each configuration and fault set claims.
+func TestGuaranteeTable(t *testing.T) {
+	kill := []FaultWindow{{ID: 1, Kind: "kill", Target: "leader(t,0)", Nodes: []int32{1}, Start: 1, End: 2}}
+	delay := []FaultWindow{{ID: 1, Kind: "delay", Start: 1, End: 2}}
+	fsyncAll := []FaultWindow{{ID: 1, Kind: "lose-unfsynced-writes", Target: "all", Nodes: []int32{1, 2, 3}, Start: 1, End: 2}}
+	fsyncOne := []FaultWindow{{ID: 1, Kind: "lose-unfsynced-writes", Nodes: []int32{1}, Start: 1, End: 2}}
+	strong := history.Run{Acks: "all", ReplicationFactor: 3, MinInsyncReplicas: 2}
+	with := func(r history.Run, f func(*history.Run)) history.Run { f(&r); return r }
+	cases := []struct {
+		name    string
+		run     history.Run
+		faults  []FaultWindow
+		claimed []string // exactly these guarantees are claimed
+	}{
+		{"acks=0 no faults", history.Run{Acks: "0"}, nil,
+			[]string{"monotonic-reads", "no-aborted-reads"}},
+		{"acks=1 no faults", history.Run{Acks: "1", MaxInFlight: 5}, nil,
+			[]string{"acked-writes-durable", "consistent-offsets", "monotonic-reads", "no-aborted-reads"}},
+		{"acks=1 leader kill", history.Run{Acks: "1", MaxInFlight: 5}, kill,
+			[]string{"monotonic-reads", "no-aborted-reads"}},
+		{"acks=1 delay only", history.Run{Acks: "1", MaxInFlight: 5}, delay,
+			[]string{"acked-writes-durable", "consistent-offsets", "monotonic-reads", "no-aborted-reads"}},
+		{"acks=all RF=3 min.insync=2 leader kill", strong, kill,
+			[]string{"acked-writes-durable", "consistent-offsets", "monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
+		{"acks=all min.insync=1 leader kill", with(strong, func(r *history.Run) { r.MinInsyncReplicas = 1 }), kill,
+			[]string{"monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
+		{"acks=all unclean election with faults", with(strong, func(r *history.Run) { r.UncleanElection = true }), kill,
+			[]string{"no-aborted-reads", "min-insync-enforced"}},
+		{"acks=all power loss on every replica", strong, fsyncAll,
+			[]string{"monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
+		{"acks=all power loss on every replica, flush.messages=1", with(strong, func(r *history.Run) { r.FlushMessages = 1 }), fsyncAll,
+			[]string{"acked-writes-durable", "consistent-offsets", "monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
+		{"acks=all power loss on one replica", strong, fsyncOne,
+			[]string{"acked-writes-durable", "consistent-offsets", "monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
+		{"idempotent", with(strong, func(r *history.Run) { r.Idempotent = true }), nil,
+			[]string{"acked-writes-durable", "consistent-offsets", "no-duplicates", "producer-order", "monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
+		{"max.in.flight=1", history.Run{Acks: "1", MaxInFlight: 1}, kill,
+			[]string{"producer-order", "monotonic-reads", "no-aborted-reads"}},
+		{"read_committed, auto commit", history.Run{Acks: "1", Transactional: true, IsolationLevel: "read_committed", CommitMode: "auto"}, kill,
+			[]string{"no-duplicates", "producer-order", "monotonic-reads", "no-aborted-reads", "read-committed"}},
+		{"transactional read_uncommitted", history.Run{Acks: "1", Transactional: true}, kill,
+			[]string{"no-duplicates", "producer-order", "monotonic-reads"}},
+		{"commit after processing", history.Run{Acks: "1", CommitMode: "after-process"}, kill,
+			[]string{"monotonic-reads", "no-aborted-reads", "at-least-once-processing"}},
+		{"exactly-once consume-transform-produce", history.Run{Acks: "all", Transactional: true, IsolationLevel: "read_committed", CommitMode: "transactional"}, kill,
+			[]string{"no-duplicates", "producer-order", "monotonic-reads", "no-aborted-reads", "read-committed", "min-insync-enforced", "at-least-once-processing", "exactly-once-processing"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			run := tc.run
+			r := &Result{Run: &run, Faults: tc.faults, Anomalies: newAnomalies()}
+			Judge(r)
+			var got []string
+			for _, g := range r.Guarantees {
+				if g.Claimed {
+					got = append(got, g.Name)
+				}
+			}
+			if len(got) != len(tc.claimed) {
+				t.Fatalf("claimed %v, want %v", got, tc.claimed)
+			}
+			for i := range got {
+				if got[i] != tc.claimed[i] {
+					t.Fatalf("claimed %v, want %v", got, tc.claimed)
+				}
+			}
+		})
+	}
+}
+
+// TestVerdict: only forbidden anomalies fail a run; allowed ones are reported but pass.
+func TestVerdict(t *testing.T) {
+	r := &Result{Run: &history.Run{Acks: "1"}, Faults: []FaultWindow{{ID: 1, Kind: "kill"}}, Anomalies: newAnomalies(),
+		Stats: Stats{SendsOK: 10, RecordsRead: 9, Processed: 9, MetaSamples: 1}}
+	r.Anomalies[Lost].Count = 1
+	r.Anomalies[Duplicate].Count = 2
+	Judge(r)
+	if r.Verdict != StatusPass {
+		t.Fatalf("acks=1 under a leader kill may lose and duplicate: verdict %s", r.Verdict)
+	}
+	r.Anomalies[NonmonotonicPoll].Count = 1
+	Judge(r)
+	if r.Verdict != StatusFail || !r.Failed() {
+		t.Fatalf("a backward poll is forbidden: verdict %s", r.Verdict)
+	}
+	r.Anomalies[NonmonotonicPoll].Count = 0
+	r.Run.Acks = "all"
+	r.Run.ReplicationFactor, r.Run.MinInsyncReplicas = 3, 2
+	Judge(r)
+	if r.Verdict != StatusFail {
+		t.Fatalf("acks=all RF=3 min.insync=2 forbids loss: verdict %s", r.Verdict)
+	}
+	r.Anomalies[Lost].Count, r.Anomalies[Unseen].Count = 0, 3
+	Judge(r)
+	if r.Verdict != StatusUnknown {
+		t.Fatalf("unseen writes leave durability undecided: verdict %s", r.Verdict)
+	}
+}

@@ -1,0 +1,166 @@
+package history
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+)
+
+// appendEvent appends e as one JSON line, byte-for-byte what encoding/json (with HTML escaping
+// off) writes for Event, field order and omitempty rules included.
+func appendEvent(b []byte, e *Event) ([]byte, error) {
+	b = append(b, `{"i":`...)
+	b = strconv.AppendInt(b, e.Index, 10)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendInt(b, e.Time, 10)
+	b = append(b, `,"p":`...)
+	b = strconv.AppendInt(b, int64(e.Process), 10)
+	b = append(b, `,"type":`...)
+	b = appendString(b, string(e.Type))
+	b = append(b, `,"f":`...)
+	b = appendString(b, string(e.F))
+	if e.Topic != "" {
+		b = append(b, `,"topic":`...)
+		b = appendString(b, e.Topic)
+	}
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(e.Partition), 10)
+	if e.Key != "" {
+		b = append(b, `,"key":`...)
+		b = appendString(b, e.Key)
+	}
+	if e.Value != "" {
+		b = append(b, `,"value":`...)
+		b = appendString(b, e.Value)
+	}
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, e.Offset, 10)
+	if e.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendString(b, e.Error)
+	}
+	if len(e.Records) > 0 {
+		b = append(b, `,"records":[`...)
+		for i, r := range e.Records {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = r.appendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	if len(e.Offsets) > 0 {
+		b = append(b, `,"offsets":[`...)
+		for i, p := range e.Offsets {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = p.appendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	if e.TxnID != 0 {
+		b = append(b, `,"txn_id":`...)
+		b = strconv.AppendInt(b, e.TxnID, 10)
+	}
+	var err error
+	if e.Txn != nil {
+		b, err = appendNested(b, `,"txn":`, e.Txn)
+	}
+	if err == nil && e.Fault != nil {
+		b, err = appendNested(b, `,"fault":`, e.Fault)
+	}
+	if err == nil && e.ISR != nil {
+		b, err = appendNested(b, `,"isr":`, e.ISR)
+	}
+	if err == nil && e.Run != nil {
+		b, err = appendNested(b, `,"run":`, e.Run)
+	}
+	return append(b, '}', '\n'), err
+}
+
+func appendNested(b []byte, name string, v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return b, err
+	}
+	b = append(b, name...)
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...), nil
+}
+
+func (r Record) appendJSON(b []byte) []byte {
+	b = append(b, '[')
+	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, r.Offset, 10)
+	b = append(b, ',')
+	b = appendString(b, r.Value)
+	return append(b, ']')
+}
+
+func (p PartitionOffset) appendJSON(b []byte) []byte {
+	b = append(b, '[')
+	b = strconv.AppendInt(b, int64(p.Partition), 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, p.Offset, 10)
+	return append(b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string the way encoding/json does with HTML escaping off:
+// control characters escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
