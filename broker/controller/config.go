@@ -57,6 +57,9 @@ type Config struct {
 	// (checked every SnapshotInterval). Default 8192 entries and 2 minutes.
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
+	// TrailingLogs is how many log entries a snapshot leaves behind, so slightly lagging
+	// nodes catch up from the log instead of a whole snapshot. Default 10240.
+	TrailingLogs uint64
 	// ApplyTimeout bounds how long a proposal may wait to be accepted by Raft. Default 5s.
 	ApplyTimeout time.Duration
 
@@ -100,6 +103,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.ApplyTimeout, 5*time.Second)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
 	}
 	if c.DefaultPartitions <= 0 {
 		c.DefaultPartitions = 1

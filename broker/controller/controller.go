@@ -73,9 +73,10 @@ func New(cfg Config) (*Controller, error) {
 		stop:          make(chan struct{}),
 	}
 	hlog := hclog.New(&hclog.LoggerOptions{
-		Name:   "raft",
-		Level:  hclog.LevelFromString(cfg.RaftLogLevel),
-		Output: slogWriter{c.log},
+		Name:        "raft",
+		Level:       hclog.LevelFromString(cfg.RaftLogLevel),
+		Output:      slogWriter{c.log},
+		DisableTime: true,
 	})
 
 	ln := cfg.RaftListener
@@ -105,6 +106,7 @@ func New(cfg Config) (*Controller, error) {
 	rc.LeaderLeaseTimeout = min(cfg.RaftHeartbeatTimeout, rc.LeaderLeaseTimeout)
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
 	rc.NotifyCh = c.notify
 	rc.Logger = hlog
 
