@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"time"
 )
@@ -83,6 +84,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RaftAddr == "" {
 		c.RaftAddr = c.RaftListener.Addr().String()
 	}
+	// The node keeps its own copies: callers may reuse their maps.
+	c.Voters, c.Observers = maps.Clone(c.Voters), maps.Clone(c.Observers)
 	if len(c.Voters) == 0 {
 		c.Voters = map[int32]string{c.NodeID: c.RaftAddr}
 	}

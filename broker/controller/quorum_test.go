@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ type quorum struct {
 	observers map[int32]string
 	dirs      map[int32]string
 	logs      *testLog
+	base      string // parent of the data dirs; removed after the nodes stop
 
 	mu    sync.Mutex
 	nodes map[int32]*Controller // running nodes. mu.
@@ -42,6 +44,9 @@ func fastRaft(c *Config) {
 func newQuorum(t *testing.T, nVoters, nObservers int, tweak func(*Config)) *quorum {
 	q := &quorum{t: t, tweak: tweak, voters: map[int32]string{}, observers: map[int32]string{}, dirs: map[int32]string{},
 		nodes: map[int32]*Controller{}, beats: map[int32]chan struct{}{}, logs: &testLog{t: t}}
+	// TempDir before Cleanup: cleanups run last-in first-out, so the nodes stop before their
+	// data dirs are removed.
+	q.base = t.TempDir()
 	t.Cleanup(q.close)
 	lns := map[int32]net.Listener{}
 	for id := int32(1); id <= int32(nVoters+nObservers); id++ {
@@ -55,7 +60,7 @@ func newQuorum(t *testing.T, nVoters, nObservers int, tweak func(*Config)) *quor
 		} else {
 			q.observers[id] = ln.Addr().String()
 		}
-		q.dirs[id] = t.TempDir()
+		q.dirs[id] = filepath.Join(q.base, fmt.Sprint("node-", id))
 	}
 	for id := int32(1); id <= int32(nVoters+nObservers); id++ {
 		q.startOn(id, lns[id])
@@ -395,7 +400,7 @@ func TestObserversReplicateTheImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	q.observers[5] = ln.Addr().String()
-	q.dirs[5] = t.TempDir()
+	q.dirs[5] = filepath.Join(q.base, "node-5")
 	q.startOn(5, ln)
 	if _, err := act.RegisterBroker(Registration{ID: 5, Host: "127.0.0.1", Port: 9095, RaftAddr: q.observers[5]}); err != nil {
 		t.Fatal(err)
