@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // quorum is a fixture of in-process controller nodes on 127.0.0.1 with temp data dirs, read
@@ -548,5 +550,66 @@ func TestFencingContinuesAfterControllerFailover(t *testing.T) {
 	})
 	if img.OfflinePartitions() != 0 || img.UnderReplicatedPartitions() != 3 {
 		t.Fatalf("offline %d under-replicated %d; want 0 and 3", img.OfflinePartitions(), img.UnderReplicatedPartitions())
+	}
+}
+
+// metricValue gathers reg and returns the value of the single-series metric name.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if g := m.GetGauge(); g != nil {
+			return g.GetValue()
+		}
+		return m.GetCounter().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+func TestMetricsAcrossQuorum(t *testing.T) {
+	q := newQuorum(t, 3, 0, func(c *Config) { c.BrokerSessionTimeout = 500 * time.Millisecond })
+	act := q.waitActive()
+	for id := int32(1); id <= 2; id++ {
+		q.register(id)
+	}
+	q.waitImage(act.NodeID(), "2 live brokers", func(img *Image) bool { return len(img.LiveBrokers()) == 2 })
+	if _, err := act.CreateTopic("t", 2, 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	q.silence(1)
+	q.waitImage(act.NodeID(), "broker 1 fenced", func(img *Image) bool { return img.Brokers[1].Fenced })
+	regs := map[int32]*prometheus.Registry{}
+	for _, c := range q.running() {
+		regs[c.NodeID()] = prometheus.NewRegistry()
+		if err := c.RegisterMetrics(regs[c.NodeID()]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	activeSum := 0.0
+	for id, reg := range regs {
+		activeSum += metricValue(t, reg, "kafka_controller_kafkacontroller_activecontrollercount")
+		q.waitImage(id, "broker 1 fenced", func(img *Image) bool { return img.Brokers[1].Fenced })
+		if got := metricValue(t, reg, "kchaos_controller_isrshrinks_total"); got != float64(act.Stats().ISRShrinks) {
+			t.Fatalf("node %d isr shrinks %v, active controller's image %d", id, got, act.Stats().ISRShrinks)
+		}
+	}
+	if activeSum != 1 {
+		t.Fatalf("ActiveControllerCount summed over the quorum is %v, want 1", activeSum)
+	}
+	reg := regs[act.NodeID()]
+	// RF=1: the partition broker 1 led has no other replica and goes offline.
+	if off := metricValue(t, reg, "kafka_controller_kafkacontroller_offlinepartitionscount"); off != 1 {
+		t.Fatalf("offline partitions %v, want 1", off)
+	}
+	if f := metricValue(t, reg, "kafka_controller_kafkacontroller_fencedbrokercount"); f != 1 {
+		t.Fatalf("fenced brokers %v, want 1", f)
 	}
 }
