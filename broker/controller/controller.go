@@ -212,6 +212,11 @@ func (c *Controller) lead(ctx context.Context) {
 		} else {
 			c.log.Warn("barrier after election failed; retrying", "err", err)
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	c.hbMu.Lock()
 	c.lastHeartbeat = map[int32]time.Time{}
