@@ -50,6 +50,24 @@
 // durable log and stable store are raft-boltdb/v2 (bbolt) in DataDir/raft.db; snapshots of
 // the JSON-encoded image go to DataDir/snapshots.
 //
+// # Wiring it into a broker
+//
+// Each broker process calls New with its node id, Raft address, the voters' map, the
+// observers' map (or registers with Registration.RaftAddr) and DataDir/controller, then:
+//
+//   - registers through the active controller (RegisterBroker) and heartbeats every
+//     BrokerHeartbeatInterval (Heartbeat), re-registering on STALE_BROKER_EPOCH;
+//   - sends CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs and its
+//     leaders' AlterPartition to the active controller, passing ValidateTopicConfigs so
+//     INVALID_CONFIG matches the broker's own config checks;
+//   - follows the local image (Watch/WaitFor) to become leader or follower of partitions, and
+//     answers Metadata from it, with LeaderID as the controller id.
+//
+// Every mutating method returns *NotControllerError on a node that is not active; the
+// broker forwards to LeaderID (via that broker's Kafka listener in the image, or a voter
+// address from configuration before registration), retrying while LeaderID is -1 (no quorum
+// yet). Errors carry Kafka codes: ErrorCode(err) is the code for a response.
+//
 // # Where it deliberately differs from Kafka
 //
 //   - The broker epoch is the Raft log index of the registration, not a Kafka log offset.
