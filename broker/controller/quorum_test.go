@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // quorum is a fixture of in-process controller nodes on 127.0.0.1 with temp data dirs, read
@@ -611,5 +612,100 @@ func TestMetricsAcrossQuorum(t *testing.T) {
 	}
 	if f := metricValue(t, reg, "kafka_controller_kafkacontroller_fencedbrokercount"); f != 1 {
 		t.Fatalf("fenced brokers %v, want 1", f)
+	}
+}
+
+// TestSingleNodeAdmin runs a one-node quorum (no Voters given: the node is a voter alone)
+// through the admin and broker-lifecycle API, errors included.
+func TestSingleNodeAdmin(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	logs := &testLog{t: t}
+	cfg := Config{NodeID: 1, RaftListener: ln, DataDir: dir, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	fastRaft(&cfg)
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Shutdown(); logs.stop() })
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if !c.ActiveController() {
+			return fmt.Errorf("not active")
+		}
+		return nil
+	})
+	if c.LeaderID() != 1 {
+		t.Fatalf("LeaderID %d, want 1", c.LeaderID())
+	}
+
+	if _, err := c.RegisterBroker(Registration{ID: 1, Host: "", Port: 9092}); !errors.Is(err, kerr.InvalidRequest) {
+		t.Fatalf("registration without host: %v", err)
+	}
+	epoch, err := c.RegisterBroker(Registration{ID: 1, Host: "127.0.0.1", Port: 9092})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Image().Brokers[1].Fenced {
+		t.Fatal("a new registration is not fenced")
+	}
+	if _, err := c.CreateTopic("t", 1, 1, nil, false); !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("create with only a fenced broker: %v", err)
+	}
+	if _, err := c.Heartbeat(1, epoch-1); !errors.Is(err, kerr.StaleBrokerEpoch) {
+		t.Fatalf("stale heartbeat: %v", err)
+	}
+	if _, err := c.Heartbeat(7, epoch); !errors.Is(err, kerr.BrokerIDNotRegistered) {
+		t.Fatalf("unknown broker heartbeat: %v", err)
+	}
+	if fenced, err := c.Heartbeat(1, epoch); err != nil || fenced {
+		t.Fatalf("first heartbeat: fenced %v err %v; want unfenced", fenced, err)
+	}
+
+	top, err := c.CreateTopic("t", -1, -1, nil, true)
+	if err != nil || len(top.Partitions) != 1 || c.Image().Topics["t"] != nil {
+		t.Fatalf("validateOnly create: %+v %v (topic in image: %v)", top, err, c.Image().Topics["t"] != nil)
+	}
+	if _, err := c.CreateTopic("t", 2, 1, map[string]string{"retention.ms": "5"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTopic("t", 2, 1, nil, false); !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	if top, err := c.CreatePartitions("t", 4, true); err != nil || len(top.Partitions) != 4 || len(c.Image().Topics["t"].Partitions) != 2 {
+		t.Fatalf("validateOnly create partitions: %v", err)
+	}
+	if top, err := c.CreatePartitions("t", 4, false); err != nil || len(top.Partitions) != 4 {
+		t.Fatalf("create partitions: %v", err)
+	}
+	if top, err := c.AlterConfigs("t", map[string]string{"cleanup.policy": "compact"}, []string{"retention.ms"}, false); err != nil || len(top.Configs) != 1 {
+		t.Fatalf("alter configs: %+v %v", top, err)
+	}
+	p := c.Image().Partition("t", 0)
+	if _, err := c.AlterPartition(AlterPartitionRequest{Topic: "t", Partition: 0, BrokerID: 1, BrokerEpoch: epoch, LeaderEpoch: p.LeaderEpoch + 1, PartitionEpoch: p.PartitionEpoch, NewISR: []int32{1}}); !errors.Is(err, kerr.FencedLeaderEpoch) {
+		t.Fatalf("alter partition with a future leader epoch: %v", err)
+	}
+	if err := c.FenceBroker(1); err != nil {
+		t.Fatal(err)
+	}
+	if img := c.Image(); img.OfflinePartitions() != 4 {
+		t.Fatalf("after fencing the only broker: %d offline partitions, want 4", img.OfflinePartitions())
+	}
+	if fenced, err := c.Heartbeat(1, epoch); err != nil || fenced || c.Image().OfflinePartitions() != 0 {
+		t.Fatalf("heartbeat after fencing: fenced %v err %v offline %d", fenced, err, c.Image().OfflinePartitions())
+	}
+	if err := c.DeleteTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteTopic("t"); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTopic("late", 1, 1, nil, false); !errors.Is(err, ErrNotController) {
+		t.Fatalf("create after shutdown: %v", err)
 	}
 }
