@@ -21,7 +21,7 @@ import (
 // like a scenario: q.waitActive(), q.stop(id), q.start(id), checkFor(...). Every node and
 // heartbeater is stopped in t.Cleanup.
 type quorum struct {
-	t         *testing.T
+	t         testing.TB
 	tweak     func(*Config)
 	voters    map[int32]string
 	observers map[int32]string
@@ -44,7 +44,7 @@ func fastRaft(c *Config) {
 }
 
 // newQuorum starts voters 1..nVoters and observers nVoters+1..nVoters+nObservers.
-func newQuorum(t *testing.T, nVoters, nObservers int, tweak func(*Config)) *quorum {
+func newQuorum(t testing.TB, nVoters, nObservers int, tweak func(*Config)) *quorum {
 	q := &quorum{t: t, tweak: tweak, voters: map[int32]string{}, observers: map[int32]string{}, dirs: map[int32]string{},
 		nodes: map[int32]*Controller{}, beats: map[int32]chan struct{}{}, logs: &testLog{t: t}}
 	// TempDir before Cleanup: cleanups run last-in first-out, so the nodes stop before their
@@ -239,7 +239,7 @@ func (q *quorum) waitImage(id int32, what string, ok func(*Image) bool) *Image {
 }
 
 // checkFor retries f every step until it returns nil, failing the test after total.
-func checkFor(t *testing.T, total, step time.Duration, f func() error) {
+func checkFor(t testing.TB, total, step time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(total)
 	for {
@@ -256,7 +256,7 @@ func checkFor(t *testing.T, total, step time.Duration, f func() error) {
 
 // testLog collects node logs and prints them only when the test fails, and never after it.
 type testLog struct {
-	t    *testing.T
+	t    testing.TB
 	mu   sync.Mutex
 	buf  []byte
 	done bool
@@ -555,7 +555,7 @@ func TestFencingContinuesAfterControllerFailover(t *testing.T) {
 }
 
 // metricValue gathers reg and returns the value of the single-series metric name.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func metricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
