@@ -137,7 +137,7 @@ func (b *Broker) Start() error {
 	b.bgWG.Add(2)
 	go b.acceptLoop()
 	go b.maintainLoop()
-	b.log.Info("broker listening", "addr", ln.Addr().String(), "data_dir", b.cfg.DataDir)
+	b.log.Info("broker listening", "addr", ln.Addr().String(), "metrics", b.MetricsAddr(), "data_dir", b.cfg.DataDir)
 	return nil
 }
 
