@@ -217,6 +217,8 @@ func (p *Process) start(listen string) error {
 		args = append(args, "--metrics", p.metrics)
 	}
 	cmd := exec.Command(p.bin, args...)
+	// The race runtime sleeps 1s at exit by default; a broker's exit needs no grace period.
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("brokertest: %w", err)
