@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -51,12 +52,19 @@ func TestBadFramesCloseTheConnection(t *testing.T) {
 		{"truncated header", withSize([]byte{0, 3, 0, 9, 0, 0, 0, 1, 0, 200, 'x', 'y'})},
 		{"truncated body", withSize(metadataFrame[4 : len(metadataFrame)-3])},
 		{"body with an array length past the frame", withSize(append(header(3, 1), 0x7f, 0xff, 0xff, 0xff))},
+		// A flexible header claiming 2^32-1 tagged fields in a few bytes must fail at once,
+		// not loop over the claimed count.
+		{"header tag count past the frame", withSize(append(header(3, 12), 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialRaw(t, p.Addr())
+			start := time.Now()
 			c.write(tc.frame)
 			c.expectClosed(tc.name)
+			if took := time.Since(start); took > 3*time.Second {
+				t.Fatalf("closing the connection took %v", took)
+			}
 			good.check(t)
 		})
 	}
