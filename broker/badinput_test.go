@@ -55,6 +55,7 @@ func TestBadFramesCloseTheConnection(t *testing.T) {
 		// A flexible header claiming 2^32-1 tagged fields in a few bytes must fail at once,
 		// not loop over the claimed count.
 		{"header tag count past the frame", withSize(append(header(3, 12), 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0))},
+		{"body tag count past the frame", withSize(append(header(3, 12), 0, 1, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

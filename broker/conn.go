@@ -164,6 +164,9 @@ func (c *conn) parse(frame []byte) (*request, error) {
 		if !r.Ok() {
 			return nil, errors.New("truncated request header tags")
 		}
+		if err := checkFlexible(req.key, req.version, r.Src); err != nil {
+			return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
+		}
 	}
 	if err := msg.ReadFrom(r.Src); err != nil {
 		return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
