@@ -260,9 +260,12 @@ func (c *conn) parse(frame []byte) (*request, error) {
 	// Flexible requests have header v2 with tagged fields (only ApiVersions' response header
 	// stays at v0).
 	if msg.IsFlexible() {
-		kmsg.SkipTags(&r)
+		skipTags(&r)
 		if !r.Ok() {
 			return nil, errors.New("truncated request header tags")
+		}
+		if err := checkFlexible(req.key, req.version, r.Src); err != nil {
+			return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
 		}
 	}
 	if err := msg.ReadFrom(r.Src); err != nil {
@@ -270,6 +273,22 @@ func (c *conn) parse(frame []byte) (*request, error) {
 	}
 	req.msg = msg
 	return req, nil
+}
+
+// skipTags skips a tagged-field section, failing the reader when the section claims more
+// fields than there are bytes left, as Kafka's parser does when its buffer runs out.
+// kmsg.SkipTags instead loops as many times as the claimed count, up to 2^32, so a 20-byte
+// frame could hold a connection's goroutine on a CPU for many seconds.
+func skipTags(r *kbin.Reader) {
+	n := r.Uvarint()
+	if int64(n) > int64(len(r.Src)) {
+		r.Span(len(r.Src) + 1) // marks the reader failed
+		return
+	}
+	for ; n > 0 && r.Ok(); n-- {
+		r.Uvarint() // tag
+		r.Span(int(r.Uvarint()))
+	}
 }
 
 // handle runs the API's handler, turning a panic into a closed connection (logged with its

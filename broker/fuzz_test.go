@@ -1,0 +1,172 @@
+package broker
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"log/slog"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// FuzzRequest feeds arbitrary frames (a request without its size prefix) through the same
+// parse and handle path a connection uses, against a broker on a temporary directory, and
+// encodes whatever response comes back. Handlers run without the connection's panic guard, so
+// any panic fails. Seeds are valid requests of every served API at every advertised version.
+func FuzzRequest(f *testing.F) {
+	b, err := New(Config{NodeID: 1, DataDir: f.TempDir()}, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { b.Close() })
+	if _, terr := b.createTopic("fuzz", 2, 1, nil, false); terr != nil {
+		f.Fatal(terr)
+	}
+	formatter := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fuzz"))
+	for _, a := range apis {
+		for v := a.min; v <= a.max; v++ {
+			req := seedRequest(a.key)
+			req.SetVersion(v)
+			f.Add(formatter.AppendRequest(nil, req, 7)[4:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		c := &conn{b: b, log: b.log}
+		defer c.releaseParts()
+		req, err := c.parse(frame)
+		if err == errUnsupportedAPIVersions {
+			resp := kmsg.NewPtrApiVersionsResponse()
+			resp.ApiKeys = advertised
+			resp.AppendTo(nil)
+			return
+		}
+		if err != nil {
+			return
+		}
+		tame(req.msg)
+		resp, err := lookupAPI(req.key).handle(c, req)
+		if err != nil || resp == nil {
+			return
+		}
+		resp.SetVersion(req.version)
+		resp.AppendTo(nil)
+	})
+}
+
+// tame bounds what one fuzzed request may cost: no long polls, few new partitions.
+func tame(req kmsg.Request) {
+	switch r := req.(type) {
+	case *kmsg.FetchRequest:
+		r.MaxWaitMillis = 0
+	case *kmsg.CreateTopicsRequest:
+		for i := range r.Topics {
+			r.Topics[i].NumPartitions = min(r.Topics[i].NumPartitions, 3)
+			if len(r.Topics[i].ReplicaAssignment) > 3 {
+				r.Topics[i].ReplicaAssignment = r.Topics[i].ReplicaAssignment[:3]
+			}
+		}
+	case *kmsg.CreatePartitionsRequest:
+		for i := range r.Topics {
+			r.Topics[i].Count = min(r.Topics[i].Count, 5)
+		}
+	}
+}
+
+// seedRequest returns a meaningful request of key about topic "fuzz".
+func seedRequest(key kmsg.Key) kmsg.Request {
+	topic := "fuzz"
+	switch key {
+	case kmsg.Produce:
+		r := kmsg.NewPtrProduceRequest()
+		r.Acks, r.TimeoutMillis = 1, 1000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = seedBatch()
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.Fetch:
+		r := kmsg.NewPtrFetchRequest()
+		r.ReplicaID, r.MaxBytes = -1, 1<<20
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.ListOffsets:
+		r := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = 0
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.Metadata:
+		r := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = &topic
+		r.Topics = append(r.Topics, mt)
+		return r
+	case kmsg.CreateTopics:
+		r := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "fuzz-new", 2, 1
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = "retention.ms", kmsg.StringPtr("1000")
+		rt.Configs = append(rt.Configs, c)
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.DeleteTopics:
+		r := kmsg.NewPtrDeleteTopicsRequest()
+		r.TopicNames = []string{"fuzz-new"}
+		dt := kmsg.NewDeleteTopicsRequestTopic()
+		dt.Topic = kmsg.StringPtr("fuzz-new")
+		r.Topics = append(r.Topics, dt)
+		return r
+	case kmsg.OffsetForLeaderEpoch:
+		r := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		rt.Topic = topic
+		rt.Partitions = append(rt.Partitions, kmsg.NewOffsetForLeaderEpochRequestTopicPartition())
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.DescribeConfigs:
+		r := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+		r.Resources = append(r.Resources, rr)
+		r.IncludeSynonyms, r.IncludeDocumentation = true, true
+		return r
+	case kmsg.CreatePartitions:
+		r := kmsg.NewPtrCreatePartitionsRequest()
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = topic, 3
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.IncrementalAlterConfigs:
+		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Op, c.Name, c.Value = kmsg.IncrementalAlterConfigOpAppend, "cleanup.policy", kmsg.StringPtr("compact")
+		rr.Configs = append(rr.Configs, c)
+		r.Resources = append(r.Resources, rr)
+		return r
+	}
+	return kmsg.RequestForKey(key.Int16())
+}
+
+// seedBatch is a valid one-record magic-2 batch.
+func seedBatch() []byte {
+	rec := kmsg.Record{Value: []byte("v")}
+	rec.Length = int32(len(rec.AppendTo(nil)) - 1)
+	rb := kmsg.RecordBatch{Magic: 2, PartitionLeaderEpoch: -1, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1, Records: rec.AppendTo(nil)}
+	out := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(out[batchLength:], uint32(len(out)-12))
+	binary.BigEndian.PutUint32(out[batchCRC:], crc32.Checksum(out[batchAttributes:], castagnoli))
+	return out
+}
