@@ -13,7 +13,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kchaos/kchaos/broker"
 )
@@ -43,7 +42,7 @@ type peer struct {
 var peers = []peer{
 	{"kchaos", func(tb testing.TB, topic string, parts int32) []string {
 		b := startInProcess(tb, tb.TempDir(), nil)
-		createTopic(tb, b.Addr(), topic, parts)
+		createTopic(tb, newClient(tb, b.Addr()), topic, parts, nil)
 		return []string{b.Addr()}
 	}},
 	{"kfake", func(tb testing.TB, topic string, parts int32) []string {
@@ -54,26 +53,6 @@ var peers = []peer{
 		tb.Cleanup(c.Close)
 		return c.ListenAddrs()
 	}},
-}
-
-func createTopic(tb testing.TB, addr, topic string, parts int32) {
-	tb.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, parts, 1
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(context.Background(), cl)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if ec := resp.Topics[0].ErrorCode; ec != 0 {
-		tb.Fatalf("create topic: error code %d", ec)
-	}
 }
 
 // produceFranz produces n records of size bytes round-robin over the topic's partitions with
