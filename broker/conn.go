@@ -98,10 +98,9 @@ func (b *Broker) serveConn(nc net.Conn) {
 	out := make(chan outFrame, pipelineDepth)
 	done := make(chan struct{})
 	var readErr, writeErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
+	readerDone, writerDone := make(chan struct{}), make(chan struct{})
 	go func() { // reader
-		defer wg.Done()
+		defer close(readerDone)
 		defer close(reqs)
 		for {
 			req, err := c.readRequest()
@@ -118,7 +117,7 @@ func (b *Broker) serveConn(nc net.Conn) {
 		}
 	}()
 	go func() { // writer
-		defer wg.Done()
+		defer close(writerDone)
 		for f := range out {
 			if writeErr == nil {
 				writeErr = c.writeFrame(f)
@@ -143,11 +142,12 @@ func (b *Broker) serveConn(nc net.Conn) {
 	}
 	close(done)
 	close(out)
-	wg.Wait() // the writer finishes queued responses before the connection closes
-	nc.Close()
+	<-writerDone // the writer finishes queued responses before the connection closes
+	nc.Close()   // unblocks the reader
 	for req := range reqs {
 		putBuf(req.frame)
 	}
+	<-readerDone
 	c.releaseParts()
 	b.metrics.connections.Dec()
 	b.connMu.Lock()
