@@ -95,3 +95,10 @@ func SendOutcome(err error, retries int) history.Type {
 	}
 	return history.Info
 }
+
+// IsKafkaError reports whether err carries an error code from a broker.
+func IsKafkaError(err error) bool {
+	var ke *kerr.Error
+	var se sarama.KError
+	return errors.As(err, &ke) || errors.As(err, &se)
+}

@@ -15,6 +15,10 @@ import (
 // (Sarama's default), which supports idempotence, zstd and static membership.
 var SaramaVersion = sarama.V2_8_0_0
 
+// SaramaMaxRetries caps producer retries for Sarama; default 1000 (at Sarama's 100ms
+// backoff, well beyond Kafka's 2-minute delivery timeout).
+const SaramaMaxRetries = 1000
+
 // saramaDriver runs clients of github.com/IBM/sarama.
 type saramaDriver struct {
 	bootstrap []string
@@ -120,7 +124,9 @@ func (d *saramaDriver) NewProducer(p ProducerSettings) (Producer, error) {
 	cfg.Producer.Flush.Bytes = int(p.BatchSize)
 	cfg.Producer.Flush.Frequency = time.Duration(*p.Linger)
 	cfg.Producer.Timeout = time.Duration(p.RequestTimeout)
-	cfg.Producer.Retry.Max = *p.Retries
+	// Sarama keeps per-partition state for every retry level, so Kafka's default
+	// (2147483647) is capped at SaramaMaxRetries.
+	cfg.Producer.Retry.Max = min(*p.Retries, SaramaMaxRetries)
 	cfg.Producer.Idempotent = p.Idempotence
 	cfg.Net.MaxOpenRequests = p.MaxInFlight
 	if p.Idempotence {
@@ -267,8 +273,9 @@ type saramaConsumer struct {
 	// assign mode
 	client   sarama.Client
 	consumer sarama.Consumer
-	offsets  sarama.OffsetManager
-	poms     map[int32]sarama.PartitionOffsetManager
+	// commitGroup is the group assign mode commits under (generation -1); empty: none.
+	commitGroup string
+	cfg         *sarama.Config
 	pcs      []sarama.PartitionConsumer
 
 	mu       sync.Mutex // guards sess, assigned, changed
@@ -294,23 +301,10 @@ func (c *saramaConsumer) startAssigned(ctx context.Context, s ConsumerSettings, 
 		return fmt.Errorf("loadgen: sarama consumer: %w", err)
 	}
 	if s.Group != "" && !s.FromStart {
-		if c.offsets, err = sarama.NewOffsetManagerFromClient(s.Group, cl); err != nil {
-			return fmt.Errorf("loadgen: sarama offset manager: %w", err)
-		}
-		c.poms = map[int32]sarama.PartitionOffsetManager{}
+		c.commitGroup, c.cfg = s.Group, cfg
 	}
 	for _, p := range s.Partitions {
 		start := sarama.OffsetOldest
-		if c.offsets != nil {
-			pom, err := c.offsets.ManagePartition(s.Topic, p)
-			if err != nil {
-				return fmt.Errorf("loadgen: sarama offset manager %s/%d: %w", s.Topic, p, err)
-			}
-			c.poms[p] = pom
-			if next, _ := pom.NextOffset(); next >= 0 {
-				start = next
-			}
-		}
 		pc, err := c.consumer.ConsumePartition(s.Topic, p, start)
 		if err != nil {
 			return fmt.Errorf("loadgen: sarama consume %s/%d: %w", s.Topic, p, err)
@@ -420,14 +414,11 @@ func (c *saramaConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, 
 }
 
 func (c *saramaConsumer) Commit(ctx context.Context, offsets map[int32]int64) error {
-	if c.poms != nil {
-		for p, o := range offsets {
-			if pom := c.poms[p]; pom != nil {
-				pom.MarkOffset(o, "")
-			}
+	if c.client != nil {
+		if c.commitGroup == "" {
+			return nil
 		}
-		c.offsets.Commit()
-		return nil
+		return c.commitAssigned(offsets)
 	}
 	c.mu.Lock()
 	sess := c.sess
@@ -462,16 +453,33 @@ func (c *saramaConsumer) Close() {
 	}()
 	c.wg.Wait()
 	close(stop)
-	for _, pom := range c.poms {
-		_ = pom.Close()
-	}
-	if c.offsets != nil {
-		_ = c.offsets.Close()
-	}
 	if c.consumer != nil {
 		_ = c.consumer.Close()
 	}
 	if c.client != nil {
 		_ = c.client.Close()
 	}
+}
+
+// commitAssigned commits offsets for a consumer without group membership (generation -1),
+// as Kafka's assign()-mode consumers do.
+func (c *saramaConsumer) commitAssigned(offsets map[int32]int64) error {
+	coord, err := c.client.Coordinator(c.commitGroup)
+	if err != nil {
+		return fmt.Errorf("loadgen: commit: coordinator of %s: %w", c.commitGroup, err)
+	}
+	req := sarama.NewOffsetCommitRequest(c.cfg, c.commitGroup)
+	for p, o := range offsets {
+		req.AddBlock(c.topic, p, o, 0, "")
+	}
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		return fmt.Errorf("loadgen: commit: %w", err)
+	}
+	for p, kerr := range resp.Errors[c.topic] {
+		if kerr != sarama.ErrNoError {
+			return fmt.Errorf("loadgen: commit partition %d: %w", p, kerr)
+		}
+	}
+	return nil
 }

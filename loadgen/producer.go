@@ -1,0 +1,158 @@
+package loadgen
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kchaos/kchaos/history"
+)
+
+// producerTask is one producer process: it sends to one topic at its share of the rate.
+type producerTask struct {
+	r       *runner
+	proc    int
+	topic   string
+	client  Producer
+	rate    float64 // records/s; 0: search for the maximum
+	rec     *recorder
+	keys    *keyChooser
+	payload []byte
+
+	inflight sync.WaitGroup
+	// sentN and ackedN count this producer's sends and outcomes, for the rate search.
+	sentN, doneN atomic.Int64
+	target       atomic.Int64 // current scheduled rate, records/s, for the series
+	// searchBest is the best rate the max-rate search found; set when run returns.
+	searchBest float64
+}
+
+// run sends until stop (wall clock) or ctx ends, then waits for every outcome.
+func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
+	r := p.r
+	pacer := NewPacer(start, p.rate)
+	var search *RateSearch
+	const searchStep = 250 * time.Millisecond
+	var nextStep time.Time
+	var lastSent, lastDone int64
+	if p.rate == 0 {
+		search = NewRateSearch(1000)
+		pacer.SetRate(start, search.Rate())
+		nextStep = start.Add(searchStep)
+	}
+	p.target.Store(int64(pacer.Rate()))
+	size := int(r.cfg.MessageSize)
+	timer := time.NewTimer(0)
+	<-timer.C
+	hdr := Header{RunID: r.runID, ProducerID: uint32(p.proc)}
+	for seq := uint64(0); ; seq++ {
+		now := time.Now()
+		if search != nil && !now.Before(nextStep) {
+			s, d := p.sentN.Load(), p.doneN.Load()
+			rate := search.Step(searchStep+now.Sub(nextStep), s-lastSent, d-lastDone, s-d)
+			lastSent, lastDone = s, d
+			pacer.SetRate(now, rate)
+			p.target.Store(int64(rate))
+			nextStep = now.Add(searchStep)
+		}
+		intended, wait := pacer.Next(now)
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				p.finish()
+				return
+			case now = <-timer.C:
+			}
+		}
+		if !now.Before(stop) || ctx.Err() != nil {
+			break
+		}
+		value := make([]byte, size)
+		hdr.Sequence, hdr.IntendedUnixNano = seq, intended.UnixNano()
+		hdr.Put(value)
+		copy(value[HeaderSize:], p.payload)
+		key := p.keys.Next()
+		p.send(ctx, intended, now, &Message{Topic: p.topic, Key: key, Value: value}, hdr.Value())
+	}
+	if search != nil {
+		p.searchBest = search.Best()
+	}
+	p.finish()
+}
+
+func (p *producerTask) finish() {
+	p.inflight.Wait()
+}
+
+// send records the invoke, hands the record to the client and records the outcome.
+func (p *producerTask) send(ctx context.Context, intended, actual time.Time, m *Message, value string) {
+	r := p.r
+	measured := !intended.Before(r.measureFrom)
+	if measured {
+		p.rec.record(kindPublishDelay, actual.Sub(intended))
+	}
+	key := ""
+	if m.Key != nil {
+		key = string(m.Key)
+	}
+	r.hist(&history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: key, Value: value, Offset: -1})
+	r.counts.sent.Add(1)
+	p.sentN.Add(1)
+	p.inflight.Add(1)
+	p.client.Send(ctx, m, func(partition int32, offset int64, err error) {
+		done := time.Now()
+		e := &history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Key: key, Value: value, Offset: offset}
+		switch {
+		case err != nil:
+			e.Type, e.Error, e.Offset = SendOutcome(err, *r.cfg.Producer.Retries), ErrorName(err), -1
+			if e.Type == history.Fail {
+				r.counts.failed.Add(1)
+			} else {
+				r.counts.indeterminate.Add(1)
+			}
+			r.counts.addError(e.Error)
+		case r.cfg.Producer.Acks == "0":
+			// acks=0: the broker never answers, so the client cannot know the outcome.
+			// It is counted as indeterminate, as the history says.
+			e.Type, e.Error, e.Offset = history.Info, "NO_ACKS", -1
+			r.counts.indeterminate.Add(1)
+			if measured {
+				p.rec.record(kindPublishLatency, done.Sub(intended))
+			}
+		default:
+			e.Type = history.OK
+			r.counts.acked.Add(1)
+			r.counts.ackedBytes.Add(int64(len(m.Value)))
+			if measured {
+				p.rec.record(kindPublishLatency, done.Sub(intended))
+			}
+		}
+		r.hist(e)
+		p.doneN.Add(1)
+		p.inflight.Done()
+	})
+}
+
+// makePayload returns the bytes that follow the header: the payload file's bytes when
+// given, else random bytes (OMB's randomized payload) or zeros.
+func makePayload(size int, file []byte, random bool, rng *rand.Rand) []byte {
+	n := size - HeaderSize
+	if n <= 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	switch {
+	case len(file) > 0:
+		for i := 0; i < n; i += copy(b[i:], file) {
+		}
+	case random:
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+	}
+	return b
+}
