@@ -45,8 +45,8 @@ var kindNames = [numKinds]string{"publish-latency", "publish-delay", "end-to-end
 
 // recorder is one goroutine's interval histograms; the collector swaps them out each second.
 type recorder struct {
-	mu    sync.Mutex // guards h
-	h     [numKinds]*hdrhistogram.Histogram
+	mu sync.Mutex // guards h
+	h  [numKinds]*hdrhistogram.Histogram
 }
 
 func newRecorder() *recorder {
@@ -66,7 +66,7 @@ func (r *recorder) record(kind int, d time.Duration) {
 // counters are the run's totals, updated atomically by producers and consumers.
 type counters struct {
 	sent, acked, failed, indeterminate, ackedBytes atomic.Int64
-	polled, processed, commits, pollErrors       atomic.Int64
+	polled, processed, commits, pollErrors         atomic.Int64
 
 	mu     sync.Mutex // guards errors
 	errors map[string]int64

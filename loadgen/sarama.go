@@ -276,7 +276,7 @@ type saramaConsumer struct {
 	// commitGroup is the group assign mode commits under (generation -1); empty: none.
 	commitGroup string
 	cfg         *sarama.Config
-	pcs      []sarama.PartitionConsumer
+	pcs         []sarama.PartitionConsumer
 
 	mu       sync.Mutex // guards sess, assigned, changed
 	sess     sarama.ConsumerGroupSession
