@@ -67,7 +67,7 @@ func (p *PartitionOffset) UnmarshalJSON(b []byte) error {
 type Writer struct {
 	mu    sync.Mutex // guards everything below
 	bw    *bufio.Writer
-	enc   *json.Encoder
+	buf   []byte // scratch for one encoded event
 	next  int64
 	start time.Time
 	err   error
@@ -81,8 +81,7 @@ const FlushInterval = 100 * time.Millisecond
 // NewWriter returns a Writer on w whose clock starts now.
 func NewWriter(w io.Writer) *Writer {
 	bw := bufio.NewWriterSize(w, 256<<10)
-	hw := &Writer{bw: bw, enc: json.NewEncoder(bw), start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	hw.enc.SetEscapeHTML(false)
+	hw := &Writer{bw: bw, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	go hw.flushLoop()
 	return hw
 }
@@ -124,7 +123,13 @@ func (w *Writer) Write(e *Event) (int64, error) {
 		e.Time = w.Now()
 	}
 	w.next++
-	w.err = w.enc.Encode(e)
+	b, err := e.appendJSON(w.buf[:0])
+	if err != nil {
+		w.err = err
+		return e.Index, err
+	}
+	w.buf = append(b, '\n')
+	_, w.err = w.bw.Write(w.buf)
 	return e.Index, w.err
 }
 
