@@ -67,15 +67,19 @@ func (p *Pacer) SetRate(now time.Time, rate float64) {
 	p.setInterval(rate)
 }
 
-// RateSearch finds the highest rate a producer sustains (OMB's producerRate 0). Each step it
-// is told what happened in the last interval at the current rate; while the producer keeps
-// up (it sent what the schedule asked and acknowledgements follow), it raises the rate
-// (doubling until the first shortfall, then by 10%); when it falls behind, it drops to the
-// acknowledged rate it measured. Best is the highest acknowledged rate seen.
+// RateSearch finds the highest rate a producer sustains (OMB's producerRate 0). A rate is
+// sustainable when the producer sends what the schedule asks (the client is not pushing
+// back) and the records sent but not yet acknowledged do not pile up (more than 100ms worth
+// and growing). Each step it is told
+// what happened in the last interval; while the rate is sustainable it raises it (doubling
+// until the first shortfall, then by 5%), and on a shortfall it drops to just under the
+// acknowledged rate it measured, which is what the cluster delivered. Best is the highest
+// acknowledged rate seen.
 type RateSearch struct {
-	rate     float64
-	best     float64
-	settling bool
+	rate            float64
+	best            float64
+	settling        bool
+	lastOutstanding int64
 }
 
 // NewRateSearch starts a search at initial sends per second (default 1000 when ≤ 0).
@@ -100,22 +104,19 @@ func (s *RateSearch) Step(interval time.Duration, sent, acked, outstanding int64
 		return s.rate
 	}
 	sentRate, ackedRate := float64(sent)/secs, float64(acked)/secs
-	if ackedRate > s.best {
-		s.best = ackedRate
-	}
-	keptUp := sentRate >= 0.95*s.rate && float64(outstanding) <= 0.5*s.rate && ackedRate >= 0.9*sentRate
+	s.best = math.Max(s.best, ackedRate)
+	// Piling up: more than 100ms of records waiting, and more than last time.
+	piling := float64(outstanding) > 0.1*s.rate && outstanding > s.lastOutstanding
+	s.lastOutstanding = outstanding
+	keptUp := sentRate >= 0.85*s.rate && !piling
 	switch {
 	case keptUp && !s.settling:
 		s.rate *= 2
 	case keptUp:
-		s.rate *= 1.1
+		s.rate *= 1.05
 	default:
 		s.settling = true
-		next := math.Min(sentRate, ackedRate) * 0.95
-		if next < 1 {
-			next = 1
-		}
-		s.rate = next
+		s.rate = math.Max(1, math.Max(ackedRate*0.98, s.best*0.5))
 	}
 	return s.rate
 }

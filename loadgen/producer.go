@@ -25,6 +25,8 @@ type producerTask struct {
 	// sentN and ackedN count this producer's sends and outcomes, for the rate search.
 	sentN, doneN atomic.Int64
 	target       atomic.Int64 // current scheduled rate, records/s, for the series
+	// limit stops the producer after this many sends; 0: no limit.
+	limit uint64
 	// searchBest is the best rate the max-rate search found; set when run returns.
 	searchBest float64
 }
@@ -68,7 +70,7 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 			case now = <-timer.C:
 			}
 		}
-		if !now.Before(stop) || ctx.Err() != nil {
+		if !now.Before(stop) || ctx.Err() != nil || (p.limit > 0 && seq >= p.limit) {
 			break
 		}
 		value := make([]byte, size)

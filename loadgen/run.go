@@ -88,6 +88,9 @@ type runner struct {
 	runID       uint64
 	runName     string
 	hw          *history.Writer
+	histQ       chan *history.Event
+	histErr     error // first history write error; set by pumpHistory
+	pumpDone    chan struct{}
 	counts      counters
 	measureFrom time.Time
 	backlog     int64 // bytes of backlog before consumers start (consumerBacklogSizeGB)
@@ -96,8 +99,59 @@ type runner struct {
 	producing   chan struct{}
 }
 
-// hist appends e to the history, if any.
+// hist queues e for the history, if any, stamped with the history clock now. One
+// goroutine (pumpHistory) encodes and writes queued events in queue order, so producers and
+// client callbacks never wait on each other for the writer's lock or on JSON encoding.
 func (r *runner) hist(e *history.Event) {
+	if r.hw == nil {
+		return
+	}
+	e.Time = r.hw.Now()
+	r.histQ <- e
+}
+
+// histQueueLen bounds the history queue; a full queue makes senders wait.
+const histQueueLen = 1 << 16
+
+// startHistory starts the history pump; stopHistory ends it.
+func (r *runner) startHistory() {
+	if r.hw == nil {
+		return
+	}
+	r.histQ = make(chan *history.Event, histQueueLen)
+	r.pumpDone = make(chan struct{})
+	go r.pumpHistory(r.pumpDone)
+}
+
+// stopHistory writes every queued event and returns the first write error. It may be
+// called more than once.
+func (r *runner) stopHistory() error {
+	if r.histQ != nil {
+		close(r.histQ)
+		<-r.pumpDone
+		r.histQ = nil
+	}
+	return r.histErr
+}
+
+// pumpHistory writes queued events until histQ is closed. Times are made non-decreasing in
+// index order (two goroutines may stamp and enqueue in opposite orders, nanoseconds apart).
+func (r *runner) pumpHistory(done chan<- struct{}) {
+	defer close(done)
+	var last int64
+	for e := range r.histQ {
+		if e.Time < last {
+			e.Time = last
+		}
+		last = e.Time
+		if _, err := r.hw.Write(e); err != nil && r.histErr == nil {
+			r.histErr = err
+		}
+	}
+}
+
+// writeNow writes e to the history directly (the run header, before the queue starts).
+func (r *runner) writeNow(e *history.Event) {
 	if r.hw != nil {
 		_, _ = r.hw.Write(e)
 	}
@@ -168,6 +222,8 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 		return nil, err
 	}
 	r.writeHeader(topics)
+	r.startHistory()
+	defer func() { _ = r.stopHistory() }()
 	rng := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x6b6368616f73))
 	payloadFile := r.readPayloadFile()
 
@@ -285,6 +341,9 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 	}
 	drained, err := r.drain(ctx, drv, topics, drainProc)
 	res.Drained = drained
+	if herr := r.stopHistory(); herr != nil && err == nil {
+		err = fmt.Errorf("loadgen: history: %w", herr)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -343,7 +402,7 @@ func (r *runner) writeHeader(topics []string) {
 	if r.hw != nil {
 		start = r.hw.Start()
 	}
-	r.hist(&history.Event{Process: history.ProcessObserver, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
+	r.writeNow(&history.Event{Process: history.ProcessObserver, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
 		Version: history.Version, RunID: r.runName, Config: c.Config, Seed: c.Seed, Start: start.Format(time.RFC3339Nano),
 		Acks: c.Producer.Acks, Idempotent: c.Producer.Idempotence, MaxInFlight: c.Producer.MaxInFlight, Retries: *c.Producer.Retries,
 		IsolationLevel: c.Consumer.IsolationLevel, CommitMode: c.Consumer.Commit, ReplicationFactor: c.ReplicationFactor,
