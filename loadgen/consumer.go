@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kchaos/kchaos/history"
@@ -12,14 +13,61 @@ import (
 
 // consumerTask is one consumer process in one subscription (group) of one topic.
 type consumerTask struct {
-	r      *runner
-	proc   int
-	topic  string
-	group  string
-	client Consumer
-	rec    *recorder
-	pos    *positions
-	debt   time.Duration // processing time owed but not yet slept
+	r        *runner
+	drv      Driver
+	settings ConsumerSettings
+	proc     int
+	topic    string
+	group    string
+	client   Consumer
+	rec      *recorder
+	pos      *positions
+	debt     time.Duration // processing time owed but not yet slept
+	faults   chan ConsumerFault
+}
+
+// Consumer fault kinds.
+const (
+	// FaultCrash kills a consumer without finishing or committing what it polled; it
+	// restarts with fresh state after For (never when For < 0).
+	FaultCrash = "crash"
+	// FaultStall stops a consumer from polling for For, as a stuck processing loop does
+	// (longer than max.poll.interval gets it expelled from its group).
+	FaultStall = "stall"
+)
+
+// ConsumerFault is a fault injected into one consumer process, for the chaos controller.
+type ConsumerFault struct {
+	// Consumer is the consumer's index (0 for the first consumer of the run); its history
+	// process number is producers + Consumer.
+	Consumer int
+	// Kind is FaultCrash or FaultStall.
+	Kind string
+	// For is the restart delay (crash) or stall length.
+	For time.Duration
+}
+
+// run runs sessions of the consumer until ctx ends; a crash ends a session and, after the
+// fault's delay, starts a new one with a fresh client under the same process number.
+func (c *consumerTask) run(ctx context.Context) {
+	for {
+		f, crashed := c.session(ctx)
+		if !crashed || f.For < 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(f.For):
+		}
+		cl, err := c.drv.NewConsumer(c.settings)
+		if err != nil {
+			c.r.counts.addError(ErrorName(err))
+			c.r.log.Warn("loadgen: consumer restart failed", "process", c.proc, "err", err)
+			return
+		}
+		c.client, c.debt = cl, 0
+	}
 }
 
 // positions tracks, per partition, the next offset a group will read, for lag.
@@ -51,8 +99,9 @@ func (p *positions) lag(end map[int32]int64) int64 {
 	return n
 }
 
-// run polls and processes until ctx ends, then finishes processing and commits.
-func (c *consumerTask) run(ctx context.Context) {
+// session polls and processes until ctx ends, then finishes processing and commits, or
+// until a crash fault, which abandons everything and reports the fault.
+func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashed bool) {
 	r := c.r
 	cc := &r.cfg.Consumer
 	if c.group != "" && cc.Mode != workloads.ModeAssign {
@@ -66,6 +115,7 @@ func (c *consumerTask) run(ctx context.Context) {
 		tracker  = newOffsetTracker()
 		nextSync = time.Now().Add(time.Duration(cc.CommitInterval))
 	)
+	var dead atomic.Bool // set on crash: workers drop what they have not processed
 	if cc.Mode == workloads.ModeAsync {
 		work = make(chan history.Record, cc.Workers*64)
 		for range cc.Workers {
@@ -74,6 +124,9 @@ func (c *consumerTask) run(ctx context.Context) {
 				defer workers.Done()
 				var debt time.Duration
 				for rec := range work {
+					if dead.Load() {
+						continue
+					}
 					debt = sleepOwed(debt + time.Duration(cc.ProcessingTime))
 					r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: []history.Record{rec}})
 					r.counts.processed.Add(1)
@@ -83,6 +136,25 @@ func (c *consumerTask) run(ctx context.Context) {
 		}
 	}
 	for ctx.Err() == nil {
+		select {
+		case f := <-c.faults:
+			if f.Kind == FaultCrash {
+				dead.Store(true)
+				r.hist(&history.Event{Process: c.proc, Type: history.Info, F: history.FCrash, Topic: c.topic, Partition: -1, Offset: -1})
+				if work != nil {
+					close(work)
+					workers.Wait()
+				}
+				c.client.Close()
+				return f, true
+			}
+			select {
+			case <-time.After(f.For):
+			case <-ctx.Done():
+			}
+			continue
+		default:
+		}
 		if !r.backlogReached() {
 			time.Sleep(50 * time.Millisecond)
 			continue
@@ -159,6 +231,7 @@ func (c *consumerTask) run(ctx context.Context) {
 		}
 	}
 	c.client.Close()
+	return ConsumerFault{}, false
 }
 
 // recordPoll writes the poll to the history, records end-to-end latency and returns the

@@ -43,8 +43,11 @@ type Options struct {
 	CatchUpTimeout time.Duration
 	// DrainTimeout bounds the final drain; default 60s.
 	DrainTimeout time.Duration
-	// Drivers, when set, replaces NewDriver (tests, benchmarks).
+	// Driver, when set, replaces NewDriver (tests, benchmarks).
 	Driver Driver
+	// ConsumerFaults, when set, delivers consumer crashes and stalls during the run (the
+	// chaos controller's hook); faults for unknown consumers are ignored.
+	ConsumerFaults <-chan ConsumerFault
 }
 
 // Result is what a run measured.
@@ -242,6 +245,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 	defer stopConsumers()
 	var consumers sync.WaitGroup
 	var groups []*positions
+	var tasks []*consumerTask
 	for ti, topic := range topics {
 		for s := range *cfg.SubscriptionsPerTopic {
 			group := fmt.Sprintf("%s-sub-%d", topic, s)
@@ -269,7 +273,9 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 					consumers.Wait()
 					return nil, err
 				}
-				ct := &consumerTask{r: r, proc: proc, topic: topic, group: group, client: cl, rec: newRecorder(), pos: pos}
+				ct := &consumerTask{r: r, drv: drv, settings: set, proc: proc, topic: topic, group: group, client: cl, rec: newRecorder(), pos: pos,
+					faults: make(chan ConsumerFault, 4)}
+				tasks = append(tasks, ct)
 				col.add(ct.rec)
 				proc++
 				consumers.Add(1)
@@ -279,6 +285,23 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 		_ = ti
 	}
 	drainProc := proc
+	if opts.ConsumerFaults != nil {
+		go func() {
+			for {
+				select {
+				case f := <-opts.ConsumerFaults:
+					if f.Consumer >= 0 && f.Consumer < len(tasks) {
+						select {
+						case tasks[f.Consumer].faults <- f:
+						default:
+						}
+					}
+				case <-consCtx.Done():
+					return
+				}
+			}
+		}()
+	}
 
 	// Producers.
 	nprod := cfg.Topics * cfg.ProducersPerTopic
