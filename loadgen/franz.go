@@ -154,7 +154,6 @@ func (d *franzDriver) NewProducer(p ProducerSettings) (Producer, error) {
 		kgo.ClientID(p.ClientID),
 		kgo.ProducerBatchMaxBytes(int32(p.BatchSize)),
 		kgo.ProducerLinger(time.Duration(*p.Linger)),
-		kgo.MaxProduceRequestsInflightPerBroker(p.MaxInFlight),
 		kgo.ProduceRequestTimeout(time.Duration(p.RequestTimeout)),
 		kgo.RecordDeliveryTimeout(time.Duration(p.DeliveryTimeout)),
 		kgo.RecordRetries(*p.Retries),
@@ -170,8 +169,9 @@ func (d *franzDriver) NewProducer(p ProducerSettings) (Producer, error) {
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
 	}
 	if !p.Idempotence {
-		opts = append(opts, kgo.DisableIdempotentWrite())
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(p.MaxInFlight))
 	}
+	// With idempotence franz-go refuses a max in-flight setting and uses Kafka's limit of 5.
 	codec := map[string]kgo.CompressionCodec{
 		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
 		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),

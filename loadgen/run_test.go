@@ -164,3 +164,48 @@ func TestDriversEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestDriverSettings(t *testing.T) {
+	for _, driver := range []string{"franz-go", "sarama"} {
+		for _, tc := range []struct {
+			name string
+			edit func(*workloads.RunConfig)
+		}{
+			{"acks=0", func(rc *workloads.RunConfig) { rc.Producer.Acks = "0" }},
+			{"acks=1,compression=lz4,keys=round-robin", func(rc *workloads.RunConfig) {
+				rc.Producer.Acks, rc.Producer.Compression = "1", "lz4"
+				rc.Keys = &workloads.KeysConfig{Distinct: 10, Distribution: workloads.DistRoundRobin}
+			}},
+			{"idempotence,compression=zstd,keys=zipf", func(rc *workloads.RunConfig) {
+				rc.Producer.Idempotence, rc.Producer.Compression = true, "zstd"
+				rc.Keys = &workloads.KeysConfig{Distinct: 50, Distribution: workloads.DistZipf, S: 1.2}
+			}},
+			{"commit=auto,read_committed", func(rc *workloads.RunConfig) {
+				rc.Consumer.Commit, rc.Consumer.IsolationLevel = workloads.CommitAuto, "read_committed"
+				rc.Consumer.AutoCommitInterval = workloads.Duration(100 * time.Millisecond)
+			}},
+		} {
+			t.Run("driver="+driver+","+tc.name, func(t *testing.T) {
+				rc := smokeConfig(t, func(rc *workloads.RunConfig) {
+					rc.Driver = driver
+					rc.Duration = workloads.Duration(time.Second)
+					tc.edit(rc)
+				})
+				res, path, _ := runWithHistory(t, rc, testBootstrap(t))
+				drainProc := 2
+				rp := readHistory(t, path, drainProc)
+				if rc.Producer.Acks == "0" {
+					// acks=0: no outcome is known; every send is indeterminate.
+					if res.Indeterminate != res.Sent || res.Acked != 0 || rp.info != res.Sent {
+						t.Fatalf("acks=0: sent %d acked %d indeterminate %d (history info %d)", res.Sent, res.Acked, res.Indeterminate, rp.info)
+					}
+				} else if res.Acked != res.Sent || rp.ok != res.Sent {
+					t.Fatalf("sent %d acked %d (history ok %d) errors %v", res.Sent, res.Acked, rp.ok, res.Errors)
+				}
+				if res.Drained != res.Sent || int64(len(rp.drained)) != res.Drained || res.Processed < res.Sent {
+					t.Fatalf("sent %d drained %d (history %d) processed %d", res.Sent, res.Drained, len(rp.drained), res.Processed)
+				}
+			})
+		}
+	}
+}
