@@ -105,7 +105,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 	r := c.r
 	cc := &r.cfg.Consumer
 	if c.group != "" && cc.Mode != workloads.ModeAssign {
-		r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FSubscribe, Topic: c.topic, Partition: -1, Offset: -1})
+		r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FSubscribe, Topic: c.topic, Partition: -1, Offset: -1}))
 	}
 	var (
 		batch    []history.Record
@@ -128,7 +128,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 						continue
 					}
 					debt = sleepOwed(debt + time.Duration(cc.ProcessingTime))
-					r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: []history.Record{rec}})
+					r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: []history.Record{rec}}))
 					r.counts.processed.Add(1)
 					tracker.complete(rec.Partition, rec.Offset)
 				}
@@ -140,7 +140,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 		case f := <-c.faults:
 			if f.Kind == FaultCrash {
 				dead.Store(true)
-				r.hist(&history.Event{Process: c.proc, Type: history.Info, F: history.FCrash, Topic: c.topic, Partition: -1, Offset: -1})
+				r.hist(event(history.Event{Process: c.proc, Type: history.Info, F: history.FCrash, Topic: c.topic, Partition: -1, Offset: -1}))
 				if work != nil {
 					close(work)
 					workers.Wait()
@@ -176,7 +176,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 			for _, p := range polled.Assignment {
 				offs = append(offs, history.PartitionOffset{Partition: p, Offset: -1})
 			}
-			r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FAssign, Topic: c.topic, Partition: -1, Offset: -1, Offsets: offs})
+			r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FAssign, Topic: c.topic, Partition: -1, Offset: -1, Offsets: offs}))
 		}
 		for _, e := range polled.Errors {
 			r.counts.addError(e)
@@ -252,7 +252,7 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 			}
 		}
 	}
-	r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FPoll, Topic: c.topic, Partition: -1, Offset: -1, Records: recs})
+	r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FPoll, Topic: c.topic, Partition: -1, Offset: -1, Records: recs}))
 	r.counts.polled.Add(int64(len(recs)))
 	c.pos.advance(recs)
 	return recs
@@ -263,7 +263,7 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 func (c *consumerTask) process(recs []history.Record) {
 	r := c.r
 	c.debt = sleepOwed(c.debt + time.Duration(len(recs))*time.Duration(r.cfg.Consumer.ProcessingTime))
-	r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: recs})
+	r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: recs}))
 	r.counts.processed.Add(int64(len(recs)))
 	if r.cfg.Consumer.Commit == workloads.CommitAfterProcessing {
 		c.commit(nextOffsets(recs))
@@ -280,7 +280,7 @@ func (c *consumerTask) commit(offsets map[int32]int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	err := c.client.Commit(ctx, offsets)
 	cancel()
-	e := &history.Event{Process: c.proc, Type: history.OK, F: history.FCommit, Topic: c.topic, Partition: -1, Offset: -1}
+	e := event(history.Event{Process: c.proc, Type: history.OK, F: history.FCommit, Topic: c.topic, Partition: -1, Offset: -1})
 	for _, p := range slices.Sorted(mapKeys(offsets)) {
 		e.Offsets = append(e.Offsets, history.PartitionOffset{Partition: p, Offset: offsets[p]})
 	}

@@ -101,13 +101,13 @@ func (p *producerTask) send(ctx context.Context, intended, actual time.Time, m *
 	if m.Key != nil {
 		key = string(m.Key)
 	}
-	r.hist(&history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: key, Value: value, Offset: -1})
+	r.hist(event(history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: key, Value: value, Offset: -1}))
 	r.counts.sent.Add(1)
 	p.sentN.Add(1)
 	p.inflight.Add(1)
 	p.client.Send(ctx, m, func(partition int32, offset int64, err error) {
 		done := time.Now()
-		e := &history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Key: key, Value: value, Offset: offset}
+		e := event(history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Key: key, Value: value, Offset: offset})
 		switch {
 		case err != nil:
 			e.Type, e.Error, e.Offset = SendOutcome(err, *r.cfg.Producer.Retries), ErrorName(err), -1

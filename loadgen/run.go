@@ -91,66 +91,13 @@ type runner struct {
 	runID       uint64
 	runName     string
 	hw          *history.Writer
-	histQ       chan *history.Event
-	histErr     error // first history write error; set by pumpHistory
-	pumpDone    chan struct{}
+	histQ       *histQueue
 	counts      counters
 	measureFrom time.Time
 	backlog     int64 // bytes of backlog before consumers start (consumerBacklogSizeGB)
 	backlogOpen bool
 	backlogMu   sync.Mutex // guards backlogOpen
 	producing   chan struct{}
-}
-
-// hist queues e for the history, if any, stamped with the history clock now. One
-// goroutine (pumpHistory) encodes and writes queued events in queue order, so producers and
-// client callbacks never wait on each other for the writer's lock or on JSON encoding.
-func (r *runner) hist(e *history.Event) {
-	if r.hw == nil {
-		return
-	}
-	e.Time = r.hw.Now()
-	r.histQ <- e
-}
-
-// histQueueLen bounds the history queue; a full queue makes senders wait.
-const histQueueLen = 1 << 16
-
-// startHistory starts the history pump; stopHistory ends it.
-func (r *runner) startHistory() {
-	if r.hw == nil {
-		return
-	}
-	r.histQ = make(chan *history.Event, histQueueLen)
-	r.pumpDone = make(chan struct{})
-	go r.pumpHistory(r.pumpDone)
-}
-
-// stopHistory writes every queued event and returns the first write error. It may be
-// called more than once.
-func (r *runner) stopHistory() error {
-	if r.histQ != nil {
-		close(r.histQ)
-		<-r.pumpDone
-		r.histQ = nil
-	}
-	return r.histErr
-}
-
-// pumpHistory writes queued events until histQ is closed. Times are made non-decreasing in
-// index order (two goroutines may stamp and enqueue in opposite orders, nanoseconds apart).
-func (r *runner) pumpHistory(done chan<- struct{}) {
-	defer close(done)
-	var last int64
-	for e := range r.histQ {
-		if e.Time < last {
-			e.Time = last
-		}
-		last = e.Time
-		if _, err := r.hw.Write(e); err != nil && r.histErr == nil {
-			r.histErr = err
-		}
-	}
 }
 
 // writeNow writes e to the history directly (the run header, before the queue starts).
