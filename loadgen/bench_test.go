@@ -36,8 +36,9 @@ func maxRateConfig(b *testing.B, driver string) workloads.RunConfig {
 }
 
 // harnessRate runs the load generator and returns its acknowledged records/s over the
-// measured seconds (after warmup), from the per-second series.
-func harnessRate(b *testing.B, rc workloads.RunConfig, bootstrap []string, withHistory bool) float64 {
+// measured seconds (after warmup), from the per-second series, and the process CPU time
+// per acknowledged record in that window (broker included: kfake runs in this process).
+func harnessRate(b *testing.B, rc workloads.RunConfig, bootstrap []string, withHistory bool) (float64, float64) {
 	opts := Options{Bootstrap: bootstrap, Status: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 30 * time.Second}
 	if withHistory {
 		f, err := os.Create(filepath.Join(b.TempDir(), "history.jsonl"))
@@ -48,24 +49,35 @@ func harnessRate(b *testing.B, rc workloads.RunConfig, bootstrap []string, withH
 		opts.History = history.NewWriter(f)
 		defer opts.History.Close()
 	}
+	// Run starts producing 200ms after it is called (plus topic creation, ~ms); sample CPU
+	// time over the whole seconds the series covers after warmup.
+	from, to := benchWarmup.Seconds()+1, (benchWarmup + benchDuration).Seconds()
+	cpu := make(chan time.Duration, 2)
+	t0 := time.Now().Add(200 * time.Millisecond)
+	go func() {
+		time.Sleep(time.Until(t0.Add(time.Duration(from * float64(time.Second)))))
+		cpu <- cpuTime()
+		time.Sleep(time.Until(t0.Add(time.Duration(to * float64(time.Second)))))
+		cpu <- cpuTime()
+	}()
 	res, err := Run(context.Background(), rc, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
-	from, to := benchWarmup.Seconds()+0.5, (benchWarmup+benchDuration).Seconds()+0.5
+	c0, c1 := <-cpu, <-cpu
 	var acked, secs float64
 	for _, s := range res.Series {
-		if s.T > from && s.T <= to {
+		if s.T > from+0.5 && s.T <= to+0.5 {
 			acked += s.MsgsPerSec
 			secs++
 		}
 	}
-	return acked / secs
+	return acked / secs, float64(c1-c0) / (acked * (to - from) / secs)
 }
 
 // bareFranzRate produces 1KiB records with a plain kgo client as fast as it accepts them
 // and returns acknowledged records/s after warmup.
-func bareFranzRate(b *testing.B, bootstrap []string, topic string) float64 {
+func bareFranzRate(b *testing.B, bootstrap []string, topic string) (float64, float64) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxBufferedRecords(1<<16), kgo.DefaultProduceTopic(topic))
 	if err != nil {
@@ -76,9 +88,10 @@ func bareFranzRate(b *testing.B, bootstrap []string, topic string) float64 {
 	measureFrom := time.Now().Add(benchWarmup)
 	stop := measureFrom.Add(benchDuration)
 	var base int64 = -1
+	var cpu0 time.Duration
 	for time.Now().Before(stop) {
 		if base < 0 && !time.Now().Before(measureFrom) {
-			base = acked.Load()
+			base, cpu0 = acked.Load(), cpuTime()
 		}
 		cl.Produce(context.Background(), &kgo.Record{Value: make([]byte, 1024)}, func(_ *kgo.Record, err error) {
 			if err == nil {
@@ -86,13 +99,13 @@ func bareFranzRate(b *testing.B, bootstrap []string, topic string) float64 {
 			}
 		})
 	}
-	n := acked.Load() - base
+	n, cpu := acked.Load()-base, cpuTime()-cpu0
 	_ = cl.Flush(context.Background())
-	return float64(n) / benchDuration.Seconds()
+	return float64(n) / benchDuration.Seconds(), float64(cpu) / float64(n)
 }
 
 // bareSaramaRate is bareFranzRate with a plain Sarama AsyncProducer.
-func bareSaramaRate(b *testing.B, bootstrap []string, topic string) float64 {
+func bareSaramaRate(b *testing.B, bootstrap []string, topic string) (float64, float64) {
 	cfg := saramaConfig("bare")
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
@@ -120,26 +133,29 @@ func bareSaramaRate(b *testing.B, bootstrap []string, topic string) float64 {
 	measureFrom := time.Now().Add(benchWarmup)
 	stop := measureFrom.Add(benchDuration)
 	var base int64 = -1
+	var cpu0 time.Duration
 	for time.Now().Before(stop) {
 		if base < 0 && !time.Now().Before(measureFrom) {
-			base = acked.Load()
+			base, cpu0 = acked.Load(), cpuTime()
 		}
 		ap.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(make([]byte, 1024))}
 	}
-	n := acked.Load() - base
+	n, cpu := acked.Load()-base, cpuTime()-cpu0
 	ap.AsyncClose()
 	<-done
 	<-done
-	return float64(n) / benchDuration.Seconds()
+	return float64(n) / benchDuration.Seconds(), float64(cpu) / float64(n)
 }
 
 // BenchmarkHarnessOverhead compares the load generator with a bare producer loop of the
 // same client against the same broker in the same run, alternating rounds so both see the
-// same machine load. Reported (medians over rounds, records/s after warmup):
-// bare-msgs/s, search-msgs/s (producerRate 0: the max-rate search, history on),
-// unpaced-msgs/s (open loop far above capacity, history on), nohistory-msgs/s (unpaced,
-// history off); ratio = unpaced/bare (goal ≥ 0.9), search-ratio = search/bare,
-// history-ratio = unpaced/nohistory (goal ≥ 0.9).
+// same machine load. Throughputs are medians over rounds of acknowledged records/s after
+// warmup: bare, search (producerRate 0, history on), unpaced (open loop far above capacity,
+// history on) and nohistory (unpaced, history off). ratio = unpaced/bare (goal ≥ 0.9),
+// search-ratio = search/bare, history-ratio = unpaced/nohistory (goal ≥ 0.9). Because the
+// machine may be shared, it also reports process CPU per acknowledged record (broker
+// included) and the same ratios computed from it (cpu-ratio = bare CPU / harness CPU),
+// which other processes' load does not skew.
 func BenchmarkHarnessOverhead(b *testing.B) {
 	const rounds = 3
 	for _, driver := range []string{"franz-go", "sarama"} {
@@ -157,27 +173,41 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 				search := maxRateConfig(b, driver)
 				unpaced := maxRateConfig(b, driver)
 				unpaced.ProducerRate = 1e7
-				var bare, srch, unp, nohist []float64
-				for range rounds {
-					if driver == "franz-go" {
-						bare = append(bare, bareFranzRate(b, bootstrap, "bare"))
-					} else {
-						bare = append(bare, bareSaramaRate(b, bootstrap, "bare"))
-					}
-					srch = append(srch, harnessRate(b, search, bootstrap, true))
-					unp = append(unp, harnessRate(b, unpaced, bootstrap, true))
-					nohist = append(nohist, harnessRate(b, unpaced, bootstrap, false))
+				var rate, cpu [4][]float64 // bare, search, unpaced, nohistory
+				add := func(i int, r, c float64) { rate[i], cpu[i] = append(rate[i], r), append(cpu[i], c) }
+				bare := bareFranzRate
+				if driver == "sarama" {
+					bare = bareSaramaRate
 				}
-				mb, ms, mu, mn := median(bare), median(srch), median(unp), median(nohist)
-				b.Logf("bare %v search %v unpaced %v nohistory %v", bare, srch, unp, nohist)
-				b.ReportMetric(mb, "bare-msgs/s")
-				b.ReportMetric(ms, "search-msgs/s")
-				b.ReportMetric(mu, "unpaced-msgs/s")
-				b.ReportMetric(mn, "nohistory-msgs/s")
-				b.ReportMetric(mu/mb, "ratio")
-				b.ReportMetric(ms/mb, "search-ratio")
-				b.ReportMetric(mu/mn, "history-ratio")
-				b.SetBytes(int64(mu * 1024 * benchDuration.Seconds()))
+				for range rounds {
+					r, c := bare(b, bootstrap, "bare")
+					add(0, r, c)
+					r, c = harnessRate(b, search, bootstrap, true)
+					add(1, r, c)
+					r, c = harnessRate(b, unpaced, bootstrap, true)
+					add(2, r, c)
+					r, c = harnessRate(b, unpaced, bootstrap, false)
+					add(3, r, c)
+				}
+				b.Logf("msgs/s bare %.0f search %.0f unpaced %.0f nohistory %.0f", rate[0], rate[1], rate[2], rate[3])
+				b.Logf("cpu-ns/msg bare %.0f search %.0f unpaced %.0f nohistory %.0f", cpu[0], cpu[1], cpu[2], cpu[3])
+				var m, c [4]float64
+				for i := range m {
+					m[i], c[i] = median(rate[i]), median(cpu[i])
+				}
+				b.ReportMetric(m[0], "bare-msgs/s")
+				b.ReportMetric(m[1], "search-msgs/s")
+				b.ReportMetric(m[2], "unpaced-msgs/s")
+				b.ReportMetric(m[3], "nohistory-msgs/s")
+				b.ReportMetric(m[2]/m[0], "ratio")
+				b.ReportMetric(m[1]/m[0], "search-ratio")
+				b.ReportMetric(m[2]/m[3], "history-ratio")
+				b.ReportMetric(c[0], "bare-cpu-ns/msg")
+				b.ReportMetric(c[2], "unpaced-cpu-ns/msg")
+				b.ReportMetric(c[3], "nohistory-cpu-ns/msg")
+				b.ReportMetric(c[0]/c[2], "cpu-ratio")
+				b.ReportMetric(c[3]/c[2], "history-cpu-ratio")
+				b.SetBytes(int64(m[2] * 1024 * benchDuration.Seconds()))
 			}
 		})
 	}

@@ -372,7 +372,8 @@ func (r *runner) writeHeader(topics []string) {
 	if r.hw != nil {
 		start = r.hw.Start()
 	}
-	r.writeNow(&history.Event{Process: history.ProcessObserver, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
+	// The header has process -1, as in the schema example of history/event.go.
+	r.writeNow(&history.Event{Process: -1, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
 		Version: history.Version, RunID: r.runName, Config: c.Config, Seed: c.Seed, Start: start.Format(time.RFC3339Nano),
 		Acks: c.Producer.Acks, Idempotent: c.Producer.Idempotence, MaxInFlight: c.Producer.MaxInFlight, Retries: *c.Producer.Retries,
 		IsolationLevel: c.Consumer.IsolationLevel, CommitMode: c.Consumer.Commit, ReplicationFactor: c.ReplicationFactor,
