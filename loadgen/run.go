@@ -124,10 +124,12 @@ func (r *runner) backlogReached() bool {
 	return r.backlogOpen
 }
 
-// Run runs cfg against the cluster in opts: creates fresh topics, starts consumers and
-// producers, produces for warmup plus duration, waits for consumers to catch up, stops
-// them, and drains every partition from the start. It returns when all of that is done or
-// ctx ends.
+// Run runs cfg against the cluster in opts: creates fresh topics, writes the history
+// header, starts consumers and producers, produces for warmup plus duration, waits for
+// consumers to catch up, stops them, and drains every partition from the start. It returns
+// when all of that is done or ctx ends. cfg must come from workloads.Load, Parse or Open
+// (defaults applied). Process numbers in the history: producers 0..P-1, then consumers in
+// topic, subscription, member order, then the drain.
 func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -153,6 +155,9 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 	}
 	r.backlog = int64(cfg.ConsumerBacklogSizeGB * (1 << 30))
 	drv := opts.Driver
+	if drv == nil && len(opts.Bootstrap) == 0 {
+		return nil, fmt.Errorf("loadgen: no bootstrap addresses")
+	}
 	if drv == nil {
 		var err error
 		if drv, err = NewDriver(cfg.Driver, opts.Bootstrap); err != nil {

@@ -90,6 +90,8 @@ func (d *saramaDriver) CreateTopics(ctx context.Context, topics []string, partit
 	}
 }
 
+// EndOffsets returns high watermarks: Sarama's offset lookup has no isolation level, so
+// read_committed gets the high watermark, not the last stable offset.
 func (d *saramaDriver) EndOffsets(ctx context.Context, topic string, _ bool) (map[int32]int64, error) {
 	if err := d.client.RefreshMetadata(topic); err != nil {
 		return nil, fmt.Errorf("loadgen: metadata %s: %w", topic, err)
