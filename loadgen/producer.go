@@ -140,10 +140,11 @@ func (p *producerTask) send(ctx context.Context, intended, actual time.Time, m *
 }
 
 // makePayload returns the bytes that follow the header: the payload file's bytes when
-// given, else random bytes (OMB's randomized payload) or zeros.
+// given, else random bytes (OMB's randomized payload), else nil (zeros: a new value is
+// already zeroed, so nothing is copied).
 func makePayload(size int, file []byte, random bool, rng *rand.Rand) []byte {
 	n := size - HeaderSize
-	if n <= 0 {
+	if n <= 0 || (len(file) == 0 && !random) {
 		return nil
 	}
 	b := make([]byte, n)
