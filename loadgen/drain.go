@@ -53,7 +53,11 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 			return true
 		}
 		lastProgress := time.Now()
-		for !done() && ctx.Err() == nil && time.Since(lastProgress) < drainIdle {
+		idle := drainIdle
+		if readCommitted {
+			idle = catchUpIdle
+		}
+		for !done() && ctx.Err() == nil && time.Since(lastProgress) < idle {
 			polled, err := c.Poll(ctx, 200*time.Millisecond)
 			if err != nil {
 				break
@@ -78,7 +82,7 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 			r.hist(event(history.Event{Process: proc, Type: history.OK, F: history.FPoll, Topic: topic, Partition: -1, Offset: -1, Records: recs}))
 		}
 		c.Close()
-		if !done() {
+		if !done() && !readCommitted {
 			r.log.Warn("loadgen: drain stopped before the end offsets", "topic", topic, "end", end, "read_to", next)
 		}
 	}

@@ -83,7 +83,19 @@ type ProducerSettings struct {
 	Bootstrap []string
 	// ClientID names the client in broker logs.
 	ClientID string
+	// TransactionalID is the producer's transactional.id when ProducerConfig.Transactional.
+	TransactionalID string
 	workloads.ProducerConfig
+}
+
+// TxnProducer is a Producer that can send in transactions (franz-go only).
+type TxnProducer interface {
+	Producer
+	// BeginTxn starts a transaction.
+	BeginTxn() error
+	// EndTxn waits for every record sent in the transaction to have an outcome, then commits
+	// or aborts it.
+	EndTxn(ctx context.Context, commit bool) error
 }
 
 // ConsumerSettings configure a consumer client.

@@ -171,6 +171,9 @@ func (d *franzDriver) NewProducer(p ProducerSettings) (Producer, error) {
 	if !p.Idempotence {
 		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(p.MaxInFlight))
 	}
+	if p.Transactional {
+		opts = append(opts, kgo.TransactionalID(p.TransactionalID))
+	}
 	// With idempotence franz-go refuses a max in-flight setting and uses Kafka's limit of 5.
 	codec := map[string]kgo.CompressionCodec{
 		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
@@ -185,6 +188,25 @@ func (d *franzDriver) NewProducer(p ProducerSettings) (Producer, error) {
 }
 
 type franzProducer struct{ cl *kgo.Client }
+
+var _ TxnProducer = (*franzProducer)(nil)
+
+func (p *franzProducer) BeginTxn() error {
+	if err := p.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("loadgen: begin transaction: %w", err)
+	}
+	return nil
+}
+
+func (p *franzProducer) EndTxn(ctx context.Context, commit bool) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("loadgen: flush transaction: %w", err)
+	}
+	if err := p.cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		return fmt.Errorf("loadgen: end transaction: %w", err)
+	}
+	return nil
+}
 
 func (p *franzProducer) Send(ctx context.Context, m *Message, done func(int32, int64, error)) {
 	r := &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}

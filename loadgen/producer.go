@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,11 @@ type producerTask struct {
 	// sentN and ackedN count this producer's sends and outcomes, for the rate search.
 	sentN, doneN atomic.Int64
 	target       atomic.Int64 // current scheduled rate, records/s, for the series
+	// txn, when set, sends in transactions of cfg.Producer.TransactionSize records.
+	txn    TxnProducer
+	txnID  int64 // current transaction number (0: none open)
+	txnN   int   // records sent in the open transaction
+	txnRng *rand.Rand
 	// limit stops the producer after this many sends; 0: no limit.
 	limit uint64
 	// searchBest is the best rate the max-rate search found; set when run returns.
@@ -78,12 +84,68 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 		hdr.Put(value)
 		copy(value[HeaderSize:], p.payload)
 		key := p.keys.Next()
+		if p.txn != nil && p.txnID == 0 && !p.beginTxn(ctx) {
+			break
+		}
 		p.send(ctx, intended, now, &Message{Topic: p.topic, Key: key, Value: value}, hdr.Value())
+		if p.txn != nil {
+			if p.txnN++; p.txnN >= r.cfg.Producer.TransactionSize {
+				p.endTxn(ctx)
+			}
+		}
+	}
+	if p.txn != nil && p.txnID != 0 {
+		p.endTxn(ctx)
 	}
 	if search != nil {
 		p.searchBest = search.Best()
 	}
 	p.finish()
+}
+
+// txnSeq numbers transactions across producers, so a TxnID is unique in the run.
+var txnSeq atomic.Int64
+
+// beginTxn opens a transaction and records it; false when it cannot (the producer stops).
+func (p *producerTask) beginTxn(ctx context.Context) bool {
+	r := p.r
+	id := txnSeq.Add(1)
+	txn := &history.Txn{Op: "begin", TransactionalID: p.txnIDName()}
+	if err := p.txn.BeginTxn(); err != nil {
+		r.counts.addError(ErrorName(err))
+		r.hist(event(history.Event{Process: p.proc, Type: history.Fail, F: history.FTxn, Partition: -1, Offset: -1, TxnID: id, Txn: txn, Error: ErrorName(err)}))
+		r.log.Warn("loadgen: begin transaction failed; producer stops", "process", p.proc, "err", err)
+		return false
+	}
+	r.hist(event(history.Event{Process: p.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: id, Txn: txn}))
+	p.txnID, p.txnN = id, 0
+	return ctx.Err() == nil
+}
+
+// endTxn commits the open transaction, or aborts it with probability AbortRatio, and
+// records the outcome: ok, or info when the end failed (the outcome is unknown).
+func (p *producerTask) endTxn(ctx context.Context) {
+	r := p.r
+	commit := p.txnRng.Float64() >= r.cfg.Producer.AbortRatio
+	op := "commit"
+	if !commit {
+		op = "abort"
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(r.cfg.Producer.DeliveryTimeout))
+	err := p.txn.EndTxn(ectx, commit)
+	cancel()
+	e := event(history.Event{Process: p.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: p.txnID,
+		Txn: &history.Txn{Op: op, TransactionalID: p.txnIDName()}})
+	if err != nil {
+		e.Type, e.Error = history.Info, ErrorName(err)
+		r.counts.addError(e.Error)
+	}
+	r.hist(e)
+	p.txnID = 0
+}
+
+func (p *producerTask) txnIDName() string {
+	return fmt.Sprintf("kchaos-%s-p%d", p.r.runName, p.proc)
 }
 
 func (p *producerTask) finish() {
@@ -101,13 +163,14 @@ func (p *producerTask) send(ctx context.Context, intended, actual time.Time, m *
 	if m.Key != nil {
 		key = string(m.Key)
 	}
-	r.hist(event(history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: key, Value: value, Offset: -1}))
+	txnID := p.txnID
+	r.hist(event(history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: key, Value: value, Offset: -1, TxnID: txnID}))
 	r.counts.sent.Add(1)
 	p.sentN.Add(1)
 	p.inflight.Add(1)
 	p.client.Send(ctx, m, func(partition int32, offset int64, err error) {
 		done := time.Now()
-		e := event(history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Key: key, Value: value, Offset: offset})
+		e := event(history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Key: key, Value: value, Offset: offset, TxnID: txnID})
 		switch {
 		case err != nil:
 			e.Type, e.Error, e.Offset = SendOutcome(err, *r.cfg.Producer.Retries), ErrorName(err), -1

@@ -261,7 +261,8 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 	for ti, topic := range topics {
 		for pi := range cfg.ProducersPerTopic {
 			p := ti*cfg.ProducersPerTopic + pi
-			cl, err := drv.NewProducer(ProducerSettings{Bootstrap: opts.Bootstrap, ClientID: fmt.Sprintf("kchaos-p%d", p), ProducerConfig: cfg.Producer})
+			cl, err := drv.NewProducer(ProducerSettings{Bootstrap: opts.Bootstrap, ClientID: fmt.Sprintf("kchaos-p%d", p),
+				TransactionalID: fmt.Sprintf("kchaos-%s-p%d", r.runName, p), ProducerConfig: cfg.Producer})
 			if err != nil {
 				stopConsumers()
 				consumers.Wait()
@@ -270,6 +271,15 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 			defer cl.Close()
 			pt := &producerTask{r: r, proc: p, topic: topic, client: cl, rate: cfg.ProducerRate / float64(nprod), rec: newRecorder(),
 				keys: newKeyChooser(&cfg, mrand.New(mrand.NewPCG(rng.Uint64(), uint64(p))))}
+			if cfg.Producer.Transactional {
+				tp, ok := cl.(TxnProducer)
+				if !ok {
+					stopConsumers()
+					consumers.Wait()
+					return nil, fmt.Errorf("loadgen: driver %s cannot send in transactions", cfg.Driver)
+				}
+				pt.txn, pt.txnRng = tp, mrand.New(mrand.NewPCG(rng.Uint64(), uint64(p)))
+			}
 			pt.payload = makePayload(int(cfg.MessageSize), payloadFile, cfg.UseRandomizedPayloads, rng)
 			col.add(pt.rec)
 			producers = append(producers, pt)
@@ -380,20 +390,24 @@ func (r *runner) writeHeader(topics []string) {
 	// The header has process -1, as in the schema example of history/event.go.
 	r.writeNow(&history.Event{Process: -1, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
 		Version: history.Version, RunID: r.runName, Config: c.Config, Seed: c.Seed, Start: start.Format(time.RFC3339Nano),
-		Acks: c.Producer.Acks, Idempotent: c.Producer.Idempotence, MaxInFlight: c.Producer.MaxInFlight, Retries: *c.Producer.Retries,
+		Acks: c.Producer.Acks, Idempotent: c.Producer.Idempotence, Transactional: c.Producer.Transactional, MaxInFlight: c.Producer.MaxInFlight, Retries: *c.Producer.Retries,
 		IsolationLevel: c.Consumer.IsolationLevel, CommitMode: c.Consumer.Commit, ReplicationFactor: c.ReplicationFactor,
 		MinInsyncReplicas: c.MinInsyncReplicas(), UncleanElection: c.TopicConfigStrings()["unclean.leader.election.enable"] == "true",
 		FlushMessages: flush, Topics: topics, Driver: c.Driver, Params: params,
 	}})
 }
 
-// waitCatchUp waits until every group has read to the end offsets, or CatchUpTimeout.
+// waitCatchUp waits until every group has read to the end offsets, or until positions and
+// end offsets have not moved for catchUpIdle (read_committed consumers never get the
+// transaction markers that end a partition, so they stop short of the end offset), or
+// CatchUpTimeout.
 func (r *runner) waitCatchUp(ctx context.Context, drv Driver, topics []string, groups []*positions) {
 	if len(groups) == 0 {
 		return
 	}
 	deadline := time.Now().Add(r.opts.CatchUpTimeout)
 	perTopic := len(groups) / len(topics)
+	lastBehind, lastChange := int64(-1), time.Now()
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		behind := int64(0)
 		for ti, t := range topics {
@@ -411,10 +425,18 @@ func (r *runner) waitCatchUp(ctx context.Context, drv Driver, topics []string, g
 		if behind == 0 {
 			return
 		}
+		if behind != lastBehind {
+			lastBehind, lastChange = behind, time.Now()
+		} else if behind > 0 && time.Since(lastChange) >= catchUpIdle {
+			return
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	r.log.Warn("loadgen: consumers did not catch up before the timeout", "timeout", r.opts.CatchUpTimeout)
 }
+
+// catchUpIdle ends the catch-up wait when nothing moved for this long.
+const catchUpIdle = time.Second
 
 func (r *runner) writeOutputs(res *Result) error {
 	if r.opts.OutDir == "" {

@@ -220,6 +220,21 @@ func (rc *RunConfig) validateProducer(v *validator) {
 	if p.DeliveryTimeout == 0 {
 		p.DeliveryTimeout = Duration(2 * time.Minute)
 	}
+	if p.Transactional {
+		p.Idempotence = true
+		if rc.Driver == "sarama" {
+			v.errf("producer.transactional", "transactions are supported with driver franz-go only")
+		}
+	}
+	if _, has := v.pos["producer.transactionSize"]; has {
+		v.atLeast("producer.transactionSize", float64(p.TransactionSize), 1)
+	}
+	if p.TransactionSize == 0 {
+		p.TransactionSize = 100
+	}
+	if p.AbortRatio < 0 || p.AbortRatio > 1 {
+		v.errf("producer.abortRatio", "%v is not allowed; allowed: 0 to 1", p.AbortRatio)
+	}
 	if p.Idempotence {
 		if p.Acks != "all" {
 			v.errf("producer.idempotence", "idempotence requires acks=all (Kafka refuses enable.idempotence with acks=%s)", p.Acks)

@@ -96,6 +96,14 @@ type ProducerConfig struct {
 	RequestTimeout Duration `yaml:"requestTimeout"`
 	// DeliveryTimeout bounds a record from send to outcome; default 2m (Kafka's).
 	DeliveryTimeout Duration `yaml:"deliveryTimeout"`
+	// Transactional sends records in transactions (idempotence implied; franz-go driver
+	// only); default false.
+	Transactional bool `yaml:"transactional"`
+	// TransactionSize is the records per transaction; default 100.
+	TransactionSize int `yaml:"transactionSize"`
+	// AbortRatio is the fraction of transactions aborted on purpose, so read_committed
+	// consumers can be checked for aborted reads; default 0.
+	AbortRatio float64 `yaml:"abortRatio"`
 }
 
 // Consumer modes.
