@@ -1,0 +1,90 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kchaos/kchaos/history"
+)
+
+// drainIdle ends a drain that makes no progress for this long although some partition has
+// not reached its end offset (records past the end may be control records a client never
+// returns).
+const drainIdle = 3 * time.Second
+
+// drain reads every partition of every topic from the start to its end offset with a fresh
+// consumer (no group), recording its polls as process proc, so the checker can tell a lost
+// record from one no consumer got to. It returns the number of distinct records of this
+// run it read.
+func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc int) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.DrainTimeout)
+	defer cancel()
+	readCommitted := r.cfg.Consumer.IsolationLevel == "read_committed"
+	seen := map[[2]uint64]struct{}{}
+	for _, topic := range topics {
+		end, err := drv.EndOffsets(ctx, topic, readCommitted)
+		if err != nil {
+			return int64(len(seen)), fmt.Errorf("loadgen: drain %s: %w", topic, err)
+		}
+		parts := make([]int32, 0, len(end))
+		for p := range end {
+			parts = append(parts, p)
+		}
+		slices.Sort(parts)
+		c, err := drv.NewConsumer(ConsumerSettings{Bootstrap: r.opts.Bootstrap, ClientID: "kchaos-drain", Topic: topic,
+			Partitions: parts, FromStart: true, ReadCommitted: readCommitted})
+		if err != nil {
+			return int64(len(seen)), fmt.Errorf("loadgen: drain %s: %w", topic, err)
+		}
+		offs := make([]history.PartitionOffset, len(parts))
+		for i, p := range parts {
+			offs[i] = history.PartitionOffset{Partition: p, Offset: 0}
+		}
+		r.hist(event(history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs}))
+		next := map[int32]int64{}
+		done := func() bool {
+			for p, e := range end {
+				if next[p] < e {
+					return false
+				}
+			}
+			return true
+		}
+		lastProgress := time.Now()
+		idle := drainIdle
+		if readCommitted {
+			idle = catchUpIdle
+		}
+		for !done() && ctx.Err() == nil && time.Since(lastProgress) < idle {
+			polled, err := c.Poll(ctx, 200*time.Millisecond)
+			if err != nil {
+				break
+			}
+			if len(polled.Records) == 0 {
+				continue
+			}
+			lastProgress = time.Now()
+			recs := make([]history.Record, len(polled.Records))
+			for i, f := range polled.Records {
+				recs[i] = history.Record{Partition: f.Partition, Offset: f.Offset}
+				if f.Offset+1 > next[f.Partition] {
+					next[f.Partition] = f.Offset + 1
+				}
+				if h, err := DecodeHeader(f.Value); err == nil {
+					recs[i].Value = h.Value()
+					if h.RunID == r.runID {
+						seen[[2]uint64{uint64(h.ProducerID), h.Sequence}] = struct{}{}
+					}
+				}
+			}
+			r.hist(event(history.Event{Process: proc, Type: history.OK, F: history.FPoll, Topic: topic, Partition: -1, Offset: -1, Records: recs}))
+		}
+		c.Close()
+		if !done() && !readCommitted {
+			r.log.Warn("loadgen: drain stopped before the end offsets", "topic", topic, "end", end, "read_to", next)
+		}
+	}
+	return int64(len(seen)), nil
+}

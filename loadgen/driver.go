@@ -1,0 +1,132 @@
+// Package loadgen turns a workloads.RunConfig into producers and consumers against any
+// Kafka-protocol cluster and records what they do: every operation goes to a history
+// (package history), latencies go to HDR histograms, throughput, errors and lag go to
+// per-second series. Producers are paced open-loop (Pacer) and latency is measured from the
+// intended send time. Two client libraries sit behind the Driver interface: franz-go and
+// IBM/sarama.
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kchaos/kchaos/workloads"
+)
+
+// Driver is a Kafka client library behind the few operations the load generator needs.
+type Driver interface {
+	// CreateTopics creates topics with the given partitions, replication factor and configs.
+	// A topic that already exists is an error: runs use fresh topics.
+	CreateTopics(ctx context.Context, topics []string, partitions int32, replicationFactor int16, configs map[string]string) error
+	// EndOffsets returns each partition's end offset (ListOffsets latest; the high
+	// watermark, or the last stable offset for read_committed).
+	EndOffsets(ctx context.Context, topic string, readCommitted bool) (map[int32]int64, error)
+	// NewProducer returns a producer configured from p.
+	NewProducer(p ProducerSettings) (Producer, error)
+	// NewConsumer returns a consumer configured from c.
+	NewConsumer(c ConsumerSettings) (Consumer, error)
+	// Close releases the driver's admin connections.
+	Close() error
+}
+
+// Producer sends records asynchronously.
+type Producer interface {
+	// Send hands m to the client. It blocks while the client's buffer is full. done is called
+	// exactly once, from a client goroutine, with the partition and offset (acks=0: offset
+	// -1) or the error.
+	Send(ctx context.Context, m *Message, done func(partition int32, offset int64, err error))
+	// Flush waits until every sent record has an outcome or ctx ends.
+	Flush(ctx context.Context) error
+	// Close flushes nothing: records still buffered fail with an error.
+	Close()
+}
+
+// Message is one record to send.
+type Message struct {
+	Topic string
+	Key   []byte
+	Value []byte
+}
+
+// Consumer reads one topic, through a group or from assigned partitions.
+type Consumer interface {
+	// Poll returns records fetched since the last poll, waiting up to about wait when there
+	// are none. It also reports the consumer's assignment when it changed.
+	Poll(ctx context.Context, wait time.Duration) (Polled, error)
+	// Commit commits next offsets to read (Kafka's convention) for the settings' topic.
+	Commit(ctx context.Context, offsets map[int32]int64) error
+	// Close leaves the group (committing first when auto-commit is on) and closes the client.
+	Close()
+}
+
+// Polled is the result of one poll.
+type Polled struct {
+	Records []Fetched
+	// Assignment is the consumer's full set of partitions when AssignmentChanged.
+	Assignment        []int32
+	AssignmentChanged bool
+	// Errors are fetch errors by Kafka error name.
+	Errors []string
+}
+
+// Fetched is one record a consumer read.
+type Fetched struct {
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+}
+
+// ProducerSettings configure a producer client.
+type ProducerSettings struct {
+	Bootstrap []string
+	// ClientID names the client in broker logs.
+	ClientID string
+	// TransactionalID is the producer's transactional.id when ProducerConfig.Transactional.
+	TransactionalID string
+	workloads.ProducerConfig
+}
+
+// TxnProducer is a Producer that can send in transactions (franz-go only).
+type TxnProducer interface {
+	Producer
+	// BeginTxn starts a transaction.
+	BeginTxn() error
+	// EndTxn waits for every record sent in the transaction to have an outcome, then commits
+	// or aborts it.
+	EndTxn(ctx context.Context, commit bool) error
+}
+
+// ConsumerSettings configure a consumer client.
+type ConsumerSettings struct {
+	Bootstrap []string
+	ClientID  string
+	Topic     string
+	// Group is the consumer group id. In assign mode it is used only to commit and to find
+	// the starting offsets; empty means no commits and reading from the start.
+	Group string
+	// Partitions, when not nil, are assigned directly instead of subscribing.
+	Partitions []int32
+	// FromStart reads assigned partitions from offset 0 regardless of commits (the drain).
+	FromStart bool
+	// AutoCommit commits polled positions every AutoCommitInterval.
+	AutoCommit         bool
+	AutoCommitInterval time.Duration
+	ReadCommitted      bool
+	// InstanceID is the static group member id (group.instance.id); empty for dynamic.
+	InstanceID      string
+	SessionTimeout  time.Duration
+	MaxPollInterval time.Duration
+}
+
+// NewDriver returns the driver named by a workload ("franz-go" or "sarama").
+func NewDriver(name string, bootstrap []string) (Driver, error) {
+	switch name {
+	case "franz-go", "":
+		return newFranzDriver(bootstrap)
+	case "sarama":
+		return newSaramaDriver(bootstrap)
+	}
+	return nil, fmt.Errorf("loadgen: unknown driver %q; allowed: franz-go, sarama", name)
+}

@@ -1,0 +1,395 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// franzDriver runs clients of github.com/twmb/franz-go (kgo).
+type franzDriver struct {
+	bootstrap []string
+	admin     *kgo.Client
+}
+
+var _ Driver = (*franzDriver)(nil)
+
+func newFranzDriver(bootstrap []string) (*franzDriver, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...))
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: franz-go admin client: %w", err)
+	}
+	return &franzDriver{bootstrap: bootstrap, admin: cl}, nil
+}
+
+func (d *franzDriver) Close() error { d.admin.Close(); return nil }
+
+func (d *franzDriver) CreateTopics(ctx context.Context, topics []string, partitions int32, rf int16, configs map[string]string) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	for _, t := range topics {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = t, partitions, rf
+		for k, v := range configs {
+			c := kmsg.NewCreateTopicsRequestTopicConfig()
+			c.Name, c.Value = k, kmsg.StringPtr(v)
+			rt.Configs = append(rt.Configs, c)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, d.admin)
+	if err != nil {
+		return fmt.Errorf("loadgen: create topics: %w", err)
+	}
+	for _, t := range resp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return fmt.Errorf("loadgen: create topic %s: %w", t.Topic, err)
+		}
+	}
+	return waitForLeaders(ctx, d.admin, topics)
+}
+
+// waitForLeaders polls metadata until every partition of topics has a leader.
+func waitForLeaders(ctx context.Context, cl *kgo.Client, topics []string) error {
+	for {
+		req := kmsg.NewPtrMetadataRequest()
+		for _, t := range topics {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(t)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		ready := err == nil
+		if err == nil {
+			for _, t := range resp.Topics {
+				if t.ErrorCode != 0 || len(t.Partitions) == 0 {
+					ready = false
+				}
+				for _, p := range t.Partitions {
+					if p.ErrorCode != 0 || p.Leader < 0 {
+						ready = false
+					}
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("loadgen: waiting for partition leaders of %v: %w (last error: %v)", topics, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// topicPartitions returns the partitions and topic id of topic from metadata.
+func topicPartitions(ctx context.Context, cl *kgo.Client, topic string) ([]int32, [16]byte, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, [16]byte{}, fmt.Errorf("loadgen: metadata %s: %w", topic, err)
+	}
+	for _, t := range resp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return nil, t.TopicID, fmt.Errorf("loadgen: metadata %s: %w", topic, err)
+		}
+		var ps []int32
+		for _, p := range t.Partitions {
+			ps = append(ps, p.Partition)
+		}
+		slices.Sort(ps)
+		return ps, t.TopicID, nil
+	}
+	return nil, [16]byte{}, fmt.Errorf("loadgen: metadata %s: topic missing from response", topic)
+}
+
+func (d *franzDriver) EndOffsets(ctx context.Context, topic string, readCommitted bool) (map[int32]int64, error) {
+	parts, _, err := topicPartitions(ctx, d.admin, topic)
+	if err != nil {
+		return nil, err
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	if readCommitted {
+		req.IsolationLevel = 1
+	}
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range parts {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, d.admin)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: list offsets %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return nil, fmt.Errorf("loadgen: list offsets %s/%d: %w", topic, p.Partition, err)
+			}
+			out[p.Partition] = p.Offset
+		}
+	}
+	return out, nil
+}
+
+func (d *franzDriver) NewProducer(p ProducerSettings) (Producer, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(p.Bootstrap...),
+		kgo.ClientID(p.ClientID),
+		kgo.ProducerBatchMaxBytes(int32(p.BatchSize)),
+		kgo.ProducerLinger(time.Duration(*p.Linger)),
+		kgo.ProduceRequestTimeout(time.Duration(p.RequestTimeout)),
+		kgo.RecordDeliveryTimeout(time.Duration(p.DeliveryTimeout)),
+		kgo.RecordRetries(*p.Retries),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.MaxBufferedRecords(1 << 16),
+	}
+	switch p.Acks {
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	default:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	}
+	if !p.Idempotence {
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(p.MaxInFlight))
+	}
+	if p.Transactional {
+		opts = append(opts, kgo.TransactionalID(p.TransactionalID))
+	}
+	// With idempotence franz-go refuses a max in-flight setting and uses Kafka's limit of 5.
+	codec := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}[p.Compression]
+	opts = append(opts, kgo.ProducerBatchCompression(codec))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: franz-go producer: %w", err)
+	}
+	return &franzProducer{cl: cl}, nil
+}
+
+type franzProducer struct{ cl *kgo.Client }
+
+var _ TxnProducer = (*franzProducer)(nil)
+
+func (p *franzProducer) BeginTxn() error {
+	if err := p.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("loadgen: begin transaction: %w", err)
+	}
+	return nil
+}
+
+func (p *franzProducer) EndTxn(ctx context.Context, commit bool) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("loadgen: flush transaction: %w", err)
+	}
+	if err := p.cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		return fmt.Errorf("loadgen: end transaction: %w", err)
+	}
+	return nil
+}
+
+func (p *franzProducer) Send(ctx context.Context, m *Message, done func(int32, int64, error)) {
+	r := &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
+	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		if err != nil {
+			done(r.Partition, -1, err)
+			return
+		}
+		done(r.Partition, r.Offset, nil)
+	})
+}
+
+func (p *franzProducer) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }
+func (p *franzProducer) Close()                          { p.cl.Close() }
+
+func (d *franzDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
+	fc := &franzConsumer{topic: c.Topic, group: c.Group, assigned: map[int32]bool{}}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Bootstrap...),
+		kgo.ClientID(c.ClientID),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}
+	if c.ReadCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	if c.Partitions != nil {
+		offs := map[int32]kgo.Offset{}
+		for _, p := range c.Partitions {
+			offs[p] = kgo.NewOffset().AtStart()
+			fc.assigned[p] = true
+		}
+		fc.changed = true
+		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.Topic: offs}))
+	} else {
+		opts = append(opts,
+			kgo.ConsumeTopics(c.Topic),
+			kgo.ConsumerGroup(c.Group),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.SessionTimeout(c.SessionTimeout),
+			kgo.RebalanceTimeout(c.MaxPollInterval),
+			kgo.BlockRebalanceOnPoll(),
+			kgo.OnPartitionsAssigned(fc.onAssigned),
+			kgo.OnPartitionsRevoked(fc.onRevoked),
+			kgo.OnPartitionsLost(fc.onRevoked),
+		)
+		fc.grouped = true
+		if c.InstanceID != "" {
+			opts = append(opts, kgo.InstanceID(c.InstanceID))
+		}
+		if c.AutoCommit {
+			opts = append(opts, kgo.AutoCommitInterval(c.AutoCommitInterval))
+		} else {
+			opts = append(opts, kgo.DisableAutoCommit())
+		}
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: franz-go consumer: %w", err)
+	}
+	fc.cl = cl
+	return fc, nil
+}
+
+// franzConsumer is a kgo consumer; group callbacks update the assignment under mu.
+type franzConsumer struct {
+	cl      *kgo.Client
+	topic   string
+	group   string
+	grouped bool
+	topicID [16]byte
+
+	mu       sync.Mutex // guards assigned, changed
+	assigned map[int32]bool
+	changed  bool
+}
+
+func (c *franzConsumer) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range m[c.topic] {
+		c.assigned[p] = true
+	}
+	c.changed = true
+}
+
+func (c *franzConsumer) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range m[c.topic] {
+		delete(c.assigned, p)
+	}
+	c.changed = true
+}
+
+func (c *franzConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, error) {
+	if c.grouped {
+		c.cl.AllowRebalance()
+	}
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	fs := c.cl.PollFetches(pctx)
+	cancel()
+	var out Polled
+	if fs.IsClientClosed() {
+		return out, fmt.Errorf("loadgen: poll: %w", kgo.ErrClientClosed)
+	}
+	fs.EachError(func(_ string, _ int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return
+		}
+		out.Errors = append(out.Errors, ErrorName(err))
+	})
+	fs.EachRecord(func(r *kgo.Record) {
+		out.Records = append(out.Records, Fetched{Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value})
+	})
+	c.mu.Lock()
+	if c.changed {
+		out.AssignmentChanged, c.changed = true, false
+		for p := range c.assigned {
+			out.Assignment = append(out.Assignment, p)
+		}
+		slices.Sort(out.Assignment)
+	}
+	c.mu.Unlock()
+	return out, nil
+}
+
+func (c *franzConsumer) Commit(ctx context.Context, offsets map[int32]int64) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	if c.grouped {
+		m := map[int32]kgo.EpochOffset{}
+		for p, o := range offsets {
+			m[p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		}
+		var cerr error
+		c.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{c.topic: m},
+			func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+				cerr = commitError(resp, err)
+			})
+		return cerr
+	}
+	if c.group == "" {
+		return nil
+	}
+	if c.topicID == ([16]byte{}) {
+		_, id, err := topicPartitions(ctx, c.cl, c.topic)
+		if err != nil {
+			return err
+		}
+		c.topicID = id
+	}
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = c.group, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic, rt.TopicID = c.topic, c.topicID
+	for p, o := range offsets {
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = p, o, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, c.cl)
+	return commitError(resp, err)
+}
+
+func commitError(resp *kmsg.OffsetCommitResponse, err error) error {
+	if err != nil {
+		return fmt.Errorf("loadgen: commit: %w", err)
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("loadgen: commit partition %d: %w", p.Partition, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *franzConsumer) Close() {
+	if c.grouped {
+		c.cl.AllowRebalance()
+	}
+	c.cl.Close()
+}

@@ -1,0 +1,62 @@
+package loadgen
+
+import (
+	"encoding/binary"
+	"errors"
+	"strconv"
+)
+
+// HeaderSize is the size of the header at the start of every record value; it equals
+// workloads.HeaderSize.
+const HeaderSize = 32
+
+// headerMagic marks a kchaos record value; its second byte is the header version.
+var headerMagic = [2]byte{'K', 1}
+
+// Header is what every record value starts with: enough to identify the record uniquely in
+// the run and measure end-to-end latency from its intended send time.
+//
+// Layout (big endian): magic "K\x01" [2], reserved [2], RunID [8], ProducerID [4],
+// Sequence [8], IntendedUnixNano [8].
+type Header struct {
+	RunID      uint64
+	ProducerID uint32
+	Sequence   uint64
+	// IntendedUnixNano is the intended send time, wall clock, nanoseconds since the epoch.
+	IntendedUnixNano int64
+}
+
+// errNotKchaos is returned by DecodeHeader for values without a kchaos header.
+var errNotKchaos = errors.New("loadgen: value has no kchaos header")
+
+// Put writes h into b[:HeaderSize].
+func (h Header) Put(b []byte) {
+	_ = b[HeaderSize-1]
+	b[0], b[1], b[2], b[3] = headerMagic[0], headerMagic[1], 0, 0
+	binary.BigEndian.PutUint64(b[4:], h.RunID)
+	binary.BigEndian.PutUint32(b[12:], h.ProducerID)
+	binary.BigEndian.PutUint64(b[16:], h.Sequence)
+	binary.BigEndian.PutUint64(b[24:], uint64(h.IntendedUnixNano))
+}
+
+// DecodeHeader reads the header at the start of a record value.
+func DecodeHeader(b []byte) (Header, error) {
+	if len(b) < HeaderSize || b[0] != headerMagic[0] || b[1] != headerMagic[1] {
+		return Header{}, errNotKchaos
+	}
+	return Header{
+		RunID:            binary.BigEndian.Uint64(b[4:]),
+		ProducerID:       binary.BigEndian.Uint32(b[12:]),
+		Sequence:         binary.BigEndian.Uint64(b[16:]),
+		IntendedUnixNano: int64(binary.BigEndian.Uint64(b[24:])),
+	}, nil
+}
+
+// Value returns the history value of the record: "<producerID>-<sequence>".
+func (h Header) Value() string {
+	b := make([]byte, 0, 24)
+	b = strconv.AppendUint(b, uint64(h.ProducerID), 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, h.Sequence, 10)
+	return string(b)
+}

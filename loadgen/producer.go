@@ -1,0 +1,224 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kchaos/kchaos/history"
+)
+
+// producerTask is one producer process: it sends to one topic at its share of the rate.
+type producerTask struct {
+	r       *runner
+	proc    int
+	topic   string
+	client  Producer
+	rate    float64 // records/s; 0: search for the maximum
+	rec     *recorder
+	keys    *keyChooser
+	payload []byte
+
+	inflight sync.WaitGroup
+	// sentN and ackedN count this producer's sends and outcomes, for the rate search.
+	sentN, doneN atomic.Int64
+	target       atomic.Int64 // current scheduled rate, records/s, for the series
+	// txn, when set, sends in transactions of cfg.Producer.TransactionSize records.
+	txn    TxnProducer
+	txnID  int64 // current transaction number (0: none open)
+	txnN   int   // records sent in the open transaction
+	txnRng *rand.Rand
+	// limit stops the producer after this many sends; 0: no limit.
+	limit uint64
+	// searchBest is the best rate the max-rate search found; set when run returns.
+	searchBest float64
+}
+
+// run sends until stop (wall clock) or ctx ends, then waits for every outcome.
+func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
+	r := p.r
+	pacer := NewPacer(start, p.rate)
+	var search *RateSearch
+	const searchStep = 250 * time.Millisecond
+	var nextStep time.Time
+	var lastSent, lastDone int64
+	if p.rate == 0 {
+		search = NewRateSearch(1000)
+		pacer.SetRate(start, search.Rate())
+		nextStep = start.Add(searchStep)
+	}
+	p.target.Store(int64(pacer.Rate()))
+	size := int(r.cfg.MessageSize)
+	timer := time.NewTimer(0)
+	<-timer.C
+	hdr := Header{RunID: r.runID, ProducerID: uint32(p.proc)}
+	for seq := uint64(0); ; seq++ {
+		now := time.Now()
+		if search != nil && !now.Before(nextStep) {
+			s, d := p.sentN.Load(), p.doneN.Load()
+			rate := search.Step(searchStep+now.Sub(nextStep), s-lastSent, d-lastDone, s-d)
+			lastSent, lastDone = s, d
+			pacer.SetRate(now, rate)
+			p.target.Store(int64(rate))
+			nextStep = now.Add(searchStep)
+		}
+		intended, wait := pacer.Next(now)
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				p.finish()
+				return
+			case now = <-timer.C:
+			}
+		}
+		if !now.Before(stop) || ctx.Err() != nil || (p.limit > 0 && seq >= p.limit) {
+			break
+		}
+		value := make([]byte, size)
+		hdr.Sequence, hdr.IntendedUnixNano = seq, intended.UnixNano()
+		hdr.Put(value)
+		copy(value[HeaderSize:], p.payload)
+		key := p.keys.Next()
+		if p.txn != nil && p.txnID == 0 && !p.beginTxn(ctx) {
+			break
+		}
+		p.send(ctx, intended, now, &Message{Topic: p.topic, Key: key, Value: value}, hdr.Value())
+		if p.txn != nil {
+			if p.txnN++; p.txnN >= r.cfg.Producer.TransactionSize {
+				p.endTxn(ctx)
+			}
+		}
+	}
+	if p.txn != nil && p.txnID != 0 {
+		p.endTxn(ctx)
+	}
+	if search != nil {
+		p.searchBest = search.Best()
+	}
+	p.finish()
+}
+
+// txnSeq numbers transactions across producers, so a TxnID is unique in the run.
+var txnSeq atomic.Int64
+
+// beginTxn opens a transaction and records it; false when it cannot (the producer stops).
+func (p *producerTask) beginTxn(ctx context.Context) bool {
+	r := p.r
+	id := txnSeq.Add(1)
+	txn := &history.Txn{Op: "begin", TransactionalID: p.txnIDName()}
+	if err := p.txn.BeginTxn(); err != nil {
+		r.counts.addError(ErrorName(err))
+		r.hist(event(history.Event{Process: p.proc, Type: history.Fail, F: history.FTxn, Partition: -1, Offset: -1, TxnID: id, Txn: txn, Error: ErrorName(err)}))
+		r.log.Warn("loadgen: begin transaction failed; producer stops", "process", p.proc, "err", err)
+		return false
+	}
+	r.hist(event(history.Event{Process: p.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: id, Txn: txn}))
+	p.txnID, p.txnN = id, 0
+	return ctx.Err() == nil
+}
+
+// endTxn commits the open transaction, or aborts it with probability AbortRatio, and
+// records the outcome: ok, or info when the end failed (the outcome is unknown).
+func (p *producerTask) endTxn(ctx context.Context) {
+	r := p.r
+	commit := p.txnRng.Float64() >= r.cfg.Producer.AbortRatio
+	op := "commit"
+	if !commit {
+		op = "abort"
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(r.cfg.Producer.DeliveryTimeout))
+	err := p.txn.EndTxn(ectx, commit)
+	cancel()
+	e := event(history.Event{Process: p.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: p.txnID,
+		Txn: &history.Txn{Op: op, TransactionalID: p.txnIDName()}})
+	if err != nil {
+		e.Type, e.Error = history.Info, ErrorName(err)
+		r.counts.addError(e.Error)
+	}
+	r.hist(e)
+	p.txnID = 0
+}
+
+func (p *producerTask) txnIDName() string {
+	return fmt.Sprintf("kchaos-%s-p%d", p.r.runName, p.proc)
+}
+
+func (p *producerTask) finish() {
+	p.inflight.Wait()
+}
+
+// send records the invoke, hands the record to the client and records the outcome.
+func (p *producerTask) send(ctx context.Context, intended, actual time.Time, m *Message, value string) {
+	r := p.r
+	measured := !intended.Before(r.measureFrom)
+	if measured {
+		p.rec.record(kindPublishDelay, actual.Sub(intended))
+	}
+	key := ""
+	if m.Key != nil {
+		key = string(m.Key)
+	}
+	txnID := p.txnID
+	r.hist(event(history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: key, Value: value, Offset: -1, TxnID: txnID}))
+	r.counts.sent.Add(1)
+	p.sentN.Add(1)
+	p.inflight.Add(1)
+	p.client.Send(ctx, m, func(partition int32, offset int64, err error) {
+		done := time.Now()
+		e := event(history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Key: key, Value: value, Offset: offset, TxnID: txnID})
+		switch {
+		case err != nil:
+			e.Type, e.Error, e.Offset = SendOutcome(err, *r.cfg.Producer.Retries), ErrorName(err), -1
+			if e.Type == history.Fail {
+				r.counts.failed.Add(1)
+			} else {
+				r.counts.indeterminate.Add(1)
+			}
+			r.counts.addError(e.Error)
+		case r.cfg.Producer.Acks == "0":
+			// acks=0: the broker never answers, so the client cannot know the outcome.
+			// It is counted as indeterminate, as the history says.
+			e.Type, e.Error, e.Offset = history.Info, "NO_ACKS", -1
+			r.counts.indeterminate.Add(1)
+			if measured {
+				p.rec.record(kindPublishLatency, done.Sub(intended))
+			}
+		default:
+			e.Type = history.OK
+			r.counts.acked.Add(1)
+			r.counts.ackedBytes.Add(int64(len(m.Value)))
+			if measured {
+				p.rec.record(kindPublishLatency, done.Sub(intended))
+			}
+		}
+		r.hist(e)
+		p.doneN.Add(1)
+		p.inflight.Done()
+	})
+}
+
+// makePayload returns the bytes that follow the header: the payload file's bytes when
+// given, else random bytes (OMB's randomized payload), else nil (zeros: a new value is
+// already zeroed, so nothing is copied).
+func makePayload(size int, file []byte, random bool, rng *rand.Rand) []byte {
+	n := size - HeaderSize
+	if n <= 0 || (len(file) == 0 && !random) {
+		return nil
+	}
+	b := make([]byte, n)
+	switch {
+	case len(file) > 0:
+		for i := 0; i < n; i += copy(b[i:], file) {
+		}
+	case random:
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+	}
+	return b
+}

@@ -1,0 +1,459 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/workloads"
+)
+
+// Options say where and how to run a RunConfig.
+type Options struct {
+	// Bootstrap lists the cluster's brokers (host:port).
+	Bootstrap []string
+	// OutDir receives series.json, result.json and HdrHistogram interval logs
+	// (publish-latency.hlog, publish-delay.hlog, end-to-end.hlog); empty writes none.
+	OutDir string
+	// History receives every operation; Run writes the run header first. Nil records none.
+	History *history.Writer
+	// Logger receives progress lines; default slog.Default().
+	Logger *slog.Logger
+	// Status receives the live status line every second; default os.Stdout. On a terminal
+	// the line is redrawn in place; otherwise it is a plain log line.
+	Status io.Writer
+	// RunID names the run in the history and in every record header; default random.
+	RunID string
+	// CatchUpTimeout bounds how long consumers may take to catch up after producers stop;
+	// default 30s.
+	CatchUpTimeout time.Duration
+	// DrainTimeout bounds the final drain; default 60s.
+	DrainTimeout time.Duration
+	// Driver, when set, replaces NewDriver (tests, benchmarks).
+	Driver Driver
+	// ConsumerFaults, when set, delivers consumer crashes and stalls during the run (the
+	// chaos controller's hook); faults for unknown consumers are ignored.
+	ConsumerFaults <-chan ConsumerFault
+}
+
+// Result is what a run measured.
+type Result struct {
+	RunID  string   `json:"run_id"`
+	Config string   `json:"config"`
+	Driver string   `json:"driver"`
+	Topics []string `json:"topics"`
+	// Sent counts send invokes; Acked, Failed and Indeterminate their outcomes (ok, fail,
+	// info). acks=0 sends are indeterminate: the broker never answers.
+	Sent          int64 `json:"sent"`
+	Acked         int64 `json:"acked"`
+	Failed        int64 `json:"failed"`
+	Indeterminate int64 `json:"indeterminate"`
+	// Polled and Processed count records consumers polled and processed (with repeats).
+	Polled    int64 `json:"polled"`
+	Processed int64 `json:"processed"`
+	Commits   int64 `json:"commits"`
+	// Drained counts distinct records of this run that the final drain read.
+	Drained int64 `json:"drained"`
+	// MaxRate is the highest sustainable rate found (producerRate 0), records/s.
+	MaxRate float64 `json:"max_rate,omitempty"`
+	// Errors counts errors by Kafka error name over the whole run.
+	Errors map[string]int64 `json:"errors,omitempty"`
+	// Elapsed is the producing time (warmup included).
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// PublishLatency (from intended send time to outcome), PublishDelay (intended to
+	// actual send) and EndToEnd (intended send to first poll), in microseconds, after warmup.
+	PublishLatency *hdrhistogram.Histogram `json:"-"`
+	PublishDelay   *hdrhistogram.Histogram `json:"-"`
+	EndToEnd       *hdrhistogram.Histogram `json:"-"`
+	Percentiles    map[string]Percentiles  `json:"percentiles"`
+	Series         []Second                `json:"-"`
+}
+
+// runner holds one run's shared state.
+type runner struct {
+	cfg         workloads.RunConfig
+	opts        Options
+	log         *slog.Logger
+	runID       uint64
+	runName     string
+	hw          *history.Writer
+	histQ       *histQueue
+	counts      counters
+	measureFrom time.Time
+	backlog     int64 // bytes of backlog before consumers start (consumerBacklogSizeGB)
+	backlogOpen bool
+	backlogMu   sync.Mutex // guards backlogOpen
+	producing   chan struct{}
+}
+
+// writeNow writes e to the history directly (the run header, before the queue starts).
+func (r *runner) writeNow(e *history.Event) {
+	if r.hw != nil {
+		_, _ = r.hw.Write(e)
+	}
+}
+
+func (r *runner) backlogReached() bool {
+	if r.backlog <= 0 {
+		return true
+	}
+	r.backlogMu.Lock()
+	defer r.backlogMu.Unlock()
+	if !r.backlogOpen {
+		select {
+		case <-r.producing:
+			r.backlogOpen = true
+		default:
+			r.backlogOpen = r.counts.ackedBytes.Load() >= r.backlog
+		}
+	}
+	return r.backlogOpen
+}
+
+// Run runs cfg against the cluster in opts: creates fresh topics, writes the history
+// header, starts consumers and producers, produces for warmup plus duration, waits for
+// consumers to catch up, stops them, and drains every partition from the start. It returns
+// when all of that is done or ctx ends. cfg must come from workloads.Load, Parse or Open
+// (defaults applied). Process numbers in the history: producers 0..P-1, then consumers in
+// topic, subscription, member order, then the drain.
+func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Status == nil {
+		opts.Status = os.Stdout
+	}
+	if opts.CatchUpTimeout == 0 {
+		opts.CatchUpTimeout = 30 * time.Second
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 60 * time.Second
+	}
+	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, hw: opts.History, producing: make(chan struct{})}
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	r.runID = binary.BigEndian.Uint64(idb[:])
+	r.runName = opts.RunID
+	if r.runName == "" {
+		r.runName = fmt.Sprintf("%016x", r.runID)
+	} else {
+		r.runID = fnv64(r.runName)
+	}
+	r.backlog = int64(cfg.ConsumerBacklogSizeGB * (1 << 30))
+	drv := opts.Driver
+	if drv == nil && len(opts.Bootstrap) == 0 {
+		return nil, fmt.Errorf("loadgen: no bootstrap addresses")
+	}
+	if drv == nil {
+		var err error
+		if drv, err = NewDriver(cfg.Driver, opts.Bootstrap); err != nil {
+			return nil, err
+		}
+		defer drv.Close()
+	}
+	topics := make([]string, cfg.Topics)
+	base := topicSafe.ReplaceAllString(strings.ToLower(cfg.Name), "-")
+	for i := range topics {
+		topics[i] = fmt.Sprintf("%s-%s-%d", strings.Trim(base, "-"), r.runName[:min(8, len(r.runName))], i)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err := drv.CreateTopics(cctx, topics, int32(cfg.PartitionsPerTopic), int16(cfg.ReplicationFactor), cfg.TopicConfigStrings())
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	r.writeHeader(topics)
+	r.startHistory()
+	defer func() { _ = r.stopHistory() }()
+	rng := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x6b6368616f73))
+	payloadFile := r.readPayloadFile()
+
+	start := time.Now().Add(200 * time.Millisecond)
+	r.measureFrom = start.Add(time.Duration(cfg.Warmup))
+	stop := r.measureFrom.Add(time.Duration(cfg.Duration))
+	col, err := newCollector(start, r.measureFrom, opts.OutDir)
+	if err != nil {
+		return nil, err
+	}
+	defer col.close()
+
+	// Consumers first, so groups are formed when records arrive.
+	proc := cfg.Topics * cfg.ProducersPerTopic
+	consCtx, stopConsumers := context.WithCancel(ctx)
+	defer stopConsumers()
+	var consumers sync.WaitGroup
+	var groups []*positions
+	var tasks []*consumerTask
+	for ti, topic := range topics {
+		for s := range *cfg.SubscriptionsPerTopic {
+			group := fmt.Sprintf("%s-sub-%d", topic, s)
+			pos := &positions{next: map[int32]int64{}}
+			groups = append(groups, pos)
+			for ci := range cfg.ConsumerPerSubscription {
+				set := ConsumerSettings{
+					Bootstrap: opts.Bootstrap, ClientID: fmt.Sprintf("kchaos-c%d", proc), Topic: topic, Group: group,
+					AutoCommit: cfg.Consumer.Commit == workloads.CommitAuto, AutoCommitInterval: time.Duration(cfg.Consumer.AutoCommitInterval),
+					ReadCommitted: cfg.Consumer.IsolationLevel == "read_committed", SessionTimeout: time.Duration(cfg.Consumer.SessionTimeout),
+					MaxPollInterval: time.Duration(cfg.Consumer.MaxPollInterval),
+				}
+				if cfg.Consumer.StaticMembership {
+					set.InstanceID = fmt.Sprintf("%s-%d", group, ci)
+				}
+				if cfg.Consumer.Mode == workloads.ModeAssign {
+					set.Partitions = []int32{}
+					for p := ci; p < cfg.PartitionsPerTopic; p += cfg.ConsumerPerSubscription {
+						set.Partitions = append(set.Partitions, int32(p))
+					}
+				}
+				cl, err := drv.NewConsumer(set)
+				if err != nil {
+					stopConsumers()
+					consumers.Wait()
+					return nil, err
+				}
+				ct := &consumerTask{r: r, drv: drv, settings: set, proc: proc, topic: topic, group: group, client: cl, rec: newRecorder(), pos: pos,
+					faults: make(chan ConsumerFault, 4)}
+				tasks = append(tasks, ct)
+				col.add(ct.rec)
+				proc++
+				consumers.Add(1)
+				go func() { defer consumers.Done(); ct.run(consCtx) }()
+			}
+		}
+		_ = ti
+	}
+	drainProc := proc
+	if opts.ConsumerFaults != nil {
+		go func() {
+			for {
+				select {
+				case f := <-opts.ConsumerFaults:
+					if f.Consumer >= 0 && f.Consumer < len(tasks) {
+						select {
+						case tasks[f.Consumer].faults <- f:
+						default:
+						}
+					}
+				case <-consCtx.Done():
+					return
+				}
+			}
+		}()
+	}
+
+	// Producers.
+	nprod := cfg.Topics * cfg.ProducersPerTopic
+	var producers []*producerTask
+	for ti, topic := range topics {
+		for pi := range cfg.ProducersPerTopic {
+			p := ti*cfg.ProducersPerTopic + pi
+			cl, err := drv.NewProducer(ProducerSettings{Bootstrap: opts.Bootstrap, ClientID: fmt.Sprintf("kchaos-p%d", p),
+				TransactionalID: fmt.Sprintf("kchaos-%s-p%d", r.runName, p), ProducerConfig: cfg.Producer})
+			if err != nil {
+				stopConsumers()
+				consumers.Wait()
+				return nil, err
+			}
+			defer cl.Close()
+			pt := &producerTask{r: r, proc: p, topic: topic, client: cl, rate: cfg.ProducerRate / float64(nprod), rec: newRecorder(),
+				keys: newKeyChooser(&cfg, mrand.New(mrand.NewPCG(rng.Uint64(), uint64(p))))}
+			if cfg.Producer.Transactional {
+				tp, ok := cl.(TxnProducer)
+				if !ok {
+					stopConsumers()
+					consumers.Wait()
+					return nil, fmt.Errorf("loadgen: driver %s cannot send in transactions", cfg.Driver)
+				}
+				pt.txn, pt.txnRng = tp, mrand.New(mrand.NewPCG(rng.Uint64(), uint64(p)))
+			}
+			pt.payload = makePayload(int(cfg.MessageSize), payloadFile, cfg.UseRandomizedPayloads, rng)
+			col.add(pt.rec)
+			producers = append(producers, pt)
+		}
+	}
+	r.log.Info("loadgen: run starting", "run", r.runName, "config", cfg.Config, "driver", cfg.Driver, "topics", topics,
+		"producers", nprod, "consumers", drainProc-nprod, "rate", cfg.ProducerRate, "duration", time.Duration(cfg.Duration))
+
+	var prodWG sync.WaitGroup
+	for _, p := range producers {
+		prodWG.Add(1)
+		go func() { defer prodWG.Done(); p.run(ctx, start, stop) }()
+	}
+	series := newSeriesLoop(r, drv, col, producers, groups, topics)
+	seriesDone := make(chan struct{})
+	seriesCtx, stopSeries := context.WithCancel(context.Background())
+	go func() { defer close(seriesDone); series.loop(seriesCtx, start) }()
+
+	prodWG.Wait()
+	close(r.producing)
+	elapsed := time.Since(start)
+	r.waitCatchUp(ctx, drv, topics, groups)
+	stopConsumers()
+	consumers.Wait()
+	stopSeries()
+	<-seriesDone
+
+	res := &Result{
+		RunID: r.runName, Config: cfg.Config, Driver: cfg.Driver, Topics: topics, Elapsed: elapsed,
+		Sent: r.counts.sent.Load(), Acked: r.counts.acked.Load(), Failed: r.counts.failed.Load(),
+		Indeterminate: r.counts.indeterminate.Load(), Polled: r.counts.polled.Load(), Processed: r.counts.processed.Load(),
+		Commits: r.counts.commits.Load(), Errors: r.counts.errorsSnapshot(),
+		PublishLatency: col.total[kindPublishLatency], PublishDelay: col.total[kindPublishDelay], EndToEnd: col.total[kindEndToEnd],
+		Series: series.series,
+	}
+	for _, p := range producers {
+		if p.rate == 0 {
+			res.MaxRate += p.searchBest
+		}
+	}
+	res.Percentiles = map[string]Percentiles{}
+	for k, name := range kindNames {
+		res.Percentiles[name] = Summarize(col.total[k])
+	}
+	drained, err := r.drain(ctx, drv, topics, drainProc)
+	res.Drained = drained
+	if herr := r.stopHistory(); herr != nil && err == nil {
+		err = fmt.Errorf("loadgen: history: %w", herr)
+	}
+	if err != nil {
+		return res, err
+	}
+	if err := r.writeOutputs(res); err != nil {
+		return res, err
+	}
+	r.log.Info("loadgen: run done", "run", r.runName, "config", cfg.Config, "sent", res.Sent, "acked", res.Acked,
+		"failed", res.Failed, "indeterminate", res.Indeterminate, "drained", res.Drained,
+		"p99_ms", float64(res.Percentiles["publish-latency"].P99)/1000)
+	return res, nil
+}
+
+var topicSafe = regexp.MustCompile(`[^a-z0-9._-]+`)
+
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (r *runner) readPayloadFile() []byte {
+	if r.cfg.PayloadFile == "" {
+		return nil
+	}
+	path := r.cfg.PayloadFile
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(r.cfg.File), path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		r.log.Warn("loadgen: payload file unreadable; padding with zeros", "file", path, "err", err)
+		return nil
+	}
+	return b
+}
+
+func (r *runner) writeHeader(topics []string) {
+	c := &r.cfg
+	params := map[string]string{
+		"workload": c.Name, "file": c.File, "batch_size": c.Producer.BatchSize.String(), "linger": c.Producer.Linger.String(),
+		"compression": c.Producer.Compression, "message_size": c.MessageSize.String(),
+		"producer_rate": strconv.FormatFloat(c.ProducerRate, 'f', -1, 64), "consumer_mode": c.Consumer.Mode,
+		"partitions": strconv.Itoa(c.PartitionsPerTopic), "duration": c.Duration.String(), "warmup": c.Warmup.String(),
+	}
+	for k, v := range c.TopicConfigStrings() {
+		params["topic."+k] = v
+	}
+	if c.Chaos != nil {
+		params["chaos"] = c.Chaos.String()
+	}
+	flush, _ := strconv.ParseInt(c.TopicConfigStrings()["flush.messages"], 10, 64)
+	start := time.Now()
+	if r.hw != nil {
+		start = r.hw.Start()
+	}
+	// The header has process -1, as in the schema example of history/event.go.
+	r.writeNow(&history.Event{Process: -1, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
+		Version: history.Version, RunID: r.runName, Config: c.Config, Seed: c.Seed, Start: start.Format(time.RFC3339Nano),
+		Acks: c.Producer.Acks, Idempotent: c.Producer.Idempotence, Transactional: c.Producer.Transactional, MaxInFlight: c.Producer.MaxInFlight, Retries: *c.Producer.Retries,
+		IsolationLevel: c.Consumer.IsolationLevel, CommitMode: c.Consumer.Commit, ReplicationFactor: c.ReplicationFactor,
+		MinInsyncReplicas: c.MinInsyncReplicas(), UncleanElection: c.TopicConfigStrings()["unclean.leader.election.enable"] == "true",
+		FlushMessages: flush, Topics: topics, Driver: c.Driver, Params: params,
+	}})
+}
+
+// waitCatchUp waits until every group has read to the end offsets, or until positions and
+// end offsets have not moved for catchUpIdle (read_committed consumers never get the
+// transaction markers that end a partition, so they stop short of the end offset), or
+// CatchUpTimeout.
+func (r *runner) waitCatchUp(ctx context.Context, drv Driver, topics []string, groups []*positions) {
+	if len(groups) == 0 {
+		return
+	}
+	deadline := time.Now().Add(r.opts.CatchUpTimeout)
+	perTopic := len(groups) / len(topics)
+	lastBehind, lastChange := int64(-1), time.Now()
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		behind := int64(0)
+		for ti, t := range topics {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			end, err := drv.EndOffsets(qctx, t, r.cfg.Consumer.IsolationLevel == "read_committed")
+			cancel()
+			if err != nil {
+				behind = -1
+				break
+			}
+			for _, g := range groups[ti*perTopic : (ti+1)*perTopic] {
+				behind += g.lag(end)
+			}
+		}
+		if behind == 0 {
+			return
+		}
+		if behind != lastBehind {
+			lastBehind, lastChange = behind, time.Now()
+		} else if behind > 0 && time.Since(lastChange) >= catchUpIdle {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.log.Warn("loadgen: consumers did not catch up before the timeout", "timeout", r.opts.CatchUpTimeout)
+}
+
+// catchUpIdle ends the catch-up wait when nothing moved for this long.
+const catchUpIdle = time.Second
+
+func (r *runner) writeOutputs(res *Result) error {
+	if r.opts.OutDir == "" {
+		return nil
+	}
+	write := func(name string, v any) error {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fmt.Errorf("loadgen: %s: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(r.opts.OutDir, name), append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+		return nil
+	}
+	if err := write("result.json", res); err != nil {
+		return err
+	}
+	return write("series.json", res.Series)
+}

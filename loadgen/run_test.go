@@ -1,0 +1,211 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/workloads"
+)
+
+// smokeConfig returns the shipped smoke workload's only config, adjusted by edit.
+func smokeConfig(t *testing.T, edit func(*workloads.RunConfig)) workloads.RunConfig {
+	t.Helper()
+	plan, err := workloads.Open("smoke.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := plan.Configs[0]
+	rc.Duration = workloads.Duration(1500 * time.Millisecond)
+	if edit != nil {
+		edit(&rc)
+	}
+	return rc
+}
+
+// replay is what a history file says, counted independently of the load generator.
+type replay struct {
+	header                              *history.Run
+	invokes, ok, fail, info             int64
+	drained                             map[string]bool
+	polled, processed, commits, assigns int64
+}
+
+func readHistory(t *testing.T, path string, drainProc int) replay {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd := history.NewReader(f, path)
+	rp := replay{drained: map[string]bool{}}
+	var e history.Event
+	for i := 0; ; i++ {
+		err := rd.Next(&e)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if e.F != history.FRun || e.Run == nil {
+				t.Fatalf("first event is %s, want the run header", e.F)
+			}
+			rp.header = e.Run
+			continue
+		}
+		if e.Index != int64(i) {
+			t.Fatalf("event %d has index %d", i, e.Index)
+		}
+		switch {
+		case e.F == history.FSend && e.Type == history.Invoke:
+			rp.invokes++
+		case e.F == history.FSend && e.Type == history.OK:
+			rp.ok++
+		case e.F == history.FSend && e.Type == history.Fail:
+			rp.fail++
+		case e.F == history.FSend && e.Type == history.Info:
+			rp.info++
+		case e.F == history.FPoll && e.Process == drainProc:
+			for _, r := range e.Records {
+				rp.drained[r.Value] = true
+			}
+		case e.F == history.FPoll:
+			rp.polled += int64(len(e.Records))
+		case e.F == history.FProcess:
+			rp.processed += int64(len(e.Records))
+		case e.F == history.FCommit:
+			rp.commits++
+		case e.F == history.FAssign:
+			rp.assigns++
+		}
+	}
+	return rp
+}
+
+func runWithHistory(t *testing.T, rc workloads.RunConfig, bootstrap []string) (*Result, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "history.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw := history.NewWriter(f)
+	var status bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := Run(ctx, rc, Options{Bootstrap: bootstrap, OutDir: dir, History: hw, Status: &status,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CatchUpTimeout: 10 * time.Second, DrainTimeout: 20 * time.Second})
+	if cerr := hw.Close(); cerr != nil {
+		t.Fatal(cerr)
+	}
+	f.Close()
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return res, path, status.String()
+}
+
+func TestDriversEndToEnd(t *testing.T) {
+	for _, driver := range []string{"franz-go", "sarama"} {
+		for _, mode := range []string{workloads.ModeGroup, workloads.ModeAssign, workloads.ModeBatch, workloads.ModeAsync} {
+			t.Run("driver="+driver+",mode="+mode, func(t *testing.T) {
+				if mode != workloads.ModeGroup && testing.Short() {
+					t.Skip("short: only group mode")
+				}
+				rc := smokeConfig(t, func(rc *workloads.RunConfig) {
+					rc.Driver = driver
+					rc.Consumer.Mode = mode
+					rc.Consumer.BatchSize = 50
+				})
+				res, path, status := runWithHistory(t, rc, testBootstrap(t))
+				t.Logf("%s: sent %d acked %d drained %d polled %d processed %d commits %d p99 %dus",
+					rc.Config, res.Sent, res.Acked, res.Drained, res.Polled, res.Processed, res.Commits, res.Percentiles["publish-latency"].P99)
+				if res.Sent < 200 || res.Sent != res.Acked || res.Acked != res.Drained || res.Failed != 0 || res.Indeterminate != 0 {
+					t.Fatalf("counts: sent %d acked %d failed %d indeterminate %d drained %d", res.Sent, res.Acked, res.Failed, res.Indeterminate, res.Drained)
+				}
+				if res.Processed < res.Sent || res.Polled < res.Sent {
+					t.Errorf("consumers polled %d processed %d of %d", res.Polled, res.Processed, res.Sent)
+				}
+				if res.Commits == 0 {
+					t.Error("manual-after-processing made no commits")
+				}
+				drainProc := rc.Topics*rc.ProducersPerTopic + rc.Topics**rc.SubscriptionsPerTopic*rc.ConsumerPerSubscription
+				rp := readHistory(t, path, drainProc)
+				if rp.invokes != res.Sent || rp.ok != res.Acked || rp.fail != res.Failed || rp.info != res.Indeterminate ||
+					int64(len(rp.drained)) != res.Drained || rp.polled != res.Polled || rp.processed != res.Processed || rp.commits != res.Commits {
+					t.Errorf("history replay %+v differs from result %+v", rp, res)
+				}
+				if rp.header.Driver != driver || rp.header.Acks != "all" || rp.header.RunID != res.RunID || rp.assigns == 0 {
+					t.Errorf("header %+v, assigns %d", rp.header, rp.assigns)
+				}
+				if res.Percentiles["end-to-end"].Count == 0 || res.Percentiles["publish-latency"].Count != res.Acked {
+					t.Errorf("histograms: %+v", res.Percentiles)
+				}
+				if len(res.Series) < 1 || status == "" {
+					t.Errorf("series %d points, status %q", len(res.Series), status)
+				}
+				for _, name := range []string{"publish-latency.hlog", "end-to-end.hlog", "result.json", "series.json"} {
+					if st, err := os.Stat(filepath.Join(filepath.Dir(path), name)); err != nil || st.Size() == 0 {
+						t.Errorf("%s: %v", name, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestDriverSettings(t *testing.T) {
+	for _, driver := range []string{"franz-go", "sarama"} {
+		for _, tc := range []struct {
+			name string
+			edit func(*workloads.RunConfig)
+		}{
+			{"acks=0", func(rc *workloads.RunConfig) { rc.Producer.Acks = "0" }},
+			{"acks=1,compression=lz4,keys=round-robin", func(rc *workloads.RunConfig) {
+				rc.Producer.Acks, rc.Producer.Compression = "1", "lz4"
+				rc.Keys = &workloads.KeysConfig{Distinct: 10, Distribution: workloads.DistRoundRobin}
+			}},
+			{"idempotence,compression=zstd,keys=zipf", func(rc *workloads.RunConfig) {
+				rc.Producer.Idempotence, rc.Producer.Compression = true, "zstd"
+				rc.Keys = &workloads.KeysConfig{Distinct: 50, Distribution: workloads.DistZipf, S: 1.2}
+			}},
+			{"commit=auto,read_committed", func(rc *workloads.RunConfig) {
+				rc.Consumer.Commit, rc.Consumer.IsolationLevel = workloads.CommitAuto, "read_committed"
+				rc.Consumer.AutoCommitInterval = workloads.Duration(100 * time.Millisecond)
+			}},
+		} {
+			t.Run("driver="+driver+","+tc.name, func(t *testing.T) {
+				rc := smokeConfig(t, func(rc *workloads.RunConfig) {
+					rc.Driver = driver
+					rc.Duration = workloads.Duration(time.Second)
+					tc.edit(rc)
+				})
+				res, path, _ := runWithHistory(t, rc, testBootstrap(t))
+				drainProc := 2
+				rp := readHistory(t, path, drainProc)
+				if rc.Producer.Acks == "0" {
+					// acks=0: no outcome is known; every send is indeterminate.
+					if res.Indeterminate != res.Sent || res.Acked != 0 || rp.info != res.Sent {
+						t.Fatalf("acks=0: sent %d acked %d indeterminate %d (history info %d)", res.Sent, res.Acked, res.Indeterminate, rp.info)
+					}
+				} else if res.Acked != res.Sent || rp.ok != res.Sent {
+					t.Fatalf("sent %d acked %d (history ok %d) errors %v", res.Sent, res.Acked, rp.ok, res.Errors)
+				}
+				if res.Drained != res.Sent || int64(len(rp.drained)) != res.Drained || res.Processed < res.Sent {
+					t.Fatalf("sent %d drained %d (history %d) processed %d", res.Sent, res.Drained, len(rp.drained), res.Processed)
+				}
+			})
+		}
+	}
+}

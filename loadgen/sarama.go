@@ -1,0 +1,487 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// SaramaVersion is the Kafka protocol version the Sarama driver speaks; default 2.8.0
+// (Sarama's default), which supports idempotence, zstd and static membership.
+var SaramaVersion = sarama.V2_8_0_0
+
+// SaramaMaxRetries caps producer retries for Sarama; default 1000 (at Sarama's 100ms
+// backoff, well beyond Kafka's 2-minute delivery timeout).
+const SaramaMaxRetries = 1000
+
+// saramaDriver runs clients of github.com/IBM/sarama.
+type saramaDriver struct {
+	bootstrap []string
+	client    sarama.Client
+}
+
+var _ Driver = (*saramaDriver)(nil)
+
+func saramaConfig(clientID string) *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.Version = SaramaVersion
+	if clientID != "" {
+		cfg.ClientID = clientID
+	}
+	cfg.Metadata.RefreshFrequency = 10 * time.Second
+	return cfg
+}
+
+func newSaramaDriver(bootstrap []string) (*saramaDriver, error) {
+	cl, err := sarama.NewClient(bootstrap, saramaConfig("kchaos-admin"))
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: sarama admin client: %w", err)
+	}
+	return &saramaDriver{bootstrap: bootstrap, client: cl}, nil
+}
+
+func (d *saramaDriver) Close() error { return d.client.Close() }
+
+func (d *saramaDriver) CreateTopics(ctx context.Context, topics []string, partitions int32, rf int16, configs map[string]string) error {
+	admin, err := sarama.NewClusterAdminFromClient(d.client)
+	if err != nil {
+		return fmt.Errorf("loadgen: sarama admin: %w", err)
+	}
+	entries := map[string]*string{}
+	for k, v := range configs {
+		entries[k] = &v
+	}
+	for _, t := range topics {
+		detail := &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: rf, ConfigEntries: entries}
+		if err := admin.CreateTopic(t, detail, false); err != nil {
+			return fmt.Errorf("loadgen: create topic %s: %w", t, err)
+		}
+	}
+	for {
+		ready := true
+		if err := d.client.RefreshMetadata(topics...); err != nil {
+			ready = false
+		}
+		for _, t := range topics {
+			ps, err := d.client.Partitions(t)
+			if err != nil || len(ps) != int(partitions) {
+				ready = false
+				continue
+			}
+			for _, p := range ps {
+				if _, err := d.client.Leader(t, p); err != nil {
+					ready = false
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("loadgen: waiting for partition leaders of %v: %w", topics, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// EndOffsets returns high watermarks: Sarama's offset lookup has no isolation level, so
+// read_committed gets the high watermark, not the last stable offset.
+func (d *saramaDriver) EndOffsets(ctx context.Context, topic string, _ bool) (map[int32]int64, error) {
+	if err := d.client.RefreshMetadata(topic); err != nil {
+		return nil, fmt.Errorf("loadgen: metadata %s: %w", topic, err)
+	}
+	ps, err := d.client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: partitions of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	for _, p := range ps {
+		o, err := d.client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: list offsets %s/%d: %w", topic, p, err)
+		}
+		out[p] = o
+	}
+	return out, ctx.Err()
+}
+
+func (d *saramaDriver) NewProducer(p ProducerSettings) (Producer, error) {
+	cfg := saramaConfig(p.ClientID)
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	switch p.Acks {
+	case "0":
+		cfg.Producer.RequiredAcks = sarama.NoResponse
+	case "1":
+		cfg.Producer.RequiredAcks = sarama.WaitForLocal
+	default:
+		cfg.Producer.RequiredAcks = sarama.WaitForAll
+	}
+	cfg.Producer.Flush.Bytes = int(p.BatchSize)
+	cfg.Producer.Flush.Frequency = time.Duration(*p.Linger)
+	cfg.Producer.Timeout = time.Duration(p.RequestTimeout)
+	// Sarama keeps per-partition state for every retry level, so Kafka's default
+	// (2147483647) is capped at SaramaMaxRetries.
+	cfg.Producer.Retry.Max = min(*p.Retries, SaramaMaxRetries)
+	cfg.Producer.Idempotent = p.Idempotence
+	cfg.Net.MaxOpenRequests = p.MaxInFlight
+	if p.Idempotence {
+		// Sarama's idempotent producer supports one open request per broker only.
+		cfg.Net.MaxOpenRequests = 1
+	}
+	cfg.ChannelBufferSize = 4096
+	cfg.Producer.Compression = map[string]sarama.CompressionCodec{
+		"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP, "snappy": sarama.CompressionSnappy,
+		"lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD,
+	}[p.Compression]
+	ap, err := sarama.NewAsyncProducer(p.Bootstrap, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: sarama producer: %w", err)
+	}
+	sp := &saramaProducer{ap: ap, done: make(chan struct{})}
+	sp.wg.Add(2)
+	go sp.successes()
+	go sp.errors()
+	return sp, nil
+}
+
+// saramaProducer wraps an AsyncProducer; each message carries its callback in Metadata.
+type saramaProducer struct {
+	ap       sarama.AsyncProducer
+	inflight sync.WaitGroup
+	wg       sync.WaitGroup
+	done     chan struct{}
+	once     sync.Once
+}
+
+type saramaCallback func(int32, int64, error)
+
+func (p *saramaProducer) successes() {
+	defer p.wg.Done()
+	for m := range p.ap.Successes() {
+		m.Metadata.(saramaCallback)(m.Partition, m.Offset, nil)
+		p.inflight.Done()
+	}
+}
+
+func (p *saramaProducer) errors() {
+	defer p.wg.Done()
+	for e := range p.ap.Errors() {
+		e.Msg.Metadata.(saramaCallback)(e.Msg.Partition, -1, e.Err)
+		p.inflight.Done()
+	}
+}
+
+func (p *saramaProducer) Send(ctx context.Context, m *Message, done func(int32, int64, error)) {
+	pm := &sarama.ProducerMessage{Topic: m.Topic, Value: sarama.ByteEncoder(m.Value), Metadata: saramaCallback(done)}
+	if m.Key != nil {
+		pm.Key = sarama.ByteEncoder(m.Key)
+	}
+	p.inflight.Add(1)
+	select {
+	case p.ap.Input() <- pm:
+	case <-ctx.Done():
+		p.inflight.Done()
+		done(-1, -1, ctx.Err())
+	}
+}
+
+func (p *saramaProducer) Flush(ctx context.Context) error {
+	ch := make(chan struct{})
+	go func() { p.inflight.Wait(); close(ch) }()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("loadgen: flush: %w", ctx.Err())
+	}
+}
+
+func (p *saramaProducer) Close() {
+	p.once.Do(func() {
+		p.ap.AsyncClose()
+		p.wg.Wait()
+	})
+}
+
+func (d *saramaDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
+	cfg := saramaConfig(c.ClientID)
+	cfg.Consumer.Return.Errors = true
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
+	cfg.Consumer.Offsets.AutoCommit.Enable = c.AutoCommit
+	if c.AutoCommitInterval > 0 {
+		cfg.Consumer.Offsets.AutoCommit.Interval = c.AutoCommitInterval
+	}
+	if c.ReadCommitted {
+		cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	}
+	if c.SessionTimeout > 0 {
+		cfg.Consumer.Group.Session.Timeout = c.SessionTimeout
+		cfg.Consumer.Group.Heartbeat.Interval = c.SessionTimeout / 10
+	}
+	if c.MaxPollInterval > 0 {
+		cfg.Consumer.Group.Rebalance.Timeout = c.MaxPollInterval
+	}
+	cfg.Consumer.Group.InstanceId = c.InstanceID
+	sc := &saramaConsumer{topic: c.Topic, auto: c.AutoCommit, msgs: make(chan *sarama.ConsumerMessage, 4096), errs: make(chan error, 64)}
+	ctx, cancel := context.WithCancel(context.Background())
+	sc.cancel = cancel
+	if c.Partitions != nil {
+		return sc, sc.startAssigned(ctx, c, cfg)
+	}
+	cg, err := sarama.NewConsumerGroup(c.Bootstrap, c.Group, cfg)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("loadgen: sarama consumer group: %w", err)
+	}
+	sc.group = cg
+	sc.wg.Add(2)
+	go func() {
+		defer sc.wg.Done()
+		for ctx.Err() == nil {
+			if err := cg.Consume(ctx, []string{c.Topic}, sc); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				sc.pushErr(err)
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}()
+	go func() {
+		defer sc.wg.Done()
+		for err := range cg.Errors() {
+			sc.pushErr(err)
+		}
+	}()
+	return sc, nil
+}
+
+// saramaConsumer adapts Sarama's push-style consumers to Poll: claims and partition
+// consumers push messages into msgs.
+type saramaConsumer struct {
+	topic  string
+	auto   bool
+	msgs   chan *sarama.ConsumerMessage
+	errs   chan error
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	group sarama.ConsumerGroup
+	// assign mode
+	client   sarama.Client
+	consumer sarama.Consumer
+	// commitGroup is the group assign mode commits under (generation -1); empty: none.
+	commitGroup string
+	cfg         *sarama.Config
+	pcs         []sarama.PartitionConsumer
+
+	mu       sync.Mutex // guards sess, assigned, changed
+	sess     sarama.ConsumerGroupSession
+	assigned []int32
+	changed  bool
+}
+
+func (c *saramaConsumer) pushErr(err error) {
+	select {
+	case c.errs <- err:
+	default:
+	}
+}
+
+func (c *saramaConsumer) startAssigned(ctx context.Context, s ConsumerSettings, cfg *sarama.Config) error {
+	cl, err := sarama.NewClient(s.Bootstrap, cfg)
+	if err != nil {
+		return fmt.Errorf("loadgen: sarama client: %w", err)
+	}
+	c.client = cl
+	if c.consumer, err = sarama.NewConsumerFromClient(cl); err != nil {
+		return fmt.Errorf("loadgen: sarama consumer: %w", err)
+	}
+	if s.Group != "" && !s.FromStart {
+		c.commitGroup, c.cfg = s.Group, cfg
+	}
+	for _, p := range s.Partitions {
+		start := sarama.OffsetOldest
+		pc, err := c.consumer.ConsumePartition(s.Topic, p, start)
+		if err != nil {
+			return fmt.Errorf("loadgen: sarama consume %s/%d: %w", s.Topic, p, err)
+		}
+		c.wg.Add(2)
+		go func() {
+			defer c.wg.Done()
+			for m := range pc.Messages() {
+				select {
+				case c.msgs <- m:
+				case <-ctx.Done():
+				}
+			}
+		}()
+		go func() {
+			defer c.wg.Done()
+			for e := range pc.Errors() {
+				c.pushErr(e)
+			}
+		}()
+		c.pcs = append(c.pcs, pc)
+	}
+	c.assigned, c.changed = slices.Clone(s.Partitions), true
+	return nil
+}
+
+// Setup implements sarama.ConsumerGroupHandler: a new generation's assignment.
+func (c *saramaConsumer) Setup(sess sarama.ConsumerGroupSession) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sess = sess
+	c.assigned = slices.Clone(sess.Claims()[c.topic])
+	slices.Sort(c.assigned)
+	c.changed = true
+	return nil
+}
+
+// Cleanup implements sarama.ConsumerGroupHandler: the generation ended.
+func (c *saramaConsumer) Cleanup(sarama.ConsumerGroupSession) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sess = nil
+	c.assigned, c.changed = nil, true
+	return nil
+}
+
+// ConsumeClaim implements sarama.ConsumerGroupHandler: forward one partition's messages.
+func (c *saramaConsumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			select {
+			case c.msgs <- m:
+			case <-sess.Context().Done():
+				return nil
+			}
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
+
+func (c *saramaConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, error) {
+	var out Polled
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	add := func(m *sarama.ConsumerMessage) {
+		out.Records = append(out.Records, Fetched{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value})
+	}
+	select {
+	case m := <-c.msgs:
+		add(m)
+	drain:
+		for len(out.Records) < 10000 {
+			select {
+			case m := <-c.msgs:
+				add(m)
+			default:
+				break drain
+			}
+		}
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	for len(c.errs) > 0 {
+		out.Errors = append(out.Errors, ErrorName(<-c.errs))
+	}
+	c.mu.Lock()
+	if c.auto && c.sess != nil && len(out.Records) > 0 {
+		last := map[int32]int64{}
+		for _, r := range out.Records {
+			last[r.Partition] = r.Offset + 1
+		}
+		for p, o := range last {
+			c.sess.MarkOffset(c.topic, p, o, "")
+		}
+	}
+	if c.changed {
+		out.AssignmentChanged, c.changed = true, false
+		out.Assignment = slices.Clone(c.assigned)
+	}
+	c.mu.Unlock()
+	return out, nil
+}
+
+func (c *saramaConsumer) Commit(ctx context.Context, offsets map[int32]int64) error {
+	if c.client != nil {
+		if c.commitGroup == "" {
+			return nil
+		}
+		return c.commitAssigned(offsets)
+	}
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess == nil {
+		return fmt.Errorf("loadgen: commit: %w", sarama.ErrRebalanceInProgress)
+	}
+	for p, o := range offsets {
+		sess.MarkOffset(c.topic, p, o, "")
+	}
+	sess.Commit()
+	return ctx.Err()
+}
+
+func (c *saramaConsumer) Close() {
+	c.cancel()
+	if c.group != nil {
+		_ = c.group.Close()
+	}
+	for _, pc := range c.pcs {
+		pc.AsyncClose()
+	}
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-c.msgs:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	c.wg.Wait()
+	close(stop)
+	if c.consumer != nil {
+		_ = c.consumer.Close()
+	}
+	if c.client != nil {
+		_ = c.client.Close()
+	}
+}
+
+// commitAssigned commits offsets for a consumer without group membership (generation -1),
+// as Kafka's assign()-mode consumers do.
+func (c *saramaConsumer) commitAssigned(offsets map[int32]int64) error {
+	coord, err := c.client.Coordinator(c.commitGroup)
+	if err != nil {
+		return fmt.Errorf("loadgen: commit: coordinator of %s: %w", c.commitGroup, err)
+	}
+	req := sarama.NewOffsetCommitRequest(c.cfg, c.commitGroup)
+	for p, o := range offsets {
+		req.AddBlock(c.topic, p, o, 0, "")
+	}
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		return fmt.Errorf("loadgen: commit: %w", err)
+	}
+	for p, kerr := range resp.Errors[c.topic] {
+		if kerr != sarama.ErrNoError {
+			return fmt.Errorf("loadgen: commit partition %d: %w", p, kerr)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+)
+
+// seriesLoop samples counters and histograms once per second into the series, the interval
+// logs and the status line.
+type seriesLoop struct {
+	r         *runner
+	drv       Driver
+	col       *collector
+	producers []*producerTask
+	groups    []*positions
+	topics    []string
+	series    []Second
+	tty       bool
+}
+
+func newSeriesLoop(r *runner, drv Driver, col *collector, producers []*producerTask, groups []*positions, topics []string) *seriesLoop {
+	s := &seriesLoop{r: r, drv: drv, col: col, producers: producers, groups: groups, topics: topics}
+	if f, ok := r.opts.Status.(*os.File); ok {
+		fi, err := f.Stat()
+		s.tty = err == nil && fi.Mode()&os.ModeCharDevice != 0
+	}
+	return s
+}
+
+func (s *seriesLoop) loop(ctx context.Context, start time.Time) {
+	if d := time.Until(start); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := start
+	var prev Second
+	var prevErrs map[string]int64
+	var prevBytes int64
+	for {
+		var now time.Time
+		select {
+		case <-ctx.Done():
+			now = time.Now()
+		case now = <-t.C:
+		}
+		s.sample(last, now, &prev, &prevErrs, &prevBytes)
+		last = now
+		if ctx.Err() != nil {
+			if s.tty {
+				fmt.Fprintln(s.r.opts.Status)
+			}
+			return
+		}
+	}
+}
+
+// sample appends one point covering (from, to].
+func (s *seriesLoop) sample(from, to time.Time, prev *Second, prevErrs *map[string]int64, prevBytes *int64) {
+	r := s.r
+	secs := to.Sub(from).Seconds()
+	if secs <= 0 {
+		return
+	}
+	cur := Second{
+		Sent: r.counts.sent.Load(), Acked: r.counts.acked.Load(), Failed: r.counts.failed.Load(),
+		Indeterminate: r.counts.indeterminate.Load(), Consumed: r.counts.polled.Load(),
+	}
+	bytes := r.counts.ackedBytes.Load()
+	errs := r.counts.errorsSnapshot()
+	lat := s.col.flush(from, to)
+	pt := Second{
+		T:    to.Sub(s.col.start).Seconds(),
+		Sent: cur.Sent - prev.Sent, Acked: cur.Acked - prev.Acked, Failed: cur.Failed - prev.Failed,
+		Indeterminate: cur.Indeterminate - prev.Indeterminate, Consumed: cur.Consumed - prev.Consumed,
+		P50Micros: lat.ValueAtQuantile(50), P99Micros: lat.ValueAtQuantile(99),
+		Errors: diffErrors(errs, *prevErrs),
+	}
+	pt.MsgsPerSec = float64(pt.Acked) / secs
+	pt.MBPerSec = float64(bytes-*prevBytes) / secs / 1e6
+	for _, p := range s.producers {
+		pt.TargetRate += float64(p.target.Load())
+	}
+	pt.Lag = s.lag()
+	*prev, *prevErrs, *prevBytes = cur, errs, bytes
+	s.series = append(s.series, pt)
+	s.status(pt)
+}
+
+// lag is the largest lag over the groups, summed over their topic's partitions.
+func (s *seriesLoop) lag() int64 {
+	if len(s.groups) == 0 {
+		return 0
+	}
+	perTopic := len(s.groups) / len(s.topics)
+	var worst int64
+	for ti, t := range s.topics {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		end, err := s.drv.EndOffsets(ctx, t, false)
+		cancel()
+		if err != nil {
+			return -1
+		}
+		for _, g := range s.groups[ti*perTopic : (ti+1)*perTopic] {
+			worst = max(worst, g.lag(end))
+		}
+	}
+	return worst
+}
+
+func (s *seriesLoop) status(pt Second) {
+	errs := int64(0)
+	for _, n := range pt.Errors {
+		errs += n
+	}
+	line := fmt.Sprintf("[%5.0fs] %8.0f msg/s %7.2f MB/s  p99 %8.2fms  errors %d  lag %d",
+		pt.T, pt.MsgsPerSec, pt.MBPerSec, float64(pt.P99Micros)/1000, errs, pt.Lag)
+	if s.tty {
+		fmt.Fprintf(s.r.opts.Status, "\r%s\x1b[K", line)
+		return
+	}
+	fmt.Fprintln(s.r.opts.Status, line)
+}

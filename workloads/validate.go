@@ -1,0 +1,310 @@
+package workloads
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/token"
+)
+
+// HeaderSize is the size in bytes of the header kchaos writes at the start of every record
+// value (run id, producer id, sequence, intended send time); messageSize must be at least this.
+const HeaderSize = 32
+
+// Allowed values, as listed in error messages.
+var (
+	KeyDistributors   = []string{"NO_KEY", "KEY_ROUND_ROBIN", "RANDOM_NANO"}
+	Drivers           = []string{"franz-go", "sarama"}
+	AcksValues        = []string{"0", "1", "all", "-1"}
+	Compressions      = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+	ConsumerModes     = []string{ModeGroup, ModeAssign, ModeBatch, ModeAsync}
+	CommitModes       = []string{CommitAuto, CommitAfterProcessing, CommitBeforeProcessing, CommitNone}
+	IsolationLevels   = []string{"read_uncommitted", "read_committed"}
+	KeyDistributions  = []string{DistUniform, DistZipf, DistRoundRobin}
+	topicConfigPatten = regexp.MustCompile(`^[a-z][a-z0-9]*(\.[a-z0-9]+)*$`)
+)
+
+// validator collects errors that name file, line, field and what is allowed.
+type validator struct {
+	file string
+	pos  map[string]*token.Position
+	errs []error
+}
+
+func (v *validator) errf(field, format string, args ...any) {
+	where := v.file
+	if p := v.pos[field]; p != nil {
+		where = fmt.Sprintf("%s:%d:%d", v.file, p.Line, p.Column)
+	}
+	v.errs = append(v.errs, fmt.Errorf("workloads: %s: %s: %s", where, field, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) oneOf(field, value string, allowed []string) {
+	if !slices.Contains(allowed, value) {
+		v.errf(field, "%q is not allowed; allowed: %s", value, strings.Join(allowed, ", "))
+	}
+}
+
+func (v *validator) atLeast(field string, value, min float64) {
+	if value < min {
+		v.errf(field, "%v is too small; must be at least %v", value, min)
+	}
+}
+
+// validate fills defaults into rc and checks every field.
+func (rc *RunConfig) validate(pos map[string]*token.Position) error {
+	v := &validator{file: rc.File, pos: pos}
+	w := &rc.Workload
+	def := func(p *int, d int) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	_, has := pos["topics"]
+	if has {
+		v.atLeast("topics", float64(w.Topics), 1)
+	}
+	def(&w.Topics, 1)
+	if _, has = pos["partitionsPerTopic"]; has {
+		v.atLeast("partitionsPerTopic", float64(w.PartitionsPerTopic), 1)
+	}
+	def(&w.PartitionsPerTopic, 1)
+	if w.MessageSize == 0 {
+		w.MessageSize = 1 << 10
+	}
+	if w.MessageSize < HeaderSize || w.MessageSize > 64<<20 {
+		v.errf("messageSize", "%s is out of range; allowed: %dB to 64MiB (every value starts with a %d-byte header)", w.MessageSize, HeaderSize, HeaderSize)
+	}
+	if w.KeyDistributor != "" {
+		v.oneOf("keyDistributor", w.KeyDistributor, KeyDistributors)
+		if w.Keys != nil {
+			v.errf("keys", "keys and keyDistributor are both set; keep one")
+		}
+	} else {
+		w.KeyDistributor = "NO_KEY"
+	}
+	if w.SubscriptionsPerTopic == nil {
+		one := 1
+		w.SubscriptionsPerTopic = &one
+	}
+	v.atLeast("subscriptionsPerTopic", float64(*w.SubscriptionsPerTopic), 0)
+	if _, has = pos["consumerPerSubscription"]; has {
+		v.atLeast("consumerPerSubscription", float64(w.ConsumerPerSubscription), 1)
+	}
+	def(&w.ConsumerPerSubscription, 1)
+	if _, has = pos["producersPerTopic"]; has {
+		v.atLeast("producersPerTopic", float64(w.ProducersPerTopic), 1)
+	}
+	def(&w.ProducersPerTopic, 1)
+	v.atLeast("producerRate", w.ProducerRate, 0)
+	v.atLeast("consumerBacklogSizeGB", w.ConsumerBacklogSizeGB, 0)
+	v.atLeast("testDurationMinutes", w.TestDurationMinutes, 0)
+	v.atLeast("warmupDurationMinutes", w.WarmupDurationMinutes, 0)
+	if w.Duration == 0 {
+		w.Duration = Duration(time.Minute)
+		if w.TestDurationMinutes > 0 {
+			w.Duration = Duration(w.TestDurationMinutes * float64(time.Minute))
+		}
+	}
+	if w.Warmup == 0 && w.WarmupDurationMinutes > 0 {
+		w.Warmup = Duration(w.WarmupDurationMinutes * float64(time.Minute))
+	}
+	if w.Driver == "" {
+		w.Driver = "franz-go"
+	}
+	v.oneOf("driver", w.Driver, Drivers)
+	if w.Seed == 0 {
+		w.Seed = 1
+	}
+	if _, has = pos["replicationFactor"]; has {
+		v.atLeast("replicationFactor", float64(w.ReplicationFactor), 1)
+	}
+	def(&w.ReplicationFactor, 1)
+	rc.validateTopicConfig(v)
+	rc.validateProducer(v)
+	rc.validateConsumer(v)
+	if w.Keys != nil {
+		k := w.Keys
+		if _, has = pos["keys.distinct"]; has {
+			v.atLeast("keys.distinct", float64(k.Distinct), 1)
+		}
+		def(&k.Distinct, 1000)
+		if k.Distribution == "" {
+			k.Distribution = DistUniform
+		}
+		v.oneOf("keys.distribution", k.Distribution, KeyDistributions)
+		if k.S == 0 {
+			k.S = 1.1
+		}
+		if k.S <= 1 {
+			v.errf("keys.s", "%v is not allowed; the zipf exponent must be greater than 1", k.S)
+		}
+	}
+	return errors.Join(v.errs...)
+}
+
+func (rc *RunConfig) validateTopicConfig(v *validator) {
+	for name, val := range rc.TopicConfig {
+		field := "topicConfig." + name
+		if _, ok := v.pos[field]; !ok {
+			v.pos[field] = v.pos["topicConfig"]
+		}
+		if !topicConfigPatten.MatchString(name) {
+			v.errf(field, "%q is not a Kafka topic config name (lowercase words joined by dots)", name)
+			continue
+		}
+		s := fmt.Sprint(val)
+		switch val.(type) {
+		case map[string]any, []any, nil:
+			v.errf(field, "want a single value, got %v", val)
+			continue
+		}
+		switch name {
+		case "min.insync.replicas":
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				v.errf(field, "%q is not allowed; allowed: an integer of at least 1", s)
+			}
+		case "unclean.leader.election.enable":
+			v.oneOf(field, s, []string{"true", "false"})
+		case "flush.messages":
+			if n, err := strconv.ParseInt(s, 10, 64); err != nil || n < 1 {
+				v.errf(field, "%q is not allowed; allowed: an integer of at least 1", s)
+			}
+		}
+	}
+}
+
+func (rc *RunConfig) validateProducer(v *validator) {
+	p := &rc.Producer
+	if p.Acks == "" {
+		p.Acks = "all"
+	}
+	v.oneOf("producer.acks", p.Acks, AcksValues)
+	if p.Acks == "-1" {
+		p.Acks = "all"
+	}
+	if p.BatchSize == 0 {
+		p.BatchSize = 16 << 10
+	}
+	if p.BatchSize > 64<<20 {
+		v.errf("producer.batchSize", "%s is too large; allowed: 1B to 64MiB", p.BatchSize)
+	}
+	if p.Linger == nil {
+		d := Duration(5 * time.Millisecond)
+		p.Linger = &d
+	}
+	if p.Compression == "" {
+		p.Compression = "none"
+	}
+	v.oneOf("producer.compression", p.Compression, Compressions)
+	if _, has := v.pos["producer.maxInFlight"]; has {
+		v.atLeast("producer.maxInFlight", float64(p.MaxInFlight), 1)
+	}
+	if p.MaxInFlight == 0 {
+		p.MaxInFlight = 5
+	}
+	if p.Retries == nil {
+		r := 2147483647
+		p.Retries = &r
+	}
+	v.atLeast("producer.retries", float64(*p.Retries), 0)
+	if p.RequestTimeout == 0 {
+		p.RequestTimeout = Duration(30 * time.Second)
+	}
+	if p.DeliveryTimeout == 0 {
+		p.DeliveryTimeout = Duration(2 * time.Minute)
+	}
+	if p.Transactional {
+		p.Idempotence = true
+		if rc.Driver == "sarama" {
+			v.errf("producer.transactional", "transactions are supported with driver franz-go only")
+		}
+	}
+	if _, has := v.pos["producer.transactionSize"]; has {
+		v.atLeast("producer.transactionSize", float64(p.TransactionSize), 1)
+	}
+	if p.TransactionSize == 0 {
+		p.TransactionSize = 100
+	}
+	if p.AbortRatio < 0 || p.AbortRatio > 1 {
+		v.errf("producer.abortRatio", "%v is not allowed; allowed: 0 to 1", p.AbortRatio)
+	}
+	if p.Idempotence {
+		if p.Acks != "all" {
+			v.errf("producer.idempotence", "idempotence requires acks=all (Kafka refuses enable.idempotence with acks=%s)", p.Acks)
+		}
+		if p.MaxInFlight > 5 {
+			v.errf("producer.idempotence", "idempotence requires maxInFlight of at most 5, got %d", p.MaxInFlight)
+		}
+		if *p.Retries == 0 {
+			v.errf("producer.idempotence", "idempotence requires retries greater than 0")
+		}
+	}
+}
+
+func (rc *RunConfig) validateConsumer(v *validator) {
+	c := &rc.Consumer
+	if c.Mode == "" {
+		c.Mode = ModeGroup
+	}
+	v.oneOf("consumer.mode", c.Mode, ConsumerModes)
+	if c.Commit == "" {
+		c.Commit = CommitAuto
+	}
+	v.oneOf("consumer.commit", c.Commit, CommitModes)
+	if c.AutoCommitInterval == 0 {
+		c.AutoCommitInterval = Duration(5 * time.Second)
+	}
+	if _, has := v.pos["consumer.batchSize"]; has {
+		v.atLeast("consumer.batchSize", float64(c.BatchSize), 1)
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 100
+	}
+	if c.BatchTimeout == 0 {
+		c.BatchTimeout = Duration(100 * time.Millisecond)
+	}
+	if _, has := v.pos["consumer.workers"]; has {
+		v.atLeast("consumer.workers", float64(c.Workers), 1)
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = Duration(time.Second)
+	}
+	if c.IsolationLevel == "" {
+		c.IsolationLevel = "read_uncommitted"
+	}
+	v.oneOf("consumer.isolationLevel", c.IsolationLevel, IsolationLevels)
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = Duration(45 * time.Second)
+	}
+	if c.MaxPollInterval == 0 {
+		c.MaxPollInterval = Duration(5 * time.Minute)
+	}
+	if c.Mode == ModeAsync && c.Commit == CommitBeforeProcessing {
+		v.errf("consumer.commit", "%s is not allowed with mode async; allowed: auto, manual-after-processing, none", c.Commit)
+	}
+}
+
+// TopicConfigStrings returns the topic configs as strings, for CreateTopics.
+func (rc *RunConfig) TopicConfigStrings() map[string]string {
+	m := make(map[string]string, len(rc.TopicConfig))
+	for k, v := range rc.TopicConfig {
+		m[k] = fmt.Sprint(v)
+	}
+	return m
+}
+
+// MinInsyncReplicas returns the topic's min.insync.replicas, or 0 when not set.
+func (rc *RunConfig) MinInsyncReplicas() int {
+	n, _ := strconv.Atoi(fmt.Sprint(rc.TopicConfig["min.insync.replicas"]))
+	return n
+}

@@ -1,0 +1,207 @@
+// Package workloads reads kchaos workload files: YAML that accepts OpenMessaging Benchmark's
+// workload fields unchanged and adds the delivery settings kchaos compares (acks, batching,
+// idempotence, consumer modes, topic configs), a driver, a chaos schedule and a matrix of
+// values that expands into one RunConfig per combination. The shipped workload files live in
+// this folder and are embedded (Shipped, Open).
+package workloads
+
+import (
+	"github.com/goccy/go-yaml/ast"
+)
+
+// Workload is one workload file as written. Load fills defaults and validates it; a
+// RunConfig holds one expanded combination.
+type Workload struct {
+	// Name is the workload's name (OMB). Default: the file name without extension.
+	Name string `yaml:"name"`
+	// Description is free text shown in reports.
+	Description string `yaml:"description"`
+	// Topics is the number of topics (OMB); default 1.
+	Topics int `yaml:"topics"`
+	// PartitionsPerTopic is the partition count of each topic (OMB); default 1.
+	PartitionsPerTopic int `yaml:"partitionsPerTopic"`
+	// MessageSize is the record value size in bytes, header included (OMB); default 1KiB.
+	MessageSize Size `yaml:"messageSize"`
+	// PayloadFile is OMB's payload file; when set its bytes fill the value after the header.
+	PayloadFile string `yaml:"payloadFile"`
+	// UseRandomizedPayloads, RandomBytesRatio and RandomizedPayloadPoolSize are OMB's
+	// randomized payload options: the padding after the header is random bytes.
+	UseRandomizedPayloads     bool    `yaml:"useRandomizedPayloads"`
+	RandomBytesRatio          float64 `yaml:"randomBytesRatio"`
+	RandomizedPayloadPoolSize int     `yaml:"randomizedPayloadPoolSize"`
+	// KeyDistributor is OMB's key choice: NO_KEY (default), KEY_ROUND_ROBIN, RANDOM_NANO.
+	// Keys, when set, replaces it.
+	KeyDistributor string `yaml:"keyDistributor"`
+	// SubscriptionsPerTopic is the number of consumer groups per topic (OMB); default 1.
+	SubscriptionsPerTopic *int `yaml:"subscriptionsPerTopic"`
+	// ConsumerPerSubscription is the number of consumers in each group (OMB); default 1.
+	ConsumerPerSubscription int `yaml:"consumerPerSubscription"`
+	// ProducersPerTopic is the number of producers per topic (OMB); default 1.
+	ProducersPerTopic int `yaml:"producersPerTopic"`
+	// ProducerRate is the total records per second over all producers (OMB); 0 searches for
+	// the highest sustainable rate. Default 0.
+	ProducerRate float64 `yaml:"producerRate"`
+	// ConsumerBacklogSizeGB makes consumers wait until this much backlog has built up before
+	// they start (OMB); default 0.
+	ConsumerBacklogSizeGB float64 `yaml:"consumerBacklogSizeGB"`
+	// BacklogDrainRatio is OMB's backlog drain ratio; accepted and recorded, not used.
+	BacklogDrainRatio float64 `yaml:"backlogDrainRatio"`
+	// TestDurationMinutes and WarmupDurationMinutes are OMB's durations; Duration and Warmup
+	// take precedence.
+	TestDurationMinutes   float64 `yaml:"testDurationMinutes"`
+	WarmupDurationMinutes float64 `yaml:"warmupDurationMinutes"`
+
+	// Duration is how long producers run after warmup; default 1m (or testDurationMinutes).
+	Duration Duration `yaml:"duration"`
+	// Warmup runs load before measuring; histograms are reset after it. Default 0.
+	Warmup Duration `yaml:"warmup"`
+	// Driver is the client library: franz-go (default) or sarama.
+	Driver string `yaml:"driver"`
+	// Seed seeds every random choice of the run; default 1.
+	Seed int64 `yaml:"seed"`
+	// ReplicationFactor of created topics; default 1.
+	ReplicationFactor int `yaml:"replicationFactor"`
+	// TopicConfig holds topic configs by Kafka name (min.insync.replicas, flush.messages,
+	// unclean.leader.election.enable, ...); values are passed as strings.
+	TopicConfig map[string]any `yaml:"topicConfig"`
+	// Producer is the producer client configuration.
+	Producer ProducerConfig `yaml:"producer"`
+	// Consumer is the consumer client configuration.
+	Consumer ConsumerConfig `yaml:"consumer"`
+	// Keys chooses record keys; it replaces KeyDistributor when set.
+	Keys *KeysConfig `yaml:"keys"`
+	// Chaos is the fault schedule, kept as YAML for the chaos package.
+	Chaos *Raw `yaml:"chaos"`
+	// Matrix maps field names to lists of values; see MatrixFields.
+	Matrix *Raw `yaml:"matrix"`
+}
+
+// ProducerConfig is the producer client configuration.
+type ProducerConfig struct {
+	// Acks is 0, 1, all or -1 (same as all); default all.
+	Acks string `yaml:"acks"`
+	// BatchSize is the maximum bytes of one partition's batch; default 16KiB (Kafka's).
+	BatchSize Size `yaml:"batchSize"`
+	// Linger is how long a producer waits to fill a batch; default 5ms (Kafka 4.0's).
+	Linger *Duration `yaml:"linger"`
+	// Compression is none (default), gzip, snappy, lz4 or zstd.
+	Compression string `yaml:"compression"`
+	// Idempotence enables the idempotent producer; default false.
+	Idempotence bool `yaml:"idempotence"`
+	// MaxInFlight is the maximum in-flight requests per broker; default 5.
+	MaxInFlight int `yaml:"maxInFlight"`
+	// Retries is how many times a failed produce is retried; default 2147483647 (Kafka's).
+	Retries *int `yaml:"retries"`
+	// RequestTimeout bounds one produce request; default 30s.
+	RequestTimeout Duration `yaml:"requestTimeout"`
+	// DeliveryTimeout bounds a record from send to outcome; default 2m (Kafka's).
+	DeliveryTimeout Duration `yaml:"deliveryTimeout"`
+	// Transactional sends records in transactions (idempotence implied; franz-go driver
+	// only); default false.
+	Transactional bool `yaml:"transactional"`
+	// TransactionSize is the records per transaction; default 100.
+	TransactionSize int `yaml:"transactionSize"`
+	// AbortRatio is the fraction of transactions aborted on purpose, so read_committed
+	// consumers can be checked for aborted reads; default 0.
+	AbortRatio float64 `yaml:"abortRatio"`
+}
+
+// Consumer modes.
+const (
+	// ModeGroup subscribes through a consumer group and processes each polled record in turn.
+	ModeGroup = "group"
+	// ModeAssign reads assigned partitions without a group; offsets are committed under the
+	// consumer's group id when committing is on.
+	ModeAssign = "assign"
+	// ModeBatch collects BatchSize records or waits BatchTimeout, then processes the batch.
+	ModeBatch = "batch"
+	// ModeAsync hands records to Workers goroutines and commits what they finished every
+	// CommitInterval.
+	ModeAsync = "async"
+)
+
+// Commit modes.
+const (
+	// CommitAuto is the client's auto-commit of polled positions every AutoCommitInterval.
+	CommitAuto = "auto"
+	// CommitAfterProcessing commits after records are processed (at-least-once).
+	CommitAfterProcessing = "manual-after-processing"
+	// CommitBeforeProcessing commits polled positions before processing (at-most-once).
+	CommitBeforeProcessing = "manual-before-processing"
+	// CommitNone never commits.
+	CommitNone = "none"
+)
+
+// ConsumerConfig is the consumer configuration.
+type ConsumerConfig struct {
+	// Mode is group (default), assign, batch or async.
+	Mode string `yaml:"mode"`
+	// Commit is auto (default), manual-after-processing, manual-before-processing or none.
+	Commit string `yaml:"commit"`
+	// AutoCommitInterval is the auto-commit period; default 5s (Kafka's).
+	AutoCommitInterval Duration `yaml:"autoCommitInterval"`
+	// ProcessingTime is the time spent processing one record; default 0.
+	ProcessingTime Duration `yaml:"processingTime"`
+	// BatchSize is the records per batch in batch mode; default 100.
+	BatchSize int `yaml:"batchSize"`
+	// BatchTimeout ends a partial batch in batch mode; default 100ms.
+	BatchTimeout Duration `yaml:"batchTimeout"`
+	// Workers is the number of processing goroutines in async mode; default 4.
+	Workers int `yaml:"workers"`
+	// CommitInterval is how often async mode commits finished records; default 1s.
+	CommitInterval Duration `yaml:"commitInterval"`
+	// IsolationLevel is read_uncommitted (default) or read_committed.
+	IsolationLevel string `yaml:"isolationLevel"`
+	// StaticMembership gives each consumer a group.instance.id; default false.
+	StaticMembership bool `yaml:"staticMembership"`
+	// SessionTimeout is the group session timeout; default 45s (Kafka's).
+	SessionTimeout Duration `yaml:"sessionTimeout"`
+	// MaxPollInterval is the longest time between polls before the member is expelled;
+	// default 5m (Kafka's).
+	MaxPollInterval Duration `yaml:"maxPollInterval"`
+}
+
+// Key distributions.
+const (
+	DistUniform    = "uniform"
+	DistZipf       = "zipf"
+	DistRoundRobin = "round-robin"
+)
+
+// KeysConfig chooses record keys "k0" ... "k<Distinct-1>".
+type KeysConfig struct {
+	// Distinct is the number of distinct keys; default 1000.
+	Distinct int `yaml:"distinct"`
+	// Distribution is uniform (default), zipf or round-robin.
+	Distribution string `yaml:"distribution"`
+	// S is the zipf exponent (> 1); default 1.1.
+	S float64 `yaml:"s"`
+}
+
+// Raw is a YAML value kept as written, with its position, for a package that owns its
+// meaning (the chaos schedule) or for matrix expansion.
+type Raw struct {
+	// Node is the parsed value.
+	Node ast.Node
+	// File, Line and Column locate the value.
+	File   string
+	Line   int
+	Column int
+}
+
+// UnmarshalYAML keeps the node.
+func (r *Raw) UnmarshalYAML(n ast.Node) error {
+	r.Node = n
+	if tk := n.GetToken(); tk != nil && tk.Position != nil {
+		r.Line, r.Column = tk.Position.Line, tk.Position.Column
+	}
+	return nil
+}
+
+// String returns the value as YAML text.
+func (r *Raw) String() string {
+	if r == nil || r.Node == nil {
+		return ""
+	}
+	return r.Node.String()
+}
