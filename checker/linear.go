@@ -58,7 +58,15 @@ type LinearPartition struct {
 	Elapsed   time.Duration `json:"elapsed_ns"`
 	// Visualization is the path of the HTML visualisation, for an illegal partition.
 	Visualization string `json:"visualization,omitempty"`
+	// Reason says why a partition is unknown without running porcupine.
+	Reason string `json:"reason,omitempty"`
 }
+
+// MaxIndeterminateSends bounds the indeterminate sends one partition may hold for porcupine:
+// each is open until the end of the history, so it is concurrent with every later operation
+// and the search (time and memory) grows exponentially with their number. Partitions with
+// more are reported unknown without a search; default 64.
+var MaxIndeterminateSends = 64
 
 // CheckLinearizableFile runs the porcupine check on the history at path.
 func CheckLinearizableFile(path string, opts LinearOptions) (*LinearResult, error) {
@@ -74,6 +82,8 @@ func CheckLinearizableFile(path string, opts LinearOptions) (*LinearResult, erro
 type partOps struct {
 	key tpKey
 	ops []porcupine.Operation
+	// end is the history's last time: operations returning after it are indeterminate.
+	end int64
 }
 
 // linCollector turns a history into per-partition porcupine operations (see logModel).
@@ -237,6 +247,9 @@ func (l *linCollector) finish() {
 		p.ops = append(p.ops, porcupine.Operation{ClientId: l.client(at.key, l.senders[id]), Call: l.infos[id], Return: l.end + 1,
 			Input: logInput{send: true, value: id, name: l.names[id]}, Output: logOutput{offset: at.off}})
 	}
+	for _, p := range l.parts {
+		p.end = l.end
+	}
 	for i := range l.faults {
 		if l.faults[i].Open {
 			l.faults[i].End = l.end
@@ -318,6 +331,17 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 func checkPartition(model porcupine.Model, p *partOps, faults []FaultWindow, opts LinearOptions) (LinearPartition, error) {
 	t0 := time.Now()
 	lp := LinearPartition{Topic: p.key.topic, Partition: p.key.p, Ops: len(p.ops)}
+	open := 0
+	for _, op := range p.ops {
+		if in, ok := op.Input.(logInput); ok && in.send && op.Return > p.end {
+			open++
+		}
+	}
+	if open > MaxIndeterminateSends {
+		lp.Result = LinearUnknown
+		lp.Reason = fmt.Sprintf("%d indeterminate sends (more than %d) make the search intractable", open, MaxIndeterminateSends)
+		return lp, nil
+	}
 	res := porcupine.CheckOperationsTimeout(model, p.ops, opts.Timeout)
 	lp.Elapsed = time.Since(t0)
 	switch res {

@@ -47,7 +47,7 @@ var benignFaults = map[string]bool{"delay": true, "latency": true, "jitter": tru
 
 // atLeastOnceCommitModes are the commit modes that commit only after processing.
 var atLeastOnceCommitModes = map[string]bool{
-	"after-process": true, "commit-after-processing": true, "sync": true, "manual": true,
+	"manual-after-processing": true, "after-process": true, "commit-after-processing": true, "sync": true, "manual": true,
 	"transactional": true, "exactly-once": true,
 }
 

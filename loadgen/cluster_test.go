@@ -1,14 +1,19 @@
 package loadgen
 
 import (
+	"os"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kchaos/kchaos/broker/brokertest"
+	"github.com/kchaos/kchaos/workloads"
 )
 
-// testBootstrap starts a Kafka-protocol cluster for one test and returns its bootstrap
-// addresses; the cluster stops when the test ends. It is franz-go's in-memory kfake for
-// now; switching to a kchaos broker process changes only this function.
+func TestMain(m *testing.M) { os.Exit(brokertest.Main(m)) }
+
+// testBootstrap starts franz-go's in-memory kfake for one test and returns its bootstrap
+// addresses; the cluster stops when the test ends.
 func testBootstrap(t testing.TB) []string {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -17,4 +22,21 @@ func testBootstrap(t testing.TB) []string {
 	}
 	t.Cleanup(c.Close)
 	return c.ListenAddrs()
+}
+
+// kchaosBootstrap starts a real kchaos broker process for one test.
+func kchaosBootstrap(t testing.TB) []string {
+	t.Helper()
+	return []string{brokertest.Start(t).Addr()}
+}
+
+// targets are the brokers the end-to-end tests run against, with the consumer modes each
+// serves: the reference broker has no group coordinator yet, so it runs the assign mode.
+var targets = []struct {
+	name      string
+	bootstrap func(testing.TB) []string
+	modes     map[string]bool
+}{
+	{"kchaos", kchaosBootstrap, map[string]bool{workloads.ModeAssign: true}},
+	{"kfake", testBootstrap, map[string]bool{workloads.ModeGroup: true, workloads.ModeAssign: true, workloads.ModeBatch: true, workloads.ModeAsync: true}},
 }

@@ -117,52 +117,61 @@ func runWithHistory(t *testing.T, rc workloads.RunConfig, bootstrap []string) (*
 }
 
 func TestDriversEndToEnd(t *testing.T) {
-	for _, driver := range []string{"franz-go", "sarama"} {
-		for _, mode := range []string{workloads.ModeGroup, workloads.ModeAssign, workloads.ModeBatch, workloads.ModeAsync} {
-			t.Run("driver="+driver+",mode="+mode, func(t *testing.T) {
-				if mode != workloads.ModeGroup && testing.Short() {
-					t.Skip("short: only group mode")
+	for _, target := range targets {
+		for _, driver := range []string{"franz-go", "sarama"} {
+			for _, mode := range []string{workloads.ModeGroup, workloads.ModeAssign, workloads.ModeBatch, workloads.ModeAsync} {
+				if !target.modes[mode] {
+					continue
 				}
-				rc := smokeConfig(t, func(rc *workloads.RunConfig) {
-					rc.Driver = driver
-					rc.Consumer.Mode = mode
-					rc.Consumer.BatchSize = 50
-				})
-				res, path, status := runWithHistory(t, rc, testBootstrap(t))
-				t.Logf("%s: sent %d acked %d drained %d polled %d processed %d commits %d p99 %dus",
-					rc.Config, res.Sent, res.Acked, res.Drained, res.Polled, res.Processed, res.Commits, res.Percentiles["publish-latency"].P99)
-				if res.Sent < 200 || res.Sent != res.Acked || res.Acked != res.Drained || res.Failed != 0 || res.Indeterminate != 0 {
-					t.Fatalf("counts: sent %d acked %d failed %d indeterminate %d drained %d", res.Sent, res.Acked, res.Failed, res.Indeterminate, res.Drained)
-				}
-				if res.Processed < res.Sent || res.Polled < res.Sent {
-					t.Errorf("consumers polled %d processed %d of %d", res.Polled, res.Processed, res.Sent)
-				}
-				if res.Commits == 0 {
-					t.Error("manual-after-processing made no commits")
-				}
-				drainProc := rc.Topics*rc.ProducersPerTopic + rc.Topics**rc.SubscriptionsPerTopic*rc.ConsumerPerSubscription
-				rp := readHistory(t, path, drainProc)
-				if rp.invokes != res.Sent || rp.ok != res.Acked || rp.fail != res.Failed || rp.info != res.Indeterminate ||
-					int64(len(rp.drained)) != res.Drained || rp.polled != res.Polled || rp.processed != res.Processed || rp.commits != res.Commits {
-					t.Errorf("history replay %+v differs from result %+v", rp, res)
-				}
-				if rp.header.Driver != driver || rp.header.Acks != "all" || rp.header.RunID != res.RunID || rp.assigns == 0 {
-					t.Errorf("header %+v, assigns %d", rp.header, rp.assigns)
-				}
-				if res.Percentiles["end-to-end"].Count == 0 || res.Percentiles["publish-latency"].Count != res.Acked {
-					t.Errorf("histograms: %+v", res.Percentiles)
-				}
-				if len(res.Series) < 1 || status == "" {
-					t.Errorf("series %d points, status %q", len(res.Series), status)
-				}
-				for _, name := range []string{"publish-latency.hlog", "end-to-end.hlog", "result.json", "series.json"} {
-					if st, err := os.Stat(filepath.Join(filepath.Dir(path), name)); err != nil || st.Size() == 0 {
-						t.Errorf("%s: %v", name, err)
-					}
-				}
-			})
+				testDriverEndToEnd(t, target.name, target.bootstrap, driver, mode)
+			}
 		}
 	}
+}
+
+func testDriverEndToEnd(t *testing.T, targetName string, bootstrap func(testing.TB) []string, driver, mode string) {
+	t.Run("broker="+targetName+",driver="+driver+",mode="+mode, func(t *testing.T) {
+		if mode != workloads.ModeGroup && mode != workloads.ModeAssign && testing.Short() {
+			t.Skip("short: only group and assign modes")
+		}
+		rc := smokeConfig(t, func(rc *workloads.RunConfig) {
+			rc.Driver = driver
+			rc.Consumer.Mode = mode
+			rc.Consumer.BatchSize = 50
+		})
+		res, path, status := runWithHistory(t, rc, bootstrap(t))
+		t.Logf("%s: sent %d acked %d drained %d polled %d processed %d commits %d p99 %dus",
+			rc.Config, res.Sent, res.Acked, res.Drained, res.Polled, res.Processed, res.Commits, res.Percentiles["publish-latency"].P99)
+		if res.Sent < 200 || res.Sent != res.Acked || res.Acked != res.Drained || res.Failed != 0 || res.Indeterminate != 0 {
+			t.Fatalf("counts: sent %d acked %d failed %d indeterminate %d drained %d", res.Sent, res.Acked, res.Failed, res.Indeterminate, res.Drained)
+		}
+		if res.Processed < res.Sent || res.Polled < res.Sent {
+			t.Errorf("consumers polled %d processed %d of %d", res.Polled, res.Processed, res.Sent)
+		}
+		if res.Commits == 0 {
+			t.Error("manual-after-processing made no commits")
+		}
+		drainProc := rc.Topics*rc.ProducersPerTopic + rc.Topics**rc.SubscriptionsPerTopic*rc.ConsumerPerSubscription
+		rp := readHistory(t, path, drainProc)
+		if rp.invokes != res.Sent || rp.ok != res.Acked || rp.fail != res.Failed || rp.info != res.Indeterminate ||
+			int64(len(rp.drained)) != res.Drained || rp.polled != res.Polled || rp.processed != res.Processed || rp.commits != res.Commits {
+			t.Errorf("history replay %+v differs from result %+v", rp, res)
+		}
+		if rp.header.Driver != driver || rp.header.Acks != "all" || rp.header.RunID != res.RunID || rp.assigns == 0 {
+			t.Errorf("header %+v, assigns %d", rp.header, rp.assigns)
+		}
+		if res.Percentiles["end-to-end"].Count == 0 || res.Percentiles["publish-latency"].Count != res.Acked {
+			t.Errorf("histograms: %+v", res.Percentiles)
+		}
+		if len(res.Series) < 1 || status == "" {
+			t.Errorf("series %d points, status %q", len(res.Series), status)
+		}
+		for _, name := range []string{"publish-latency.hlog", "end-to-end.hlog", "result.json", "series.json"} {
+			if st, err := os.Stat(filepath.Join(filepath.Dir(path), name)); err != nil || st.Size() == 0 {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	})
 }
 
 func TestDriverSettings(t *testing.T) {
