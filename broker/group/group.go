@@ -220,3 +220,6 @@ func (g *Group) maxRebalanceTimeout() time.Duration {
 	}
 	return d
 }
+
+// Config returns the settings the group was created with.
+func (g *Group) Config() Config { return g.cfg }
