@@ -13,6 +13,7 @@ package broker
 // group.max.size; the join reason (v8+) is only logged at debug level.
 
 import (
+	"bytes"
 	"net"
 	"time"
 
@@ -53,7 +54,8 @@ func handleJoinGroup(c *conn, req *request) (kmsg.Response, error) {
 		jr.InstanceID = *r.InstanceID
 	}
 	for _, p := range r.Protocols {
-		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
+		// Copy: decoded bytes alias the pooled request frame.
+		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: bytes.Clone(p.Metadata)})
 	}
 	ch := make(chan group.JoinResult, 1)
 	reply := func(res group.JoinResult) {
@@ -72,6 +74,8 @@ func handleJoinGroup(c *conn, req *request) (kmsg.Response, error) {
 		return fail(kerr.NotCoordinator)
 	}
 	resp.MemberID = res.MemberID
+	c.log.Debug("join group", "group", r.Group, "version", req.version, "member", r.MemberID, "instance", jr.InstanceID,
+		"err", res.Err, "generation", res.Generation, "assigned_member", res.MemberID, "leader", res.Leader, "members", len(res.Members))
 	if res.Err != nil {
 		return fail(res.Err)
 	}

@@ -30,6 +30,7 @@ func handleHeartbeat(c *conn, req *request) (kmsg.Response, error) {
 		err = herr
 	}
 	if err != nil {
+		c.log.Debug("heartbeat", "group", r.Group, "member", r.MemberID, "generation", r.Generation, "err", err)
 		resp.ErrorCode = err.Code
 	}
 	return resp, nil

@@ -29,6 +29,7 @@ func handleLeaveGroup(c *conn, req *request) (kmsg.Response, error) {
 		}
 		return resp, nil
 	}
+	c.log.Debug("leave group", "group", r.Group, "version", req.version, "members", len(r.Members))
 	errs := make([]*kerr.Error, len(r.Members))
 	err := c.b.groups.do(r.Group, false, func(g *group.Group, now time.Time) {
 		for i, m := range r.Members {

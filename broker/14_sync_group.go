@@ -10,6 +10,7 @@ package broker
 // logged and the assignment is still handed out.
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,7 +37,8 @@ func handleSyncGroup(c *conn, req *request) (kmsg.Response, error) {
 		sr.InstanceID = *r.InstanceID
 	}
 	for _, a := range r.GroupAssignment {
-		sr.Assignments[a.MemberID] = a.MemberAssignment
+		// Copy: decoded bytes alias the pooled request frame.
+		sr.Assignments[a.MemberID] = bytes.Clone(a.MemberAssignment)
 	}
 	ch := make(chan group.SyncResult, 1)
 	reply := func(res group.SyncResult) {
@@ -54,6 +56,8 @@ func handleSyncGroup(c *conn, req *request) (kmsg.Response, error) {
 	case <-b.stop:
 		return fail(kerr.NotCoordinator)
 	}
+	c.log.Debug("sync group", "group", r.Group, "version", req.version, "member", r.MemberID, "generation", r.Generation,
+		"assignments", len(r.GroupAssignment), "err", res.Err, "assignment_bytes", len(res.Assignment))
 	if res.Err != nil {
 		return fail(res.Err)
 	}

@@ -142,7 +142,7 @@ func (g *Group) joinUnknown(now time.Time, req JoinRequest, reply func(JoinResul
 }
 
 // replaceStatic gives a restarted static member a new member id. The old id is fenced. In a
-// Stable group with unchanged protocols this causes no rebalance: the member gets the current
+// Stable group whose selected protocol stays the same this causes no rebalance: the member gets the current
 // generation and keeps its assignment.
 func (g *Group) replaceStatic(now time.Time, oldID, newID string, req JoinRequest, reply func(JoinResult)) {
 	m := g.Members[oldID]
@@ -157,7 +157,11 @@ func (g *Group) replaceStatic(now time.Time, oldID, newID string, req JoinReques
 		g.Leader = newID
 	}
 	g.metaVersion++
-	if g.State == Stable && sameProtocols(m.Protocols, req.Protocols) && (!wasLeader || req.SupportsSkipAssignment) {
+	oldProtocols := m.Protocols
+	m.Protocols = req.Protocols
+	// As in Kafka, only a change of the group's selected protocol forces a rebalance; the
+	// subscription metadata (owned partitions, generation) may differ after a restart.
+	if g.State == Stable && g.selectProtocol() == g.Protocol && (!wasLeader || req.SupportsSkipAssignment) {
 		m.heartbeatAt = now
 		m.ClientID, m.ClientHost = req.ClientID, req.ClientHost
 		m.SessionTimeout, m.RebalanceTimeout = req.SessionTimeout, req.RebalanceTimeout
@@ -169,6 +173,7 @@ func (g *Group) replaceStatic(now time.Time, oldID, newID string, req JoinReques
 		reply(res)
 		return
 	}
+	m.Protocols = oldProtocols
 	req.MemberID = newID
 	g.joinKnown(now, req, reply)
 }
