@@ -575,7 +575,7 @@ func (g *Group) Tick(now time.Time) {
 	if g.State != PreparingRebalance || now.Before(g.joinDeadline) {
 		return
 	}
-	if g.initialDelay && g.joinedInDelay && now.Before(g.initialCap) {
+	if g.initialDelay && g.joinedInDelay && g.cfg.InitialRebalanceDelay > 0 && now.Before(g.initialCap) {
 		g.joinedInDelay = false
 		g.joinDeadline = minTime(now.Add(g.cfg.InitialRebalanceDelay), g.initialCap)
 		return
