@@ -267,60 +267,67 @@ func TestFranzCommittedOffsetsResume(t *testing.T) {
 	createTopic(t, b.Addr(), "resume", 1)
 	produceN(t, b.Addr(), "resume", 100)
 
-	commitAt := func(addr string, off int64) {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("g3"), kgo.ConsumeTopics("resume"),
-			kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		var last *kgo.Record
-		for last == nil || last.Offset < off-1 {
-			fs := cl.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("consumed up to %v, want offset %d", last, off-1)
-			}
-			fs.EachRecord(func(r *kgo.Record) {
-				if r.Offset < off {
-					last = r
-				}
-			})
-		}
-		if err := cl.CommitRecords(ctx, last); err != nil {
-			t.Fatal(err)
-		}
-	}
-	firstOffset := func(addr string) int64 {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("g3"), kgo.ConsumeTopics("resume"),
-			kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		for {
-			fs := cl.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatal("no record consumed after restart")
-			}
-			if fs.NumRecords() > 0 {
-				return fs.Records()[0].Offset
-			}
-		}
-	}
-	commitAt(b.Addr(), 50)
-	if got := firstOffset(b.Addr()); got != 50 {
+	commitAt(t, b.Addr(), "g3", "resume", 50)
+	if got := firstOffset(t, b.Addr(), "g3", "resume"); got != 50 {
 		t.Fatalf("after a consumer restart the group resumed at %d, want 50", got)
 	}
-	commitAt(b.Addr(), 70)
+	commitAt(t, b.Addr(), "g3", "resume", 70)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	b2 := startInProcess(t, dir, groupProps)
-	if got := firstOffset(b2.Addr()); got != 70 {
+	if got := firstOffset(t, b2.Addr(), "g3", "resume"); got != 70 {
 		t.Fatalf("after a broker restart the group resumed at %d, want 70", got)
+	}
+}
+
+// commitAt consumes topic with a franz-go group member of groupID from the committed offset
+// (or the start) up to off-1, commits off and closes the member.
+func commitAt(t *testing.T, addr, groupID, topic string, off int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(groupID), kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var last *kgo.Record
+	for last == nil || last.Offset < off-1 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed up to %v, want offset %d", last, off-1)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset < off {
+				last = r
+			}
+		})
+	}
+	if err := cl.CommitRecords(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firstOffset returns the offset of the first record a new member of groupID consumes.
+func firstOffset(t *testing.T, addr, groupID, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(groupID), kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("no record consumed")
+		}
+		if fs.NumRecords() > 0 {
+			return fs.Records()[0].Offset
+		}
 	}
 }
