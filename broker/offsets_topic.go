@@ -214,7 +214,13 @@ func (c *coordinator) readPartition(p int32) (map[string]*group.Group, error) {
 		if len(raw) == 0 {
 			break
 		}
-		next, err := replayBatches(raw, func(r record) error { return applyRecord(get, groups, r) })
+		next, err := replayBatches(raw, func(r record) error {
+			if err := applyRecord(get, groups, r); err != nil {
+				// One bad record must not keep the coordinator (or the broker) from starting.
+				c.b.log.Warn("skipping malformed __consumer_offsets record", "partition", p, "err", err)
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("broker: replay %s-%d: %w", offsetsTopic, p, err)
 		}
