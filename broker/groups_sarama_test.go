@@ -16,9 +16,13 @@ type saramaMember struct {
 	done   chan struct{}
 }
 
-// saramaHandler consumes and marks every message; when block is non-nil, ConsumeClaim waits
-// on it instead, like an application stuck in processing that stops polling.
-type saramaHandler struct{ block chan struct{} }
+// saramaHandler consumes and marks every message, offering each offset to seen when set;
+// when block is non-nil, ConsumeClaim waits on it instead, like an application stuck in
+// processing that stops polling.
+type saramaHandler struct {
+	block chan struct{}
+	seen  chan int64
+}
 
 func (saramaHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (saramaHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
@@ -28,6 +32,12 @@ func (h saramaHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		return nil
 	}
 	for m := range claim.Messages() {
+		if h.seen != nil {
+			select {
+			case h.seen <- m.Offset:
+			default:
+			}
+		}
 		sess.MarkMessage(m, "")
 	}
 	return nil
@@ -140,5 +150,35 @@ func TestSaramaStuckMemberRemovedAfterRebalanceTimeout(t *testing.T) {
 	t.Logf("stuck member removed after %v (rebalance timeout %v); members %v", took, rebalance, d.clients)
 	if took < rebalance {
 		t.Errorf("stuck member removed after %v, before the %v rebalance timeout", took, rebalance)
+	}
+}
+
+// TestSaramaCommittedOffsetsResume: a Sarama member marks every message it consumes; after
+// it closes, the group's committed offset is the log end, and a new Sarama member resumes
+// there: it receives only records produced afterwards, starting exactly at the commit.
+func TestSaramaCommittedOffsetsResume(t *testing.T) {
+	b := startInProcess(t, t.TempDir(), groupProps)
+	createTopic(t, b.Addr(), "sarama-resume", 1)
+	produceN(t, b.Addr(), "sarama-resume", 40)
+	admin := adminClient(t, b.Addr())
+	m := startSaramaMember(t, b.Addr(), "sg3", "sarama-resume", saramaGroupConfig("first", 2*time.Second, 3*time.Second), saramaHandler{})
+	deadline := time.Now().Add(20 * time.Second)
+	for fetchCommitted(t, admin, "sg3", "sarama-resume", 0) != 40 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Sarama committed %d, want 40", fetchCommitted(t, admin, "sg3", "sarama-resume", 0))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m.close()
+	produceN(t, b.Addr(), "sarama-resume", 5)
+	first := make(chan int64, 1)
+	startSaramaMember(t, b.Addr(), "sg3", "sarama-resume", saramaGroupConfig("second", 2*time.Second, 3*time.Second), saramaHandler{seen: first})
+	select {
+	case got := <-first:
+		if got != 40 {
+			t.Fatalf("the restarted Sarama member resumed at %d, want 40", got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the restarted Sarama member consumed nothing")
 	}
 }
