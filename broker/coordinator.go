@@ -20,6 +20,9 @@ import (
 // Ownership follows partition leadership: loadPartition reads a partition's groups back when
 // this broker becomes its leader and unloadPartition drops them when it stops being leader.
 // On a single node every partition is loaded when the topic is first needed or at start-up.
+//
+// Lock order: coordinator.mu before Broker.mu and the partition locks (appends to
+// __consumer_offsets happen under coordinator.mu, so the log and memory agree on order).
 type coordinator struct {
 	b   *Broker
 	cfg group.Config
