@@ -10,6 +10,9 @@ package broker
 // if any partition failed the connection is closed instead, as Kafka does, so the client
 // notices. On a single node acks=-1 is acks=1 with an ISR of one, as in Kafka with RF=1.
 //
+// Produce to __consumer_offsets gets INVALID_TOPIC_EXCEPTION, as for Kafka clients without
+// internal-topic rights.
+//
 // Differences from Kafka: idempotent and transactional batches (producer id >= 0) are refused
 // with UNKNOWN_PRODUCER_ID because the broker issues no producer ids yet (InitProducerId is not
 // advertised, so well-behaved clients never send them). Keys of compressed batches in
@@ -66,6 +69,10 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 	}
 	if acks != 0 && acks != 1 && acks != -1 {
 		fail(kerr.InvalidRequiredAcks, "acks must be 0, 1 or -1")
+		return
+	}
+	if topicName == offsetsTopic {
+		fail(kerr.InvalidTopicException, "clients may not produce to the internal topic "+offsetsTopic)
 		return
 	}
 	p, kerrv := b.partitionFor(topicName, sp.Partition)

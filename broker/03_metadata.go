@@ -88,6 +88,7 @@ func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
 	name := t.name
 	st.Topic = &name
 	st.TopicID = t.id
+	st.IsInternal = t.name == offsetsTopic
 	st.AuthorizedOperations = notAuthorizedOps
 	b.mu.RLock()
 	parts := t.partitions

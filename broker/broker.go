@@ -24,6 +24,7 @@ type Broker struct {
 	log     *slog.Logger
 	fs      storage.FS
 	metrics *metrics
+	groups  *coordinator
 
 	ln        net.Listener
 	advertise hostPort
@@ -102,6 +103,11 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		n += len(t.partitions)
 	}
 	b.metrics.partitions.Set(float64(n))
+	b.groups = newCoordinator(b)
+	if err := b.groups.startUp(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
 	b.log.Info("recovered logs", "topics", len(b.topics), "partitions", n, "took", time.Since(start))
 	return b, nil
 }
@@ -134,9 +140,10 @@ func (b *Broker) Start() error {
 			return err
 		}
 	}
-	b.bgWG.Add(2)
+	b.bgWG.Add(3)
 	go b.acceptLoop()
 	go b.maintainLoop()
+	go b.groups.tickLoop()
 	b.log.Info("broker listening", "addr", ln.Addr().String(), "metrics", b.MetricsAddr(), "data_dir", b.cfg.DataDir)
 	return nil
 }

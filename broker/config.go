@@ -55,6 +55,9 @@ var brokerProps = map[string]string{
 	"compression.type":                 "producer",
 	"log.retention.check.interval.ms":  "1000",
 	"group.initial.rebalance.delay.ms": "3000",
+	"group.min.session.timeout.ms":     "6000",
+	"group.max.session.timeout.ms":     "1800000",
+	"offsets.topic.num.partitions":     "50",
 }
 
 // ValidateProps checks that every key is a known broker setting with a value of the right

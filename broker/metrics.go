@@ -27,6 +27,8 @@ type metrics struct {
 	partitions     prometheus.Gauge
 	connections    prometheus.Gauge
 	produceErrors  *prometheus.CounterVec
+	rebalances     prometheus.Counter
+	offsetCommits  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -64,9 +66,15 @@ func newMetrics() *metrics {
 		produceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kchaos_produce_errors_total", Help: "Partition-level produce errors, by Kafka error name.",
 		}, []string{"error"}),
+		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kafka_coordinator_group_completed_rebalances_total", Help: "Group rebalances completed (generations started) by this coordinator.",
+		}),
+		offsetCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kafka_coordinator_group_offset_commits_total", Help: "Partition offsets committed to this coordinator.",
+		}),
 	}
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.messagesIn, m.bytesOutTotal, m.requests, m.requestSeconds,
-		m.badRequests, m.partitions, m.connections, m.produceErrors)
+		m.badRequests, m.partitions, m.connections, m.produceErrors, m.rebalances, m.offsetCommits)
 	return m
 }
 
@@ -105,6 +113,9 @@ func (c logEndOffsets) Collect(ch chan<- prometheus.Metric) {
 // serveMetrics starts the Prometheus endpoint on MetricsAddr.
 func (b *Broker) serveMetrics() error {
 	if err := b.metrics.reg.Register(logEndOffsets{b}); err != nil {
+		return fmt.Errorf("broker: metrics: %w", err)
+	}
+	if err := b.metrics.reg.Register(groupMetrics{b}); err != nil {
 		return fmt.Errorf("broker: metrics: %w", err)
 	}
 	ln, err := net.Listen("tcp", b.cfg.MetricsAddr)
