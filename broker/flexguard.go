@@ -100,6 +100,29 @@ var flexSchemas = map[kmsg.Key][]field{
 		f(fInt8),
 	},
 	kmsg.DescribeCluster: {f(fInt8), fv(fInt8, 1, -1), fv(fInt8, 2, -1)},
+	kmsg.OffsetCommit: {
+		f(fString), f(fInt32), f(fString), f(fString),
+		farr(f(fString), farr(f(fInt32), f(fInt64), f(fInt32), f(fString))),
+	},
+	kmsg.OffsetFetch: {
+		fv(fString, 0, 7), farrv(0, 7, f(fString), f(fInt32Array)),
+		farrv(8, -1, f(fString), fv(fString, 9, -1), fv(fInt32, 9, -1), farr(f(fString), f(fInt32Array))),
+		fv(fInt8, 7, -1),
+	},
+	kmsg.FindCoordinator: {fv(fString, 0, 3), f(fInt8), fv(fStringArray, 4, -1)},
+	kmsg.JoinGroup: {
+		f(fString), f(fInt32), f(fInt32), f(fString), f(fString), f(fString),
+		farr(f(fString), f(fBytes)), fv(fString, 8, -1),
+	},
+	kmsg.Heartbeat:  {f(fString), f(fInt32), f(fString), f(fString)},
+	kmsg.LeaveGroup: {f(fString), farr(f(fString), f(fString), fv(fString, 5, -1))},
+	kmsg.SyncGroup: {
+		f(fString), f(fInt32), f(fString), f(fString), fv(fString, 5, -1), fv(fString, 5, -1),
+		farr(f(fString), f(fBytes)),
+	},
+	kmsg.DescribeGroups: {f(fStringArray), f(fInt8)},
+	kmsg.ListGroups:     {fv(fStringArray, 4, -1), fv(fStringArray, 5, -1)},
+	kmsg.DeleteGroups:   {f(fStringArray)},
 }
 
 // fetchReplicaState is the body of Fetch's top-level tagged field 1 (ReplicaState), which kmsg

@@ -2,13 +2,12 @@ package broker_test
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kchaos/kchaos/broker"
+	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/broker/local"
 )
 
@@ -16,10 +15,9 @@ import (
 // that process: after a restart on the same data directory the coordinator reloads
 // __consumer_offsets and a new member of the group resumes exactly at the committed offset.
 func TestCommittedOffsetsSurviveKill9(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "kchaos")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/kchaos")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build kchaos: %v\n%s", err, out)
+	bin, err := brokertest.Binary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -29,7 +27,7 @@ func TestCommittedOffsetsSurviveKill9(t *testing.T) {
 	}
 	defer c.Stop()
 	addr := c.Bootstrap()[0]
-	createTopic(t, addr, "survive", 1)
+	createTopic(t, newClient(t, addr), "survive", 1, nil)
 	produceN(t, addr, "survive", 100)
 	commitAt(t, addr, "gk", "survive", 60)
 	n := c.Node(1)
@@ -60,7 +58,7 @@ func TestGroupMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	createTopic(t, b.Addr(), "lagging", 1)
+	createTopic(t, newClient(t, b.Addr()), "lagging", 1, nil)
 	produceN(t, b.Addr(), "lagging", 100)
 	commitAt(t, b.Addr(), "gm", "lagging", 30)
 	text := scrapeAll(t, b.MetricsAddr())

@@ -119,7 +119,7 @@ func fetchCommitted(t *testing.T, cl *kgo.Client, groupID, topic string, partiti
 // rejoins.
 func TestCommitFencing(t *testing.T) {
 	b := startInProcess(t, t.TempDir(), groupProps)
-	createTopic(t, b.Addr(), "fenced", 1)
+	createTopic(t, newClient(t, b.Addr()), "fenced", 1, nil)
 	cl := adminClient(t, b.Addr())
 	m := &rawMember{t: t, cl: cl, group: "fg"}
 	m.join(nil)
@@ -175,7 +175,7 @@ func TestKcatBalancedConsumer(t *testing.T) {
 		t.Fatalf("kcat is required: %v", err)
 	}
 	b := startInProcess(t, t.TempDir(), groupProps)
-	createTopic(t, b.Addr(), "kcat-topic", 1)
+	createTopic(t, newClient(t, b.Addr()), "kcat-topic", 1, nil)
 	produceN(t, b.Addr(), "kcat-topic", 20)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -94,7 +94,7 @@ func (m *saramaMember) close() {
 // partitions, each owned by exactly one; after one closes, the other two own all six.
 func TestSaramaGroupShareAndReassign(t *testing.T) {
 	b := startInProcess(t, t.TempDir(), groupProps)
-	createTopic(t, b.Addr(), "sarama-orders", 6)
+	createTopic(t, newClient(t, b.Addr()), "sarama-orders", 6, nil)
 	admin := adminClient(t, b.Addr())
 	var ms []*saramaMember
 	for _, id := range []string{"sarama-a", "sarama-b", "sarama-c"} {
@@ -120,7 +120,7 @@ func TestSaramaGroupShareAndReassign(t *testing.T) {
 // others take its partitions.
 func TestSaramaStuckMemberRemovedAfterRebalanceTimeout(t *testing.T) {
 	b := startInProcess(t, t.TempDir(), groupProps)
-	createTopic(t, b.Addr(), "sarama-stuck", 6)
+	createTopic(t, newClient(t, b.Addr()), "sarama-stuck", 6, nil)
 	admin := adminClient(t, b.Addr())
 	const rebalance = time.Second
 	release := make(chan struct{})
@@ -158,7 +158,7 @@ func TestSaramaStuckMemberRemovedAfterRebalanceTimeout(t *testing.T) {
 // there: it receives only records produced afterwards, starting exactly at the commit.
 func TestSaramaCommittedOffsetsResume(t *testing.T) {
 	b := startInProcess(t, t.TempDir(), groupProps)
-	createTopic(t, b.Addr(), "sarama-resume", 1)
+	createTopic(t, newClient(t, b.Addr()), "sarama-resume", 1, nil)
 	produceN(t, b.Addr(), "sarama-resume", 40)
 	admin := adminClient(t, b.Addr())
 	m := startSaramaMember(t, b.Addr(), "sg3", "sarama-resume", saramaGroupConfig("first", 2*time.Second, 3*time.Second), saramaHandler{})

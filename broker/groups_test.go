@@ -175,7 +175,7 @@ func (m *franzMember) close() {
 // exactly one member; when one leaves, the other two take over its partitions.
 func TestFranzGroupShareAndReassign(t *testing.T) {
 	b := startInProcess(t, t.TempDir(), groupProps)
-	createTopic(t, b.Addr(), "orders", 6)
+	createTopic(t, newClient(t, b.Addr()), "orders", 6, nil)
 	admin := adminClient(t, b.Addr())
 	var ms []*franzMember
 	for i := range 3 {
@@ -208,7 +208,7 @@ func TestFranzStaticMemberRestartNoRebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	createTopic(t, b.Addr(), "events", 4)
+	createTopic(t, newClient(t, b.Addr()), "events", 4, nil)
 	admin := adminClient(t, b.Addr())
 	var mu sync.Mutex
 	changes := 0
@@ -264,7 +264,7 @@ func TestFranzStaticMemberRestartNoRebalance(t *testing.T) {
 func TestFranzCommittedOffsetsResume(t *testing.T) {
 	dir := t.TempDir()
 	b := startInProcess(t, dir, groupProps)
-	createTopic(t, b.Addr(), "resume", 1)
+	createTopic(t, newClient(t, b.Addr()), "resume", 1, nil)
 	produceN(t, b.Addr(), "resume", 100)
 
 	commitAt(t, b.Addr(), "g3", "resume", 50)

@@ -27,16 +27,19 @@ func testBootstrap(t testing.TB) []string {
 // kchaosBootstrap starts a real kchaos broker process for one test.
 func kchaosBootstrap(t testing.TB) []string {
 	t.Helper()
-	return []string{brokertest.Start(t).Addr()}
+	return []string{brokertest.Start(t, brokertest.Set("group.initial.rebalance.delay.ms", "0")).Addr()}
 }
 
+// allModes are the consumer modes.
+var allModes = map[string]bool{workloads.ModeGroup: true, workloads.ModeAssign: true, workloads.ModeBatch: true, workloads.ModeAsync: true}
+
 // targets are the brokers the end-to-end tests run against, with the consumer modes each
-// serves: the reference broker has no group coordinator yet, so it runs the assign mode.
+// serves.
 var targets = []struct {
 	name      string
 	bootstrap func(testing.TB) []string
 	modes     map[string]bool
 }{
-	{"kchaos", kchaosBootstrap, map[string]bool{workloads.ModeAssign: true}},
-	{"kfake", testBootstrap, map[string]bool{workloads.ModeGroup: true, workloads.ModeAssign: true, workloads.ModeBatch: true, workloads.ModeAsync: true}},
+	{"kchaos", kchaosBootstrap, allModes},
+	{"kfake", testBootstrap, allModes},
 }

@@ -151,6 +151,9 @@ func testDriverEndToEnd(t *testing.T, targetName string, bootstrap func(testing.
 		if res.Commits == 0 {
 			t.Error("manual-after-processing made no commits")
 		}
+		if len(res.Errors) != 0 {
+			t.Errorf("errors: %v", res.Errors)
+		}
 		drainProc := rc.Topics*rc.ProducersPerTopic + rc.Topics**rc.SubscriptionsPerTopic*rc.ConsumerPerSubscription
 		rp := readHistory(t, path, drainProc)
 		if rp.invokes != res.Sent || rp.ok != res.Acked || rp.fail != res.Failed || rp.info != res.Indeterminate ||
