@@ -163,7 +163,7 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 	for _, driver := range []string{"franz-go", "sarama"} {
 		b.Run("driver="+driver+",size=1KiB", func(b *testing.B) {
 			for range b.N {
-				bootstrap := testBootstrap(b)
+				bootstrap := kchaosBootstrap(b)
 				drv, err := NewDriver(driver, bootstrap)
 				if err != nil {
 					b.Fatal(err)
