@@ -145,10 +145,19 @@ func (c *Controller) CreateTopic(name string, partitions int32, replicationFacto
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("controller: topic id: %w", err)
 	}
+	return c.changeTopic(name, validateOnly, func(img *Image) (Record, error) {
+		return createTopicRecord(img, name, partitions, replicationFactor, configs, id, c.cfg.ValidateTopicConfigs)
+	})
+}
+
+// changeTopic commits the record that decide builds for topic name and returns the topic as
+// it is afterwards; with validateOnly it commits nothing and returns the topic as the record
+// would leave it.
+func (c *Controller) changeTopic(name string, validateOnly bool, decide func(*Image) (Record, error)) (*Topic, error) {
 	var rec Record
 	img, err := c.decide(func(img *Image) ([]Record, error) {
 		var err error
-		rec, err = createTopicRecord(img, name, partitions, replicationFactor, configs, id, c.cfg.ValidateTopicConfigs)
+		rec, err = decide(img)
 		if err != nil || validateOnly {
 			return nil, err
 		}
@@ -180,26 +189,9 @@ func (c *Controller) DeleteTopic(name string) error {
 // CreateTopic. Errors: UNKNOWN_TOPIC_OR_PARTITION, INVALID_PARTITIONS,
 // INVALID_REPLICATION_FACTOR (too few live brokers), NOT_CONTROLLER.
 func (c *Controller) CreatePartitions(name string, total int32, validateOnly bool) (*Topic, error) {
-	var rec Record
-	img, err := c.decide(func(img *Image) ([]Record, error) {
-		var err error
-		rec, err = createPartitionsRecord(img, name, total)
-		if err != nil || validateOnly {
-			return nil, err
-		}
-		return []Record{rec}, nil
+	return c.changeTopic(name, validateOnly, func(img *Image) (Record, error) {
+		return createPartitionsRecord(img, name, total)
 	})
-	if err != nil {
-		return nil, err
-	}
-	if validateOnly {
-		scratch, err := applyRecords(img, img.Index, []Record{rec})
-		if err != nil {
-			return nil, err
-		}
-		return scratch.Topics[name], nil
-	}
-	return img.Topics[name], nil
 }
 
 // AlterConfigs sets and deletes config overrides of topic name (IncrementalAlterConfigs SET
