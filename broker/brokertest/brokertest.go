@@ -11,24 +11,24 @@
 //	}
 //
 // When the test binary is built with -race the broker is too, and a data race it reports fails
-// the test that ran it. It is the single-broker fixture; the multi-broker launcher extends it.
+// the test that ran it. It is a thin test wrapper over broker/local, the launcher kchaos uses.
 package brokertest
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/broker/local"
 )
 
 // StartTimeout bounds the wait for the "broker listening" log line; default 20s.
@@ -106,22 +106,16 @@ func DataDir(dir string) Option { return func(p *Process) { p.dataDir = dir } }
 // NodeID sets --node-id; default 1.
 func NodeID(id int) Option { return func(p *Process) { p.nodeID = id } }
 
-// Process is a running `kchaos broker` child process. Its methods are for the test goroutine
-// that started it.
+// Process is a running `kchaos broker` child process, a test's view of a local.Node. Its
+// methods are for the test goroutine that started it.
 type Process struct {
 	t       testing.TB
-	bin     string
 	nodeID  int
 	dataDir string
 	sets    []string
 	metrics string
 
-	cmd         *exec.Cmd
-	addr        string
-	metricsAddr string
-	done        chan struct{} // closed when cmd has exited
-	waitErr     error         // cmd.Wait's result, set before done is closed
-	stderr      *logBuffer
+	node *local.Node
 	// logs keeps the stderr of earlier runs (before a Restart) for failure messages.
 	logs []string
 }
@@ -135,153 +129,77 @@ func Start(t testing.TB, opts ...Option) *Process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{t: t, bin: bin, nodeID: 1}
+	p := &Process{t: t, nodeID: 1}
 	for _, o := range opts {
 		o(p)
 	}
 	if p.dataDir == "" {
 		p.dataDir = t.TempDir()
 	}
-	t.Cleanup(p.cleanup)
-	if err := p.start("127.0.0.1:0"); err != nil {
+	props := map[string]string{}
+	for _, kv := range p.sets {
+		k, v, _ := strings.Cut(kv, "=")
+		props[k] = v
+	}
+	n, err := local.StartNode(context.Background(), local.NodeConfig{
+		ID: int32(p.nodeID), DataDir: p.dataDir, LogPath: filepath.Join(t.TempDir(), "broker.log"),
+		Binary: bin, Listen: "127.0.0.1:0", MetricsListen: p.metrics, Props: props,
+		// The race runtime sleeps 1s at exit by default; a broker's exit needs no grace period.
+		Env:          []string{"GORACE=atexit_sleep_ms=0 " + os.Getenv("GORACE")},
+		StartTimeout: StartTimeout, StopTimeout: StopTimeout,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
+	p.node = n
+	t.Cleanup(p.cleanup)
 	return p
 }
 
 // Addr returns the broker's client address, HOST:PORT.
-func (p *Process) Addr() string { return p.addr }
+func (p *Process) Addr() string { return p.node.Addr() }
 
 // MetricsAddr returns the metrics listener's address, or "" when metrics are off.
-func (p *Process) MetricsAddr() string { return p.metricsAddr }
+func (p *Process) MetricsAddr() string { return p.node.MetricsAddr() }
 
 // DataDir returns the broker's data directory.
 func (p *Process) DataDir() string { return p.dataDir }
 
 // Stderr returns what the current broker process has logged so far.
-func (p *Process) Stderr() string { return p.stderr.String() }
+func (p *Process) Stderr() string { return p.node.Log() }
 
 // Kill sends SIGKILL and waits for the process to exit: no flush, no clean shutdown.
 func (p *Process) Kill() {
 	p.t.Helper()
-	if p.exited() {
-		return
+	if p.node.Running() {
+		p.node.Kill()
 	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
 }
 
 // Stop sends SIGTERM and waits for a clean exit, failing the test if the broker does not exit
 // within StopTimeout (it is then killed) or exits with an error.
 func (p *Process) Stop() {
 	p.t.Helper()
-	if p.exited() {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(StopTimeout):
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-		p.t.Errorf("brokertest: broker did not exit within %v of SIGTERM\n%s", StopTimeout, p.Stderr())
-		return
-	}
-	if err := p.waitErr; err != nil {
-		p.t.Errorf("brokertest: broker exited with %v after SIGTERM\n%s", err, p.Stderr())
+	if err := p.node.Stop(); err != nil {
+		p.t.Errorf("brokertest: %v\n%s", err, p.Stderr())
 	}
 }
 
 // Restart stops the broker if it still runs (SIGTERM) and starts it again on the same data
-// directory and, when it is free, the same port.
+// directory and port.
 func (p *Process) Restart() {
 	p.t.Helper()
 	p.Stop()
 	p.checkRace()
 	p.logs = append(p.logs, p.Stderr())
-	if err := p.start(p.addr); err != nil {
-		// The old port may have been taken meanwhile; any port will do.
-		if err2 := p.start("127.0.0.1:0"); err2 != nil {
-			p.t.Fatalf("%v\n%v", err, err2)
-		}
-	}
-}
-
-// start runs the binary listening on listen and waits for its "broker listening" line.
-func (p *Process) start(listen string) error {
-	args := []string{"broker", "--node-id", fmt.Sprint(p.nodeID), "--listen", listen, "--data-dir", p.dataDir}
-	for _, s := range p.sets {
-		args = append(args, "--set", s)
-	}
-	if p.metrics != "" {
-		args = append(args, "--metrics", p.metrics)
-	}
-	cmd := exec.Command(p.bin, args...)
-	// The race runtime sleeps 1s at exit by default; a broker's exit needs no grace period.
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("brokertest: %w", err)
-	}
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return fmt.Errorf("brokertest: start %s: %w", p.bin, err)
-	}
-	pw.Close()
-	p.cmd = cmd
-	p.done = make(chan struct{})
-	p.stderr = &logBuffer{eof: make(chan struct{})}
-	listening := make(chan string, 1)
-	go p.stderr.scan(pr, listening)
-	go func(done chan struct{}) {
-		p.waitErr = cmd.Wait()
-		close(done)
-	}(p.done)
-	select {
-	case line := <-listening:
-		p.addr = field(line, "addr")
-		p.metricsAddr = field(line, "metrics")
-		if p.addr == "" {
-			p.Kill()
-			return fmt.Errorf("brokertest: no addr in %q", line)
-		}
-		return nil
-	case <-p.done:
-		<-p.stderr.eof
-		return fmt.Errorf("brokertest: broker exited before listening\n%s", p.Stderr())
-	case <-time.After(StartTimeout):
-		p.Kill()
-		return fmt.Errorf("brokertest: broker not listening after %v\n%s", StartTimeout, p.Stderr())
-	}
-}
-
-func (p *Process) exited() bool {
-	if p.cmd == nil {
-		return true
-	}
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
+	if err := p.node.Restart(context.Background()); err != nil {
+		p.t.Fatalf("brokertest: %v\n%s", err, p.Stderr())
 	}
 }
 
 func (p *Process) cleanup() {
-	if !p.exited() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(StopTimeout):
-			p.cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
-		}
-	}
-	if p.stderr == nil {
-		return
-	}
+	p.node.Stop()
 	p.checkRace()
 	if p.t.Failed() {
 		p.t.Logf("broker stderr:\n%s%s", strings.Join(p.logs, ""), p.Stderr())
@@ -289,61 +207,10 @@ func (p *Process) cleanup() {
 }
 
 // checkRace fails the test if the broker reported a data race. The process must have exited
-// (its stderr is complete once the pipe is drained).
+// (its log is complete once Done is closed).
 func (p *Process) checkRace() {
-	<-p.stderr.eof
+	<-p.node.Done()
 	if s := p.Stderr(); strings.Contains(s, "WARNING: DATA RACE") {
 		p.t.Errorf("brokertest: the broker reported a data race:\n%s", s)
 	}
-}
-
-var fieldRE = regexp.MustCompile(`(?:^| )([a-z_]+)=("(?:[^"\\]|\\.)*"|\S*)`)
-
-// field returns the value of key in an slog text line, or "".
-func field(line, key string) string {
-	for _, m := range fieldRE.FindAllStringSubmatch(line, -1) {
-		if m[1] == key {
-			return strings.Trim(m[2], `"`)
-		}
-	}
-	return ""
-}
-
-// logBuffer collects a process's stderr.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	eof chan struct{}
-}
-
-// scan copies r into the buffer line by line, sending the first "broker listening" line to
-// listening, and closes eof at the end.
-func (l *logBuffer) scan(r *os.File, listening chan<- string) {
-	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sent := false
-	for sc.Scan() {
-		line := sc.Text()
-		l.mu.Lock()
-		l.buf.WriteString(line)
-		l.buf.WriteByte('\n')
-		l.mu.Unlock()
-		if !sent && strings.Contains(line, `msg="broker listening"`) {
-			listening <- line
-			sent = true
-		}
-	}
-	// A line too long for the scanner: keep the rest raw so the child never blocks on a full
-	// pipe.
-	l.mu.Lock()
-	io.Copy(&l.buf, r)
-	l.mu.Unlock()
-	close(l.eof)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -17,12 +17,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -57,20 +60,45 @@ type Cluster struct {
 	Nodes []*Node
 }
 
-// Node is one broker process of a local cluster. Its methods are safe for concurrent use.
+// NodeConfig describes one broker process.
+type NodeConfig struct {
+	// ID is the broker's --node-id.
+	ID int32
+	// DataDir is the broker's data directory; LogPath the file its log is appended to.
+	DataDir string
+	LogPath string
+	// Binary is the kchaos executable.
+	Binary string
+	// Listen is the client listener, HOST:PORT; port 0 picks one, which restarts then reuse.
+	Listen string
+	// MetricsListen, when set, serves Prometheus metrics there (port 0 picks one).
+	MetricsListen string
+	// Props are --set key=value broker settings.
+	Props map[string]string
+	// Env is added to the broker's environment.
+	Env []string
+	// StartTimeout bounds the wait for the broker to accept connections; default 30s.
+	StartTimeout time.Duration
+	// StopTimeout is how long a graceful stop waits before SIGKILL; default 10s.
+	StopTimeout time.Duration
+	// Logger receives launcher events; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Node is one broker process. Its methods are safe for concurrent use.
 type Node struct {
 	ID      int32
 	DataDir string
 	LogPath string
 
-	cfg *Config
+	cfg NodeConfig
 
 	mu          sync.Mutex // guards the fields below
 	cmd         *exec.Cmd
 	addr        string
 	metricsAddr string
-	listen      string
-	done        chan struct{} // closed when cmd has exited
+	logStart    int64         // size of the log file when the current process started
+	done        chan struct{} // closed when the process has exited and its log is drained
 	waitErr     error
 	paused      bool
 }
@@ -87,6 +115,30 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("local: a cluster directory is required")
 	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	c := &Cluster{cfg: cfg}
+	for i := 1; i <= cfg.Brokers; i++ {
+		dir := filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i))
+		nc := NodeConfig{ID: int32(i), DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "broker.log"),
+			Binary: cfg.Binary, Listen: cfg.Host + ":0", Props: cfg.Props,
+			StartTimeout: cfg.StartTimeout, StopTimeout: cfg.StopTimeout, Logger: cfg.Logger}
+		if cfg.Metrics {
+			nc.MetricsListen = cfg.Host + ":0"
+		}
+		n, err := StartNode(ctx, nc)
+		if err != nil {
+			c.Stop()
+			return nil, err
+		}
+		c.Nodes = append(c.Nodes, n)
+	}
+	return c, nil
+}
+
+// StartNode launches one broker process and waits until it accepts connections.
+func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.Binary == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -94,8 +146,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 		cfg.Binary = exe
 	}
-	if cfg.Host == "" {
-		cfg.Host = "127.0.0.1"
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
 	}
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = 30 * time.Second
@@ -106,22 +158,16 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Cluster{cfg: cfg}
-	for i := 1; i <= cfg.Brokers; i++ {
-		dir := filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i))
-		n := &Node{ID: int32(i), DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "broker.log"), cfg: &c.cfg, listen: cfg.Host + ":0"}
-		if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
+	for _, dir := range []string{cfg.DataDir, filepath.Dir(cfg.LogPath)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("local: %w", err)
 		}
-		c.Nodes = append(c.Nodes, n)
 	}
-	for _, n := range c.Nodes {
-		if err := n.start(ctx); err != nil {
-			c.Stop()
-			return nil, err
-		}
+	n := &Node{ID: cfg.ID, DataDir: cfg.DataDir, LogPath: cfg.LogPath, cfg: cfg}
+	if err := n.start(ctx); err != nil {
+		return nil, err
 	}
-	return c, nil
+	return n, nil
 }
 
 // Bootstrap returns every broker's client address.
@@ -180,7 +226,7 @@ func (n *Node) MetricsAddr() string {
 func (n *Node) Pid() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.cmd == nil || n.cmd.Process == nil || n.exited() {
+	if n.cmd == nil || n.exited() {
 		return 0
 	}
 	return n.cmd.Process.Pid
@@ -193,6 +239,37 @@ func (n *Node) Running() bool {
 	return n.cmd != nil && !n.exited()
 }
 
+// Done returns a channel closed once the current process has exited and its log is
+// complete.
+func (n *Node) Done() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.done
+}
+
+// Log returns what the current (or last) process has logged so far.
+func (n *Node) Log() string {
+	n.mu.Lock()
+	from := n.logStart
+	n.mu.Unlock()
+	f, err := os.Open(n.LogPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.NewSectionReader(f, from, 1<<40))
+	return string(b)
+}
+
+// logTail returns the last 4 KiB of what the current process logged, for error messages.
+func (n *Node) logTail() string {
+	l := n.Log()
+	if len(l) > 4<<10 {
+		l = "..." + l[len(l)-4<<10:]
+	}
+	return l
+}
+
 // exited reports whether the process has exited. n.mu must be held.
 func (n *Node) exited() bool {
 	select {
@@ -203,8 +280,17 @@ func (n *Node) exited() bool {
 	}
 }
 
-// listeningRE matches the broker's readiness line: its client and metrics addresses.
-var listeningRE = regexp.MustCompile(`msg="broker listening".* addr=(\S+) metrics=([0-9.:\[\]a-f]*)`)
+var fieldRE = regexp.MustCompile(`(?:^| )([a-z_]+)=("(?:[^"\\]|\\.)*"|\S*)`)
+
+// logField returns the value of key in an slog text line, or "".
+func logField(line, key string) string {
+	for _, m := range fieldRE.FindAllStringSubmatch(line, -1) {
+		if m[1] == key {
+			return strings.Trim(m[2], `"`)
+		}
+	}
+	return ""
+}
 
 // start runs the broker process and waits for its "broker listening" line.
 func (n *Node) start(ctx context.Context) error {
@@ -213,86 +299,103 @@ func (n *Node) start(ctx context.Context) error {
 	if n.cmd != nil && !n.exited() {
 		return fmt.Errorf("local: broker %d is already running", n.ID)
 	}
-	args := []string{"broker", "--node-id", strconv.Itoa(int(n.ID)), "--listen", n.listen, "--data-dir", n.DataDir}
-	if n.cfg.Metrics {
-		args = append(args, "--metrics", n.cfg.Host+":0")
+	cfg := &n.cfg
+	args := []string{"broker", "--node-id", strconv.Itoa(int(n.ID)), "--listen", cfg.Listen, "--data-dir", n.DataDir}
+	if cfg.MetricsListen != "" {
+		args = append(args, "--metrics", cfg.MetricsListen)
 	}
-	keys := make([]string, 0, len(n.cfg.Props))
-	for k := range n.cfg.Props {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "--set", k+"="+n.cfg.Props[k])
+	for _, k := range slices.Sorted(maps.Keys(cfg.Props)) {
+		args = append(args, "--set", k+"="+cfg.Props[k])
 	}
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("local: broker %d log: %w", n.ID, err)
 	}
-	cmd := exec.Command(n.cfg.Binary, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
+	if st, err := logf.Stat(); err == nil {
+		n.logStart = st.Size()
+	}
+	// The log goes through a pipe of our own, not cmd.StderrPipe, so reading it to the end
+	// does not race with cmd.Wait closing it.
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		logf.Close()
 		return fmt.Errorf("local: broker %d: %w", n.ID, err)
 	}
-	cmd.Stdout = logf
+	cmd := exec.Command(cfg.Binary, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.Env = append(os.Environ(), cfg.Env...)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
+		pr.Close()
+		pw.Close()
 		return fmt.Errorf("local: start broker %d: %w", n.ID, err)
 	}
+	pw.Close()
 	n.cmd = cmd
 	n.done = make(chan struct{})
 	n.paused = false
-	ready := make(chan [2]string, 1)
+	ready := make(chan string, 1)
+	logDone := make(chan struct{})
 	go func() {
-		// Copy the broker's log to its file, watching for the readiness lines.
-		sc := bufio.NewScanner(stderr)
+		// Copy the broker's log to its file, watching for the readiness line.
+		defer close(logDone)
+		defer logf.Close()
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logf, line)
-			if m := listeningRE.FindStringSubmatch(line); m != nil && !sent {
-				ready <- [2]string{m[1], m[2]}
+			if !sent && strings.Contains(line, `msg="broker listening"`) {
+				ready <- line
 				sent = true
 			}
 		}
-		io.Copy(logf, stderr)
-		logf.Close()
+		io.Copy(logf, pr) // a line too long for the scanner: keep the rest raw
 	}()
 	done := n.done
 	go func() {
 		err := cmd.Wait()
+		<-logDone
 		n.mu.Lock()
 		n.waitErr = err
 		n.addr, n.metricsAddr = "", ""
 		n.mu.Unlock()
 		close(done)
 	}()
-	timer := time.NewTimer(n.cfg.StartTimeout)
+	timer := time.NewTimer(cfg.StartTimeout)
 	defer timer.Stop()
 	n.mu.Unlock()
-	var got [2]string
+	var line string
 	var werr error
 	select {
-	case got = <-ready:
+	case line = <-ready:
 	case <-done:
-		werr = fmt.Errorf("local: broker %d exited during start-up; see %s", n.ID, n.LogPath)
+		werr = fmt.Errorf("local: broker %d exited before listening; %s:\n%s", n.ID, n.LogPath, n.logTail())
 	case <-timer.C:
-		werr = fmt.Errorf("local: broker %d did not start within %s; see %s", n.ID, n.cfg.StartTimeout, n.LogPath)
+		werr = fmt.Errorf("local: broker %d did not start within %s; %s:\n%s", n.ID, cfg.StartTimeout, n.LogPath, n.logTail())
 	case <-ctx.Done():
 		werr = ctx.Err()
 	}
 	n.mu.Lock()
+	if werr == nil {
+		n.addr, n.metricsAddr = logField(line, "addr"), logField(line, "metrics")
+		if n.addr == "" {
+			werr = fmt.Errorf("local: broker %d: no addr in %q", n.ID, line)
+		}
+	}
 	if werr != nil {
 		cmd.Process.Kill()
 		return werr
 	}
-	n.addr, n.metricsAddr = got[0], got[1]
-	// Restarts reuse the same port, so clients' bootstrap lists stay valid.
-	n.listen = got[0]
-	n.cfg.Logger.Info("broker started", "node", n.ID, "addr", n.addr, "pid", cmd.Process.Pid)
+	// Restarts reuse the same ports, so clients' bootstrap lists stay valid.
+	cfg.Listen = n.addr
+	if n.metricsAddr != "" {
+		cfg.MetricsListen = n.metricsAddr
+	}
+	cfg.Logger.Info("broker started", "node", n.ID, "addr", n.addr, "pid", cmd.Process.Pid)
 	return nil
 }
 
