@@ -90,14 +90,11 @@ func (d *decoder) decode(line []byte, e *Event) error {
 		} else if err := d.field(key, e); err != nil {
 			return err
 		}
-		switch d.peek() {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
+		if done, err := d.next('}'); done || err != nil {
+			if err != nil {
+				return err
+			}
 			return d.end()
-		default:
-			return d.fail("expected , or }")
 		}
 	}
 }
@@ -413,14 +410,8 @@ func (d *decoder) records() ([]Record, error) {
 			return nil, err
 		}
 		out = append(out, r)
-		switch d.peek() {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
-			return out, nil
-		default:
-			return nil, d.fail("expected , or ]")
+		if done, err := d.next(']'); done || err != nil {
+			return out, err
 		}
 	}
 }
@@ -453,15 +444,24 @@ func (d *decoder) offsets() ([]PartitionOffset, error) {
 			return nil, err
 		}
 		out = append(out, PartitionOffset{Partition: int32(p), Offset: o})
-		switch d.peek() {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
-			return out, nil
-		default:
-			return nil, d.fail("expected , or ]")
+		if done, err := d.next(']'); done || err != nil {
+			return out, err
 		}
+	}
+}
+
+// next consumes the separator after an element of an object or array: a comma (more to come)
+// or the closing byte (done).
+func (d *decoder) next(closing byte) (done bool, err error) {
+	switch d.peek() {
+	case ',':
+		d.pos++
+		return false, nil
+	case closing:
+		d.pos++
+		return true, nil
+	default:
+		return false, d.fail("expected , or " + string(closing))
 	}
 }
 
@@ -490,14 +490,8 @@ func (d *decoder) skip(depth int) error {
 			if err := d.skip(depth + 1); err != nil {
 				return err
 			}
-			switch d.peek() {
-			case ',':
-				d.pos++
-			case '}':
-				d.pos++
-				return nil
-			default:
-				return d.fail("expected , or }")
+			if done, err := d.next('}'); done || err != nil {
+				return err
 			}
 		}
 	case c == '[':
@@ -510,14 +504,8 @@ func (d *decoder) skip(depth int) error {
 			if err := d.skip(depth + 1); err != nil {
 				return err
 			}
-			switch d.peek() {
-			case ',':
-				d.pos++
-			case ']':
-				d.pos++
-				return nil
-			default:
-				return d.fail("expected , or ]")
+			if done, err := d.next(']'); done || err != nil {
+				return err
 			}
 		}
 	case c == 't':
