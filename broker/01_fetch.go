@@ -152,9 +152,7 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 		sp.RecordBatches = c.addRecords(res)
 		return res.Size, nil
 	}
-	buf := make([]byte, 0, res.Size)
-	w := sliceWriter{&buf}
-	_, err = res.WriteTo(w)
+	buf, err := res.Bytes()
 	res.Release()
 	if err != nil {
 		return 0, storageError(err)
@@ -162,8 +160,3 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 	sp.RecordBatches = buf
 	return int64(len(buf)), nil
 }
-
-// sliceWriter appends to a byte slice.
-type sliceWriter struct{ b *[]byte }
-
-func (w sliceWriter) Write(p []byte) (int, error) { *w.b = append(*w.b, p...); return len(p), nil }

@@ -104,3 +104,45 @@ func BenchmarkFetchFromDisk(b *testing.B) {
 		})
 	}
 }
+
+// TestFetchCopyPathMatchesSendfile: the copy path (zeroCopy off) serves the same records as the
+// sendfile splice.
+func TestFetchCopyPathMatchesSendfile(t *testing.T) {
+	br, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: t.TempDir()}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := br.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	fillPartition(t, br, "small", 3<<20)
+	hw := br.topics["small"].partitions[0].HighWatermark()
+	read := func() int64 {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(br.Addr()), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"small": {0: kgo.NewOffset().AtStart()}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		var n, next int64
+		for next < hw && ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				if r.Offset != next || len(r.Value) != 1024 {
+					t.Fatalf("record at %d (want %d) of %d bytes", r.Offset, next, len(r.Value))
+				}
+				next++
+				n++
+			})
+		}
+		return n
+	}
+	zeroCopy = false
+	copied := read()
+	zeroCopy = true
+	if spliced := read(); copied != hw || spliced != hw {
+		t.Fatalf("copy path read %d records, sendfile %d, want %d", copied, spliced, hw)
+	}
+}
