@@ -10,6 +10,14 @@ package broker
 // if any partition failed the connection is closed instead, as Kafka does, so the client
 // notices. On a single node acks=-1 is acks=1 with an ISR of one, as in Kafka with RF=1.
 //
+// In a replicated cluster only the leader appends (NOT_LEADER_OR_FOLLOWER elsewhere). acks=-1
+// is refused with NOT_ENOUGH_REPLICAS, nothing written, when the ISR is smaller than
+// min.insync.replicas; otherwise the batch is appended and the answer waits, for every
+// partition of the request, until the high watermark covers it (the produce purgatory), up to
+// the request's timeout (REQUEST_TIMED_OUT), answering NOT_ENOUGH_REPLICAS_AFTER_APPEND when
+// the ISR shrinks below min.insync.replicas meanwhile (the data stays in the log) and
+// NOT_LEADER_OR_FOLLOWER when leadership moves.
+//
 // Produce to __consumer_offsets gets INVALID_TOPIC_EXCEPTION, as for Kafka clients without
 // internal-topic rights.
 //
@@ -20,6 +28,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -32,20 +41,46 @@ func handleProduce(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	failed := false
-	for _, rt := range r.Topics {
+	type pending struct {
+		p          *partition
+		lastOffset int64
+		ti, pi     int
+	}
+	var waits []pending
+	for ti, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
+		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			c.b.produceTo(r.Acks, rt.Topic, rp.Records, &sp)
-			if sp.ErrorCode != 0 {
-				failed = true
-				c.b.metrics.produceErrors.WithLabelValues(kerr.ErrorForCode(sp.ErrorCode).Error()).Inc()
+			if p, last := c.b.produceTo(r.Acks, rt.Topic, rp.Records, &sp); p != nil {
+				waits = append(waits, pending{p, last, ti, pi})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if len(waits) > 0 {
+		timer := time.NewTimer(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
+		for _, w := range waits {
+			if kerrv := c.b.waitReplicated(w.p, w.lastOffset, timer.C); kerrv != nil {
+				sp := &resp.Topics[w.ti].Partitions[w.pi]
+				sp.ErrorCode = kerrv.Code
+				if kerrv == kerr.RequestTimedOut {
+					// Later partitions get the same verdict without waiting again.
+					timer.Reset(0)
+				}
+			}
+		}
+		timer.Stop()
+	}
+	for _, st := range resp.Topics {
+		for _, sp := range st.Partitions {
+			if sp.ErrorCode != 0 {
+				failed = true
+				c.b.metrics.produceErrors.WithLabelValues(kerr.ErrorForCode(sp.ErrorCode).Error()).Inc()
+			}
+		}
 	}
 	if r.Acks == 0 {
 		if failed {
@@ -56,8 +91,9 @@ func handleProduce(c *conn, req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// produceTo validates and appends one partition's batch, filling sp.
-func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kmsg.ProduceResponseTopicPartition) {
+// produceTo validates and appends one partition's batch, filling sp. For acks=-1 in a
+// replicated cluster it returns the partition and the batch's last offset to wait for.
+func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64) {
 	sp.BaseOffset = -1
 	sp.LogAppendTime = -1
 	sp.LogStartOffset = -1
@@ -69,16 +105,16 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 	}
 	if acks != 0 && acks != 1 && acks != -1 {
 		fail(kerr.InvalidRequiredAcks, "acks must be 0, 1 or -1")
-		return
+		return nil, 0
 	}
 	if topicName == offsetsTopic {
 		fail(kerr.InvalidTopicException, "clients may not produce to the internal topic "+offsetsTopic)
-		return
+		return nil, 0
 	}
-	p, kerrv := b.partitionFor(topicName, sp.Partition)
+	p, kerrv := b.leaderOf(b.partitionFor(topicName, sp.Partition))
 	if kerrv != nil {
 		fail(kerrv, "")
-		return
+		return nil, 0
 	}
 	b.mu.RLock()
 	props := p.topic.props(b)
@@ -86,35 +122,60 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 	info, berr := validateProduceBatch(records, props.int("max.message.bytes"))
 	if berr != nil {
 		fail(berr.err, berr.msg)
-		return
+		return nil, 0
 	}
 	if info.producerID >= 0 || info.transactional {
 		fail(kerr.UnknownProducerID, "this broker issues no producer ids; idempotent and transactional produce are not supported yet")
-		return
+		return nil, 0
 	}
 	logAppendTime := int64(-1)
 	if props.get("message.timestamp.type") == "LogAppendTime" {
 		logAppendTime = time.Now().UnixMilli()
 	}
+	replicated := acks == -1 && b.cl != nil
+	if replicated {
+		p.mu.RLock()
+		isr, minISR := len(p.isr), p.minISR
+		p.mu.RUnlock()
+		if isr < minISR {
+			fail(kerr.NotEnoughReplicas, fmt.Sprintf("the ISR has %d replicas, fewer than min.insync.replicas=%d", isr, minISR))
+			return nil, 0
+		}
+	}
 	ai, kerrv, msg := b.appendAsLeader(p, records, logAppendTime)
 	if kerrv != nil {
 		fail(kerrv, msg)
-		return
+		return nil, 0
 	}
 	sp.BaseOffset = ai.FirstOffset
 	sp.LogAppendTime = ai.LogAppendTime
 	sp.LogStartOffset = p.LogStartOffset()
 	b.metrics.bytesIn.WithLabelValues(topicName).Add(float64(len(records)))
 	b.metrics.messagesIn.WithLabelValues(topicName).Add(float64(info.records))
+	if replicated {
+		return p, ai.LastOffset
+	}
+	return nil, 0
 }
 
 // appendAsLeader appends a validated batch to p as its leader and advances the high
-// watermark: with an ISR of one, an appended batch is committed at once.
+// watermark: on a single node (an ISR of one) an appended batch is committed at once; in a
+// cluster the high watermark follows the ISR's log end offsets.
 func (b *Broker) appendAsLeader(p *partition, records []byte, logAppendTime int64) (storage.AppendInfo, *kerr.Error, string) {
 	p.appendMu.Lock()
+	if b.cl != nil && !p.isLeader(b.cfg.NodeID) {
+		p.appendMu.Unlock()
+		return storage.AppendInfo{}, kerr.NotLeaderForPartition, "this broker stopped leading the partition"
+	}
 	ai, err := p.log.AppendAsLeader(records, p.LeaderEpoch(), logAppendTime)
 	if err == nil {
-		p.advanceHighWatermark(p.log.LogEndOffset())
+		if b.cl != nil {
+			p.mu.Lock()
+			p.updateHighWatermarkLocked(p.log.LogEndOffset())
+			p.mu.Unlock()
+		} else {
+			p.advanceHighWatermark(p.log.LogEndOffset())
+		}
 	}
 	p.appendMu.Unlock()
 	if err != nil {

@@ -14,6 +14,12 @@ package broker
 // the log start is OFFSET_OUT_OF_RANGE; between the high watermark and the log end it returns
 // no data.
 //
+// Replica fetches (ReplicaID, or ReplicaState at v15+, >= 0) come from followers: they read
+// up to the log end offset instead of the high watermark, report the follower's log end
+// offset (its FetchOffset) to the leader's replication state, and get a DivergingEpoch
+// instead of data when LastFetchedEpoch shows the follower's log diverged (KIP-320). In a
+// replicated cluster only the leader serves fetches (NOT_LEADER_OR_FOLLOWER elsewhere).
+//
 // Differences from Kafka: no incremental fetch sessions (KIP-227): SessionID is always 0, so
 // clients send full fetch requests, which Kafka allows. No preferred read replica (KIP-392).
 
@@ -30,6 +36,10 @@ func handleFetch(c *conn, req *request) (kmsg.Response, error) {
 	if wait < 0 {
 		wait = 0
 	}
+	replica := r.ReplicaID
+	if req.version >= 15 {
+		replica = r.ReplicaState.ID
+	}
 	deadline := time.Now().Add(wait)
 	var timer *time.Timer
 	defer func() {
@@ -37,9 +47,11 @@ func handleFetch(c *conn, req *request) (kmsg.Response, error) {
 			timer.Stop()
 		}
 	}()
+	track := replica >= 0
 	for {
 		arrived := c.b.arrivals.wait()
-		resp, size, hasError := c.buildFetch(r, req.version)
+		resp, size, hasError := c.buildFetch(r, req.version, replica, track)
+		track = false
 		if size >= int64(r.MinBytes) || hasError || wait == 0 || !time.Now().Before(deadline) {
 			return resp, nil
 		}
@@ -50,7 +62,7 @@ func handleFetch(c *conn, req *request) (kmsg.Response, error) {
 		select {
 		case <-arrived:
 		case <-timer.C:
-			resp, _, _ := c.buildFetch(r, req.version)
+			resp, _, _ := c.buildFetch(r, req.version, replica, false)
 			return resp, nil
 		case <-c.b.stop:
 			return nil, errCloseConn
@@ -60,7 +72,9 @@ func handleFetch(c *conn, req *request) (kmsg.Response, error) {
 
 // buildFetch reads every requested partition once. It returns the response, the record bytes
 // it holds and whether any partition has an error (which ends a long poll early, as in Kafka).
-func (c *conn) buildFetch(r *kmsg.FetchRequest, version int16) (*kmsg.FetchResponse, int64, bool) {
+// replica is the fetching follower (-1 for consumers); track records its progress (the first
+// pass of a long poll only).
+func (c *conn) buildFetch(r *kmsg.FetchRequest, version int16, replica int32, track bool) (*kmsg.FetchResponse, int64, bool) {
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	resp.SetVersion(version)
 	maxBytes := int64(r.MaxBytes)
@@ -88,7 +102,7 @@ func (c *conn) buildFetch(r *kmsg.FetchRequest, version int16) (*kmsg.FetchRespo
 			}
 			if perr == nil {
 				var n int64
-				n, perr = c.readPartition(p, rp, &sp, maxBytes-total, &minOne, readCommitted)
+				n, perr = c.readPartition(p, rp, &sp, maxBytes-total, &minOne, readCommitted, replica, track)
 				total += n
 			}
 			if perr != nil {
@@ -107,7 +121,10 @@ func (c *conn) buildFetch(r *kmsg.FetchRequest, version int16) (*kmsg.FetchRespo
 
 // readPartition fills sp from p's log and returns the record bytes it added. budget is what is
 // left of the response's MaxBytes.
-func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int64, minOne *bool, readCommitted bool) (int64, *kerr.Error) {
+func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, budget int64, minOne *bool, readCommitted bool, replica int32, track bool) (int64, *kerr.Error) {
+	if !p.isLeader(c.b.cfg.NodeID) {
+		return 0, kerr.NotLeaderForPartition
+	}
 	epoch := p.LeaderEpoch()
 	if rp.CurrentLeaderEpoch >= 0 {
 		if rp.CurrentLeaderEpoch < epoch {
@@ -125,6 +142,24 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 		sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}
 	leo := p.LogEndOffset()
+	maxOffset := hw
+	if replica >= 0 {
+		if rp.LastFetchedEpoch >= 0 {
+			e, end := p.log.EndOffsetForEpoch(rp.LastFetchedEpoch)
+			if e >= 0 && (e != rp.LastFetchedEpoch || end < rp.FetchOffset) {
+				sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = e, end
+				return 0, nil
+			}
+		}
+		if rp.FetchOffset > leo || rp.FetchOffset < sp.LogStartOffset {
+			return 0, kerr.OffsetOutOfRange
+		}
+		if track {
+			c.b.onFollowerFetch(p, replica, rp.FetchOffset, time.Now())
+			sp.HighWatermark = p.HighWatermark()
+		}
+		maxOffset = leo
+	}
 	if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > leo {
 		return 0, kerr.OffsetOutOfRange
 	}
@@ -132,13 +167,13 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 	if limit > budget {
 		limit = budget
 	}
-	if rp.FetchOffset >= hw || (limit <= 0 && !*minOne) {
+	if rp.FetchOffset >= maxOffset || (limit <= 0 && !*minOne) {
 		return 0, nil
 	}
 	if limit < 0 {
 		limit = 0
 	}
-	res, err := p.log.Read(rp.FetchOffset, int(limit), hw, *minOne)
+	res, err := p.log.Read(rp.FetchOffset, int(limit), maxOffset, *minOne)
 	if err != nil {
 		return 0, storageError(err)
 	}

@@ -23,7 +23,7 @@ func handleListOffsets(c *conn, req *request) (kmsg.Response, error) {
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			p, err := c.b.partitionFor(rt.Topic, rp.Partition)
+			p, err := c.b.leaderOf(c.b.partitionFor(rt.Topic, rp.Partition))
 			if err == nil {
 				err = listOffset(p, rp, &sp, req.version)
 			}

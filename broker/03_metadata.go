@@ -21,8 +21,11 @@ const notAuthorizedOps = -2147483648
 
 func handleMetadata(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.MetadataRequest)
-	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	b := c.b
+	if b.cl != nil {
+		return b.cl.metadata(r, req.version), nil
+	}
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	resp.Brokers = []kmsg.MetadataResponseBroker{b.brokerEntry()}
 	resp.ClusterID = &b.cfg.ClusterID
 	resp.ControllerID = b.cfg.NodeID

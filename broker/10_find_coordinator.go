@@ -26,6 +26,10 @@ func handleFindCoordinator(c *conn, req *request) (kmsg.Response, error) {
 			if err := b.groups.ensureReady(); err != nil {
 				return -1, "", -1, err, ""
 			}
+			if b.cl != nil {
+				id, host, port, err := b.cl.groupCoordinator(partitionFor(key, b.groups.numPartitions()))
+				return id, host, port, err, ""
+			}
 			return b.cfg.NodeID, b.advertise.host, b.advertise.port, nil, ""
 		case 1:
 			return -1, "", -1, kerr.CoordinatorNotAvailable, "this broker has no transaction coordinator"

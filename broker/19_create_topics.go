@@ -17,6 +17,9 @@ import (
 
 func handleCreateTopics(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.CreateTopicsRequest)
+	if c.b.cl != nil {
+		return c.b.cl.createTopics(r), nil
+	}
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
 	for _, rt := range r.Topics {

@@ -23,7 +23,7 @@ func handleOffsetForLeaderEpoch(c *conn, req *request) (kmsg.Response, error) {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p, err := c.b.partitionFor(rt.Topic, rp.Partition)
+			p, err := c.b.leaderOf(c.b.partitionFor(rt.Topic, rp.Partition))
 			if err == nil {
 				epoch := p.LeaderEpoch()
 				switch {

@@ -38,9 +38,14 @@ func handleDescribeConfigs(c *conn, req *request) (kmsg.Response, error) {
 		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			c.b.mu.RLock()
-			t := c.b.topics[rr.ResourceName]
-			c.b.mu.RUnlock()
+			var t *topic
+			if c.b.cl != nil {
+				t = c.b.cl.topicForConfigs(rr.ResourceName)
+			} else {
+				c.b.mu.RLock()
+				t = c.b.topics[rr.ResourceName]
+				c.b.mu.RUnlock()
+			}
 			if t == nil {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break

@@ -16,6 +16,9 @@ import (
 
 func handleCreatePartitions(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.CreatePartitionsRequest)
+	if c.b.cl != nil {
+		return c.b.cl.createPartitions(r), nil
+	}
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	seen := map[string]int{}
 	for _, rt := range r.Topics {

@@ -20,6 +20,9 @@ import (
 
 func handleIncrementalAlterConfigs(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.IncrementalAlterConfigsRequest)
+	if c.b.cl != nil {
+		return c.b.cl.alterConfigs(r), nil
+	}
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range r.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()

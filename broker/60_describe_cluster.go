@@ -18,6 +18,10 @@ func handleDescribeCluster(c *conn, req *request) (kmsg.Response, error) {
 	if req.version >= 1 {
 		resp.EndpointType = r.EndpointType
 	}
+	if c.b.cl != nil {
+		c.b.cl.describeCluster(resp)
+		return resp, nil
+	}
 	e := kmsg.NewDescribeClusterResponseBroker()
 	e.NodeID = c.b.cfg.NodeID
 	e.Host = c.b.advertise.host

@@ -25,6 +25,8 @@ type Broker struct {
 	fs      storage.FS
 	metrics *metrics
 	groups  *coordinator
+	// cl is the broker's part in a replicated cluster; nil for a single node.
+	cl *cluster
 
 	ln        net.Listener
 	advertise hostPort
@@ -94,6 +96,12 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		stop:       make(chan struct{}),
 	}
 	start := time.Now()
+	b.groups = newCoordinator(b)
+	if len(cfg.Voters) > 0 {
+		// Topics, partitions and groups come from the controller quorum's image once the
+		// broker starts.
+		return b, nil
+	}
 	if err := b.loadTopics(); err != nil {
 		b.closeLogs()
 		return nil, err
@@ -103,7 +111,6 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		n += len(t.partitions)
 	}
 	b.metrics.partitions.Set(float64(n))
-	b.groups = newCoordinator(b)
 	if err := b.groups.startUp(); err != nil {
 		b.closeLogs()
 		return nil, err
@@ -144,6 +151,12 @@ func (b *Broker) Start() error {
 	go b.acceptLoop()
 	go b.maintainLoop()
 	go b.groups.tickLoop()
+	if len(b.cfg.Voters) > 0 {
+		if err := b.startCluster(); err != nil {
+			b.Close()
+			return err
+		}
+	}
 	b.log.Info("broker listening", "addr", ln.Addr().String(), "metrics", b.MetricsAddr(), "data_dir", b.cfg.DataDir)
 	return nil
 }
@@ -231,7 +244,11 @@ func (b *Broker) allPartitions() []*partition {
 	defer b.mu.RUnlock()
 	var ps []*partition
 	for _, t := range b.topics {
-		ps = append(ps, t.partitions...)
+		for _, p := range t.partitions {
+			if p != nil {
+				ps = append(ps, p)
+			}
+		}
 	}
 	return ps
 }
@@ -255,6 +272,9 @@ func (b *Broker) Close() error {
 		b.connMu.Unlock()
 		b.arrivals.notify()
 		b.connWG.Wait()
+		if b.cl != nil {
+			b.cl.stop()
+		}
 		b.bgWG.Wait()
 		err = b.closeLogs()
 		b.log.Info("broker stopped")

@@ -29,6 +29,22 @@ type Config struct {
 	ClusterID string
 	// Props are server.properties settings (see brokerProps for the keys understood).
 	Props map[string]string
+
+	// Voters, when set, makes the broker one node of a replicated cluster: it maps the
+	// controller quorum's voters (node ids) to their Raft addresses, like KRaft's
+	// controller.quorum.voters. Metadata then lives in the quorum's Raft log under
+	// DataDir/controller. Empty: a single-node cluster whose metadata is in DataDir.
+	Voters map[int32]string
+	// ControllerListen is this node's Raft address; default its Voters entry. Required for a
+	// broker that is not a voter (an observer).
+	ControllerListen string
+	// Peers maps broker ids to the Kafka address this broker dials to reach them (replica
+	// fetches, controller requests); brokers not listed are dialled at their registered
+	// address. The chaos layer points entries at per-link proxies.
+	Peers map[int32]string
+	// RaftPeers maps voter ids to the Raft address this node dials to reach them; default
+	// their Voters address.
+	RaftPeers map[int32]string
 }
 
 // brokerProps are the broker-level settings understood, with Kafka's defaults. Topic-level
@@ -58,6 +74,21 @@ var brokerProps = map[string]string{
 	"group.min.session.timeout.ms":     "6000",
 	"group.max.session.timeout.ms":     "1800000",
 	"offsets.topic.num.partitions":     "50",
+	// Replication and the controller quorum (cluster mode). Kafka's defaults, except where
+	// the launcher passes shorter ones for fast failover.
+	"offsets.topic.replication.factor":        "3",
+	"replica.lag.time.max.ms":                 "30000",
+	"replica.fetch.wait.max.ms":               "500",
+	"replica.fetch.min.bytes":                 "1",
+	"replica.fetch.max.bytes":                 "1048576",
+	"replica.fetch.response.max.bytes":        "10485760",
+	"replica.fetch.backoff.ms":                "1000",
+	"broker.session.timeout.ms":               "9000",
+	"broker.heartbeat.interval.ms":            "2000",
+	"controller.quorum.election.timeout.ms":   "1000",
+	"controller.quorum.fetch.timeout.ms":      "2000",
+	"auto.leader.rebalance.enable":            "true",
+	"leader.imbalance.check.interval.seconds": "300",
 }
 
 // ValidateProps checks that every key is a known broker setting with a value of the right

@@ -3,6 +3,7 @@ package broker
 import (
 	"crypto/rand"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,17 @@ func (c *coordinator) ensureReady() *kerr.Error {
 	c.readyMu.Lock()
 	defer c.readyMu.Unlock()
 	if c.ready.Load() {
+		return nil
+	}
+	if cl := c.b.cl; cl != nil {
+		// In a cluster the partitions' leaders load their groups (applyPartition).
+		rf := min(int(c.b.cfg.propInt("offsets.topic.replication.factor")), len(cl.ctl.Image().LiveBrokers()))
+		cfgs := map[string]string{"cleanup.policy": "compact", "segment.bytes": strconv.Itoa(offsetsTopicSegmentBytes)}
+		if err := cl.createTopic(offsetsTopic, c.numPartitions(), int16(max(rf, 1)), cfgs); err != nil {
+			c.b.log.Warn("create __consumer_offsets", "err", err)
+			return kerr.CoordinatorNotAvailable
+		}
+		c.ready.Store(true)
 		return nil
 	}
 	if err := c.createOffsetsTopic(); err != nil {

@@ -123,6 +123,18 @@ var flexSchemas = map[kmsg.Key][]field{
 	kmsg.DescribeGroups: {f(fStringArray), f(fInt8)},
 	kmsg.ListGroups:     {fv(fStringArray, 4, -1), fv(fStringArray, 5, -1)},
 	kmsg.DeleteGroups:   {f(fStringArray)},
+	kmsg.AlterPartition: {
+		f(fInt32), f(fInt64),
+		farr(fv(fString, 0, 1), fv(fUUID, 2, -1),
+			farr(f(fInt32), f(fInt32), fv(fInt32Array, 0, 2), farrv(3, -1, f(fInt32), f(fInt64)), fv(fInt8, 1, -1), f(fInt32))),
+	},
+	kmsg.BrokerRegistration: {
+		f(fInt32), f(fString), f(fUUID),
+		farr(f(fString), f(fString), f(fInt16), f(fInt16)),
+		farr(f(fString), f(fInt16), f(fInt16)),
+		f(fString),
+	},
+	kmsg.BrokerHeartbeat: {f(fInt32), f(fInt64), f(fInt64), f(fInt8), f(fInt8)},
 }
 
 // fetchReplicaState is the body of Fetch's top-level tagged field 1 (ReplicaState), which kmsg

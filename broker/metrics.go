@@ -29,6 +29,8 @@ type metrics struct {
 	produceErrors  *prometheus.CounterVec
 	rebalances     prometheus.Counter
 	offsetCommits  prometheus.Counter
+	isrShrinks     prometheus.Counter
+	isrExpands     prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -73,6 +75,13 @@ func newMetrics() *metrics {
 			Name: "kafka_coordinator_group_offset_commits_total", Help: "Partition offsets committed to this coordinator.",
 		}),
 	}
+	m.isrShrinks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kafka_server_replicamanager_isrshrinks_total", Help: "ISR shrinks of partitions this broker leads.",
+	})
+	m.isrExpands = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kafka_server_replicamanager_isrexpands_total", Help: "ISR expansions of partitions this broker leads.",
+	})
+	m.reg.MustRegister(m.isrShrinks, m.isrExpands)
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.messagesIn, m.bytesOutTotal, m.requests, m.requestSeconds,
 		m.badRequests, m.partitions, m.connections, m.produceErrors, m.rebalances, m.offsetCommits)
 	return m
@@ -134,4 +143,39 @@ func (b *Broker) serveMetrics() error {
 		}
 	}()
 	return nil
+}
+
+// registerCluster adds the replication gauges of a cluster-mode broker, computed at scrape
+// time from the partitions it hosts.
+func (m *metrics) registerCluster(b *Broker) {
+	count := func(f func(p *partition) bool) func() float64 {
+		return func() float64 {
+			n := 0
+			for _, p := range b.allPartitions() {
+				if f(p) {
+					n++
+				}
+			}
+			return float64(n)
+		}
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka_server_replicamanager_underreplicatedpartitions",
+			Help: "Partitions this broker leads whose ISR is smaller than their replica set."},
+			count(func(p *partition) bool {
+				p.mu.RLock()
+				defer p.mu.RUnlock()
+				return p.leader == b.cfg.NodeID && len(p.isr) < len(p.replicas)
+			})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka_server_replicamanager_underminisrpartitioncount",
+			Help: "Partitions this broker leads whose ISR is smaller than min.insync.replicas."},
+			count(func(p *partition) bool {
+				p.mu.RLock()
+				defer p.mu.RUnlock()
+				return p.leader == b.cfg.NodeID && len(p.isr) < p.minISR
+			})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka_server_replicamanager_leadercount",
+			Help: "Partitions this broker leads."},
+			count(func(p *partition) bool { return p.isLeader(b.cfg.NodeID) })),
+	)
 }

@@ -22,6 +22,10 @@ const offsetsTopic = "__consumer_offsets"
 // offsetsTopicSegmentBytes is offsets.topic.segment.bytes' Kafka default (100 MiB).
 const offsetsTopicSegmentBytes = 104857600
 
+// offsetsCommitTimeout is offsets.commit.timeout.ms: how long a group write waits for the
+// ISR in a cluster.
+const offsetsCommitTimeout = 5 * time.Second
+
 // createOffsetsTopic creates __consumer_offsets with offsets.topic.num.partitions partitions
 // and cleanup.policy=compact, unless it exists.
 func (c *coordinator) createOffsetsTopic() error {
@@ -123,8 +127,17 @@ func (c *coordinator) appendRecords(groupID string, recs []record) error {
 	if kerrv != nil {
 		return kerrv
 	}
-	if _, kerrv, msg := c.b.appendAsLeader(p, encodeBatch(recs, time.Now().UnixMilli()), -1); kerrv != nil {
+	ai, kerrv, msg := c.b.appendAsLeader(p, encodeBatch(recs, time.Now().UnixMilli()), -1)
+	if kerrv != nil {
 		return fmt.Errorf("%w: %s", kerrv, msg)
+	}
+	if c.b.cl != nil {
+		// Committed means replicated to the ISR, as Kafka's coordinator appends with acks=all.
+		timer := time.NewTimer(offsetsCommitTimeout)
+		defer timer.Stop()
+		if kerrv := c.b.waitReplicated(p, ai.LastOffset, timer.C); kerrv != nil {
+			return kerrv
+		}
 	}
 	return nil
 }

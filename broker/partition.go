@@ -3,6 +3,7 @@ package broker
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kchaos/kchaos/broker/storage"
 )
@@ -26,6 +27,19 @@ type partition struct {
 	leaderEpoch int32
 	replicas    []int32
 	isr         []int32
+	// partitionEpoch is the controller's version of the partition state (cluster mode).
+	partitionEpoch int32
+	// followers tracks, while this broker leads, every other replica's fetch progress.
+	followers map[int32]*followerState
+	// pendingISR is the ISR of an AlterPartition in flight (nil when none). While it is in
+	// flight the high watermark is computed over the larger of the two sets, as KIP-497's
+	// "maximal ISR" prescribes.
+	pendingISR []int32
+	// epochStart is the log end offset when this broker became leader in leaderEpoch; a
+	// follower joins the ISR only once it has reached it.
+	epochStart int64
+	// minISR is the topic's min.insync.replicas (cluster mode; 1 on a single node).
+	minISR int
 
 	// highWatermark is the first offset not yet committed (readable by consumers).
 	highWatermark atomic.Int64
@@ -66,4 +80,23 @@ func (p *partition) advanceHighWatermark(hw int64) bool {
 			return true
 		}
 	}
+}
+
+// followerState is what the leader knows of one follower (Kafka's Replica state).
+type followerState struct {
+	// leo is the follower's log end offset: the offset of its last fetch.
+	leo int64
+	// lastCaughtUp is the last time the follower had fetched everything the leader had.
+	lastCaughtUp time.Time
+	// lastFetch and lastFetchLeaderLEO are the time of the previous fetch and the leader's log
+	// end offset then: a fetch reaching lastFetchLeaderLEO was caught up at lastFetch.
+	lastFetch          time.Time
+	lastFetchLeaderLEO int64
+}
+
+// isLeader reports whether node leads the partition.
+func (p *partition) isLeader(node int32) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.leader == node
 }

@@ -283,7 +283,10 @@ func (b *Broker) partitionFor(topicName string, index int32) (*partition, *kerr.
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	t := b.topics[topicName]
-	if t == nil || index < 0 || int(index) >= len(t.partitions) {
+	if t == nil || index < 0 || int(index) >= len(t.partitions) || t.partitions[index] == nil {
+		if b.cl != nil {
+			return nil, b.cl.hostedError(topicName, index)
+		}
 		return nil, kerr.UnknownTopicOrPartition
 	}
 	return t.partitions[index], nil
@@ -295,10 +298,28 @@ func (b *Broker) partitionByID(id [16]byte, index int32) (*partition, *kerr.Erro
 	defer b.mu.RUnlock()
 	t := b.topicsByID[id]
 	if t == nil {
+		if b.cl != nil && b.cl.ctl.Image().TopicByID(id) != nil {
+			return nil, kerr.NotLeaderForPartition
+		}
 		return nil, kerr.UnknownTopicID
 	}
-	if index < 0 || int(index) >= len(t.partitions) {
+	if index < 0 || int(index) >= len(t.partitions) || t.partitions[index] == nil {
+		if b.cl != nil {
+			return nil, b.cl.hostedError(t.name, index)
+		}
 		return nil, kerr.UnknownTopicOrPartition
 	}
 	return t.partitions[index], nil
+}
+
+// leaderOf returns p when this broker leads it, else NOT_LEADER_OR_FOLLOWER (clients with stale
+// metadata refresh it on that error).
+func (b *Broker) leaderOf(p *partition, err *kerr.Error) (*partition, *kerr.Error) {
+	if err != nil {
+		return nil, err
+	}
+	if !p.isLeader(b.cfg.NodeID) {
+		return nil, kerr.NotLeaderForPartition
+	}
+	return p, nil
 }

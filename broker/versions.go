@@ -9,6 +9,9 @@ type api struct {
 	key      kmsg.Key
 	min, max int16
 	handle   func(c *conn, req *request) (kmsg.Response, error)
+	// internal APIs are served to the cluster's brokers but not advertised in ApiVersions,
+	// as Kafka serves them on its controller listener only.
+	internal bool
 }
 
 // apis is the single table of what the broker advertises in ApiVersions. Ranges cover what
@@ -18,29 +21,32 @@ type api struct {
 // bounds stop before versions whose semantics are not implemented (Produce v12+: transactions
 // v2; ListOffsets v7+: max-timestamp and earliest-local lookups).
 var apis = []api{
-	{kmsg.Produce, 3, 11, handleProduce},
-	{kmsg.Fetch, 4, 16, handleFetch},
-	{kmsg.ListOffsets, 0, 6, handleListOffsets},
-	{kmsg.Metadata, 0, 12, handleMetadata},
-	{kmsg.ApiVersions, 0, 4, handleApiVersions},
-	{kmsg.CreateTopics, 2, 7, handleCreateTopics},
-	{kmsg.DeleteTopics, 1, 6, handleDeleteTopics},
-	{kmsg.OffsetForLeaderEpoch, 2, 4, handleOffsetForLeaderEpoch},
-	{kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs},
-	{kmsg.CreatePartitions, 0, 3, handleCreatePartitions},
-	{kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs},
-	{kmsg.DescribeCluster, 0, 1, handleDescribeCluster},
-	{kmsg.OffsetCommit, 2, 9, handleOffsetCommit},
-	{kmsg.OffsetFetch, 1, 9, handleOffsetFetch},
-	{kmsg.FindCoordinator, 0, 5, handleFindCoordinator},
-	{kmsg.JoinGroup, 2, 9, handleJoinGroup},
-	{kmsg.Heartbeat, 0, 4, handleHeartbeat},
-	{kmsg.LeaveGroup, 0, 5, handleLeaveGroup},
-	{kmsg.SyncGroup, 0, 5, handleSyncGroup},
-	{kmsg.DescribeGroups, 0, 5, handleDescribeGroups},
-	{kmsg.ListGroups, 0, 5, handleListGroups},
-	{kmsg.DeleteGroups, 0, 2, handleDeleteGroups},
-	{kmsg.OffsetDelete, 0, 0, handleOffsetDelete},
+	{kmsg.Produce, 3, 11, handleProduce, false},
+	{kmsg.Fetch, 4, 16, handleFetch, false},
+	{kmsg.ListOffsets, 0, 6, handleListOffsets, false},
+	{kmsg.Metadata, 0, 12, handleMetadata, false},
+	{kmsg.ApiVersions, 0, 4, handleApiVersions, false},
+	{kmsg.CreateTopics, 2, 7, handleCreateTopics, false},
+	{kmsg.DeleteTopics, 1, 6, handleDeleteTopics, false},
+	{kmsg.OffsetForLeaderEpoch, 2, 4, handleOffsetForLeaderEpoch, false},
+	{kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs, false},
+	{kmsg.CreatePartitions, 0, 3, handleCreatePartitions, false},
+	{kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs, false},
+	{kmsg.DescribeCluster, 0, 1, handleDescribeCluster, false},
+	{kmsg.OffsetCommit, 2, 9, handleOffsetCommit, false},
+	{kmsg.OffsetFetch, 1, 9, handleOffsetFetch, false},
+	{kmsg.FindCoordinator, 0, 5, handleFindCoordinator, false},
+	{kmsg.JoinGroup, 2, 9, handleJoinGroup, false},
+	{kmsg.Heartbeat, 0, 4, handleHeartbeat, false},
+	{kmsg.LeaveGroup, 0, 5, handleLeaveGroup, false},
+	{kmsg.SyncGroup, 0, 5, handleSyncGroup, false},
+	{kmsg.DescribeGroups, 0, 5, handleDescribeGroups, false},
+	{kmsg.ListGroups, 0, 5, handleListGroups, false},
+	{kmsg.DeleteGroups, 0, 2, handleDeleteGroups, false},
+	{kmsg.OffsetDelete, 0, 0, handleOffsetDelete, false},
+	{kmsg.AlterPartition, 0, 1, handleAlterPartition, true},
+	{kmsg.BrokerRegistration, 0, 0, handleBrokerRegistration, true},
+	{kmsg.BrokerHeartbeat, 0, 0, handleBrokerHeartbeat, true},
 }
 
 // apiByKey indexes apis; nil entries are keys the broker does not serve.
@@ -53,6 +59,9 @@ func init() {
 	for i := range apis {
 		a := &apis[i]
 		apiByKey[a.key] = a
+		if a.internal {
+			continue
+		}
 		advertised = append(advertised, kmsg.ApiVersionsResponseApiKey{ApiKey: a.key.Int16(), MinVersion: a.min, MaxVersion: a.max})
 	}
 }

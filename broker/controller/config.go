@@ -25,6 +25,10 @@ type Config struct {
 	// each as a Raft non-voter when it takes over; a node can also be added later with
 	// AddObserver or by registering with RegisterBroker's RaftAddr.
 	Observers map[int32]string
+	// Dial, when set, opens this node's Raft connections to other nodes (given their Raft
+	// address from the quorum configuration), so each directed link can be routed through its
+	// own proxy. Default: a plain TCP dial.
+	Dial func(addr string, timeout time.Duration) (net.Conn, error)
 	// DataDir holds raft.db (the bbolt log and stable store) and the snapshots/ folder.
 	DataDir string
 

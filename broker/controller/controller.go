@@ -85,7 +85,7 @@ func New(cfg Config) (*Controller, error) {
 			return nil, fmt.Errorf("controller: raft listener: %w", err)
 		}
 	}
-	trans := raft.NewNetworkTransportWithLogger(&tcpStream{Listener: ln, advertise: cfg.RaftAddr}, 3, 10*time.Second, hlog)
+	trans := raft.NewNetworkTransportWithLogger(&tcpStream{Listener: ln, advertise: cfg.RaftAddr, dial: cfg.Dial}, 3, 10*time.Second, hlog)
 
 	c.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
 	if err != nil {
@@ -379,9 +379,13 @@ func serverID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id
 type tcpStream struct {
 	net.Listener
 	advertise string
+	dial      func(addr string, timeout time.Duration) (net.Conn, error)
 }
 
 func (s *tcpStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if s.dial != nil {
+		return s.dial(string(addr), timeout)
+	}
 	return net.DialTimeout("tcp", string(addr), timeout)
 }
 

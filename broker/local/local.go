@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,8 +34,9 @@ import (
 
 // Config describes a local cluster.
 type Config struct {
-	// Brokers is the number of broker processes; default 1. The reference broker runs single
-	// node clusters until replication lands, so more than one is refused for now.
+	// Brokers is the number of broker processes; default 1. One broker runs as a single-node
+	// cluster; two or more form a replicated cluster whose brokers 1..3 are the controller
+	// quorum's voters (combined mode) and the rest observers.
 	Brokers int
 	// Dir holds one folder per broker (node-N/data, node-N/broker.log); required.
 	Dir string
@@ -52,6 +54,26 @@ type Config struct {
 	StopTimeout time.Duration
 	// Logger receives launcher events; default slog.Default().
 	Logger *slog.Logger
+	// Route, when set, is asked for the address broker from dials to reach broker to, for
+	// every directed link of a replicated cluster: Kafka links (replica fetches, controller
+	// requests) and, with raft set, controller-quorum links. addr is the direct address; the
+	// answer may be a proxy in front of it (the chaos layer's per-link proxies). It is called
+	// once per link, before the brokers start.
+	Route func(from, to int32, raft bool, addr string) string
+}
+
+// ClusterDefaults are the settings a replicated local cluster runs with unless Props override
+// them: shorter than Kafka's so failures are detected within about a second, as a harness
+// needs (Kafka's defaults in parentheses): broker.session.timeout.ms 1000 (9000),
+// broker.heartbeat.interval.ms 200 (2000), replica.lag.time.max.ms 10000 (30000),
+// replica.fetch.backoff.ms 200 (1000), controller.quorum.fetch.timeout.ms 1000 (2000), and
+// offsets.topic.replication.factor at most the number of brokers.
+var ClusterDefaults = map[string]string{
+	"controller.quorum.fetch.timeout.ms": "1000",
+	"broker.session.timeout.ms":          "1000",
+	"broker.heartbeat.interval.ms":       "200",
+	"replica.lag.time.max.ms":            "10000",
+	"replica.fetch.backoff.ms":           "200",
 }
 
 // Cluster is a running local cluster.
@@ -77,6 +99,12 @@ type NodeConfig struct {
 	Props map[string]string
 	// Env is added to the broker's environment.
 	Env []string
+	// Voters, ControllerListen, Peers and RaftPeers are the replicated-cluster flags
+	// (--voters, --controller-listen, --peer, --raft-peer); empty for a single node.
+	Voters           map[int32]string
+	ControllerListen string
+	Peers            map[int32]string
+	RaftPeers        map[int32]string
 	// StartTimeout bounds the wait for the broker to accept connections; default 30s.
 	StartTimeout time.Duration
 	// StopTimeout is how long a graceful stop waits before SIGKILL; default 10s.
@@ -109,8 +137,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Brokers == 0 {
 		cfg.Brokers = 1
 	}
-	if cfg.Brokers != 1 {
-		return nil, fmt.Errorf("local: %d brokers requested; the reference broker runs single-node clusters until replication lands", cfg.Brokers)
+	if cfg.Brokers < 1 || cfg.Brokers > 200 {
+		return nil, fmt.Errorf("local: %d brokers requested; want 1 to 200", cfg.Brokers)
 	}
 	if cfg.Dir == "" {
 		return nil, errors.New("local: a cluster directory is required")
@@ -118,23 +146,126 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
 	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
 	c := &Cluster{cfg: cfg}
+	ncs, err := nodeConfigs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Start all brokers at once: each waits for the quorum, which needs a majority of voters.
+	nodes := make([]*Node, len(ncs))
+	errs := make([]error, len(ncs))
+	var wg sync.WaitGroup
+	for i, nc := range ncs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i], errs[i] = StartNode(ctx, nc)
+		}()
+	}
+	wg.Wait()
+	for _, n := range nodes {
+		if n != nil {
+			c.Nodes = append(c.Nodes, n)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	if err := c.WaitReady(rctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// nodeConfigs lays out the brokers of cfg: directories, and for a replicated cluster the
+// ports chosen up front (every broker must know the voters and its peers before starting),
+// the voters (brokers 1..3) and each broker's routes to the others.
+func nodeConfigs(cfg Config) ([]NodeConfig, error) {
+	var ncs []NodeConfig
+	props := maps.Clone(cfg.Props)
+	if cfg.Brokers > 1 {
+		props = maps.Clone(ClusterDefaults)
+		props["offsets.topic.replication.factor"] = strconv.Itoa(min(3, cfg.Brokers))
+		maps.Copy(props, cfg.Props)
+	}
+	kafka, raft := map[int32]string{}, map[int32]string{}
+	voters := map[int32]string{}
 	for i := 1; i <= cfg.Brokers; i++ {
+		id := int32(i)
 		dir := filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i))
-		nc := NodeConfig{ID: int32(i), DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "broker.log"),
-			Binary: cfg.Binary, Listen: cfg.Host + ":0", Props: cfg.Props,
+		nc := NodeConfig{ID: id, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "broker.log"),
+			Binary: cfg.Binary, Listen: cfg.Host + ":0", Props: props,
 			StartTimeout: cfg.StartTimeout, StopTimeout: cfg.StopTimeout, Logger: cfg.Logger}
 		if cfg.Metrics {
 			nc.MetricsListen = cfg.Host + ":0"
 		}
-		n, err := StartNode(ctx, nc)
-		if err != nil {
-			c.Stop()
-			return nil, err
+		if cfg.Brokers > 1 {
+			ports, err := freePorts(cfg.Host, 2)
+			if err != nil {
+				return nil, err
+			}
+			kafka[id] = net.JoinHostPort(cfg.Host, strconv.Itoa(ports[0]))
+			raft[id] = net.JoinHostPort(cfg.Host, strconv.Itoa(ports[1]))
+			nc.Listen, nc.ControllerListen = kafka[id], raft[id]
+			if i <= 3 {
+				voters[id] = raft[id]
+			}
 		}
-		c.Nodes = append(c.Nodes, n)
+		ncs = append(ncs, nc)
 	}
-	return c, nil
+	if cfg.Brokers == 1 {
+		return ncs, nil
+	}
+	for i := range ncs {
+		nc := &ncs[i]
+		nc.Voters = voters
+		nc.Peers, nc.RaftPeers = map[int32]string{}, map[int32]string{}
+		for to, addr := range kafka {
+			if to == nc.ID {
+				continue
+			}
+			nc.Peers[to] = addr
+			if cfg.Route != nil {
+				nc.Peers[to] = cfg.Route(nc.ID, to, false, addr)
+			}
+			if _, voter := voters[to]; voter {
+				nc.RaftPeers[to] = raft[to]
+				if cfg.Route != nil {
+					nc.RaftPeers[to] = cfg.Route(nc.ID, to, true, raft[to])
+				}
+			}
+		}
+	}
+	return ncs, nil
+}
+
+// freePorts returns n ports free on host now (the kernel's choice for port 0). Another
+// process could take one before the broker binds it; on loopback that is rare, and the
+// broker then fails to start with a clear error.
+func freePorts(host string, n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("local: pick a port: %w", err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // StartNode launches one broker process and waits until it accepts connections.
@@ -306,6 +437,22 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Props)) {
 		args = append(args, "--set", k+"="+cfg.Props[k])
+	}
+	if len(cfg.Voters) > 0 {
+		var vs []string
+		for _, id := range slices.Sorted(maps.Keys(cfg.Voters)) {
+			vs = append(vs, fmt.Sprintf("%d@%s", id, cfg.Voters[id]))
+		}
+		args = append(args, "--voters", strings.Join(vs, ","))
+	}
+	if cfg.ControllerListen != "" {
+		args = append(args, "--controller-listen", cfg.ControllerListen)
+	}
+	for _, id := range slices.Sorted(maps.Keys(cfg.Peers)) {
+		args = append(args, "--peer", fmt.Sprintf("%d=%s", id, cfg.Peers[id]))
+	}
+	for _, id := range slices.Sorted(maps.Keys(cfg.RaftPeers)) {
+		args = append(args, "--raft-peer", fmt.Sprintf("%d=%s", id, cfg.RaftPeers[id]))
 	}
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -390,3 +390,26 @@ func (l *Log) Delete() error {
 	}
 	return nil
 }
+
+// AssignEpoch records that leader epoch starts at the current log end offset, as a broker
+// does when it becomes a partition's leader (before appending anything in that epoch), so
+// OffsetForLeaderEpoch and diverging-epoch checks see the new epoch at once. An epoch not
+// newer than the latest one is ignored.
+func (l *Log) AssignEpoch(epoch int32) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.checkOpen(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if e, ok := l.epochs.latest(); ok && e >= epoch {
+		l.mu.Unlock()
+		return nil
+	}
+	changed := l.epochs.assign(epoch, l.logEndOffset())
+	l.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	return l.writeEpochs()
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -17,16 +18,22 @@ func init() { commands = append(commands, newBrokerCmd) }
 
 func newBrokerCmd() *cobra.Command {
 	var (
-		cfg   broker.Config
-		sets  []string
-		level string
+		cfg       broker.Config
+		sets      []string
+		level     string
+		voters    string
+		peers     []string
+		raftPeers []string
 	)
 	cmd := &cobra.Command{
-		Use:   "broker --node-id N --listen HOST:PORT --data-dir DIR [--set key=value ...]",
+		Use:   "broker --node-id N --listen HOST:PORT --data-dir DIR [--voters 1@HOST:PORT,...] [--set key=value ...]",
 		Short: "Run one reference broker in the foreground",
 		Long: `Run one kchaos reference broker in the foreground. With no quorum flags it is a
 single-node cluster (its own controller) with Kafka's defaults: auto.create.topics.enable=true,
-num.partitions=1. SIGTERM or Ctrl-C shuts it down cleanly: logs are flushed and closed, so the
+num.partitions=1. With --voters it is one node of a replicated cluster: the voters (node ids
+with their Raft addresses, like KRaft's controller.quorum.voters) form the controller quorum,
+and every broker registers with the active controller and replicates partitions with Kafka's
+ISR protocol. SIGTERM or Ctrl-C shuts it down cleanly: logs are flushed and closed, so the
 next start needs no recovery.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -35,6 +42,15 @@ next start needs no recovery.`,
 				return err
 			}
 			cfg.Props = props
+			if cfg.Voters, err = parseVoters(voters); err != nil {
+				return err
+			}
+			if cfg.Peers, err = parsePeers("--peer", peers); err != nil {
+				return err
+			}
+			if cfg.RaftPeers, err = parsePeers("--raft-peer", raftPeers); err != nil {
+				return err
+			}
 			var lv slog.Level
 			if err := lv.UnmarshalText([]byte(level)); err != nil {
 				return fmt.Errorf("--log-level %q: %w", level, err)
@@ -58,6 +74,10 @@ next start needs no recovery.`,
 	f.StringVar(&cfg.ClusterID, "cluster-id", "kchaos-local", "cluster id reported to clients")
 	f.StringArrayVar(&sets, "set", nil, "broker setting key=value (server.properties names, e.g. num.partitions=3)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&voters, "voters", "", "controller quorum voters ID@HOST:PORT,... (Raft addresses); empty: a single-node cluster")
+	f.StringVar(&cfg.ControllerListen, "controller-listen", "", "this node's Raft address (default: its --voters entry)")
+	f.StringArrayVar(&peers, "peer", nil, "ID=HOST:PORT: the Kafka address to dial for broker ID (replication and controller requests)")
+	f.StringArrayVar(&raftPeers, "raft-peer", nil, "ID=HOST:PORT: the Raft address to dial for voter ID")
 	cmd.MarkFlagRequired("data-dir")
 	return cmd
 }
@@ -73,4 +93,35 @@ func parseSets(sets []string) (map[string]string, error) {
 		props[k] = v
 	}
 	return props, nil
+}
+
+// parseVoters parses ID@HOST:PORT,... into a map.
+func parseVoters(s string) (map[int32]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := map[int32]string{}
+	for _, v := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(v, "@")
+		n, err := strconv.ParseInt(id, 10, 32)
+		if !ok || err != nil || addr == "" {
+			return nil, fmt.Errorf("--voters %q: want ID@HOST:PORT,...", s)
+		}
+		out[int32(n)] = addr
+	}
+	return out, nil
+}
+
+// parsePeers parses repeated ID=HOST:PORT flags into a map.
+func parsePeers(flag string, vals []string) (map[int32]string, error) {
+	out := map[int32]string{}
+	for _, v := range vals {
+		id, addr, ok := strings.Cut(v, "=")
+		n, err := strconv.ParseInt(id, 10, 32)
+		if !ok || err != nil || addr == "" {
+			return nil, fmt.Errorf("%s %q: want ID=HOST:PORT", flag, v)
+		}
+		out[int32(n)] = addr
+	}
+	return out, nil
 }

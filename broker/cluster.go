@@ -1,0 +1,321 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kchaos/kchaos/broker/controller"
+)
+
+// cluster is the broker's part in a replicated cluster (Config.Voters set): its controller
+// quorum node, its registration and heartbeats, the metadata image it follows to lead or
+// follow partitions, and its connections to the other brokers. A single-node broker has none
+// and keeps its metadata in DataDir.
+type cluster struct {
+	b   *Broker
+	ctl *controller.Controller
+
+	// brokerEpoch is this broker's registration epoch; 0 while unregistered.
+	brokerEpoch atomic.Int64
+	// img is the last image applied to the local partitions.
+	img atomic.Pointer[controller.Image]
+
+	mu       sync.Mutex // guards the maps below
+	clients  map[int32]*peerClient
+	fetchers map[int32]*fetcher
+}
+
+// clusterRequestTimeout bounds one controller request (registration, heartbeat,
+// AlterPartition, forwarded admin requests), retries included.
+const clusterRequestTimeout = 10 * time.Second
+
+// startCluster starts the controller node and the loops that register, heartbeat and follow
+// the metadata image. The client listener must already be open.
+func (b *Broker) startCluster() error {
+	cfg := b.cfg
+	if cfg.ControllerListen == "" {
+		if addr, ok := cfg.Voters[cfg.NodeID]; ok {
+			cfg.ControllerListen = addr
+		} else {
+			return errors.New("broker: --controller-listen is required for a broker that is not a voter")
+		}
+	}
+	cl := &cluster{b: b, clients: map[int32]*peerClient{}, fetchers: map[int32]*fetcher{}}
+	dial := func(addr string, timeout time.Duration) (net.Conn, error) {
+		for id, voter := range cfg.Voters {
+			if voter == addr {
+				if via, ok := cfg.RaftPeers[id]; ok {
+					addr = via
+				}
+				break
+			}
+		}
+		return net.DialTimeout("tcp", addr, timeout)
+	}
+	ms := func(k string) time.Duration { return time.Duration(b.cfg.propInt(k)) * time.Millisecond }
+	ctl, err := controller.New(controller.Config{
+		NodeID:                       cfg.NodeID,
+		RaftAddr:                     cfg.ControllerListen,
+		Voters:                       cfg.Voters,
+		Dial:                         dial,
+		DataDir:                      filepath.Join(cfg.DataDir, "controller"),
+		BrokerSessionTimeout:         ms("broker.session.timeout.ms"),
+		BrokerHeartbeatInterval:      ms("broker.heartbeat.interval.ms"),
+		LeaderImbalanceCheckInterval: leaderImbalanceInterval(&b.cfg),
+		UncleanLeaderElection:        b.cfg.propBool("unclean.leader.election.enable"),
+		DefaultPartitions:            int32(b.cfg.propInt("num.partitions")),
+		DefaultReplicationFactor:     int16(b.cfg.propInt("default.replication.factor")),
+		ValidateTopicConfigs:         validateTopicConfigs,
+		RaftHeartbeatTimeout:         ms("controller.quorum.fetch.timeout.ms"),
+		RaftElectionTimeout:          max(ms("controller.quorum.election.timeout.ms"), ms("controller.quorum.fetch.timeout.ms")),
+		Logger:                       b.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := ctl.RegisterMetrics(b.metrics.reg); err != nil {
+		ctl.Shutdown()
+		return err
+	}
+	cl.ctl = ctl
+	b.cl = cl
+	b.metrics.registerCluster(b)
+	b.bgWG.Add(3)
+	go cl.heartbeatLoop()
+	go cl.imageLoop()
+	go cl.isrLoop()
+	return nil
+}
+
+// leaderImbalanceInterval is leader.imbalance.check.interval.seconds, or negative when
+// auto.leader.rebalance.enable is false.
+func leaderImbalanceInterval(c *Config) time.Duration {
+	if !c.propBool("auto.leader.rebalance.enable") {
+		return -1
+	}
+	return time.Duration(c.propInt("leader.imbalance.check.interval.seconds")) * time.Second
+}
+
+// stopCluster stops fetchers, peer connections and the controller node.
+func (cl *cluster) stop() {
+	cl.mu.Lock()
+	for _, f := range cl.fetchers {
+		f.close()
+	}
+	for _, pc := range cl.clients {
+		pc.Close()
+	}
+	cl.mu.Unlock()
+	if err := cl.ctl.Shutdown(); err != nil {
+		cl.b.log.Warn("controller shutdown", "err", err)
+	}
+}
+
+// resolve returns the Kafka address this broker dials to reach broker id: its peer-map entry,
+// else its registered listener.
+func (cl *cluster) resolve(id int32) (string, error) {
+	if addr, ok := cl.b.cfg.Peers[id]; ok {
+		return addr, nil
+	}
+	if br := cl.ctl.Image().Brokers[id]; br != nil {
+		return net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))), nil
+	}
+	return "", fmt.Errorf("broker: no address known for broker %d", id)
+}
+
+// client returns the control-request connection to broker id.
+func (cl *cluster) client(id int32) *peerClient {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	pc := cl.clients[id]
+	if pc == nil {
+		pc = newPeerClient(cl.b.cfg.NodeID, id, cl.resolve)
+		cl.clients[id] = pc
+	}
+	return pc
+}
+
+// errLocalController tells toController's caller that this node is the active controller and
+// must handle the request itself.
+var errLocalController = errors.New("broker: this node is the active controller")
+
+// toController sends req to the active controller and returns its response. It retries while
+// no controller is known or the one asked answers NOT_CONTROLLER (via notController), and
+// returns errLocalController when this node is active.
+func (cl *cluster) toController(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error) {
+	backoff := 20 * time.Millisecond
+	for {
+		leader := cl.ctl.LeaderID()
+		if leader == cl.b.cfg.NodeID && cl.ctl.ActiveController() {
+			return nil, errLocalController
+		}
+		if leader >= 0 && leader != cl.b.cfg.NodeID {
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			resp, err := cl.client(leader).Request(rctx, req, 0)
+			cancel()
+			if err == nil && !notController(resp) {
+				return resp, nil
+			}
+			if err != nil {
+				cl.b.log.Debug("controller request", "controller", leader, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("broker: no active controller answered: %w", ctx.Err())
+		case <-cl.b.stop:
+			return nil, errors.New("broker: shutting down")
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+// register registers this broker with the active controller and returns its broker epoch.
+func (cl *cluster) register(ctx context.Context) (int64, error) {
+	b := cl.b
+	reg := controller.Registration{ID: b.cfg.NodeID, Host: b.advertise.host, Port: b.advertise.port,
+		RaftAddr: b.cfg.ControllerListen}
+	if _, voter := b.cfg.Voters[b.cfg.NodeID]; voter {
+		reg.RaftAddr = ""
+	}
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID = reg.ID
+	req.ClusterID = b.cfg.ClusterID
+	l := kmsg.NewBrokerRegistrationRequestListener()
+	l.Name, l.Host, l.Port = "PLAINTEXT", reg.Host, uint16(reg.Port)
+	req.Listeners = append(req.Listeners, l)
+	if reg.RaftAddr != "" {
+		host, port, err := net.SplitHostPort(reg.RaftAddr)
+		if err != nil {
+			return 0, fmt.Errorf("broker: controller listener %q: %w", reg.RaftAddr, err)
+		}
+		n, _ := strconv.Atoi(port)
+		c := kmsg.NewBrokerRegistrationRequestListener()
+		c.Name, c.Host, c.Port = "CONTROLLER", host, uint16(n)
+		req.Listeners = append(req.Listeners, c)
+	}
+	resp, err := cl.toController(ctx, req, func(r kmsg.Response) bool {
+		return r.(*kmsg.BrokerRegistrationResponse).ErrorCode == kerr.NotController.Code
+	})
+	if errors.Is(err, errLocalController) {
+		return cl.ctl.RegisterBroker(reg)
+	}
+	if err != nil {
+		return 0, err
+	}
+	rr := resp.(*kmsg.BrokerRegistrationResponse)
+	if rr.ErrorCode != 0 {
+		return 0, kerr.ErrorForCode(rr.ErrorCode)
+	}
+	return rr.BrokerEpoch, nil
+}
+
+// heartbeat sends one heartbeat and reports whether the broker is fenced.
+func (cl *cluster) heartbeat(ctx context.Context, epoch int64) (bool, error) {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch = cl.b.cfg.NodeID, epoch
+	req.CurrentMetadataOffset = int64(cl.ctl.Image().Index)
+	resp, err := cl.toController(ctx, req, func(r kmsg.Response) bool {
+		return r.(*kmsg.BrokerHeartbeatResponse).ErrorCode == kerr.NotController.Code
+	})
+	if errors.Is(err, errLocalController) {
+		return cl.ctl.Heartbeat(cl.b.cfg.NodeID, epoch)
+	}
+	if err != nil {
+		return false, err
+	}
+	hr := resp.(*kmsg.BrokerHeartbeatResponse)
+	if hr.ErrorCode != 0 {
+		return hr.IsFenced, kerr.ErrorForCode(hr.ErrorCode)
+	}
+	return hr.IsFenced, nil
+}
+
+// heartbeatLoop registers the broker, then heartbeats every broker.heartbeat.interval.ms,
+// registering again when the controller no longer knows this incarnation.
+func (cl *cluster) heartbeatLoop() {
+	defer cl.b.bgWG.Done()
+	interval := time.Duration(cl.b.cfg.propInt("broker.heartbeat.interval.ms")) * time.Millisecond
+	fenced := true
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterRequestTimeout)
+		wait := interval
+		epoch := cl.brokerEpoch.Load()
+		if epoch == 0 {
+			e, err := cl.register(ctx)
+			if err != nil {
+				cl.b.log.Warn("broker registration", "err", err)
+				wait = 200 * time.Millisecond
+			} else {
+				cl.brokerEpoch.Store(e)
+				cl.b.log.Info("registered with the controller", "broker_epoch", e)
+				wait = 0
+			}
+		} else {
+			f, err := cl.heartbeat(ctx, epoch)
+			switch {
+			case errors.Is(err, kerr.StaleBrokerEpoch) || errors.Is(err, kerr.BrokerIDNotRegistered):
+				cl.b.log.Warn("heartbeat refused, registering again", "err", err)
+				cl.brokerEpoch.Store(0)
+				wait = 0
+			case err != nil:
+				cl.b.log.Warn("heartbeat", "err", err)
+				wait = min(interval, 500*time.Millisecond)
+			default:
+				if f != fenced {
+					cl.b.log.Info("broker fencing changed", "fenced", f)
+				}
+				fenced = f
+				if f {
+					wait = min(interval, 200*time.Millisecond)
+				}
+			}
+		}
+		cancel()
+		select {
+		case <-cl.b.stop:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// imageLoop applies every new metadata image to the local partitions.
+func (cl *cluster) imageLoop() {
+	defer cl.b.bgWG.Done()
+	for {
+		img, changed := cl.ctl.Watch()
+		if prev := cl.img.Load(); prev == nil || prev.Index != img.Index {
+			cl.b.applyImage(img)
+			cl.img.Store(img)
+		}
+		select {
+		case <-cl.b.stop:
+			return
+		case <-changed:
+		}
+	}
+}
+
+// waitForTopic waits until the applied image has topic name (or, with gone, lacks it).
+func (cl *cluster) waitForTopic(name string, gone bool, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if img := cl.img.Load(); img != nil && (img.Topics[name] == nil) == gone {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}

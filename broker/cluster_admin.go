@@ -1,0 +1,340 @@
+package broker
+
+// Topic administration in cluster mode: CreateTopics, DeleteTopics, CreatePartitions and
+// IncrementalAlterConfigs are decided by the active controller. A broker that is not the
+// active controller forwards the request there unchanged (as KIP-590's forwarding does) and
+// returns its answer once its own metadata image reflects the change.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kchaos/kchaos/broker/controller"
+)
+
+// adminWait bounds how long a forwarded change waits to appear in the local image.
+const adminWait = 5 * time.Second
+
+// forward sends req to the active controller. It returns errLocalController when this node
+// must handle it, and another error when no controller answered in time.
+func (cl *cluster) forward(req kmsg.Request, codes func(kmsg.Response) []int16) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), clusterRequestTimeout)
+	defer cancel()
+	return cl.toController(ctx, req, func(r kmsg.Response) bool {
+		return slices.Contains(codes(r), kerr.NotController.Code)
+	})
+}
+
+// unavailable is the error code for a request no controller answered.
+func unavailable(err error) (int16, string) {
+	return kerr.NotController.Code, err.Error()
+}
+
+func createTopicsCodes(r kmsg.Response) []int16 {
+	var cs []int16
+	for _, t := range r.(*kmsg.CreateTopicsResponse).Topics {
+		cs = append(cs, t.ErrorCode)
+	}
+	return cs
+}
+
+// createTopics handles CreateTopics in cluster mode.
+func (cl *cluster) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	resp, err := cl.forward(r, createTopicsCodes)
+	if err == nil {
+		out := resp.(*kmsg.CreateTopicsResponse)
+		if !r.ValidateOnly {
+			for _, t := range out.Topics {
+				if t.ErrorCode == 0 {
+					cl.waitForTopic(t.Topic, false, adminWait)
+				}
+			}
+		}
+		return out
+	}
+	out := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := map[string]int{}
+	for _, rt := range r.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		fail := func(code int16, msg string) {
+			st.ErrorCode = code
+			st.ErrorMessage = &msg
+		}
+		switch {
+		case !errors.Is(err, errLocalController):
+			fail(unavailable(err))
+		case seen[rt.Topic] > 1:
+			fail(kerr.InvalidRequest.Code, "topic named more than once in the request")
+		case len(rt.ReplicaAssignment) > 0:
+			fail(kerr.InvalidRequest.Code, "explicit replica assignments are not supported by the reference cluster; give a partition count and replication factor")
+		default:
+			if verr := validTopicName(rt.Topic); verr != nil {
+				fail(kerr.InvalidTopicException.Code, verr.Error())
+				break
+			}
+			configs := map[string]string{}
+			for _, c := range rt.Configs {
+				if c.Value != nil {
+					configs[c.Name] = *c.Value
+				}
+			}
+			t, cerr := cl.ctl.CreateTopic(rt.Topic, rt.NumPartitions, rt.ReplicationFactor, configs, r.ValidateOnly)
+			if cerr != nil {
+				fail(controller.ErrorCode(cerr), cerr.Error())
+				break
+			}
+			st.TopicID = t.ID
+			st.NumPartitions = int32(len(t.Partitions))
+			if len(t.Partitions) > 0 {
+				st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
+			}
+			for _, e := range cl.b.describeTopicConfigs(&topic{name: t.Name, id: t.ID, configs: t.Configs}, nil, false, false) {
+				rc := kmsg.NewCreateTopicsResponseTopicConfig()
+				rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = e.Name, e.Value, e.ReadOnly, int8(e.Source), e.IsSensitive
+				st.Configs = append(st.Configs, rc)
+			}
+		}
+		out.Topics = append(out.Topics, st)
+	}
+	return out
+}
+
+// createTopic creates one topic through the controller (auto-creation and the internal
+// topic) and waits until the local image has it. It returns the Kafka error, if any.
+func (cl *cluster) createTopic(name string, n int32, rf int16, configs map[string]string) *kerr.Error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 4
+	req.TimeoutMillis = int32(clusterRequestTimeout / time.Millisecond)
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, n, rf
+	for _, k := range slices.Sorted(maps.Keys(configs)) {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(configs[k])
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp := cl.createTopics(req)
+	if len(resp.Topics) != 1 {
+		return kerr.UnknownServerError
+	}
+	if code := resp.Topics[0].ErrorCode; code != 0 && code != kerr.TopicAlreadyExists.Code {
+		return kafkaError(code)
+	}
+	if !cl.waitForTopic(name, false, adminWait) {
+		return kerr.LeaderNotAvailable
+	}
+	return nil
+}
+
+// deleteTopics handles DeleteTopics in cluster mode.
+func (cl *cluster) deleteTopics(r *kmsg.DeleteTopicsRequest, version int16) *kmsg.DeleteTopicsResponse {
+	resp, err := cl.forward(r, func(r kmsg.Response) []int16 {
+		var cs []int16
+		for _, t := range r.(*kmsg.DeleteTopicsResponse).Topics {
+			cs = append(cs, t.ErrorCode)
+		}
+		return cs
+	})
+	if err == nil {
+		out := resp.(*kmsg.DeleteTopicsResponse)
+		for _, t := range out.Topics {
+			if t.ErrorCode == 0 && t.Topic != nil {
+				cl.waitForTopic(*t.Topic, true, adminWait)
+			}
+		}
+		return out
+	}
+	out := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if version >= 6 {
+		for _, t := range r.Topics {
+			targets = append(targets, target{t.Topic, t.TopicID})
+		}
+	} else {
+		for i := range r.TopicNames {
+			targets = append(targets, target{name: &r.TopicNames[i]})
+		}
+	}
+	img := cl.ctl.Image()
+	for _, tg := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = tg.name, tg.id
+		if !errors.Is(err, errLocalController) {
+			code, msg := unavailable(err)
+			st.ErrorCode, st.ErrorMessage = code, &msg
+			out.Topics = append(out.Topics, st)
+			continue
+		}
+		var t *controller.Topic
+		if tg.name != nil {
+			t = img.Topics[*tg.name]
+		} else {
+			t = img.TopicByID(tg.id)
+		}
+		switch {
+		case t == nil && tg.name == nil:
+			st.ErrorCode = kerr.UnknownTopicID.Code
+		case t == nil:
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		default:
+			name := t.Name
+			st.Topic, st.TopicID = &name, t.ID
+			if derr := cl.ctl.DeleteTopic(name); derr != nil {
+				msg := derr.Error()
+				st.ErrorCode, st.ErrorMessage = controller.ErrorCode(derr), &msg
+			}
+		}
+		out.Topics = append(out.Topics, st)
+	}
+	return out
+}
+
+// createPartitions handles CreatePartitions in cluster mode.
+func (cl *cluster) createPartitions(r *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
+	resp, err := cl.forward(r, func(r kmsg.Response) []int16 {
+		var cs []int16
+		for _, t := range r.(*kmsg.CreatePartitionsResponse).Topics {
+			cs = append(cs, t.ErrorCode)
+		}
+		return cs
+	})
+	if err == nil {
+		return resp.(*kmsg.CreatePartitionsResponse)
+	}
+	out := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	seen := map[string]int{}
+	for _, rt := range r.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		var code int16
+		var msg string
+		switch {
+		case !errors.Is(err, errLocalController):
+			code, msg = unavailable(err)
+		case seen[rt.Topic] > 1:
+			code, msg = kerr.InvalidRequest.Code, "topic named more than once in the request"
+		case rt.Assignment != nil:
+			code, msg = kerr.InvalidReplicaAssignment.Code, "explicit replica assignments are not supported by the reference cluster"
+		default:
+			if _, cerr := cl.ctl.CreatePartitions(rt.Topic, rt.Count, r.ValidateOnly); cerr != nil {
+				code, msg = controller.ErrorCode(cerr), cerr.Error()
+			}
+		}
+		if code != 0 {
+			st.ErrorCode, st.ErrorMessage = code, &msg
+		}
+		out.Topics = append(out.Topics, st)
+	}
+	return out
+}
+
+// alterConfigs handles IncrementalAlterConfigs in cluster mode (topic resources only).
+func (cl *cluster) alterConfigs(r *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+	resp, err := cl.forward(r, func(r kmsg.Response) []int16 {
+		var cs []int16
+		for _, rr := range r.(*kmsg.IncrementalAlterConfigsResponse).Resources {
+			cs = append(cs, rr.ErrorCode)
+		}
+		return cs
+	})
+	if err == nil {
+		return resp.(*kmsg.IncrementalAlterConfigsResponse)
+	}
+	out := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range r.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var code int16
+		var msg string
+		switch {
+		case !errors.Is(err, errLocalController):
+			code, msg = unavailable(err)
+		case rr.ResourceType != kmsg.ConfigResourceTypeTopic:
+			code, msg = kerr.InvalidRequest.Code, "only topic configs can be altered; broker settings are static (--set)"
+		default:
+			if e := cl.alterTopicConfigs(rr, r.ValidateOnly); e != nil {
+				code, msg = controller.ErrorCode(e), e.Error()
+			}
+		}
+		if code != 0 {
+			sr.ErrorCode, sr.ErrorMessage = code, &msg
+		}
+		out.Resources = append(out.Resources, sr)
+	}
+	return out
+}
+
+// alterTopicConfigs turns one resource's operations into the controller's set and delete
+// lists; APPEND and SUBTRACT are resolved against the current value.
+func (cl *cluster) alterTopicConfigs(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	t := cl.ctl.Image().Topics[rr.ResourceName]
+	if t == nil {
+		return kerr.UnknownTopicOrPartition
+	}
+	props := topicProps{broker: &cl.b.cfg, overrides: t.Configs}
+	set := map[string]string{}
+	var del []string
+	for _, op := range rr.Configs {
+		tc, ok := topicConfigs[op.Name]
+		if !ok {
+			return fmt.Errorf("%w: unknown topic config %s", kerr.InvalidConfig, op.Name)
+		}
+		val := ""
+		if op.Value != nil {
+			val = *op.Value
+		}
+		switch op.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			set[op.Name] = val
+		case kmsg.IncrementalAlterConfigOpDelete:
+			del = append(del, op.Name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			if tc.typ != 7 {
+				return fmt.Errorf("%w: APPEND and SUBTRACT apply only to list configs; %s is not one", kerr.InvalidConfig, op.Name)
+			}
+			items := strings.Split(props.get(op.Name), ",")
+			if op.Op == kmsg.IncrementalAlterConfigOpAppend {
+				for _, it := range strings.Split(val, ",") {
+					if !slices.Contains(items, it) {
+						items = append(items, it)
+					}
+				}
+			} else {
+				items = slices.DeleteFunc(items, func(s string) bool { return slices.Contains(strings.Split(val, ","), s) })
+			}
+			set[op.Name] = strings.Join(items, ",")
+		default:
+			return fmt.Errorf("%w: unknown config operation", kerr.InvalidRequest)
+		}
+	}
+	_, err := cl.ctl.AlterConfigs(rr.ResourceName, set, del, validateOnly)
+	return err
+}
+
+// kafkaError returns the *kerr.Error for code (UNKNOWN_SERVER_ERROR for codes kerr lacks).
+func kafkaError(code int16) *kerr.Error {
+	if e, ok := kerr.ErrorForCode(code).(*kerr.Error); ok {
+		return e
+	}
+	return kerr.UnknownServerError
+}
