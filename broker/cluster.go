@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -154,10 +156,16 @@ var errLocalController = errors.New("broker: this node is the active controller"
 // returns errLocalController when this node is active.
 func (cl *cluster) toController(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error) {
 	backoff := 20 * time.Millisecond
-	for {
+	voters := slices.Sorted(maps.Keys(cl.b.cfg.Voters))
+	for attempt := 0; ; attempt++ {
 		leader := cl.ctl.LeaderID()
 		if leader == cl.b.cfg.NodeID && cl.ctl.ActiveController() {
 			return nil, errLocalController
+		}
+		if leader < 0 && !cl.b.cfg.isVoter() {
+			// An observer learns the Raft leader only once the quorum has added it (at its
+			// registration): until then it asks the voters in turn.
+			leader = voters[attempt%len(voters)]
 		}
 		if leader >= 0 && leader != cl.b.cfg.NodeID {
 			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)

@@ -245,3 +245,9 @@ func validateTopicConfigs(cfgs map[string]string) error {
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// isVoter reports whether this node is a controller-quorum voter (cluster mode).
+func (c *Config) isVoter() bool {
+	_, ok := c.Voters[c.NodeID]
+	return ok
+}

@@ -42,7 +42,7 @@ func TestAcksAllSurvivesLeaderKill(t *testing.T) {
 	t.Logf("leader %d killed at %s; new leader %d; %d acks; longest gap between acks %s; errors %v",
 		leader, killedAt.Format("15:04:05.000"), next, len(acks), maxGap(acks), p.errs)
 
-	log := readAll(t, c, "acks-all", 0)
+	log := readAll(t, c, "acks-all", 0, acks[len(acks)-1].offset+1)
 	last := int64(-1)
 	for _, a := range acks {
 		got, ok := log[a.offset]

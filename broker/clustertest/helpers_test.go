@@ -98,14 +98,21 @@ func maxGap(acks []ack) time.Duration {
 	return gap
 }
 
-// readAll reads topic-partition from the start to its high watermark (as seen when called),
-// returning offset → value.
-func readAll(t *testing.T, c *clustertest.Cluster, topic string, partition int32) map[int64]string {
+// readAll reads topic-partition from the start to its high watermark, once that is at least
+// minEnd (a new leader learns the high watermark from its followers' next fetches), returning
+// offset → value.
+func readAll(t *testing.T, c *clustertest.Cluster, topic string, partition int32, minEnd int64) map[int64]string {
 	t.Helper()
 	cl := c.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	end := endOffset(t, cl, topic, partition)
+	var end int64
+	c.CheckFor(20*time.Second, "the high watermark", func() error {
+		if end = endOffset(t, cl, topic, partition); end < minEnd {
+			return errf("high watermark %d, want at least %d", end, minEnd)
+		}
+		return nil
+	})
 	out := map[int64]string{}
 	if end == 0 {
 		return out
