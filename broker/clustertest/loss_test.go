@@ -282,11 +282,17 @@ func TestControllerFailover(t *testing.T) {
 	}
 	killed := time.Now()
 	c.Kill(victim)
-	leader := c.WaitLeader("ctl", part)
-	after, _ := c.Partition("ctl", part)
-	if leader == victim || after.LeaderEpoch <= before.LeaderEpoch {
-		t.Fatalf("after killing leader %d: state %+v (before %+v)", victim, after, before)
-	}
+	// Brokers apply the controller's decisions at slightly different moments; wait until the
+	// broker asked shows the new leader at a higher epoch.
+	var after clustertest.PartitionState
+	c.CheckFor(20*time.Second, "a new leader at a higher epoch", func() error {
+		after, err = c.Partition("ctl", part)
+		if err != nil || after.Leader < 0 || after.Leader == victim || after.LeaderEpoch <= before.LeaderEpoch {
+			return errf("state %+v (before %+v), %v", after, before, err)
+		}
+		return nil
+	})
+	leader := after.Leader
 	if _, err := produceN(t, manual(c, kgo.AllISRAcks()), "ctl", part, 3, "x-"); err != nil {
 		t.Fatalf("produce after failovers: %v", err)
 	}
