@@ -5,6 +5,14 @@
 // (Sampler). It never re-runs anything: its inputs are the files a run left behind.
 package reports
 
+import _ "embed"
+
+// SummarySchema is the JSON Schema (draft 2020-12) of summary.json, summary.schema.json in
+// this package's folder.
+//
+//go:embed summary.schema.json
+var SummarySchema []byte
+
 // SchemaVersion is the version of summary.json written by this package. It changes when a
 // field is removed or changes meaning; adding a field keeps it.
 const SchemaVersion = 1
