@@ -39,7 +39,7 @@ func TestCompareFlagsPlantedRegressions(t *testing.T) {
 	cur := clone(t, &run.Summary)
 	cur.Config("acks=1").Throughput.MsgsPerSec *= 0.5 // throughput drop of 50%
 	p99 := &cur.Config("acks=all").PublishLatency.P99
-	*p99 = max(2, *p99*3) // p99 tripled, above the 1 ms floor
+	*p99 = max(2, *p99*3)                           // p99 tripled, above the 1 ms floor
 	cur.Config("acks=0").Anomalies["duplicate"] = 2 // a new anomaly
 	// Within thresholds: a 5% throughput drop and a faster p99 are not regressions.
 	cur.Config("acks=all").Throughput.MsgsPerSec *= 0.95

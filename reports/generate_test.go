@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,11 +20,9 @@ import (
 // fixtureConfigs are the configuration folders of testdata/run, in run order.
 var fixtureConfigs = []string{"acks=0", "acks=1", "acks=all"}
 
-// copyFixture copies testdata/run into a temporary directory and returns it.
-func copyFixture(t *testing.T) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir("testdata/run", func(p string, d fs.DirEntry, err error) error {
+// copyFixture copies testdata/run into dst.
+func copyFixture(dst string) error {
+	return filepath.WalkDir("testdata/run", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -37,23 +36,43 @@ func copyFixture(t *testing.T) string {
 		}
 		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }
 
-// generated runs Generate on a copy of the fixture once per test and returns the directory.
+// fixture is the report generated once from a copy of testdata/run, shared by the tests
+// that only read it.
+var fixture struct {
+	once sync.Once
+	dir  string
+	run  *Run
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixture.dir != "" {
+		os.RemoveAll(fixture.dir)
+	}
+	os.Exit(code)
+}
+
+// generated returns the run directory of the generated fixture report.
 func generated(t *testing.T) (string, *Run) {
 	t.Helper()
-	dir := copyFixture(t)
-	start := time.Now()
-	run, err := Generate(dir, Options{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
+	fixture.once.Do(func() {
+		if fixture.dir, fixture.err = os.MkdirTemp("", "kchaos-reports-"); fixture.err != nil {
+			return
+		}
+		if fixture.err = copyFixture(fixture.dir); fixture.err != nil {
+			return
+		}
+		start := time.Now()
+		fixture.run, fixture.err = Generate(fixture.dir, Options{Version: "test"})
+		t.Logf("report generation of the fixture: %s", time.Since(start).Round(time.Millisecond))
+	})
+	if fixture.err != nil {
+		t.Fatal(fixture.err)
 	}
-	t.Logf("report generation of the fixture (%d configs): %s", len(run.Configs), time.Since(start).Round(time.Millisecond))
-	return dir, run
+	return fixture.dir, fixture.run
 }
 
 func TestGenerateWritesEveryPlotAndTheyDecode(t *testing.T) {
