@@ -77,7 +77,8 @@ func names(cs []*ConfigSummary) []string {
 	return out
 }
 
-// existence judges a "can happen" claim: held when count > 0 in some exercising config.
+// existence judges a "can happen" claim: held when count > 0 in some exercising config,
+// else unknown (absence in one run does not refute "can").
 func existence(cs []*ConfigSummary, keep func(*ConfigSummary) bool, count func(*ConfigSummary) int64, what string) (string, string, []string) {
 	sel := selectConfigs(cs, keep)
 	if len(sel) == 0 {
@@ -93,7 +94,7 @@ func existence(cs []*ConfigSummary, keep func(*ConfigSummary) bool, count func(*
 	if total > 0 {
 		return ClaimHeld, strings.Join(parts, "; "), names(sel)
 	}
-	return ClaimDidNotHold, strings.Join(parts, "; ") + " (the predicted loss did not happen in this run)", names(sel)
+	return ClaimUnknown, strings.Join(parts, "; ") + " (not observed in this run; one run without it does not refute a claim that it can happen)", names(sel)
 }
 
 // guaranteeHolds judges a "never happens" claim by the checker's verdict on a guarantee.
