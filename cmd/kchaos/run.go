@@ -82,6 +82,11 @@ bad input or when a configuration could not run.`,
 				rows = append(rows, runRow{rc.Config, res, verdict.Failed()})
 			}
 			printRunTable(cmd.OutOrStdout(), rows)
+			if len(rows) > 0 {
+				if err := writeReport(cmd.OutOrStdout(), out); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s\n", out)
 			if failed > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("run: %d of %d configurations broke a claimed guarantee", failed, len(rows))}
@@ -108,6 +113,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 			return nil, err
 		}
 		defer c.Stop()
+		defer startSampler(c, dir)()
 		bootstrap = c.Bootstrap()
 	}
 	f, err := os.Create(filepath.Join(dir, historyFile))

@@ -43,6 +43,14 @@ func TestRunSmoke(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	for _, name := range []string{"report.html", "summary.json", "bench.txt", "plots/latency.png", "default/plots/timeline.svg", "default/resources.json"} {
+		if st, err := os.Stat(filepath.Join(out, name)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if !strings.Contains(text, "default:  600 records sent") {
+		t.Error("no kafka-producer-perf-test style line for the config")
+	}
 	if t.Failed() {
 		t.Logf("stdout:\n%s", text)
 	}

@@ -1,0 +1,89 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// clone deep-copies a summary through JSON, as a second run's summary.json would arrive.
+func clone(t *testing.T, s *Summary) *Summary {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Summary
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func TestCompareIdenticalPasses(t *testing.T) {
+	_, run := generated(t)
+	c := Compare(&run.Summary, clone(t, &run.Summary), DefaultThresholds)
+	if c.Regressed() {
+		var b bytes.Buffer
+		_ = WriteComparison(&b, c)
+		t.Fatalf("identical runs regressed:\n%s", b.String())
+	}
+	if len(c.Changes) < 3*6 {
+		t.Errorf("%d changes compared, want every metric of every config", len(c.Changes))
+	}
+}
+
+func TestCompareFlagsPlantedRegressions(t *testing.T) {
+	_, run := generated(t)
+	cur := clone(t, &run.Summary)
+	cur.Config("acks=1").Throughput.MsgsPerSec *= 0.5 // throughput drop of 50%
+	p99 := &cur.Config("acks=all").PublishLatency.P99
+	*p99 = max(2, *p99*3)                           // p99 tripled, above the 1 ms floor
+	cur.Config("acks=0").Anomalies["duplicate"] = 2 // a new anomaly
+	// Within thresholds: a 5% throughput drop and a faster p99 are not regressions.
+	cur.Config("acks=all").Throughput.MsgsPerSec *= 0.95
+	cur.Config("acks=1").PublishLatency.P99 *= 0.5
+
+	c := Compare(&run.Summary, cur, DefaultThresholds)
+	flagged := map[string]bool{}
+	for _, ch := range c.Changes {
+		if ch.Regression {
+			flagged[ch.Config+" "+ch.Metric] = true
+		}
+	}
+	want := []string{"acks=1 msgs/s", "acks=all publish p99 ms", "acks=0 anomaly duplicate"}
+	for _, w := range want {
+		if !flagged[w] {
+			t.Errorf("%s not flagged", w)
+		}
+	}
+	if len(flagged) != len(want) || !c.Regressed() {
+		t.Errorf("flagged %v, want exactly %v", flagged, want)
+	}
+	var b bytes.Buffer
+	if err := WriteComparison(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "REGRESSION"); n != 3 {
+		t.Errorf("%d REGRESSION lines, want 3:\n%s", n, b.String())
+	}
+
+	// Looser thresholds accept the throughput drop and the p99 rise, never a new anomaly.
+	loose := Compare(&run.Summary, cur, Thresholds{ThroughputDrop: 0.6, P99Rise: 10, P99FloorMs: 1})
+	for _, ch := range loose.Changes {
+		if ch.Regression && ch.Metric != "anomaly duplicate" {
+			t.Errorf("loose thresholds flagged %s %s", ch.Config, ch.Metric)
+		}
+	}
+	if !loose.Regressed() {
+		t.Error("a new anomaly must regress whatever the thresholds")
+	}
+
+	// A configuration missing from the new run is a regression.
+	cur2 := clone(t, &run.Summary)
+	cur2.Configs = cur2.Configs[:2]
+	if c := Compare(&run.Summary, cur2, DefaultThresholds); !c.Regressed() || len(c.Missing) != 1 {
+		t.Errorf("missing config: regressed %v, missing %v", c.Regressed(), c.Missing)
+	}
+}

@@ -1,0 +1,138 @@
+package reports
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+//go:embed report.html.tmpl
+var reportTemplate string
+
+var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"lat": func(l *Latency) string {
+		if l == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f / %.2f / %.2f / %.2f", l.P50, l.P99, l.P999, l.Max)
+	},
+	"counts": func(m map[string]int64) string {
+		s := countsText("", m)
+		return strings.TrimSuffix(strings.TrimPrefix(s, " ["), "]")
+	},
+	"cls": func(s string) string { return strings.ReplaceAll(s, " ", "-") },
+}).Parse(reportTemplate))
+
+// PlotsDir is the folder, in the run directory and in each configuration's folder, that
+// holds the charts.
+const PlotsDir = "plots"
+
+// Options configure Generate.
+type Options struct {
+	// Version is the kchaos version recorded in summary.json; default "dev".
+	Version string
+}
+
+// Generate loads the run directory dir and writes summary.json, bench.txt (benchstat
+// lines), the charts (dir/plots and dir/CONFIG/plots, PNG and SVG) and report.html into it.
+func Generate(dir string, opts Options) (*Run, error) {
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	run, err := Load(dir, opts.Version)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteSummaryJSON(filepath.Join(dir, SummaryFile), &run.Summary); err != nil {
+		return nil, err
+	}
+	var bench bytes.Buffer
+	if err := WriteBench(&bench, &run.Summary); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, BenchFile), bench.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("reports: %w", err)
+	}
+	byConfig, err := PlotByConfig(run, filepath.Join(dir, PlotsDir), PlotsDir)
+	if err != nil {
+		return nil, err
+	}
+	view := htmlView{S: &run.Summary}
+	for _, c := range byConfig {
+		img, err := dataURI(dir, c)
+		if err != nil {
+			return nil, err
+		}
+		view.ByConfig = append(view.ByConfig, img)
+	}
+	for _, cd := range run.Configs {
+		rel := filepath.Join(cd.Summary.Dir, PlotsDir)
+		cv := configView{S: cd.Summary}
+		charts := []Chart{}
+		tl, err := PlotTimeline(cd, filepath.Join(dir, rel), rel)
+		if err != nil {
+			return nil, err
+		}
+		charts = append(charts, tl)
+		if rc, ok, err := PlotResources(cd, filepath.Join(dir, rel), rel); err != nil {
+			return nil, err
+		} else if ok {
+			charts = append(charts, rc)
+		}
+		for _, c := range charts {
+			img, err := dataURI(dir, c)
+			if err != nil {
+				return nil, err
+			}
+			cv.Charts = append(cv.Charts, img)
+		}
+		view.AnyFaults = view.AnyFaults || len(cd.Summary.Faults) > 0
+		view.Configs = append(view.Configs, cv)
+	}
+	var table bytes.Buffer
+	if err := WritePerfTable(&table, &run.Summary); err != nil {
+		return nil, err
+	}
+	view.PerfTable = table.String()
+	var page bytes.Buffer
+	if err := reportTmpl.Execute(&page, view); err != nil {
+		return nil, fmt.Errorf("reports: html: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ReportFile), page.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("reports: %w", err)
+	}
+	return run, nil
+}
+
+type htmlView struct {
+	S         *Summary
+	PerfTable string
+	ByConfig  []image
+	Configs   []configView
+	AnyFaults bool
+}
+
+type configView struct {
+	S      *ConfigSummary
+	Charts []image
+}
+
+// image is a chart embedded in the page.
+type image struct {
+	Title string
+	PNG   template.URL
+}
+
+// dataURI reads a chart's PNG and returns it as a data: URI, so the page needs no files.
+func dataURI(dir string, c Chart) (image, error) {
+	b, err := os.ReadFile(filepath.Join(dir, c.Path+".png"))
+	if err != nil {
+		return image{}, fmt.Errorf("reports: %w", err)
+	}
+	return image{Title: c.Title, PNG: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b))}, nil
+}

@@ -1,0 +1,300 @@
+package reports
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/kchaos/kchaos/checker"
+	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/loadgen"
+	"github.com/kchaos/kchaos/workloads"
+)
+
+// Files a configuration's folder holds, as kchaos run writes them.
+const (
+	HistoryFile   = "history.jsonl"
+	ResultFile    = "result.json"
+	VerdictFile   = "verdict.json"
+	SeriesFile    = "series.json"
+	ResourcesFile = "resources.json"
+	SummaryFile   = "summary.json"
+	ReportFile    = "report.html"
+	BenchFile     = "bench.txt"
+)
+
+// Run is a run directory loaded into memory.
+type Run struct {
+	Dir     string
+	Summary Summary
+	// Configs hold what each configuration's plots need, in Summary.Configs order.
+	Configs []*ConfigData
+}
+
+// ConfigData is one configuration's data beyond its summary.
+type ConfigData struct {
+	Summary  *ConfigSummary
+	Header   *history.Run
+	Timeline *Timeline
+	// Publish and EndToEnd are the whole-run latency histograms in microseconds: the load
+	// generator's HdrHistogram logs when present, else computed from the history.
+	Publish, EndToEnd *hdrhistogram.Histogram
+	// Resources are the sampler's series, nil when none were recorded.
+	Resources *Resources
+}
+
+// Load reads every configuration folder under dir (a folder holding history.jsonl) and
+// builds the summary. version is the kchaos version recorded in Summary.Versions. A missing
+// verdict.json is computed with the checker; a missing result.json leaves counts and latencies
+// to what the history shows.
+func Load(dir, version string) (*Run, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reports: %w", err)
+	}
+	run := &Run{Dir: dir}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), HistoryFile)); err != nil {
+			continue
+		}
+		cd, err := loadConfig(dir, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		run.Configs = append(run.Configs, cd)
+	}
+	if len(run.Configs) == 0 {
+		return nil, fmt.Errorf("reports: no configuration folder with %s under %s", HistoryFile, dir)
+	}
+	// Run order: by the start time in each history header.
+	sort.SliceStable(run.Configs, func(i, j int) bool { return startOf(run.Configs[i]) < startOf(run.Configs[j]) })
+	s := &run.Summary
+	s.SchemaVersion = SchemaVersion
+	s.Generated = time.Now().UTC().Format(time.RFC3339)
+	s.Versions = versions(version)
+	for _, cd := range run.Configs {
+		s.Configs = append(s.Configs, *cd.Summary)
+	}
+	for i, cd := range run.Configs {
+		cd.Summary = &s.Configs[i]
+	}
+	if h := run.Configs[0].Header; h != nil {
+		s.Workload = h.Params["workload"]
+	}
+	s.Claims = JudgeClaims(run.Configs)
+	return run, nil
+}
+
+func startOf(cd *ConfigData) string {
+	if cd.Header == nil {
+		return ""
+	}
+	return cd.Header.Start
+}
+
+func loadConfig(runDir, name string) (*ConfigData, error) {
+	dir := filepath.Join(runDir, name)
+	tl, err := ReadTimeline(filepath.Join(dir, HistoryFile))
+	if err != nil {
+		return nil, err
+	}
+	cd := &ConfigData{Header: tl.Header, Timeline: tl, Publish: tl.Publish, EndToEnd: tl.EndToEnd}
+	cs := &ConfigSummary{Name: name, Dir: name, Params: map[string]string{}, Errors: map[string]int64{}, Anomalies: map[string]int64{},
+		Faults: []Fault{}, Guarantees: []Guarantee{}}
+	cd.Summary = cs
+	if h := tl.Header; h != nil {
+		cs.Name, cs.RunID, cs.Seed, cs.Params = cmp(h.Config, name), h.RunID, h.Seed, headerParams(h)
+	}
+
+	var res loadgen.Result
+	haveResult, err := readJSON(filepath.Join(dir, ResultFile), &res)
+	if err != nil {
+		return nil, err
+	}
+	if haveResult {
+		cs.Counts = Counts{Sent: res.Sent, Acked: res.Acked, Failed: res.Failed, Indeterminate: res.Indeterminate, Drained: res.Drained, Polled: res.Polled}
+		cs.Throughput.Seconds = res.Elapsed.Seconds()
+		for k, v := range res.Errors {
+			cs.Errors[k] = v
+		}
+		for hk, dst := range map[string]**Latency{"publish-latency": &cs.PublishLatency, "end-to-end": &cs.EndToEnd, "publish-delay": &cs.PublishDelay} {
+			if p, ok := res.Percentiles[hk]; ok && p.Count > 0 {
+				*dst = &Latency{Count: p.Count, Mean: p.Mean / 1e3, P50: float64(p.P50) / 1e3, P99: float64(p.P99) / 1e3,
+					P999: float64(p.P999) / 1e3, Max: float64(p.Max) / 1e3}
+			}
+		}
+	} else {
+		for _, p := range tl.Points {
+			cs.Counts.Sent += p.Sent
+			cs.Counts.Acked += p.Acked
+			cs.Counts.Failed += p.Errors
+		}
+		cs.Throughput.Seconds = float64(len(tl.Points))
+		cs.Errors = tl.Errors
+		cs.PublishLatency, cs.EndToEnd = latencyOf(tl.Publish), latencyOf(tl.EndToEnd)
+	}
+	for file, dst := range map[string]**hdrhistogram.Histogram{"publish-latency.hlog": &cd.Publish, "end-to-end.hlog": &cd.EndToEnd} {
+		h, err := readHlog(filepath.Join(dir, file))
+		if err != nil {
+			return nil, err
+		}
+		if h != nil {
+			*dst = h
+		}
+	}
+	fillThroughput(cs)
+
+	var series []loadgen.Second
+	if _, err := readJSON(filepath.Join(dir, SeriesFile), &series); err != nil {
+		return nil, err
+	}
+	for _, s := range series {
+		if i := int(s.T+0.5) - 1; i >= 0 && i < len(tl.Points) {
+			tl.Points[i].Lag = s.Lag
+		}
+	}
+
+	var v checker.Result
+	haveVerdict, err := readJSON(filepath.Join(dir, VerdictFile), &v)
+	if err != nil {
+		return nil, err
+	}
+	if !haveVerdict {
+		r, err := checker.CheckFile(filepath.Join(dir, HistoryFile))
+		if err != nil {
+			return nil, fmt.Errorf("reports: %w", err)
+		}
+		v = *r
+	}
+	fillVerdict(cs, &v, runDir)
+
+	var rs Resources
+	haveRes, err := readJSON(filepath.Join(dir, ResourcesFile), &rs)
+	if err != nil {
+		return nil, err
+	}
+	if haveRes {
+		cd.Resources = &rs
+	}
+	return cd, nil
+}
+
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// fillThroughput derives rates from counts and the message size.
+func fillThroughput(cs *ConfigSummary) {
+	t := &cs.Throughput
+	if sz, err := workloads.ParseSize(cs.Params["message_size"]); err == nil {
+		t.MessageBytes = int64(sz)
+	}
+	if t.Seconds <= 0 {
+		return
+	}
+	t.SentPerSec = float64(cs.Counts.Sent) / t.Seconds
+	t.MsgsPerSec = float64(cs.Counts.Acked) / t.Seconds
+	if cs.Params["acks"] == "0" {
+		t.MsgsPerSec = t.SentPerSec
+	}
+	t.MBPerSec = t.MsgsPerSec * float64(t.MessageBytes) / 1e6
+}
+
+func fillVerdict(cs *ConfigSummary, v *checker.Result, runDir string) {
+	cs.Verdict = v.Verdict
+	for _, n := range checker.AnomalyNames {
+		cs.Anomalies[n] = v.Count(n)
+	}
+	for _, g := range v.Guarantees {
+		cs.Guarantees = append(cs.Guarantees, Guarantee{Name: g.Name, Claim: g.Claim, Claimed: g.Claimed, Reason: g.Reason,
+			Violations: g.Violations, Status: g.Status, Note: g.Note})
+	}
+	for _, f := range v.Faults {
+		cs.Faults = append(cs.Faults, Fault{ID: f.ID, Kind: f.Kind, Target: f.Target, Nodes: f.Nodes,
+			Start: float64(f.Start) / 1e9, End: float64(f.End) / 1e9, Open: f.Open})
+	}
+	cs.AckedLeaderOnly = v.Stats.AckedLeaderOnly
+	if l := v.Linearizable; l != nil {
+		cs.Linearizability = l.Result
+		for _, p := range l.Partitions {
+			if p.Visualization == "" {
+				continue
+			}
+			rel, err := filepath.Rel(runDir, p.Visualization)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				rel = p.Visualization
+			}
+			cs.Visualizations = append(cs.Visualizations, rel)
+		}
+	}
+}
+
+// headerParams flattens a history header into strings.
+func headerParams(h *history.Run) map[string]string {
+	p := map[string]string{}
+	for k, v := range h.Params {
+		p[k] = v
+	}
+	p["acks"] = h.Acks
+	p["enable.idempotence"] = strconv.FormatBool(h.Idempotent)
+	p["transactional"] = strconv.FormatBool(h.Transactional)
+	p["max.in.flight"] = strconv.Itoa(h.MaxInFlight)
+	p["retries"] = strconv.Itoa(h.Retries)
+	p["isolation.level"] = h.IsolationLevel
+	p["commit_mode"] = h.CommitMode
+	p["replication.factor"] = strconv.Itoa(h.ReplicationFactor)
+	p["min.insync.replicas"] = strconv.Itoa(h.MinInsyncReplicas)
+	p["unclean.leader.election.enable"] = strconv.FormatBool(h.UncleanElection)
+	p["flush.messages"] = strconv.FormatInt(h.FlushMessages, 10)
+	p["driver"] = h.Driver
+	return p
+}
+
+// readJSON decodes path into v; false when the file does not exist.
+func readJSON(path string, v any) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reports: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("reports: %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// versions lists kchaos, Go and the client and plot libraries this binary was built with.
+func versions(kchaos string) map[string]string {
+	v := map[string]string{"kchaos": kchaos, "go": runtime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	for _, d := range bi.Deps {
+		for _, want := range []string{"github.com/twmb/franz-go", "github.com/IBM/sarama", "gonum.org/v1/plot",
+			"github.com/anishathalye/porcupine", "github.com/HdrHistogram/hdrhistogram-go"} {
+			if d.Path == want {
+				v[d.Path] = d.Version
+			}
+		}
+	}
+	return v
+}
