@@ -14,8 +14,8 @@ type Phase string
 
 // Phases, as written in history fault events.
 const (
-	Start Phase = "start"
-	End   Phase = "end"
+	PhaseStart Phase = "start"
+	PhaseEnd   Phase = "end"
 )
 
 // Action is one timed step of a schedule: the start or end of one fault instance.
@@ -137,8 +137,8 @@ func Schedule(seed int64, faults []Fault, duration time.Duration, view View) ([]
 		f := in.f
 		f.At, f.For, f.Every = Duration(in.w.start), Duration(in.w.end-in.w.start), 0
 		s := instanceSeed(seed, id)
-		out = append(out, Action{At: in.w.start, ID: id, Phase: Start, Fault: f, Seed: s},
-			Action{At: in.w.end, ID: id, Phase: End, Fault: f, Seed: s})
+		out = append(out, Action{At: in.w.start, ID: id, Phase: PhaseStart, Fault: f, Seed: s},
+			Action{At: in.w.end, ID: id, Phase: PhaseEnd, Fault: f, Seed: s})
 	}
 	sort.SliceStable(out, func(a, b int) bool { return actionLess(out[a], out[b]) })
 	return out, nil
@@ -157,11 +157,11 @@ func actionLess(a, b Action) bool {
 	if a.ID != b.ID {
 		return a.ID < b.ID
 	}
-	return a.Phase == Start && b.Phase == End
+	return a.Phase == PhaseStart && b.Phase == PhaseEnd
 }
 
 func rank(a Action) int {
-	if a.Phase == End && a.Fault.At.D() < a.At {
+	if a.Phase == PhaseEnd && a.Fault.At.D() < a.At {
 		return 0
 	}
 	return 1

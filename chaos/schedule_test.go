@@ -37,7 +37,7 @@ func checkSchedule(t *testing.T, acts []Action, dur time.Duration) {
 			t.Fatalf("action outside the run: %+v", a)
 		}
 		m := starts
-		if a.Phase == End {
+		if a.Phase == PhaseEnd {
 			m = ends
 		}
 		if _, dup := m[a.ID]; dup {
@@ -139,7 +139,7 @@ func TestScheduleRandomMixNeverOverlaps(t *testing.T) {
 		kindsSeen := map[Kind]bool{}
 		var ws []window
 		for _, a := range acts {
-			if a.Phase == Start {
+			if a.Phase == PhaseStart {
 				ws = append(ws, window{a.Fault.At.D(), a.Fault.At.D() + a.Fault.For.D()})
 				kindsSeen[a.Fault.Kind] = true
 			}
@@ -192,7 +192,7 @@ func TestScheduleClipsToRunEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSchedule(t, acts, time.Minute)
-	if last := acts[len(acts)-1]; last.At != time.Minute || last.Phase != End {
+	if last := acts[len(acts)-1]; last.At != time.Minute || last.Phase != PhaseEnd {
 		t.Fatalf("last action %+v, want an end at 1m", last)
 	}
 }
