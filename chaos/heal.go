@@ -93,8 +93,12 @@ func (r *Registry) writeLocked(rec Record) {
 	}
 }
 
-// Add records a change already made and how to undo it; it returns the change's Seq.
+// Add records a change already made and how to undo it (nil: nothing to do); it returns the
+// change's Seq.
 func (r *Registry) Add(rec Record, undo func(context.Context) error) int64 {
+	if undo == nil {
+		undo = func(context.Context) error { return nil }
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seq++

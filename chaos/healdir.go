@@ -138,7 +138,7 @@ func HealDir(ctx context.Context, dir string) ([]string, error) {
 			pi, same := sameProcess(rec)
 			switch {
 			case !same:
-				msg = fmt.Sprintf("broker %d (pid %d) paused by fault %d is gone; nothing to resume", rec.Node, rec.Pid, rec.Fault)
+				msg = fmt.Sprintf("broker %d (pid %d) paused by fault %d is gone (no such process, or not the kchaos broker recorded); not touched", rec.Node, rec.Pid, rec.Fault)
 			default:
 				if err := syscall.Kill(rec.Pid, syscall.SIGCONT); err != nil {
 					errs = append(errs, fmt.Errorf("chaos: resume pid %d: %w", rec.Pid, err))

@@ -15,6 +15,13 @@ type Resolver interface {
 	View(ctx context.Context) (ClusterView, error)
 }
 
+// ResolverFunc adapts a function to Resolver (a fixed view in tests, a federation of
+// clusters).
+type ResolverFunc func(ctx context.Context) (ClusterView, error)
+
+// View calls f.
+func (f ResolverFunc) View(ctx context.Context) (ClusterView, error) { return f(ctx) }
+
 // KafkaResolver reads the cluster through the Kafka protocol (a Metadata request for every
 // topic), so targets resolve the same way on the reference broker and on any Kafka cluster.
 type KafkaResolver struct {

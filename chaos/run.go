@@ -76,7 +76,8 @@ func Run(ctx context.Context, faults []Fault, env Env) error {
 }
 
 // Start schedules faults and runs them in the background from now. Heal (or Wait) must be
-// called. SIGINT and SIGTERM make it heal at once; the caller still decides whether to exit.
+// called. Cancelling ctx, SIGINT and SIGTERM make it heal at once; the caller still decides
+// whether to exit.
 func Start(ctx context.Context, faults []Fault, env Env) (*Runner, error) {
 	if env.Driver == nil || env.Resolver == nil {
 		return nil, errors.New("chaos: Env needs a Driver and a Resolver")
@@ -116,6 +117,9 @@ func Start(ctx context.Context, faults []Fault, env Env) (*Runner, error) {
 		select {
 		case s := <-r.sig:
 			env.Logger.Warn("chaos: signal; healing", "signal", s)
+			r.Heal()
+		case <-ctx.Done():
+			env.Logger.Warn("chaos: cancelled; healing", "err", ctx.Err())
 			r.Heal()
 		case <-r.loopEnd:
 		}
