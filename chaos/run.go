@@ -183,7 +183,7 @@ func (r *Runner) loop(ctx context.Context) {
 	defer close(r.loopEnd)
 	t0 := time.Now()
 	for _, a := range r.acts {
-		wait := time.Until(t0.Add(a.At))
+		wait := time.Until(t0.Add(a.At.D()))
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {

@@ -21,7 +21,7 @@ const (
 // Action is one timed step of a schedule: the start or end of one fault instance.
 type Action struct {
 	// At is the time from the start of the run.
-	At time.Duration `json:"at"`
+	At Duration `json:"at"`
 	// ID numbers the fault instance, from 1 in order of start time; a start and its end share it.
 	ID int64 `json:"id"`
 	// Phase is start or end.
@@ -137,8 +137,8 @@ func Schedule(seed int64, faults []Fault, duration time.Duration, view View) ([]
 		f := in.f
 		f.At, f.For, f.Every = Duration(in.w.start), Duration(in.w.end-in.w.start), 0
 		s := instanceSeed(seed, id)
-		out = append(out, Action{At: in.w.start, ID: id, Phase: PhaseStart, Fault: f, Seed: s},
-			Action{At: in.w.end, ID: id, Phase: PhaseEnd, Fault: f, Seed: s})
+		out = append(out, Action{At: Duration(in.w.start), ID: id, Phase: PhaseStart, Fault: f, Seed: s},
+			Action{At: Duration(in.w.end), ID: id, Phase: PhaseEnd, Fault: f, Seed: s})
 	}
 	sort.SliceStable(out, func(a, b int) bool { return actionLess(out[a], out[b]) })
 	return out, nil
@@ -161,7 +161,7 @@ func actionLess(a, b Action) bool {
 }
 
 func rank(a Action) int {
-	if a.Phase == PhaseEnd && a.Fault.At.D() < a.At {
+	if a.Phase == PhaseEnd && a.Fault.At < a.At {
 		return 0
 	}
 	return 1

@@ -33,7 +33,7 @@ func checkSchedule(t *testing.T, acts []Action, dur time.Duration) {
 		if i > 0 && actionLess(a, acts[i-1]) {
 			t.Fatalf("actions not sorted at %d: %+v after %+v", i, a, acts[i-1])
 		}
-		if a.At < 0 || a.At > dur {
+		if a.At < 0 || a.At.D() > dur {
 			t.Fatalf("action outside the run: %+v", a)
 		}
 		m := starts
@@ -192,7 +192,7 @@ func TestScheduleClipsToRunEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSchedule(t, acts, time.Minute)
-	if last := acts[len(acts)-1]; last.At != time.Minute || last.Phase != PhaseEnd {
+	if last := acts[len(acts)-1]; last.At.D() != time.Minute || last.Phase != PhaseEnd {
 		t.Fatalf("last action %+v, want an end at 1m", last)
 	}
 }
