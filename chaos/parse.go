@@ -185,12 +185,16 @@ func parseFault(file string, n ast.Node) (Fault, error) {
 				}
 				continue
 			}
+			pv, pjoined := rejoinFlowTargets(pv)
 			for _, p := range pv {
 				name, _ := scalar(p.Key)
 				v, ok := scalarOrList(p.Value)
 				if !ok {
 					fail(p.Value, "param %s must be a value or a list of values", name)
 					continue
+				}
+				if j, ok := pjoined[p]; ok {
+					v = j
 				}
 				setParam(&f, name, v)
 			}

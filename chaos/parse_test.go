@@ -133,6 +133,10 @@ func TestTargetTextRoundTrip(t *testing.T) {
 // TestParseFlowTargetTwice parses a shipped workload's flow-style faults twice (matrix
 // configurations share one section): {target: leader(t,0)} must survive YAML's comma split.
 func TestParseFlowTargetTwice(t *testing.T) {
+	fs, err := ParseYAML("f.yaml", []byte("- {kind: partition, target: leader(t,0), params: {from: followers(t,0)}, at: 1s}\n"))
+	if err != nil || fs[0].Params["from"] != "followers(t,0)" || fs[0].Target.String() != "leader(t,0)" {
+		t.Fatalf("flow params: %+v %v", fs, err)
+	}
 	plan, err := workloads.Load("../workloads/claim-03-acks-all-no-loss.yaml")
 	if err != nil {
 		t.Fatal(err)
