@@ -1,0 +1,313 @@
+package chaos
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kind names a fault.
+type Kind string
+
+// Process faults.
+const (
+	// Kill sends SIGKILL to each target broker; the end of the fault restarts it on the same
+	// data directory and port.
+	Kill Kind = "kill"
+	// Stop stops each target gracefully (SIGTERM); the end of the fault restarts it.
+	Stop Kind = "stop"
+	// Pause freezes each target with SIGSTOP; the end of the fault resumes it with SIGCONT.
+	Pause Kind = "pause"
+	// Restart stops each target gracefully and starts it again at once; it has no duration.
+	Restart Kind = "restart"
+)
+
+// Network faults. Each cuts links between brokers (and between clients and brokers); the end
+// of the fault restores them. Param "mode" chooses how a cut link behaves: "blackhole"
+// (default: bytes stop flowing and connections hang, like dropped packets) or "reset" (every
+// connection is closed and new ones are refused).
+const (
+	// Isolate cuts each target off; param "from" is "peers" (other brokers), "clients" or
+	// "both" (default).
+	Isolate Kind = "isolate"
+	// Partition cuts the links between the target brokers and the brokers of param "from"
+	// (a target, e.g. followers(t,0); default every other broker), both directions; clients
+	// keep reaching everyone.
+	Partition Kind = "partition"
+	// PartitionHalves splits the brokers into two random halves (the first one the smaller)
+	// that cannot reach each other. It takes no target.
+	PartitionHalves Kind = "partition-halves"
+	// MajoritiesRing lets every broker reach a majority, but no two brokers the same majority
+	// (Jepsen's majorities-ring). Links are cut symmetrically, as TCP needs both directions;
+	// with 3 brokers that is the bridge. It takes no target.
+	MajoritiesRing Kind = "majorities-ring"
+	// Bridge splits the brokers into two halves joined by one broker that reaches both. It
+	// takes no target.
+	Bridge Kind = "bridge"
+	// LeaderIsolateFromFollowers cuts the leader of a partition off from that partition's other
+	// replicas (replication and controller links), while clients still reach it: the acks=1
+	// loss scenario. Its target must be leader(topic,partition) or leader(topic).
+	LeaderIsolateFromFollowers Kind = "leader-isolate-from-followers"
+)
+
+// Link degradation faults act on every link to and from each target; param "links" narrows
+// them to "peers", "clients" or "both" (default).
+const (
+	// Latency delays bytes on the links by param "delay" (required) plus a uniform random
+	// jitter in [-jitter, +jitter] (param "jitter", default 0), keeping byte order.
+	Latency Kind = "latency"
+	// Loss models packet loss on the links: param "rate" (0..1 or a percentage, required) is
+	// the chance that a chunk of bytes is held back for one retransmission timeout (param "rto",
+	// default 200ms), which is what a lost segment costs a TCP stream.
+	Loss Kind = "loss"
+	// Bandwidth limits each direction of the links to param "rate" bytes per second (a size:
+	// 1MiB, 500KB).
+	Bandwidth Kind = "bandwidth"
+)
+
+// Disk faults act through the broker's storage.FS seam.
+const (
+	// DiskFull makes writes of each target fail with ENOSPC until the fault ends.
+	DiskFull Kind = "disk-full"
+	// DiskSlow delays each write and fsync of the targets by param "delay" (required).
+	DiskSlow Kind = "disk-slow"
+	// LoseUnsynced kills each target and drops everything it wrote since its last fsync
+	// (a power loss), then restarts it. It has no duration.
+	LoseUnsynced Kind = "lose-unsynced"
+)
+
+// Random is a seeded mix of fault kinds with fault-free gaps between them, in the manner of
+// Jepsen's nemesis packages. Params: "kinds" (comma-separated; default every kind the driver
+// supports that needs no special target), "gap" (the mean fault-free period; default the
+// fault's For), "mode" (handed to network kinds). At is when the mix starts (default 0), For the mean duration of each fault
+// (required), and the mix runs to the end of the run. Durations and gaps are drawn uniformly
+// from [x/2, 3x/2).
+const Random Kind = "random"
+
+// kindInfo says what a kind accepts.
+type kindInfo struct {
+	// target: "required", "none" (the kind picks brokers itself) or "optional" (default random).
+	target string
+	// instant kinds have no duration; their end follows their start at once.
+	instant bool
+	// params are the accepted parameter names; required ones are prefixed with "!".
+	params []string
+	// network kinds are done with link proxies; process kinds with processes; disk kinds
+	// through the storage seam.
+	class string
+}
+
+var kinds = map[Kind]kindInfo{
+	Kill:                       {target: "optional", class: "process"},
+	Stop:                       {target: "optional", class: "process"},
+	Pause:                      {target: "optional", class: "process"},
+	Restart:                    {target: "optional", instant: true, class: "process"},
+	Isolate:                    {target: "optional", params: []string{"from", "mode"}, class: "network"},
+	Partition:                  {target: "required", params: []string{"from", "mode"}, class: "network"},
+	PartitionHalves:            {target: "none", params: []string{"mode"}, class: "network"},
+	MajoritiesRing:             {target: "none", params: []string{"mode"}, class: "network"},
+	Bridge:                     {target: "none", params: []string{"mode"}, class: "network"},
+	LeaderIsolateFromFollowers: {target: "required", params: []string{"mode"}, class: "network"},
+	Latency:                    {target: "optional", params: []string{"!delay", "jitter", "links"}, class: "network"},
+	Loss:                       {target: "optional", params: []string{"!rate", "rto", "links"}, class: "network"},
+	Bandwidth:                  {target: "optional", params: []string{"!rate", "links"}, class: "network"},
+	DiskFull:                   {target: "optional", class: "disk"},
+	DiskSlow:                   {target: "optional", params: []string{"!delay"}, class: "disk"},
+	LoseUnsynced:               {target: "optional", instant: true, class: "disk"},
+	Random:                     {target: "optional", params: []string{"kinds", "gap", "mode"}, class: "mix"},
+}
+
+// kindAliases maps spellings used in shipped workload files to kinds.
+var kindAliases = map[string]Kind{"lose-unfsynced-writes": LoseUnsynced}
+
+// Kinds returns every fault kind, sorted.
+func Kinds() []Kind {
+	out := make([]Kind, 0, len(kinds))
+	for k := range kinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Instant reports whether k has no duration (restart, lose-unsynced).
+func (k Kind) Instant() bool { return kinds[k].instant }
+
+// Class returns "process", "network", "disk" or "mix" ("" for an unknown kind).
+func (k Kind) Class() string { return kinds[k].class }
+
+// Fault is one entry of a workload's chaos section: a serialisable value.
+type Fault struct {
+	// Kind is what happens.
+	Kind Kind `json:"kind"`
+	// Target selects brokers, resolved when the fault starts; empty for kinds that pick
+	// brokers themselves, and "random" when an optional target is omitted.
+	Target Target `json:"target,omitzero"`
+	// At is when the fault starts, from the start of the run; default 0.
+	At Duration `json:"at,omitzero"`
+	// For is how long it lasts; 0 means until the end of the run (ignored for instant kinds).
+	For Duration `json:"for,omitzero"`
+	// Every repeats the fault with this period from At; 0 means once.
+	Every Duration `json:"every,omitzero"`
+	// Params are kind-specific parameters, as strings.
+	Params map[string]string `json:"params,omitempty"`
+	// Pos is where the fault was written, "file:line"; empty for faults built in code.
+	Pos string `json:"pos,omitempty"`
+}
+
+// Duration is a time.Duration written as Go duration text ("10s", "1m30s") in YAML and JSON.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes d as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("chaos: duration: %w", err)
+	}
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// parseDuration parses Go duration text; a bare 0 is accepted.
+func parseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("chaos: %q is not a duration; use 500ms, 10s, 1m30s", s)
+	}
+	return Duration(v), nil
+}
+
+// Selector names how a Target picks brokers.
+type Selector string
+
+// Target selectors.
+const (
+	// SelLeader is the leader of leader(topic,partition), or of a random partition of
+	// leader(topic).
+	SelLeader Selector = "leader"
+	// SelFollowers are the replicas other than the leader of followers(topic,partition).
+	SelFollowers Selector = "followers"
+	// SelController is the active controller (Metadata's ControllerID).
+	SelController Selector = "controller"
+	// SelRandom is one random broker.
+	SelRandom Selector = "random"
+	// SelMinority is a random set of (n-1)/2 brokers; SelMajority a random set of n/2+1.
+	SelMinority Selector = "minority"
+	SelMajority Selector = "majority"
+	// SelAll is every broker.
+	SelAll Selector = "all"
+	// SelBroker is broker(N).
+	SelBroker Selector = "broker"
+)
+
+// Target selects brokers. Its text form is what a workload file writes: leader(t,0),
+// leader(t), followers(t,0), controller, random, minority, majority, all, broker(2).
+type Target struct {
+	Sel Selector
+	// Topic is set for leader and followers.
+	Topic string
+	// Partition is set for leader and followers; -1 means a random partition of Topic.
+	Partition int32
+	// Broker is the id of broker(N).
+	Broker int32
+}
+
+// IsZero reports whether t selects nothing (kinds that pick brokers themselves).
+func (t Target) IsZero() bool { return t.Sel == "" }
+
+// String returns the text form.
+func (t Target) String() string {
+	switch t.Sel {
+	case SelLeader, SelFollowers:
+		if t.Partition < 0 {
+			return string(t.Sel) + "(" + t.Topic + ")"
+		}
+		return string(t.Sel) + "(" + t.Topic + "," + strconv.Itoa(int(t.Partition)) + ")"
+	case SelBroker:
+		return "broker(" + strconv.Itoa(int(t.Broker)) + ")"
+	}
+	return string(t.Sel)
+}
+
+// MarshalJSON writes the text form.
+func (t Target) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
+
+// UnmarshalJSON reads the text form.
+func (t *Target) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("chaos: target: %w", err)
+	}
+	v, err := ParseTarget(s)
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
+// ParseTarget parses a target's text form; "" is the zero Target.
+func ParseTarget(s string) (Target, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Target{}, nil
+	}
+	name, args, hasArgs := strings.Cut(s, "(")
+	name = strings.TrimSpace(name)
+	if hasArgs {
+		if !strings.HasSuffix(args, ")") {
+			return Target{}, fmt.Errorf("chaos: target %q: missing )", s)
+		}
+		args = strings.TrimSuffix(args, ")")
+	}
+	sel := Selector(name)
+	switch sel {
+	case SelController, SelRandom, SelMinority, SelMajority, SelAll:
+		if hasArgs {
+			return Target{}, fmt.Errorf("chaos: target %q: %s takes no arguments", s, name)
+		}
+		return Target{Sel: sel}, nil
+	case SelBroker:
+		id, err := strconv.ParseInt(strings.TrimSpace(args), 10, 32)
+		if !hasArgs || err != nil || id < 0 {
+			return Target{}, fmt.Errorf("chaos: target %q: want broker(N) with a broker id", s)
+		}
+		return Target{Sel: sel, Broker: int32(id)}, nil
+	case SelLeader, SelFollowers:
+		parts := strings.Split(args, ",")
+		topic := strings.TrimSpace(parts[0])
+		if !hasArgs || topic == "" || len(parts) > 2 {
+			return Target{}, fmt.Errorf("chaos: target %q: want %s(topic,partition) or %s(topic)", s, name, name)
+		}
+		t := Target{Sel: sel, Topic: topic, Partition: -1}
+		if len(parts) == 2 {
+			p, err := strconv.ParseInt(strings.TrimSpace(parts[1]), 10, 32)
+			if err != nil || p < 0 {
+				return Target{}, fmt.Errorf("chaos: target %q: partition %q is not a partition number", s, parts[1])
+			}
+			t.Partition = int32(p)
+		}
+		return t, nil
+	}
+	return Target{}, fmt.Errorf("chaos: unknown target %q; want leader(topic,partition), leader(topic), followers(topic,partition), controller, random, minority, majority, all or broker(N)", s)
+}

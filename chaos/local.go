@@ -1,0 +1,198 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/kchaos/kchaos/broker/local"
+	"github.com/kchaos/kchaos/chaos/proxy"
+	"github.com/kchaos/kchaos/workloads"
+)
+
+// Driver makes faults happen. Apply makes fault instance id of kind f.Kind act on r, and
+// records in reg every change it made with its undo, so ending the fault is
+// reg.UndoFault(id) and healing is reg.Heal.
+type Driver interface {
+	// Kinds are the kinds the driver can do.
+	Kinds() []Kind
+	Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Resolved) error
+}
+
+// Process is a broker process the local driver acts on; *local.Node is one.
+type Process interface {
+	Kill() error
+	Stop() error
+	Pause() error
+	Resume() error
+	Restart(ctx context.Context) error
+	Pid() int
+	Running() bool
+}
+
+var _ Process = (*local.Node)(nil)
+
+// Local is the driver for a local cluster: process faults on the launcher's broker processes
+// and network faults in the link proxies of Net. It needs no root.
+type Local struct {
+	// Nodes are the brokers by id; nil disables process faults.
+	Nodes map[int32]Process
+	// Net holds the link proxies; nil disables network faults.
+	Net *Net
+}
+
+var _ Driver = (*Local)(nil)
+
+// Kinds returns the process kinds when Nodes is set and the network kinds when Net is.
+func (d *Local) Kinds() []Kind {
+	var out []Kind
+	for _, k := range Kinds() {
+		switch k.Class() {
+		case "process":
+			if d.Nodes != nil {
+				out = append(out, k)
+			}
+		case "network":
+			if d.Net != nil {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// Apply does f to r.
+func (d *Local) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Resolved) error {
+	switch f.Kind.Class() {
+	case "process":
+		if d.Nodes == nil {
+			break
+		}
+		for _, n := range r.Nodes {
+			if err := d.process(ctx, reg, id, f.Kind, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "network":
+		if d.Net == nil {
+			break
+		}
+		return d.network(reg, id, f, r)
+	}
+	return fmt.Errorf("chaos: the local driver cannot do %s", f.Kind)
+}
+
+// processRecord describes node's current process for the journal.
+func processRecord(id int64, action string, node int32, p Process) Record {
+	rec := Record{Fault: id, Action: action, Node: node, Pid: p.Pid()}
+	if rec.Pid > 0 {
+		if pi, err := readProc(rec.Pid); err == nil {
+			rec.PidStart, rec.Cmdline = pi.Start, pi.Cmdline
+		}
+	}
+	return rec
+}
+
+func (d *Local) process(ctx context.Context, reg *Registry, id int64, k Kind, node int32) error {
+	p, ok := d.Nodes[node]
+	if !ok {
+		return fmt.Errorf("chaos: %s: broker %d is not in this local cluster", k, node)
+	}
+	restart := func(ctx context.Context) error {
+		if p.Running() {
+			return nil
+		}
+		return p.Restart(ctx)
+	}
+	switch k {
+	case Kill, Stop, Restart:
+		action := "kill"
+		if k != Kill {
+			action = "stop"
+		}
+		rec := processRecord(id, action, node, p)
+		rec.Undo = "restart"
+		var err error
+		if k == Kill {
+			err = p.Kill()
+		} else {
+			err = p.Stop()
+		}
+		if err != nil && p.Running() {
+			return fmt.Errorf("chaos: %s broker %d: %w", action, node, err)
+		}
+		seq := reg.Add(rec, restart)
+		if k == Restart {
+			return reg.Undo(ctx, seq)
+		}
+		return nil
+	case Pause:
+		rec := processRecord(id, "pause", node, p)
+		rec.Undo = "resume"
+		if err := p.Pause(); err != nil {
+			return fmt.Errorf("chaos: pause broker %d: %w", node, err)
+		}
+		reg.Add(rec, func(context.Context) error {
+			if !p.Running() {
+				return nil
+			}
+			return p.Resume()
+		})
+		return nil
+	}
+	return fmt.Errorf("chaos: the local driver cannot do %s", k)
+}
+
+// impairment turns a network fault's params into what its proxies do.
+func impairment(f Fault) proxy.Impairment {
+	switch f.Kind {
+	case Latency:
+		return proxy.Impairment{Latency: f.paramDuration("delay", 0), Jitter: f.paramDuration("jitter", 0)}
+	case Loss:
+		rate, _ := parseRate(f.param("rate", "0"))
+		return proxy.Impairment{Loss: rate, RTO: f.paramDuration("rto", 0)}
+	case Bandwidth:
+		s, _ := workloads.ParseSize(f.param("rate", "0"))
+		return proxy.Impairment{Bandwidth: int64(s)}
+	}
+	return proxy.Impairment{Cut: true, Reset: f.param("mode", "blackhole") == "reset"}
+}
+
+// linkMatcher returns which links fault f resolved to r touches.
+func linkMatcher(f Fault, r Resolved) func(LinkID) bool {
+	switch f.Kind {
+	case Latency, Loss, Bandwidth:
+		which := f.param("links", "both")
+		return func(l LinkID) bool {
+			if l.Plane == PlaneClient {
+				return which != "peers" && slices.Contains(r.Nodes, l.To)
+			}
+			return which != "clients" && (slices.Contains(r.Nodes, l.From) || slices.Contains(r.Nodes, l.To))
+		}
+	}
+	return func(l LinkID) bool {
+		if l.Plane == PlaneClient {
+			return r.Clients && slices.Contains(r.Nodes, l.To)
+		}
+		return slices.Contains(r.Pairs, orderPair(l.From, l.To))
+	}
+}
+
+func (d *Local) network(reg *Registry, id int64, f Fault, r Resolved) error {
+	key := "fault-" + strconv.FormatInt(id, 10)
+	links := d.Net.Impair(key, linkMatcher(f, r), impairment(f))
+	if len(links) == 0 {
+		return fmt.Errorf("chaos: %s on %v: no proxied link to impair (is the cluster behind link proxies?)", f.Kind, r.Nodes)
+	}
+	names := make([]string, len(links))
+	for i, l := range links {
+		names[i] = l.String()
+	}
+	reg.Add(Record{Fault: id, Action: "impair", Links: names, Undo: "clear"}, func(context.Context) error {
+		d.Net.Clear(key, links)
+		return nil
+	})
+	return nil
+}

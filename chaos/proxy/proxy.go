@@ -1,0 +1,442 @@
+// Package proxy is a userspace TCP proxy for one directed link (client→broker 2, broker 1→
+// broker 3 replication, ...), whose impairments the chaos controller switches at run time:
+// cut (blackhole or reset), latency with jitter, loss, and a bandwidth limit.
+//
+// It is our own small proxy rather than Shopify's toxiproxy used as a library. Toxiproxy is
+// per destination, runs its toxics per connection behind an HTTP API and a server package,
+// and pulls in its own logging and metrics dependencies; what kchaos needs is narrower and
+// different: one proxy per directed link, impairments keyed by the fault that set them (so two
+// overlapping faults compose and each heal removes exactly its own), a cut that holds bytes
+// like dropped packets and resumes the same connections on heal, a reset mode, and seeded
+// randomness for jitter and loss so a run replays. That is a few hundred lines over net.
+//
+// TCP cannot lose packets, so Loss is modelled by its effect on a stream: a chunk of bytes
+// that "loses a segment" is held back for one retransmission timeout (RTO, default 200ms,
+// Linux's minimum) before it is delivered, in order. Connections are never dropped by Loss.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+)
+
+// Impairment is what one fault does to a link. The zero value forwards untouched.
+type Impairment struct {
+	// Cut stops the link. Bytes stop flowing both ways and connections hang, as with dropped
+	// packets (blackhole), until the cut is lifted; then they resume.
+	Cut bool
+	// Reset, with Cut, instead closes every connection and closes new ones at once.
+	Reset bool
+	// Latency delays every byte by this much; Jitter adds a uniform random [-Jitter, +Jitter].
+	// Byte order is kept.
+	Latency, Jitter time.Duration
+	// Loss is the probability in [0,1] that a chunk read from one side is held back for RTO
+	// (default 200ms) before delivery.
+	Loss float64
+	RTO  time.Duration
+	// Bandwidth limits each direction of the link to this many bytes per second; 0 means no
+	// limit.
+	Bandwidth int64
+}
+
+// combine composes impairments set by overlapping faults: cut if any cuts, delays and loss
+// add up, the narrowest bandwidth wins.
+func combine(ims map[string]Impairment) Impairment {
+	var out Impairment
+	keep := 1.0
+	for _, im := range ims {
+		out.Cut = out.Cut || im.Cut
+		out.Reset = out.Reset || (im.Cut && im.Reset)
+		out.Latency += im.Latency
+		out.Jitter += im.Jitter
+		keep *= 1 - im.Loss
+		out.RTO = max(out.RTO, im.RTO)
+		if im.Bandwidth > 0 && (out.Bandwidth == 0 || im.Bandwidth < out.Bandwidth) {
+			out.Bandwidth = im.Bandwidth
+		}
+	}
+	out.Loss = 1 - keep
+	if out.RTO == 0 {
+		out.RTO = 200 * time.Millisecond
+	}
+	return out
+}
+
+// Proxy accepts connections on its own loopback port and forwards each to the upstream
+// address. Its methods are safe for concurrent use.
+type Proxy struct {
+	ln   net.Listener
+	name string
+
+	mu       sync.Mutex // guards everything below
+	upstream string
+	ims      map[string]Impairment
+	eff      Impairment
+	changed  chan struct{} // closed and replaced whenever eff changes
+	conns    map[*link]struct{}
+	rng      *rand.Rand
+	nextFree [2]time.Time // bandwidth: when each direction may send again
+	closed   bool
+
+	done chan struct{} // closed by Close
+	wg   sync.WaitGroup
+}
+
+// New listens on listen (e.g. "127.0.0.1:0") and forwards to upstream, which may be set
+// later with SetUpstream. name labels errors; seed seeds jitter and loss.
+func New(name, listen, upstream string, seed int64) (*Proxy, error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %s: %w", name, err)
+	}
+	p := &Proxy{ln: ln, name: name, upstream: upstream, ims: map[string]Impairment{}, changed: make(chan struct{}),
+		conns: map[*link]struct{}{}, rng: rand.New(rand.NewPCG(uint64(seed), 0x70726f7879)), done: make(chan struct{})}
+	p.eff = combine(nil)
+	p.wg.Add(1)
+	go p.acceptLoop()
+	return p, nil
+}
+
+// Name returns the label given to New.
+func (p *Proxy) Name() string { return p.name }
+
+// Addr returns the address clients of the link connect to.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// SetUpstream changes where new connections go (a restarted broker on a new port).
+func (p *Proxy) SetUpstream(addr string) {
+	p.mu.Lock()
+	p.upstream = addr
+	p.mu.Unlock()
+}
+
+// Upstream returns where new connections go.
+func (p *Proxy) Upstream() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.upstream
+}
+
+// Set applies im under key, replacing what key set before; impairments of other keys stay.
+func (p *Proxy) Set(key string, im Impairment) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ims[key] = im
+	p.updateLocked()
+}
+
+// Clear removes the impairment set under key; the link recovers when no other key impairs it.
+func (p *Proxy) Clear(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.ims, key)
+	p.updateLocked()
+}
+
+// ClearAll removes every impairment.
+func (p *Proxy) ClearAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.ims)
+	p.updateLocked()
+}
+
+// Impaired reports whether any impairment is set.
+func (p *Proxy) Impaired() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ims) > 0
+}
+
+// Conns returns the number of open proxied connections.
+func (p *Proxy) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// updateLocked recomputes the effective impairment and wakes waiting pumps. p.mu must be held.
+func (p *Proxy) updateLocked() {
+	p.eff = combine(p.ims)
+	close(p.changed)
+	p.changed = make(chan struct{})
+	if p.eff.Cut && p.eff.Reset {
+		for l := range p.conns {
+			l.close()
+		}
+	}
+}
+
+// state returns the effective impairment and a channel closed at its next change.
+func (p *Proxy) state() (Impairment, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.eff, p.changed
+}
+
+// Close stops accepting, closes every connection and waits for its goroutines.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.done)
+	err := p.ln.Close()
+	for l := range p.conns {
+		l.close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) acceptLoop() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.closed || (p.eff.Cut && p.eff.Reset) {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up := p.upstream
+		l := &link{p: p, down: c}
+		p.conns[l] = struct{}{}
+		p.wg.Add(1)
+		p.mu.Unlock()
+		go l.run(up)
+	}
+}
+
+// link is one proxied connection: down is the accepted side, up the dialled one.
+type link struct {
+	p        *Proxy
+	down, up net.Conn
+	once     sync.Once
+	mu       sync.Mutex // guards up and closed
+	closed   bool
+}
+
+func (l *link) close() {
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		up := l.up
+		l.mu.Unlock()
+		l.down.Close()
+		if up != nil {
+			up.Close()
+		}
+	})
+}
+
+func (l *link) run(upstream string) {
+	defer l.p.wg.Done()
+	defer func() {
+		l.close()
+		l.p.mu.Lock()
+		delete(l.p.conns, l)
+		l.p.mu.Unlock()
+	}()
+	if upstream == "" {
+		return
+	}
+	up, err := net.DialTimeout("tcp", upstream, 5*time.Second)
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	l.up = up
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		up.Close()
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); l.p.pump(l, l.down, up, 0) }()
+	go func() { defer wg.Done(); l.p.pump(l, up, l.down, 1) }()
+	wg.Wait()
+}
+
+type chunk struct {
+	b   []byte
+	due time.Time
+	eof bool
+}
+
+// chunkSize bounds one read; small enough that latency and bandwidth act smoothly.
+const chunkSize = 16 << 10
+
+// pump copies src to dst through the link's impairments: a reader stamps each chunk with its
+// delivery time, a writer delivers in order when due, while not cut, within the bandwidth.
+func (p *Proxy) pump(l *link, src, dst net.Conn, dir int) {
+	q := make(chan chunk, 64)
+	go func() {
+		defer close(q)
+		var last time.Time
+		for {
+			b := make([]byte, chunkSize)
+			n, err := src.Read(b)
+			if n > 0 {
+				due := p.dueTime(time.Now())
+				if due.Before(last) {
+					due = last
+				}
+				last = due
+				select {
+				case q <- chunk{b: b[:n], due: due}:
+				case <-p.done:
+					return
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					q <- chunk{eof: true}
+				}
+				return
+			}
+		}
+	}()
+	defer func() {
+		for range q {
+		}
+	}()
+	for c := range q {
+		if c.eof {
+			if tc, ok := dst.(*net.TCPConn); ok {
+				tc.CloseWrite()
+				return
+			}
+			l.close()
+			return
+		}
+		if !p.waitDeliverable(l, c.due) {
+			l.close()
+			return
+		}
+		for b := c.b; len(b) > 0; {
+			n := p.sendable(len(b))
+			if !p.waitBandwidth(dir, n) {
+				l.close()
+				return
+			}
+			if !p.waitDeliverable(l, time.Time{}) {
+				l.close()
+				return
+			}
+			if _, err := dst.Write(b[:n]); err != nil {
+				l.close()
+				return
+			}
+			b = b[n:]
+		}
+	}
+	l.close()
+}
+
+// dueTime returns when a chunk read at now may be delivered: latency, jitter and loss.
+func (p *Proxy) dueTime(now time.Time) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.eff
+	d := e.Latency
+	if e.Jitter > 0 {
+		d += time.Duration(p.rng.Int64N(int64(2*e.Jitter)+1)) - e.Jitter
+	}
+	if e.Loss > 0 && p.rng.Float64() < e.Loss {
+		d += e.RTO
+	}
+	return now.Add(max(d, 0))
+}
+
+// waitDeliverable waits until due has passed and the link is not cut. It returns false when
+// the link or proxy closed, or the cut is a reset.
+func (p *Proxy) waitDeliverable(l *link, due time.Time) bool {
+	for {
+		e, changed := p.state()
+		l.mu.Lock()
+		closed := l.closed
+		l.mu.Unlock()
+		if closed {
+			return false
+		}
+		if e.Cut {
+			if e.Reset {
+				return false
+			}
+			select {
+			case <-changed:
+			case <-p.done:
+				return false
+			}
+			continue
+		}
+		wait := time.Until(due)
+		if wait <= 0 {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-changed:
+		case <-p.done:
+			t.Stop()
+			return false
+		}
+		t.Stop()
+	}
+}
+
+// sendable returns how many of n bytes to send in one write: about 20ms worth under a
+// bandwidth limit (at least 512 bytes), else all.
+func (p *Proxy) sendable(n int) int {
+	p.mu.Lock()
+	bw := p.eff.Bandwidth
+	p.mu.Unlock()
+	if bw <= 0 {
+		return n
+	}
+	return min(n, max(512, int(bw/50)))
+}
+
+// waitBandwidth reserves n bytes of direction dir's bandwidth and waits for its turn.
+func (p *Proxy) waitBandwidth(dir, n int) bool {
+	p.mu.Lock()
+	bw := p.eff.Bandwidth
+	if bw <= 0 {
+		p.mu.Unlock()
+		return true
+	}
+	now := time.Now()
+	start := p.nextFree[dir]
+	if start.Before(now) {
+		start = now
+	}
+	p.nextFree[dir] = start.Add(time.Duration(float64(n) / float64(bw) * float64(time.Second)))
+	p.mu.Unlock()
+	wait := time.Until(start)
+	if wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.done:
+		return false
+	}
+}

@@ -1,0 +1,198 @@
+package chaos
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mustParse(t *testing.T, src string) []Fault {
+	t.Helper()
+	fs, err := ParseYAML("s.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+const mixSpec = `
+- {kind: kill, target: leader(t,0), at: 10s, for: 5s}
+- {kind: pause, target: random, at: 40s, for: 2s, every: 30s}
+- {kind: random, kinds: [kill, pause, isolate, partition-halves, bridge, restart], for: 4s, gap: 3s}
+`
+
+// checkSchedule asserts the invariants every schedule keeps: sorted, every start has exactly
+// one end at or after it and no later than the run's end, ids dense from 1.
+func checkSchedule(t *testing.T, acts []Action, dur time.Duration) {
+	t.Helper()
+	starts := map[int64]Action{}
+	ends := map[int64]Action{}
+	for i, a := range acts {
+		if i > 0 && actionLess(a, acts[i-1]) {
+			t.Fatalf("actions not sorted at %d: %+v after %+v", i, a, acts[i-1])
+		}
+		if a.At < 0 || a.At.D() > dur {
+			t.Fatalf("action outside the run: %+v", a)
+		}
+		m := starts
+		if a.Phase == PhaseEnd {
+			m = ends
+		}
+		if _, dup := m[a.ID]; dup {
+			t.Fatalf("two %s actions for fault %d", a.Phase, a.ID)
+		}
+		m[a.ID] = a
+		if a.Fault.Kind == Random {
+			t.Fatalf("random left in the schedule: %+v", a)
+		}
+	}
+	for id, s := range starts {
+		e, ok := ends[id]
+		if !ok {
+			t.Fatalf("fault %d started at %s never ends", id, s.At)
+		}
+		if e.At < s.At {
+			t.Fatalf("fault %d ends (%s) before it starts (%s)", id, e.At, s.At)
+		}
+		if id < 1 || id > int64(len(starts)) {
+			t.Fatalf("fault id %d not in 1..%d", id, len(starts))
+		}
+	}
+	if len(ends) != len(starts) {
+		t.Fatalf("%d ends for %d starts", len(ends), len(starts))
+	}
+}
+
+func TestScheduleDeterministic(t *testing.T) {
+	fs := mustParse(t, mixSpec)
+	view := View{Brokers: 3}
+	dur := 2 * time.Minute
+	a, err := Schedule(42, fs, dur, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Schedule(42, fs, dur, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("same seed gave different schedules")
+	}
+	c, err := Schedule(43, fs, dur, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.DeepEqual(a, c) {
+		t.Fatal("seeds 42 and 43 gave the same schedule")
+	}
+	checkSchedule(t, a, dur)
+	checkSchedule(t, c, dur)
+}
+
+func TestScheduleExplicitAndEvery(t *testing.T) {
+	fs := mustParse(t, `
+- {kind: kill, target: leader(t,0), at: 10s, for: 5s}
+- {kind: pause, target: broker(1), at: 20s, for: 2s, every: 30s}
+- {kind: restart, target: controller, at: 12s}
+- {kind: stop, target: all, at: 90s}
+`)
+	acts, err := Schedule(1, fs, 100*time.Second, View{Brokers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSchedule(t, acts, 100*time.Second)
+	var got []string
+	for _, a := range acts {
+		got = append(got, a.At.String()+" "+string(a.Phase)+" "+string(a.Fault.Kind))
+	}
+	want := []string{
+		"10s start kill", "12s start restart", "12s end restart", "15s end kill",
+		"20s start pause", "22s end pause", "50s start pause", "52s end pause",
+		"1m20s start pause", "1m22s end pause", "1m30s start stop", "1m40s end stop",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("schedule:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if acts[0].ID != 1 || acts[1].ID != 2 || acts[3].ID != 1 {
+		t.Errorf("ids not in start order: %+v", acts[:4])
+	}
+}
+
+// TestScheduleRandomMixNeverOverlaps checks, over many seeds, that a random mix fills the run
+// with faults of the enabled kinds, never overlapping each other or the explicit faults, with
+// a fault-free gap before each.
+func TestScheduleRandomMixNeverOverlaps(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed: %d", seed)
+	meta := rand.New(rand.NewPCG(uint64(seed), 1))
+	fs := mustParse(t, mixSpec)
+	dur := 5 * time.Minute
+	for range 200 {
+		s := meta.Int64()
+		acts, err := Schedule(s, fs, dur, View{Brokers: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSchedule(t, acts, dur)
+		kindsSeen := map[Kind]bool{}
+		var ws []window
+		for _, a := range acts {
+			if a.Phase == PhaseStart {
+				ws = append(ws, window{a.Fault.At.D(), a.Fault.At.D() + a.Fault.For.D()})
+				kindsSeen[a.Fault.Kind] = true
+			}
+		}
+		for i := range ws {
+			for j := i + 1; j < len(ws); j++ {
+				if ws[i].start <= ws[j].end && ws[j].start <= ws[i].end {
+					t.Fatalf("seed %d: faults %d %v and %d %v overlap", s, i+1, ws[i], j+1, ws[j])
+				}
+			}
+		}
+		if len(ws) < 20 {
+			t.Fatalf("seed %d: only %d faults in 5m with 4s faults and 3s gaps", s, len(ws))
+		}
+		for k := range kindsSeen {
+			switch k {
+			case Kill, Pause, Isolate, PartitionHalves, Bridge, Restart:
+			default:
+				t.Fatalf("seed %d: random picked %s, not enabled", s, k)
+			}
+		}
+	}
+}
+
+func TestScheduleRespectsView(t *testing.T) {
+	fs := mustParse(t, "- {kind: random, for: 2s}\n")
+	acts, err := Schedule(7, fs, time.Minute, View{Brokers: 2, Kinds: []Kind{Kill, Pause, Bridge, MajoritiesRing, PartitionHalves}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range acts {
+		if k := a.Fault.Kind; k != Kill && k != Pause && k != PartitionHalves {
+			t.Fatalf("picked %s on 2 brokers with a driver that cannot or should not do it", k)
+		}
+	}
+	_, err = Schedule(7, mustParse(t, "- {kind: disk-full, at: 1s, for: 1s}\n"), time.Minute, View{Brokers: 3, Kinds: []Kind{Kill}})
+	if err == nil || !strings.Contains(err.Error(), "s.yaml:1: the driver cannot do disk-full") {
+		t.Fatalf("unsupported kind: %v", err)
+	}
+	_, err = Schedule(7, mustParse(t, "- {kind: kill, at: 2m}\n"), time.Minute, View{Brokers: 3})
+	if err == nil || !strings.Contains(err.Error(), "when the run (1m0s) is over") {
+		t.Fatalf("late fault: %v", err)
+	}
+}
+
+func TestScheduleClipsToRunEnd(t *testing.T) {
+	fs := mustParse(t, "- {kind: isolate, target: random, at: 50s, for: 30s}\n- {kind: kill, at: 55s}\n")
+	acts, err := Schedule(3, fs, time.Minute, View{Brokers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSchedule(t, acts, time.Minute)
+	if last := acts[len(acts)-1]; last.At.D() != time.Minute || last.Phase != PhaseEnd {
+		t.Fatalf("last action %+v, want an end at 1m", last)
+	}
+}

@@ -1,0 +1,185 @@
+package chaos
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kchaos/kchaos/workloads"
+)
+
+// targetError marks a validation error about the target, so the parser can point at it.
+type targetError struct{ msg string }
+
+func (e *targetError) Error() string { return "chaos: " + e.msg }
+
+// Validate checks a fault built in code or read from JSON: a known kind, a target the kind
+// accepts, the parameters it needs with values of the right type, and sane durations.
+func (f Fault) Validate() error {
+	if err := f.validate(); err != nil {
+		if f.Pos != "" {
+			return fmt.Errorf("chaos: %s: %s", f.Pos, strings.TrimPrefix(err.Error(), "chaos: "))
+		}
+		return err
+	}
+	return nil
+}
+
+func (f *Fault) validate() error {
+	info, ok := kinds[f.Kind]
+	if !ok {
+		names := make([]string, 0, len(kinds))
+		for _, k := range Kinds() {
+			names = append(names, string(k))
+		}
+		return fmt.Errorf("chaos: unknown fault kind %q; want one of %s", f.Kind, strings.Join(names, ", "))
+	}
+	switch info.target {
+	case "none":
+		if !f.Target.IsZero() {
+			return &targetError{fmt.Sprintf("%s picks its brokers itself and takes no target", f.Kind)}
+		}
+	case "required":
+		if f.Target.IsZero() {
+			return &targetError{fmt.Sprintf("%s needs a target", f.Kind)}
+		}
+	case "optional":
+		if f.Target.IsZero() && f.Kind != Random {
+			f.Target = Target{Sel: SelRandom}
+		}
+	}
+	if f.Kind == LeaderIsolateFromFollowers && f.Target.Sel != SelLeader {
+		return &targetError{fmt.Sprintf("%s needs target leader(topic,partition) or leader(topic), not %s", f.Kind, f.Target)}
+	}
+	for name := range f.Params {
+		if !slices.Contains(info.params, name) && !slices.Contains(info.params, "!"+name) {
+			return fmt.Errorf("chaos: %s does not take param %q (it takes %s)", f.Kind, name, paramList(info.params))
+		}
+	}
+	for _, p := range info.params {
+		if name, ok := strings.CutPrefix(p, "!"); ok && f.Params[name] == "" {
+			return fmt.Errorf("chaos: %s needs param %q", f.Kind, name)
+		}
+	}
+	for name, v := range f.Params {
+		if err := checkParam(f.Kind, name, v); err != nil {
+			return err
+		}
+	}
+	if f.Every > 0 && f.For >= f.Every && !f.Kind.Instant() {
+		return fmt.Errorf("chaos: for (%s) must be shorter than every (%s), or the repeats would overlap", f.For, f.Every)
+	}
+	if f.Kind == Random {
+		if f.Every > 0 {
+			return fmt.Errorf("chaos: random runs to the end of the run; it takes no every")
+		}
+		if f.For <= 0 {
+			return fmt.Errorf("chaos: random needs for: the mean duration of each fault")
+		}
+	}
+	return nil
+}
+
+func paramList(ps []string) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = strings.TrimPrefix(p, "!")
+	}
+	return strings.Join(out, ", ")
+}
+
+func checkParam(k Kind, name, v string) error {
+	bad := func(want string) error {
+		return fmt.Errorf("chaos: %s param %s=%q: want %s", k, name, v, want)
+	}
+	switch name {
+	case "from":
+		if k == Isolate {
+			if v != "peers" && v != "clients" && v != "both" {
+				return bad("peers, clients or both")
+			}
+			return nil
+		}
+		t, err := ParseTarget(v)
+		if err != nil {
+			return fmt.Errorf("chaos: %s param from: %w", k, err)
+		}
+		if t.IsZero() {
+			return bad("a target")
+		}
+	case "links":
+		if v != "peers" && v != "clients" && v != "both" {
+			return bad("peers, clients or both")
+		}
+	case "mode":
+		if v != "blackhole" && v != "reset" {
+			return bad("blackhole or reset")
+		}
+	case "delay", "jitter", "rto", "gap":
+		if _, err := parseDuration(v); err != nil {
+			return bad("a duration (200ms, 1s)")
+		}
+	case "rate":
+		if k == Loss {
+			if _, err := parseRate(v); err != nil {
+				return bad("a probability in [0,1] or a percentage (5%)")
+			}
+			return nil
+		}
+		if s, err := workloads.ParseSize(v); err != nil || s <= 0 {
+			return bad("bytes per second as a size (1MiB, 500KB)")
+		}
+	case "kinds":
+		for _, s := range strings.Split(v, ",") {
+			kk := Kind(strings.TrimSpace(s))
+			if a, ok := kindAliases[string(kk)]; ok {
+				kk = a
+			}
+			info, ok := kinds[kk]
+			if !ok || kk == Random {
+				return bad("a list of fault kinds")
+			}
+			if slices.ContainsFunc(info.params, func(p string) bool { return strings.HasPrefix(p, "!") }) {
+				return fmt.Errorf("chaos: random cannot pick %s: it needs parameters; schedule it on its own", kk)
+			}
+		}
+	}
+	return nil
+}
+
+// parseRate parses "0.05" or "5%".
+func parseRate(v string) (float64, error) {
+	s := strings.TrimSpace(v)
+	div := 1.0
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		s, div = p, 100
+	}
+	r, err := strconv.ParseFloat(s, 64)
+	if err != nil || r/div < 0 || r/div > 1 {
+		return 0, fmt.Errorf("chaos: rate %q is not in [0,1]", v)
+	}
+	return r / div, nil
+}
+
+// paramDuration returns a duration param, or def when absent.
+func (f Fault) paramDuration(name string, def time.Duration) time.Duration {
+	if v, ok := f.Params[name]; ok {
+		if d, err := parseDuration(v); err == nil {
+			return d.D()
+		}
+	}
+	return def
+}
+
+// param returns a param, or def when absent.
+func (f Fault) param(name, def string) string {
+	if v, ok := f.Params[name]; ok && v != "" {
+		return v
+	}
+	return def
+}
