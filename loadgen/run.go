@@ -165,11 +165,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 		}
 		defer drv.Close()
 	}
-	topics := make([]string, cfg.Topics)
-	base := topicSafe.ReplaceAllString(strings.ToLower(cfg.Name), "-")
-	for i := range topics {
-		topics[i] = fmt.Sprintf("%s-%s-%d", strings.Trim(base, "-"), r.runName[:min(8, len(r.runName))], i)
-	}
+	topics := TopicNames(cfg, r.runName)
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err := drv.CreateTopics(cctx, topics, int32(cfg.PartitionsPerTopic), int16(cfg.ReplicationFactor), cfg.TopicConfigStrings())
 	cancel()
@@ -456,4 +452,16 @@ func (r *runner) writeOutputs(res *Result) error {
 		return err
 	}
 	return write("series.json", res.Series)
+}
+
+// TopicNames returns the topics a run of cfg named runID writes: NAME-RUNID8-i for the
+// workload's topics i = 0.., so runs never share a topic. The chaos schedule's "topic-i"
+// refers to the i-th.
+func TopicNames(cfg workloads.RunConfig, runID string) []string {
+	topics := make([]string, cfg.Topics)
+	base := topicSafe.ReplaceAllString(strings.ToLower(cfg.Name), "-")
+	for i := range topics {
+		topics[i] = fmt.Sprintf("%s-%s-%d", strings.Trim(base, "-"), runID[:min(8, len(runID))], i)
+	}
+	return topics
 }

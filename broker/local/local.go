@@ -58,9 +58,13 @@ type Config struct {
 	// every directed link of a replicated cluster: Kafka links (replica fetches, controller
 	// requests) and, with raft set, controller-quorum links. addr is the direct address; the
 	// answer may be a proxy in front of it (the chaos layer's per-link proxies). It is called
-	// once per link, before the brokers start.
+	// once per link, before the brokers start. Client links come as from = ClientLinks: the
+	// answer is what broker to advertises to clients (--advertise).
 	Route func(from, to int32, raft bool, addr string) string
 }
+
+// ClientLinks is the from of client links in Config.Route.
+const ClientLinks int32 = -1
 
 // ClusterDefaults are the settings a replicated local cluster runs with unless Props override
 // them: shorter than Kafka's so failures are detected within about a second, as a harness
@@ -103,8 +107,10 @@ type NodeConfig struct {
 	// (--voters, --controller-listen, --peer, --raft-peer); empty for a single node.
 	Voters           map[int32]string
 	ControllerListen string
-	Peers            map[int32]string
-	RaftPeers        map[int32]string
+	// Advertise, when set, is the address the broker advertises to clients (--advertise).
+	Advertise string
+	Peers     map[int32]string
+	RaftPeers map[int32]string
 	// StartTimeout bounds the wait for the broker to accept connections; default 30s.
 	StartTimeout time.Duration
 	// StopTimeout is how long a graceful stop waits before SIGKILL; default 10s.
@@ -225,6 +231,9 @@ func nodeConfigs(cfg Config) ([]NodeConfig, error) {
 	}
 	for i := range ncs {
 		nc := &ncs[i]
+		if cfg.Route != nil {
+			nc.Advertise = cfg.Route(ClientLinks, nc.ID, false, kafka[nc.ID])
+		}
 		nc.Voters = voters
 		nc.Peers, nc.RaftPeers = map[int32]string{}, map[int32]string{}
 		for to, addr := range kafka {
@@ -301,11 +310,14 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	return n, nil
 }
 
-// Bootstrap returns every broker's client address.
+// Bootstrap returns every broker's client address: the address it advertises (a client-link
+// proxy when Route placed one), else its listener.
 func (c *Cluster) Bootstrap() []string {
 	var out []string
 	for _, n := range c.Nodes {
-		if a := n.Addr(); a != "" {
+		if n.cfg.Advertise != "" {
+			out = append(out, n.cfg.Advertise)
+		} else if a := n.Addr(); a != "" {
 			out = append(out, a)
 		}
 	}
@@ -447,6 +459,9 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	if cfg.ControllerListen != "" {
 		args = append(args, "--controller-listen", cfg.ControllerListen)
+	}
+	if cfg.Advertise != "" {
+		args = append(args, "--advertise", cfg.Advertise)
 	}
 	for _, id := range slices.Sorted(maps.Keys(cfg.Peers)) {
 		args = append(args, "--peer", fmt.Sprintf("%d=%s", id, cfg.Peers[id]))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -18,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kchaos/kchaos/broker/local"
+	"github.com/kchaos/kchaos/chaos"
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/loadgen"
 	"github.com/kchaos/kchaos/workloads"
@@ -30,6 +34,7 @@ func newRunCmd() *cobra.Command {
 		bootstrap string
 		out       string
 		linear    bool
+		seed      int64
 	)
 	cmd := &cobra.Command{
 		Use:   "run WORKLOAD.yaml [--bootstrap host:port,...] [--out DIR]",
@@ -54,6 +59,10 @@ bad input or when a configuration could not run.`,
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
+			if seed == 0 {
+				seed = time.Now().UnixNano()
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "chaos seed %d (replay with --seed %d)\n", seed, seed)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -65,10 +74,7 @@ bad input or when a configuration could not run.`,
 				}
 				dir := filepath.Join(out, configDir(rc.Config))
 				fmt.Fprintf(cmd.OutOrStdout(), "== %s: %s\n", plan.Workload.Name, rc.Config)
-				if rc.Chaos != nil {
-					fmt.Fprintln(cmd.OutOrStdout(), "warning: the workload has a chaos section but no chaos controller exists yet; no faults are injected")
-				}
-				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), logger, cmd.OutOrStdout())
+				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), seed, logger, cmd.OutOrStdout())
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("run %s: %w", rc.Config, err)}
 				}
@@ -96,34 +102,112 @@ bad input or when a configuration could not run.`,
 	}
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "comma-separated brokers of an external cluster (default: an embedded local cluster)")
 	cmd.Flags().StringVar(&out, "out", "", "run directory (default out/NAME-TIMESTAMP)")
+	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the chaos schedule and its random choices (default: from the clock, printed)")
 	cmd.Flags().BoolVar(&linear, "linear", false, "also check each partition's log for linearizability with porcupine (slow on long runs; kchaos check --linear does it later)")
 	return cmd
 }
 
-// runConfig runs one configuration into dir: target up, load, history, target down.
-func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, logger *slog.Logger, status io.Writer) (*loadgen.Result, error) {
+// runConfig runs one configuration into dir: target up, faults scheduled, load, history,
+// everything healed, target down.
+func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, seed int64, logger *slog.Logger, status io.Writer) (*loadgen.Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	faults, err := chaos.Parse(rc.Chaos)
+	if err != nil {
+		return nil, err
+	}
+	var rid [8]byte
+	rand.Read(rid[:])
+	runID := hex.EncodeToString(rid[:])
+	topics := loadgen.TopicNames(rc, runID)
+	for i := range faults {
+		// "topic-N" in a workload's chaos section is the run's N-th topic.
+		if m := workloadTopic.FindStringSubmatch(faults[i].Target.Topic); m != nil {
+			if n, _ := strconv.Atoi(m[1]); n < len(topics) {
+				faults[i].Target.Topic = topics[n]
+			}
+		}
+	}
+	var driver *chaos.Local
 	if len(bootstrap) == 0 {
 		brokers := max(1, rc.ReplicationFactor)
-		c, err := local.Start(ctx, local.Config{Brokers: brokers, Dir: filepath.Join(dir, "cluster"), Metrics: true, Logger: logger,
-			Props: map[string]string{"group.initial.rebalance.delay.ms": "0"}})
+		net := chaos.NewNet(seed)
+		cfg := local.Config{Brokers: brokers, Dir: filepath.Join(dir, "cluster"), Metrics: true, Logger: logger,
+			Props: map[string]string{"group.initial.rebalance.delay.ms": "0"}}
+		var routeErr error
+		cfg.Route = func(from, to int32, raft bool, addr string) string {
+			id := chaos.LinkID{From: from, To: to, Plane: chaos.PlaneKafka}
+			switch {
+			case from == local.ClientLinks:
+				id = chaos.LinkID{From: chaos.Clients, To: to, Plane: chaos.PlaneClient}
+			case raft:
+				id.Plane = chaos.PlaneRaft
+			}
+			p, err := net.Add(id, addr)
+			if err != nil {
+				routeErr = errors.Join(routeErr, err)
+				return addr
+			}
+			return p.Addr()
+		}
+		c, err := local.Start(ctx, cfg)
 		if err != nil {
+			net.Close()
 			return nil, err
 		}
+		defer net.Close()
 		defer c.Stop()
+		if routeErr != nil {
+			return nil, routeErr
+		}
 		defer startSampler(c, dir)()
 		bootstrap = c.Bootstrap()
+		driver = &chaos.Local{Nodes: map[int32]chaos.Process{}}
+		if brokers > 1 {
+			driver.Net = net
+		}
+		for _, n := range c.Nodes {
+			driver.Nodes[n.ID] = n
+		}
 	}
 	f, err := os.Create(filepath.Join(dir, historyFile))
 	if err != nil {
 		return nil, err
 	}
 	hw := history.NewWriter(f)
-	res, runErr := loadgen.Run(ctx, rc, loadgen.Options{Bootstrap: bootstrap, OutDir: dir, History: hw, Logger: logger, Status: status})
+	var runner *chaos.Runner
+	if len(faults) > 0 {
+		if driver == nil {
+			f.Close()
+			return nil, errors.New("the workload has faults, but with --bootstrap no chaos driver can reach the cluster (use the embedded cluster)")
+		}
+		res, err := chaos.NewKafkaResolver(bootstrap)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		defer res.Close()
+		runner, err = chaos.Start(ctx, faults, chaos.Env{Seed: seed, Duration: time.Duration(rc.Warmup + rc.Duration),
+			Driver: driver, Resolver: res, History: hw, RunDir: dir, Logger: logger})
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	res, runErr := loadgen.Run(ctx, rc, loadgen.Options{Bootstrap: bootstrap, OutDir: dir, History: hw, Logger: logger, Status: status, RunID: runID})
+	var healErr error
+	if runner != nil {
+		healErr = runner.Heal()
+		for _, ferr := range runner.Failures() {
+			fmt.Fprintf(status, "warning: fault not applied: %v\n", ferr)
+		}
+	}
 	werr := hw.Close()
 	ferr := f.Close()
+	if healErr != nil {
+		return nil, fmt.Errorf("heal: %w", healErr)
+	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return nil, runErr
 	}
@@ -157,6 +241,9 @@ func printRunTable(w io.Writer, rows []runRow) {
 	}
 	tw.Flush()
 }
+
+// workloadTopic matches the chaos section's name for the workload's N-th topic.
+var workloadTopic = regexp.MustCompile(`^topic-(\d+)$`)
 
 var unsafeDirChars = regexp.MustCompile(`[^A-Za-z0-9._=,-]+`)
 
