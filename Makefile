@@ -1,7 +1,7 @@
 # kchaos — see README.md. Two commands matter on a fresh machine: `make run` and `make test`.
 GO        ?= go
 BIN       := bin/kchaos
-WORKLOAD  ?= workloads/demo-single.yaml
+WORKLOAD  ?= workloads/demo.yaml
 OUT       ?= out/demo
 # TESTFLAGS lets CI add -race or -v; the default keeps `make test` under 10 minutes on 2 cores.
 TESTFLAGS ?= -race -timeout 9m

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -70,14 +71,16 @@ const ClientLinks int32 = -1
 // them: shorter than Kafka's so failures are detected within about a second, as a harness
 // needs (Kafka's defaults in parentheses): broker.session.timeout.ms 1000 (9000),
 // broker.heartbeat.interval.ms 200 (2000), replica.lag.time.max.ms 10000 (30000),
-// replica.fetch.backoff.ms 200 (1000), controller.quorum.fetch.timeout.ms 1000 (2000), and
-// offsets.topic.replication.factor at most the number of brokers.
+// replica.fetch.backoff.ms 200 (1000), controller.quorum.fetch.timeout.ms 500 (2000),
+// controller.quorum.election.timeout.ms 500 (1000), and offsets.topic.replication.factor at
+// most the number of brokers.
 var ClusterDefaults = map[string]string{
-	"controller.quorum.fetch.timeout.ms": "1000",
-	"broker.session.timeout.ms":          "1000",
-	"broker.heartbeat.interval.ms":       "200",
-	"replica.lag.time.max.ms":            "10000",
-	"replica.fetch.backoff.ms":           "200",
+	"controller.quorum.fetch.timeout.ms":    "500",
+	"controller.quorum.election.timeout.ms": "500",
+	"broker.session.timeout.ms":             "1000",
+	"broker.heartbeat.interval.ms":          "200",
+	"replica.lag.time.max.ms":               "10000",
+	"replica.fetch.backoff.ms":              "200",
 }
 
 // Cluster is a running local cluster.
@@ -487,7 +490,7 @@ func (n *Node) start(ctx context.Context) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.Env = append(os.Environ(), cfg.Env...)
-	if err := cmd.Start(); err != nil {
+	if err := spawn(cmd); err != nil {
 		logf.Close()
 		pr.Close()
 		pw.Close()
@@ -640,3 +643,33 @@ func (n *Node) Resume() error {
 // Restart starts the broker again on the same data directory and port after it stopped or
 // was killed.
 func (n *Node) Restart(ctx context.Context) error { return n.start(ctx) }
+
+// spawnReqs feeds the spawner goroutine.
+var (
+	spawnOnce sync.Once
+	spawnReqs = make(chan spawnReq)
+)
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// spawn starts cmd from one goroutine locked to its OS thread for the life of the process.
+// Linux delivers the parent-death signal (Pdeathsig) when the thread that forked the child
+// exits, not the process; Go may end threads while the harness runs, which would SIGKILL a
+// healthy broker. A thread that never exits makes the signal mean what it should: the harness
+// died.
+func spawn(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread()
+			for r := range spawnReqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	r := spawnReq{cmd: cmd, done: make(chan error, 1)}
+	spawnReqs <- r
+	return <-r.done
+}
