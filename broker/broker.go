@@ -147,16 +147,17 @@ func (b *Broker) Start() error {
 			return err
 		}
 	}
-	b.bgWG.Add(3)
-	go b.acceptLoop()
-	go b.maintainLoop()
-	go b.groups.tickLoop()
 	if len(b.cfg.Voters) > 0 {
+		// Before accepting: handlers read b.cl. Peers' connections wait in the backlog.
 		if err := b.startCluster(); err != nil {
 			b.Close()
 			return err
 		}
 	}
+	b.bgWG.Add(3)
+	go b.acceptLoop()
+	go b.maintainLoop()
+	go b.groups.tickLoop()
 	b.log.Info("broker listening", "addr", ln.Addr().String(), "metrics", b.MetricsAddr(), "data_dir", b.cfg.DataDir)
 	return nil
 }

@@ -71,7 +71,7 @@ func viewFromMetadata(resp *kmsg.MetadataResponse) ClusterView {
 			if int(p.Partition) >= len(ps) || p.Partition < 0 {
 				continue
 			}
-			ps[p.Partition] = PartitionView{Partition: p.Partition, Leader: p.Leader,
+			ps[p.Partition] = PartitionView{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR)}
 		}
 		v.Topics[*t.Topic] = ps

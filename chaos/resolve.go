@@ -25,6 +25,8 @@ type PartitionView struct {
 	Leader   int32
 	Replicas []int32
 	ISR      []int32
+	// LeaderEpoch is the partition's leader epoch (-1 when the broker does not report it).
+	LeaderEpoch int32
 }
 
 // Resolved is what a fault instance acts on, decided when it starts.

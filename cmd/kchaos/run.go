@@ -176,26 +176,36 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 		return nil, err
 	}
 	hw := history.NewWriter(f)
+	resolver, err := chaos.NewKafkaResolver(bootstrap)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	defer resolver.Close()
+	minISR, _ := strconv.Atoi(rc.TopicConfigStrings()["min.insync.replicas"])
+	octx, stopObserver := context.WithCancel(ctx)
+	observed := make(chan struct{})
+	go func() {
+		defer close(observed)
+		chaos.Observe(octx, resolver, hw, topics, minISR, 500*time.Millisecond)
+	}()
+	defer func() { stopObserver(); <-observed }()
 	var runner *chaos.Runner
 	if len(faults) > 0 {
 		if driver == nil {
 			f.Close()
 			return nil, errors.New("the workload has faults, but with --bootstrap no chaos driver can reach the cluster (use the embedded cluster)")
 		}
-		res, err := chaos.NewKafkaResolver(bootstrap)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		defer res.Close()
 		runner, err = chaos.Start(ctx, faults, chaos.Env{Seed: seed, Duration: time.Duration(rc.Warmup + rc.Duration),
-			Driver: driver, Resolver: res, History: hw, RunDir: dir, Logger: logger})
+			Driver: driver, Resolver: resolver, History: hw, RunDir: dir, Logger: logger})
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 	}
 	res, runErr := loadgen.Run(ctx, rc, loadgen.Options{Bootstrap: bootstrap, OutDir: dir, History: hw, Logger: logger, Status: status, RunID: runID})
+	stopObserver()
+	<-observed
 	var healErr error
 	if runner != nil {
 		healErr = runner.Heal()
