@@ -151,6 +151,7 @@ func (c *coordinator) storeGroup(g *group.Group) error {
 }
 
 // loadPartition reads partition p of __consumer_offsets from its start to its high watermark
+// (its log end offset in a cluster)
 // and installs the groups it describes: their committed offsets, and their members in a
 // Stable group (sessions restart now). It is what a broker calls when it becomes the
 // partition's leader; groups of p are refused with COORDINATOR_LOAD_IN_PROGRESS meanwhile.
@@ -213,7 +214,13 @@ func (c *coordinator) readPartition(p int32) (map[string]*group.Group, error) {
 		return g
 	}
 	off := part.LogStartOffset()
+	// The new leader's log is the partition's truth, and its high watermark may still trail
+	// what the previous leader had committed (it learns it from the followers' next fetches),
+	// so groups load up to the log end offset, as Kafka's coordinator does.
 	hw := part.HighWatermark()
+	if c.b.cl != nil {
+		hw = part.LogEndOffset()
+	}
 	for off < hw {
 		res, err := part.log.Read(off, 1<<20, hw, true)
 		if err != nil {
