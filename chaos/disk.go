@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/broker/storage/faultfs"
@@ -22,8 +23,20 @@ func (d *Local) dataDir(node int32) (string, error) {
 	return "", fmt.Errorf("chaos: broker %d: no data directory known for disk faults", node)
 }
 
+// settle waits until every I/O call a broker starts from now on sees a control file change
+// made before: two faultfs.CheckInterval.
+func settle(ctx context.Context) error {
+	select {
+	case <-time.After(2 * faultfs.CheckInterval):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // disk does disk fault f to broker node through its control file and sync journal (package
-// faultfs). Disk-full and disk-slow write the control file and clear it when undone; two of
+// faultfs). Disk-full and disk-slow write the control file and clear it when undone, and
+// return once the broker's next I/O call sees the change; two of
 // them overlapping on one broker leave the later in force, and undoing either clears it.
 // Lose-unsynced kills the broker, drops what it did not fsync and restarts it.
 func (d *Local) disk(ctx context.Context, reg *Registry, id int64, f Fault, node int32) error {
@@ -45,8 +58,13 @@ func (d *Local) disk(ctx context.Context, reg *Registry, id int64, f Fault, node
 			return fmt.Errorf("chaos: %s broker %d: %w", f.Kind, node, err)
 		}
 		rec := Record{Fault: id, Action: "disk-fault", Node: node, Path: filepath.Join(dir, faultfs.ControlFile), Undo: "clear"}
-		reg.Add(rec, func(context.Context) error { return faultfs.SetMode(dir, faultfs.Mode{}) })
-		return nil
+		reg.Add(rec, func(ctx context.Context) error {
+			if err := faultfs.SetMode(dir, faultfs.Mode{}); err != nil {
+				return err
+			}
+			return settle(ctx)
+		})
+		return settle(ctx)
 	case LoseUnsynced:
 		rec := processRecord(id, "lose-unsynced", node, p)
 		rec.Path, rec.Undo = dir, "restart"
