@@ -263,9 +263,11 @@ func TestDiskSlowRaisesProduceLatency(t *testing.T) {
 	const delay = 100 * time.Millisecond
 	ctx := context.Background()
 	f := Fault{Kind: DiskSlow, Params: map[string]string{"delay": delay.String()}}
+	applied := time.Now()
 	if err := d.drv.Apply(ctx, d.reg, 2, f, Resolved{Nodes: []int32{1}}); err != nil {
 		t.Fatal(err)
 	}
+	applyTook := time.Since(applied)
 	effect := until(t, "produce slowed down", 5*time.Second, func() bool {
 		_, _, took := d.produce(1)
 		return took >= delay
@@ -274,16 +276,18 @@ func TestDiskSlowRaisesProduceLatency(t *testing.T) {
 	if slow < base+delay*8/10 || slow > base+delay*3 {
 		t.Fatalf("median produce latency %v on a disk slowed by %v (baseline %v)", slow, delay, base)
 	}
+	undone := time.Now()
 	if err := d.reg.UndoFault(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
+	undoTook := time.Since(undone)
 	heal := until(t, "produce fast again", 5*time.Second, func() bool {
 		_, _, took := d.produce(1)
 		return took < delay/2
 	})
 	after := d.medianProduce(10)
-	t.Logf("disk-slow %v: produce p50 %v before, %v during, %v after; takes effect in %v, heals in %v",
-		delay, base, slow, after, effect, heal)
+	t.Logf("disk-slow %v: produce p50 %v before, %v during, %v after; Apply %v then the first produce slowed (%v incl. that produce); undo %v then the first fast produce after %v",
+		delay, base, slow, after, applyTook, effect, undoTook, heal)
 	if after > base+delay/2 {
 		t.Fatalf("median produce latency %v after heal, baseline %v", after, base)
 	}
@@ -343,5 +347,43 @@ func TestDiskLoseUnsyncedLosesAcknowledgedRecords(t *testing.T) {
 	}
 	if pending := d.reg.Pending(); len(pending) != 0 {
 		t.Fatalf("changes left pending: %+v", pending)
+	}
+}
+
+func TestDiskHealDirClearsControlFile(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := faultfs.SetMode(data, faultfs.Mode{Full: true}); err == nil {
+		t.Fatal("SetMode wrote into a missing data directory")
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := faultfs.SetMode(data, faultfs.Mode{Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(data, "precious")
+	if err := os.WriteFile(other, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Add(Record{Fault: 1, Action: "disk-fault", Node: 1, Path: filepath.Join(data, faultfs.ControlFile), Undo: "clear"}, nil)
+	reg.Add(Record{Fault: 2, Action: "disk-fault", Node: 1, Path: other, Undo: "clear"}, nil)
+	if err := reg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	report, err := HealDir(context.Background(), dir)
+	t.Logf("heal: %q, %v", report, err)
+	if err == nil {
+		t.Fatal("HealDir accepted a disk-fault record naming a file that is no control file")
+	}
+	if _, err := os.Stat(filepath.Join(data, faultfs.ControlFile)); !os.IsNotExist(err) {
+		t.Fatalf("control file still there after HealDir: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("HealDir touched a file it did not create: %v", err)
 	}
 }

@@ -108,7 +108,7 @@ func TestDiskSlowDelaysWritesAndFsyncs(t *testing.T) {
 	}
 }
 
-func TestDropUnsyncedKeepsOnlyFsyncedData(t *testing.T) {
+func TestDiskDropUnsyncedKeepsOnlyFsyncedData(t *testing.T) {
 	dir := t.TempDir()
 	fs, err := New(storage.OS, dir, nil)
 	if err != nil {
@@ -150,7 +150,7 @@ func TestDropUnsyncedKeepsOnlyFsyncedData(t *testing.T) {
 	}
 }
 
-func TestParseMode(t *testing.T) {
+func TestDiskParseMode(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want Mode
