@@ -27,7 +27,7 @@ type Record struct {
 	Time string `json:"time"`
 	// Fault is the fault instance id the change belongs to (0: none).
 	Fault int64 `json:"fault,omitempty"`
-	// Action is what was done: kill, stop, pause, impair.
+	// Action is what was done: kill, stop, pause, impair, disk-fault, lose-unsynced.
 	Action string `json:"action"`
 	// Node is the broker acted on, when there is one.
 	Node int32 `json:"node,omitempty"`
@@ -39,6 +39,9 @@ type Record struct {
 	Cmdline  []string `json:"cmdline,omitempty"`
 	// Links names impaired proxy links ("client->2", "1->3/kafka").
 	Links []string `json:"links,omitempty"`
+	// Path is the disk fault control file written (disk-fault) or the data directory
+	// (lose-unsynced).
+	Path string `json:"path,omitempty"`
 	// Undo says what undoes the change (restart, resume, clear).
 	Undo string `json:"undo,omitempty"`
 	// Error is set on an undo line when undoing failed.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kchaos/kchaos/broker/storage/faultfs"
 )
 
 // procInfo is what /proc says about a process.
@@ -148,6 +150,18 @@ func HealDir(ctx context.Context, dir string) ([]string, error) {
 			}
 		case "kill", "stop":
 			msg = fmt.Sprintf("broker %d %s by fault %d: its cluster ended with the harness; nothing to restart", rec.Node, map[string]string{"kill": "killed", "stop": "stopped"}[rec.Action], rec.Fault)
+		case "disk-fault":
+			if filepath.Base(rec.Path) != faultfs.ControlFile {
+				errs = append(errs, fmt.Errorf("chaos: journal change %d: %q is not a disk fault control file; not touched", rec.Seq, rec.Path))
+				continue
+			}
+			if err := faultfs.SetMode(filepath.Dir(rec.Path), faultfs.Mode{}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			msg = fmt.Sprintf("cleared disk fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
+		case "lose-unsynced":
+			msg = fmt.Sprintf("broker %d killed by lose-unsynced fault %d: its cluster ended with the harness; nothing to restart", rec.Node, rec.Fault)
 		case "impair":
 			msg = fmt.Sprintf("links %s impaired by fault %d lived in the harness's proxies; nothing to clear", strings.Join(rec.Links, ","), rec.Fault)
 		default:

@@ -40,16 +40,20 @@ type Local struct {
 	Nodes map[int32]Process
 	// Net holds the link proxies; nil disables network faults.
 	Net *Net
+	// DataDirs are the brokers' data directories by id, for disk faults; a Node that is a
+	// *local.Node needs no entry. Disk faults need Nodes and brokers started with disk
+	// faults enabled (the default of `kchaos broker`).
+	DataDirs map[int32]string
 }
 
 var _ Driver = (*Local)(nil)
 
-// Kinds returns the process kinds when Nodes is set and the network kinds when Net is.
+// Kinds returns the process and disk kinds when Nodes is set and the network kinds when Net is.
 func (d *Local) Kinds() []Kind {
 	var out []Kind
 	for _, k := range Kinds() {
 		switch k.Class() {
-		case "process":
+		case "process", "disk":
 			if d.Nodes != nil {
 				out = append(out, k)
 			}
@@ -80,6 +84,16 @@ func (d *Local) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r R
 			break
 		}
 		return d.network(reg, id, f, r)
+	case "disk":
+		if d.Nodes == nil {
+			break
+		}
+		for _, n := range r.Nodes {
+			if err := d.disk(ctx, reg, id, f, n); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return fmt.Errorf("chaos: the local driver cannot do %s", f.Kind)
 }

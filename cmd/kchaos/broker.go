@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kchaos/kchaos/broker"
+	"github.com/kchaos/kchaos/broker/storage"
+	"github.com/kchaos/kchaos/broker/storage/faultfs"
 )
 
 func init() { commands = append(commands, newBrokerCmd) }
@@ -24,6 +26,7 @@ func newBrokerCmd() *cobra.Command {
 		voters    string
 		peers     []string
 		raftPeers []string
+		noFaults  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "broker --node-id N --listen HOST:PORT --data-dir DIR [--voters 1@HOST:PORT,...] [--set key=value ...]",
@@ -34,7 +37,13 @@ num.partitions=1. With --voters it is one node of a replicated cluster: the vote
 with their Raft addresses, like KRaft's controller.quorum.voters) form the controller quorum,
 and every broker registers with the active controller and replicates partitions with Kafka's
 ISR protocol. SIGTERM or Ctrl-C shuts it down cleanly: logs are flushed and closed, so the
-next start needs no recovery.`,
+next start needs no recovery.
+
+Disk faults of the chaos controller go through the broker's storage: the file
+DATA_DIR/.kchaos-disk-fault, reread at most every 20ms, holds "full" (writes fail with
+ENOSPC and producers get KAFKA_STORAGE_ERROR), "slow=DURATION" (each write and fsync waits)
+or nothing; DATA_DIR/.kchaos-synced journals fsyncs so a simulated power loss can drop what
+was not fsynced. --no-disk-faults turns both off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			props, err := parseSets(sets)
@@ -56,7 +65,16 @@ next start needs no recovery.`,
 				return fmt.Errorf("--log-level %q: %w", level, err)
 			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-			b, err := broker.New(cfg, broker.Options{Logger: logger})
+			opts := broker.Options{Logger: logger}
+			if !noFaults && cfg.DataDir != "" {
+				ffs, err := faultfs.New(storage.OS, cfg.DataDir, logger)
+				if err != nil {
+					return err
+				}
+				defer ffs.Close()
+				opts.FS = ffs
+			}
+			b, err := broker.New(cfg, opts)
 			if err != nil {
 				return err
 			}
@@ -78,6 +96,7 @@ next start needs no recovery.`,
 	f.StringVar(&cfg.ControllerListen, "controller-listen", "", "this node's Raft address (default: its --voters entry)")
 	f.StringArrayVar(&peers, "peer", nil, "ID=HOST:PORT: the Kafka address to dial for broker ID (replication and controller requests)")
 	f.StringArrayVar(&raftPeers, "raft-peer", nil, "ID=HOST:PORT: the Raft address to dial for voter ID")
+	f.BoolVar(&noFaults, "no-disk-faults", false, "do not watch DATA_DIR/"+faultfs.ControlFile+" for disk faults nor journal fsyncs to DATA_DIR/"+faultfs.JournalFile)
 	cmd.MarkFlagRequired("data-dir")
 	return cmd
 }
