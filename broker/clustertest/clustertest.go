@@ -85,6 +85,9 @@ func Start(t testing.TB, brokers int, opts ...Option) *Cluster {
 		if err != nil {
 			t.Fatalf("clustertest: proxy %d->%d: %v", from, to, err)
 		}
+		if old := c.links[link{from, to, raft}]; old != nil {
+			old.Close() // Start retried on new ports
+		}
 		c.links[link{from, to, raft}] = p
 		return p.Addr()
 	}

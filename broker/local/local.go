@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -59,7 +60,8 @@ type Config struct {
 	// every directed link of a replicated cluster: Kafka links (replica fetches, controller
 	// requests) and, with raft set, controller-quorum links. addr is the direct address; the
 	// answer may be a proxy in front of it (the chaos layer's per-link proxies). It is called
-	// once per link, before the brokers start. Client links come as from = ClientLinks: the
+	// once per link before the brokers start, and again with new addresses if Start has to
+	// retry on new ports. Client links come as from = ClientLinks: the
 	// answer is what broker to advertises to clients (--advertise).
 	Route func(from, to int32, raft bool, addr string) string
 }
@@ -158,6 +160,23 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = 30 * time.Second
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	for attempt := 1; ; attempt++ {
+		c, err := start(ctx, cfg)
+		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
+			return c, err
+		}
+		cfg.Logger.Warn("a broker port was taken before the broker bound it; starting again on new ports", "attempt", attempt)
+	}
+}
+
+// errPortTaken marks a start that failed because a chosen port was taken meanwhile.
+var errPortTaken = errors.New("local: port taken")
+
+// start is one attempt of Start.
+func start(ctx context.Context, cfg Config) (*Cluster, error) {
 	c := &Cluster{cfg: cfg}
 	ncs, err := nodeConfigs(cfg)
 	if err != nil {
@@ -182,6 +201,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		c.Stop()
+		if strings.Contains(err.Error(), "address already in use") && cfg.Brokers > 1 {
+			return nil, fmt.Errorf("%w: %w", errPortTaken, err)
+		}
 		return nil, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
@@ -258,9 +280,10 @@ func nodeConfigs(cfg Config) ([]NodeConfig, error) {
 	return ncs, nil
 }
 
-// freePorts returns n ports free on host now (the kernel's choice for port 0). Another
-// process could take one before the broker binds it; on loopback that is rare, and the
-// broker then fails to start with a clear error.
+// freePorts returns n ports free on host now, drawn at random below the kernel's ephemeral
+// range (net.ipv4.ip_local_port_range), where outgoing connections never take a port: only
+// another listener can claim one between this check and the broker's bind, and Start retries
+// the cluster on new ports when that happens.
 func freePorts(host string, n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
@@ -268,16 +291,38 @@ func freePorts(host string, n int) ([]int, error) {
 			ln.Close()
 		}
 	}()
+	low := ephemeralLow()
 	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	for attempts := 0; len(ports) < n; attempts++ {
+		if attempts > 1000 {
+			return nil, fmt.Errorf("local: no free port on %s below %d", host, low)
+		}
+		port := 10000 + mrand.IntN(max(low-10000, 1))
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 		if err != nil {
-			return nil, fmt.Errorf("local: pick a port: %w", err)
+			continue
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range; 32768 when unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= 10000 {
+		return 32768
+	}
+	return low
 }
 
 // StartNode launches one broker process and waits until it accepts connections.

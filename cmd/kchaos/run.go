@@ -144,6 +144,11 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 			case raft:
 				id.Plane = chaos.PlaneRaft
 			}
+			if a := net.Addr(id); a != "" {
+				// Start retried on new ports: same proxy, new upstream.
+				net.SetUpstream(id.To, id.Plane, addr)
+				return a
+			}
 			p, err := net.Add(id, addr)
 			if err != nil {
 				routeErr = errors.Join(routeErr, err)
