@@ -132,7 +132,7 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 	if props.get("message.timestamp.type") == "LogAppendTime" {
 		logAppendTime = time.Now().UnixMilli()
 	}
-	replicated := acks == -1 && b.cl != nil
+	replicated := acks == -1 && b.cl != nil && !b.cfg.bug(bugAckBeforeReplication)
 	if replicated {
 		p.mu.RLock()
 		isr, minISR := len(p.isr), p.minISR

@@ -102,6 +102,12 @@ func (b *Broker) openPartition(t *topic, i int32) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.cfg.bug(bugLoseLastBatch) && l.LogEndOffset() > l.LogStartOffset() {
+		if err := l.TruncateTo(l.LogEndOffset() - 1); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
 	p := &partition{topic: t, index: i, log: l, dataDir: dir, minISR: 1}
 	p.highWatermark.Store(l.LogStartOffset())
 	return p, nil

@@ -89,6 +89,9 @@ var brokerProps = map[string]string{
 	"controller.quorum.fetch.timeout.ms":      "2000",
 	"auto.leader.rebalance.enable":            "true",
 	"leader.imbalance.check.interval.seconds": "300",
+	// Bug switches (see bugs.go): off by default, for the checker's mutation tests only.
+	bugAckBeforeReplication: "false",
+	bugLoseLastBatch:        "false",
 }
 
 // ValidateProps checks that every key is a known broker setting with a value of the right

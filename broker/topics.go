@@ -128,6 +128,12 @@ func (b *Broker) addPartitions(t *topic, n int32) error {
 			return fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
 		}
 		p := &partition{topic: t, index: i, log: l, dataDir: dir, leader: b.cfg.NodeID, replicas: []int32{b.cfg.NodeID}, isr: []int32{b.cfg.NodeID}}
+		if b.cfg.bug(bugLoseLastBatch) && l.LogEndOffset() > l.LogStartOffset() {
+			if err := l.TruncateTo(l.LogEndOffset() - 1); err != nil {
+				l.Close()
+				return fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
+			}
+		}
 		if e, ok := l.LatestEpoch(); ok {
 			p.leaderEpoch = e
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kchaos/kchaos/broker"
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/chaos"
 	"github.com/kchaos/kchaos/history"
@@ -35,6 +37,7 @@ func newRunCmd() *cobra.Command {
 		out       string
 		linear    bool
 		seed      int64
+		sets      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run WORKLOAD.yaml [--bootstrap host:port,...] [--out DIR]",
@@ -51,6 +54,13 @@ bad input or when a configuration could not run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			plan, err := workloads.Load(args[0])
 			if err != nil {
+				return err
+			}
+			props, err := parseSets(sets)
+			if err != nil {
+				return err
+			}
+			if err := broker.ValidateProps(props); err != nil {
 				return err
 			}
 			if out == "" {
@@ -74,7 +84,7 @@ bad input or when a configuration could not run.`,
 				}
 				dir := filepath.Join(out, configDir(rc.Config))
 				fmt.Fprintf(cmd.OutOrStdout(), "== %s: %s\n", plan.Workload.Name, rc.Config)
-				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), seed, logger, cmd.OutOrStdout())
+				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), props, seed, logger, cmd.OutOrStdout())
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("run %s: %w", rc.Config, err)}
 				}
@@ -102,6 +112,7 @@ bad input or when a configuration could not run.`,
 	}
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "comma-separated brokers of an external cluster (default: an embedded local cluster)")
 	cmd.Flags().StringVar(&out, "out", "", "run directory (default out/NAME-TIMESTAMP)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "broker setting key=value for the embedded cluster (server.properties names)")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the chaos schedule and its random choices (default: from the clock, printed)")
 	cmd.Flags().BoolVar(&linear, "linear", false, "also check each partition's log for linearizability with porcupine (slow on long runs; kchaos check --linear does it later)")
 	return cmd
@@ -109,7 +120,7 @@ bad input or when a configuration could not run.`,
 
 // runConfig runs one configuration into dir: target up, faults scheduled, load, history,
 // everything healed, target down.
-func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, seed int64, logger *slog.Logger, status io.Writer) (*loadgen.Result, error) {
+func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, props map[string]string, seed int64, logger *slog.Logger, status io.Writer) (*loadgen.Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -135,6 +146,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 		net := chaos.NewNet(seed)
 		cfg := local.Config{Brokers: brokers, Dir: filepath.Join(dir, "cluster"), Metrics: true, Logger: logger,
 			Props: map[string]string{"group.initial.rebalance.delay.ms": "0"}}
+		maps.Copy(cfg.Props, props)
 		var routeErr error
 		cfg.Route = func(from, to int32, raft bool, addr string) string {
 			id := chaos.LinkID{From: from, To: to, Plane: chaos.PlaneKafka}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/kchaos/kchaos/broker/brokertest"
+	"github.com/kchaos/kchaos/checker"
+)
+
+// runMutation runs workload with broker settings sets and returns the checker's result.
+func runMutation(t *testing.T, workload string, sets ...string) *checker.Result {
+	t.Helper()
+	bin, err := brokertest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	wl := filepath.Join(dir, "w.yaml")
+	if err := os.WriteFile(wl, []byte(workload), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	args := []string{"run", wl, "--out", out, "--seed", "1"}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
+		t.Fatalf("kchaos run %v: %v\n%s\n%s", sets, err, stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "default", "verdict.json"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	var res checker.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	return &res
+}
+
+func count(res *checker.Result, name string) int64 {
+	if a := res.Anomalies[name]; a != nil {
+		return a.Count
+	}
+	return 0
+}
+
+// TestMutationLoseLastBatch: a single broker that drops its last batch on restart loses
+// acknowledged writes, and the checker says so.
+func TestMutationLoseLastBatch(t *testing.T) {
+	const workload = `name: lastbatch
+topics: 1
+partitionsPerTopic: 1
+messageSize: 128
+producersPerTopic: 1
+producerRate: 500
+subscriptionsPerTopic: 1
+consumerPerSubscription: 1
+duration: 6s
+producer:
+  acks: 1
+  linger: 1ms
+  retries: 10
+consumer:
+  mode: group
+  commit: manual-after-processing
+chaos:
+  - kind: restart
+    target: broker(1)
+    at: 3s
+`
+	res := runMutation(t, workload, "kchaos.bug.lose-last-batch-on-restart=true")
+	if n := count(res, checker.Lost) + count(res, checker.InconsistentOffsets); n == 0 {
+		t.Fatalf("kchaos.bug.lose-last-batch-on-restart: lost %d, inconsistent-offsets %d; want the dropped batch reported",
+			count(res, checker.Lost), count(res, checker.InconsistentOffsets))
+	}
+	t.Logf("lose-last-batch-on-restart: lost %d, inconsistent-offsets %d", count(res, checker.Lost), count(res, checker.InconsistentOffsets))
+}
