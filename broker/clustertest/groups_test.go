@@ -1,0 +1,316 @@
+package clustertest_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kchaos/kchaos/broker/clustertest"
+)
+
+// groupOpts are the broker settings of the group tests: no initial rebalance delay, so a
+// group forms as soon as its first member joins.
+var groupOpts = []clustertest.Option{clustertest.Set("group.initial.rebalance.delay.ms", "0")}
+
+// produceSpread writes n records to every partition of topic; the value of the record at
+// offset i of partition p is "p-i".
+func produceSpread(t *testing.T, c *clustertest.Cluster, topic string, partitions int32, from, n int) {
+	t.Helper()
+	cl := manual(c, kgo.AllISRAcks())
+	var rs []*kgo.Record
+	for p := range partitions {
+		for i := from; i < from+n; i++ {
+			rs = append(rs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(value(p, int64(i)))})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, r := range cl.ProduceSync(ctx, rs...) {
+		if r.Err != nil {
+			t.Fatalf("produce to %s-%d: %v", topic, r.Record.Partition, r.Err)
+		}
+		if want := value(r.Record.Partition, r.Record.Offset); string(r.Record.Value) != want {
+			t.Fatalf("record %q landed at offset %d of partition %d (want value %q there): the topic was not empty",
+				r.Record.Value, r.Record.Offset, r.Record.Partition, want)
+		}
+	}
+}
+
+func value(p int32, off int64) string { return fmt.Sprintf("%d-%d", p, off) }
+
+// groupMember is a franz-go group consumer with manual commits that the test closes itself
+// (or the cleanup does).
+type groupMember struct {
+	*kgo.Client
+	once sync.Once
+}
+
+func newMember(t *testing.T, c *clustertest.Cluster, group, topic string, opts ...kgo.Opt) *groupMember {
+	t.Helper()
+	all := append([]kgo.Opt{kgo.SeedBrokers(c.Bootstrap()...), kgo.DisableIdempotentWrite(),
+		kgo.MetadataMinAge(50 * time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond),
+		kgo.RebalanceTimeout(10 * time.Second)}, opts...)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &groupMember{Client: cl}
+	t.Cleanup(m.close)
+	return m
+}
+
+func (m *groupMember) close() { m.once.Do(m.Client.Close) }
+
+// coordinator asks a live broker which broker coordinates group.
+func coordinator(t *testing.T, c *clustertest.Cluster, group string) int32 {
+	t.Helper()
+	cl := c.Client()
+	var id int32
+	c.CheckFor(30*time.Second, "a coordinator of "+group, func() error {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey = group
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return err
+		}
+		if !c.Node(resp.NodeID).Running() {
+			return errf("coordinator is %d, which is down", resp.NodeID)
+		}
+		id = resp.NodeID
+		return nil
+	})
+	return id
+}
+
+// committedOffsets fetches group's committed offsets of topic from its coordinator
+// (partition → offset; -1 when none).
+func committedOffsets(t *testing.T, c *clustertest.Cluster, group, topic string) map[int32]int64 {
+	t.Helper()
+	cl := c.Client()
+	out := map[int32]int64{}
+	c.CheckFor(30*time.Second, "committed offsets of "+group, func() error {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Group = group
+		req.RequireStable = true
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return err
+		}
+		clear(out)
+		for _, rt := range resp.Topics {
+			if rt.Topic != topic {
+				continue
+			}
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					return fmt.Errorf("partition %d: %w", rp.Partition, err)
+				}
+				out[rp.Partition] = rp.Offset
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// consumed is what group consumers polled, per partition.
+type consumed struct {
+	mu      sync.Mutex
+	offsets map[int32][]int64
+	last    map[int32]*kgo.Record
+}
+
+func newConsumed() *consumed {
+	return &consumed{offsets: map[int32][]int64{}, last: map[int32]*kgo.Record{}}
+}
+
+// add records fs, failing on a record whose value is not the one produced at its offset.
+func (cs *consumed) add(t *testing.T, fs kgo.Fetches) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	fs.EachRecord(func(r *kgo.Record) {
+		if want := value(r.Partition, r.Offset); string(r.Value) != want {
+			t.Errorf("partition %d offset %d: got value %q, want %q", r.Partition, r.Offset, r.Value, want)
+		}
+		cs.offsets[r.Partition] = append(cs.offsets[r.Partition], r.Offset)
+		cs.last[r.Partition] = r
+	})
+}
+
+// reached reports whether every partition has been read up to end (exclusive).
+func (cs *consumed) reached(partitions int32, end int64) error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for p := range partitions {
+		offs := cs.offsets[p]
+		if len(offs) == 0 || offs[len(offs)-1] < end-1 {
+			return errf("partition %d read to %v of %d", p, lastOr(offs), end)
+		}
+	}
+	return nil
+}
+
+func lastOr(offs []int64) any {
+	if len(offs) == 0 {
+		return "nothing"
+	}
+	return offs[len(offs)-1]
+}
+
+// pollUntil polls m into cs until cond holds, failing after timeout.
+func pollUntil(t *testing.T, m *groupMember, cs *consumed, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		fs := m.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("no %s within %s: %v", what, timeout, cond())
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			t.Logf("poll %s-%d: %v", topic, p, err)
+		})
+		cs.add(t, fs)
+		if cond() == nil {
+			return
+		}
+	}
+}
+
+// TestGroupResumesAfterCoordinatorKill: a franz-go group consumer on a 3-broker cluster reads
+// a 6-partition RF=3 topic and commits a random cut per partition; the group's coordinator is
+// killed with SIGKILL; a fresh consumer of the group starts exactly at the committed offsets
+// (nothing before is re-delivered, nothing after skipped) and commits again at the new
+// coordinator; after the killed broker restarts every committed offset still holds.
+func TestGroupResumesAfterCoordinatorKill(t *testing.T) {
+	const parts, perPart = 6, 200
+	c := clustertest.Start(t, 3, groupOpts...)
+	topic, group := "gfail", "gfail-"+strconv.Itoa(c.Rand.IntN(1000))
+	c.CreateTopic(topic, parts, 3, map[string]string{"min.insync.replicas": "2"})
+	produceSpread(t, c, topic, parts, 0, perPart)
+
+	first := newMember(t, c, group, topic)
+	cs := newConsumed()
+	pollUntil(t, first, cs, 30*time.Second, "records of every partition", func() error { return cs.reached(parts, perPart) })
+	cuts := map[int32]int64{}
+	var toCommit []*kgo.Record
+	for p := range int32(parts) {
+		cut := 1 + c.Rand.Int64N(perPart-1)
+		cuts[p] = cut
+		toCommit = append(toCommit, &kgo.Record{Topic: topic, Partition: p, Offset: cut - 1,
+			LeaderEpoch: cs.last[p].LeaderEpoch})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := first.CommitRecords(ctx, toCommit...); err != nil {
+		t.Fatalf("commit %v: %v", cuts, err)
+	}
+	if got := committedOffsets(t, c, group, topic); !sameOffsets(got, cuts) {
+		t.Fatalf("committed offsets %v, want %v", got, cuts)
+	}
+	first.close()
+
+	coord := coordinator(t, c, group)
+	t.Logf("group %s: coordinator %d, committed %v", group, coord, cuts)
+	killedAt := time.Now()
+	c.Kill(coord)
+
+	second := newMember(t, c, group, topic)
+	cs2 := newConsumed()
+	pollUntil(t, second, cs2, 40*time.Second, "records after the coordinator kill", func() error { return cs2.reached(parts, perPart) })
+	for p := range int32(parts) {
+		checkResume(t, p, cs2.offsets[p], cuts[p], perPart)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel2()
+	if err := second.CommitUncommittedOffsets(ctx2); err != nil {
+		t.Fatalf("commit at the new coordinator: %v", err)
+	}
+	failover := time.Since(killedAt)
+	next := coordinator(t, c, group)
+	t.Logf("coordinator %d killed; new coordinator %d; kill → consumer committed again: %s", coord, next, failover)
+	if next == coord {
+		t.Fatalf("coordinator still %d after its kill", coord)
+	}
+	ends := map[int32]int64{}
+	for p := range int32(parts) {
+		ends[p] = perPart
+	}
+	if got := committedOffsets(t, c, group, topic); !sameOffsets(got, ends) {
+		t.Fatalf("committed offsets after the failover %v, want %v", got, ends)
+	}
+	second.close()
+
+	c.Restart(coord)
+	for p := range int32(parts) {
+		c.WaitLeader(topic, p)
+	}
+	if got := committedOffsets(t, c, group, topic); !sameOffsets(got, ends) {
+		t.Fatalf("committed offsets after broker %d restarted %v, want %v", coord, got, ends)
+	}
+	produceSpread(t, c, topic, parts, perPart, 20)
+	third := newMember(t, c, group, topic)
+	cs3 := newConsumed()
+	pollUntil(t, third, cs3, 30*time.Second, "new records after the restart", func() error { return cs3.reached(parts, perPart+20) })
+	for p := range int32(parts) {
+		checkResume(t, p, cs3.offsets[p], perPart, perPart+20)
+	}
+}
+
+// checkResume fails unless offs, the offsets a consumer read of a partition, start at from
+// and cover every offset up to end (exclusive).
+func checkResume(t *testing.T, p int32, offs []int64, from, end int64) {
+	t.Helper()
+	if len(offs) == 0 {
+		t.Errorf("partition %d: nothing read, want %d..%d", p, from, end-1)
+		return
+	}
+	if offs[0] != from {
+		t.Errorf("partition %d: resumed at offset %d, want the committed offset %d", p, offs[0], from)
+	}
+	seen := map[int64]bool{}
+	for _, o := range offs {
+		if o < from {
+			t.Errorf("partition %d: offset %d re-delivered though %d was committed", p, o, from)
+		}
+		seen[o] = true
+	}
+	for o := from; o < end; o++ {
+		if !seen[o] {
+			t.Errorf("partition %d: offset %d skipped", p, o)
+			return
+		}
+	}
+}
+
+func sameOffsets(got, want map[int32]int64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for p, o := range want {
+		if got[p] != o {
+			return false
+		}
+	}
+	return true
+}
