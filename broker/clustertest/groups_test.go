@@ -314,3 +314,200 @@ func sameOffsets(got, want map[int32]int64) bool {
 	}
 	return true
 }
+
+// describeGroup returns group's state and, per member, the partitions of topic assigned to
+// it, as its coordinator describes them.
+func describeGroup(c *clustertest.Cluster, cl *kgo.Client, group, topic string) (string, map[string][]int32, error) {
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups = []string{group}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(resp.Groups) != 1 {
+		return "", nil, errf("%d groups described", len(resp.Groups))
+	}
+	g := resp.Groups[0]
+	if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
+		return "", nil, err
+	}
+	out := map[string][]int32{}
+	for _, m := range g.Members {
+		var a kmsg.ConsumerMemberAssignment
+		if err := a.ReadFrom(m.MemberAssignment); err != nil {
+			return "", nil, fmt.Errorf("member %s assignment: %w", m.MemberID, err)
+		}
+		out[m.MemberID] = nil
+		for _, t := range a.Topics {
+			if t.Topic == topic {
+				out[m.MemberID] = append(out[m.MemberID], t.Partitions...)
+			}
+		}
+	}
+	return g.State, out, nil
+}
+
+// stableAndAssigned is nil once group is Stable with members members that own every
+// partition of topic exactly once.
+func stableAndAssigned(c *clustertest.Cluster, cl *kgo.Client, group, topic string, members int, partitions int32) error {
+	state, assigned, err := describeGroup(c, cl, group, topic)
+	if err != nil {
+		return err
+	}
+	if state != "Stable" || len(assigned) != members {
+		return errf("group %s is %s with %d members, want Stable with %d", group, state, len(assigned), members)
+	}
+	owners := map[int32]int{}
+	for _, ps := range assigned {
+		for _, p := range ps {
+			owners[p]++
+		}
+	}
+	for p := range partitions {
+		if owners[p] != 1 {
+			return errf("partition %d has %d owners: %v", p, owners[p], assigned)
+		}
+	}
+	return nil
+}
+
+// TestGroupConsumesThroughCoordinatorKill: three franz-go members share a 6-partition RF=3
+// topic, committing after every poll, while their coordinator is killed with SIGKILL. The
+// members carry on at the new coordinator: commits succeed again, the group ends Stable with
+// every partition owned by one member, every record is read, and the final commits are the
+// log end offsets.
+func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
+	const parts, perPart, members = 6, 2000, 3
+	c := clustertest.Start(t, 3, groupOpts...)
+	topic, group := "gthrough", "gthrough-"+strconv.Itoa(c.Rand.IntN(1000))
+	c.CreateTopic(topic, parts, 3, map[string]string{"min.insync.replicas": "2"})
+	produceSpread(t, c, topic, parts, 0, perPart)
+
+	cs := newConsumed()
+	var mu sync.Mutex
+	var killedAt, recommitAt time.Time
+	commitErrs := map[string]int{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range members {
+		m := newMember(t, c, group, topic)
+		wg.Go(func() {
+			defer m.close()
+			for ctx.Err() == nil {
+				fs := m.PollRecords(ctx, 20)
+				cs.add(t, fs)
+				time.Sleep(30 * time.Millisecond)
+				cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+				err := m.CommitUncommittedOffsets(cctx)
+				ccancel()
+				mu.Lock()
+				if err != nil && ctx.Err() == nil {
+					commitErrs[errName(err)]++
+				}
+				if err == nil && !killedAt.IsZero() && recommitAt.IsZero() && fs.NumRecords() > 0 {
+					recommitAt = time.Now()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	admin := c.Client()
+	c.CheckFor(30*time.Second, "a stable group", func() error {
+		return stableAndAssigned(c, admin, group, topic, members, parts)
+	})
+	c.CheckFor(30*time.Second, "consumption under way", func() error {
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		n := 0
+		for _, offs := range cs.offsets {
+			n += len(offs)
+		}
+		if n < parts*perPart/6 {
+			return errf("%d records read", n)
+		}
+		return nil
+	})
+	coord := coordinator(t, c, group)
+	_, before, err := describeGroup(c, admin, group, topic)
+	if err != nil {
+		t.Fatalf("describe %s: %v", group, err)
+	}
+	time.Sleep(time.Duration(c.Rand.IntN(300)) * time.Millisecond)
+	mu.Lock()
+	killedAt = time.Now()
+	mu.Unlock()
+	cs.mu.Lock()
+	atKill := map[int32]int{}
+	for p, offs := range cs.offsets {
+		atKill[p] = len(offs)
+	}
+	cs.mu.Unlock()
+	c.Kill(coord)
+
+	c.CheckFor(30*time.Second, "a commit after the kill", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if recommitAt.IsZero() {
+			return errf("no commit since the kill; commit errors %v", commitErrs)
+		}
+		return nil
+	})
+	admin2 := c.Client()
+	c.CheckFor(30*time.Second, "every record read", func() error { return cs.reached(parts, perPart) })
+	c.CheckFor(30*time.Second, "a stable group at the new coordinator", func() error {
+		return stableAndAssigned(c, admin2, group, topic, members, parts)
+	})
+	ends := map[int32]int64{}
+	for p := range int32(parts) {
+		ends[p] = perPart
+	}
+	c.CheckFor(20*time.Second, "final commits at the log end", func() error {
+		if got := committedOffsets(t, c, group, topic); !sameOffsets(got, ends) {
+			return errf("committed %v, want %v", got, ends)
+		}
+		return nil
+	})
+	next := coordinator(t, c, group)
+	_, after, err := describeGroup(c, admin2, group, topic)
+	if err != nil {
+		t.Fatalf("describe %s: %v", group, err)
+	}
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	t.Logf("coordinator %d killed; new coordinator %d; kill → first commit after it: %s; commit errors %v",
+		coord, next, recommitAt.Sub(killedAt), commitErrs)
+	mu.Unlock()
+	kept := 0
+	for id := range before {
+		if _, ok := after[id]; ok {
+			kept++
+		}
+	}
+	t.Logf("%d of %d members kept their member id through the failover", kept, members)
+	dups, dupsAfterKill := 0, 0
+	for p := range int32(parts) {
+		offs := cs.offsets[p]
+		seen := map[int64]bool{}
+		for i, o := range offs {
+			if seen[o] {
+				dups++
+				if i >= atKill[p] {
+					dupsAfterKill++
+				}
+			}
+			seen[o] = true
+		}
+		for o := range int64(perPart) {
+			if !seen[o] {
+				t.Errorf("partition %d: offset %d never read", p, o)
+				break
+			}
+		}
+	}
+	t.Logf("%d records read twice (re-delivered after a rebalance from the last commit), %d of them after the kill", dups, dupsAfterKill)
+}
