@@ -3,6 +3,7 @@ package clustertest_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -101,9 +102,15 @@ func coordinator(t *testing.T, c *clustertest.Cluster, group string) int32 {
 // (partition → offset; -1 when none).
 func committedOffsets(t *testing.T, c *clustertest.Cluster, group, topic string) map[int32]int64 {
 	t.Helper()
-	cl := c.Client()
 	out := map[int32]int64{}
 	c.CheckFor(30*time.Second, "committed offsets of "+group, func() error {
+		// A fresh client each time: a client keeps asking a coordinator it found until a
+		// request fails, even while that broker is down.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(2))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
 		req := kmsg.NewPtrOffsetFetchRequest()
 		req.Group = group
 		req.RequireStable = true
@@ -387,7 +394,7 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 
 	cs := newConsumed()
 	var mu sync.Mutex
-	var killedAt, recommitAt time.Time
+	var killedAt, recommitAt time.Time // only the test goroutine touches these
 	commitErrs := map[string]int{}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -405,9 +412,6 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 				mu.Lock()
 				if err != nil && ctx.Err() == nil {
 					commitErrs[errName(err)]++
-				}
-				if err == nil && !killedAt.IsZero() && recommitAt.IsZero() && fs.NumRecords() > 0 {
-					recommitAt = time.Now()
 				}
 				mu.Unlock()
 			}
@@ -437,9 +441,7 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 		t.Fatalf("describe %s: %v", group, err)
 	}
 	time.Sleep(time.Duration(c.Rand.IntN(300)) * time.Millisecond)
-	mu.Lock()
 	killedAt = time.Now()
-	mu.Unlock()
 	cs.mu.Lock()
 	atKill := map[int32]int{}
 	for p, offs := range cs.offsets {
@@ -448,13 +450,23 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 	cs.mu.Unlock()
 	c.Kill(coord)
 
+	// The members committed again once a committed offset passes what was read before the
+	// kill: those commits reached the new coordinator.
 	c.CheckFor(30*time.Second, "a commit after the kill", func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if recommitAt.IsZero() {
-			return errf("no commit since the kill; commit errors %v", commitErrs)
+		got := committedOffsets(t, c, group, topic)
+		for p, n := range got {
+			cs.mu.Lock()
+			frontier := int64(-1)
+			if k := atKill[p]; k > 0 {
+				frontier = slices.Max(cs.offsets[p][:k])
+			}
+			cs.mu.Unlock()
+			if n > frontier+1 {
+				recommitAt = time.Now()
+				return nil
+			}
 		}
-		return nil
+		return errf("committed %v, nothing past what was read before the kill", got)
 	})
 	admin2 := c.Client()
 	c.CheckFor(30*time.Second, "every record read", func() error { return cs.reached(parts, perPart) })
