@@ -208,7 +208,9 @@ func pollUntil(t *testing.T, m *groupMember, cs *consumed, timeout time.Duration
 // a 6-partition RF=3 topic and commits a random cut per partition; the group's coordinator is
 // killed with SIGKILL; a fresh consumer of the group starts exactly at the committed offsets
 // (nothing before is re-delivered, nothing after skipped) and commits again at the new
-// coordinator; after the killed broker restarts every committed offset still holds.
+// coordinator; after the killed broker restarts every committed offset still holds, and once
+// it is back in the ISR and the second coordinator is killed too, a third consumer resumes at
+// the second's commits.
 func TestGroupResumesAfterCoordinatorKill(t *testing.T) {
 	const parts, perPart = 6, 200
 	c := clustertest.Start(t, 3, groupOpts...)
@@ -275,6 +277,22 @@ func TestGroupResumesAfterCoordinatorKill(t *testing.T) {
 	if got := committedOffsets(t, c, group, topic); !sameOffsets(got, ends) {
 		t.Fatalf("committed offsets after broker %d restarted %v, want %v", coord, got, ends)
 	}
+	// Move the group once more, so that a coordinator loads the groups from a log it
+	// replicated: wait until the restarted broker is back in the ISR of the group's
+	// __consumer_offsets partition, then kill the current coordinator.
+	op := offsetsPartition(group)
+	c.CheckFor(30*time.Second, "the restarted broker in the ISR of __consumer_offsets", func() error {
+		st, err := c.Partition("__consumer_offsets", op)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(st.ISR, coord) {
+			return errf("__consumer_offsets-%d ISR %v", op, st.ISR)
+		}
+		return nil
+	})
+	c.Kill(next)
+	t.Logf("coordinator %d killed too; coordinator now %d", next, coordinator(t, c, group))
 	produceSpread(t, c, topic, parts, perPart, 20)
 	third := newMember(t, c, group, topic)
 	cs3 := newConsumed()
@@ -282,6 +300,19 @@ func TestGroupResumesAfterCoordinatorKill(t *testing.T) {
 	for p := range int32(parts) {
 		checkResume(t, p, cs3.offsets[p], perPart, perPart+20)
 	}
+}
+
+// offsetsPartition is group's __consumer_offsets partition of 50: abs(hashCode) % 50 with
+// Java's String.hashCode (group ids here are ASCII).
+func offsetsPartition(group string) int32 {
+	var h int32
+	for _, r := range group {
+		h = 31*h + int32(r)
+	}
+	if h < 0 {
+		h = -h
+	}
+	return h % 50
 }
 
 // checkResume fails unless offs, the offsets a consumer read of a partition, start at from
