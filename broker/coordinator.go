@@ -31,6 +31,10 @@ type coordinator struct {
 	ready   atomic.Bool // __consumer_offsets exists and its partitions are loaded
 	readyMu sync.Mutex  // serialises creating the topic
 
+	// handoffMu guards handoffTail, the completion of the last queued ownership change.
+	handoffMu   sync.Mutex
+	handoffTail chan struct{}
+
 	mu      sync.Mutex // guards everything below
 	groups  map[string]*group.Group
 	owned   map[int32]bool
@@ -120,6 +124,29 @@ func (c *coordinator) ensureReady() *kerr.Error {
 	}
 	c.ready.Store(true)
 	return nil
+}
+
+// handOff runs an ownership change (loadPartition, unloadPartition) on its own goroutine,
+// after every change queued before it. The caller — applying a metadata image — never waits
+// for c.mu: a group write holds c.mu while it waits up to offsetsCommitTimeout for the ISR,
+// and that wait ends only once the image that moved the partition's leadership away is
+// applied, so unloading inline would stall the image (every partition's leadership change on
+// this broker) behind each queued commit in turn.
+func (c *coordinator) handOff(f func()) {
+	c.handoffMu.Lock()
+	prev := c.handoffTail
+	done := make(chan struct{})
+	c.handoffTail = done
+	c.handoffMu.Unlock()
+	c.b.bgWG.Add(1)
+	go func() {
+		defer c.b.bgWG.Done()
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		f()
+	}()
 }
 
 // startUp loads the groups of an existing __consumer_offsets at broker start-up.

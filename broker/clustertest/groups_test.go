@@ -72,30 +72,46 @@ func newMember(t *testing.T, c *clustertest.Cluster, group, topic string, opts .
 
 func (m *groupMember) close() { m.once.Do(m.Client.Close) }
 
-// coordinator asks a live broker which broker coordinates group.
+// coordinator asks a live broker which broker coordinates group, until one answers.
 func coordinator(t *testing.T, c *clustertest.Cluster, group string) int32 {
 	t.Helper()
-	cl := c.Client()
 	var id int32
 	c.CheckFor(30*time.Second, "a coordinator of "+group, func() error {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		req.CoordinatorKey = group
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return err
-		}
-		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-			return err
-		}
-		if !c.Node(resp.NodeID).Running() {
-			return errf("coordinator is %d, which is down", resp.NodeID)
-		}
-		id = resp.NodeID
-		return nil
+		var err error
+		id, err = findCoordinator(c, group)
+		return err
 	})
 	return id
+}
+
+// findCoordinator asks a live broker once which live broker coordinates group.
+func findCoordinator(c *clustertest.Cluster, group string) (int32, error) {
+	var seeds []string
+	for _, id := range c.Others() {
+		if c.Node(id).Running() {
+			seeds = append(seeds, c.Node(id).Addr())
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequestRetries(2))
+	if err != nil {
+		return -1, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorKey = group
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return -1, err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return -1, err
+	}
+	if !c.Node(resp.NodeID).Running() {
+		return -1, errf("coordinator is %d, which is down", resp.NodeID)
+	}
+	return resp.NodeID, nil
 }
 
 // committedOffsets fetches group's committed offsets of topic from its coordinator
@@ -417,9 +433,42 @@ func stableAndAssigned(c *clustertest.Cluster, cl *kgo.Client, group, topic stri
 // every partition owned by one member, every record is read, and the final commits are the
 // log end offsets.
 func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
-	const parts, perPart, members = 6, 2000, 3
 	c := clustertest.Start(t, 3, groupOpts...)
-	topic, group := "gthrough", "gthrough-"+strconv.Itoa(c.Rand.IntN(1000))
+	consumeThroughFault(t, c, "gthrough-"+strconv.Itoa(c.Rand.IntN(1000)), "killed", c.Kill)
+}
+
+// TestGroupConsumesThroughCoordinatorFencing is TestGroupConsumesThroughCoordinatorKill with
+// a coordinator that stays up: its link to the active controller is cut, so the controller
+// fences it and moves its partitions while it keeps serving the members connected to it,
+// until it learns the new leaders and hands the group over (NOT_COORDINATOR).
+func TestGroupConsumesThroughCoordinatorFencing(t *testing.T) {
+	c := clustertest.Start(t, 3, groupOpts...)
+	ctl := c.Controller()
+	group := ""
+	for i := range 100 {
+		g := "gfence-" + strconv.Itoa(c.Rand.IntN(1000)) + "-" + strconv.Itoa(i)
+		if co := coordinator(t, c, g); co != ctl && co > 0 {
+			group = g
+			break
+		}
+	}
+	if group == "" {
+		t.Fatalf("every group probed is coordinated by the controller %d", ctl)
+	}
+	consumeThroughFault(t, c, group, "cut off from controller "+strconv.Itoa(int(ctl)), func(coord int32) {
+		c.Cut(coord, ctl)
+		t.Cleanup(func() { c.Heal(coord, ctl) })
+	})
+}
+
+// consumeThroughFault runs three franz-go members of group over a 6-partition RF=3 topic,
+// committing after every poll, applies fault to their coordinator once consumption is under
+// way, and checks that they carry on at a new coordinator (see
+// TestGroupConsumesThroughCoordinatorKill).
+func consumeThroughFault(t *testing.T, c *clustertest.Cluster, group, faultName string, fault func(coord int32)) {
+	t.Helper()
+	const parts, perPart, members = 6, 2000, 3
+	topic := "gthrough"
 	c.CreateTopic(topic, parts, 3, map[string]string{"min.insync.replicas": "2"})
 	produceSpread(t, c, topic, parts, 0, perPart)
 
@@ -479,11 +528,14 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 		atKill[p] = len(offs)
 	}
 	cs.mu.Unlock()
-	c.Kill(coord)
+	fault(coord)
 
-	// The members committed again once a committed offset passes what was read before the
-	// kill: those commits reached the new coordinator.
-	c.CheckFor(30*time.Second, "a commit after the kill", func() error {
+	// The members committed again once another broker coordinates the group and a committed
+	// offset passes what was read before the fault.
+	c.CheckFor(30*time.Second, "a commit after the fault", func() error {
+		if now, err := findCoordinator(c, group); err != nil || now == coord {
+			return errf("coordinator %d (%v)", now, err)
+		}
 		got := committedOffsets(t, c, group, topic)
 		for p, n := range got {
 			cs.mu.Lock()
@@ -497,7 +549,7 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 				return nil
 			}
 		}
-		return errf("committed %v, nothing past what was read before the kill", got)
+		return errf("committed %v, nothing past what was read before the fault", got)
 	})
 	admin2 := c.Client()
 	c.CheckFor(30*time.Second, "every record read", func() error { return cs.reached(parts, perPart) })
@@ -522,8 +574,11 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 	cancel()
 	wg.Wait()
 	mu.Lock()
-	t.Logf("coordinator %d killed; new coordinator %d; kill → first commit after it: %s; commit errors %v",
-		coord, next, recommitAt.Sub(killedAt), commitErrs)
+	if next == coord {
+		t.Errorf("coordinator still %d after it was %s", coord, faultName)
+	}
+	t.Logf("coordinator %d %s; new coordinator %d; fault → first commit after it: %s; commit errors %v",
+		coord, faultName, next, recommitAt.Sub(killedAt), commitErrs)
 	mu.Unlock()
 	kept := 0
 	for id := range before {
@@ -531,7 +586,11 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 			kept++
 		}
 	}
-	t.Logf("%d of %d members kept their member id through the failover", kept, members)
+	// The new coordinator took the group over with its members (their sessions restart on
+	// loading): none was expired and had to join again under a new member id.
+	if kept != members {
+		t.Errorf("%d of %d members kept their member id through the failover", kept, members)
+	}
 	dups, dupsAfterKill := 0, 0
 	for p := range int32(parts) {
 		offs := cs.offsets[p]
@@ -552,5 +611,5 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d records read twice (re-delivered after a rebalance from the last commit), %d of them after the kill", dups, dupsAfterKill)
+	t.Logf("%d records read twice (re-delivered after a rebalance from the last commit), %d of them after the fault", dups, dupsAfterKill)
 }
