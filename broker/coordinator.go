@@ -19,7 +19,8 @@ import (
 // timers from a ticker.
 //
 // Ownership follows partition leadership: loadPartition reads a partition's groups back when
-// this broker becomes its leader and unloadPartition drops them when it stops being leader.
+// this broker becomes its leader and unloadPartition drops them when it stops being leader;
+// in a cluster both run through handOff, in image order, off the image-apply path.
 // On a single node every partition is loaded when the topic is first needed or at start-up.
 //
 // Lock order: coordinator.mu before Broker.mu and the partition locks (appends to

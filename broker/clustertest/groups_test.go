@@ -371,7 +371,7 @@ func sameOffsets(got, want map[int32]int64) bool {
 
 // describeGroup returns group's state and, per member, the partitions of topic assigned to
 // it, as its coordinator describes them.
-func describeGroup(c *clustertest.Cluster, cl *kgo.Client, group, topic string) (string, map[string][]int32, error) {
+func describeGroup(cl *kgo.Client, group, topic string) (string, map[string][]int32, error) {
 	req := kmsg.NewPtrDescribeGroupsRequest()
 	req.Groups = []string{group}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -405,8 +405,8 @@ func describeGroup(c *clustertest.Cluster, cl *kgo.Client, group, topic string) 
 
 // stableAndAssigned is nil once group is Stable with members members that own every
 // partition of topic exactly once.
-func stableAndAssigned(c *clustertest.Cluster, cl *kgo.Client, group, topic string, members int, partitions int32) error {
-	state, assigned, err := describeGroup(c, cl, group, topic)
+func stableAndAssigned(cl *kgo.Client, group, topic string, members int, partitions int32) error {
+	state, assigned, err := describeGroup(cl, group, topic)
 	if err != nil {
 		return err
 	}
@@ -501,7 +501,7 @@ func consumeThroughFault(t *testing.T, c *clustertest.Cluster, group, faultName 
 
 	admin := c.Client()
 	c.CheckFor(30*time.Second, "a stable group", func() error {
-		return stableAndAssigned(c, admin, group, topic, members, parts)
+		return stableAndAssigned(admin, group, topic, members, parts)
 	})
 	c.CheckFor(30*time.Second, "consumption under way", func() error {
 		cs.mu.Lock()
@@ -516,7 +516,7 @@ func consumeThroughFault(t *testing.T, c *clustertest.Cluster, group, faultName 
 		return nil
 	})
 	coord := coordinator(t, c, group)
-	_, before, err := describeGroup(c, admin, group, topic)
+	_, before, err := describeGroup(admin, group, topic)
 	if err != nil {
 		t.Fatalf("describe %s: %v", group, err)
 	}
@@ -554,7 +554,7 @@ func consumeThroughFault(t *testing.T, c *clustertest.Cluster, group, faultName 
 	admin2 := c.Client()
 	c.CheckFor(30*time.Second, "every record read", func() error { return cs.reached(parts, perPart) })
 	c.CheckFor(30*time.Second, "a stable group at the new coordinator", func() error {
-		return stableAndAssigned(c, admin2, group, topic, members, parts)
+		return stableAndAssigned(admin2, group, topic, members, parts)
 	})
 	ends := map[int32]int64{}
 	for p := range int32(parts) {
@@ -567,7 +567,7 @@ func consumeThroughFault(t *testing.T, c *clustertest.Cluster, group, faultName 
 		return nil
 	})
 	next := coordinator(t, c, group)
-	_, after, err := describeGroup(c, admin2, group, topic)
+	_, after, err := describeGroup(admin2, group, topic)
 	if err != nil {
 		t.Fatalf("describe %s: %v", group, err)
 	}
