@@ -157,19 +157,17 @@ func (b *Broker) applyPartition(p *partition, ip *controller.Partition) {
 		b.log.Info("became leader", "topic", p.topic.name, "partition", p.index, "epoch", ip.LeaderEpoch, "isr", ip.ISR, "leo", p.LogEndOffset())
 		b.updateHighWatermark(p)
 		if offsets {
-			b.bgWG.Add(1)
-			go func() {
-				defer b.bgWG.Done()
+			b.groups.handOff(func() {
 				if err := b.groups.loadPartition(p.index); err != nil {
 					b.log.Error("load groups", "partition", p.index, "err", err)
 				}
-			}()
+			})
 		}
 	case !isLeader:
 		if wasLeader {
 			b.log.Info("lost leadership", "topic", p.topic.name, "partition", p.index, "new_leader", ip.Leader, "epoch", ip.LeaderEpoch)
 			if offsets {
-				b.groups.unloadPartition(p.index)
+				b.groups.handOff(func() { b.groups.unloadPartition(p.index) })
 			}
 		}
 		b.cl.follow(p, ip.Leader)

@@ -19,7 +19,8 @@ import (
 // timers from a ticker.
 //
 // Ownership follows partition leadership: loadPartition reads a partition's groups back when
-// this broker becomes its leader and unloadPartition drops them when it stops being leader.
+// this broker becomes its leader and unloadPartition drops them when it stops being leader;
+// in a cluster both run through handOff, in image order, off the image-apply path.
 // On a single node every partition is loaded when the topic is first needed or at start-up.
 //
 // Lock order: coordinator.mu before Broker.mu and the partition locks (appends to
@@ -30,6 +31,10 @@ type coordinator struct {
 
 	ready   atomic.Bool // __consumer_offsets exists and its partitions are loaded
 	readyMu sync.Mutex  // serialises creating the topic
+
+	// handoffMu guards handoffTail, the completion of the last queued ownership change.
+	handoffMu   sync.Mutex
+	handoffTail chan struct{}
 
 	mu      sync.Mutex // guards everything below
 	groups  map[string]*group.Group
@@ -120,6 +125,29 @@ func (c *coordinator) ensureReady() *kerr.Error {
 	}
 	c.ready.Store(true)
 	return nil
+}
+
+// handOff runs an ownership change (loadPartition, unloadPartition) on its own goroutine,
+// after every change queued before it. The caller — applying a metadata image — never waits
+// for c.mu: a group write holds c.mu while it waits up to offsetsCommitTimeout for the ISR,
+// and that wait ends only once the image that moved the partition's leadership away is
+// applied, so unloading inline would stall the image (every partition's leadership change on
+// this broker) behind each queued commit in turn.
+func (c *coordinator) handOff(f func()) {
+	c.handoffMu.Lock()
+	prev := c.handoffTail
+	done := make(chan struct{})
+	c.handoffTail = done
+	c.handoffMu.Unlock()
+	c.b.bgWG.Add(1)
+	go func() {
+		defer c.b.bgWG.Done()
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		f()
+	}()
 }
 
 // startUp loads the groups of an existing __consumer_offsets at broker start-up.
