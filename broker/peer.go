@@ -82,8 +82,9 @@ func (pc *peerClient) exchange(ctx context.Context, req kmsg.Request, wait time.
 	if !ok {
 		deadline = time.Now().Add(wait + peerDialTimeout)
 	}
-	pc.nc.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { pc.nc.SetDeadline(time.Unix(1, 0)) })
+	nc := pc.nc // the callback may run after Request has dropped a failed connection
+	nc.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	pc.corr++
 	pc.buf = pc.fmt.AppendRequest(pc.buf[:0], req, pc.corr)
