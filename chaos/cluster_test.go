@@ -488,14 +488,18 @@ func TestClusterKillLeaderElectsNewLeader(t *testing.T) {
 	}
 	defer prod.Close()
 	var log ackLog
-	ctx, cancel := context.WithCancel(context.Background())
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; ctx.Err() == nil; i++ {
-			prod.Produce(ctx, &kgo.Record{Partition: 0, Value: fmt.Appendf(nil, "r%d", i)}, func(_ *kgo.Record, err error) { log.done(err) })
-			time.Sleep(5 * time.Millisecond)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			prod.Produce(context.Background(), &kgo.Record{Partition: 0, Value: fmt.Appendf(nil, "r%d", i)}, func(_ *kgo.Record, err error) { log.done(err) })
 		}
 	}()
 	until(t, "producer acknowledged", 10*time.Second, func() bool { return log.count(time.Time{}) >= 50 })
@@ -528,7 +532,7 @@ func TestClusterKillLeaderElectsNewLeader(t *testing.T) {
 	})
 	healed := time.Since(healStart)
 	time.Sleep(500 * time.Millisecond)
-	cancel()
+	close(stop)
 	wg.Wait()
 	if err := prod.Flush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -583,20 +587,26 @@ func TestClusterLeaderIsolatedAcks1Lost(t *testing.T) {
 	for i := range 10 {
 		pre = append(pre, fmt.Sprintf("pre%d", i))
 	}
-	if err := rc.produceRaw(old.Leader, "c", part, -1, pre); err != nil {
-		t.Fatalf("acks=all before the fault: %v", err)
-	}
+	var preErr error
+	until(t, "acks=all before the fault", 10*time.Second, func() bool {
+		preErr = rc.produceRaw(old.Leader, "c", part, -1, pre)
+		return preErr == nil
+	})
 	start := time.Now()
 	iso := rc.fault(Fault{Kind: LeaderIsolateFromFollowers, Target: Target{Sel: SelLeader, Topic: "c", Partition: part}})
 	applied := time.Since(start)
 	var acked []string
+	var lastErr error
 	var newLeader int32 = -1
 	deadline := time.Now().Add(15 * time.Second)
 	var took time.Duration
 	for i := 0; time.Now().Before(deadline); i++ {
 		val := fmt.Sprintf("iso%d", i)
+		began := time.Now()
 		if err := rc.produceRaw(old.Leader, "c", part, 1, []string{val}); err == nil {
 			acked = append(acked, val)
+		} else {
+			lastErr = fmt.Errorf("%s after %s", err, time.Since(began).Round(time.Millisecond))
 		}
 		if newLeader < 0 {
 			for _, via := range old.Replicas {
@@ -617,7 +627,7 @@ func TestClusterLeaderIsolatedAcks1Lost(t *testing.T) {
 		t.Fatalf("no follower took over c-%d within 15s of isolating its leader", part)
 	}
 	if len(acked) == 0 {
-		t.Fatal("the isolated leader acknowledged no acks=1 record; nothing to lose")
+		t.Fatalf("the isolated leader acknowledged no acks=1 record; nothing to lose (last error: %v)", lastErr)
 	}
 	kill := rc.fault(Fault{Kind: Kill, Target: Target{Sel: SelBroker, Broker: old.Leader}})
 	healStart := time.Now()
