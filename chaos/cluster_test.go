@@ -35,7 +35,8 @@ type replCluster struct {
 	net      *Net
 	drv      *Local
 	resolver *KafkaResolver
-	cl       *kgo.Client // admin and raw requests
+	cl       *kgo.Client // admin and raw requests; its Produce requests go with acks=all
+	cl1      *kgo.Client // raw Produce requests with acks=1 (kgo sets Acks from its config)
 	runDirs  []string    // run directories of the runners started, for the journal check
 	runners  []*Runner
 
@@ -119,6 +120,13 @@ func startReplCluster(t *testing.T, props map[string]string, topics ...string) *
 	if rc.cl, err = kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(3)); err != nil {
 		t.Fatal(err)
 	}
+	if rc.cl1, err = kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(3),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.cl1.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		defer close(observed)
 		Observe(octx, rc.resolver, rc.hw, topics, 2, 500*time.Millisecond)
@@ -158,12 +166,15 @@ func (rc *replCluster) cleanup() {
 	if rc.cl != nil {
 		rc.cl.Close()
 	}
+	if rc.cl1 != nil {
+		rc.cl1.Close()
+	}
 	if rc.resolver != nil {
 		rc.resolver.Close()
 	}
 	if t.Failed() {
 		for _, n := range rc.c.Nodes {
-			t.Logf("broker %d log tail:\n%s", n.ID, tail(n.Log(), 40))
+			t.Logf("broker %d log tail:\n%s", n.ID, tail(n.Log(), 80))
 		}
 	}
 	rc.c.Stop()
@@ -278,9 +289,13 @@ func (rc *replCluster) heal(r *Runner) time.Duration {
 	return time.Since(start)
 }
 
-// produceRaw sends values to topic-p on broker `to` in one Produce request with acks and
-// returns the partition's error (nil: acknowledged).
+// produceRaw sends values to topic-p on broker `to` in one Produce request with acks (1 or
+// -1) and returns the partition's error (nil: acknowledged).
 func (rc *replCluster) produceRaw(to int32, topic string, p int32, acks int16, values []string) error {
+	cl := rc.cl
+	if acks == 1 {
+		cl = rc.cl1
+	}
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = acks, 5000
 	rt := kmsg.NewProduceRequestTopic()
@@ -292,7 +307,7 @@ func (rc *replCluster) produceRaw(to int32, topic string, p int32, acks int16, v
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
-	resp, err := rc.cl.Broker(int(to)).Request(ctx, req)
+	resp, err := cl.Broker(int(to)).Request(ctx, req)
 	if err != nil {
 		return err
 	}
