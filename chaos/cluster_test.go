@@ -375,10 +375,10 @@ func (rc *replCluster) observed(topic string, p int32) []history.PartitionState 
 }
 
 // TestClusterIsolatedFollowerLeavesAndRejoinsISR cuts one follower off from its peers (Kafka
-// and Raft links) with replica.lag.time.max.ms=2000: the leader drops it from the ISR within
-// about that time, and it is back in the ISR after heal.
+// and Raft links, so also from the controller) with replica.lag.time.max.ms=2000: it leaves the
+// ISR within about that time (the controller fences it after broker.session.timeout.ms, 1s in
+// the launcher's defaults, which comes first), and it is back in the ISR after heal.
 func TestClusterIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
-	const lag = 2 * time.Second
 	rc := startReplCluster(t, map[string]string{"replica.lag.time.max.ms": "2000"}, "a")
 	v, err := rc.view(0)
 	if err != nil {
@@ -387,21 +387,67 @@ func TestClusterIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	pv := v.Topics["a"][0]
 	f := rc.followerNotController(pv, v.Controller)
 	t.Logf("a-0 leader %d replicas %v, controller %d; isolating follower %d from peers", pv.Leader, pv.Replicas, v.Controller, f)
-	for i := range 20 {
-		if err := rc.produceRaw(pv.Leader, "a", 0, -1, []string{fmt.Sprintf("pre%d", i)}); err != nil {
-			t.Fatalf("produce before fault: %v", err)
+	fault := Fault{Kind: Isolate, Target: Target{Sel: SelBroker, Broker: f}, Params: map[string]string{"from": "peers"}}
+	effect := rc.followerLeavesAndRejoinsISR("a", pv, f, fault, 8)
+	if effect > 2*time.Second+2*time.Second {
+		t.Errorf("the isolated follower left the ISR %s after the fault began; want within about replica.lag.time.max.ms (2s)", effect)
+	}
+}
+
+// TestClusterFollowerCutFromLeaderLagsOutOfISR cuts only the links between a follower and its
+// partition's leader, while both still reach the controller: the follower stays registered,
+// so it is the leader's replica.lag.time.max.ms (2s) that takes it out of the ISR, not sooner.
+func TestClusterFollowerCutFromLeaderLagsOutOfISR(t *testing.T) {
+	const lag = 2 * time.Second
+	rc := startReplCluster(t, map[string]string{"replica.lag.time.max.ms": "2000"}, "l")
+	v, err := rc.view(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cands []PartitionView
+	for _, p := range v.Topics["l"] {
+		if p.Leader != v.Controller {
+			cands = append(cands, p)
 		}
 	}
+	if len(cands) == 0 {
+		t.Fatalf("every partition of l is led by the controller %d: %+v", v.Controller, v.Topics["l"])
+	}
+	pv := cands[rc.rng.IntN(len(cands))]
+	f := rc.followerNotController(pv, v.Controller)
+	t.Logf("l-%d leader %d replicas %v, controller %d; cutting follower %d from the leader", pv.Partition, pv.Leader, pv.Replicas, v.Controller, f)
+	fault := Fault{Kind: Partition, Target: Target{Sel: SelBroker, Broker: f},
+		Params: map[string]string{"from": fmt.Sprintf("broker(%d)", pv.Leader)}}
+	effect := rc.followerLeavesAndRejoinsISR("l", pv, f, fault, 4)
+	if effect < lag-500*time.Millisecond {
+		t.Errorf("the follower left the ISR %s after it was cut from the leader; want no sooner than replica.lag.time.max.ms (%s)", effect, lag)
+	}
+	if effect > 2*lag+2*time.Second {
+		t.Errorf("the follower left the ISR %s after it was cut from the leader; want about replica.lag.time.max.ms (%s)", effect, lag)
+	}
+}
+
+// followerLeavesAndRejoinsISR applies fault (which must impair wantLinks links), writes to
+// topic-pv.Partition meanwhile so the leader's log moves, waits until the leader's Metadata
+// drops follower f from the ISR, heals and waits until f is back. It logs and returns the time
+// from fault start to the shrink.
+func (rc *replCluster) followerLeavesAndRejoinsISR(topic string, pv PartitionView, f int32, fault Fault, wantLinks int) time.Duration {
+	t := rc.t
+	t.Helper()
+	part := pv.Partition
+	until(t, "writes before the fault", 10*time.Second, func() bool {
+		return rc.produceRaw(pv.Leader, topic, part, -1, []string{"pre"}) == nil
+	})
 	start := time.Now()
-	r := rc.fault(Fault{Kind: Isolate, Target: Target{Sel: SelBroker, Broker: f}, Params: map[string]string{"from": "peers"}})
+	r := rc.fault(fault)
 	applied := time.Since(start)
-	if got := rc.net.Impaired(); len(got) != 8 {
-		t.Errorf("isolate from peers impaired %d links %v, want 8 (Kafka and Raft, both ways, 2 peers)", len(got), got)
+	if got := rc.net.Impaired(); len(got) != wantLinks {
+		t.Errorf("%s impaired %d links %v, want %d", fault.Kind, len(got), got, wantLinks)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { // keep the leader's log moving, so the isolated follower falls behind
+	go func() { // keep the leader's log moving, so the cut follower falls behind
 		defer wg.Done()
 		for i := 0; ; i++ {
 			select {
@@ -409,22 +455,23 @@ func TestClusterIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			rc.produceRaw(pv.Leader, "a", 0, 1, []string{fmt.Sprintf("during%d", i)})
+			rc.produceRaw(pv.Leader, topic, part, 1, []string{fmt.Sprintf("during%d", i)})
 		}
 	}()
 	inISR := func() bool {
-		p, ok := rc.partition(pv.Leader, "a", 0)
+		p, ok := rc.partition(pv.Leader, topic, part)
 		return !ok || slices.Contains(p.ISR, f)
 	}
-	effect := until(t, "isolated follower leaves the ISR", 3*lag+5*time.Second, func() bool { return !inISR() }) + applied
+	effect := until(t, "cut follower leaves the ISR", 15*time.Second, func() bool { return !inISR() }) + applied
 	close(stop)
 	wg.Wait()
-	for _, via := range pv.Replicas {
-		p, ok := rc.partition(via, "a", 0)
-		t.Logf("a-0 as broker %d sees it during the isolation: %+v %v", via, p, ok)
+	if p, _ := rc.partition(pv.Leader, topic, part); p.Leader != pv.Leader || len(p.ISR) != 2 {
+		t.Errorf("after the shrink %s-%d has leader %d ISR %v; want leader %d and 2 in the ISR", topic, part, p.Leader, p.ISR, pv.Leader)
 	}
-	if p, _ := rc.partition(pv.Leader, "a", 0); p.Leader != pv.Leader || len(p.ISR) != 2 {
-		t.Errorf("after the shrink a-0 has leader %d ISR %v; want leader %d and 2 in the ISR", p.Leader, p.ISR, pv.Leader)
+	for _, via := range pv.Replicas {
+		if p, ok := rc.partition(via, topic, part); ok {
+			t.Logf("%s-%d ISR as broker %d's Metadata shows it after the shrink: %v", topic, part, via, p.ISR)
+		}
 	}
 	healStart := time.Now()
 	undo := rc.heal(r)
@@ -433,8 +480,9 @@ func TestClusterIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	}
 	back := until(t, "follower back in the ISR", 30*time.Second, inISR)
 	healed := time.Since(healStart)
-	t.Logf("isolate follower from peers: takes effect (fault start -> ISR shrink seen) %s [replica.lag.time.max.ms %s]; heal (heal -> ISR back) %s (undo %s, catch up %s)",
-		effect.Round(time.Millisecond), lag, healed.Round(time.Millisecond), undo.Round(time.Microsecond), back.Round(time.Millisecond))
+	t.Logf("%s: takes effect (fault start -> ISR shrink seen) %s [replica.lag.time.max.ms 2s]; heal (heal -> ISR back) %s (undo %s, catch up %s)",
+		fault.Kind, effect.Round(time.Millisecond), healed.Round(time.Millisecond), undo.Round(time.Microsecond), back.Round(time.Millisecond))
+	return effect
 }
 
 // ackLog records when a producer's records were acknowledged.
