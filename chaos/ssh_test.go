@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,6 +216,26 @@ faults:
 	if p := reg.Pending(); len(p) != 0 {
 		t.Errorf("a failed command was recorded for undo: %+v", p)
 	}
+
+	// After a crash, kchaos chaos heal cannot reach the host: it says what to run there and
+	// keeps the change pending.
+	crashDir := t.TempDir()
+	creg, err := NewRegistry(crashDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := drv.Apply(context.Background(), creg, 11, Fault{Kind: Pause}, Resolved{Nodes: []int32{1}}); err != nil {
+		t.Fatal(err)
+	}
+	creg.Close()
+	_, err = HealDir(context.Background(), crashDir)
+	if want := fmt.Sprintf("run there: kill -CONT %d", node.Pid()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("HealDir of an ssh change: got %v, want it to say %q", err, want)
+	}
+	if p, _ := ReadJournal(crashDir); len(p) != 1 {
+		t.Errorf("ssh change not pending after HealDir: %+v", p)
+	}
+	syscall.Kill(node.Pid(), syscall.SIGCONT)
 
 	// The host key must be the known one.
 	bad := *cluster
