@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -183,6 +184,10 @@ func (rc *replCluster) cleanup() {
 		if n.Running() {
 			t.Errorf("broker %d still running after Stop", n.ID)
 		}
+		// The log file spans every process of the broker, restarts included.
+		if b, err := os.ReadFile(n.LogPath); err == nil && bytes.Contains(b, []byte("WARNING: DATA RACE")) {
+			t.Errorf("broker %d reported a data race:\n%s", n.ID, b[bytes.Index(b, []byte("WARNING: DATA RACE")):])
+		}
 	}
 }
 
@@ -230,6 +235,27 @@ func (rc *replCluster) mustPartition(via int32, topic string, p int32) Partition
 		return ok && pv.Leader >= 0
 	})
 	return pv
+}
+
+// mustView returns the cluster as some broker sees it once that broker knows every partition
+// of topic with a leader, retrying for up to 10s.
+func (rc *replCluster) mustView(topic string) ClusterView {
+	rc.t.Helper()
+	var v ClusterView
+	until(rc.t, "metadata of "+topic, 10*time.Second, func() bool {
+		var err error
+		v, err = rc.view(0)
+		if err != nil || len(v.Topics[topic]) == 0 || v.Controller < 0 {
+			return false
+		}
+		for _, p := range v.Topics[topic] {
+			if p.Leader < 0 || len(p.Replicas) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	return v
 }
 
 // view asks broker via (0: any) for Metadata of every topic.
@@ -380,10 +406,7 @@ func (rc *replCluster) observed(topic string, p int32) []history.PartitionState 
 // the launcher's defaults, which comes first), and it is back in the ISR after heal.
 func TestClusterIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	rc := startReplCluster(t, map[string]string{"replica.lag.time.max.ms": "2000"}, "a")
-	v, err := rc.view(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := rc.mustView("a")
 	pv := v.Topics["a"][0]
 	f := rc.followerNotController(pv, v.Controller)
 	t.Logf("a-0 leader %d replicas %v, controller %d; isolating follower %d from peers", pv.Leader, pv.Replicas, v.Controller, f)
@@ -400,10 +423,7 @@ func TestClusterIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 func TestClusterFollowerCutFromLeaderLagsOutOfISR(t *testing.T) {
 	const lag = 2 * time.Second
 	rc := startReplCluster(t, map[string]string{"replica.lag.time.max.ms": "2000"}, "l")
-	v, err := rc.view(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := rc.mustView("l")
 	var cands []PartitionView
 	for _, p := range v.Topics["l"] {
 		if p.Leader != v.Controller {
@@ -630,10 +650,7 @@ func TestClusterKillLeaderElectsNewLeader(t *testing.T) {
 // before it survive.
 func TestClusterLeaderIsolatedAcks1Lost(t *testing.T) {
 	rc := startReplCluster(t, nil, "c")
-	v, err := rc.view(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := rc.mustView("c")
 	var cands []int32
 	for _, p := range v.Topics["c"] {
 		if p.Leader != v.Controller {
