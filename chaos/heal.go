@@ -27,7 +27,7 @@ type Record struct {
 	Time string `json:"time"`
 	// Fault is the fault instance id the change belongs to (0: none).
 	Fault int64 `json:"fault,omitempty"`
-	// Action is what was done: kill, stop, pause, impair, disk-fault, lose-unsynced.
+	// Action is what was done: kill, stop, pause, impair, disk-fault, lose-unsynced, ssh.
 	Action string `json:"action"`
 	// Node is the broker acted on, when there is one.
 	Node int32 `json:"node,omitempty"`
@@ -42,7 +42,10 @@ type Record struct {
 	// Path is the disk fault control file written (disk-fault) or the data directory
 	// (lose-unsynced).
 	Path string `json:"path,omitempty"`
-	// Undo says what undoes the change (restart, resume, clear).
+	// Host is the SSH host an ssh change ran on.
+	Host string `json:"host,omitempty"`
+	// Undo says what undoes the change (restart, resume, clear; for ssh, the command to run on
+	// Host).
 	Undo string `json:"undo,omitempty"`
 	// Error is set on an undo line when undoing failed.
 	Error string `json:"error,omitempty"`

@@ -162,6 +162,10 @@ func HealDir(ctx context.Context, dir string) ([]string, error) {
 			msg = fmt.Sprintf("cleared disk fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
 		case "lose-unsynced":
 			msg = fmt.Sprintf("broker %d killed by lose-unsynced fault %d: its cluster ended with the harness; nothing to restart", rec.Node, rec.Fault)
+		case "ssh":
+			// The journal holds no SSH credentials: say what to run, and leave it pending.
+			errs = append(errs, fmt.Errorf("chaos: journal change %d: fault %d is not undone on %s; run there: %s", rec.Seq, rec.Fault, rec.Host, rec.Undo))
+			continue
 		case "impair":
 			msg = fmt.Sprintf("links %s impaired by fault %d lived in the harness's proxies; nothing to clear", strings.Join(rec.Links, ","), rec.Fault)
 		default:

@@ -241,6 +241,15 @@ func (l *link) close() {
 	})
 }
 
+// refuse resets the accepted connection when the upstream cannot be reached, so the client sees
+// what a dead broker gives it (a connection reset, which clients retry) rather than an orderly
+// close before the first response (which franz-go takes for a TLS mismatch and gives up on).
+func (l *link) refuse() {
+	if tc, ok := l.down.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+}
+
 func (l *link) run(upstream string) {
 	defer l.p.wg.Done()
 	defer func() {
@@ -250,10 +259,12 @@ func (l *link) run(upstream string) {
 		l.p.mu.Unlock()
 	}()
 	if upstream == "" {
+		l.refuse()
 		return
 	}
 	up, err := net.DialTimeout("tcp", upstream, 5*time.Second)
 	if err != nil {
+		l.refuse()
 		return
 	}
 	l.mu.Lock()

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -244,16 +246,28 @@ func TestBandwidthLimit(t *testing.T) {
 	}
 }
 
-func TestUpstreamDownClosesClient(t *testing.T) {
+// TestUpstreamDownResetsClient: while the upstream refuses, a client's connection is reset
+// (as a dead broker's would be, so clients retry), never left open or closed in order.
+func TestUpstreamDownResetsClient(t *testing.T) {
 	p, err := New("dead", "127.0.0.1:0", "127.0.0.1:1", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	c := dial(t, p)
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); err == nil {
-		t.Fatal("client connection stays open while the upstream refuses")
+	for range 5 {
+		c, err := net.DialTimeout("tcp", p.Addr(), time.Second)
+		if err != nil {
+			if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("dial while the upstream refuses: %v, want a reset", err)
+			}
+			continue
+		}
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read while the upstream refuses: %v, want a connection reset", err)
+		}
 	}
 	p.SetUpstream(echoServer(t))
 	if _, err := ping(dial(t, p), []byte("up"), time.Second); err != nil {
