@@ -44,13 +44,15 @@ func (p *Proxy) accept() {
 		p.mu.Lock()
 		if p.cut {
 			p.mu.Unlock()
-			in.Close()
+			reset(in)
 			continue
 		}
 		out, err := net.Dial("tcp", p.target)
 		if err != nil {
 			p.mu.Unlock()
-			in.Close()
+			// A dead broker refuses connections; a clean close right after accept would look
+			// like a TLS mismatch to franz-go, which then fails records for good.
+			reset(in)
 			continue
 		}
 		p.conns[in], p.conns[out] = struct{}{}, struct{}{}
@@ -94,4 +96,12 @@ func (p *Proxy) Close() {
 	p.ln.Close()
 	p.Cut()
 	p.wg.Wait()
+}
+
+// reset closes c with a TCP reset (SO_LINGER 0) instead of a clean close.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
 }
