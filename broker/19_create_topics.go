@@ -52,13 +52,7 @@ func handleCreateTopics(c *conn, req *request) (kmsg.Response, error) {
 			}
 			n, rf = int32(len(rt.ReplicaAssignment)), int16(len(rt.ReplicaAssignment[0].Replicas))
 		}
-		configs := map[string]string{}
-		for _, cfg := range rt.Configs {
-			if cfg.Value != nil {
-				configs[cfg.Name] = *cfg.Value
-			}
-		}
-		t, terr := c.b.createTopic(rt.Topic, n, rf, configs, r.ValidateOnly)
+		t, terr := c.b.createTopic(rt.Topic, n, rf, requestConfigs(rt), r.ValidateOnly)
 		if terr != nil {
 			fail(terr.err, terr.msg)
 			resp.Topics = append(resp.Topics, st)
@@ -67,11 +61,7 @@ func handleCreateTopics(c *conn, req *request) (kmsg.Response, error) {
 		st.TopicID = t.id
 		st.NumPartitions = int32(len(t.partitions))
 		st.ReplicationFactor = 1
-		for _, e := range c.b.describeTopicConfigs(t, nil, false, false) {
-			rc := kmsg.NewCreateTopicsResponseTopicConfig()
-			rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = e.Name, e.Value, e.ReadOnly, int8(e.Source), e.IsSensitive
-			st.Configs = append(st.Configs, rc)
-		}
+		st.Configs = c.b.createdConfigs(t)
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
@@ -94,4 +84,26 @@ func (b *Broker) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssign
 		}
 	}
 	return ""
+}
+
+// requestConfigs returns a CreateTopics topic's config overrides (null values left out).
+func requestConfigs(rt kmsg.CreateTopicsRequestTopic) map[string]string {
+	configs := map[string]string{}
+	for _, cfg := range rt.Configs {
+		if cfg.Value != nil {
+			configs[cfg.Name] = *cfg.Value
+		}
+	}
+	return configs
+}
+
+// createdConfigs lists a created topic's effective configs for the CreateTopics response.
+func (b *Broker) createdConfigs(t *topic) []kmsg.CreateTopicsResponseTopicConfig {
+	var out []kmsg.CreateTopicsResponseTopicConfig
+	for _, e := range b.describeTopicConfigs(t, nil, false, false) {
+		rc := kmsg.NewCreateTopicsResponseTopicConfig()
+		rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = e.Name, e.Value, e.ReadOnly, int8(e.Source), e.IsSensitive
+		out = append(out, rc)
+	}
+	return out
 }

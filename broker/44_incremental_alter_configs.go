@@ -50,43 +50,9 @@ func (b *Broker) alterTopicConfigs(rr kmsg.IncrementalAlterConfigsRequestResourc
 	if t == nil {
 		return kerr.UnknownTopicOrPartition, "topic " + rr.ResourceName + " does not exist"
 	}
-	next := maps.Clone(t.configs)
-	for _, op := range rr.Configs {
-		tc, ok := topicConfigs[op.Name]
-		if !ok {
-			return kerr.InvalidConfig, "unknown topic config " + op.Name
-		}
-		val := ""
-		if op.Value != nil {
-			val = *op.Value
-		}
-		switch op.Op {
-		case kmsg.IncrementalAlterConfigOpSet:
-			next[op.Name] = val
-		case kmsg.IncrementalAlterConfigOpDelete:
-			delete(next, op.Name)
-		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if tc.typ != 7 {
-				return kerr.InvalidConfig, "APPEND and SUBTRACT apply only to list configs; " + op.Name + " is not one"
-			}
-			cur := t.props(b).get(op.Name)
-			if v, ok := next[op.Name]; ok {
-				cur = v
-			}
-			items := strings.Split(cur, ",")
-			if op.Op == kmsg.IncrementalAlterConfigOpAppend {
-				for _, it := range strings.Split(val, ",") {
-					if !slices.Contains(items, it) {
-						items = append(items, it)
-					}
-				}
-			} else {
-				items = slices.DeleteFunc(items, func(s string) bool { return slices.Contains(strings.Split(val, ","), s) })
-			}
-			next[op.Name] = strings.Join(items, ",")
-		default:
-			return kerr.InvalidRequest, "unknown config operation"
-		}
+	next, e, msg := applyConfigOps(t.props(b), rr.Configs)
+	if e != nil {
+		return e, msg
 	}
 	if err := validateTopicConfigs(next); err != nil {
 		return kerr.InvalidConfig, err.Error()
@@ -103,4 +69,48 @@ func (b *Broker) alterTopicConfigs(rr kmsg.IncrementalAlterConfigsRequestResourc
 		return kerr.KafkaStorageError, err.Error()
 	}
 	return nil, ""
+}
+
+// applyConfigOps applies IncrementalAlterConfigs operations to a topic's overrides and returns
+// the new overrides (props' are not modified); APPEND and SUBTRACT work on the effective value
+// of list configs. Single-node and cluster mode both use it.
+func applyConfigOps(props topicProps, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, *kerr.Error, string) {
+	next := maps.Clone(props.overrides)
+	if next == nil {
+		next = map[string]string{}
+	}
+	for _, op := range ops {
+		tc, ok := topicConfigs[op.Name]
+		if !ok {
+			return nil, kerr.InvalidConfig, "unknown topic config " + op.Name
+		}
+		val := ""
+		if op.Value != nil {
+			val = *op.Value
+		}
+		switch op.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			next[op.Name] = val
+		case kmsg.IncrementalAlterConfigOpDelete:
+			delete(next, op.Name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			if tc.typ != 7 {
+				return nil, kerr.InvalidConfig, "APPEND and SUBTRACT apply only to list configs; " + op.Name + " is not one"
+			}
+			items := strings.Split(topicProps{broker: props.broker, overrides: next}.get(op.Name), ",")
+			if op.Op == kmsg.IncrementalAlterConfigOpAppend {
+				for _, it := range strings.Split(val, ",") {
+					if !slices.Contains(items, it) {
+						items = append(items, it)
+					}
+				}
+			} else {
+				items = slices.DeleteFunc(items, func(s string) bool { return slices.Contains(strings.Split(val, ","), s) })
+			}
+			next[op.Name] = strings.Join(items, ",")
+		default:
+			return nil, kerr.InvalidRequest, "unknown config operation"
+		}
+	}
+	return next, nil, ""
 }

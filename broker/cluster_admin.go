@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -85,13 +84,7 @@ func (cl *cluster) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsR
 				fail(kerr.InvalidTopicException.Code, verr.Error())
 				break
 			}
-			configs := map[string]string{}
-			for _, c := range rt.Configs {
-				if c.Value != nil {
-					configs[c.Name] = *c.Value
-				}
-			}
-			t, cerr := cl.ctl.CreateTopic(rt.Topic, rt.NumPartitions, rt.ReplicationFactor, configs, r.ValidateOnly)
+			t, cerr := cl.ctl.CreateTopic(rt.Topic, rt.NumPartitions, rt.ReplicationFactor, requestConfigs(rt), r.ValidateOnly)
 			if cerr != nil {
 				fail(controller.ErrorCode(cerr), cerr.Error())
 				break
@@ -101,11 +94,7 @@ func (cl *cluster) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsR
 			if len(t.Partitions) > 0 {
 				st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
 			}
-			for _, e := range cl.b.describeTopicConfigs(&topic{name: t.Name, id: t.ID, configs: t.Configs}, nil, false, false) {
-				rc := kmsg.NewCreateTopicsResponseTopicConfig()
-				rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = e.Name, e.Value, e.ReadOnly, int8(e.Source), e.IsSensitive
-				st.Configs = append(st.Configs, rc)
-			}
+			st.Configs = cl.b.createdConfigs(&topic{name: t.Name, id: t.ID, configs: t.Configs})
 		}
 		out.Topics = append(out.Topics, st)
 	}
@@ -285,46 +274,26 @@ func (cl *cluster) alterConfigs(r *kmsg.IncrementalAlterConfigsRequest) *kmsg.In
 }
 
 // alterTopicConfigs turns one resource's operations into the controller's set and delete
-// lists; APPEND and SUBTRACT are resolved against the current value.
+// lists: the difference between the topic's overrides and what applyConfigOps makes of them.
 func (cl *cluster) alterTopicConfigs(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
 	t := cl.ctl.Image().Topics[rr.ResourceName]
 	if t == nil {
 		return kerr.UnknownTopicOrPartition
 	}
-	props := topicProps{broker: &cl.b.cfg, overrides: t.Configs}
+	next, e, msg := applyConfigOps(topicProps{broker: &cl.b.cfg, overrides: t.Configs}, rr.Configs)
+	if e != nil {
+		return fmt.Errorf("%w: %s", e, msg)
+	}
 	set := map[string]string{}
+	for k, v := range next {
+		if old, ok := t.Configs[k]; !ok || old != v {
+			set[k] = v
+		}
+	}
 	var del []string
-	for _, op := range rr.Configs {
-		tc, ok := topicConfigs[op.Name]
-		if !ok {
-			return fmt.Errorf("%w: unknown topic config %s", kerr.InvalidConfig, op.Name)
-		}
-		val := ""
-		if op.Value != nil {
-			val = *op.Value
-		}
-		switch op.Op {
-		case kmsg.IncrementalAlterConfigOpSet:
-			set[op.Name] = val
-		case kmsg.IncrementalAlterConfigOpDelete:
-			del = append(del, op.Name)
-		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if tc.typ != 7 {
-				return fmt.Errorf("%w: APPEND and SUBTRACT apply only to list configs; %s is not one", kerr.InvalidConfig, op.Name)
-			}
-			items := strings.Split(props.get(op.Name), ",")
-			if op.Op == kmsg.IncrementalAlterConfigOpAppend {
-				for _, it := range strings.Split(val, ",") {
-					if !slices.Contains(items, it) {
-						items = append(items, it)
-					}
-				}
-			} else {
-				items = slices.DeleteFunc(items, func(s string) bool { return slices.Contains(strings.Split(val, ","), s) })
-			}
-			set[op.Name] = strings.Join(items, ",")
-		default:
-			return fmt.Errorf("%w: unknown config operation", kerr.InvalidRequest)
+	for k := range t.Configs {
+		if _, ok := next[k]; !ok {
+			del = append(del, k)
 		}
 	}
 	_, err := cl.ctl.AlterConfigs(rr.ResourceName, set, del, validateOnly)

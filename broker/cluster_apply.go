@@ -3,13 +3,10 @@ package broker
 import (
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/kchaos/kchaos/broker/controller"
-	"github.com/kchaos/kchaos/broker/storage"
 )
 
 // applyImage makes the local partitions match a metadata image: it opens the logs of
@@ -97,16 +94,9 @@ func (b *Broker) applyImage(img *controller.Image) {
 // watermark starts at the log start offset and is learned from the leader or, as leader, from
 // the followers. Broker.mu must be held.
 func (b *Broker) openPartition(t *topic, i int32) (*partition, error) {
-	dir := filepath.Join(b.cfg.DataDir, t.name+"-"+strconv.Itoa(int(i)))
-	l, err := storage.Open(dir, t.props(b).storageConfig(), storage.Options{FS: b.fs, Logger: b.log.With("topic", t.name, "partition", i)})
+	l, dir, err := b.openLog(t, i)
 	if err != nil {
 		return nil, err
-	}
-	if b.cfg.bug(bugLoseLastBatch) && l.LogEndOffset() > l.LogStartOffset() {
-		if err := l.TruncateTo(l.LogEndOffset() - 1); err != nil {
-			l.Close()
-			return nil, err
-		}
 	}
 	p := &partition{topic: t, index: i, log: l, dataDir: dir, minISR: 1}
 	p.highWatermark.Store(l.LogStartOffset())

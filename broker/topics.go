@@ -120,20 +120,12 @@ func (b *Broker) loadTopics() error {
 
 // addPartitions opens partitions len(t.partitions)..n-1 of t. Broker.mu must be held.
 func (b *Broker) addPartitions(t *topic, n int32) error {
-	cfg := t.props(b).storageConfig()
 	for i := int32(len(t.partitions)); i < n; i++ {
-		dir := filepath.Join(b.cfg.DataDir, t.name+"-"+strconv.Itoa(int(i)))
-		l, err := storage.Open(dir, cfg, storage.Options{FS: b.fs, Logger: b.log.With("topic", t.name, "partition", i)})
+		l, dir, err := b.openLog(t, i)
 		if err != nil {
-			return fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
+			return err
 		}
 		p := &partition{topic: t, index: i, log: l, dataDir: dir, leader: b.cfg.NodeID, replicas: []int32{b.cfg.NodeID}, isr: []int32{b.cfg.NodeID}}
-		if b.cfg.bug(bugLoseLastBatch) && l.LogEndOffset() > l.LogStartOffset() {
-			if err := l.TruncateTo(l.LogEndOffset() - 1); err != nil {
-				l.Close()
-				return fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
-			}
-		}
 		if e, ok := l.LatestEpoch(); ok {
 			p.leaderEpoch = e
 		}
@@ -328,4 +320,21 @@ func (b *Broker) leaderOf(p *partition, err *kerr.Error) (*partition, *kerr.Erro
 		return nil, kerr.NotLeaderForPartition
 	}
 	return p, nil
+}
+
+// openLog opens (recovering) the log of partition i of t in DataDir/TOPIC-i and returns it
+// with its directory. With the lose-last-batch bug switch on, the log's last batch is dropped.
+func (b *Broker) openLog(t *topic, i int32) (*storage.Log, string, error) {
+	dir := filepath.Join(b.cfg.DataDir, t.name+"-"+strconv.Itoa(int(i)))
+	l, err := storage.Open(dir, t.props(b).storageConfig(), storage.Options{FS: b.fs, Logger: b.log.With("topic", t.name, "partition", i)})
+	if err != nil {
+		return nil, "", fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
+	}
+	if b.cfg.bug(bugLoseLastBatch) && l.LogEndOffset() > l.LogStartOffset() {
+		if err := l.TruncateTo(l.LogEndOffset() - 1); err != nil {
+			l.Close()
+			return nil, "", fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
+		}
+	}
+	return l, dir, nil
 }
