@@ -123,11 +123,23 @@ func (c *Cluster) cleanup() {
 	if c.t.Failed() {
 		for _, n := range c.lc.Nodes {
 			if data, err := os.ReadFile(n.LogPath); err == nil {
-				c.t.Logf("broker %d log (tail):\n%s", n.ID, tail(string(data), 12<<10))
+				c.t.Logf("broker %d log (tail, raft retry noise dropped):\n%s", n.ID, tail(quiet(string(data)), 4<<10))
 			}
 		}
 		c.t.Logf("clustertest: seed %d", c.Seed)
 	}
+}
+
+// quiet drops the raft library's per-retry lines (failed heartbeats and appends to a dead
+// peer), which otherwise fill a failed test's log tail.
+func quiet(log string) string {
+	var b strings.Builder
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, "raft: failed to") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 func tail(s string, n int) string {
@@ -157,13 +169,20 @@ func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// admin is a short-lived client for one request, so requests go to live brokers only.
-func (c *Cluster) request(req kmsg.Request) (kmsg.Response, error) {
+// request sends one request to any live broker.
+func (c *Cluster) request(req kmsg.Request) (kmsg.Response, error) { return c.requestTo(-1, req) }
+
+// requestTo sends one request through a short-lived client seeded with broker id only (-1: every
+// live broker), so the answer is that broker's own view.
+func (c *Cluster) requestTo(id int32, req kmsg.Request) (kmsg.Response, error) {
 	var seeds []string
 	for _, n := range c.lc.Nodes {
-		if n.Running() {
+		if n.Running() && (id < 0 || n.ID == id) {
 			seeds = append(seeds, n.Addr())
 		}
+	}
+	if len(seeds) == 0 {
+		return nil, fmt.Errorf("clustertest: broker %d is not running", id)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RetryTimeout(10*time.Second))
 	if err != nil {
@@ -229,11 +248,17 @@ type PartitionState struct {
 
 // Partition returns the partition's state as a live broker reports it.
 func (c *Cluster) Partition(topic string, partition int32) (PartitionState, error) {
+	return c.PartitionAt(-1, topic, partition)
+}
+
+// PartitionAt is Partition as broker id's metadata image shows it (-1: any live broker). A
+// leader acts on its own image, which can trail the controller's by a heartbeat.
+func (c *Cluster) PartitionAt(id int32, topic string, partition int32) (PartitionState, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	mt := kmsg.NewMetadataRequestTopic()
 	mt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, mt)
-	resp, err := c.request(req)
+	resp, err := c.requestTo(id, req)
 	if err != nil {
 		return PartitionState{}, err
 	}
