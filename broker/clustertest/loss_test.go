@@ -218,10 +218,12 @@ func TestUncleanLeaderElection(t *testing.T) {
 		}
 		return nil
 	})
-	c.Heal(stale, 4)
+	// Heal only after the ISR is dead: healed earlier, the stale replica could catch up and
+	// rejoin the ISR before the kills.
 	for _, id := range isr {
 		c.Kill(id)
 	}
+	c.Heal(stale, 4)
 	c.CheckFor(20*time.Second, "the partition offline", func() error {
 		st, err := c.Partition("unclean", part)
 		if err != nil || st.Leader != -1 {
