@@ -25,6 +25,8 @@ type Broker struct {
 	fs      storage.FS
 	metrics *metrics
 	groups  *coordinator
+	// producerIDs issues producer ids for InitProducerId.
+	producerIDs *producerIDs
 	// cl is the broker's part in a replicated cluster; nil for a single node.
 	cl *cluster
 
@@ -96,6 +98,11 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		stop:       make(chan struct{}),
 	}
 	start := time.Now()
+	pids, err := newProducerIDs(cfg.DataDir, cfg.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	b.producerIDs = pids
 	b.groups = newCoordinator(b)
 	if len(cfg.Voters) > 0 {
 		// Topics, partitions and groups come from the controller quorum's image once the
