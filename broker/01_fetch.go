@@ -143,6 +143,9 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 	}
 	leo := p.LogEndOffset()
 	maxOffset := hw
+	if replica < 0 && c.b.readAboveHW {
+		maxOffset, sp.HighWatermark, sp.LastStableOffset = leo, leo, leo
+	}
 	if replica >= 0 {
 		if rp.LastFetchedEpoch >= 0 {
 			e, end := p.log.EndOffsetForEpoch(rp.LastFetchedEpoch)

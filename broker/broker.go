@@ -25,6 +25,8 @@ type Broker struct {
 	fs      storage.FS
 	metrics *metrics
 	groups  *coordinator
+	// readAboveHW is the kchaos.bug.read-above-high-watermark switch (bugs.go), read once.
+	readAboveHW bool
 	// producerIDs issues producer ids for InitProducerId.
 	producerIDs *producerIDs
 	// cl is the broker's part in a replicated cluster; nil for a single node.
@@ -103,6 +105,7 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.producerIDs = pids
+	b.readAboveHW = cfg.bug(bugReadAboveHW)
 	b.groups = newCoordinator(b)
 	if len(cfg.Voters) > 0 {
 		// Topics, partitions and groups come from the controller quorum's image once the

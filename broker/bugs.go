@@ -10,13 +10,14 @@ package broker
 //   - kchaos.bug.lose-last-batch-on-restart: at start-up every partition drops the last batch
 //     of its log, as if the tail never reached the disk although it was acknowledged (the
 //     checker's "lost").
-//
-// Still to come from the checker issue's list: serving reads above the high watermark (its
-// mutation run did not yet show the anomaly reliably) and skipping the idempotence window
-// (the broker issues no producer ids yet).
+//   - kchaos.bug.read-above-high-watermark: consumers' fetches read up to the leader's log end
+//     offset and are told it is the high watermark, so they see records the ISR has not
+//     copied; when the leader dies those records vanish or are rewritten at other offsets
+//     (the checker's "inconsistent-offsets", and "aborted-read" for sends that then fail).
 const (
 	bugAckBeforeReplication = "kchaos.bug.ack-before-replication"
 	bugLoseLastBatch        = "kchaos.bug.lose-last-batch-on-restart"
+	bugReadAboveHW          = "kchaos.bug.read-above-high-watermark"
 )
 
 // bug reports whether bug switch name is on.

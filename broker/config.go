@@ -92,6 +92,7 @@ var brokerProps = map[string]string{
 	// Bug switches (see bugs.go): off by default, for the checker's mutation tests only.
 	bugAckBeforeReplication: "false",
 	bugLoseLastBatch:        "false",
+	bugReadAboveHW:          "false",
 }
 
 // ValidateProps checks that every key is a known broker setting with a value of the right

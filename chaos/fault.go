@@ -311,3 +311,21 @@ func ParseTarget(s string) (Target, error) {
 	}
 	return Target{}, fmt.Errorf("chaos: unknown target %q; want leader(topic,partition), leader(topic), followers(topic,partition), controller, random, minority, majority, all or broker(N)", s)
 }
+
+// RenameTopics rewrites the topic of every fault's target, and of target-valued params
+// ("from"), through rename; a workload names its topics "topic-N" and a run renames them.
+// A param that does not parse as a target is left alone (validation reports it).
+func RenameTopics(faults []Fault, rename func(string) string) {
+	for i := range faults {
+		f := &faults[i]
+		if f.Target.Topic != "" {
+			f.Target.Topic = rename(f.Target.Topic)
+		}
+		if s, ok := f.Params["from"]; ok {
+			if t, err := ParseTarget(s); err == nil && t.Topic != "" {
+				t.Topic = rename(t.Topic)
+				f.Params["from"] = t.String()
+			}
+		}
+	}
+}

@@ -151,3 +151,30 @@ func TestParseFlowTargetTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestRenameTopics: a run's topic names reach both a fault's target and its "from" target,
+// so partition faults between a leader and its followers find the run's topic.
+func TestRenameTopics(t *testing.T) {
+	plan, err := workloads.Load("../workloads/claim-02-acks1-leader-isolated.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults, err := Parse(plan.Configs[0].Chaos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults = append(faults, Fault{Kind: Isolate, Target: Target{Sel: SelBroker, Broker: 1}, Params: map[string]string{"from": "peers"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	RenameTopics(faults, func(s string) string { return "run-" + s })
+	if got := faults[0].Target.String(); got != "leader(run-topic-0,0)" {
+		t.Errorf("target %s", got)
+	}
+	if got := faults[0].Params["from"]; got != "followers(run-topic-0,0)" {
+		t.Errorf("from %s", got)
+	}
+	if got := faults[2].Params["from"]; got != "peers" {
+		t.Errorf("non-target param rewritten: %s", got)
+	}
+}

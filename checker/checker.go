@@ -412,6 +412,18 @@ func (c *checker) meta(e *history.Event) {
 	if p.isrMin == 0 && c.run != nil {
 		p.isrMin = c.run.MinInsyncReplicas
 	}
+	if len(p.smallAcks) > 0 {
+		if p.isrSize < p.isrMin {
+			for _, id := range p.smallAcks {
+				c.reportInsync(p, id, e.Time)
+			}
+		}
+		p.smallAcks = p.smallAcks[:0]
+	}
+	if p.isrSize <= 1 {
+		c.stats.AckedLeaderOnly += p.aloneAcks
+	}
+	p.aloneAcks = 0
 	if p.isrSize < p.isrMin {
 		if p.smallSince < 0 {
 			p.smallSince = e.Time
@@ -433,15 +445,21 @@ func (c *checker) checkInsync(pid int32, id int32) {
 	p := c.parts[pid]
 	v := c.vals.at(id)
 	if p.isrKnown && p.aloneSince >= 0 && p.aloneSince <= v.invoke {
-		c.stats.AckedLeaderOnly++
+		p.aloneAcks++
 	}
 	if !p.isrKnown || p.smallSince < 0 || p.smallSince > v.invoke {
 		return
 	}
-	size, need := p.isrSize, p.isrMin
+	p.smallAcks = append(p.smallAcks, id)
+}
+
+// reportInsync records value id's min-insync violation, confirmed by the sample at time until.
+func (c *checker) reportInsync(p *part, id int32, until int64) {
+	v := c.vals.at(id)
+	size, need, since := p.isrSize, p.isrMin, p.smallSince
 	c.an.add(MinInsync, func() Example {
 		return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
 			Start: v.invoke, End: v.done, Process: int(v.proc),
-			Detail: fmt.Sprintf("acks=all acknowledged with ISR size %d < min.insync.replicas %d since t=%d", size, need, p.smallSince)}
+			Detail: fmt.Sprintf("acks=all acknowledged with ISR size %d < min.insync.replicas %d in samples from t=%d to t=%d", size, need, since, until)}
 	})
 }

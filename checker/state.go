@@ -165,6 +165,12 @@ type part struct {
 	isrSize    int
 	isrMin     int
 	smallSince int64 // time of the first of the current run of too-small samples; -1
+	// smallAcks are acks=all sends acknowledged inside the current run of too-small samples,
+	// waiting for the next sample: they are violations only if it is still too small.
+	smallAcks []int32
+	// aloneAcks counts acks=all sends acknowledged inside the current run of leader-only
+	// samples, counted in Stats.AckedLeaderOnly if the next sample is still leader-only.
+	aloneAcks int64
 	aloneSince int64 // time of the first of the current run of leader-only samples; -1
 }
 

@@ -42,7 +42,7 @@ func ErrorName(err error) string {
 		return "CANCELED"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE), errors.Is(err, sarama.ErrOutOfBrokers),
-		errors.Is(err, sarama.ErrNotConnected):
+		errors.Is(err, sarama.ErrNotConnected), errors.Is(err, net.ErrClosed):
 		return "CONNECTION_LOST"
 	case errors.Is(err, sarama.ErrMessageSizeTooLarge):
 		return "MESSAGE_TOO_LARGE"
@@ -60,7 +60,9 @@ func isTimeout(err error) bool {
 }
 
 // rejectedBeforeAppend are Kafka errors with which a broker refuses a produce request
-// before appending anything.
+// before appending anything. NOT_LEADER_OR_FOLLOWER is not one: an acks=all request waiting
+// for replication gets it after the append when leadership moves, and a follower that had
+// copied the batch keeps it as the new leader.
 var rejectedBeforeAppend = map[string]bool{
 	"NOT_ENOUGH_REPLICAS":                   true,
 	"MESSAGE_TOO_LARGE":                     true,
@@ -71,7 +73,6 @@ var rejectedBeforeAppend = map[string]bool{
 	"TOPIC_AUTHORIZATION_FAILED":            true,
 	"CLUSTER_AUTHORIZATION_FAILED":          true,
 	"UNKNOWN_TOPIC_OR_PARTITION":            true,
-	"NOT_LEADER_FOR_PARTITION":              true,
 	"INVALID_TOPIC_EXCEPTION":               true,
 	"UNSUPPORTED_FOR_MESSAGE_FORMAT":        true,
 	"INVALID_PRODUCER_EPOCH":                true,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"testing"
 
 	"github.com/IBM/sarama"
@@ -32,6 +33,10 @@ func TestSendOutcome(t *testing.T) {
 		{kgo.ErrClientClosed, 0, "CLIENT_CLOSED", history.Info},
 		{sarama.ErrOutOfBrokers, 0, "CONNECTION_LOST", history.Info},
 		{errors.New("something odd"), 0, "something odd", history.Info},
+		// A leader that loses leadership while an acks=all batch waits for replication
+		// answers NOT_LEADER_OR_FOLLOWER after the append: not a definite failure.
+		{sarama.ErrNotLeaderForPartition, 0, "NOT_LEADER_FOR_PARTITION", history.Info},
+		{&net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}, 0, "CONNECTION_LOST", history.Info},
 	} {
 		if got := ErrorName(tc.err); got != tc.name {
 			t.Errorf("ErrorName(%v) = %q, want %q", tc.err, got, tc.name)

@@ -132,14 +132,15 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 	rand.Read(rid[:])
 	runID := hex.EncodeToString(rid[:])
 	topics := loadgen.TopicNames(rc, runID)
-	for i := range faults {
-		// "topic-N" in a workload's chaos section is the run's N-th topic.
-		if m := workloadTopic.FindStringSubmatch(faults[i].Target.Topic); m != nil {
+	// "topic-N" in a workload's chaos section is the run's N-th topic.
+	chaos.RenameTopics(faults, func(t string) string {
+		if m := workloadTopic.FindStringSubmatch(t); m != nil {
 			if n, _ := strconv.Atoi(m[1]); n < len(topics) {
-				faults[i].Target.Topic = topics[n]
+				return topics[n]
 			}
 		}
-	}
+		return t
+	})
 	var driver *chaos.Local
 	if len(bootstrap) == 0 {
 		brokers := max(1, rc.ReplicationFactor)
