@@ -170,7 +170,7 @@ type part struct {
 	smallAcks []int32
 	// aloneAcks counts acks=all sends acknowledged inside the current run of leader-only
 	// samples, counted in Stats.AckedLeaderOnly if the next sample is still leader-only.
-	aloneAcks int64
+	aloneAcks  int64
 	aloneSince int64 // time of the first of the current run of leader-only samples; -1
 }
 
