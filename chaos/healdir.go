@@ -122,6 +122,19 @@ func ReadJournal(dir string) ([]Record, error) {
 // launcher's brokers die with the harness (parent-death signal) and the link proxies lived in
 // it. It returns one line per change saying what was done.
 func HealDir(ctx context.Context, dir string) ([]string, error) {
+	return HealDirWith(ctx, dir, HealOptions{})
+}
+
+// HealOptions give HealDirWith what the journal deliberately does not hold.
+type HealOptions struct {
+	// SSH, when set (from the run's cluster file), runs the recorded undo command of each
+	// pending ssh change on its host; without it those changes stay pending and the error
+	// says what to run where.
+	SSH *SSH
+}
+
+// HealDirWith is HealDir with the credentials of remote drivers.
+func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, error) {
 	pending, err := ReadJournal(dir)
 	if err != nil {
 		return nil, err
@@ -163,9 +176,17 @@ func HealDir(ctx context.Context, dir string) ([]string, error) {
 		case "lose-unsynced":
 			msg = fmt.Sprintf("broker %d killed by lose-unsynced fault %d: its cluster ended with the harness; nothing to restart", rec.Node, rec.Fault)
 		case "ssh":
-			// The journal holds no SSH credentials: say what to run, and leave it pending.
-			errs = append(errs, fmt.Errorf("chaos: journal change %d: fault %d is not undone on %s; run there: %s", rec.Seq, rec.Fault, rec.Host, rec.Undo))
-			continue
+			// The journal holds no SSH credentials: without a cluster file, say what to run
+			// where, and leave it pending.
+			if opts.SSH == nil {
+				errs = append(errs, fmt.Errorf("chaos: journal change %d: fault %d is not undone on %s (give the cluster file); run there: %s", rec.Seq, rec.Fault, rec.Host, rec.Undo))
+				continue
+			}
+			if err := opts.SSH.run(ctx, rec.Host, rec.Undo); err != nil {
+				errs = append(errs, fmt.Errorf("chaos: journal change %d: %w", rec.Seq, err))
+				continue
+			}
+			msg = fmt.Sprintf("ran the undo of fault %d on %s: %s", rec.Fault, rec.Host, rec.Undo)
 		case "impair":
 			msg = fmt.Sprintf("links %s impaired by fault %d lived in the harness's proxies; nothing to clear", strings.Join(rec.Links, ","), rec.Fault)
 		default:

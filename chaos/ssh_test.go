@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,100 +15,8 @@ import (
 
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/broker/local"
+	"github.com/kchaos/kchaos/chaos/sshtest"
 )
-
-// testSSHD is a throwaway sshd on a loopback port that accepts one throwaway key.
-type testSSHD struct {
-	host       string // 127.0.0.1:PORT
-	key        string // client private key file
-	knownHosts string
-}
-
-// startTestSSHD starts /usr/sbin/sshd as a child of the test, or skips the test saying why
-// it cannot.
-func startTestSSHD(t *testing.T) *testSSHD {
-	t.Helper()
-	const sshd = "/usr/sbin/sshd"
-	if _, err := os.Stat(sshd); err != nil {
-		t.Skipf("no sshd (install openssh-server): %v", err)
-	}
-	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skipf("no ssh-keygen: %v", err)
-	}
-	if os.Geteuid() == 0 {
-		// sshd's privilege separation directory, normally made by the service unit.
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Skipf("cannot create /run/sshd: %v", err)
-		}
-	}
-	dir := t.TempDir()
-	for _, k := range []string{"host_key", "client_key"} {
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v: %s", err, out)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(host)
-	hostPub, _ := os.ReadFile(filepath.Join(dir, "host_key.pub"))
-	clientPub, _ := os.ReadFile(filepath.Join(dir, "client_key.pub"))
-	d := &testSSHD{host: host, key: filepath.Join(dir, "client_key"), knownHosts: filepath.Join(dir, "known_hosts")}
-	write := func(name, text string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("known_hosts", fmt.Sprintf("[127.0.0.1]:%s %s", port, hostPub))
-	write("authorized_keys", string(clientPub))
-	write("sshd_config", fmt.Sprintf(`Port %s
-ListenAddress 127.0.0.1
-HostKey %s
-AuthorizedKeysFile %s
-PidFile %s
-UsePAM no
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-`, port, filepath.Join(dir, "host_key"), filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "sshd.pid")))
-	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Skipf("sshd does not start: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		logf.Close()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", host, 200*time.Millisecond); err == nil {
-			c.Close()
-			return d
-		}
-		select {
-		case <-exited:
-			out, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
-			t.Skipf("sshd exited at start: %s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Skip("sshd does not listen within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestSSHDriverPausesBrokerAndCutsPairs runs a schedule through the ssh driver against a real
 // sshd: a pause of a real broker process (kill -STOP {pid} from the cluster file) and a
@@ -117,7 +24,7 @@ PermitRootLogin prohibit-password
 // nothing stays pending. A failing command's stderr is reported, and a host whose key is not
 // the known one is refused.
 func TestSSHDriverPausesBrokerAndCutsPairs(t *testing.T) {
-	sshd := startTestSSHD(t)
+	sshd := sshtest.Start(t)
 	bin, err := brokertest.Binary()
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +54,7 @@ faults:
   pause: {apply: "kill -STOP {pid}", undo: "kill -CONT {pid}"}
   partition: {apply: "touch %s/cut-{node}-from-{peer_node}-{peer}", undo: "rm %s/cut-{node}-from-{peer_node}-{peer}"}
   kill: {apply: "echo no such service >&2; exit 3", undo: "true"}
-`, currentUser(t), sshd.key, sshd.knownHosts, sshd.host, node.Pid(), sshd.host, marks, marks), 0o644)
+`, sshtest.User(t), sshd.Key, sshd.KnownHosts, sshd.Host, node.Pid(), sshd.Host, marks, marks), 0o644)
 	cluster, err := LoadSSHCluster(clusterFile)
 	if err != nil {
 		t.Fatal(err)
@@ -235,13 +142,26 @@ faults:
 	if p, _ := ReadJournal(crashDir); len(p) != 1 {
 		t.Errorf("ssh change not pending after HealDir: %+v", p)
 	}
+	// Given the cluster file's driver (kchaos chaos heal --cluster-file), it runs the undo on
+	// the host, journals it, and a second heal has nothing left to do.
+	report, err := HealDirWith(context.Background(), crashDir, HealOptions{SSH: drv})
+	if err != nil || len(report) != 1 {
+		t.Errorf("HealDirWith an ssh driver: %v %v", report, err)
+	}
+	until(t, "broker resumed by the crash heal", 5*time.Second, func() bool { return processState(t, node.Pid()) != 'T' })
+	if p, _ := ReadJournal(crashDir); len(p) != 0 {
+		t.Errorf("ssh change still pending after HealDirWith: %+v", p)
+	}
+	if report, err := HealDirWith(context.Background(), crashDir, HealOptions{SSH: drv}); err != nil || len(report) != 0 {
+		t.Errorf("second heal: %v %v", report, err)
+	}
 	syscall.Kill(node.Pid(), syscall.SIGCONT)
 
 	// The host key must be the known one.
 	bad := *cluster
 	bad.KnownHosts = filepath.Join(dir, "wrong_known_hosts")
-	pub, _ := os.ReadFile(sshd.key + ".pub")
-	_, port, _ := net.SplitHostPort(sshd.host)
+	pub, _ := os.ReadFile(sshd.Key + ".pub")
+	_, port, _ := net.SplitHostPort(sshd.Host)
 	os.WriteFile(bad.KnownHosts, fmt.Appendf(nil, "[127.0.0.1]:%s %s", port, pub), 0o600)
 	badDrv, err := NewSSH(&bad)
 	if err != nil {
@@ -255,12 +175,4 @@ faults:
 	if processState(t, node.Pid()) == 'T' {
 		t.Error("the broker was paused through a host with the wrong key")
 	}
-}
-
-func currentUser(t *testing.T) string {
-	out, err := exec.Command("id", "-un").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(out))
 }

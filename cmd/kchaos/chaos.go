@@ -22,14 +22,16 @@ func newChaosCmd() *cobra.Command {
 }
 
 func newChaosHealCmd() *cobra.Command {
-	return &cobra.Command{
+	var clusterFile string
+	cmd := &cobra.Command{
 		Use:   "heal RUNDIR",
 		Short: "Undo what a crashed kchaos run left according to its chaos-actions.jsonl journals",
 		Long: `heal reads every chaos-actions.jsonl under RUNDIR and undoes each change that has no
 undo record: a broker the run paused (SIGSTOP) is resumed, but only if the pid is still the
 kchaos broker process recorded (same start time and command line). Killed brokers and link
-proxies need nothing: they ended with the harness. Each undo is journalled, so healing twice is
-harmless.`,
+proxies need nothing: they ended with the harness. Changes the ssh driver made on remote hosts
+are undone by running their recorded undo command there, which needs the run's --cluster-file
+(the journal holds no credentials). Each undo is journalled, so healing twice is harmless.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var dirs []string
@@ -50,9 +52,20 @@ harmless.`,
 				fmt.Fprintf(out, "no %s under %s: nothing to heal\n", chaos.JournalFile, args[0])
 				return nil
 			}
+			var opts chaos.HealOptions
+			if clusterFile != "" {
+				cl, err := chaos.LoadSSHCluster(clusterFile)
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				if opts.SSH, err = chaos.NewSSH(cl); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				defer opts.SSH.Close()
+			}
 			total := 0
 			for _, dir := range dirs {
-				report, err := chaos.HealDir(cmd.Context(), dir)
+				report, err := chaos.HealDirWith(cmd.Context(), dir, opts)
 				for _, line := range report {
 					fmt.Fprintf(out, "%s: %s\n", dir, line)
 				}
@@ -65,6 +78,8 @@ harmless.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&clusterFile, "cluster-file", "", "the run's ssh cluster file, to undo changes the ssh driver made on remote hosts")
+	return cmd
 }
 
 func newChaosScheduleCmd() *cobra.Command {

@@ -33,18 +33,20 @@ func init() { commands = append(commands, newRunCmd) }
 
 func newRunCmd() *cobra.Command {
 	var (
-		bootstrap string
-		out       string
-		linear    bool
-		seed      int64
-		sets      []string
+		bootstrap   string
+		clusterFile string
+		out         string
+		linear      bool
+		seed        int64
+		sets        []string
 	)
 	cmd := &cobra.Command{
-		Use:   "run WORKLOAD.yaml [--bootstrap host:port,...] [--out DIR]",
+		Use:   "run WORKLOAD.yaml [--bootstrap host:port,... [--cluster-file FILE]] [--out DIR]",
 		Short: "Run a workload file: every matrix combination, then check each history",
 		Long: `run loads and validates a workload file, expands its matrix and runs each
 combination in turn: against a fresh embedded local cluster (default; data under
-DIR/CONFIG/cluster) or the cluster named by --bootstrap. Each configuration gets a folder with
+DIR/CONFIG/cluster) or the cluster named by --bootstrap, whose faults the ssh driver makes with
+the commands of --cluster-file (see chaos.SSHCluster). Each configuration gets a folder with
 its history.jsonl, HdrHistogram interval logs, per-second series, result.json and the checker's
 verdict.json. Ctrl-C stops the run in progress and still checks what ran.
 
@@ -72,6 +74,20 @@ bad input or when a configuration could not run.`,
 			if seed == 0 {
 				seed = time.Now().UnixNano()
 			}
+			var remote *chaos.SSH
+			if clusterFile != "" {
+				if bootstrap == "" {
+					return &exitError{code: 2, err: errors.New("run: --cluster-file drives faults on an external cluster; give its --bootstrap too")}
+				}
+				cl, err := chaos.LoadSSHCluster(clusterFile)
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				if remote, err = chaos.NewSSH(cl); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				defer remote.Close()
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "chaos seed %d (replay with --seed %d)\n", seed, seed)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
@@ -84,7 +100,7 @@ bad input or when a configuration could not run.`,
 				}
 				dir := filepath.Join(out, configDir(rc.Config))
 				fmt.Fprintf(cmd.OutOrStdout(), "== %s: %s\n", plan.Workload.Name, rc.Config)
-				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), props, seed, logger, cmd.OutOrStdout())
+				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), remote, props, seed, logger, cmd.OutOrStdout())
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("run %s: %w", rc.Config, err)}
 				}
@@ -111,6 +127,7 @@ bad input or when a configuration could not run.`,
 		},
 	}
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "comma-separated brokers of an external cluster (default: an embedded local cluster)")
+	cmd.Flags().StringVar(&clusterFile, "cluster-file", "", "with --bootstrap: ssh cluster file whose per-fault commands make the workload's faults on the external cluster")
 	cmd.Flags().StringVar(&out, "out", "", "run directory (default out/NAME-TIMESTAMP)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "broker setting key=value for the embedded cluster (server.properties names)")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the chaos schedule and its random choices (default: from the clock, printed)")
@@ -120,7 +137,7 @@ bad input or when a configuration could not run.`,
 
 // runConfig runs one configuration into dir: target up, faults scheduled, load, history,
 // everything healed, target down.
-func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, props map[string]string, seed int64, logger *slog.Logger, status io.Writer) (*loadgen.Result, error) {
+func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, remote *chaos.SSH, props map[string]string, seed int64, logger *slog.Logger, status io.Writer) (*loadgen.Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -141,7 +158,10 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 		}
 		return t
 	})
-	var driver *chaos.Local
+	var driver chaos.Driver
+	if remote != nil {
+		driver = remote
+	}
 	if len(bootstrap) == 0 {
 		brokers := max(1, rc.ReplicationFactor)
 		net := chaos.NewNet(seed)
@@ -181,13 +201,14 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 		}
 		defer startSampler(c, dir)()
 		bootstrap = c.Bootstrap()
-		driver = &chaos.Local{Nodes: map[int32]chaos.Process{}}
+		ld := &chaos.Local{Nodes: map[int32]chaos.Process{}}
 		if brokers > 1 {
-			driver.Net = net
+			ld.Net = net
 		}
 		for _, n := range c.Nodes {
-			driver.Nodes[n.ID] = n
+			ld.Nodes[n.ID] = n
 		}
+		driver = ld
 	}
 	f, err := os.Create(filepath.Join(dir, historyFile))
 	if err != nil {
@@ -212,7 +233,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 	if len(faults) > 0 {
 		if driver == nil {
 			f.Close()
-			return nil, errors.New("the workload has faults, but with --bootstrap no chaos driver can reach the cluster (use the embedded cluster)")
+			return nil, errors.New("the workload has faults, but with --bootstrap no chaos driver can reach the cluster (give --cluster-file for the ssh driver, or use the embedded cluster)")
 		}
 		runner, err = chaos.Start(ctx, faults, chaos.Env{Seed: seed, Duration: time.Duration(rc.Warmup + rc.Duration),
 			Driver: driver, Resolver: resolver, History: hw, RunDir: dir, Logger: logger})
