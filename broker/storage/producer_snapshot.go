@@ -55,7 +55,7 @@ func decodeMarker(rec []byte) (commit bool, coordinatorEpoch int32, err error) {
 	if _, ok := next(); !ok || len(rec) < 1 { // record length
 		return false, 0, bad
 	}
-	rec = rec[1:] // attributes
+	rec = rec[1:]             // attributes
 	if _, ok := next(); !ok { // timestamp delta
 		return false, 0, bad
 	}

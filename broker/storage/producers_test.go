@@ -58,10 +58,10 @@ func TestProducerSequenceChecks(t *testing.T) {
 	}
 	steps := []step{
 		{"unknown producer at seq 5", 1, 0, 5, 1, false, ErrUnknownProducerID, -1},
-		{"first batch", 1, 0, 0, 3, false, nil, -1},       // offsets 0-2
-		{"next batch", 1, 0, 3, 2, false, nil, -1},        // offsets 3-4
-		{"retry of first", 1, 0, 0, 3, false, nil, 0},     // duplicate
-		{"retry of second", 1, 0, 3, 2, false, nil, 3},    // duplicate
+		{"first batch", 1, 0, 0, 3, false, nil, -1},    // offsets 0-2
+		{"next batch", 1, 0, 3, 2, false, nil, -1},     // offsets 3-4
+		{"retry of first", 1, 0, 0, 3, false, nil, 0},  // duplicate
+		{"retry of second", 1, 0, 3, 2, false, nil, 3}, // duplicate
 		{"gap", 1, 0, 7, 1, false, ErrOutOfOrderSequence, -1},
 		{"overlap not a duplicate", 1, 0, 1, 2, false, ErrOutOfOrderSequence, -1},
 		{"new epoch not at 0", 1, 1, 5, 1, false, ErrOutOfOrderSequence, -1},
