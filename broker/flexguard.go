@@ -123,6 +123,7 @@ var flexSchemas = map[kmsg.Key][]field{
 	kmsg.DescribeGroups: {f(fStringArray), f(fInt8)},
 	kmsg.ListGroups:     {fv(fStringArray, 4, -1), fv(fStringArray, 5, -1)},
 	kmsg.DeleteGroups:   {f(fStringArray)},
+	kmsg.InitProducerID: {f(fString), f(fInt32), fv(fInt64, 3, -1), fv(fInt16, 3, -1)},
 	kmsg.AlterPartition: {
 		f(fInt32), f(fInt64),
 		farr(fv(fString, 0, 1), fv(fUUID, 2, -1),

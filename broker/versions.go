@@ -44,6 +44,7 @@ var apis = []api{
 	{kmsg.ListGroups, 0, 5, handleListGroups, false},
 	{kmsg.DeleteGroups, 0, 2, handleDeleteGroups, false},
 	{kmsg.OffsetDelete, 0, 0, handleOffsetDelete, false},
+	{kmsg.InitProducerID, 0, 5, handleInitProducerID, false},
 	{kmsg.AlterPartition, 0, 1, handleAlterPartition, true},
 	{kmsg.BrokerRegistration, 0, 0, handleBrokerRegistration, true},
 	{kmsg.BrokerHeartbeat, 0, 0, handleBrokerHeartbeat, true},
