@@ -45,6 +45,8 @@ var apis = []api{
 	{kmsg.DeleteGroups, 0, 2, handleDeleteGroups, false},
 	{kmsg.OffsetDelete, 0, 0, handleOffsetDelete, false},
 	{kmsg.InitProducerID, 0, 5, handleInitProducerID, false},
+	{kmsg.WriteTxnMarkers, 0, 1, handleWriteTxnMarkers, false},
+	{kmsg.DescribeProducers, 0, 0, handleDescribeProducers, false},
 	{kmsg.AlterPartition, 0, 1, handleAlterPartition, true},
 	{kmsg.BrokerRegistration, 0, 0, handleBrokerRegistration, true},
 	{kmsg.BrokerHeartbeat, 0, 0, handleBrokerHeartbeat, true},
