@@ -23,6 +23,7 @@ type rawProducer struct {
 	t   *testing.T
 	cl  *kgo.Client
 	pid int64 // -1: not idempotent
+	txn bool  // batches carry the transactional attribute
 }
 
 func newRawProducer(t *testing.T, c *clustertest.Cluster, idempotent bool) *rawProducer {
@@ -63,6 +64,9 @@ func (p *rawProducer) batch(seq int32, values ...string) []byte {
 		NumRecords: int32(len(values)), Records: recs}
 	if p.pid >= 0 {
 		rb.ProducerEpoch, rb.FirstSequence = 0, seq
+	}
+	if p.txn {
+		rb.Attributes |= 0x10
 	}
 	b := rb.AppendTo(nil)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
