@@ -34,6 +34,8 @@ package broker
 //
 // Differences from Kafka: transactional batches are not verified against the transaction
 // coordinator (KIP-890). Keys of compressed batches in compacted topics are not checked.
+// With the kchaos.bug.skip-idempotence-window switch (bugs.go) idempotent batches are
+// appended without a producer id, so retries duplicate.
 
 import (
 	"errors"
@@ -132,6 +134,9 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 	if berr != nil {
 		fail(berr.err, berr.msg)
 		return nil, 0
+	}
+	if info.producerID >= 0 && !info.transactional && b.cfg.bug(bugSkipIdempotence) {
+		forgetProducer(records)
 	}
 	logAppendTime := int64(-1)
 	if props.get("message.timestamp.type") == "LogAppendTime" {

@@ -10,13 +10,16 @@ package broker
 //   - kchaos.bug.lose-last-batch-on-restart: at start-up every partition drops the last batch
 //     of its log, as if the tail never reached the disk although it was acknowledged (the
 //     checker's "lost").
+//   - kchaos.bug.skip-idempotence-window: idempotent (non-transactional) batches are appended
+//     as if they carried no producer id, so a producer's retry of a batch that was written is
+//     written again (the checker's "duplicate" under idempotence).
 //
 // Still to come from the checker issue's list: serving reads above the high watermark (its
-// mutation run did not yet show the anomaly reliably) and skipping the idempotence window
-// (the broker issues no producer ids yet).
+// mutation run did not yet show the anomaly reliably).
 const (
 	bugAckBeforeReplication = "kchaos.bug.ack-before-replication"
 	bugLoseLastBatch        = "kchaos.bug.lose-last-batch-on-restart"
+	bugSkipIdempotence      = "kchaos.bug.skip-idempotence-window"
 )
 
 // bug reports whether bug switch name is on.

@@ -93,6 +93,7 @@ var brokerProps = map[string]string{
 	// Bug switches (see bugs.go): off by default, for the checker's mutation tests only.
 	bugAckBeforeReplication: "false",
 	bugLoseLastBatch:        "false",
+	bugSkipIdempotence:      "false",
 }
 
 // ValidateProps checks that every key is a known broker setting with a value of the right

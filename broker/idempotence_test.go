@@ -212,3 +212,18 @@ func TestIdempotentClients(t *testing.T) {
 		}
 	})
 }
+
+// TestBugSkipIdempotenceWindow: with the bug switch on, a retried idempotent batch is written
+// a second time, which is what the checker's mutation run must catch.
+func TestBugSkipIdempotenceWindow(t *testing.T) {
+	p := brokertest.Start(t, brokertest.Set("kchaos.bug.skip-idempotence-window", "true"))
+	createTopic(t, newClient(t, p.Addr()), "bug", 1, nil)
+	c := dialRaw(t, p.Addr())
+	pid, epoch := initProducerID(t, c)
+	b := producerBatchOf(pid, epoch, 0, 2, false)
+	expectProduce(t, "first", produceOne(t, c, "bug", b), nil, 0)
+	expectProduce(t, "retry", produceOne(t, c, "bug", producerBatchOf(pid, epoch, 0, 2, false)), nil, 2)
+	if n := len(readAll(t, p.Addr(), "bug", 1)[0]); n != 4 {
+		t.Fatalf("partition holds %d records, want 4 (the retry duplicated)", n)
+	}
+}
