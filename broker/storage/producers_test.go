@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -298,5 +299,66 @@ func TestTransactionsLastStableOffsetAndAbortedIndex(t *testing.T) {
 	check(f, "follower")
 	if got := f.LastStableOffset(7); got != 7 {
 		t.Fatalf("follower LSO: %d", got)
+	}
+}
+
+func TestCorruptProducerSnapshotFallsBack(t *testing.T) {
+	clk := newClock()
+	ts := clk.Now().UnixMilli()
+	dir := t.TempDir()
+	cfg := Config{SegmentBytes: 300}
+	l := openTest(t, dir, cfg, clk)
+	for i := int32(0); i < 8; i++ {
+		if _, err := l.AppendAsLeader(producerBatch(t, ts, 1, 0, i, 1, false), 0, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	offs, err := l.snapshotOffsets()
+	if err != nil || len(offs) < 2 {
+		t.Fatalf("snapshots %v, %v: want several (rolls and close)", offs, err)
+	}
+	newest := l.snapshotPath(offs[len(offs)-1])
+	data, err := readWholeFile(OS, newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 0xff
+	if err := writeFileAtomic(OS, newest, data, false); err != nil {
+		t.Fatal(err)
+	}
+	l2 := openTest(t, dir, cfg, clk)
+	defer l2.Close()
+	dupAt(t, l2, ts, 7, 1, 7)
+	if _, err := l2.AppendAsLeader(producerBatch(t, ts, 1, 0, 8, 1, false), 0, -1); err != nil {
+		t.Fatalf("next sequence after falling back to an older snapshot: %v", err)
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	s := newProducerState()
+	ms := []batchMeta{
+		{producerID: 3, epoch: 1, baseSeq: 0, lastDelta: 1, firstOffset: 0, lastOffset: 1, maxTimestamp: 10},
+		{producerID: 4, epoch: 0, baseSeq: 0, lastDelta: 0, firstOffset: 2, lastOffset: 2, maxTimestamp: 11, transactional: true},
+		{producerID: 4, epoch: 0, firstOffset: 3, lastOffset: 3, maxTimestamp: 12, transactional: true, control: true, coordinatorEpoch: 7},
+		{producerID: 5, epoch: 2, baseSeq: 0, lastDelta: 0, firstOffset: 4, lastOffset: 4, maxTimestamp: 13, transactional: true},
+	}
+	for i := range ms {
+		s.update(&ms[i])
+	}
+	got, err := decodeSnapshot(s.encodeSnapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := s.infos(), got.infos(); len(a) != 3 || !slices.Equal(a, b) {
+		t.Fatalf("producers: %+v after round trip, want %+v", b, a)
+	}
+	if a := got.abortedBetween(0, 10); len(a) != 1 || a[0] != (AbortedTxn{ProducerID: 4, FirstOffset: 2, LastOffset: 3}) {
+		t.Fatalf("aborted after round trip: %+v", a)
+	}
+	if lso := got.firstUnstableOffset(10); lso != 4 {
+		t.Fatalf("LSO after round trip: %d, want 4 (producer 5's open transaction)", lso)
 	}
 }
