@@ -227,3 +227,24 @@ func TestBugSkipIdempotenceWindow(t *testing.T) {
 		t.Fatalf("partition holds %d records, want 4 (the retry duplicated)", n)
 	}
 }
+
+// TestProducerIDExpiration: a producer idle longer than producer.id.expiration.ms is
+// forgotten, so its next sequence (not 0) is UNKNOWN_PRODUCER_ID; a restart at sequence 0 is
+// accepted.
+func TestProducerIDExpiration(t *testing.T) {
+	p := brokertest.Start(t, brokertest.Set("producer.id.expiration.ms", "1000"))
+	createTopic(t, newClient(t, p.Addr()), "expire", 1, nil)
+	c := dialRaw(t, p.Addr())
+	pid, epoch := initProducerID(t, c)
+	expectProduce(t, "first", produceOne(t, c, "expire", producerBatchOf(pid, epoch, 0, 1, false)), nil, 0)
+	// Expiry runs with the log maintenance (log.retention.check.interval.ms, 1s): 3s idle is
+	// past the 1s expiration plus one maintenance pass.
+	time.Sleep(3 * time.Second)
+	if sp := produceOne(t, c, "expire", producerBatchOf(pid, epoch, 1, 1, false)); sp.ErrorCode != kerr.UnknownProducerID.Code {
+		t.Fatalf("next sequence after 3s idle: %v, want UNKNOWN_PRODUCER_ID", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	sp := produceOne(t, c, "expire", producerBatchOf(pid, epoch, 0, 1, false))
+	if sp.ErrorCode != 0 {
+		t.Fatalf("restart at sequence 0 after expiry: %v", kerr.ErrorForCode(sp.ErrorCode))
+	}
+}
