@@ -21,10 +21,21 @@ package broker
 // Produce to __consumer_offsets gets INVALID_TOPIC_EXCEPTION, as for Kafka clients without
 // internal-topic rights.
 //
-// Differences from Kafka: idempotent and transactional batches (producer id >= 0) are refused
-// with UNKNOWN_PRODUCER_ID because the broker issues no producer ids yet (InitProducerId is not
-// advertised, so well-behaved clients never send them). Keys of compressed batches in
-// compacted topics are not checked.
+// Idempotent and transactional batches (producer id >= 0) are checked against the partition's
+// producer state under the append lock (storage/producers.go, as Kafka's ProducerStateManager):
+// a retry of one of the producer's last 5 batches in the same epoch is answered with success
+// and the original base offset, nothing appended (with acks=-1 it still waits until the
+// original is replicated); a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER; an older epoch
+// INVALID_PRODUCER_EPOCH (PRODUCER_FENCED for transactional batches); a new epoch must start
+// at sequence 0 (KIP-360); sequence != 0 from a producer the partition does not know (never
+// seen, or idle longer than producer.id.expiration.ms) gets UNKNOWN_PRODUCER_ID; a
+// non-transactional batch from a producer with an open transaction INVALID_TXN_STATE. The
+// state moves with leadership because followers rebuild it from the batches they replicate.
+//
+// Differences from Kafka: transactional batches are not verified against the transaction
+// coordinator (KIP-890). Keys of compressed batches in compacted topics are not checked.
+// With the kchaos.bug.skip-idempotence-window switch (bugs.go) idempotent batches are
+// appended without a producer id, so retries duplicate.
 
 import (
 	"errors"
@@ -124,9 +135,8 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 		fail(berr.err, berr.msg)
 		return nil, 0
 	}
-	if info.producerID >= 0 || info.transactional {
-		fail(kerr.UnknownProducerID, "this broker issues no producer ids; idempotent and transactional produce are not supported yet")
-		return nil, 0
+	if info.producerID >= 0 && !info.transactional && b.cfg.bug(bugSkipIdempotence) {
+		forgetProducer(records)
 	}
 	logAppendTime := int64(-1)
 	if props.get("message.timestamp.type") == "LogAppendTime" {
@@ -150,8 +160,12 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 	sp.BaseOffset = ai.FirstOffset
 	sp.LogAppendTime = ai.LogAppendTime
 	sp.LogStartOffset = p.LogStartOffset()
-	b.metrics.bytesIn.WithLabelValues(topicName).Add(float64(len(records)))
-	b.metrics.messagesIn.WithLabelValues(topicName).Add(float64(info.records))
+	if ai.Duplicate {
+		b.metrics.produceDuplicates.WithLabelValues(topicName).Inc()
+	} else {
+		b.metrics.bytesIn.WithLabelValues(topicName).Add(float64(len(records)))
+		b.metrics.messagesIn.WithLabelValues(topicName).Add(float64(info.records))
+	}
 	if replicated {
 		return p, ai.LastOffset
 	}
@@ -168,7 +182,7 @@ func (b *Broker) appendAsLeader(p *partition, records []byte, logAppendTime int6
 		return storage.AppendInfo{}, kerr.NotLeaderForPartition, "this broker stopped leading the partition"
 	}
 	ai, err := p.log.AppendAsLeader(records, p.LeaderEpoch(), logAppendTime)
-	if err == nil {
+	if err == nil && !ai.Duplicate {
 		if b.cl != nil {
 			p.mu.Lock()
 			p.updateHighWatermarkLocked(p.log.LogEndOffset())
@@ -178,12 +192,36 @@ func (b *Broker) appendAsLeader(p *partition, records []byte, logAppendTime int6
 		}
 	}
 	p.appendMu.Unlock()
+	if kerrv := producerError(err); kerrv != nil {
+		return ai, kerrv, err.Error()
+	}
 	if err != nil {
 		b.log.Warn("append failed", "topic", p.topic.name, "partition", p.index, "err", err)
 		return ai, storageError(err), err.Error()
 	}
 	b.arrivals.notify()
 	return ai, nil, ""
+}
+
+// producerError maps the log's producer-state refusals onto Kafka errors; nil for other errors.
+func producerError(err error) *kerr.Error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber
+	case errors.Is(err, storage.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch
+	case errors.Is(err, storage.ErrProducerFenced):
+		return kerr.ProducerFenced
+	case errors.Is(err, storage.ErrUnknownProducerID):
+		return kerr.UnknownProducerID
+	case errors.Is(err, storage.ErrInvalidTxnState):
+		return kerr.InvalidTxnState
+	case errors.Is(err, storage.ErrCoordinatorFenced):
+		return kerr.TransactionCoordinatorFenced
+	}
+	return nil
 }
 
 // storageError maps a log error onto the Kafka error a client sees.

@@ -4,10 +4,14 @@ package broker
 //
 // Behaviour: reads whole record batches from the segment files starting with the batch that
 // holds FetchOffset, never past the high watermark (read_uncommitted) or last stable offset
-// (read_committed; equal to the high watermark until transactions exist), at most the
+// (read_committed: the first offset of the oldest open transaction, or of a completed one
+// whose marker is not yet committed, capped at the high watermark), at most the
 // partition's PartitionMaxBytes and the request's MaxBytes in total, except that the first
 // batch of the first non-empty partition is returned whole even when larger (KIP-74). Long
 // poll: when fewer than MinBytes are available the request waits up to MaxWaitMs for appends.
+// LastStableOffset is always reported; read_committed fetches also get AbortedTransactions:
+// every aborted transaction (producer id, first offset) overlapping [FetchOffset, LSO), from
+// the partition's aborted-transaction index, so the client drops their records.
 // Record data goes to the socket with sendfile (zerocopy.go). Topics are addressed by name
 // (v4-12) or topic id (v13+). CurrentLeaderEpoch (v9+) is checked: older than ours is
 // FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH. An offset beyond the log end or before
@@ -135,14 +139,21 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 		}
 	}
 	hw := p.HighWatermark()
+	lso := p.log.LastStableOffset(hw)
 	sp.HighWatermark = hw
-	sp.LastStableOffset = hw
+	sp.LastStableOffset = lso
 	sp.LogStartOffset = p.LogStartOffset()
-	if readCommitted {
-		sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-	}
 	leo := p.LogEndOffset()
 	maxOffset := hw
+	if readCommitted && replica < 0 {
+		maxOffset = lso
+		sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		for _, a := range p.log.AbortedTxns(rp.FetchOffset, lso) {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+			sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+		}
+	}
 	if replica < 0 && c.b.readAboveHW {
 		maxOffset, sp.HighWatermark, sp.LastStableOffset = leo, leo, leo
 	}

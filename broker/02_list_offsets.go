@@ -25,7 +25,7 @@ func handleListOffsets(c *conn, req *request) (kmsg.Response, error) {
 			sp.Partition = rp.Partition
 			p, err := c.b.leaderOf(c.b.partitionFor(rt.Topic, rp.Partition))
 			if err == nil {
-				err = listOffset(p, rp, &sp, req.version)
+				err = listOffset(p, rp, &sp, req.version, r.IsolationLevel == 1)
 			}
 			if err != nil {
 				sp.ErrorCode = err.Code
@@ -38,7 +38,7 @@ func handleListOffsets(c *conn, req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-func listOffset(p *partition, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition, version int16) *kerr.Error {
+func listOffset(p *partition, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition, version int16, readCommitted bool) *kerr.Error {
 	epoch := p.LeaderEpoch()
 	if rp.CurrentLeaderEpoch >= 0 {
 		if rp.CurrentLeaderEpoch < epoch {
@@ -52,6 +52,8 @@ func listOffset(p *partition, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg
 	sp.Timestamp = -1
 	hw := p.HighWatermark()
 	switch ts := rp.Timestamp; {
+	case ts == -1 && readCommitted:
+		sp.Offset = p.log.LastStableOffset(hw)
 	case ts == -1:
 		sp.Offset = hw
 	case ts == -2:

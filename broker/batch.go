@@ -133,3 +133,12 @@ func validateRecords(b []byte, n int32) *batchError {
 	}
 	return nil
 }
+
+// forgetProducer clears a validated batch's producer id, epoch and base sequence (to -1) and
+// recomputes its CRC, for the skip-idempotence-window bug switch.
+func forgetProducer(b []byte) {
+	binary.BigEndian.PutUint64(b[batchProducerID:], ^uint64(0))
+	binary.BigEndian.PutUint16(b[batchProducerEpoch:], 0xffff)
+	binary.BigEndian.PutUint32(b[batchBaseSequence:], 0xffffffff)
+	binary.BigEndian.PutUint32(b[batchCRC:], crc32.Checksum(b[batchAttributes:], castagnoli))
+}

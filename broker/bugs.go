@@ -14,10 +14,14 @@ package broker
 //     offset and are told it is the high watermark, so they see records the ISR has not
 //     copied; when the leader dies those records vanish or are rewritten at other offsets
 //     (the checker's "inconsistent-offsets", and "aborted-read" for sends that then fail).
+//   - kchaos.bug.skip-idempotence-window: idempotent (non-transactional) batches are appended
+//     as if they carried no producer id, so a producer's retry of a batch that was written is
+//     written again (the checker's "duplicate" under idempotence).
 const (
 	bugAckBeforeReplication = "kchaos.bug.ack-before-replication"
 	bugLoseLastBatch        = "kchaos.bug.lose-last-batch-on-restart"
 	bugReadAboveHW          = "kchaos.bug.read-above-high-watermark"
+	bugSkipIdempotence      = "kchaos.bug.skip-idempotence-window"
 )
 
 // bug reports whether bug switch name is on.

@@ -74,6 +74,7 @@ var brokerProps = map[string]string{
 	"group.min.session.timeout.ms":     "6000",
 	"group.max.session.timeout.ms":     "1800000",
 	"offsets.topic.num.partitions":     "50",
+	"producer.id.expiration.ms":        "86400000",
 	// Replication and the controller quorum (cluster mode). Kafka's defaults, except where
 	// the launcher passes shorter ones for fast failover.
 	"offsets.topic.replication.factor":        "3",
@@ -93,6 +94,7 @@ var brokerProps = map[string]string{
 	bugAckBeforeReplication: "false",
 	bugLoseLastBatch:        "false",
 	bugReadAboveHW:          "false",
+	bugSkipIdempotence:      "false",
 }
 
 // ValidateProps checks that every key is a known broker setting with a value of the right

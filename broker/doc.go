@@ -6,4 +6,11 @@
 // Consumer groups (Kafka's classic protocol) are coordinated by coordinator.go around the
 // pure state machine in broker/group; committed offsets and group metadata live in the
 // compacted internal topic __consumer_offsets (offsets_topic.go), which is replayed at start-up.
+//
+// Idempotent producers (KIP-98, KIP-360) get ids from InitProducerId (producer_ids.go); each
+// partition's log checks their sequences and recognises retries (storage/producers.go), and
+// followers rebuild that state from the batches they replicate, so it moves with leadership.
+// The partition side of transactions is here too: WriteTxnMarkers writes commit/abort
+// markers, read_committed Fetch and ListOffsets stop at the last stable offset, and Fetch
+// returns the aborted transactions; DescribeProducers shows the producer state.
 package broker

@@ -123,6 +123,11 @@ var flexSchemas = map[kmsg.Key][]field{
 	kmsg.DescribeGroups: {f(fStringArray), f(fInt8)},
 	kmsg.ListGroups:     {fv(fStringArray, 4, -1), fv(fStringArray, 5, -1)},
 	kmsg.DeleteGroups:   {f(fStringArray)},
+	kmsg.InitProducerID: {f(fString), f(fInt32), fv(fInt64, 3, -1), fv(fInt16, 3, -1)},
+	kmsg.WriteTxnMarkers: {
+		farr(f(fInt64), f(fInt16), f(fInt8), farr(f(fString), f(fInt32Array)), f(fInt32), fv(fInt8, 2, -1)),
+	},
+	kmsg.DescribeProducers: {farr(f(fString), f(fInt32Array))},
 	kmsg.AlterPartition: {
 		f(fInt32), f(fInt64),
 		farr(fv(fString, 0, 1), fv(fUUID, 2, -1),

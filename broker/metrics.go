@@ -31,6 +31,8 @@ type metrics struct {
 	offsetCommits  prometheus.Counter
 	isrShrinks     prometheus.Counter
 	isrExpands     prometheus.Counter
+	// produceDuplicates counts idempotent retries answered with the original offsets.
+	produceDuplicates *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -81,7 +83,10 @@ func newMetrics() *metrics {
 	m.isrExpands = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "kafka_server_replicamanager_isrexpands_total", Help: "ISR expansions of partitions this broker leads.",
 	})
-	m.reg.MustRegister(m.isrShrinks, m.isrExpands)
+	m.produceDuplicates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kchaos_produce_duplicates_total", Help: "Idempotent produce retries recognised as duplicates (not appended), by topic.",
+	}, []string{"topic"})
+	m.reg.MustRegister(m.isrShrinks, m.isrExpands, m.produceDuplicates)
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.messagesIn, m.bytesOutTotal, m.requests, m.requestSeconds,
 		m.badRequests, m.partitions, m.connections, m.produceErrors, m.rebalances, m.offsetCommits)
 	return m

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -326,7 +327,8 @@ func (b *Broker) leaderOf(p *partition, err *kerr.Error) (*partition, *kerr.Erro
 // with its directory. With the lose-last-batch bug switch on, the log's last batch is dropped.
 func (b *Broker) openLog(t *topic, i int32) (*storage.Log, string, error) {
 	dir := filepath.Join(b.cfg.DataDir, t.name+"-"+strconv.Itoa(int(i)))
-	l, err := storage.Open(dir, t.props(b).storageConfig(), storage.Options{FS: b.fs, Logger: b.log.With("topic", t.name, "partition", i)})
+	l, err := storage.Open(dir, t.props(b).storageConfig(), storage.Options{FS: b.fs, Logger: b.log.With("topic", t.name, "partition", i),
+		ProducerIDExpiration: time.Duration(b.cfg.propInt("producer.id.expiration.ms")) * time.Millisecond})
 	if err != nil {
 		return nil, "", fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
 	}

@@ -156,7 +156,8 @@ func (c *Cluster) Bootstrap() []string { return c.lc.Bootstrap() }
 func (c *Cluster) Node(id int32) *local.Node { return c.lc.Node(id) }
 
 // Client returns a franz-go client of the cluster (closed when the test ends) with opts added.
-// Idempotent writes are off: the reference broker does not issue producer ids yet.
+// Idempotent writes are off, so that acks=1 clients work (franz-go's idempotent producer
+// requires acks=all); idempotence tests build their own producers.
 func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
 	all := append([]kgo.Opt{kgo.SeedBrokers(c.Bootstrap()...), kgo.DisableIdempotentWrite(),

@@ -12,6 +12,9 @@ type AppendInfo struct {
 	Batches       int
 	Records       int
 	Bytes         int
+	// Duplicate is set when AppendAsLeader recognised the batch as a retry of one of the
+	// producer's last batches: nothing was written and the offsets are the original ones.
+	Duplicate bool
 }
 
 // AppendAsLeader appends one or more concatenated v2 batches, assigning offsets from
@@ -20,6 +23,11 @@ type AppendInfo struct {
 // MaxTimestamp, CRC32C recomputed). batches is modified in place. The epoch's start offset is
 // recorded in the leader-epoch cache if the epoch is new. The broker must have validated
 // CRCs; storage only checks the header shape.
+//
+// Batches with a producer id are checked against the producer state first (see
+// producers.go); a failed check returns one of the producer-state errors and writes nothing,
+// and a retry of one of the producer's last batches returns the original offsets with
+// Duplicate set, writing nothing.
 func (l *Log) AppendAsLeader(batches []byte, leaderEpoch int32, logAppendTimeMs int64) (AppendInfo, error) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -32,7 +40,7 @@ func (l *Log) AppendAsLeader(batches []byte, leaderEpoch int32, logAppendTimeMs 
 		info.LogAppendTime = logAppendTimeMs
 	}
 	next := leo
-	l.hdrs = l.hdrs[:0]
+	l.hdrs, l.metas = l.hdrs[:0], l.metas[:0]
 	err := walkBatches(batches, func(h batchHeader, b []byte) error {
 		setBaseOffset(b, next)
 		setLeaderEpoch(b, leaderEpoch)
@@ -43,14 +51,23 @@ func (l *Log) AppendAsLeader(batches []byte, leaderEpoch int32, logAppendTimeMs 
 		}
 		h.BaseOffset, h.LeaderEpoch = next, leaderEpoch
 		next = h.LastOffset() + 1
-		l.noteAppend(&info, h)
-		return nil
+		return l.noteAppend(&info, h, b)
 	})
 	if err != nil {
 		return AppendInfo{}, fmt.Errorf("storage: append as leader: %w", err)
 	}
 	if len(l.hdrs) == 0 {
 		return AppendInfo{}, fmt.Errorf("storage: append as leader: %w: no batches", ErrCorrupt)
+	}
+	if len(l.metas) > 0 {
+		dup, err := l.producers.validateAll(l.metas)
+		if err != nil {
+			return AppendInfo{}, fmt.Errorf("storage: append as leader: producer %d: %w", l.metas[0].producerID, err)
+		}
+		if dup != nil {
+			return AppendInfo{FirstOffset: dup.FirstOffset, LastOffset: dup.LastOffset, MaxTimestamp: dup.Timestamp,
+				LogAppendTime: info.LogAppendTime, Duplicate: true}, nil
+		}
 	}
 	info.LastOffset = next - 1
 	return info, l.write(batches, &info, leaderEpoch, true)
@@ -69,7 +86,7 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	leo := l.logEndOffset()
 	info := AppendInfo{FirstOffset: -1, MaxTimestamp: -1, LogAppendTime: -1, Bytes: len(batches)}
 	next := leo
-	l.hdrs = l.hdrs[:0]
+	l.hdrs, l.metas = l.hdrs[:0], l.metas[:0]
 	err := walkBatches(batches, func(h batchHeader, b []byte) error {
 		if h.BaseOffset < next {
 			return fmt.Errorf("%w: batch base offset %d below expected %d", ErrCorrupt, h.BaseOffset, next)
@@ -81,8 +98,7 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 		if h.Attributes&attrLogAppendTime != 0 && info.LogAppendTime < 0 {
 			info.LogAppendTime = h.MaxTimestamp
 		}
-		l.noteAppend(&info, h)
-		return nil
+		return l.noteAppend(&info, h, b)
 	})
 	if err != nil {
 		return AppendInfo{}, fmt.Errorf("storage: append as follower: %w", err)
@@ -94,12 +110,18 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	return info, l.write(batches, &info, -1, false)
 }
 
-// noteAppend accumulates one batch into info and the header list. appendMu must be held.
-func (l *Log) noteAppend(info *AppendInfo, h batchHeader) {
+// noteAppend accumulates one batch into info, the header list and, for batches with a
+// producer id, the producer metadata list. appendMu must be held.
+func (l *Log) noteAppend(info *AppendInfo, h batchHeader, b []byte) error {
 	info.Batches++
 	info.Records += int(h.NumRecords)
 	info.MaxTimestamp = max(info.MaxTimestamp, h.MaxTimestamp)
 	l.hdrs = append(l.hdrs, h)
+	m, ok, err := batchMetaOf(h, b)
+	if ok {
+		l.metas = append(l.metas, m)
+	}
+	return err
 }
 
 // write rolls if needed, writes batches to the active segment with one write call, publishes
@@ -139,6 +161,9 @@ func (l *Log) write(batches []byte, info *AppendInfo, leaderEpoch int32, asLeade
 		epochChanged = l.epochs.assign(leaderEpoch, info.FirstOffset)
 	}
 	l.mu.Unlock()
+	for i := range l.metas {
+		l.producers.update(&l.metas[i])
+	}
 	s.synced = false
 	l.unflushed += int64(info.Records)
 	if epochChanged {
@@ -153,7 +178,8 @@ func (l *Log) write(batches []byte, info *AppendInfo, leaderEpoch int32, asLeade
 }
 
 // roll closes the active segment for appends and starts a new one at base. Its indexes are
-// written now (without fsync; Flush makes them durable). appendMu must be held.
+// written now (without fsync; Flush makes them durable), and the producer state is
+// snapshotted at base. appendMu must be held.
 func (l *Log) roll(base int64) (*segment, error) {
 	old := l.active()
 	if old.size == 0 {
@@ -161,6 +187,9 @@ func (l *Log) roll(base int64) (*segment, error) {
 	}
 	ns, err := createSegment(l.fs, l.dir, base, l.now(), l.logger)
 	if err != nil {
+		return nil, err
+	}
+	if err := l.writeSnapshot(); err != nil {
 		return nil, err
 	}
 	l.mu.Lock()

@@ -46,6 +46,9 @@ type batchHeader struct {
 	Attributes      int16
 	LastOffsetDelta int32
 	MaxTimestamp    int64
+	ProducerID      int64
+	ProducerEpoch   int16
+	BaseSequence    int32
 	NumRecords      int32
 }
 
@@ -65,6 +68,9 @@ func parseHeader(b []byte) batchHeader {
 		Attributes:      int16(binary.BigEndian.Uint16(b[offAttributes:])),
 		LastOffsetDelta: int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:])),
 		MaxTimestamp:    int64(binary.BigEndian.Uint64(b[offMaxTimestamp:])),
+		ProducerID:      int64(binary.BigEndian.Uint64(b[offProducerID:])),
+		ProducerEpoch:   int16(binary.BigEndian.Uint16(b[offProducerEpoch:])),
+		BaseSequence:    int32(binary.BigEndian.Uint32(b[offBaseSequence:])),
 		NumRecords:      int32(binary.BigEndian.Uint32(b[offNumRecords:])),
 	}
 }

@@ -22,6 +22,22 @@
 // flush.messages / flush.ms or on Flush, like Kafka. Reads return file ranges (Chunks) of whole
 // batches from one segment, for sendfile; segments stay open until the ReadResult is released.
 //
+// # Producer state
+//
+// Each log keeps Kafka's ProducerStateManager state (producers.go): per producer id the
+// epoch, coordinator epoch, open transaction and the last 5 batches (sequences, offsets,
+// timestamp). AppendAsLeader checks batches with a producer id against it and writes nothing
+// when a check fails or the batch duplicates one of the last 5 (AppendInfo.Duplicate);
+// AppendAsFollower and recovery apply batches without checks. Transactional batches open a
+// transaction; a control batch (commit/abort marker) closes it, and an abort enters the
+// aborted-transaction index. LastStableOffset and AbortedTxns serve read_committed fetches.
+// The state is snapshotted to <offset>.snapshot (the state of offsets below offset; binary,
+// CRC32C) when a segment rolls and on Close. Open, TruncateTo and TruncateFullyAndStartAt
+// rebuild it from the newest snapshot at or below the log end offset plus a replay of the
+// batches after it (snapshots above the log end are deleted); retention keeps the newest
+// snapshot at or below the log start offset. Maintain expires producers idle longer than
+// Options.ProducerIDExpiration (producer.id.expiration.ms) that have no open transaction.
+//
 // # Recovery
 //
 // After a clean shutdown the index files are trusted. Otherwise every segment from the one
@@ -47,4 +63,9 @@
 //     settings and does not remove aborted transactional data.
 //   - AppendAsFollower accepts a first batch above LogEndOffset (a gap left by the leader's
 //     compaction), as Kafka does.
+//   - Producer snapshots keep all 5 remembered batches per producer (Kafka keeps only the
+//     last), so duplicates of older in-flight batches are recognised after a restart too.
+//     The aborted-transaction index lives in the snapshot instead of per-segment .txnindex
+//     files. Compaction does not preserve producers' last batches, so a restart after
+//     compaction may forget producers whose batches were all removed.
 package storage

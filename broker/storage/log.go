@@ -28,6 +28,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives recovery and maintenance messages; nil means slog.Default().
 	Logger *slog.Logger
+	// ProducerIDExpiration is producer.id.expiration.ms: Maintain forgets a producer whose
+	// last batch is older than this and that has no open transaction; default 24h.
+	ProducerIDExpiration time.Duration
 }
 
 // Log is the durable log of one partition: a directory of segments, indexes, the
@@ -65,6 +68,12 @@ type Log struct {
 	firstDirty      int64  // offset where uncompacted data starts; -1 before the first pass
 	gen             uint64 // bumped by truncation and retention so compaction can detect them
 	hdrs            []batchHeader
+	metas           []batchMeta
+
+	// producers is the producer state (idempotence and transactions); it has its own lock
+	// and changes only with appendMu held.
+	producers          *producerState
+	producerExpiration time.Duration
 }
 
 // Open opens (creating if needed) the log in dir and recovers it: after a clean shutdown the
@@ -80,8 +89,12 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.ProducerIDExpiration <= 0 {
+		opts.ProducerIDExpiration = 24 * time.Hour
+	}
 	l := &Log{dir: dir, fs: opts.FS, now: opts.Now, logger: opts.Logger.With("log", dir),
-		cfg: cfg.withDefaults(), firstDirty: -1}
+		cfg: cfg.withDefaults(), firstDirty: -1, producers: newProducerState(),
+		producerExpiration: opts.ProducerIDExpiration}
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, ioErr("mkdir", dir, err)
 	}
@@ -202,6 +215,9 @@ func (l *Log) load() error {
 	}
 	if truncatedBytes > 0 {
 		l.logger.Warn("storage: recovered log", "truncated_bytes", truncatedBytes, "log_end_offset", leo)
+	}
+	if err := l.rebuildProducers(); err != nil {
+		return err
 	}
 	if clean {
 		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
@@ -346,6 +362,9 @@ func (l *Log) Close() error {
 	err := l.failed
 	if err == nil {
 		err = l.flushLocked(true)
+	}
+	if err == nil {
+		err = l.writeSnapshot()
 	}
 	if err == nil {
 		err = writeFileAtomic(l.fs, filepath.Join(l.dir, cleanShutdownFile), nil, true)

@@ -46,6 +46,10 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := l.writeEpochs(); err != nil {
 		return err
 	}
+	if err := l.rebuildProducers(); err != nil {
+		l.failed = err
+		return err
+	}
 	return l.writeCheckpoints()
 }
 
@@ -87,6 +91,10 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	if err := l.writeEpochs(); err != nil {
 		return err
 	}
+	if err := l.removeSnapshots(func(int64) bool { return true }); err != nil {
+		return err
+	}
+	l.producers.replaceWith(newProducerState())
 	return l.writeCheckpoints()
 }
 
@@ -129,7 +137,28 @@ func (l *Log) deletePrefix(k int, minStart int64) error {
 			return err
 		}
 	}
+	if err := l.pruneSnapshots(); err != nil {
+		return err
+	}
+	l.producers.dropAbortedBefore(l.logStartOffset)
 	return l.writeCheckpoints()
+}
+
+// pruneSnapshots deletes producer snapshots older than the newest one at or below the log
+// start offset (that one stays: replaying from it keeps producers whose batches retention
+// removed). appendMu must be held.
+func (l *Log) pruneSnapshots() error {
+	offs, err := l.snapshotOffsets()
+	if err != nil {
+		return err
+	}
+	keep := int64(-1)
+	for _, off := range offs {
+		if off <= l.logStartOffset {
+			keep = off
+		}
+	}
+	return l.removeSnapshots(func(off int64) bool { return off < keep })
 }
 
 // dropSegments renames removed segments' files to *.deleted and releases the log's
@@ -187,6 +216,7 @@ func (l *Log) maintainLocked(now time.Time) error {
 			}
 		}
 	}
+	l.producers.expire(now.UnixMilli(), l.producerExpiration.Milliseconds())
 	if cfg.FlushMs > 0 && l.unflushed > 0 && now.Sub(l.lastFlush) >= cfg.FlushMs {
 		if err := l.flushLocked(false); err != nil {
 			return err
