@@ -19,9 +19,10 @@ func (c *checker) finish() *Result {
 			c.faults[i].End = c.end
 		}
 	}
-	// The four analyses read the shared state and each adds to its own anomalies only.
+	tf := c.transformOutputs()
+	// The five analyses read the shared state and each adds to its own anomalies only.
 	var wg sync.WaitGroup
-	for _, f := range []func(){c.valueAnalyses, c.reorders, c.pollSkips, c.committedUnprocessed} {
+	for _, f := range []func(){c.valueAnalyses, c.reorders, c.pollSkips, c.committedUnprocessed, func() { c.exactlyOnceOutputs(tf) }} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -245,8 +245,8 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 	recs := make([]history.Record, len(fs))
 	for i, f := range fs {
 		recs[i] = history.Record{Partition: f.Partition, Offset: f.Offset}
-		if h, err := DecodeHeader(f.Value); err == nil {
-			recs[i].Value = h.Value()
+		if h, v, err := HistoryValue(f.Value); err == nil {
+			recs[i].Value = v
 			if h.RunID == r.runID && h.IntendedUnixNano >= r.measureFrom.UnixNano() {
 				c.rec.record(kindEndToEnd, now.Sub(time.Unix(0, h.IntendedUnixNano)))
 			}

@@ -1,0 +1,118 @@
+package loadgen
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kchaos/kchaos/checker"
+	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/workloads"
+)
+
+// transformConfig is the smoke workload as a consume-transform-produce run with commit mode
+// commit.
+func transformConfig(t *testing.T, driver, commit string) workloads.RunConfig {
+	return smokeConfig(t, func(rc *workloads.RunConfig) {
+		rc.Driver = driver
+		rc.Duration = workloads.Duration(2 * time.Second)
+		rc.Consumer.Mode, rc.Consumer.Commit, rc.Consumer.IsolationLevel = workloads.ModeTransform, commit, "read_committed"
+		rc.Producer.Idempotence = true
+	})
+}
+
+// runTransform runs rc, crashing the transformer mid-run after a poll's outputs were
+// acknowledged and before its offsets were committed, and returns the checker's result.
+func runTransform(t *testing.T, rc workloads.RunConfig) (*Result, *checker.Result) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "history.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw := history.NewWriter(f)
+	faults := make(chan ConsumerFault, 1)
+	go func() {
+		time.Sleep(time.Second)
+		faults <- ConsumerFault{Consumer: 0, Kind: FaultCrash, For: 200 * time.Millisecond}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := Run(ctx, rc, Options{Bootstrap: testBootstrap(t), History: hw, Status: io.Discard, ConsumerFaults: faults,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CatchUpTimeout: 20 * time.Second, DrainTimeout: 20 * time.Second})
+	if cerr := hw.Close(); cerr != nil {
+		t.Fatal(cerr)
+	}
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cres, err := checker.CheckFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sent %d acked %d drained %d crashes %d; outputs read %d; errors %v", res.Sent, res.Acked, res.Drained, cres.Stats.Crashes, cres.Stats.OutputsRead, res.Errors)
+	if cres.Stats.Crashes != 1 {
+		t.Fatalf("%d crashes, want 1", cres.Stats.Crashes)
+	}
+	return res, cres
+}
+
+func guarantee(r *checker.Result, name string) checker.Guarantee {
+	for _, g := range r.Guarantees {
+		if g.Name == name {
+			return g
+		}
+	}
+	return checker.Guarantee{}
+}
+
+// TestTransformExactlyOnce crashes a transactional transformer between writing a poll's
+// outputs and committing: the crashed transaction is aborted when the restarted
+// transformer fences it, so every input appears exactly once in the committed output.
+func TestTransformExactlyOnce(t *testing.T) {
+	for _, driver := range []string{"franz-go"} {
+		t.Run("driver="+driver, func(t *testing.T) {
+			_, cres := runTransform(t, transformConfig(t, driver, workloads.CommitTransactional))
+			for _, n := range []string{checker.MissingOutput, checker.DuplicateOutput, checker.AbortedRead, checker.UncommittedRead, checker.Duplicate, checker.ProcessedTwice, checker.CommittedUnprocessed} {
+				if c := cres.Count(n); c != 0 {
+					t.Errorf("%s: %d; examples %+v", n, c, cres.Anomalies[n].Examples)
+				}
+			}
+			if cres.Stats.OutputsRead == 0 || cres.Stats.Outputs <= cres.Stats.OutputsRead {
+				t.Fatalf("%d outputs sent, %d read: the crash did not abandon a transaction with outputs", cres.Stats.Outputs, cres.Stats.OutputsRead)
+			}
+			if g := guarantee(cres, "exactly-once-processing"); g.Status != checker.StatusPass {
+				t.Errorf("exactly-once-processing: %+v", g)
+			}
+		})
+	}
+}
+
+// TestTransformWithoutTransactionsDuplicates is the mutation: the same crash against a
+// transformer that commits its offsets after the outputs, outside any transaction, leaves
+// the crashed poll's outputs in the output topic and processes its inputs again.
+func TestTransformWithoutTransactionsDuplicates(t *testing.T) {
+	for _, driver := range []string{"franz-go"} {
+		t.Run("driver="+driver, func(t *testing.T) {
+			_, cres := runTransform(t, transformConfig(t, driver, workloads.CommitAfterProcessing))
+			if cres.Count(checker.DuplicateOutput) == 0 {
+				t.Fatalf("no duplicate output after a crash between output and commit; anomalies %+v", cres.Anomalies)
+			}
+			if c := cres.Count(checker.MissingOutput); c != 0 {
+				t.Errorf("missing outputs: %d", c)
+			}
+			if g := guarantee(cres, "exactly-once-processing"); g.Claimed {
+				t.Errorf("exactly-once claimed without transactions: %+v", g)
+			}
+			if g := guarantee(cres, "at-least-once-processing"); g.Status != checker.StatusPass {
+				t.Errorf("at-least-once-processing: %+v", g)
+			}
+		})
+	}
+}
