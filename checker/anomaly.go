@@ -7,7 +7,8 @@ import "sort"
 const (
 	// Lost is an acknowledged send (ok) whose value no read ever saw, although a consumer read
 	// past its acknowledged offset: some read session of one process, uninterrupted by
-	// assign/seek/crash, started at or below the offset and read at or above it.
+	// assign/seek/crash, started at or below the offset and read at or above it. A send in a
+	// transaction counts only when the transaction committed (ok); so does Unseen.
 	Lost = "lost"
 	// Unseen is an acknowledged send whose value no read saw and whose offset no read session
 	// covered: not yet proof of loss.

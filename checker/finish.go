@@ -87,6 +87,8 @@ func (c *checker) valueAnalyses() {
 		if v.status == stOK {
 			p := c.parts[v.ackPart]
 			switch {
+			case !read && v.txn >= 0 && !c.txns[v.txn].committed:
+				// A record of an aborted or undecided transaction is not expected to be read.
 			case !read && c.passed(v):
 				c.an.add(Lost, func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},

@@ -74,7 +74,11 @@ const (
 	// FCrash records a client process dying on purpose (the harness killed it); a later event
 	// with the same process number is a restart with fresh state.
 	FCrash F = "crash"
-	// FTxn is a transaction boundary: Txn.Op is begin, commit or abort.
+	// FTxn is a transaction boundary: Txn.Op is begin, commit or abort. Begin is a single
+	// ok (or fail) event; commit and abort are an invoke, written before the client ends the
+	// transaction (readers may see a commit before the client hears of it), and a completion:
+	// ok, or info when the outcome is unknown. A commit the client had to abort instead
+	// completes as ok with op abort.
 	FTxn F = "txn"
 	// FFault is a fault starting or ending (Fault.Phase).
 	FFault F = "fault"

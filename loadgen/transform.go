@@ -49,9 +49,10 @@ func (t *transformTask) run(ctx context.Context) {
 	}
 }
 
-// session polls, transforms and commits until ctx ends, or until a crash fault. A crash is
-// taken after a poll's outputs were acknowledged and before its offsets are committed (or
-// its transaction ended): the window in which only transactions keep the output exact.
+// session polls, transforms and commits until ctx ends, or until a crash fault. Faults are
+// taken after the next poll that returned records, once its outputs were acknowledged and
+// before its offsets are committed (or its transaction ended): a crash there is the case
+// only transactions keep exact, and a stall there holds the transaction open.
 func (t *transformTask) session(ctx context.Context) (ConsumerFault, bool) {
 	r := t.r
 	cc := &r.cfg.Consumer
@@ -60,10 +61,6 @@ func (t *transformTask) session(ctx context.Context) (ConsumerFault, bool) {
 	// work is a context for client calls that must finish once started, even at shutdown.
 	work := context.WithoutCancel(ctx)
 	for ctx.Err() == nil {
-		if f, crash := t.fault(ctx); crash {
-			t.crash()
-			return f, true
-		}
 		if !r.backlogReached() {
 			time.Sleep(50 * time.Millisecond)
 			continue
@@ -191,6 +188,9 @@ func (t *transformTask) produce(ctx context.Context, in []Fetched, recs []histor
 // unknown), the transaction's end, and the inputs processed when it committed.
 func (t *transformTask) endTxn(ctx context.Context, txnID int64, next map[int32]int64, recs []history.Record) {
 	r := t.r
+	// The invoke comes first: readers may see a commit before the client hears of it.
+	r.hist(event(history.Event{Process: t.proc, Type: history.Invoke, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID,
+		Txn: &history.Txn{Op: "commit", TransactionalID: t.tset.Producer.TransactionalID}}))
 	ectx, cancel := context.WithTimeout(ctx, time.Duration(r.cfg.Producer.DeliveryTimeout))
 	committed, err := t.tcl.End(ectx, next, true)
 	cancel()

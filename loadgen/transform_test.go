@@ -76,7 +76,7 @@ func guarantee(r *checker.Result, name string) checker.Guarantee {
 // outputs and committing: the crashed transaction is aborted when the restarted
 // transformer fences it, so every input appears exactly once in the committed output.
 func TestTransformExactlyOnce(t *testing.T) {
-	for _, driver := range []string{"franz-go"} {
+	for _, driver := range []string{"franz-go", "sarama"} {
 		t.Run("driver="+driver, func(t *testing.T) {
 			_, cres := runTransform(t, transformConfig(t, driver, workloads.CommitTransactional))
 			for _, n := range []string{checker.MissingOutput, checker.DuplicateOutput, checker.AbortedRead, checker.UncommittedRead, checker.Duplicate, checker.ProcessedTwice, checker.CommittedUnprocessed} {
@@ -98,7 +98,7 @@ func TestTransformExactlyOnce(t *testing.T) {
 // transformer that commits its offsets after the outputs, outside any transaction, leaves
 // the crashed poll's outputs in the output topic and processes its inputs again.
 func TestTransformWithoutTransactionsDuplicates(t *testing.T) {
-	for _, driver := range []string{"franz-go"} {
+	for _, driver := range []string{"franz-go", "sarama"} {
 		t.Run("driver="+driver, func(t *testing.T) {
 			_, cres := runTransform(t, transformConfig(t, driver, workloads.CommitAfterProcessing))
 			if cres.Count(checker.DuplicateOutput) == 0 {
