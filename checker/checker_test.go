@@ -46,6 +46,10 @@ func TestFixtures(t *testing.T) {
 		{"processed-twice-bad", map[string]int64{ProcessedTwice: 1}, StatusUnknown},
 		{"committed-unprocessed-ok", nil, StatusUnknown},
 		{"committed-unprocessed-bad", map[string]int64{CommittedUnprocessed: 2}, StatusFail},
+		{"missing-output-ok", nil, StatusUnknown},
+		{"missing-output-bad", map[string]int64{MissingOutput: 2}, StatusFail},
+		{"duplicate-output-ok", nil, StatusUnknown},
+		{"duplicate-output-bad", map[string]int64{DuplicateOutput: 2, ProcessedTwice: 2}, StatusFail},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
