@@ -240,3 +240,37 @@ func unwrapAll(err error) error {
 		err = u.Unwrap()
 	}
 }
+
+// TestTransformDefaults: mode transform defaults to transactional commits, idempotent
+// producers and read_committed; the shipped claim-13 exactly-once file runs both commit modes.
+func TestTransformDefaults(t *testing.T) {
+	plan, err := Parse("t.yaml", []byte("consumer:\n  mode: transform\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := plan.Configs[0]
+	if c.Consumer.Commit != CommitTransactional || !c.Producer.Idempotence || c.Consumer.IsolationLevel != "read_committed" {
+		t.Errorf("commit %s idempotence %v isolation %s", c.Consumer.Commit, c.Producer.Idempotence, c.Consumer.IsolationLevel)
+	}
+	plan, err = Parse("t.yaml", []byte("consumer:\n  mode: transform\n  commit: manual-after-processing\n  isolationLevel: read_uncommitted\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := plan.Configs[0]; c.Producer.Idempotence || c.Consumer.IsolationLevel != "read_uncommitted" {
+		t.Errorf("without transactions: idempotence %v isolation %s", c.Producer.Idempotence, c.Consumer.IsolationLevel)
+	}
+	eos, err := Open("claim-13-exactly-once.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commits []string
+	for _, c := range eos.Configs {
+		if c.Consumer.Mode != ModeTransform || c.Chaos == nil {
+			t.Errorf("%s: mode %s chaos %v", c.Config, c.Consumer.Mode, c.Chaos)
+		}
+		commits = append(commits, c.Consumer.Commit)
+	}
+	if strings.Join(commits, ",") != "transactional,manual-after-processing" {
+		t.Errorf("commit modes %v", commits)
+	}
+}
