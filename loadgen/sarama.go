@@ -112,6 +112,19 @@ func (d *saramaDriver) EndOffsets(ctx context.Context, topic string, _ bool) (ma
 }
 
 func (d *saramaDriver) NewProducer(p ProducerSettings) (Producer, error) {
+	ap, err := sarama.NewAsyncProducer(p.Bootstrap, saramaProducerConfig(p))
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: sarama producer: %w", err)
+	}
+	sp := &saramaProducer{ap: ap, done: make(chan struct{})}
+	sp.wg.Add(2)
+	go sp.successes()
+	go sp.errors()
+	return sp, nil
+}
+
+// saramaProducerConfig is the Sarama configuration of a producer configured from p.
+func saramaProducerConfig(p ProducerSettings) *sarama.Config {
 	cfg := saramaConfig(p.ClientID)
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
@@ -144,15 +157,7 @@ func (d *saramaDriver) NewProducer(p ProducerSettings) (Producer, error) {
 		"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP, "snappy": sarama.CompressionSnappy,
 		"lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD,
 	}[p.Compression]
-	ap, err := sarama.NewAsyncProducer(p.Bootstrap, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("loadgen: sarama producer: %w", err)
-	}
-	sp := &saramaProducer{ap: ap, done: make(chan struct{})}
-	sp.wg.Add(2)
-	go sp.successes()
-	go sp.errors()
-	return sp, nil
+	return cfg
 }
 
 // saramaProducer wraps an AsyncProducer; each message carries its callback in Metadata.
