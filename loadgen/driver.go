@@ -164,7 +164,9 @@ type Transformer interface {
 	// End ends the open transaction: with commit it adds offsets (the next input offsets to
 	// read, for every record polled since the last End) to the transaction and commits it,
 	// else it aborts. committed is false when the transaction aborted, on request or because
-	// the group rebalanced; err is set when the outcome is unknown.
+	// the group rebalanced; err is set when the outcome is unknown. Either way the reading
+	// position may be past the inputs of a transaction that did not commit: the caller
+	// replaces the transformer to read from the committed offsets again.
 	End(ctx context.Context, offsets map[int32]int64, commit bool) (committed bool, err error)
 	// Close closes the client without ending an open transaction (a crash leaves it to the
 	// coordinator, which aborts it when the transformer's successor fences it).

@@ -32,9 +32,9 @@ func (d *saramaDriver) NewTransformer(s TransformSettings) (Transformer, error) 
 	return t, nil
 }
 
-// saramaTransformer pairs a group consumer with a producer. After an aborted transaction
-// it replaces its consumer, so the inputs of the aborted transaction are read again from
-// the committed offsets (a Sarama claim cannot be rewound).
+// saramaTransformer pairs a group consumer with a producer. A Sarama claim cannot be
+// rewound: after an aborted transaction the caller replaces the transformer to read the
+// inputs again from the committed offsets.
 type saramaTransformer struct {
 	d    *saramaDriver
 	set  TransformSettings
@@ -110,20 +110,11 @@ func (t *saramaTransformer) End(ctx context.Context, offsets map[int32]int64, co
 		case err == nil:
 			return true, nil
 		case errors.Is(err, errTxnAborted):
-			return false, t.rewind()
+			return false, nil
 		}
 		return false, fmt.Errorf("loadgen: end transaction: %w", err)
 	}
-	if err := t.prod.EndTxn(ctx, false); err != nil {
-		return false, err
-	}
-	return false, t.rewind()
-}
-
-// rewind replaces the consumer so reading resumes at the committed offsets.
-func (t *saramaTransformer) rewind() error {
-	t.cons.Close()
-	return t.newConsumer()
+	return false, t.prod.EndTxn(ctx, false)
 }
 
 func (t *saramaTransformer) Close() {

@@ -99,6 +99,11 @@ func (t *transformTask) session(ctx context.Context) (ConsumerFault, bool) {
 			if err := t.tcl.Begin(); err != nil {
 				r.counts.addError(ErrorName(err))
 				r.hist(event(history.Event{Process: t.proc, Type: history.Fail, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID, Txn: txn, Error: ErrorName(err)}))
+				// The polled inputs were not transformed: read them again from the committed
+				// offsets with a fresh client.
+				if !t.restart() {
+					return ConsumerFault{}, false
+				}
 				continue
 			}
 			r.hist(event(history.Event{Process: t.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID, Txn: txn}))
@@ -111,7 +116,9 @@ func (t *transformTask) session(ctx context.Context) (ConsumerFault, bool) {
 		}
 		switch {
 		case txnal:
-			t.endTxn(work, txnID, next, recs)
+			if !t.endTxn(work, txnID, next, recs) && !t.restart() {
+				return ConsumerFault{}, false
+			}
 		case cc.Commit == workloads.CommitAfterProcessing:
 			t.processed(recs)
 			t.commit(next)
@@ -138,6 +145,21 @@ func (t *transformTask) fault(ctx context.Context) (ConsumerFault, bool) {
 	default:
 	}
 	return ConsumerFault{}, false
+}
+
+// restart replaces the client after a transaction error the client cannot recover from,
+// so reading resumes at the committed offsets; false when no new client could be made (the
+// session ends).
+func (t *transformTask) restart() bool {
+	t.tcl.Close()
+	cl, err := t.tdrv.NewTransformer(t.tset)
+	if err != nil {
+		t.r.counts.addError(ErrorName(err))
+		t.r.log.Warn("loadgen: transformer restart failed; it stops", "process", t.proc, "err", err)
+		return false
+	}
+	t.tcl = cl
+	return true
 }
 
 func (t *transformTask) crash() {
@@ -185,8 +207,11 @@ func (t *transformTask) produce(ctx context.Context, in []Fetched, recs []histor
 
 // endTxn commits the transaction with the input offsets and records its outcome: the
 // commit of the offsets (ok when the transaction committed, fail when it aborted, info when
-// unknown), the transaction's end, and the inputs processed when it committed.
-func (t *transformTask) endTxn(ctx context.Context, txnID int64, next map[int32]int64, recs []history.Record) {
+// unknown), the transaction's end, and the inputs processed when it committed. It returns
+// false when the transaction did not commit: the client must be replaced, so the inputs are
+// read again from the committed offsets and the new read shows in the history as a new
+// assignment (a client rewinding on its own would look like reading backwards).
+func (t *transformTask) endTxn(ctx context.Context, txnID int64, next map[int32]int64, recs []history.Record) bool {
 	r := t.r
 	// The invoke comes first: readers may see a commit before the client hears of it.
 	r.hist(event(history.Event{Process: t.proc, Type: history.Invoke, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID,
@@ -215,6 +240,7 @@ func (t *transformTask) endTxn(ctx context.Context, txnID int64, next map[int32]
 	if err == nil && committed {
 		t.processed(recs)
 	}
+	return err == nil && committed
 }
 
 // processed records the inputs whose processing took effect.
