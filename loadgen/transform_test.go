@@ -116,3 +116,24 @@ func TestTransformWithoutTransactionsDuplicates(t *testing.T) {
 		})
 	}
 }
+
+// TestTransformExactlyOnceRebalance runs two transactional transformers in one group and
+// crashes one mid-transaction: the other takes its partitions over, and still every input
+// appears exactly once in the committed output.
+func TestTransformExactlyOnceRebalance(t *testing.T) {
+	for _, driver := range []string{"franz-go", "sarama"} {
+		t.Run("driver="+driver, func(t *testing.T) {
+			rc := transformConfig(t, driver, workloads.CommitTransactional)
+			rc.ConsumerPerSubscription, rc.Duration = 2, workloads.Duration(3*time.Second)
+			_, cres := runTransform(t, rc)
+			for _, n := range []string{checker.MissingOutput, checker.DuplicateOutput, checker.AbortedRead, checker.UncommittedRead, checker.ProcessedTwice, checker.CommittedUnprocessed, checker.NonmonotonicPoll} {
+				if c := cres.Count(n); c != 0 {
+					t.Errorf("%s: %d; examples %+v", n, c, cres.Anomalies[n].Examples)
+				}
+			}
+			if g := guarantee(cres, "exactly-once-processing"); g.Status != checker.StatusPass {
+				t.Errorf("exactly-once-processing: %+v", g)
+			}
+		})
+	}
+}
