@@ -1,10 +1,6 @@
 package checker
 
-import (
-	"fmt"
-	"sort"
-	"strings"
-)
+import "fmt"
 
 // transform is what the consume-transform-produce analysis needs, gathered before the
 // parallel analyses: for each input value id, how many outputs of it were read, and the
@@ -16,47 +12,39 @@ type transform struct {
 	first   [][2]int32
 }
 
-// transformOutputs interns the input of every output value ("<input>/<output>") and counts
-// the outputs read per input. It runs before the parallel analyses: it may add values.
+// transformOutputs counts the outputs read per input. It runs before the parallel analyses.
 func (c *checker) transformOutputs() *transform {
 	tf := &transform{on: c.run != nil && c.run.Params["consumer_mode"] == "transform"}
-	type pair struct{ out, in int32 }
-	var pairs []pair
-	var ins []string
-	for id, name := range c.vals.names {
-		if in, _, ok := strings.Cut(name, "/"); ok && in != "" {
-			pairs, ins = append(pairs, pair{out: id}), append(ins, in)
-		}
-	}
-	for i := range pairs {
-		pairs[i].in = c.vals.id(ins[i])
-	}
-	sort.Slice(pairs, func(i, j int) bool { return pairs[i].out < pairs[j].out })
-	if len(pairs) == 0 && !tf.on {
-		return tf
-	}
-	tf.on = true
 	n := c.vals.len()
-	tf.isOut, tf.outputs, tf.first = make([]bool, n), make([]int32, n), make([][2]int32, n)
-	for _, p := range pairs {
-		tf.isOut[p.out] = true
+	for id := range n {
+		v := c.vals.at(int32(id))
+		if v.flags&flOutput == 0 {
+			continue
+		}
+		if tf.isOut == nil {
+			tf.on = true
+			tf.isOut, tf.outputs, tf.first = make([]bool, n), make([]int32, n), make([][2]int32, n)
+		}
+		tf.isOut[id] = true
 		c.stats.Outputs++
-		o := c.vals.at(p.out)
-		if o.readPart < 0 || c.txnAborted(o) {
+		if v.readPart < 0 || c.txnAborted(v) {
 			continue
 		}
 		k := int32(1)
-		if o.flags&flDuplicate != 0 {
+		if v.flags&flDuplicate != 0 {
 			k = 2
 		}
-		if tf.outputs[p.in] < 2 {
-			tf.first[p.in][tf.outputs[p.in]] = p.out
+		if cnt := tf.outputs[v.in]; cnt < 2 {
+			tf.first[v.in][cnt] = int32(id)
 			if k == 2 {
-				tf.first[p.in][1] = p.out
+				tf.first[v.in][1] = int32(id)
 			}
 		}
-		tf.outputs[p.in] += k
+		tf.outputs[v.in] += k
 		c.stats.OutputsRead += int64(k)
+	}
+	if tf.on && tf.isOut == nil {
+		tf.isOut, tf.outputs, tf.first = make([]bool, n), make([]int32, n), make([][2]int32, n)
 	}
 	return tf
 }
