@@ -202,8 +202,8 @@ func TestTransformFixtureDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if miss.Stats.Outputs != 2 || miss.Stats.OutputsRead != 0 {
-		t.Errorf("missing-output-bad: outputs %d read %d, want 2 and 0", miss.Stats.Outputs, miss.Stats.OutputsRead)
+	if miss.Stats.Outputs != 2 || miss.Stats.OutputsRead != 0 || miss.Stats.Untransformed != 1 {
+		t.Errorf("missing-output-bad: outputs %d read %d untransformed %d, want 2, 0, 1 (1-3)", miss.Stats.Outputs, miss.Stats.OutputsRead, miss.Stats.Untransformed)
 	}
 	var values []string
 	for _, ex := range miss.Anomalies[MissingOutput].Examples {
@@ -219,7 +219,7 @@ func TestTransformFixtureDetails(t *testing.T) {
 	if err := WriteSummary(&sb, miss); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(strings.Join(strings.Fields(sb.String()), " "), "Transform outputs [sent or read, read committed] 2, 0") {
+	if !strings.Contains(strings.Join(strings.Fields(sb.String()), " "), "Transform outputs [sent or read, read committed, inputs untransformed] 2, 0, 1") {
 		t.Errorf("summary lacks the output counts:\n%s", sb.String())
 	}
 }

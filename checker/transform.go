@@ -78,7 +78,9 @@ func (c *checker) exactlyOnceOutputs(tf *transform) {
 				ex.Detail = fmt.Sprintf("%d outputs, among them %q and %q", n, c.vals.name(a), c.vals.name(b))
 				return ex
 			})
-		case n == 0 && pid >= 0 && off >= 0 && off < c.parts[pid].maxCommitted && c.exists(id):
+		case n == 0 && pid >= 0 && off >= c.parts[pid].maxCommitted && c.exists(id):
+			c.stats.Untransformed++
+		case n == 0 && pid >= 0 && off >= 0 && c.exists(id):
 			p := c.parts[pid]
 			c.an.add(MissingOutput, func() Example {
 				return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off, p.maxCommitted},

@@ -231,6 +231,9 @@ var guaranteeTable = []rule{
 			if r.Stats.Outputs > 0 && r.Stats.OutputsRead == 0 {
 				return "no output was read"
 			}
+			if n := r.Stats.Untransformed; n > 0 {
+				return fmt.Sprintf("%d inputs past the committed offsets have no output yet", n)
+			}
 			return ""
 		},
 	},
