@@ -3,7 +3,8 @@
 // (package history), latencies go to HDR histograms, throughput, errors and lag go to
 // per-second series. Producers are paced open-loop (Pacer) and latency is measured from the
 // intended send time. Two client libraries sit behind the Driver interface: franz-go and
-// IBM/sarama.
+// IBM/sarama. Both send idempotently and in transactions, and both run Kafka's
+// consume-transform-produce pattern (consumer mode transform) behind TransformDriver.
 package loadgen
 
 import (

@@ -126,12 +126,14 @@ func (r *runner) backlogReached() bool {
 	return r.backlogOpen
 }
 
-// Run runs cfg against the cluster in opts: creates fresh topics, writes the history
-// header, starts consumers and producers, produces for warmup plus duration, waits for
-// consumers to catch up, stops them, and drains every partition from the start. It returns
-// when all of that is done or ctx ends. cfg must come from workloads.Load, Parse or Open
-// (defaults applied). Process numbers in the history: producers 0..P-1, then consumers in
-// topic, subscription, member order, then the drain.
+// Run runs cfg against the cluster in opts: creates fresh topics (and, in consumer mode
+// transform, their output topics, see OutputTopics), writes the history header, starts
+// consumers (transformers in mode transform) and producers, produces for warmup plus
+// duration, waits for consumers to catch up, stops them, and drains every partition of every
+// topic, outputs included, from the start. It returns when all of that is done or ctx ends.
+// cfg must come from workloads.Load, Parse or Open (defaults applied). Process numbers in the
+// history: producers 0..P-1, then consumers in topic, subscription, member order, then the
+// drain.
 func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
