@@ -233,6 +233,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 					faults: make(chan ConsumerFault, 4)}
 				var start func()
 				if transform {
+					ct.lagOnProcess = true
 					tt := &transformTask{consumerTask: *ct, tdrv: tdrv, outTopic: outputs[ti], tset: TransformSettings{Consumer: set,
 						Producer: ProducerSettings{Bootstrap: opts.Bootstrap, ClientID: set.ClientID, TransactionalID: fmt.Sprintf("kchaos-%s-t%d", r.runName, proc),
 							ProducerConfig: cfg.Producer},

@@ -243,8 +243,10 @@ func (t *transformTask) endTxn(ctx context.Context, txnID int64, next map[int32]
 	return err == nil && committed
 }
 
-// processed records the inputs whose processing took effect.
+// processed records the inputs whose processing took effect; the catch-up wait counts
+// them as read.
 func (t *transformTask) processed(recs []history.Record) {
+	t.pos.advance(recs)
 	t.r.hist(event(history.Event{Process: t.proc, Type: history.OK, F: history.FProcess, Topic: t.topic, Partition: -1, Offset: -1, Records: recs}))
 	t.r.counts.processed.Add(int64(len(recs)))
 }
