@@ -7,7 +7,8 @@ import "sort"
 const (
 	// Lost is an acknowledged send (ok) whose value no read ever saw, although a consumer read
 	// past its acknowledged offset: some read session of one process, uninterrupted by
-	// assign/seek/crash, started at or below the offset and read at or above it.
+	// assign/seek/crash, started at or below the offset and read at or above it. A send in a
+	// transaction counts only when the transaction committed (ok); so does Unseen.
 	Lost = "lost"
 	// Unseen is an acknowledged send whose value no read saw and whose offset no read session
 	// covered: not yet proof of loss.
@@ -63,12 +64,24 @@ const (
 	// committed past a record it never processed. Checked only on partitions with FProcess
 	// events. Counted once per offset.
 	CommittedUnprocessed = "committed-unprocessed"
+	// MissingOutput applies to consume-transform-produce runs (outputs are values
+	// "<input>/<output>", see history.Event.Value): an input known to exist (as for PollSkip),
+	// at an offset below the highest offset committed on its partition, with no output read
+	// from the output topic (outputs of aborted transactions do not count). The transformer
+	// committed past an input whose output is not in the output. Counted once per input.
+	MissingOutput = "missing-output"
+	// DuplicateOutput applies to consume-transform-produce runs: an input with more than one
+	// output read from the output topic (distinct output values, plus one for each output
+	// value read at more than one offset; aborted transactions' outputs do not count).
+	// Counted once per input.
+	DuplicateOutput = "duplicate-output"
 )
 
 // AnomalyNames lists every anomaly the checker reports, in report order.
 var AnomalyNames = []string{
 	Lost, Unseen, Duplicate, InconsistentOffsets, NonmonotonicSend, Reorder, PollSkip,
 	NonmonotonicPoll, AbortedRead, UncommittedRead, MinInsync, ProcessedTwice, CommittedUnprocessed,
+	MissingOutput, DuplicateOutput,
 }
 
 // MaxExamples is how many examples each anomaly keeps; default 10.

@@ -50,6 +50,15 @@ type Stats struct {
 	Partitions   int   `json:"partitions"`
 	Crashes      int64 `json:"crashes"`
 	MetaSamples  int64 `json:"meta_samples"`
+	// Outputs counts consume-transform-produce output values sent or read (values
+	// "<input>/<output>"); OutputsRead those read outside aborted transactions, with a value
+	// read at more than one offset counted twice.
+	Outputs     int64 `json:"outputs,omitempty"`
+	OutputsRead int64 `json:"outputs_read,omitempty"`
+	// Untransformed counts inputs known to exist with no output read, at or above the
+	// highest offset committed on their partition: not yet transformed (like Unseen, not
+	// proof of anything), so exactly-once stays undecided for them.
+	Untransformed int64 `json:"untransformed,omitempty"`
 	// AckedLeaderOnly counts acks=all sends acknowledged while the sampled ISR was the leader
 	// alone for the whole send (same rule as MinInsync, with a minimum of 2): the writes that
 	// acks=all with min.insync.replicas=1 leaves unreplicated (claim 4).

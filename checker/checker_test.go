@@ -46,6 +46,10 @@ func TestFixtures(t *testing.T) {
 		{"processed-twice-bad", map[string]int64{ProcessedTwice: 1}, StatusUnknown},
 		{"committed-unprocessed-ok", nil, StatusUnknown},
 		{"committed-unprocessed-bad", map[string]int64{CommittedUnprocessed: 2}, StatusFail},
+		{"missing-output-ok", nil, StatusUnknown},
+		{"missing-output-bad", map[string]int64{MissingOutput: 2}, StatusFail},
+		{"duplicate-output-ok", nil, StatusUnknown},
+		{"duplicate-output-bad", map[string]int64{DuplicateOutput: 2, ProcessedTwice: 2}, StatusFail},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -177,5 +181,45 @@ func TestLinearizableBad(t *testing.T) {
 	Judge(res)
 	if res.Verdict != StatusFail {
 		t.Errorf("verdict %s, want fail", res.Verdict)
+	}
+}
+
+// TestTransformFixtureDetails: the consume-transform-produce fixtures' output counts and the
+// examples a reader needs (which outputs repeat, up to which committed offset).
+func TestTransformFixtureDetails(t *testing.T) {
+	dup, err := CheckFile(filepath.Join("testdata", "duplicate-output-bad.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dup.Stats.Outputs != 4 || dup.Stats.OutputsRead != 4 {
+		t.Errorf("duplicate-output-bad: outputs %d read %d, want 4 and 4", dup.Stats.Outputs, dup.Stats.OutputsRead)
+	}
+	ex := dup.Anomalies[DuplicateOutput].Examples[0]
+	if ex.Value != "1-1" || ex.Topic != "in" || !strings.Contains(ex.Detail, `"1-1/10-0"`) || !strings.Contains(ex.Detail, `"1-1/10-2"`) {
+		t.Errorf("duplicate-output example: %+v", ex)
+	}
+	miss, err := CheckFile(filepath.Join("testdata", "missing-output-bad.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if miss.Stats.Outputs != 2 || miss.Stats.OutputsRead != 0 || miss.Stats.Untransformed != 1 {
+		t.Errorf("missing-output-bad: outputs %d read %d untransformed %d, want 2, 0, 1 (1-3)", miss.Stats.Outputs, miss.Stats.OutputsRead, miss.Stats.Untransformed)
+	}
+	var values []string
+	for _, ex := range miss.Anomalies[MissingOutput].Examples {
+		values = append(values, ex.Value)
+		if ex.Offsets[1] != 2 || ex.Process != 10 {
+			t.Errorf("missing-output example: %+v", ex)
+		}
+	}
+	if strings.Join(values, ",") != "1-1,1-2" {
+		t.Errorf("missing outputs of %v, want 1-1 and 1-2 (1-3 is past the committed offset)", values)
+	}
+	var sb strings.Builder
+	if err := WriteSummary(&sb, miss); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(sb.String()), " "), "Transform outputs [sent or read, read committed, inputs untransformed] 2, 0, 1") {
+		t.Errorf("summary lacks the output counts:\n%s", sb.String())
 	}
 }

@@ -19,9 +19,10 @@ func (c *checker) finish() *Result {
 			c.faults[i].End = c.end
 		}
 	}
-	// The four analyses read the shared state and each adds to its own anomalies only.
+	tf := c.transformOutputs()
+	// The five analyses read the shared state and each adds to its own anomalies only.
 	var wg sync.WaitGroup
-	for _, f := range []func(){c.valueAnalyses, c.reorders, c.pollSkips, c.committedUnprocessed} {
+	for _, f := range []func(){c.valueAnalyses, c.reorders, c.pollSkips, c.committedUnprocessed, func() { c.exactlyOnceOutputs(tf) }} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -86,6 +87,8 @@ func (c *checker) valueAnalyses() {
 		if v.status == stOK {
 			p := c.parts[v.ackPart]
 			switch {
+			case !read && v.txn >= 0 && !c.txns[v.txn].committed:
+				// A record of an aborted or undecided transaction is not expected to be read.
 			case !read && c.passed(v):
 				c.an.add(Lost, func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},

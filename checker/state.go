@@ -16,6 +16,7 @@ const (
 	flDuplicate uint8 = 1 << iota // read at more than one offset
 	flReadAtAck                   // read at its acknowledged partition and offset
 	flProcessed                   // processed at least once (FProcess)
+	flOutput                      // a transform output "<input>/<output>"; in is its input
 )
 
 // value is the compact per-value state; values are interned into dense ids in order of first
@@ -33,6 +34,7 @@ type value struct {
 	proc          int32 // sending process
 	prod          int32 // producer number parsed from the value, or -1 (see valueTable)
 	seq           int64 // sequence number parsed from the value
+	in            int32 // value id of the input of a transform output (flOutput); -1
 	status, flags uint8
 }
 

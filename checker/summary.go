@@ -25,6 +25,9 @@ func WriteSummary(w io.Writer, r *Result) error {
 	fmt.Fprintf(tw, "Sends [ok, fail, info, pending]\t%d, %d, %d, %d\n", s.SendsOK, s.SendsFail, s.SendsInfo, s.SendsPending)
 	fmt.Fprintf(tw, "Reads [polls, records, processed, commits]\t%d, %d, %d, %d\n", s.Polls, s.RecordsRead, s.Processed, s.Commits)
 	fmt.Fprintf(tw, "Partitions, crashes, ISR samples\t%d, %d, %d\n", s.Partitions, s.Crashes, s.MetaSamples)
+	if s.Outputs > 0 {
+		fmt.Fprintf(tw, "Transform outputs [sent or read, read committed, inputs untransformed]\t%d, %d, %d\n", s.Outputs, s.OutputsRead, s.Untransformed)
+	}
 	fmt.Fprintf(tw, "Acked by the leader alone (acks=all, ISR=1)\t%d\n", s.AckedLeaderOnly)
 	fmt.Fprintf(tw, "Faults\t%d\n", len(r.Faults))
 	for _, f := range r.Faults {

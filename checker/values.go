@@ -11,15 +11,18 @@ const chunkBits = 16
 // valueTable interns values into dense ids and stores their state in fixed-size chunks, so it
 // never copies itself while growing and holds no pointers per value for the GC to scan.
 // Values of the load generator's form "<producer>-<seq>" (decimal, no leading zeros) are found
-// through per-producer slices indexed by sequence number and their text is not stored; any other
-// value goes through a map and keeps its text.
+// through per-producer slices indexed by sequence number and their text is not stored; so are
+// transform outputs "<input>/<producer>-<seq>" (in their own slices, the input interned as a
+// value of its own); any other value goes through a map and keeps its text.
 type valueTable struct {
 	chunks [][]value
 	n      int32
-	// bySeq[producer][seq] is id+1 of value "<producer>-<seq>".
-	bySeq [][]int32
-	other map[string]int32
-	names map[int32]string // text of values not in the generator's form
+	// bySeq[producer][seq] is id+1 of value "<producer>-<seq>"; outBySeq the same for the
+	// output part of transform outputs.
+	bySeq    [][]int32
+	outBySeq [][]int32
+	other    map[string]int32
+	names    map[int32]string // text of values not in the generator's form
 }
 
 // maxDenseProducer and maxDenseSeq bound the producer and sequence numbers kept in bySeq.
@@ -68,25 +71,27 @@ func parseValue(s string) (prod int64, seq int64, ok bool) {
 
 // id returns the id of value s, interning it with fresh state when new.
 func (t *valueTable) id(s string) int32 {
-	prod, seq, ok := parseValue(s)
+	in, out, isOutput := strings.Cut(s, "/")
+	isOutput = isOutput && in != ""
+	if !isOutput {
+		out = s
+	}
+	prod, seq, ok := parseValue(out)
 	if ok {
-		if int(prod) < len(t.bySeq) && int(seq) < len(t.bySeq[prod]) {
-			if id := t.bySeq[prod][seq]; id != 0 {
-				return id - 1
-			}
+		table := &t.bySeq
+		if isOutput {
+			table = &t.outBySeq
+		}
+		if id, found := denseLookup(*table, prod, seq); found {
+			return id
 		}
 		// Keep the slice dense: a sequence far beyond what the producer used so far goes to the map.
-		if int(prod) >= len(t.bySeq) || int(seq) <= 2*len(t.bySeq[prod])+1024 {
+		if int(prod) >= len(*table) || int(seq) <= 2*len((*table)[prod])+1024 {
 			id := t.add(prod, seq)
-			for int(prod) >= len(t.bySeq) {
-				t.bySeq = append(t.bySeq, nil)
+			denseStore(table, prod, seq, id)
+			if isOutput {
+				t.setInput(id, t.id(in))
 			}
-			row := t.bySeq[prod]
-			for int(seq) >= len(row) {
-				row = append(row, make([]int32, max(len(row), 64))...)
-			}
-			row[seq] = id + 1
-			t.bySeq[prod] = row
 			return id
 		}
 	}
@@ -97,7 +102,39 @@ func (t *valueTable) id(s string) int32 {
 	s = strings.Clone(s) // s may alias a decoding buffer
 	t.other[s] = id
 	t.names[id] = s
+	if isOutput {
+		t.setInput(id, t.id(in))
+	}
 	return id
+}
+
+func (t *valueTable) setInput(id, in int32) {
+	v := t.at(id)
+	v.in = in
+	v.flags |= flOutput
+}
+
+// denseLookup returns the id stored for (prod, seq) in a per-producer table.
+func denseLookup(table [][]int32, prod, seq int64) (int32, bool) {
+	if int(prod) < len(table) && int(seq) < len(table[prod]) {
+		if id := table[prod][seq]; id != 0 {
+			return id - 1, true
+		}
+	}
+	return 0, false
+}
+
+// denseStore stores id for (prod, seq) in a per-producer table, growing it.
+func denseStore(table *[][]int32, prod, seq int64, id int32) {
+	for int(prod) >= len(*table) {
+		*table = append(*table, nil)
+	}
+	row := (*table)[prod]
+	for int(seq) >= len(row) {
+		row = append(row, make([]int32, max(len(row), 64))...)
+	}
+	row[seq] = id + 1
+	(*table)[prod] = row
 }
 
 func (t *valueTable) add(prod, seq int64) int32 {
@@ -107,7 +144,7 @@ func (t *valueTable) add(prod, seq int64) int32 {
 	}
 	t.n++
 	*t.at(id) = value{invoke: -1, done: -1, ackOffset: -1, readOffset: -1, firstRead: -1,
-		ackPart: -1, readPart: -1, session: -1, key: -1, txn: -1, proc: -1, prod: int32(prod), seq: seq}
+		ackPart: -1, readPart: -1, session: -1, key: -1, txn: -1, proc: -1, prod: int32(prod), seq: seq, in: -1}
 	return id
 }
 
@@ -118,6 +155,9 @@ func (t *valueTable) name(id int32) string {
 		return t.names[id]
 	}
 	b := make([]byte, 0, 24)
+	if v.flags&flOutput != 0 {
+		b = append(append(b, t.name(v.in)...), '/')
+	}
 	b = strconv.AppendInt(b, int64(v.prod), 10)
 	b = append(b, '-')
 	return string(strconv.AppendInt(b, v.seq, 10))

@@ -1,6 +1,9 @@
 package checker
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestValueTable(t *testing.T) {
 	vt := newValueTable()
@@ -42,4 +45,32 @@ func itoa(i int) string {
 		b = append([]byte{byte('0' + i%10)}, b...)
 	}
 	return string(b)
+}
+
+// TestValueTableOutputs: transform outputs "<input>/<output>" round-trip, are told apart
+// from the plain value of the same numbers, and know their input (interned on first sight).
+func TestValueTableOutputs(t *testing.T) {
+	vt := newValueTable()
+	out := vt.id("3-17/10-0")
+	in := vt.id("3-17")
+	plain := vt.id("10-0")
+	if out != 0 || in != 1 || plain != 2 {
+		t.Fatalf("ids out %d in %d plain %d, want 0, 1, 2 (the input interned with its output)", out, in, plain)
+	}
+	for _, s := range []string{"3-17/10-0", "3-17/10-1", "a/b", "3-17/10-99999999999", "x/3-1"} {
+		id := vt.id(s)
+		v := vt.at(id)
+		if vt.name(id) != s || vt.id(s) != id || v.flags&flOutput == 0 {
+			t.Errorf("%q: name %q, second id %d (first %d), output %v", s, vt.name(id), vt.id(s), id, v.flags&flOutput != 0)
+		}
+		inName, _, _ := strings.Cut(s, "/")
+		if vt.name(v.in) != inName {
+			t.Errorf("%q: input %q, want %q", s, vt.name(v.in), inName)
+		}
+	}
+	for _, s := range []string{"/3-1", "3-1"} {
+		if v := vt.at(vt.id(s)); v.flags&flOutput != 0 {
+			t.Errorf("%q taken for an output", s)
+		}
+	}
 }

@@ -203,7 +203,7 @@ var guaranteeTable = []rule{
 	},
 	{
 		name: "at-least-once-processing", claim: "no record is committed without being processed",
-		forbids: []string{CommittedUnprocessed},
+		forbids: []string{CommittedUnprocessed, MissingOutput},
 		claimed: func(f facts) (bool, string) {
 			if atLeastOnceCommitModes[f.commitMode] {
 				return true, "commit mode " + f.commitMode + " commits after processing"
@@ -213,15 +213,29 @@ var guaranteeTable = []rule{
 		unknown: noProcessing,
 	},
 	{
-		name: "exactly-once-processing", claim: "each input is processed exactly once",
-		forbids: []string{ProcessedTwice, CommittedUnprocessed},
+		name: "exactly-once-processing", claim: "each input is processed exactly once: exactly one output of it in the committed output",
+		forbids: []string{ProcessedTwice, CommittedUnprocessed, MissingOutput, DuplicateOutput},
 		claimed: func(f facts) (bool, string) {
-			if f.run.Transactional && (f.commitMode == "transactional" || f.commitMode == "exactly-once") {
-				return true, "transactional consume-transform-produce (claim 13)"
+			switch {
+			case !f.run.Transactional || (f.commitMode != "transactional" && f.commitMode != "exactly-once"):
+				return false, "not a transactional consume-transform-produce run"
+			case !f.readCommitted:
+				return false, "read_uncommitted readers of the output see aborted transactions' outputs"
 			}
-			return false, "not a transactional consume-transform-produce run"
+			return true, "transactional consume-transform-produce read with read_committed (claim 13)"
 		},
-		unknown: noProcessing,
+		unknown: func(r *Result) string {
+			if n := noProcessing(r); n != "" {
+				return n
+			}
+			if r.Stats.Outputs > 0 && r.Stats.OutputsRead == 0 {
+				return "no output was read"
+			}
+			if n := r.Stats.Untransformed; n > 0 {
+				return fmt.Sprintf("%d inputs past the committed offsets have no output yet", n)
+			}
+			return ""
+		},
 	},
 }
 

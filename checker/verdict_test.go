@@ -52,6 +52,10 @@ func TestGuaranteeTable(t *testing.T) {
 			[]string{"monotonic-reads", "no-aborted-reads", "at-least-once-processing"}},
 		{"exactly-once consume-transform-produce", history.Run{Acks: "all", Transactional: true, IsolationLevel: "read_committed", CommitMode: "transactional"}, kill,
 			[]string{"no-duplicates", "producer-order", "monotonic-reads", "no-aborted-reads", "read-committed", "min-insync-enforced", "at-least-once-processing", "exactly-once-processing"}},
+		{"transactional consume-transform-produce read_uncommitted", history.Run{Acks: "all", Transactional: true, CommitMode: "transactional"}, kill,
+			[]string{"no-duplicates", "producer-order", "monotonic-reads", "min-insync-enforced", "at-least-once-processing"}},
+		{"consume-transform-produce without transactions", history.Run{Acks: "all", Idempotent: true, IsolationLevel: "read_committed", CommitMode: "manual-after-processing"}, kill,
+			[]string{"no-duplicates", "producer-order", "monotonic-reads", "no-aborted-reads", "read-committed", "min-insync-enforced", "at-least-once-processing"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,5 +106,49 @@ func TestVerdict(t *testing.T) {
 	Judge(r)
 	if r.Verdict != StatusUnknown {
 		t.Fatalf("unseen writes leave durability undecided: verdict %s", r.Verdict)
+	}
+}
+
+// TestExactlyOnceVerdict: in a transactional consume-transform-produce run, an input with two
+// outputs or none fails exactly-once-processing; without transactions a duplicate output is
+// allowed (at-least-once) but a missing one is not.
+func TestExactlyOnceVerdict(t *testing.T) {
+	eos := history.Run{Acks: "all", Transactional: true, IsolationLevel: "read_committed", CommitMode: "transactional"}
+	alo := history.Run{Acks: "all", Idempotent: true, IsolationLevel: "read_committed", CommitMode: "manual-after-processing"}
+	for _, tc := range []struct {
+		name    string
+		run     history.Run
+		anomaly string
+		status  string
+	}{
+		{"eos clean", eos, "", StatusPass},
+		{"eos duplicate output", eos, DuplicateOutput, StatusFail},
+		{"eos missing output", eos, MissingOutput, StatusFail},
+		{"at-least-once duplicate output", alo, DuplicateOutput, StatusNotClaimed},
+		{"at-least-once missing output", alo, MissingOutput, StatusNotClaimed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := tc.run
+			r := &Result{Run: &run, Anomalies: newAnomalies(), Stats: Stats{SendsOK: 4, RecordsRead: 4, Processed: 2, Outputs: 2, OutputsRead: 2, MetaSamples: 1}}
+			if tc.anomaly != "" {
+				r.Anomalies[tc.anomaly].Count = 1
+			}
+			Judge(r)
+			var eo, al Guarantee
+			for _, g := range r.Guarantees {
+				switch g.Name {
+				case "exactly-once-processing":
+					eo = g
+				case "at-least-once-processing":
+					al = g
+				}
+			}
+			if eo.Status != tc.status {
+				t.Errorf("exactly-once-processing %s, want %s: %+v", eo.Status, tc.status, eo)
+			}
+			if wantFail := tc.anomaly == MissingOutput; (al.Status == StatusFail) != wantFail {
+				t.Errorf("at-least-once-processing %s with %q: %+v", al.Status, tc.anomaly, al)
+			}
+		})
 	}
 }

@@ -54,7 +54,9 @@ const (
 	FSend F = "send"
 	// FPoll is one consumer poll; ok carries Records (possibly none).
 	FPoll F = "poll"
-	// FCommit commits consumer offsets (Offsets: next offset to read, as Kafka commits).
+	// FCommit commits consumer offsets (Offsets: next offset to read, as Kafka commits). A
+	// commit made inside a transaction (consume-transform-produce) carries the TxnID and
+	// completes when the transaction ends: ok when it committed, fail when it aborted.
 	FCommit F = "commit"
 	// FAssign records the partitions a consumer now owns (after a rebalance, or a manual
 	// assignment); Offsets gives the position it will read from when known.
@@ -65,12 +67,18 @@ const (
 	// offsets is not reported as a skip.
 	FSeek F = "seek"
 	// FProcess records records a consumer finished processing (Records), for consumer-side
-	// delivery checks: processed twice, or committed but never processed.
+	// delivery checks: processed twice, or committed but never processed. A transactional
+	// consume-transform-produce consumer reports its inputs processed only once the
+	// transaction holding their outputs committed.
 	FProcess F = "process"
 	// FCrash records a client process dying on purpose (the harness killed it); a later event
 	// with the same process number is a restart with fresh state.
 	FCrash F = "crash"
-	// FTxn is a transaction boundary: Txn.Op is begin, commit or abort.
+	// FTxn is a transaction boundary: Txn.Op is begin, commit or abort. Begin is a single
+	// ok (or fail) event; commit and abort are an invoke, written before the client ends the
+	// transaction (readers may see a commit before the client hears of it), and a completion:
+	// ok, or info when the outcome is unknown. A commit the client had to abort instead
+	// completes as ok with op abort.
 	FTxn F = "txn"
 	// FFault is a fault starting or ending (Fault.Phase).
 	FFault F = "fault"
@@ -98,7 +106,11 @@ type Event struct {
 	// Partition is -1 when unknown (a send whose partition the client had not chosen yet).
 	Partition int32  `json:"partition"`
 	Key       string `json:"key,omitempty"`
-	// Value identifies a sent record uniquely within the run: "<producer>-<sequence>".
+	// Value identifies a sent record uniquely within the run: "<producer>-<sequence>". A
+	// record a consume-transform-produce consumer wrote to its output topic for an input
+	// record has the value "<input value>/<transformer process>-<output sequence>", so a
+	// reader of the output maps it back to its input; the part after the slash is unique
+	// per output send, so a re-processed input shows up as a second output value.
 	Value string `json:"value,omitempty"`
 	// Offset is the acknowledged offset of a send (ok), or -1.
 	Offset int64 `json:"offset"`

@@ -24,6 +24,9 @@ type consumerTask struct {
 	pos      *positions
 	debt     time.Duration // processing time owed but not yet slept
 	faults   chan ConsumerFault
+	// lagOnProcess advances pos when records are processed rather than polled (transformers:
+	// a poll whose transaction aborts is read again).
+	lagOnProcess bool
 }
 
 // Consumer fault kinds.
@@ -245,8 +248,8 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 	recs := make([]history.Record, len(fs))
 	for i, f := range fs {
 		recs[i] = history.Record{Partition: f.Partition, Offset: f.Offset}
-		if h, err := DecodeHeader(f.Value); err == nil {
-			recs[i].Value = h.Value()
+		if h, v, err := HistoryValue(f.Value); err == nil {
+			recs[i].Value = v
 			if h.RunID == r.runID && h.IntendedUnixNano >= r.measureFrom.UnixNano() {
 				c.rec.record(kindEndToEnd, now.Sub(time.Unix(0, h.IntendedUnixNano)))
 			}
@@ -254,7 +257,9 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 	}
 	r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FPoll, Topic: c.topic, Partition: -1, Offset: -1, Records: recs}))
 	r.counts.polled.Add(int64(len(recs)))
-	c.pos.advance(recs)
+	if !c.lagOnProcess {
+		c.pos.advance(recs)
+	}
 	return recs
 }
 

@@ -17,7 +17,7 @@ const drainIdle = 3 * time.Second
 // drain reads every partition of every topic from the start to its end offset with a fresh
 // consumer (no group), recording its polls as process proc, so the checker can tell a lost
 // record from one no consumer got to. It returns the number of distinct records of this
-// run it read.
+// run it read (inputs and transform outputs alike: their headers name different processes).
 func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc int) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.DrainTimeout)
 	defer cancel()
@@ -72,8 +72,8 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 				if f.Offset+1 > next[f.Partition] {
 					next[f.Partition] = f.Offset + 1
 				}
-				if h, err := DecodeHeader(f.Value); err == nil {
-					recs[i].Value = h.Value()
+				if h, v, err := HistoryValue(f.Value); err == nil {
+					recs[i].Value = v
 					if h.RunID == r.runID {
 						seen[[2]uint64{uint64(h.ProducerID), h.Sequence}] = struct{}{}
 					}

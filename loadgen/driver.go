@@ -3,7 +3,8 @@
 // (package history), latencies go to HDR histograms, throughput, errors and lag go to
 // per-second series. Producers are paced open-loop (Pacer) and latency is measured from the
 // intended send time. Two client libraries sit behind the Driver interface: franz-go and
-// IBM/sarama.
+// IBM/sarama. Both send idempotently and in transactions, and both run Kafka's
+// consume-transform-produce pattern (consumer mode transform) behind TransformDriver.
 package loadgen
 
 import (
@@ -88,7 +89,7 @@ type ProducerSettings struct {
 	workloads.ProducerConfig
 }
 
-// TxnProducer is a Producer that can send in transactions (franz-go only).
+// TxnProducer is a Producer that can send in transactions.
 type TxnProducer interface {
 	Producer
 	// BeginTxn starts a transaction.
@@ -129,4 +130,46 @@ func NewDriver(name string, bootstrap []string) (Driver, error) {
 		return newSaramaDriver(bootstrap)
 	}
 	return nil, fmt.Errorf("loadgen: unknown driver %q; allowed: franz-go, sarama", name)
+}
+
+// TransformDriver is a Driver that can run consume-transform-produce clients.
+type TransformDriver interface {
+	// NewTransformer returns a transformer configured from s.
+	NewTransformer(s TransformSettings) (Transformer, error)
+}
+
+// TransformSettings configure a transformer: a group member reading the input topic
+// (Consumer.Topic, never auto-committing) whose client also produces to the output topic.
+type TransformSettings struct {
+	Consumer ConsumerSettings
+	// Producer configures the output producer; Producer.TransactionalID names it when
+	// Transactional.
+	Producer ProducerSettings
+	// Transactional writes outputs in transactions that also commit the input offsets.
+	Transactional bool
+}
+
+// Transformer reads its group's share of an input topic and writes output records.
+type Transformer interface {
+	// Poll is Consumer.Poll on the input topic.
+	Poll(ctx context.Context, wait time.Duration) (Polled, error)
+	// Begin starts a transaction (transactional transformers only).
+	Begin() error
+	// Send writes one output record, in the open transaction when transactional; done is
+	// called as for Producer.Send.
+	Send(ctx context.Context, m *Message, done func(partition int32, offset int64, err error))
+	// Flush waits until every sent output has an outcome or ctx ends.
+	Flush(ctx context.Context) error
+	// Commit commits input offsets outside any transaction (non-transactional transformers).
+	Commit(ctx context.Context, offsets map[int32]int64) error
+	// End ends the open transaction: with commit it adds offsets (the next input offsets to
+	// read, for every record polled since the last End) to the transaction and commits it,
+	// else it aborts. committed is false when the transaction aborted, on request or because
+	// the group rebalanced; err is set when the outcome is unknown. Either way the reading
+	// position may be past the inputs of a transaction that did not commit: the caller
+	// replaces the transformer to read from the committed offsets again.
+	End(ctx context.Context, offsets map[int32]int64, commit bool) (committed bool, err error)
+	// Close closes the client without ending an open transaction (a crash leaves it to the
+	// coordinator, which aborts it when the transformer's successor fences it).
+	Close()
 }

@@ -149,6 +149,15 @@ func (d *franzDriver) EndOffsets(ctx context.Context, topic string, readCommitte
 }
 
 func (d *franzDriver) NewProducer(p ProducerSettings) (Producer, error) {
+	cl, err := kgo.NewClient(franzProducerOpts(p)...)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: franz-go producer: %w", err)
+	}
+	return &franzProducer{cl: cl}, nil
+}
+
+// franzProducerOpts are the kgo options of a producer configured from p.
+func franzProducerOpts(p ProducerSettings) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(p.Bootstrap...),
 		kgo.ClientID(p.ClientID),
@@ -179,12 +188,7 @@ func (d *franzDriver) NewProducer(p ProducerSettings) (Producer, error) {
 		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
 		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
 	}[p.Compression]
-	opts = append(opts, kgo.ProducerBatchCompression(codec))
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("loadgen: franz-go producer: %w", err)
-	}
-	return &franzProducer{cl: cl}, nil
+	return append(opts, kgo.ProducerBatchCompression(codec))
 }
 
 type franzProducer struct{ cl *kgo.Client }
@@ -223,6 +227,17 @@ func (p *franzProducer) Flush(ctx context.Context) error { return p.cl.Flush(ctx
 func (p *franzProducer) Close()                          { p.cl.Close() }
 
 func (d *franzDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
+	fc, opts := franzConsumerOpts(c)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: franz-go consumer: %w", err)
+	}
+	fc.cl = cl
+	return fc, nil
+}
+
+// franzConsumerOpts returns a consumer without its client and the kgo options of its client.
+func franzConsumerOpts(c ConsumerSettings) (*franzConsumer, []kgo.Opt) {
 	fc := &franzConsumer{topic: c.Topic, group: c.Group, assigned: map[int32]bool{}}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Bootstrap...),
@@ -262,12 +277,7 @@ func (d *franzDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
 			opts = append(opts, kgo.DisableAutoCommit())
 		}
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("loadgen: franz-go consumer: %w", err)
-	}
-	fc.cl = cl
-	return fc, nil
+	return fc, opts
 }
 
 // franzConsumer is a kgo consumer; group callbacks update the assignment under mu.

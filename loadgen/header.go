@@ -3,6 +3,7 @@ package loadgen
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -59,4 +60,37 @@ func (h Header) Value() string {
 	b = append(b, '-')
 	b = strconv.AppendUint(b, h.Sequence, 10)
 	return string(b)
+}
+
+// headerFlagOutput, in the first reserved header byte, marks the value of a transform output:
+// the input record's value follows the output's own header.
+const headerFlagOutput = 'T'
+
+// OutputValue returns the value a transformer writes for one input record: out's header,
+// flagged as an output, followed by the input value unchanged (so the input's header, and
+// with it the input's history value, can be read back from the output).
+func OutputValue(out Header, input []byte) []byte {
+	b := make([]byte, HeaderSize+len(input))
+	out.Put(b)
+	b[2] = headerFlagOutput
+	copy(b[HeaderSize:], input)
+	return b
+}
+
+// HistoryValue decodes the header of a record value and returns it with the record's
+// history value: "<producer>-<sequence>", or for a transform output
+// "<input value>/<transformer>-<output sequence>" (see history.Event.Value).
+func HistoryValue(b []byte) (Header, string, error) {
+	h, err := DecodeHeader(b)
+	if err != nil {
+		return h, "", err
+	}
+	if b[2] != headerFlagOutput {
+		return h, h.Value(), nil
+	}
+	in, err := DecodeHeader(b[HeaderSize:])
+	if err != nil {
+		return h, "", fmt.Errorf("loadgen: transform output without its input header: %w", err)
+	}
+	return h, in.Value() + "/" + h.Value(), nil
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -131,12 +132,20 @@ func (p *producerTask) endTxn(ctx context.Context) {
 	if !commit {
 		op = "abort"
 	}
+	// The invoke comes first: readers may see a commit before the client hears of it.
+	r.hist(event(history.Event{Process: p.proc, Type: history.Invoke, F: history.FTxn, Partition: -1, Offset: -1, TxnID: p.txnID,
+		Txn: &history.Txn{Op: op, TransactionalID: p.txnIDName()}}))
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(r.cfg.Producer.DeliveryTimeout))
 	err := p.txn.EndTxn(ectx, commit)
 	cancel()
 	e := event(history.Event{Process: p.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: p.txnID,
 		Txn: &history.Txn{Op: op, TransactionalID: p.txnIDName()}})
-	if err != nil {
+	switch {
+	case errors.Is(err, errTxnAborted):
+		// The commit failed and the client aborted the transaction instead.
+		e.Txn.Op, e.Error = "abort", ErrorName(err)
+		r.counts.addError(e.Error)
+	case err != nil:
 		e.Type, e.Error = history.Info, ErrorName(err)
 		r.counts.addError(e.Error)
 	}

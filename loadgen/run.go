@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,7 +57,8 @@ type Result struct {
 	Config string   `json:"config"`
 	Driver string   `json:"driver"`
 	Topics []string `json:"topics"`
-	// Sent counts send invokes; Acked, Failed and Indeterminate their outcomes (ok, fail,
+	// Sent counts send invokes (producers' and, in mode transform, the outputs); Acked,
+	// Failed and Indeterminate their outcomes (ok, fail,
 	// info). acks=0 sends are indeterminate: the broker never answers.
 	Sent          int64 `json:"sent"`
 	Acked         int64 `json:"acked"`
@@ -124,12 +126,14 @@ func (r *runner) backlogReached() bool {
 	return r.backlogOpen
 }
 
-// Run runs cfg against the cluster in opts: creates fresh topics, writes the history
-// header, starts consumers and producers, produces for warmup plus duration, waits for
-// consumers to catch up, stops them, and drains every partition from the start. It returns
-// when all of that is done or ctx ends. cfg must come from workloads.Load, Parse or Open
-// (defaults applied). Process numbers in the history: producers 0..P-1, then consumers in
-// topic, subscription, member order, then the drain.
+// Run runs cfg against the cluster in opts: creates fresh topics (and, in consumer mode
+// transform, their output topics, see OutputTopics), writes the history header, starts
+// consumers (transformers in mode transform) and producers, produces for warmup plus
+// duration, waits for consumers to catch up, stops them, and drains every partition of every
+// topic, outputs included, from the start. It returns when all of that is done or ctx ends.
+// cfg must come from workloads.Load, Parse or Open (defaults applied). Process numbers in the
+// history: producers 0..P-1, then consumers in topic, subscription, member order, then the
+// drain.
 func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -166,13 +170,23 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 		defer drv.Close()
 	}
 	topics := TopicNames(cfg, r.runName)
+	transform := cfg.Consumer.Mode == workloads.ModeTransform
+	var tdrv TransformDriver
+	var outputs []string
+	if transform {
+		var ok bool
+		if tdrv, ok = drv.(TransformDriver); !ok {
+			return nil, fmt.Errorf("loadgen: driver %s cannot consume-transform-produce", cfg.Driver)
+		}
+		outputs = OutputTopics(topics)
+	}
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err := drv.CreateTopics(cctx, topics, int32(cfg.PartitionsPerTopic), int16(cfg.ReplicationFactor), cfg.TopicConfigStrings())
+	err := drv.CreateTopics(cctx, append(slices.Clone(topics), outputs...), int32(cfg.PartitionsPerTopic), int16(cfg.ReplicationFactor), cfg.TopicConfigStrings())
 	cancel()
 	if err != nil {
 		return nil, err
 	}
-	r.writeHeader(topics)
+	r.writeHeader(topics, outputs)
 	r.startHistory()
 	defer func() { _ = r.stopHistory() }()
 	rng := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x6b6368616f73))
@@ -215,19 +229,31 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 						set.Partitions = append(set.Partitions, int32(p))
 					}
 				}
-				cl, err := drv.NewConsumer(set)
+				ct := &consumerTask{r: r, drv: drv, settings: set, proc: proc, topic: topic, group: group, rec: newRecorder(), pos: pos,
+					faults: make(chan ConsumerFault, 4)}
+				var start func()
+				if transform {
+					ct.lagOnProcess = true
+					tt := &transformTask{consumerTask: *ct, tdrv: tdrv, outTopic: outputs[ti], tset: TransformSettings{Consumer: set,
+						Producer: ProducerSettings{Bootstrap: opts.Bootstrap, ClientID: set.ClientID, TransactionalID: fmt.Sprintf("kchaos-%s-t%d", r.runName, proc),
+							ProducerConfig: cfg.Producer},
+						Transactional: cfg.Consumer.Commit == workloads.CommitTransactional}}
+					tt.tcl, err = tdrv.NewTransformer(tt.tset)
+					ct, start = &tt.consumerTask, func() { tt.run(consCtx) }
+				} else {
+					ct.client, err = drv.NewConsumer(set)
+					start = func() { ct.run(consCtx) }
+				}
 				if err != nil {
 					stopConsumers()
 					consumers.Wait()
 					return nil, err
 				}
-				ct := &consumerTask{r: r, drv: drv, settings: set, proc: proc, topic: topic, group: group, client: cl, rec: newRecorder(), pos: pos,
-					faults: make(chan ConsumerFault, 4)}
 				tasks = append(tasks, ct)
 				col.add(ct.rec)
 				proc++
 				consumers.Add(1)
-				go func() { defer consumers.Done(); ct.run(consCtx) }()
+				go func() { defer consumers.Done(); start() }()
 			}
 		}
 		_ = ti
@@ -320,7 +346,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 	for k, name := range kindNames {
 		res.Percentiles[name] = Summarize(col.total[k])
 	}
-	drained, err := r.drain(ctx, drv, topics, drainProc)
+	drained, err := r.drain(ctx, drv, append(slices.Clone(topics), outputs...), drainProc)
 	res.Drained = drained
 	if herr := r.stopHistory(); herr != nil && err == nil {
 		err = fmt.Errorf("loadgen: history: %w", herr)
@@ -335,6 +361,16 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 		"failed", res.Failed, "indeterminate", res.Indeterminate, "drained", res.Drained,
 		"p99_ms", float64(res.Percentiles["publish-latency"].P99)/1000)
 	return res, nil
+}
+
+// OutputTopics returns the output topic of each input topic of a transform run (input
+// name + workloads.OutputTopicSuffix).
+func OutputTopics(topics []string) []string {
+	out := make([]string, len(topics))
+	for i, t := range topics {
+		out[i] = t + workloads.OutputTopicSuffix
+	}
+	return out
 }
 
 var topicSafe = regexp.MustCompile(`[^a-z0-9._-]+`)
@@ -364,7 +400,7 @@ func (r *runner) readPayloadFile() []byte {
 	return b
 }
 
-func (r *runner) writeHeader(topics []string) {
+func (r *runner) writeHeader(topics, outputs []string) {
 	c := &r.cfg
 	params := map[string]string{
 		"workload": c.Name, "file": c.File, "batch_size": c.Producer.BatchSize.String(), "linger": c.Producer.Linger.String(),
@@ -378,6 +414,9 @@ func (r *runner) writeHeader(topics []string) {
 	if c.Chaos != nil {
 		params["chaos"] = c.Chaos.String()
 	}
+	if len(outputs) > 0 {
+		params["output_topics"] = strings.Join(outputs, ",")
+	}
 	flush, _ := strconv.ParseInt(c.TopicConfigStrings()["flush.messages"], 10, 64)
 	start := time.Now()
 	if r.hw != nil {
@@ -386,7 +425,7 @@ func (r *runner) writeHeader(topics []string) {
 	// The header has process -1, as in the schema example of history/event.go.
 	r.writeNow(&history.Event{Process: -1, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
 		Version: history.Version, RunID: r.runName, Config: c.Config, Seed: c.Seed, Start: start.Format(time.RFC3339Nano),
-		Acks: c.Producer.Acks, Idempotent: c.Producer.Idempotence, Transactional: c.Producer.Transactional, MaxInFlight: c.Producer.MaxInFlight, Retries: *c.Producer.Retries,
+		Acks: c.Producer.Acks, Idempotent: c.Producer.Idempotence, Transactional: c.Producer.Transactional || c.Consumer.Commit == workloads.CommitTransactional, MaxInFlight: c.Producer.MaxInFlight, Retries: *c.Producer.Retries,
 		IsolationLevel: c.Consumer.IsolationLevel, CommitMode: c.Consumer.Commit, ReplicationFactor: c.ReplicationFactor,
 		MinInsyncReplicas: c.MinInsyncReplicas(), UncleanElection: c.TopicConfigStrings()["unclean.leader.election.enable"] == "true",
 		FlushMessages: flush, Topics: topics, Driver: c.Driver, Params: params,

@@ -112,6 +112,19 @@ func (d *saramaDriver) EndOffsets(ctx context.Context, topic string, _ bool) (ma
 }
 
 func (d *saramaDriver) NewProducer(p ProducerSettings) (Producer, error) {
+	ap, err := sarama.NewAsyncProducer(p.Bootstrap, saramaProducerConfig(p))
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: sarama producer: %w", err)
+	}
+	sp := &saramaProducer{ap: ap, done: make(chan struct{})}
+	sp.wg.Add(2)
+	go sp.successes()
+	go sp.errors()
+	return sp, nil
+}
+
+// saramaProducerConfig is the Sarama configuration of a producer configured from p.
+func saramaProducerConfig(p ProducerSettings) *sarama.Config {
 	cfg := saramaConfig(p.ClientID)
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
@@ -129,29 +142,26 @@ func (d *saramaDriver) NewProducer(p ProducerSettings) (Producer, error) {
 	// Sarama keeps per-partition state for every retry level, so Kafka's default
 	// (2147483647) is capped at SaramaMaxRetries.
 	cfg.Producer.Retry.Max = min(*p.Retries, SaramaMaxRetries)
-	cfg.Producer.Idempotent = p.Idempotence
+	cfg.Producer.Idempotent = p.Idempotence || p.Transactional
 	cfg.Net.MaxOpenRequests = p.MaxInFlight
-	if p.Idempotence {
-		// Sarama's idempotent producer supports one open request per broker only.
+	if cfg.Producer.Idempotent {
+		// Sarama's idempotent producer supports one open request per broker only, and
+		// needs acks=all and at least one retry (validation guarantees both).
 		cfg.Net.MaxOpenRequests = 1
+	}
+	if p.Transactional {
+		cfg.Producer.Transaction.ID = p.TransactionalID
 	}
 	cfg.ChannelBufferSize = 4096
 	cfg.Producer.Compression = map[string]sarama.CompressionCodec{
 		"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP, "snappy": sarama.CompressionSnappy,
 		"lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD,
 	}[p.Compression]
-	ap, err := sarama.NewAsyncProducer(p.Bootstrap, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("loadgen: sarama producer: %w", err)
-	}
-	sp := &saramaProducer{ap: ap, done: make(chan struct{})}
-	sp.wg.Add(2)
-	go sp.successes()
-	go sp.errors()
-	return sp, nil
+	return cfg
 }
 
 // saramaProducer wraps an AsyncProducer; each message carries its callback in Metadata.
+// Transactions are the AsyncProducer's (Producer.Transaction.ID set).
 type saramaProducer struct {
 	ap       sarama.AsyncProducer
 	inflight sync.WaitGroup
@@ -159,6 +169,42 @@ type saramaProducer struct {
 	done     chan struct{}
 	once     sync.Once
 }
+
+var _ TxnProducer = (*saramaProducer)(nil)
+
+func (p *saramaProducer) BeginTxn() error {
+	if err := p.ap.BeginTxn(); err != nil {
+		return fmt.Errorf("loadgen: begin transaction: %w", err)
+	}
+	return nil
+}
+
+// EndTxn waits for the transaction's records, then commits or aborts it. A commit that
+// fails with an abortable error is aborted and reported as an error wrapping
+// errTxnAborted.
+func (p *saramaProducer) EndTxn(ctx context.Context, commit bool) error {
+	if err := p.Flush(ctx); err != nil {
+		return fmt.Errorf("loadgen: flush transaction: %w", err)
+	}
+	if !commit {
+		if err := p.ap.AbortTxn(); err != nil {
+			return fmt.Errorf("loadgen: abort transaction: %w", err)
+		}
+		return nil
+	}
+	if err := p.ap.CommitTxn(); err != nil {
+		if p.ap.TxnStatus()&sarama.ProducerTxnFlagAbortableError != 0 {
+			if aerr := p.ap.AbortTxn(); aerr == nil {
+				return fmt.Errorf("loadgen: commit transaction: %w: %w", errTxnAborted, err)
+			}
+		}
+		return fmt.Errorf("loadgen: commit transaction: %w", err)
+	}
+	return nil
+}
+
+// errTxnAborted reports a transaction that was aborted instead of committed.
+var errTxnAborted = errors.New("transaction aborted")
 
 type saramaCallback func(int32, int64, error)
 

@@ -7,14 +7,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kchaos/kchaos/checker"
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/workloads"
 )
 
-// TestTransactionsReadCommitted sends in transactions, aborting some on purpose; a
-// read_committed consumer and the drain must see every committed record and no aborted one.
+// TestTransactionsReadCommitted sends in transactions, aborting some on purpose, with each
+// driver; a read_committed consumer and the drain must see every committed record and no
+// aborted one.
 func TestTransactionsReadCommitted(t *testing.T) {
+	for _, driver := range []string{"franz-go", "sarama"} {
+		t.Run("driver="+driver, func(t *testing.T) { testTransactionsReadCommitted(t, driver) })
+	}
+}
+
+func testTransactionsReadCommitted(t *testing.T, driver string) {
 	rc := smokeConfig(t, func(rc *workloads.RunConfig) {
+		rc.Driver = driver
 		rc.Producer.Transactional, rc.Producer.Idempotence = true, true
 		rc.Producer.TransactionSize, rc.Producer.AbortRatio = 20, 0.3
 		rc.Consumer.IsolationLevel = "read_committed"
@@ -75,5 +84,45 @@ func TestTransactionsReadCommitted(t *testing.T) {
 	t.Logf("sent %d: %d committed, %d aborted in %d transactions; drained %d", res.Sent, committed, aborted, len(outcome), res.Drained)
 	if aborted == 0 || committed == 0 || res.Drained != int64(committed) {
 		t.Fatalf("committed %d aborted %d drained %d", committed, aborted, res.Drained)
+	}
+	cres, err := checker.CheckFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{checker.AbortedRead, checker.UncommittedRead, checker.Duplicate, checker.Lost} {
+		if c := cres.Count(n); c != 0 {
+			t.Errorf("checker: %s %d; examples %+v", n, c, cres.Anomalies[n].Examples)
+		}
+	}
+	if g := guarantee(cres, "read-committed"); g.Status != checker.StatusPass {
+		t.Errorf("read-committed: %+v", g)
+	}
+}
+
+// TestTransactionsReadUncommitted is the contrast: read_uncommitted consumers read the
+// aborted transactions' records, and the checker counts each as an aborted read without
+// failing a guarantee the configuration does not claim.
+func TestTransactionsReadUncommitted(t *testing.T) {
+	for _, driver := range []string{"franz-go", "sarama"} {
+		t.Run("driver="+driver, func(t *testing.T) {
+			rc := smokeConfig(t, func(rc *workloads.RunConfig) {
+				rc.Driver = driver
+				rc.Producer.Transactional, rc.Producer.Idempotence = true, true
+				rc.Producer.TransactionSize, rc.Producer.AbortRatio = 20, 0.3
+				rc.Duration = workloads.Duration(time.Second)
+			})
+			_, path, _ := runWithHistory(t, rc, testBootstrap(t))
+			cres, err := checker.CheckFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("aborted reads %d", cres.Count(checker.AbortedRead))
+			if cres.Count(checker.AbortedRead) == 0 {
+				t.Fatal("read_uncommitted consumers read no aborted record")
+			}
+			if g := guarantee(cres, "no-aborted-reads"); g.Claimed || g.Status != checker.StatusNotClaimed {
+				t.Errorf("no-aborted-reads: %+v", g)
+			}
+		})
 	}
 }

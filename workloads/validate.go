@@ -18,15 +18,17 @@ const HeaderSize = 32
 
 // Allowed values, as listed in error messages.
 var (
-	KeyDistributors   = []string{"NO_KEY", "KEY_ROUND_ROBIN", "RANDOM_NANO"}
-	Drivers           = []string{"franz-go", "sarama"}
-	AcksValues        = []string{"0", "1", "all", "-1"}
-	Compressions      = []string{"none", "gzip", "snappy", "lz4", "zstd"}
-	ConsumerModes     = []string{ModeGroup, ModeAssign, ModeBatch, ModeAsync}
-	CommitModes       = []string{CommitAuto, CommitAfterProcessing, CommitBeforeProcessing, CommitNone}
-	IsolationLevels   = []string{"read_uncommitted", "read_committed"}
-	KeyDistributions  = []string{DistUniform, DistZipf, DistRoundRobin}
-	topicConfigPatten = regexp.MustCompile(`^[a-z][a-z0-9]*(\.[a-z0-9]+)*$`)
+	KeyDistributors = []string{"NO_KEY", "KEY_ROUND_ROBIN", "RANDOM_NANO"}
+	Drivers         = []string{"franz-go", "sarama"}
+	AcksValues      = []string{"0", "1", "all", "-1"}
+	Compressions    = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+	ConsumerModes   = []string{ModeGroup, ModeAssign, ModeBatch, ModeAsync, ModeTransform}
+	CommitModes     = []string{CommitAuto, CommitAfterProcessing, CommitBeforeProcessing, CommitNone, CommitTransactional}
+	// TransformCommitModes are the commit modes mode transform allows.
+	TransformCommitModes = []string{CommitTransactional, CommitAfterProcessing, CommitBeforeProcessing}
+	IsolationLevels      = []string{"read_uncommitted", "read_committed"}
+	KeyDistributions     = []string{DistUniform, DistZipf, DistRoundRobin}
+	topicConfigPatten    = regexp.MustCompile(`^[a-z][a-z0-9]*(\.[a-z0-9]+)*$`)
 )
 
 // validator collects errors that name file, line, field and what is allowed.
@@ -126,6 +128,10 @@ func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 	}
 	def(&w.ReplicationFactor, 1)
 	rc.validateTopicConfig(v)
+	if rc.Consumer.Mode == ModeTransform && (rc.Consumer.Commit == "" || rc.Consumer.Commit == CommitTransactional) {
+		// Exactly-once from input to output needs input without retry duplicates.
+		rc.Producer.Idempotence = true
+	}
 	rc.validateProducer(v)
 	rc.validateConsumer(v)
 	if w.Keys != nil {
@@ -222,9 +228,6 @@ func (rc *RunConfig) validateProducer(v *validator) {
 	}
 	if p.Transactional {
 		p.Idempotence = true
-		if rc.Driver == "sarama" {
-			v.errf("producer.transactional", "transactions are supported with driver franz-go only")
-		}
 	}
 	if _, has := v.pos["producer.transactionSize"]; has {
 		v.atLeast("producer.transactionSize", float64(p.TransactionSize), 1)
@@ -254,10 +257,23 @@ func (rc *RunConfig) validateConsumer(v *validator) {
 		c.Mode = ModeGroup
 	}
 	v.oneOf("consumer.mode", c.Mode, ConsumerModes)
-	if c.Commit == "" {
+	switch {
+	case c.Commit == "" && c.Mode == ModeTransform:
+		c.Commit = CommitTransactional
+	case c.Commit == "":
 		c.Commit = CommitAuto
 	}
 	v.oneOf("consumer.commit", c.Commit, CommitModes)
+	if c.Mode == ModeTransform {
+		if !slices.Contains(TransformCommitModes, c.Commit) {
+			v.errf("consumer.commit", "%s is not allowed with mode transform; allowed: %s", c.Commit, strings.Join(TransformCommitModes, ", "))
+		}
+		if *rc.SubscriptionsPerTopic != 1 {
+			v.errf("subscriptionsPerTopic", "mode transform needs exactly one subscription (the transforming group), got %d", *rc.SubscriptionsPerTopic)
+		}
+	} else if c.Commit == CommitTransactional {
+		v.errf("consumer.commit", "transactional is allowed with mode transform only")
+	}
 	if c.AutoCommitInterval == 0 {
 		c.AutoCommitInterval = Duration(5 * time.Second)
 	}
@@ -279,7 +295,10 @@ func (rc *RunConfig) validateConsumer(v *validator) {
 	if c.CommitInterval == 0 {
 		c.CommitInterval = Duration(time.Second)
 	}
-	if c.IsolationLevel == "" {
+	switch {
+	case c.IsolationLevel == "" && c.Mode == ModeTransform:
+		c.IsolationLevel = "read_committed"
+	case c.IsolationLevel == "":
 		c.IsolationLevel = "read_uncommitted"
 	}
 	v.oneOf("consumer.isolationLevel", c.IsolationLevel, IsolationLevels)

@@ -96,8 +96,7 @@ type ProducerConfig struct {
 	RequestTimeout Duration `yaml:"requestTimeout"`
 	// DeliveryTimeout bounds a record from send to outcome; default 2m (Kafka's).
 	DeliveryTimeout Duration `yaml:"deliveryTimeout"`
-	// Transactional sends records in transactions (idempotence implied; franz-go driver
-	// only); default false.
+	// Transactional sends records in transactions (idempotence implied); default false.
 	Transactional bool `yaml:"transactional"`
 	// TransactionSize is the records per transaction; default 100.
 	TransactionSize int `yaml:"transactionSize"`
@@ -118,7 +117,17 @@ const (
 	// ModeAsync hands records to Workers goroutines and commits what they finished every
 	// CommitInterval.
 	ModeAsync = "async"
+	// ModeTransform is Kafka's consume-transform-produce: each consumer reads its group's
+	// share of the input topic and writes one record per input record to the output topic
+	// (the input topic's name plus OutputTopicSuffix, created alike), one transaction per
+	// poll. With Commit transactional the input offsets are committed in that transaction
+	// (exactly-once); with manual-after-processing or manual-before-processing they are
+	// committed after or before the outputs are acknowledged, without transactions.
+	ModeTransform = "transform"
 )
+
+// OutputTopicSuffix names the output topic of a transform run: input topic + "-out".
+const OutputTopicSuffix = "-out"
 
 // Commit modes.
 const (
@@ -130,13 +139,18 @@ const (
 	CommitBeforeProcessing = "manual-before-processing"
 	// CommitNone never commits.
 	CommitNone = "none"
+	// CommitTransactional commits the input offsets in the transaction that writes the
+	// outputs (mode transform only; the transforming producer is transactional and every
+	// producer idempotent).
+	CommitTransactional = "transactional"
 )
 
 // ConsumerConfig is the consumer configuration.
 type ConsumerConfig struct {
-	// Mode is group (default), assign, batch or async.
+	// Mode is group (default), assign, batch, async or transform.
 	Mode string `yaml:"mode"`
-	// Commit is auto (default), manual-after-processing, manual-before-processing or none.
+	// Commit is auto (default), manual-after-processing, manual-before-processing, none, or
+	// transactional (mode transform only, where it is the default).
 	Commit string `yaml:"commit"`
 	// AutoCommitInterval is the auto-commit period; default 5s (Kafka's).
 	AutoCommitInterval Duration `yaml:"autoCommitInterval"`
@@ -150,7 +164,8 @@ type ConsumerConfig struct {
 	Workers int `yaml:"workers"`
 	// CommitInterval is how often async mode commits finished records; default 1s.
 	CommitInterval Duration `yaml:"commitInterval"`
-	// IsolationLevel is read_uncommitted (default) or read_committed.
+	// IsolationLevel is read_uncommitted (default) or read_committed (default in mode
+	// transform). It applies to every consumer of the run and to the final drain.
 	IsolationLevel string `yaml:"isolationLevel"`
 	// StaticMembership gives each consumer a group.instance.id; default false.
 	StaticMembership bool `yaml:"staticMembership"`

@@ -185,7 +185,10 @@ func TestValidationErrors(t *testing.T) {
 		{"idempotence acks", "producer:\n  acks: 1\n  idempotence: true\n", []string{"e.yaml:3:3", "idempotence requires acks=all"}},
 		{"idempotence in-flight", "producer:\n  idempotence: true\n  maxInFlight: 6\n", []string{"e.yaml:2:3", "maxInFlight of at most 5"}},
 		{"idempotence retries", "producer:\n  idempotence: true\n  retries: 0\n", []string{"e.yaml:2:3", "retries greater than 0"}},
-		{"transactions with sarama", "driver: sarama\nproducer:\n  transactional: true\n", []string{"e.yaml:3:3", "franz-go only"}},
+		{"transactional commit outside transform", "consumer:\n  commit: transactional\n", []string{"e.yaml:2:3", "consumer.commit", "mode transform only"}},
+		{"transform auto commit", "consumer:\n  mode: transform\n  commit: auto\n", []string{"e.yaml:3:3", "not allowed with mode transform", "transactional, manual-after-processing"}},
+		{"transform two groups", "subscriptionsPerTopic: 2\nconsumer:\n  mode: transform\n", []string{"e.yaml:1:1", "exactly one subscription"}},
+		{"transform acks", "producer:\n  acks: 1\nconsumer:\n  mode: transform\n", []string{"idempotence requires acks=all"}},
 		{"transactional acks", "producer:\n  acks: 1\n  transactional: true\n", []string{"idempotence requires acks=all"}},
 		{"zero transaction size", "producer:\n  transactionSize: 0\n", []string{"e.yaml:2:3", "producer.transactionSize", "at least 1"}},
 		{"abort ratio", "producer:\n  abortRatio: 1.5\n", []string{"e.yaml:2:3", "producer.abortRatio", "0 to 1"}},
@@ -235,5 +238,39 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+// TestTransformDefaults: mode transform defaults to transactional commits, idempotent
+// producers and read_committed; the shipped claim-13 exactly-once file runs both commit modes.
+func TestTransformDefaults(t *testing.T) {
+	plan, err := Parse("t.yaml", []byte("consumer:\n  mode: transform\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := plan.Configs[0]
+	if c.Consumer.Commit != CommitTransactional || !c.Producer.Idempotence || c.Consumer.IsolationLevel != "read_committed" {
+		t.Errorf("commit %s idempotence %v isolation %s", c.Consumer.Commit, c.Producer.Idempotence, c.Consumer.IsolationLevel)
+	}
+	plan, err = Parse("t.yaml", []byte("consumer:\n  mode: transform\n  commit: manual-after-processing\n  isolationLevel: read_uncommitted\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := plan.Configs[0]; c.Producer.Idempotence || c.Consumer.IsolationLevel != "read_uncommitted" {
+		t.Errorf("without transactions: idempotence %v isolation %s", c.Producer.Idempotence, c.Consumer.IsolationLevel)
+	}
+	eos, err := Open("claim-13-exactly-once.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commits []string
+	for _, c := range eos.Configs {
+		if c.Consumer.Mode != ModeTransform || c.Chaos == nil {
+			t.Errorf("%s: mode %s chaos %v", c.Config, c.Consumer.Mode, c.Chaos)
+		}
+		commits = append(commits, c.Consumer.Commit)
+	}
+	if strings.Join(commits, ",") != "transactional,manual-after-processing" {
+		t.Errorf("commit modes %v", commits)
 	}
 }
