@@ -74,6 +74,11 @@ var brokerProps = map[string]string{
 	"group.min.session.timeout.ms":     "6000",
 	"group.max.session.timeout.ms":     "1800000",
 	"offsets.topic.num.partitions":     "50",
+	// Transaction coordinator (Kafka's defaults).
+	"transaction.state.log.num.partitions":                        "50",
+	"transaction.state.log.replication.factor":                    "3",
+	"transaction.max.timeout.ms":                                  "900000",
+	"transaction.abort.timed.out.transaction.cleanup.interval.ms": "10000",
 	// Replication and the controller quorum (cluster mode). Kafka's defaults, except where
 	// the launcher passes shorter ones for fast failover.
 	"offsets.topic.replication.factor":        "3",
