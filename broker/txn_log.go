@@ -183,7 +183,6 @@ func (tc *txnCoordinator) txnPartitionOf(id string) int32 {
 	return partitionFor(id, tc.numPartitions())
 }
 
-
 // txnCoordinator returns the broker leading partition p of __transaction_state, the
 // coordinator of its transactional ids.
 func (cl *cluster) txnCoordinator(p int32) (int32, string, int32, *kerr.Error) {
