@@ -1,12 +1,14 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kchaos/kchaos/broker/txn"
 )
@@ -32,6 +34,10 @@ type txnCoordinator struct {
 
 	handoffMu   sync.Mutex
 	handoffTail chan struct{}
+
+	// sendMarkersTo delivers WriteTxnMarkers to a partition leader; nil means
+	// requestMarkers (the Kafka protocol). In-process tests replace it to observe markers.
+	sendMarkersTo func(ctx context.Context, leader int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error)
 
 	peersMu sync.Mutex
 	peers   map[int32]*peerClient // marker connections to partition leaders (self included)

@@ -127,7 +127,6 @@ func (tc *txnCoordinator) sendMarkers(t *txn.Txn, coordinatorEpoch int32, parts 
 // writeMarkers sends req to leader and returns the partitions it acknowledged (written, or
 // gone with their topic).
 func (tc *txnCoordinator) writeMarkers(leader int32, req *kmsg.WriteTxnMarkersRequest) map[txn.TopicPartition]bool {
-	pc := tc.peer(leader)
 	ctx, cancel := context.WithTimeout(context.Background(), markerTimeout)
 	defer cancel()
 	go func() {
@@ -137,13 +136,17 @@ func (tc *txnCoordinator) writeMarkers(leader int32, req *kmsg.WriteTxnMarkersRe
 		case <-ctx.Done():
 		}
 	}()
-	kresp, err := pc.Request(ctx, req, markerTimeout)
+	send := tc.sendMarkersTo
+	if send == nil {
+		send = tc.requestMarkers
+	}
+	resp, err := send(ctx, leader, req)
 	if err != nil {
 		tc.b.log.Debug("write transaction markers", "leader", leader, "err", err)
 		return nil
 	}
 	acked := map[txn.TopicPartition]bool{}
-	for _, m := range kresp.(*kmsg.WriteTxnMarkersResponse).Markers {
+	for _, m := range resp.Markers {
 		for _, rt := range m.Topics {
 			for _, rp := range rt.Partitions {
 				switch err := kerr.ErrorForCode(rp.ErrorCode); err {
@@ -156,6 +159,15 @@ func (tc *txnCoordinator) writeMarkers(leader int32, req *kmsg.WriteTxnMarkersRe
 		}
 	}
 	return acked
+}
+
+// requestMarkers sends req to broker leader over the marker connection.
+func (tc *txnCoordinator) requestMarkers(ctx context.Context, leader int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+	kresp, err := tc.peer(leader).Request(ctx, req, markerTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return kresp.(*kmsg.WriteTxnMarkersResponse), nil
 }
 
 // leaderOf returns the leader of tp and whether the partition exists.
