@@ -92,7 +92,7 @@ func TestFranzGoTransactions(t *testing.T) {
 		t.Fatalf("abort: %v", err)
 	}
 
-	committedView := consumeValues(t, p.Addr(), "out", kgo.ReadCommitted(), n)
+	committedView := consumeTxnValues(t, p.Addr(), "out", kgo.ReadCommitted(), n)
 	seen := map[string]int{}
 	for _, v := range committedView {
 		if strings.HasPrefix(v, "aborted-") {
@@ -105,7 +105,7 @@ func TestFranzGoTransactions(t *testing.T) {
 			t.Errorf("input %s appears %d times in the committed output", v, seen[v])
 		}
 	}
-	uncommitted := consumeValues(t, p.Addr(), "out", kgo.ReadUncommitted(), n+20)
+	uncommitted := consumeTxnValues(t, p.Addr(), "out", kgo.ReadUncommitted(), n+20)
 	aborted := 0
 	for _, v := range uncommitted {
 		if strings.HasPrefix(v, "aborted-") {
@@ -133,9 +133,9 @@ func TestFranzGoTransactions(t *testing.T) {
 	}
 }
 
-// consumeValues reads topic from the start with the isolation level until want records
+// consumeTxnValues reads topic from the start with the isolation level until want records
 // arrived and one more second brings no more, and returns their values.
-func consumeValues(t *testing.T, addr, topic string, iso kgo.IsolationLevel, want int) []string {
+func consumeTxnValues(t *testing.T, addr, topic string, iso kgo.IsolationLevel, want int) []string {
 	t.Helper()
 	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
