@@ -21,11 +21,11 @@ var txnOpts = []clustertest.Option{
 	clustertest.Set("offsets.topic.num.partitions", "3"),
 }
 
-// TestTxnSurvivesCoordinatorKill kills the transaction coordinator twice: once during an
+// TestTxnSurvivesCoordinatorKill kills the transaction coordinator twice: once between
+// EndTxn's PrepareCommit and the markers (the coordinator's links to the partition leaders
+// are cut so the markers cannot land; the new coordinator resumes them), and once during an
 // ongoing transaction (the producer then commits through the new coordinator, which loaded
-// the transaction's partitions from __transaction_state), and once between EndTxn's
-// PrepareCommit and the markers (the coordinator's links to the partition leaders are cut so
-// the markers cannot land; the new coordinator resumes them). Both transactions must end
+// the transaction's partitions from __transaction_state). Both transactions must end
 // CompleteCommit and every record must be visible to read_committed exactly once.
 //
 // This test needs the partition side of transactions from the idem branch (InitProducerId,
@@ -37,28 +37,17 @@ func TestTxnSurvivesCoordinatorKill(t *testing.T) {
 	const topic, parts, per = "txkill", 3, 10
 	c.CreateTopic(topic, parts, 3, map[string]string{"min.insync.replicas": "2"})
 
-	// 1. Kill during an ongoing transaction.
-	id := fmt.Sprintf("ongoing-%d", c.Rand.IntN(1000))
-	pr := txnProducer(t, c, id)
-	begin(t, pr)
-	produceAll(t, pr, topic, parts, per, "a")
-	coord := txnCoordinatorOf(t, c, id)
-	t.Logf("%s: coordinator %d, killing it during the transaction", id, coord)
-	c.Kill(coord)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if err := pr.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		t.Fatalf("commit through the new coordinator: %v", err)
-	}
-	waitTxnState(t, c, id, "CompleteCommit")
-	c.Restart(coord)
 
-	// 2. Kill between PrepareCommit and the markers.
+	// 1. Kill between PrepareCommit and the markers. First, while leadership is where the
+	// controller first put it: a restarted broker takes its preferred leaderships back, which
+	// could move the coordinator away from the broker whose links are cut.
 	id2 := fmt.Sprintf("prepared-%d", c.Rand.IntN(1000))
 	pr2 := txnProducer(t, c, id2)
 	begin(t, pr2)
 	produceAll(t, pr2, topic, parts, per, "b")
-	coord = txnCoordinatorOf(t, c, id2)
+	coord := txnCoordinatorOf(t, c, id2)
 	leaders := map[int32]bool{}
 	for p := range int32(parts) {
 		leaders[c.WaitLeader(topic, p)] = true
@@ -71,6 +60,7 @@ func TestTxnSurvivesCoordinatorKill(t *testing.T) {
 			cut = true
 		}
 	}
+	t.Logf("%s: coordinator %d, partition leaders %v, cutting its links to %v", id2, coord, leaders, others)
 	if !cut {
 		t.Fatalf("coordinator %d leads every partition of %s; no marker can be held back", coord, topic)
 	}
@@ -85,6 +75,10 @@ func TestTxnSurvivesCoordinatorKill(t *testing.T) {
 		t.Fatalf("EndTxn: %v %v", err, kerr.ErrorForCode(eresp.ErrorCode))
 	}
 	if st := describeTxn(c, id2); st != "PrepareCommit" {
+		for p := range int32(parts) {
+			ps, err := c.Partition(topic, p)
+			t.Logf("%s-%d now: %+v %v", topic, p, ps, err)
+		}
 		t.Fatalf("%s is %s with its markers cut off, want PrepareCommit", id2, st)
 	}
 	t.Logf("%s: coordinator %d holds PrepareCommit, killing it", id2, coord)
@@ -94,6 +88,37 @@ func TestTxnSurvivesCoordinatorKill(t *testing.T) {
 	}
 	waitTxnState(t, c, id2, "CompleteCommit")
 	pr2.Close()
+	c.Restart(coord)
+
+	// 2. Kill during an ongoing transaction.
+	id := fmt.Sprintf("ongoing-%d", c.Rand.IntN(1000))
+	pr := txnProducer(t, c, id)
+	begin(t, pr)
+	produceAll(t, pr, topic, parts, per, "a")
+	coord = txnCoordinatorOf(t, c, id)
+	t.Logf("%s: coordinator %d, killing it during the transaction", id, coord)
+	c.Kill(coord)
+	// The client commits once a new coordinator and the partitions' new leaders are up
+	// (franz-go surfaces a dial error to a dead broker it still caches instead of retrying).
+	c.CheckFor(60*time.Second, "a new coordinator and leaders", func() error {
+		if n := txnCoordinatorOf(t, c, id); n == coord {
+			return fmt.Errorf("coordinator still %d", n)
+		}
+		for p := range int32(parts) {
+			ps, err := c.Partition(topic, p)
+			if err != nil {
+				return err
+			}
+			if ps.Leader == coord || !c.Node(ps.Leader).Running() {
+				return fmt.Errorf("%s-%d led by %d", topic, p, ps.Leader)
+			}
+		}
+		return nil
+	})
+	if err := pr.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit through the new coordinator: %v", err)
+	}
+	waitTxnState(t, c, id, "CompleteCommit")
 
 	got := readCommitted(t, c, topic, 2*parts*per)
 	for _, tag := range []string{"a", "b"} {
@@ -107,10 +132,13 @@ func TestTxnSurvivesCoordinatorKill(t *testing.T) {
 	}
 }
 
+// txnProducer returns a transactional franz-go client that writes to the partition each
+// record names and retries for up to a minute through broker kills.
 func txnProducer(t *testing.T, c *clustertest.Cluster, id string) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.TransactionalID(id),
-		kgo.TransactionTimeout(60*time.Second), kgo.RetryTimeout(60*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.TransactionTimeout(60*time.Second), kgo.RetryTimeout(60*time.Second), kgo.RequestRetries(600),
 		kgo.MetadataMinAge(50*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
 	if err != nil {
 		t.Fatal(err)
