@@ -216,13 +216,20 @@ func (f *txnFixture) txnOffsetCommit(id string, pid int64, epoch int16, group st
 
 // committed returns group's committed offset of in-partition, -1 when none.
 func (f *txnFixture) committed(group string, partition int32) int64 {
+	off, _ := f.fetchOffset(group, partition, false)
+	return off
+}
+
+// fetchOffset sends OffsetFetch for in-partition, with require_stable when stable is set.
+func (f *txnFixture) fetchOffset(group string, partition int32, stable bool) (int64, error) {
 	r := kmsg.NewPtrOffsetFetchRequest()
-	r.Group = group
+	r.Group, r.RequireStable = group, stable
 	rt := kmsg.NewOffsetFetchRequestTopic()
 	rt.Topic, rt.Partitions = "in", []int32{partition}
 	r.Topics = append(r.Topics, rt)
 	resp := f.request(r).(*kmsg.OffsetFetchResponse)
-	return resp.Topics[0].Partitions[0].Offset
+	sp := resp.Topics[0].Partitions[0]
+	return sp.Offset, kerr.ErrorForCode(sp.ErrorCode)
 }
 
 func (f *txnFixture) describe(id string) kmsg.DescribeTransactionsResponseTransactionState {
@@ -292,12 +299,18 @@ func TestTxnCommitLifecycle(t *testing.T) {
 	if got := f.committed("g", 0); got != -1 {
 		t.Fatalf("offset visible before the commit marker: %d", got)
 	}
+	if _, err := f.fetchOffset("g", 0, true); err != kerr.UnstableOffsetCommit {
+		t.Fatalf("require_stable fetch with a pending transactional commit: %v, want UNSTABLE_OFFSET_COMMIT", err)
+	}
+	if _, err := f.fetchOffset("g", 1, true); err != nil {
+		t.Fatalf("require_stable fetch of a partition without a pending commit: %v", err)
+	}
 	if err := f.endTxn(3, "tx", pid, epoch, true); err != nil {
 		t.Fatalf("EndTxn: %v", err)
 	}
 	f.waitState("tx", "CompleteCommit")
-	if got := f.committed("g", 0); got != 42 {
-		t.Fatalf("committed offset after the commit marker = %d, want 42", got)
+	if got, err := f.fetchOffset("g", 0, true); got != 42 || err != nil {
+		t.Fatalf("committed offset after the commit marker = %d, %v; want 42", got, err)
 	}
 	var n int
 	for _, m := range f.ml.sent() {
