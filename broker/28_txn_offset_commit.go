@@ -58,10 +58,7 @@ func handleTxnOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 		offs := map[group.TopicPartition]group.Offset{}
 		for i, t := range r.Topics {
 			for j, p := range t.Partitions {
-				if _, kerrv := b.partitionFor(t.Topic, p.Partition); kerrv != nil && b.cl == nil {
-					errs[i][j] = kerr.UnknownTopicOrPartition
-					continue
-				} else if b.cl != nil && b.cl.ctl.Image().Partition(t.Topic, p.Partition) == nil {
+				if !b.partitionExists(t.Topic, p.Partition) {
 					errs[i][j] = kerr.UnknownTopicOrPartition
 					continue
 				}

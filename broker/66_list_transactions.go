@@ -4,8 +4,8 @@ package broker
 //
 // Behaviour, as Kafka: the transactional ids this broker coordinates, with producer id and
 // state name, filtered by state names (unknown names are echoed in UnknownStateFilters and
-// match nothing), by producer ids, and from v1 by DurationFilterMillis (only transactions
-// running longer than that; -1 or 0 for all). Differences from Kafka: the v2 id pattern
+// match nothing), by producer ids, and from v1 by DurationFilterMillis (only ids whose latest
+// transaction started at least that long ago; negative for all). Differences from Kafka: the v2 id pattern
 // filter is not served.
 
 import (
@@ -34,9 +34,6 @@ func handleListTransactions(c *conn, req *request) (kmsg.Response, error) {
 	}
 	now := time.Now()
 	tc := c.b.txns
-	if !tc.ready.Load() {
-		return resp, nil
-	}
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	for _, id := range slices.Sorted(maps.Keys(tc.txns)) {
@@ -47,8 +44,8 @@ func handleListTransactions(c *conn, req *request) (kmsg.Response, error) {
 		if len(r.ProducerIDFilters) > 0 && !slices.Contains(r.ProducerIDFilters, t.ProducerID) {
 			continue
 		}
-		if req.version >= 1 && r.DurationFilterMillis > 0 &&
-			(t.State != txn.Ongoing || now.Sub(t.Start) < time.Duration(r.DurationFilterMillis)*time.Millisecond) {
+		if req.version >= 1 && r.DurationFilterMillis >= 0 &&
+			(t.Start.IsZero() || now.Sub(t.Start) < time.Duration(r.DurationFilterMillis)*time.Millisecond) {
 			continue
 		}
 		ts := kmsg.NewListTransactionsResponseTransactionState()

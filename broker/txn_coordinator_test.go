@@ -342,6 +342,14 @@ func TestTxnCommitLifecycle(t *testing.T) {
 	if lresp := f.request(lt).(*kmsg.ListTransactionsResponse); len(lresp.TransactionStates) != 0 {
 		t.Fatalf("ListTransactions(Ongoing) = %+v", lresp.TransactionStates)
 	}
+	lt.StateFilters, lt.DurationFilterMillis = nil, time.Hour.Milliseconds()
+	if lresp := f.request(lt).(*kmsg.ListTransactionsResponse); len(lresp.TransactionStates) != 0 {
+		t.Fatalf("ListTransactions(started over an hour ago) = %+v", lresp.TransactionStates)
+	}
+	lt.DurationFilterMillis = 0
+	if lresp := f.request(lt).(*kmsg.ListTransactionsResponse); len(lresp.TransactionStates) != 1 {
+		t.Fatalf("ListTransactions(started at least 0ms ago) = %+v", lresp.TransactionStates)
+	}
 }
 
 // TestTxnErrors checks the coordinator's refusals with their Kafka errors.
