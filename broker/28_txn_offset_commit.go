@@ -78,6 +78,16 @@ func handleTxnOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 		if len(recs) == 0 {
 			return
 		}
+		if b.cfg.bug(bugTxnOffsetsEarly) {
+			if err := b.groups.appendRecords(g.ID, recs); err != nil {
+				setAll(kerr.CoordinatorNotAvailable)
+				return
+			}
+			for tp, o := range offs {
+				g.Offsets[tp] = o
+			}
+			return
+		}
 		raw := encodeProducerBatch(recs, now.UnixMilli(), r.ProducerID, r.ProducerEpoch)
 		if kerrv := b.appendInternal(offsetsTopic, partitionFor(g.ID, b.groups.numPartitions()), raw); kerrv != nil {
 			b.log.Warn("append transactional offset commit", "group", g.ID, "err", kerrv)

@@ -96,6 +96,8 @@ var brokerProps = map[string]string{
 	"leader.imbalance.check.interval.seconds": "300",
 	// Bug switches (see bugs.go): off by default, for the checker's mutation tests only.
 	bugAckBeforeReplication: "false",
+	bugTxnCommitOnAbort:     "false",
+	bugTxnOffsetsEarly:      "false",
 	bugLoseLastBatch:        "false",
 }
 

@@ -548,3 +548,34 @@ func TestTxnStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("re-init of a after restart = %d/%d, want %d/%d", pa2, ea2, pa, ea+2)
 	}
 }
+
+// TestTxnBugSwitches checks that the two transaction bug switches do the harm they promise:
+// kchaos.bug.txn-offsets-before-marker makes a transactional offset visible at once and keeps
+// it through an abort; kchaos.bug.txn-commit-on-abort writes an aborted transaction's markers
+// as commits.
+func TestTxnBugSwitches(t *testing.T) {
+	f := startTxnBroker(t, t.TempDir(), map[string]string{bugTxnOffsetsEarly: "true", bugTxnCommitOnAbort: "true"})
+	pid, epoch := f.mustInit("tx")
+	f.addPartitions(3, "tx", pid, epoch, "in", 0)
+	if err := f.addOffsets("tx", pid, epoch, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.txnOffsetCommit("tx", pid, epoch, "g", 0, 17); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.committed("g", 0); got != 17 {
+		t.Fatalf("offset before the marker with the bug on = %d, want 17", got)
+	}
+	if err := f.endTxn(3, "tx", pid, epoch, false); err != nil {
+		t.Fatal(err)
+	}
+	f.waitState("tx", "CompleteAbort")
+	for _, m := range f.ml.sent() {
+		if !m.Committed {
+			t.Fatalf("abort marker %+v written as an abort with the bug on", m)
+		}
+	}
+	if got := f.committed("g", 0); got != 17 {
+		t.Fatalf("offset after the abort with the bug on = %d, want 17", got)
+	}
+}

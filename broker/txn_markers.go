@@ -103,7 +103,8 @@ func (tc *txnCoordinator) sendMarkers(t *txn.Txn, coordinatorEpoch int32, parts 
 		req := kmsg.NewPtrWriteTxnMarkersRequest()
 		req.Version = 1
 		m := kmsg.NewWriteTxnMarkersRequestMarker()
-		m.ProducerID, m.ProducerEpoch, m.Committed = t.ProducerID, t.Epoch, t.State == txn.PrepareCommit
+		m.ProducerID, m.ProducerEpoch = t.ProducerID, t.Epoch
+		m.Committed = t.State == txn.PrepareCommit || tc.b.cfg.bug(bugTxnCommitOnAbort)
 		m.CoordinatorEpoch = coordinatorEpoch
 		for _, tp := range tps {
 			if n := len(m.Topics); n == 0 || m.Topics[n-1].Topic != tp.Topic {
