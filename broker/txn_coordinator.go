@@ -51,6 +51,9 @@ type txnCoordinator struct {
 	// completing maps ids to the state whose markers a goroutine is writing.
 	completing map[string]*txn.Txn
 	lastExpiry time.Time
+
+	// committed, aborted and timedOut count completed and timed-out transactions (metrics).
+	committed, aborted, timedOut atomic.Int64
 }
 
 // txnTickInterval is how often the coordinator looks for transactions whose markers need a
@@ -276,6 +279,7 @@ func (tc *txnCoordinator) tick(now time.Time) {
 			continue
 		}
 		tc.b.log.Info("aborting timed-out transaction", "transactional_id", t.ID, "producer_id", t.ProducerID, "epoch", t.Epoch)
+		tc.timedOut.Add(1)
 		tc.startCompletion(next)
 	}
 }

@@ -112,7 +112,7 @@ func startTxnBroker(t *testing.T, dir string, props map[string]string) *txnFixtu
 	for k, v := range props {
 		all[k] = v
 	}
-	b, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: dir, Props: all},
+	b, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", DataDir: dir, Props: all},
 		Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -254,6 +254,35 @@ func (f *txnFixture) waitState(id, state string) kmsg.DescribeTransactionsRespon
 	}
 }
 
+// metric returns the value of the series name whose labels include label=value ("" for an
+// unlabelled series), -1 when there is none.
+func (f *txnFixture) metric(name, label, value string) float64 {
+	f.t.Helper()
+	mfs, err := f.b.metrics.reg.Gather()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := label == ""
+			for _, lp := range m.GetLabel() {
+				match = match || (lp.GetName() == label && lp.GetValue() == value)
+			}
+			if !match {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
 func partitionsOf(d kmsg.DescribeTransactionsResponseTransactionState) map[string][]int32 {
 	out := map[string][]int32{}
 	for _, t := range d.Topics {
@@ -309,6 +338,9 @@ func TestTxnCommitLifecycle(t *testing.T) {
 		t.Fatalf("EndTxn: %v", err)
 	}
 	f.waitState("tx", "CompleteCommit")
+	if got := f.metric("kchaos_transactions_completed_total", "result", "commit"); got != 1 {
+		t.Fatalf("kchaos_transactions_completed_total{result=commit} = %v, want 1", got)
+	}
 	if got, err := f.fetchOffset("g", 0, true); got != 42 || err != nil {
 		t.Fatalf("committed offset after the commit marker = %d, %v; want 42", got, err)
 	}
@@ -495,6 +527,15 @@ func TestTxnTimeoutAborts(t *testing.T) {
 	}
 	if err := f.endTxn(3, "tx", pid, epoch, true); err != kerr.ProducerFenced {
 		t.Fatalf("commit after the timeout: %v, want PRODUCER_FENCED", err)
+	}
+	if got := f.metric("kchaos_transactions_timed_out_total", "", ""); got != 1 {
+		t.Fatalf("kchaos_transactions_timed_out_total = %v, want 1", got)
+	}
+	if got := f.metric("kchaos_transactions_completed_total", "result", "abort"); got != 1 {
+		t.Fatalf("kchaos_transactions_completed_total{result=abort} = %v, want 1", got)
+	}
+	if got := f.metric("kchaos_transactions", "state", "CompleteAbort"); got != 1 {
+		t.Fatalf("kchaos_transactions{state=CompleteAbort} = %v, want 1", got)
 	}
 }
 

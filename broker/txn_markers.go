@@ -80,7 +80,13 @@ func (tc *txnCoordinator) complete(t *txn.Txn, coordinatorEpoch int32) {
 	}
 	// A failed write leaves t installed: the next tick starts a new writer, which rewrites
 	// the markers (a repeated marker is harmless).
-	tc.store(t.Completed(time.Now()))
+	if tc.store(t.Completed(time.Now())) == nil {
+		if t.State == txn.PrepareCommit {
+			tc.committed.Add(1)
+		} else {
+			tc.aborted.Add(1)
+		}
+	}
 }
 
 // sendMarkers sends one round of markers for parts, grouped by leader, and returns the
