@@ -173,15 +173,20 @@ func (c *coordinator) loadPartition(p int32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.loading, p)
+	markers := c.loadMarkers[p]
+	delete(c.loadMarkers, p)
 	if err != nil {
 		return err
 	}
-	c.installPendingTxn(pending)
 	now := time.Now()
 	for id, g := range groups {
 		g.SetLoaded(now)
 		c.groups[id] = g
 		c.books[g] = &groupBook{stored: g.MetaVersion(), rebalances: g.Rebalances}
+	}
+	c.installPendingTxn(pending)
+	for _, m := range markers {
+		c.applyTxnMarker(p, m.producerID, m.commit)
 	}
 	c.owned[p] = true
 	return nil

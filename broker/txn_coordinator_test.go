@@ -620,3 +620,30 @@ func TestTxnBugSwitches(t *testing.T) {
 		t.Fatalf("offset after the abort with the bug on = %d, want 17", got)
 	}
 }
+
+// TestTxnMarkerDuringGroupLoad checks that a marker reaching a __consumer_offsets partition
+// while the group coordinator loads it (after the load read the log) is applied once the
+// load installs the pending transactional offsets, instead of being lost.
+func TestTxnMarkerDuringGroupLoad(t *testing.T) {
+	f := startTxnBroker(t, t.TempDir(), nil)
+	pid, epoch := f.mustInit("tx")
+	if err := f.addOffsets("tx", pid, epoch, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.txnOffsetCommit("tx", pid, epoch, "g", 1, 23); err != nil {
+		t.Fatal(err)
+	}
+	c := f.b.groups
+	p := partitionFor("g", c.numPartitions())
+	c.unloadPartition(p)
+	c.mu.Lock()
+	c.loading[p] = true
+	c.mu.Unlock()
+	c.onTxnMarker(p, pid, true) // arrives while loading; no control batch in the log
+	if err := c.loadPartition(p); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.committed("g", 1); got != 23 {
+		t.Fatalf("offset after a marker during the load = %d, want 23", got)
+	}
+}

@@ -25,6 +25,23 @@ import (
 func (c *coordinator) onTxnMarker(partition int32, producerID int64, commit bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.loading[partition] {
+		// The load may have read the log before this marker: apply it after the load.
+		c.loadMarkers[partition] = append(c.loadMarkers[partition], txnMarker{producerID, commit})
+		return
+	}
+	c.applyTxnMarker(partition, producerID, commit)
+}
+
+// txnMarker is a transaction marker written to a __consumer_offsets partition.
+type txnMarker struct {
+	producerID int64
+	commit     bool
+}
+
+// applyTxnMarker commits or drops the pending offsets of producerID for the groups of
+// partition. c.mu must be held.
+func (c *coordinator) applyTxnMarker(partition int32, producerID int64, commit bool) {
 	byGroup := c.pendingTxn[producerID]
 	if byGroup == nil {
 		return
