@@ -238,3 +238,47 @@ func TestSaramaTransactions(t *testing.T) {
 		t.Fatalf("offset committed in the transaction = %d, want 42 (the message's offset + 1)", got)
 	}
 }
+
+// BenchmarkTransactions measures franz-go transactions against one broker: each iteration
+// begins a transaction, produces records of 1 KiB to a 4-partition topic and commits,
+// reporting committed transactions per second and the mean commit (EndTransaction) latency.
+// It needs the idem branch's partition side, like TestFranzGoTransactions.
+func BenchmarkTransactions(b *testing.B) {
+	for _, records := range []int{1, 100} {
+		b.Run(fmt.Sprintf("records=%d,size=1KiB,parts=4", records), func(b *testing.B) {
+			p := brokertest.Start(b, brokertest.Set("transaction.state.log.num.partitions", "5"))
+			admin := newClient(b, p.Addr())
+			createTopic(b, admin, "txbench", 4, nil)
+			cl := newClient(b, p.Addr(), kgo.TransactionalID("bench"), kgo.DefaultProduceTopic("txbench"),
+				kgo.ProducerLinger(0))
+			payload := make([]byte, 1024)
+			c := ctx(b, 10*time.Minute)
+			var commit time.Duration
+			b.SetBytes(int64(records * len(payload)))
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				if err := cl.BeginTransaction(); err != nil {
+					b.Fatal(err)
+				}
+				for range records {
+					cl.Produce(c, &kgo.Record{Value: payload}, func(_ *kgo.Record, err error) {
+						if err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				if err := cl.Flush(c); err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				if err := cl.EndTransaction(c, kgo.TryCommit); err != nil {
+					b.Fatal(err)
+				}
+				commit += time.Since(t0)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "txn/s")
+			b.ReportMetric(float64(commit.Microseconds())/float64(b.N), "commit_us/txn")
+		})
+	}
+}
