@@ -302,6 +302,13 @@ func TestTxnCommitLifecycle(t *testing.T) {
 	if resp := f.request(fc).(*kmsg.FindCoordinatorResponse); resp.ErrorCode != 0 || resp.NodeID != 1 {
 		t.Fatalf("FindCoordinator(transaction) = %+v", resp)
 	}
+	batched := kmsg.NewPtrFindCoordinatorRequest()
+	batched.Version, batched.CoordinatorType, batched.CoordinatorKeys = 4, 1, []string{"tx", "other", ""}
+	bresp, _ := handleFindCoordinator(&conn{b: f.b}, &request{version: 4, msg: batched})
+	cos := bresp.(*kmsg.FindCoordinatorResponse).Coordinators
+	if len(cos) != 3 || cos[0].NodeID != 1 || cos[0].ErrorCode != 0 || cos[1].NodeID != 1 || cos[2].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("batched FindCoordinator(transaction) = %+v", cos)
+	}
 	pid, epoch := f.mustInit("tx")
 	if pid < 1<<40 || epoch != 0 {
 		t.Fatalf("InitProducerId = %d/%d, want a node-1 producer id at epoch 0", pid, epoch)
