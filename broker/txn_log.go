@@ -80,7 +80,7 @@ func decodeTxnRecord(r record) (string, *txn.Txn, error) {
 	return t.ID, t, nil
 }
 
-// createTxnStateTopic creates __transaction_state on first use, as Kafka does on the first
+// createTopic creates __transaction_state on first use, as Kafka does on the first
 // FindCoordinator for a transactional id: transaction.state.log.num.partitions partitions,
 // replication factor min(transaction.state.log.replication.factor, live brokers), compacted.
 func (tc *txnCoordinator) createTopic() *kerr.Error {
