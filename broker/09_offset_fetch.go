@@ -5,9 +5,10 @@ package broker
 // Behaviour: returns committed offsets (offset -1, leader epoch -1 and empty metadata where
 // none is committed); null topics (v2+) means every partition the group has committed. v8+
 // fetches several groups at once, each with its own error. Unknown groups have no offsets and
-// no error, as in Kafka. RequireStable (v7+) is accepted; without transactions no offset is
-// ever pending, so UNSTABLE_OFFSET_COMMIT never occurs. Groups of a partition being loaded get
-// COORDINATOR_LOAD_IN_PROGRESS.
+// no error, as in Kafka. With RequireStable (v7+, KIP-447) a partition with a transactional
+// offset commit still waiting for its marker gets UNSTABLE_OFFSET_COMMIT, so a consumer taking
+// it over retries instead of starting from the offset before the transaction. Groups of a
+// partition being loaded get COORDINATOR_LOAD_IN_PROGRESS.
 
 import (
 	"slices"
@@ -25,6 +26,8 @@ type fetchedOffset struct {
 	partition int32
 	off       group.Offset
 	ok        bool
+	// unstable: a transactional commit of this partition awaits its marker.
+	unstable bool
 }
 
 // fetchOffsets returns the group's offsets for the requested partitions (all when topics is
@@ -45,7 +48,7 @@ func (c *coordinator) fetchOffsets(groupID string, topics map[string][]int32, al
 			return nil, nil
 		}
 		for tp, o := range g.Offsets {
-			out = append(out, fetchedOffset{tp.Topic, tp.Partition, o, true})
+			out = append(out, fetchedOffset{topic: tp.Topic, partition: tp.Partition, off: o, ok: true, unstable: c.hasPendingTxn(groupID, tp)})
 		}
 		slices.SortFunc(out, func(a, b fetchedOffset) int {
 			if c := strings.Compare(a.topic, b.topic); c != 0 {
@@ -58,9 +61,11 @@ func (c *coordinator) fetchOffsets(groupID string, topics map[string][]int32, al
 	for t, ps := range topics {
 		for _, p := range ps {
 			f := fetchedOffset{topic: t, partition: p}
+			tp := group.TopicPartition{Topic: t, Partition: p}
 			if g != nil {
-				f.off, f.ok = g.Offsets[group.TopicPartition{Topic: t, Partition: p}]
+				f.off, f.ok = g.Offsets[tp]
 			}
+			f.unstable = c.hasPendingTxn(groupID, tp)
 			out = append(out, f)
 		}
 	}
@@ -126,7 +131,9 @@ func handleOffsetFetch(c *conn, req *request) (kmsg.Response, error) {
 				for _, f := range byTopic[t] {
 					sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = f.partition, -1, -1, &empty
-					if f.ok {
+					if f.unstable && r.RequireStable {
+						sp.ErrorCode = kerr.UnstableOffsetCommit.Code
+					} else if f.ok {
 						md := f.off.Metadata
 						sp.Offset, sp.LeaderEpoch, sp.Metadata = f.off.Offset, f.off.LeaderEpoch, &md
 					}
@@ -166,6 +173,8 @@ func handleOffsetFetch(c *conn, req *request) (kmsg.Response, error) {
 			sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = f.partition, -1, -1, &empty
 			if err != nil {
 				sp.ErrorCode = err.Code
+			} else if f.unstable && r.RequireStable && req.version >= 7 {
+				sp.ErrorCode = kerr.UnstableOffsetCommit.Code
 			} else if f.ok {
 				md := f.off.Metadata
 				sp.Offset, sp.LeaderEpoch, sp.Metadata = f.off.Offset, f.off.LeaderEpoch, &md

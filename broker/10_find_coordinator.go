@@ -4,9 +4,10 @@ package broker
 //
 // Behaviour: for key type 0 (groups) answers this broker, which coordinates every group on a
 // single node; __consumer_offsets is created on the first request, as in Kafka. v4+ batches
-// keys in CoordinatorKeys and answers each in Coordinators. Differences from Kafka: key type 1
-// (transactions) gets COORDINATOR_NOT_AVAILABLE because the broker has no transaction
-// coordinator; other key types get INVALID_REQUEST.
+// keys in CoordinatorKeys and answers each in Coordinators. Key type 1 (transactions) answers
+// the leader of the transactional id's __transaction_state partition, creating the topic on
+// the first request; an empty transactional id gets INVALID_REQUEST. Other key types get
+// INVALID_REQUEST.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -32,7 +33,17 @@ func handleFindCoordinator(c *conn, req *request) (kmsg.Response, error) {
 			}
 			return b.cfg.NodeID, b.advertise.host, b.advertise.port, nil, ""
 		case 1:
-			return -1, "", -1, kerr.CoordinatorNotAvailable, "this broker has no transaction coordinator"
+			if key == "" {
+				return -1, "", -1, kerr.InvalidRequest, "the transactional id must not be empty"
+			}
+			if err := b.txns.ensureReady(); err != nil {
+				return -1, "", -1, err, ""
+			}
+			if b.cl != nil {
+				id, host, port, err := b.cl.txnCoordinator(b.txns.txnPartitionOf(key))
+				return id, host, port, err, ""
+			}
+			return b.cfg.NodeID, b.advertise.host, b.advertise.port, nil, ""
 		default:
 			return -1, "", -1, kerr.InvalidRequest, "unknown coordinator key type"
 		}

@@ -27,6 +27,8 @@ type Broker struct {
 	groups  *coordinator
 	// readAboveHW is the kchaos.bug.read-above-high-watermark switch (bugs.go), read once.
 	readAboveHW bool
+	// txns is the transaction coordinator.
+	txns *txnCoordinator
 	// producerIDs issues producer ids for InitProducerId.
 	producerIDs *producerIDs
 	// cl is the broker's part in a replicated cluster; nil for a single node.
@@ -107,6 +109,7 @@ func New(cfg Config, opts Options) (*Broker, error) {
 	b.producerIDs = pids
 	b.readAboveHW = cfg.bug(bugReadAboveHW)
 	b.groups = newCoordinator(b)
+	b.txns = newTxnCoordinator(b)
 	if len(cfg.Voters) > 0 {
 		// Topics, partitions and groups come from the controller quorum's image once the
 		// broker starts.
@@ -122,6 +125,10 @@ func New(cfg Config, opts Options) (*Broker, error) {
 	}
 	b.metrics.partitions.Set(float64(n))
 	if err := b.groups.startUp(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	if err := b.txns.startUp(); err != nil {
 		b.closeLogs()
 		return nil, err
 	}
@@ -168,6 +175,8 @@ func (b *Broker) Start() error {
 	go b.acceptLoop()
 	go b.maintainLoop()
 	go b.groups.tickLoop()
+	b.bgWG.Add(1)
+	go b.txns.tickLoop()
 	b.log.Info("broker listening", "addr", ln.Addr().String(), "metrics", b.MetricsAddr(), "data_dir", b.cfg.DataDir)
 	return nil
 }

@@ -17,11 +17,21 @@ package broker
 //   - kchaos.bug.skip-idempotence-window: idempotent (non-transactional) batches are appended
 //     as if they carried no producer id, so a producer's retry of a batch that was written is
 //     written again (the checker's "duplicate" under idempotence).
+//   - kchaos.bug.txn-commit-on-abort: the transaction coordinator writes commit markers for
+//     transactions it aborts (EndTxn abort, a new producer instance, timeout), so aborted
+//     records become visible to read_committed and aborted transactional offsets are applied
+//     (the checker's "aborted read").
+//   - kchaos.bug.txn-offsets-before-marker: TxnOffsetCommit applies the offsets at once, as a
+//     plain commit, instead of holding them until the transaction's commit marker; a
+//     consume-transform-produce transaction that aborts still moves the group past its input
+//     (the checker's exactly-once analysis: inputs missing from the output).
 const (
 	bugAckBeforeReplication = "kchaos.bug.ack-before-replication"
 	bugLoseLastBatch        = "kchaos.bug.lose-last-batch-on-restart"
 	bugReadAboveHW          = "kchaos.bug.read-above-high-watermark"
 	bugSkipIdempotence      = "kchaos.bug.skip-idempotence-window"
+	bugTxnCommitOnAbort     = "kchaos.bug.txn-commit-on-abort"
+	bugTxnOffsetsEarly      = "kchaos.bug.txn-offsets-before-marker"
 )
 
 // bug reports whether bug switch name is on.

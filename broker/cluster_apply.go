@@ -138,6 +138,7 @@ func (b *Broker) applyPartition(p *partition, ip *controller.Partition) {
 	p.mu.Unlock()
 
 	offsets := p.topic.name == offsetsTopic
+	txnState := p.topic.name == txnStateTopic
 	switch {
 	case becameLeader:
 		if err := p.log.AssignEpoch(ip.LeaderEpoch); err != nil {
@@ -153,11 +154,21 @@ func (b *Broker) applyPartition(p *partition, ip *controller.Partition) {
 				}
 			})
 		}
+		if txnState {
+			b.txns.handOff(func() {
+				if err := b.txns.loadPartition(p.index); err != nil {
+					b.log.Error("load transactions", "partition", p.index, "err", err)
+				}
+			})
+		}
 	case !isLeader:
 		if wasLeader {
 			b.log.Info("lost leadership", "topic", p.topic.name, "partition", p.index, "new_leader", ip.Leader, "epoch", ip.LeaderEpoch)
 			if offsets {
 				b.groups.handOff(func() { b.groups.unloadPartition(p.index) })
+			}
+			if txnState {
+				b.txns.handOff(func() { b.txns.unloadPartition(p.index) })
 			}
 		}
 		b.cl.follow(p, ip.Leader)

@@ -75,6 +75,11 @@ var brokerProps = map[string]string{
 	"group.max.session.timeout.ms":     "1800000",
 	"offsets.topic.num.partitions":     "50",
 	"producer.id.expiration.ms":        "86400000",
+	// Transaction coordinator (Kafka's defaults).
+	"transaction.state.log.num.partitions":                        "50",
+	"transaction.state.log.replication.factor":                    "3",
+	"transaction.max.timeout.ms":                                  "900000",
+	"transaction.abort.timed.out.transaction.cleanup.interval.ms": "10000",
 	// Replication and the controller quorum (cluster mode). Kafka's defaults, except where
 	// the launcher passes shorter ones for fast failover.
 	"offsets.topic.replication.factor":        "3",
@@ -92,6 +97,8 @@ var brokerProps = map[string]string{
 	"leader.imbalance.check.interval.seconds": "300",
 	// Bug switches (see bugs.go): off by default, for the checker's mutation tests only.
 	bugAckBeforeReplication: "false",
+	bugTxnCommitOnAbort:     "false",
+	bugTxnOffsetsEarly:      "false",
 	bugLoseLastBatch:        "false",
 	bugReadAboveHW:          "false",
 	bugSkipIdempotence:      "false",

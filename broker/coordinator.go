@@ -42,6 +42,12 @@ type coordinator struct {
 	loading map[int32]bool
 	// books tracks, per group, what has been persisted and counted.
 	books map[*group.Group]*groupBook
+	// pendingTxn holds transactional offset commits (TxnOffsetCommit) written to the log but
+	// not yet committed or aborted by a marker, per producer id and group.
+	pendingTxn map[int64]map[string]map[group.TopicPartition]group.Offset
+	// loadMarkers queues the transaction markers written to a partition while it loads; the
+	// load applies them once its pending offsets are installed.
+	loadMarkers map[int32][]txnMarker
 }
 
 // groupBook is the coordinator's bookkeeping for one group.
@@ -62,6 +68,9 @@ func newCoordinator(b *Broker) *coordinator {
 		owned:   map[int32]bool{},
 		loading: map[int32]bool{},
 		books:   map[*group.Group]*groupBook{},
+
+		pendingTxn:  map[int64]map[string]map[group.TopicPartition]group.Offset{},
+		loadMarkers: map[int32][]txnMarker{},
 	}
 }
 

@@ -13,4 +13,10 @@
 // The partition side of transactions is here too: WriteTxnMarkers writes commit/abort
 // markers, read_committed Fetch and ListOffsets stop at the last stable offset, and Fetch
 // returns the aborted transactions; DescribeProducers shows the producer state.
+// Transactions (KIP-98) are coordinated by txn_coordinator.go around the pure state machine in
+// broker/txn; each transactional id's state lives in the compacted internal topic
+// __transaction_state (txn_log.go), loaded by the partition's leader, and completing
+// transactions' markers are sent as WriteTxnMarkers to the partitions' leaders
+// (txn_markers.go). Transactional offset commits stay pending in the group coordinator until
+// their marker reaches __consumer_offsets (txn_offsets.go).
 package broker

@@ -29,6 +29,7 @@ const (
 	fBytes       // compact (nullable) bytes
 	fArray       // compact array of structs (sub), each ending in tagged fields
 	fInt32Array  // compact array of int32
+	fInt64Array  // compact array of int64
 	fStringArray // compact array of compact strings
 )
 
@@ -128,6 +129,17 @@ var flexSchemas = map[kmsg.Key][]field{
 		farr(f(fInt64), f(fInt16), f(fInt8), farr(f(fString), f(fInt32Array)), f(fInt32), fv(fInt8, 2, -1)),
 	},
 	kmsg.DescribeProducers: {farr(f(fString), f(fInt32Array))},
+	kmsg.AddPartitionsToTxn: {
+		f(fString), f(fInt64), f(fInt16), farr(f(fString), f(fInt32Array)),
+	},
+	kmsg.AddOffsetsToTxn: {f(fString), f(fInt64), f(fInt16), f(fString)},
+	kmsg.EndTxn:          {f(fString), f(fInt64), f(fInt16), f(fInt8)},
+	kmsg.TxnOffsetCommit: {
+		f(fString), f(fString), f(fInt64), f(fInt16), fv(fInt32, 3, -1), fv(fString, 3, -1), fv(fString, 3, -1),
+		farr(f(fString), farr(f(fInt32), f(fInt64), fv(fInt32, 2, -1), f(fString))),
+	},
+	kmsg.DescribeTransactions: {f(fStringArray)},
+	kmsg.ListTransactions:     {f(fStringArray), f(fInt64Array), fv(fInt64, 1, -1)},
 	kmsg.AlterPartition: {
 		f(fInt32), f(fInt64),
 		farr(fv(fString, 0, 1), fv(fUUID, 2, -1),
@@ -212,7 +224,7 @@ func walkField(r *kbin.Reader, fd field, version int16) bool {
 		if l := r.Uvarint(); l > 0 {
 			r.Span(int(l - 1))
 		}
-	case fArray, fInt32Array, fStringArray:
+	case fArray, fInt32Array, fInt64Array, fStringArray:
 		n := r.Uvarint()
 		if n == 0 { // null
 			return r.Ok()
@@ -225,6 +237,8 @@ func walkField(r *kbin.Reader, fd field, version int16) bool {
 			switch fd.kind {
 			case fInt32Array:
 				r.Int32()
+			case fInt64Array:
+				r.Int64()
 			case fStringArray:
 				walkField(r, field{kind: fString}, version)
 			default:

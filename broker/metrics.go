@@ -132,6 +132,9 @@ func (b *Broker) serveMetrics() error {
 	if err := b.metrics.reg.Register(groupMetrics{b}); err != nil {
 		return fmt.Errorf("broker: metrics: %w", err)
 	}
+	if err := b.metrics.reg.Register(txnMetrics{b}); err != nil {
+		return fmt.Errorf("broker: metrics: %w", err)
+	}
 	ln, err := net.Listen("tcp", b.cfg.MetricsAddr)
 	if err != nil {
 		return fmt.Errorf("broker: metrics listen: %w", err)

@@ -94,6 +94,13 @@ func groupRecord(g *group.Group) record {
 
 // encodeBatch builds one uncompressed magic-2 record batch of recs.
 func encodeBatch(recs []record, now int64) []byte {
+	return encodeProducerBatch(recs, now, -1, -1)
+}
+
+// encodeProducerBatch builds one uncompressed magic-2 record batch of recs; a producer id of
+// 0 or more makes it a transactional batch of that producer and epoch, with no sequence, as
+// Kafka's coordinators write transactional offset commits.
+func encodeProducerBatch(recs []record, now int64, producerID int64, epoch int16) []byte {
 	var body []byte
 	for i, r := range recs {
 		rec := []byte{0}                 // attributes
@@ -110,7 +117,10 @@ func encodeBatch(recs []record, now int64) []byte {
 		body = append(body, rec...)
 	}
 	batch := kmsg.RecordBatch{Magic: 2, NumRecords: int32(len(recs)), LastOffsetDelta: int32(len(recs) - 1),
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, FirstTimestamp: now, MaxTimestamp: now, Records: body}
+		ProducerID: producerID, ProducerEpoch: epoch, FirstSequence: -1, FirstTimestamp: now, MaxTimestamp: now, Records: body}
+	if producerID >= 0 {
+		batch.Attributes = attrTransactional
+	}
 	raw := batch.AppendTo(nil)
 	binary.BigEndian.PutUint32(raw[batchLength:], uint32(len(raw)-12))
 	binary.BigEndian.PutUint32(raw[batchCRC:], crc32.Checksum(raw[batchAttributes:], castagnoli))
@@ -159,10 +169,12 @@ func (c *coordinator) loadPartition(p int32) error {
 	c.mu.Lock()
 	c.loading[p] = true
 	c.mu.Unlock()
-	groups, err := c.readPartition(p)
+	groups, pending, err := c.readPartition(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.loading, p)
+	markers := c.loadMarkers[p]
+	delete(c.loadMarkers, p)
 	if err != nil {
 		return err
 	}
@@ -171,6 +183,10 @@ func (c *coordinator) loadPartition(p int32) error {
 		g.SetLoaded(now)
 		c.groups[id] = g
 		c.books[g] = &groupBook{stored: g.MetaVersion(), rebalances: g.Rebalances}
+	}
+	c.installPendingTxn(pending)
+	for _, m := range markers {
+		c.applyTxnMarker(p, m.producerID, m.commit)
 	}
 	c.owned[p] = true
 	return nil
@@ -192,6 +208,7 @@ func (c *coordinator) unloadPartition(p int32) {
 			delete(c.books, g)
 		}
 	}
+	c.dropPendingTxn(p)
 	c.mu.Unlock()
 	for _, f := range out {
 		f()
@@ -199,12 +216,14 @@ func (c *coordinator) unloadPartition(p int32) {
 }
 
 // readPartition replays partition p into groups.
-func (c *coordinator) readPartition(p int32) (map[string]*group.Group, error) {
+// Transactional offset commits without their marker yet come back as pending.
+func (c *coordinator) readPartition(p int32) (map[string]*group.Group, txnOffsetReplay, error) {
 	part, kerrv := c.b.partitionFor(offsetsTopic, p)
 	if kerrv != nil {
-		return nil, kerrv
+		return nil, nil, kerrv
 	}
 	groups := map[string]*group.Group{}
+	pending := txnOffsetReplay{}
 	get := func(id string) *group.Group {
 		g := groups[id]
 		if g == nil {
@@ -224,17 +243,27 @@ func (c *coordinator) readPartition(p int32) (map[string]*group.Group, error) {
 	for off < hw {
 		res, err := part.log.Read(off, 1<<20, hw, true)
 		if err != nil {
-			return nil, fmt.Errorf("broker: read %s-%d at %d: %w", offsetsTopic, p, off, err)
+			return nil, nil, fmt.Errorf("broker: read %s-%d at %d: %w", offsetsTopic, p, off, err)
 		}
 		raw, err := res.Bytes()
 		res.Release()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(raw) == 0 {
 			break
 		}
-		next, err := replayBatches(raw, func(r record) error {
+		next, err := replayOrigins(raw, func(o batchOrigin, r record) error {
+			if o.control {
+				pending.marker(get, o.producerID, o.commit)
+				return nil
+			}
+			if o.transactional && o.producerID >= 0 {
+				if err := pending.add(o.producerID, r); err != nil {
+					c.b.log.Warn("skipping malformed transactional offset commit", "partition", p, "err", err)
+				}
+				return nil
+			}
 			if err := applyRecord(get, groups, r); err != nil {
 				// One bad record must not keep the coordinator (or the broker) from starting.
 				c.b.log.Warn("skipping malformed __consumer_offsets record", "partition", p, "err", err)
@@ -242,7 +271,7 @@ func (c *coordinator) readPartition(p int32) (map[string]*group.Group, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("broker: replay %s-%d: %w", offsetsTopic, p, err)
+			return nil, nil, fmt.Errorf("broker: replay %s-%d: %w", offsetsTopic, p, err)
 		}
 		if next <= off {
 			break
@@ -250,16 +279,37 @@ func (c *coordinator) readPartition(p int32) (map[string]*group.Group, error) {
 		off = next
 	}
 	for id, g := range groups {
-		if g.IsEmpty() && len(g.Offsets) == 0 && g.Generation == 0 {
+		if g.IsEmpty() && len(g.Offsets) == 0 && g.Generation == 0 && !pending.hasGroup(id) {
 			delete(groups, id)
 		}
 	}
-	return groups, nil
+	return groups, pending, nil
+}
+
+// batchOrigin describes the batch a replayed record came from: the producer of a
+// transactional batch (-1 otherwise), and for a control batch the marker (commit or abort).
+type batchOrigin struct {
+	producerID    int64
+	transactional bool
+	control       bool
+	commit        bool
 }
 
 // replayBatches calls fn for every record of the uncompressed batches in raw and returns the
 // offset after the last batch.
 func replayBatches(raw []byte, fn func(record) error) (int64, error) {
+	return replayOrigins(raw, func(o batchOrigin, r record) error {
+		if o.control {
+			return nil
+		}
+		return fn(r)
+	})
+}
+
+// replayOrigins calls fn for every record of the uncompressed batches in raw, with the batch
+// it came from (a control batch's record is its marker key), and returns the offset after the
+// last batch.
+func replayOrigins(raw []byte, fn func(batchOrigin, record) error) (int64, error) {
 	var next int64
 	for len(raw) >= batchHeaderLen {
 		size := 12 + int(int32(binary.BigEndian.Uint32(raw[batchLength:])))
@@ -271,9 +321,11 @@ func replayBatches(raw []byte, fn func(record) error) (int64, error) {
 		base := int64(binary.BigEndian.Uint64(b[batchBaseOffset:]))
 		next = base + int64(int32(binary.BigEndian.Uint32(b[batchLastOffsetDelta:]))) + 1
 		attrs := binary.BigEndian.Uint16(b[batchAttributes:])
-		if attrs&attrControl != 0 || attrs&attrCompressionMask != 0 {
-			continue // the coordinator writes neither
+		if attrs&attrCompressionMask != 0 {
+			continue // the coordinators never compress
 		}
+		origin := batchOrigin{producerID: int64(binary.BigEndian.Uint64(b[batchProducerID:])),
+			transactional: attrs&attrTransactional != 0, control: attrs&attrControl != 0}
 		n := int(int32(binary.BigEndian.Uint32(b[batchNumRecords:])))
 		r := kbin.Reader{Src: b[batchHeaderLen:]}
 		for range n {
@@ -292,7 +344,11 @@ func replayBatches(raw []byte, fn func(record) error) (int64, error) {
 			if !r.Ok() || !rec.Ok() {
 				return next, fmt.Errorf("truncated record in batch at offset %d", base)
 			}
-			if err := fn(kv); err != nil {
+			if origin.control {
+				// The control record key: version int16, type int16 (0 abort, 1 commit).
+				origin.commit = len(kv.key) >= 4 && binary.BigEndian.Uint16(kv.key[2:]) == 1
+			}
+			if err := fn(origin, kv); err != nil {
 				return next, err
 			}
 		}

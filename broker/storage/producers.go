@@ -148,6 +148,14 @@ func validate(e *producerEntry, m *batchMeta) (*ProducerBatch, error) {
 		}
 		return nil, nil
 	}
+	if m.transactional && m.baseSeq < 0 {
+		// A coordinator's batch (TxnOffsetCommit on __consumer_offsets) carries no sequence:
+		// only the epoch is checked, as for Kafka's AppendOrigin.COORDINATOR.
+		if e != nil && m.epoch < e.epoch {
+			return nil, ErrProducerFenced
+		}
+		return nil, nil
+	}
 	if e == nil || e.epoch == noProducerEpoch {
 		if m.baseSeq != 0 {
 			return nil, ErrUnknownProducerID
