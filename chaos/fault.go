@@ -79,6 +79,28 @@ const (
 	LoseUnsynced Kind = "lose-unsynced"
 )
 
+// Consumer faults act on the load generator's consumers, not on brokers; their target is
+// consumer(N), the run's N-th consumer (0-based). The harness delivers them (a driver that
+// does not know consumers does not list these kinds).
+const (
+	// CrashConsumer crashes the consumer: its client is closed without committing or leaving
+	// the group, as a killed process would, and a new client starts after param "delay"
+	// (default 0) under the same process number. It has no duration.
+	CrashConsumer Kind = "crash-consumer"
+	// RestartConsumer is CrashConsumer with the new client starting when the fault ends.
+	RestartConsumer Kind = "restart-consumer"
+	// StallConsumer stops the consumer polling until the fault ends (a long GC pause or a
+	// slow processing step): past max.poll.interval.ms the group expels it.
+	StallConsumer Kind = "stall-consumer"
+)
+
+// DropResponses loses the brokers' answers to clients: on the client links of each target,
+// a response is dropped and the connection reset after the broker has read (and acted on)
+// the request, as when an acknowledgement is lost to a network fault. Param "rate" (0..1 or
+// a percentage, default 1) is the chance per response. Producers retry, and without
+// idempotence a retried batch is written twice.
+const DropResponses Kind = "drop-responses"
+
 // Random is a seeded mix of fault kinds with fault-free gaps between them, in the manner of
 // Jepsen's nemesis packages. Params: "kinds" (comma-separated; default every kind the driver
 // supports that needs no special target), "gap" (the mean fault-free period; default the
@@ -117,6 +139,10 @@ var kinds = map[Kind]kindInfo{
 	DiskFull:                   {target: "optional", class: "disk"},
 	DiskSlow:                   {target: "optional", params: []string{"!delay"}, class: "disk"},
 	LoseUnsynced:               {target: "optional", instant: true, class: "disk"},
+	DropResponses:              {target: "optional", params: []string{"rate"}, class: "network"},
+	CrashConsumer:              {target: "required", instant: true, params: []string{"delay"}, class: "consumer"},
+	RestartConsumer:            {target: "required", class: "consumer"},
+	StallConsumer:              {target: "required", class: "consumer"},
 	Random:                     {target: "optional", params: []string{"kinds", "gap", "mode"}, class: "mix"},
 }
 
@@ -218,6 +244,8 @@ const (
 	SelAll Selector = "all"
 	// SelBroker is broker(N).
 	SelBroker Selector = "broker"
+	// SelConsumer is consumer(N), the load generator's N-th consumer (consumer faults only).
+	SelConsumer Selector = "consumer"
 )
 
 // Target selects brokers. Its text form is what a workload file writes: leader(t,0),
@@ -228,7 +256,7 @@ type Target struct {
 	Topic string
 	// Partition is set for leader and followers; -1 means a random partition of Topic.
 	Partition int32
-	// Broker is the id of broker(N).
+	// Broker is the id of broker(N), or the index of consumer(N).
 	Broker int32
 }
 
@@ -243,8 +271,8 @@ func (t Target) String() string {
 			return string(t.Sel) + "(" + t.Topic + ")"
 		}
 		return string(t.Sel) + "(" + t.Topic + "," + strconv.Itoa(int(t.Partition)) + ")"
-	case SelBroker:
-		return "broker(" + strconv.Itoa(int(t.Broker)) + ")"
+	case SelBroker, SelConsumer:
+		return string(t.Sel) + "(" + strconv.Itoa(int(t.Broker)) + ")"
 	}
 	return string(t.Sel)
 }
@@ -287,10 +315,10 @@ func ParseTarget(s string) (Target, error) {
 			return Target{}, fmt.Errorf("chaos: target %q: %s takes no arguments", s, name)
 		}
 		return Target{Sel: sel}, nil
-	case SelBroker:
+	case SelBroker, SelConsumer:
 		id, err := strconv.ParseInt(strings.TrimSpace(args), 10, 32)
 		if !hasArgs || err != nil || id < 0 {
-			return Target{}, fmt.Errorf("chaos: target %q: want broker(N) with a broker id", s)
+			return Target{}, fmt.Errorf("chaos: target %q: want %s(N) with a %s number", s, name, name)
 		}
 		return Target{Sel: sel, Broker: int32(id)}, nil
 	case SelLeader, SelFollowers:
@@ -309,7 +337,7 @@ func ParseTarget(s string) (Target, error) {
 		}
 		return t, nil
 	}
-	return Target{}, fmt.Errorf("chaos: unknown target %q; want leader(topic,partition), leader(topic), followers(topic,partition), controller, random, minority, majority, all or broker(N)", s)
+	return Target{}, fmt.Errorf("chaos: unknown target %q; want leader(topic,partition), leader(topic), followers(topic,partition), controller, random, minority, majority, all, broker(N) or consumer(N)", s)
 }
 
 // RenameTopics rewrites the topic of every fault's target, and of target-valued params

@@ -187,6 +187,8 @@ func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, e
 				continue
 			}
 			msg = fmt.Sprintf("ran the undo of fault %d on %s: %s", rec.Fault, rec.Host, rec.Undo)
+		case "consumer-fault":
+			msg = fmt.Sprintf("consumer fault %d acted on the harness's own consumer; nothing to undo", rec.Fault)
 		case "impair":
 			msg = fmt.Sprintf("links %s impaired by fault %d lived in the harness's proxies; nothing to clear", strings.Join(rec.Links, ","), rec.Fault)
 		default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/chaos/proxy"
@@ -170,6 +171,9 @@ func impairment(f Fault) proxy.Impairment {
 	case Bandwidth:
 		s, _ := workloads.ParseSize(f.param("rate", "0"))
 		return proxy.Impairment{Bandwidth: int64(s)}
+	case DropResponses:
+		rate, _ := parseRate(f.param("rate", "1"))
+		return proxy.Impairment{DropResponses: rate}
 	}
 	return proxy.Impairment{Cut: true, Reset: f.param("mode", "blackhole") == "reset"}
 }
@@ -177,6 +181,8 @@ func impairment(f Fault) proxy.Impairment {
 // linkMatcher returns which links fault f resolved to r touches.
 func linkMatcher(f Fault, r Resolved) func(LinkID) bool {
 	switch f.Kind {
+	case DropResponses:
+		return func(l LinkID) bool { return l.Plane == PlaneClient && slices.Contains(r.Nodes, l.To) }
 	case Latency, Loss, Bandwidth:
 		which := f.param("links", "both")
 		return func(l LinkID) bool {
@@ -208,5 +214,54 @@ func (d *Local) network(reg *Registry, id int64, f Fault, r Resolved) error {
 		d.Net.Clear(key, links)
 		return nil
 	})
+	return nil
+}
+
+// ConsumerFault is a consumer fault as the harness's load generator takes it.
+type ConsumerFault struct {
+	// Consumer is the consumer's index (consumer(N)).
+	Consumer int
+	// Kind is CrashConsumer, RestartConsumer or StallConsumer.
+	Kind Kind
+	// For is the restart delay (crash-consumer's "delay", restart-consumer's duration) or the
+	// stall's length.
+	For time.Duration
+}
+
+// WithConsumers returns a driver that does what inner does plus the consumer fault kinds,
+// handing each to deliver (the load generator). deliver must not block.
+func WithConsumers(inner Driver, deliver func(ConsumerFault) error) Driver {
+	return &consumerDriver{inner: inner, deliver: deliver}
+}
+
+type consumerDriver struct {
+	inner   Driver
+	deliver func(ConsumerFault) error
+}
+
+func (d *consumerDriver) Kinds() []Kind {
+	var out []Kind
+	if d.inner != nil {
+		out = append(out, d.inner.Kinds()...)
+	}
+	return append(out, CrashConsumer, RestartConsumer, StallConsumer)
+}
+
+func (d *consumerDriver) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Resolved) error {
+	if f.Kind.Class() != "consumer" {
+		if d.inner == nil {
+			return fmt.Errorf("chaos: %s: no driver for broker faults", f.Kind)
+		}
+		return d.inner.Apply(ctx, reg, id, f, r)
+	}
+	cf := ConsumerFault{Consumer: int(f.Target.Broker), Kind: f.Kind, For: time.Duration(f.For)}
+	if f.Kind == CrashConsumer {
+		cf.For = f.paramDuration("delay", 0)
+	}
+	if err := d.deliver(cf); err != nil {
+		return err
+	}
+	// Recorded so the journal lists every action; the fault ends by itself in the harness.
+	reg.Add(Record{Fault: id, Action: "consumer-fault", Node: f.Target.Broker}, nil)
 	return nil
 }

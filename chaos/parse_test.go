@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -176,5 +177,27 @@ func TestRenameTopics(t *testing.T) {
 	}
 	if got := faults[2].Params["from"]; got != "peers" {
 		t.Errorf("non-target param rewritten: %s", got)
+	}
+}
+
+// TestEveryShippedWorkloadsChaosParses: each shipped workload file's chaos section (every
+// matrix configuration) parses and validates, so `kchaos run` can run it.
+func TestEveryShippedWorkloadsChaosParses(t *testing.T) {
+	files, err := filepath.Glob("../workloads/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no workload files: %v", err)
+	}
+	for _, f := range files {
+		plan, err := workloads.Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		for _, rc := range plan.Configs {
+			if _, err := Parse(rc.Chaos); err != nil {
+				t.Errorf("%s (%s): %v", f, rc.Config, err)
+				break
+			}
+		}
 	}
 }

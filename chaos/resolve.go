@@ -89,6 +89,10 @@ func Select(t Target, view ClusterView, rng *rand.Rand) ([]int32, error) {
 		return []int32{view.Controller}, nil
 	case SelBroker:
 		return []int32{t.Broker}, nil
+	case SelConsumer:
+		// Consumers are the harness's, not the cluster's: the driver reads the index from
+		// the target.
+		return nil, nil
 	}
 	if n == 0 {
 		return nil, fmt.Errorf("chaos: %s: Metadata lists no broker", t)

@@ -50,6 +50,12 @@ func (f *Fault) validate() error {
 			f.Target = Target{Sel: SelRandom}
 		}
 	}
+	if (info.class == "consumer") != (f.Target.Sel == SelConsumer) {
+		if info.class == "consumer" {
+			return &targetError{fmt.Sprintf("%s needs target consumer(N), not %s", f.Kind, f.Target)}
+		}
+		return &targetError{fmt.Sprintf("%s acts on brokers; consumer(N) is for crash-consumer, restart-consumer and stall-consumer", f.Kind)}
+	}
 	if f.Kind == LeaderIsolateFromFollowers && f.Target.Sel != SelLeader {
 		return &targetError{fmt.Sprintf("%s needs target leader(topic,partition) or leader(topic), not %s", f.Kind, f.Target)}
 	}
@@ -125,7 +131,7 @@ func checkParam(k Kind, name, v string) error {
 			return bad("a duration (200ms, 1s)")
 		}
 	case "rate":
-		if k == Loss {
+		if k == Loss || k == DropResponses {
 			if _, err := parseRate(v); err != nil {
 				return bad("a probability in [0,1] or a percentage (5%)")
 			}

@@ -42,6 +42,10 @@ type Impairment struct {
 	// Bandwidth limits each direction of the link to this many bytes per second; 0 means no
 	// limit.
 	Bandwidth int64
+	// DropResponses is the chance (0..1) that bytes coming back from the upstream are
+	// dropped and the connection reset instead: the upstream has read and acted on the
+	// request, the client never hears the answer (a lost acknowledgement).
+	DropResponses float64
 }
 
 // combine composes impairments set by overlapping faults: cut if any cuts, delays and loss
@@ -59,6 +63,7 @@ func combine(ims map[string]Impairment) Impairment {
 		if im.Bandwidth > 0 && (out.Bandwidth == 0 || im.Bandwidth < out.Bandwidth) {
 			out.Bandwidth = im.Bandwidth
 		}
+		out.DropResponses = max(out.DropResponses, im.DropResponses)
 	}
 	out.Loss = 1 - keep
 	if out.RTO == 0 {
@@ -338,6 +343,11 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, dir int) {
 			l.close()
 			return
 		}
+		if dir == 1 && p.dropResponse() {
+			l.refuse()
+			l.close()
+			return
+		}
 		for b := c.b; len(b) > 0; {
 			n := p.sendable(len(b))
 			if !p.waitBandwidth(dir, n) {
@@ -356,6 +366,13 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, dir int) {
 		}
 	}
 	l.close()
+}
+
+// dropResponse decides whether an answer from the upstream is lost (DropResponses).
+func (p *Proxy) dropResponse() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.eff.DropResponses > 0 && p.rng.Float64() < p.eff.DropResponses
 }
 
 // dueTime returns when a chunk read at now may be delivered: latency, jitter and loss.

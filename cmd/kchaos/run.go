@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -230,19 +231,34 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 	}()
 	defer func() { stopObserver(); <-observed }()
 	var runner *chaos.Runner
+	consumerFaults := make(chan loadgen.ConsumerFault, 16)
 	if len(faults) > 0 {
-		if driver == nil {
+		if driver == nil && slices.ContainsFunc(faults, func(f chaos.Fault) bool { return f.Kind.Class() != "consumer" }) {
 			f.Close()
 			return nil, errors.New("the workload has faults, but with --bootstrap no chaos driver can reach the cluster (give --cluster-file for the ssh driver, or use the embedded cluster)")
 		}
+		// Consumer faults go to the load generator's consumers.
+		withConsumers := chaos.WithConsumers(driver, func(cf chaos.ConsumerFault) error {
+			lf := loadgen.ConsumerFault{Consumer: cf.Consumer, Kind: loadgen.FaultCrash, For: cf.For}
+			if cf.Kind == chaos.StallConsumer {
+				lf.Kind = loadgen.FaultStall
+			}
+			select {
+			case consumerFaults <- lf:
+				return nil
+			default:
+				return errors.New("chaos: consumer fault queue full")
+			}
+		})
 		runner, err = chaos.Start(ctx, faults, chaos.Env{Seed: seed, Duration: time.Duration(rc.Warmup + rc.Duration),
-			Driver: driver, Resolver: resolver, History: hw, RunDir: dir, Logger: logger})
+			Driver: withConsumers, Resolver: resolver, History: hw, RunDir: dir, Logger: logger})
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 	}
-	res, runErr := loadgen.Run(ctx, rc, loadgen.Options{Bootstrap: bootstrap, OutDir: dir, History: hw, Logger: logger, Status: status, RunID: runID})
+	res, runErr := loadgen.Run(ctx, rc, loadgen.Options{Bootstrap: bootstrap, OutDir: dir, History: hw, Logger: logger, Status: status, RunID: runID,
+		ConsumerFaults: consumerFaults})
 	stopObserver()
 	<-observed
 	var healErr error

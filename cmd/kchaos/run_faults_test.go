@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/kchaos/kchaos/broker/brokertest"
+	"github.com/kchaos/kchaos/checker"
+)
+
+// runConfigs runs workload through `kchaos run` and returns each configuration's checker
+// result by its directory name.
+func runConfigs(t *testing.T, workload string, sets ...string) map[string]*checker.Result {
+	t.Helper()
+	bin, err := brokertest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	wl := filepath.Join(dir, "w.yaml")
+	if err := os.WriteFile(wl, []byte(workload), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	args := []string{"run", wl, "--out", out, "--seed", "1"}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
+		t.Fatalf("kchaos run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if bytes.Contains(stdout.Bytes(), []byte("fault not applied")) {
+		t.Errorf("a fault was not applied:\n%s", stdout.String())
+	}
+	paths, _ := filepath.Glob(filepath.Join(out, "*", "verdict.json"))
+	res := map[string]*checker.Result{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r checker.Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		res[filepath.Base(filepath.Dir(p))] = &r
+	}
+	if len(res) == 0 {
+		t.Fatalf("no verdicts:\n%s", stdout.String())
+	}
+	return res
+}
+
+// TestDropResponsesDuplicatesWithoutIdempotence (claim 12): lost produce acknowledgements
+// make the producer retry batches the broker already wrote; the checker counts the copies
+// as duplicates, and with idempotence the broker recognises the retries and there are none.
+func TestDropResponsesDuplicatesWithoutIdempotence(t *testing.T) {
+	res := runConfigs(t, `name: dropresp
+topics: 1
+partitionsPerTopic: 1
+messageSize: 128
+producerRate: 500
+duration: 6s
+replicationFactor: 3
+topicConfig:
+  min.insync.replicas: 2
+producer:
+  acks: all
+  linger: 5ms
+consumer:
+  commit: manual-after-processing
+chaos:
+  - {kind: drop-responses, target: leader(topic-0,0), params: {rate: 50%}, at: 2s, for: 2s}
+matrix:
+  idempotence: [false, true]
+`)
+	if len(res) != 2 {
+		t.Fatalf("want 2 configs, got %d", len(res))
+	}
+	for name, r := range res {
+		dup := count(r, checker.Duplicate)
+		idem := r.Run != nil && r.Run.Idempotent
+		t.Logf("%s: duplicates %d, sends ok %d, lost %d", name, dup, r.Stats.SendsOK, count(r, checker.Lost))
+		switch {
+		case r.Stats.SendsOK == 0:
+			t.Errorf("%s: nothing acknowledged", name)
+		case idem && dup != 0:
+			t.Errorf("%s: %d duplicates with idempotence", name, dup)
+		case !idem && dup == 0:
+			t.Errorf("%s: no duplicates from retried batches without idempotence", name)
+		}
+		if l := count(r, checker.Lost); l != 0 {
+			t.Errorf("%s: %d lost", name, l)
+		}
+	}
+}
+
+// TestConsumerCrashFromWorkload (claim 14's machinery): crash-consumer in a workload's chaos
+// section reaches the load generator's consumer, which dies and restarts; the history
+// records the crash and the checker counts it.
+func TestConsumerCrashFromWorkload(t *testing.T) {
+	res := runConfigs(t, `name: crashcons
+topics: 1
+partitionsPerTopic: 2
+messageSize: 128
+producerRate: 300
+consumerPerSubscription: 2
+duration: 5s
+consumer:
+  mode: group
+  commit: manual-after-processing
+chaos:
+  - {kind: crash-consumer, target: consumer(1), at: 2s, params: {delay: 500ms}}
+  - {kind: stall-consumer, target: consumer(0), at: 3s, for: 500ms}
+`)
+	r := res["default"]
+	if r == nil {
+		t.Fatalf("no default config: %v", res)
+	}
+	if r.Stats.Crashes != 1 {
+		t.Errorf("checker saw %d consumer crashes, want 1", r.Stats.Crashes)
+	}
+	if len(r.Faults) != 2 {
+		t.Errorf("%d faults in the history, want 2: %+v", len(r.Faults), r.Faults)
+	}
+	if l := count(r, checker.Lost); l != 0 {
+		t.Errorf("%d lost", l)
+	}
+}
