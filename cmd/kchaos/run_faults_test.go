@@ -135,3 +135,36 @@ chaos:
 		t.Errorf("%d lost", l)
 	}
 }
+
+// TestMutationSkipIdempotenceWindow: with kchaos.bug.skip-idempotence-window the broker
+// forgets the batches it has written, so an idempotent producer's retries after lost
+// acknowledgements are written twice and the checker reports duplicates that idempotence
+// forbids; TestDropResponsesDuplicatesWithoutIdempotence is the same run with the switch off.
+func TestMutationSkipIdempotenceWindow(t *testing.T) {
+	res := runConfigs(t, `name: skipidem
+topics: 1
+partitionsPerTopic: 1
+messageSize: 128
+producerRate: 500
+duration: 6s
+replicationFactor: 3
+topicConfig:
+  min.insync.replicas: 2
+producer:
+  acks: all
+  linger: 5ms
+  idempotence: true
+consumer:
+  commit: manual-after-processing
+chaos:
+  - {kind: drop-responses, target: leader(topic-0,0), params: {rate: 50%}, at: 2s, for: 2s}
+`, "kchaos.bug.skip-idempotence-window=true")
+	r := res["default"]
+	if r == nil {
+		t.Fatalf("no default config: %v", res)
+	}
+	if dup := count(r, checker.Duplicate); dup == 0 || r.Verdict != "fail" {
+		t.Fatalf("kchaos.bug.skip-idempotence-window: duplicates %d, verdict %s; want duplicates under idempotence and a failed verdict", dup, r.Verdict)
+	}
+	t.Logf("skip-idempotence-window: %d duplicates under idempotence, verdict %s", count(r, checker.Duplicate), r.Verdict)
+}
