@@ -32,6 +32,13 @@ type cluster struct {
 	// img is the last image applied to the local partitions.
 	img atomic.Pointer[controller.Image]
 
+	// caughtUp is closed the first time the controller unfences this broker, i.e. once it has
+	// registered and caught up with the metadata log. Until then client requests wait, as a
+	// Kafka broker does not process requests before its initial catch-up: a restarted broker
+	// must not answer Metadata from an empty image.
+	caughtUp     chan struct{}
+	caughtUpOnce sync.Once
+
 	mu       sync.Mutex // guards the maps below
 	clients  map[int32]*peerClient
 	fetchers map[int32]*fetcher
@@ -52,7 +59,7 @@ func (b *Broker) startCluster() error {
 			return errors.New("broker: --controller-listen is required for a broker that is not a voter")
 		}
 	}
-	cl := &cluster{b: b, clients: map[int32]*peerClient{}, fetchers: map[int32]*fetcher{}}
+	cl := &cluster{b: b, clients: map[int32]*peerClient{}, fetchers: map[int32]*fetcher{}, caughtUp: make(chan struct{})}
 	dial := func(addr string, timeout time.Duration) (net.Conn, error) {
 		for id, voter := range cfg.Voters {
 			if voter == addr {
@@ -284,6 +291,9 @@ func (cl *cluster) heartbeatLoop() {
 				if f != fenced {
 					cl.b.log.Info("broker fencing changed", "fenced", f)
 				}
+				if !f {
+					cl.caughtUpOnce.Do(func() { close(cl.caughtUp) })
+				}
 				fenced = f
 				if f {
 					wait = min(interval, 200*time.Millisecond)
@@ -326,4 +336,15 @@ func (cl *cluster) waitForTopic(name string, gone bool, timeout time.Duration) b
 		time.Sleep(5 * time.Millisecond)
 	}
 	return false
+}
+
+// waitCaughtUp waits until the broker has first been unfenced; false when the broker stops
+// first.
+func (cl *cluster) waitCaughtUp() bool {
+	select {
+	case <-cl.caughtUp:
+		return true
+	case <-cl.b.stop:
+		return false
+	}
 }

@@ -302,7 +302,11 @@ func (c *conn) handle(req *request) (resp kmsg.Response, err error) {
 		}
 	}()
 	c.releaseParts()
-	return lookupAPI(req.key).handle(c, req)
+	a := lookupAPI(req.key)
+	if cl := c.b.cl; cl != nil && !a.internal && req.key != kmsg.ApiVersions.Int16() && !cl.waitCaughtUp() {
+		return nil, errCloseConn
+	}
+	return a.handle(c, req)
 }
 
 // unsupportedAPIVersionsResponse answers an ApiVersions request of a version we do not speak:

@@ -156,6 +156,19 @@ func (d *franzDriver) NewProducer(p ProducerSettings) (Producer, error) {
 	return &franzProducer{cl: cl}, nil
 }
 
+// franzRecoveryOpts make a franz-go client recover from a leader change as quickly as the
+// Java client with its defaults (retry.backoff.ms=100, retry.backoff.max.ms=1000): franz-go's
+// own defaults (metadata refreshed at most every 5 s, retries backing off up to 2.5 s) add
+// seconds of unavailability after every leader kill that Kafka's users would not see.
+func franzRecoveryOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.MetadataMinAge(250 * time.Millisecond),
+		kgo.RetryBackoffFn(func(tries int) time.Duration {
+			return min(100*time.Millisecond<<min(tries-1, 4), time.Second)
+		}),
+	}
+}
+
 // franzProducerOpts are the kgo options of a producer configured from p.
 func franzProducerOpts(p ProducerSettings) []kgo.Opt {
 	opts := []kgo.Opt{
@@ -169,6 +182,7 @@ func franzProducerOpts(p ProducerSettings) []kgo.Opt {
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.MaxBufferedRecords(1 << 16),
 	}
+	opts = append(opts, franzRecoveryOpts()...)
 	switch p.Acks {
 	case "0":
 		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
@@ -244,6 +258,7 @@ func franzConsumerOpts(c ConsumerSettings) (*franzConsumer, []kgo.Opt) {
 		kgo.ClientID(c.ClientID),
 		kgo.FetchMaxWait(100 * time.Millisecond),
 	}
+	opts = append(opts, franzRecoveryOpts()...)
 	if c.ReadCommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
