@@ -168,3 +168,36 @@ chaos:
 	}
 	t.Logf("skip-idempotence-window: %d duplicates under idempotence, verdict %s", count(r, checker.Duplicate), r.Verdict)
 }
+
+// txnAbortWorkload sends in transactions of 20 records, aborting 30% on purpose, read by a
+// read_committed consumer.
+const txnAbortWorkload = `name: txnabort
+topics: 1
+partitionsPerTopic: 2
+messageSize: 128
+producerRate: 400
+duration: 4s
+producer:
+  acks: all
+  transactional: true
+  transactionSize: 20
+  abortRatio: 0.3
+consumer:
+  commit: manual-after-processing
+  isolationLevel: read_committed
+`
+
+// TestMutationTxnCommitOnAbort: a transaction coordinator that writes commit markers for
+// aborted transactions makes read_committed consumers read aborted records; the checker
+// reports aborted reads and fails the verdict. With the switch off the same run is clean.
+func TestMutationTxnCommitOnAbort(t *testing.T) {
+	clean := runConfigs(t, txnAbortWorkload)["default"]
+	if clean == nil || count(clean, checker.AbortedRead) != 0 || clean.Verdict != "pass" || clean.Stats.SendsOK == 0 {
+		t.Fatalf("without bug switches: %+v; want a passing run with no aborted reads", clean)
+	}
+	bug := runConfigs(t, txnAbortWorkload, "kchaos.bug.txn-commit-on-abort=true")["default"]
+	if bug == nil || count(bug, checker.AbortedRead) == 0 || bug.Verdict != "fail" {
+		t.Fatalf("kchaos.bug.txn-commit-on-abort: %+v; want aborted reads and a failed verdict", bug)
+	}
+	t.Logf("txn-commit-on-abort: %d aborted reads, verdict %s (clean run: 0, %s)", count(bug, checker.AbortedRead), bug.Verdict, clean.Verdict)
+}
