@@ -33,26 +33,37 @@ func TestChaosHealResumesOnlyItsBrokers(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// A process whose command line is `kchaos broker ...`: a copy of sleep named kchaos.
+	// A process whose command line is `kchaos broker`: a copy of sh named kchaos running the
+	// script file "broker" (a copy of sleep would exit at once on the argument "broker").
 	sleepBin, err := exec.LookPath("sleep")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := filepath.Join(t.TempDir(), "kchaos")
-	b, err := os.ReadFile(sleepBin)
+	shBin, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeDir := t.TempDir()
+	fake := filepath.Join(fakeDir, "kchaos")
+	b, err := os.ReadFile(shBin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(fake, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	broker := exec.Command(fake, "broker", "30")
+	if err := os.WriteFile(filepath.Join(fakeDir, "broker"), []byte(sleepBin+" 30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broker := exec.Command(fake, "broker")
+	broker.Dir = fakeDir
 	stranger := exec.Command(sleepBin, "30")
 	for _, c := range []*exec.Cmd{broker, stranger} {
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // killed with its children
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer func() { c.Process.Kill(); c.Wait() }()
+		defer func() { syscall.Kill(-c.Process.Pid, syscall.SIGKILL); c.Wait() }()
 		c.Process.Signal(syscall.SIGSTOP)
 	}
 	reg, err := chaos.NewRegistry(dir)
