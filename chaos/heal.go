@@ -27,7 +27,8 @@ type Record struct {
 	Time string `json:"time"`
 	// Fault is the fault instance id the change belongs to (0: none).
 	Fault int64 `json:"fault,omitempty"`
-	// Action is what was done: kill, stop, pause, impair, disk-fault, lose-unsynced, ssh.
+	// Action is what was done: kill, stop, pause, impair, disk-fault, lose-unsynced, ssh; for
+	// the netns driver netns, link, mount, nft-table, qdisc, fill.
 	Action string `json:"action"`
 	// Node is the broker acted on, when there is one.
 	Node int32 `json:"node,omitempty"`
@@ -42,6 +43,11 @@ type Record struct {
 	// Path is the disk fault control file written (disk-fault) or the data directory
 	// (lose-unsynced).
 	Path string `json:"path,omitempty"`
+	// Netns is the network namespace a netns-driver change was made in ("": the root one).
+	Netns string `json:"netns,omitempty"`
+	// Object names what a netns-driver change created: a link, an nftables table, the device
+	// of a qdisc, the source of a tmpfs mount.
+	Object string `json:"object,omitempty"`
 	// Host is the SSH host an ssh change ran on.
 	Host string `json:"host,omitempty"`
 	// Undo says what undoes the change (restart, resume, clear; for ssh, the command to run on
