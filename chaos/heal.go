@@ -38,7 +38,8 @@ type Record struct {
 	Pid      int      `json:"pid,omitempty"`
 	PidStart uint64   `json:"pid_start,omitempty"`
 	Cmdline  []string `json:"cmdline,omitempty"`
-	// Links names impaired proxy links ("client->2", "1->3/kafka").
+	// Links names impaired proxy links ("client->2", "1->3/kafka"); for an nft-table change,
+	// the peer addresses its rules cut off.
 	Links []string `json:"links,omitempty"`
 	// Path is the disk fault control file written (disk-fault) or the data directory
 	// (lose-unsynced).

@@ -38,6 +38,7 @@ func newRunCmd() *cobra.Command {
 		linear    bool
 		seed      int64
 		sets      []string
+		target    targetOpts
 	)
 	cmd := &cobra.Command{
 		Use:   "run WORKLOAD.yaml [--bootstrap host:port,...] [--out DIR]",
@@ -63,6 +64,9 @@ bad input or when a configuration could not run.`,
 			if err := broker.ValidateProps(props); err != nil {
 				return err
 			}
+			if err := target.validate(); err != nil {
+				return err
+			}
 			if out == "" {
 				out = filepath.Join("out", plan.Workload.Name+"-"+time.Now().Format("20060102-150405"))
 			}
@@ -84,7 +88,7 @@ bad input or when a configuration could not run.`,
 				}
 				dir := filepath.Join(out, configDir(rc.Config))
 				fmt.Fprintf(cmd.OutOrStdout(), "== %s: %s\n", plan.Workload.Name, rc.Config)
-				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), props, seed, logger, cmd.OutOrStdout())
+				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), props, seed, logger, cmd.OutOrStdout(), target)
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("run %s: %w", rc.Config, err)}
 				}
@@ -114,13 +118,15 @@ bad input or when a configuration could not run.`,
 	cmd.Flags().StringVar(&out, "out", "", "run directory (default out/NAME-TIMESTAMP)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "broker setting key=value for the embedded cluster (server.properties names)")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the chaos schedule and its random choices (default: from the clock, printed)")
+	cmd.Flags().StringVar(&target.driver, "chaos-driver", "local", "chaos driver of the embedded cluster: local (userspace link proxies, no root) or netns (root on Linux: each broker in its own network namespace, cuts as nftables rules, a tmpfs data directory per broker)")
+	cmd.Flags().StringVar(&target.netnsDisk, "netns-disk", "256MiB", "size of each broker's tmpfs data directory with --chaos-driver netns")
 	cmd.Flags().BoolVar(&linear, "linear", false, "also check each partition's log for linearizability with porcupine (slow on long runs; kchaos check --linear does it later)")
 	return cmd
 }
 
 // runConfig runs one configuration into dir: target up, faults scheduled, load, history,
 // everything healed, target down.
-func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, props map[string]string, seed int64, logger *slog.Logger, status io.Writer) (*loadgen.Result, error) {
+func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, props map[string]string, seed int64, logger *slog.Logger, status io.Writer, target targetOpts) (*loadgen.Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -140,8 +146,15 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 			}
 		}
 	}
-	var driver *chaos.Local
-	if len(bootstrap) == 0 {
+	var driver chaos.Driver
+	if len(bootstrap) == 0 && target.driver == "netns" {
+		b, d, done, err := startNetnsTarget(ctx, rc, dir, props, logger, target)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		bootstrap, driver = b, d
+	} else if len(bootstrap) == 0 {
 		brokers := max(1, rc.ReplicationFactor)
 		net := chaos.NewNet(seed)
 		cfg := local.Config{Brokers: brokers, Dir: filepath.Join(dir, "cluster"), Metrics: true, Logger: logger,
@@ -180,13 +193,14 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 		}
 		defer startSampler(c, dir)()
 		bootstrap = c.Bootstrap()
-		driver = &chaos.Local{Nodes: map[int32]chaos.Process{}}
+		ld := &chaos.Local{Nodes: map[int32]chaos.Process{}}
 		if brokers > 1 {
-			driver.Net = net
+			ld.Net = net
 		}
 		for _, n := range c.Nodes {
-			driver.Nodes[n.ID] = n
+			ld.Nodes[n.ID] = n
 		}
+		driver = ld
 	}
 	f, err := os.Create(filepath.Join(dir, historyFile))
 	if err != nil {
