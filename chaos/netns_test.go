@@ -29,6 +29,7 @@ import (
 
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/broker/local"
+	"github.com/kchaos/kchaos/broker/storage/faultfs"
 )
 
 // needNetns skips the test, saying why, unless this process can build a fabric.
@@ -695,6 +696,13 @@ func TestNetnsDiskFullStorageErrorThenRecovery(t *testing.T) {
 		lastErr = nc.produceOne(1, "d", value)
 		return errors.Is(lastErr, kerr.KafkaStorageError)
 	}) + applied
+	// The broker's log reaches its file through a pipe: give the line a moment.
+	until(t, "the broker logs a real ENOSPC", 5*time.Second, func() bool {
+		return strings.Contains(nc.c.Nodes[0].Log(), "no space left on device")
+	})
+	if _, err := os.Stat(filepath.Join(nc.c.Nodes[0].DataDir, faultfs.ControlFile)); err == nil {
+		t.Errorf("the faultfs control file exists: the ENOSPC may not be the tmpfs's")
+	}
 	healStart := time.Now()
 	if err := r.Heal(); err != nil {
 		t.Fatal(err)
