@@ -40,7 +40,7 @@ type Fabric struct {
 
 	reg      *Registry
 	netemErr error // nil: the kernel has the netem qdisc
-	tbfErr   error // nil: the kernel has the tbf qdisc
+	htbErr   error // nil: the kernel has the htb qdisc
 
 	mu    sync.Mutex // guards nodes
 	nodes map[int32]*fabricNode
@@ -70,7 +70,7 @@ func NetnsAvailable() error {
 }
 
 // NewFabric builds the fabric of brokers 1..n and journals it in dir/netns ("" keeps the
-// journal in memory). It probes nf_tables (required) and the netem and tbf qdiscs (optional:
+// journal in memory). It probes nf_tables (required) and the htb and netem qdiscs (optional:
 // the degradation kinds they serve are left out without them). On error it removes whatever
 // it built.
 func NewFabric(ctx context.Context, dir string, n int) (*Fabric, error) {
@@ -133,7 +133,7 @@ func (f *Fabric) build(ctx context.Context, n int) error {
 	}
 	veth := f.nodes[1].veth
 	f.netemErr = f.probeQdisc(ctx, veth, "netem", "delay", "1ms")
-	f.tbfErr = f.probeQdisc(ctx, veth, "tbf", "rate", "1mbit", "burst", "32kb", "latency", "50ms")
+	f.htbErr = f.probeQdisc(ctx, veth, "htb", "default", "10")
 	return nil
 }
 

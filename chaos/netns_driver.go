@@ -20,8 +20,10 @@ import (
 // Fabric (root on Linux). Network cuts are nftables rules in the brokers' namespaces that
 // drop packets, so they act on real packets with the same meaning as the local driver's
 // proxies: a cut pair exchanges no packet, a broker cut from clients exchanges none with the
-// fabric's host address. Bandwidth is a tbf qdisc and latency and loss a netem qdisc on both
-// ends of each target's veth pair, when the kernel has them. Disk-full fills the broker's
+// fabric's host address. Degradation is an htb qdisc on both ends of each target's veth
+// pair whose filters send the chosen links' packets (by the fabric's addresses) to a class
+// limited to the bandwidth, or holding a netem qdisc for latency and loss, when the kernel
+// has htb and netem. Disk-full fills the broker's
 // tmpfs data directory (Fabric.MountData) until writes fail with a real ENOSPC. Process
 // faults, disk-slow and lose-unsynced act as in the Local driver.
 type Netns struct {
@@ -33,7 +35,8 @@ type Netns struct {
 var _ Driver = (*Netns)(nil)
 
 // Kinds returns the process and disk kinds when Local has Nodes, the cut kinds, and the
-// degradation kinds whose qdisc the kernel has (bandwidth: tbf; latency and loss: netem).
+// degradation kinds whose qdiscs the kernel has (bandwidth: htb; latency and loss: htb and
+// netem).
 func (d *Netns) Kinds() []Kind {
 	var out []Kind
 	for _, k := range Kinds() {
@@ -56,9 +59,9 @@ func (d *Netns) qdiscErr(k Kind) error {
 	var err error
 	switch k {
 	case Latency, Loss:
-		err = d.Fabric.netemErr
+		err = errors.Join(d.Fabric.htbErr, d.Fabric.netemErr)
 	case Bandwidth:
-		err = d.Fabric.tbfErr
+		err = d.Fabric.htbErr
 	default:
 		return nil
 	}
@@ -144,55 +147,85 @@ func (d *Netns) cut(reg *Registry, id int64, f Fault, r Resolved) error {
 	return nil
 }
 
-// degrade puts a root qdisc on both ends of each target's veth pair: the host end shapes what
-// the broker receives, the eth0 end what it sends. A device holds one root qdisc, so two
-// degradations of one broker at once are refused.
+// degrade builds, on both ends of each target's veth pair (the host end carries what the
+// broker receives, its eth0 what it sends), a root htb qdisc with an open class 1:10 and a
+// degraded class 1:20: limited to the rate for bandwidth, holding a netem qdisc for latency
+// and loss. Param links picks what goes to 1:20: everything (both), packets from or to the
+// fabric's host address (clients), or from or to another broker (peers). A device holds one
+// root qdisc, so a second degradation of a broker while one lasts fails.
 func (d *Netns) degrade(ctx context.Context, reg *Registry, id int64, f Fault, r Resolved) error {
-	if which := f.param("links", "both"); which != "both" {
-		return fmt.Errorf("chaos: the netns driver degrades all of a broker's traffic; %s links=%s needs the local driver", f.Kind, which)
-	}
-	var qdisc []string
+	which := f.param("links", "both")
+	rate := "10gbit"
+	var netem []string
 	switch f.Kind {
 	case Latency:
-		qdisc = []string{"netem", "delay", durMs(f.paramDuration("delay", 0))}
+		netem = []string{"delay", durUs(f.paramDuration("delay", 0))}
 		if j := f.paramDuration("jitter", 0); j > 0 {
-			qdisc = append(qdisc, durMs(j), "distribution", "uniform")
+			netem = append(netem, durUs(j), "distribution", "uniform")
 		}
 	case Loss:
-		rate, _ := parseRate(f.param("rate", "0"))
-		qdisc = []string{"netem", "loss", strconv.FormatFloat(rate*100, 'f', -1, 64) + "%"}
+		p, _ := parseRate(f.param("rate", "0"))
+		netem = []string{"loss", strconv.FormatFloat(p*100, 'f', -1, 64) + "%"}
 	case Bandwidth:
 		s, _ := workloads.ParseSize(f.param("rate", "0"))
-		rate := int64(s)
-		burst := max(rate/10, 32<<10)
 		// tc's "bps" is bytes per second.
-		qdisc = []string{"tbf", "rate", strconv.FormatInt(rate, 10) + "bps", "burst", strconv.FormatInt(burst, 10), "latency", "1s"}
+		rate = strconv.FormatInt(int64(s), 10) + "bps"
 	}
+	host := d.Fabric.HostAddr.String() + "/32"
+	subnet := netip.PrefixFrom(d.Fabric.HostAddr, 24).Masked().String()
 	for _, n := range r.Nodes {
 		nd := d.Fabric.node(n)
 		if nd == nil {
 			return fmt.Errorf("chaos: %s: broker %d has no namespace in fabric %s", f.Kind, n, d.Fabric.RunID)
 		}
-		for _, end := range []Record{{Object: nd.veth}, {Object: "eth0", Netns: nd.ns}} {
-			rec := Record{Fault: id, Action: "qdisc", Node: n, Netns: end.Netns, Object: end.Object, Undo: "delete"}
-			argv := []string{"tc"}
-			if end.Netns != "" {
-				argv = append(argv, "-n", end.Netns)
+		for _, end := range []struct{ ns, dev, dir string }{{"", nd.veth, "src"}, {nd.ns, "eth0", "dst"}} {
+			tc := func(args ...string) []string {
+				if end.ns != "" {
+					return append([]string{"tc", "-n", end.ns}, args...)
+				}
+				return append([]string{"tc"}, args...)
 			}
-			argv = append(append(argv, "qdisc", "add", "dev", end.Object, "root"), qdisc...)
-			// Journalled after the add: a failed add must not undo another fault's qdisc, and
-			// a qdisc a crash leaves unjournalled goes with its link when the fabric is removed.
-			if err := run(ctx, argv...); err != nil {
+			def := "20"
+			var filters [][]string
+			filter := func(prio, addr, class string) []string {
+				return tc("filter", "add", "dev", end.dev, "parent", "1:", "protocol", "ip", "prio", prio, "u32",
+					"match", "ip", end.dir, addr, "flowid", "1:"+class)
+			}
+			switch which {
+			case "clients":
+				def = "10"
+				filters = append(filters, filter("1", host, "20"))
+			case "peers":
+				def = "10"
+				filters = append(filters, filter("1", host, "10"), filter("2", subnet, "20"))
+			}
+			cmds := [][]string{
+				tc("qdisc", "add", "dev", end.dev, "root", "handle", "1:", "htb", "default", def),
+				tc("class", "add", "dev", end.dev, "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit"),
+				tc("class", "add", "dev", end.dev, "parent", "1:", "classid", "1:20", "htb", "rate", rate, "ceil", rate),
+			}
+			if netem != nil {
+				cmds = append(cmds, tc(append([]string{"qdisc", "add", "dev", end.dev, "parent", "1:20", "handle", "20:", "netem"}, netem...)...))
+			}
+			cmds = append(cmds, filters...)
+			// Journalled after the root qdisc is added: a failed add must not undo another
+			// fault's qdisc, and a qdisc a crash leaves unjournalled goes with its link when
+			// the fabric is removed.
+			if err := run(ctx, cmds[0]...); err != nil {
 				return fmt.Errorf("chaos: %s broker %d: %w", f.Kind, n, err)
 			}
+			rec := Record{Fault: id, Action: "qdisc", Node: n, Netns: end.ns, Object: end.dev, Undo: "delete"}
 			reg.Add(rec, undoNetnsFunc(rec))
+			if err := runAll(ctx, cmds[1:]...); err != nil {
+				return fmt.Errorf("chaos: %s broker %d: %w", f.Kind, n, err)
+			}
 		}
 	}
 	return nil
 }
 
-// durMs renders d for tc in microseconds ("1500us").
-func durMs(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) + "us" }
+// durUs renders d for tc in microseconds ("1500us").
+func durUs(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) + "us" }
 
 // fill writes a hidden filler file into broker node's tmpfs data directory until the tmpfs
 // is full, so the broker's next write fails with ENOSPC; removing the file ends the fault.

@@ -51,8 +51,8 @@ func newTestFabric(t *testing.T, dir string, n int) *Fabric {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("fabric %s of %d namespaces built in %s (host %s; netem: %v; tbf: %v)", f.RunID, n,
-		time.Since(start).Round(time.Millisecond), f.HostAddr, errOrOK(f.netemErr), errOrOK(f.tbfErr))
+	t.Logf("fabric %s of %d namespaces built in %s (host %s; netem: %v; htb: %v)", f.RunID, n,
+		time.Since(start).Round(time.Millisecond), f.HostAddr, errOrOK(f.netemErr), errOrOK(f.htbErr))
 	t.Cleanup(func() {
 		if err := f.Close(context.Background()); err != nil {
 			t.Errorf("fabric close: %v", err)
@@ -355,11 +355,11 @@ func TestNetnsPartitionCutsEstablishedConnection(t *testing.T) {
 
 // TestNetnsDegradationQdiscs checks the degradation kinds against the kernel's qdiscs: without
 // netem, latency and loss are not among the driver's kinds and applying one fails naming the
-// missing qdisc; with tbf, bandwidth slows a transfer to the rate and its end removes both
-// qdiscs.
+// missing qdisc; with htb, bandwidth slows exactly the links param "links" picks (a transfer
+// from a client, from another broker, or both) to the rate, and its end removes the qdiscs.
 func TestNetnsDegradationQdiscs(t *testing.T) {
 	needNetns(t)
-	f := newTestFabric(t, "", 1)
+	f := newTestFabric(t, "", 2)
 	drv := &Netns{Fabric: f}
 	reg, _ := NewRegistry("")
 	r := Resolved{Nodes: []int32{1}}
@@ -367,9 +367,9 @@ func TestNetnsDegradationQdiscs(t *testing.T) {
 		fl := Fault{Kind: k, Params: map[string]string{"delay": "50ms", "rate": "10%"}}
 		err := drv.Apply(context.Background(), reg, 1, fl, r)
 		switch {
-		case f.netemErr == nil && err != nil:
+		case f.netemErr == nil && f.htbErr == nil && err != nil:
 			t.Errorf("%s with netem present: %v", k, err)
-		case f.netemErr == nil:
+		case f.netemErr == nil && f.htbErr == nil:
 			reg.UndoFault(context.Background(), 1)
 		case err == nil:
 			t.Errorf("%s applied though netem is missing (%v)", k, f.netemErr)
@@ -381,10 +381,10 @@ func TestNetnsDegradationQdiscs(t *testing.T) {
 			t.Logf("without netem: %v", err)
 		}
 	}
-	if f.tbfErr != nil {
-		t.Logf("tbf missing (%v): bandwidth is left out", f.tbfErr)
+	if f.htbErr != nil {
+		t.Logf("htb missing (%v): bandwidth is left out", f.htbErr)
 		if slices.Contains(drv.Kinds(), Bandwidth) {
-			t.Error("Kinds() has bandwidth without tbf")
+			t.Error("Kinds() has bandwidth without htb")
 		}
 		return
 	}
@@ -409,41 +409,60 @@ func TestNetnsDegradationQdiscs(t *testing.T) {
 			received <- n
 		}
 	}()
-	send := func(size int) time.Duration {
+	const size = 512 << 10
+	send := func(from int32) time.Duration {
 		start := time.Now()
-		c, err := net.Dial("tcp", netip.AddrPortFrom(f.Addr(1), 7002).String())
+		ns := ""
+		if from != Clients {
+			ns = f.Namespace(from)
+		}
+		err := inNetns(ns, func() error {
+			c, err := net.Dial("tcp", netip.AddrPortFrom(f.Addr(1), 7002).String())
+			if err != nil {
+				return err
+			}
+			c.Write(make([]byte, size))
+			return c.Close()
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Write(make([]byte, size))
-		c.Close()
-		if n := <-received; n != int64(size) {
+		if n := <-received; n != size {
 			t.Fatalf("received %d bytes, sent %d", n, size)
 		}
 		return time.Since(start)
 	}
-	const size = 768 << 10
-	free := send(size)
-	fl := Fault{Kind: Bandwidth, Params: map[string]string{"rate": "256KiB"}}
-	if err := drv.Apply(context.Background(), reg, 2, fl, r); err != nil {
-		t.Fatal(err)
-	}
-	limited := send(size)
-	if err := reg.UndoFault(context.Background(), 2); err != nil {
-		t.Fatal(err)
-	}
-	after := send(size)
-	t.Logf("768KiB to broker 1: %s unlimited, %s at 256KiB/s, %s after the fault ended", free.Round(time.Millisecond), limited.Round(time.Millisecond), after.Round(time.Millisecond))
-	if limited < 2*time.Second || limited > 6*time.Second {
-		t.Errorf("768KiB at 256KiB/s took %s; want about 3s (the 32KiB burst passes at once)", limited)
-	}
-	if after > time.Second {
-		t.Errorf("after the bandwidth fault ended 768KiB took %s", after)
+	t.Logf("512KiB to broker 1 unlimited: %s from a client, %s from broker 2", send(Clients).Round(time.Millisecond), send(2).Round(time.Millisecond))
+	for i, links := range []string{"both", "clients", "peers"} {
+		id := int64(10 + i)
+		fl := Fault{Kind: Bandwidth, Params: map[string]string{"rate": "256KiB", "links": links}}
+		if err := drv.Apply(context.Background(), reg, id, fl, r); err != nil {
+			t.Fatal(err)
+		}
+		client, peer := send(Clients), send(2)
+		if err := reg.UndoFault(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		after := send(Clients)
+		t.Logf("bandwidth 256KiB/s links=%s: 512KiB from a client %s, from broker 2 %s; after the fault ended %s",
+			links, client.Round(time.Millisecond), peer.Round(time.Millisecond), after.Round(time.Millisecond))
+		for _, c := range []struct {
+			what    string
+			took    time.Duration
+			limited bool
+		}{{"client", client, links != "peers"}, {"broker 2", peer, links != "clients"}, {"client after the fault", after, false}} {
+			if c.limited && (c.took < 1500*time.Millisecond || c.took > 5*time.Second) {
+				t.Errorf("links=%s: 512KiB from %s at 256KiB/s took %s; want about 2s", links, c.what, c.took)
+			}
+			if !c.limited && c.took > time.Second {
+				t.Errorf("links=%s: 512KiB from %s, not limited, took %s", links, c.what, c.took)
+			}
+		}
 	}
 	for _, argv := range [][]string{{"tc", "qdisc", "show", "dev", f.nodes[1].veth}, {"tc", "-n", f.Namespace(1), "qdisc", "show", "dev", "eth0"}} {
 		out, _ := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-		if strings.Contains(string(out), "tbf") {
-			t.Errorf("%s after the fault ended: %s", strings.Join(argv, " "), out)
+		if strings.Contains(string(out), "htb") {
+			t.Errorf("%s after the faults ended: %s", strings.Join(argv, " "), out)
 		}
 	}
 }

@@ -51,7 +51,7 @@ verdict.json. Ctrl-C stops the run in progress and still checks what ran.
 
 Faults on the embedded cluster go through link proxies (--chaos-driver local, the default) or,
 as root on Linux, through real packets (--chaos-driver netns): each broker in its own network
-namespace, cuts as nftables rules, bandwidth as a tbf qdisc (latency and loss need netem), a
+namespace, cuts as nftables rules, bandwidth as an htb qdisc (latency and loss need netem), a
 full disk as a filled tmpfs data directory of --netns-disk bytes.
 
 Exit status: 0 when every claimed guarantee held, 1 when a forbidden anomaly was found, 2 on
