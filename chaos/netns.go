@@ -137,7 +137,8 @@ func (f *Fabric) build(ctx context.Context, n int) error {
 	return nil
 }
 
-// subnetInUse reports whether any local interface has an address in p.
+// subnetInUse reports whether any local interface has an address in p or a route other than
+// the default one overlaps it (/proc/net/route).
 func subnetInUse(p netip.Prefix) bool {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -148,6 +149,30 @@ func subnetInUse(p netip.Prefix) bool {
 			if ad, ok := netip.AddrFromSlice(ipn.IP); ok && p.Contains(ad.Unmap()) {
 				return true
 			}
+		}
+	}
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		dst, err1 := strconv.ParseUint(f[1], 16, 32)
+		mask, err2 := strconv.ParseUint(f[7], 16, 32)
+		if err1 != nil || err2 != nil || mask == 0 {
+			continue
+		}
+		// The kernel prints both in host (little-endian) byte order.
+		d := netip.AddrFrom4([4]byte{byte(dst), byte(dst >> 8), byte(dst >> 16), byte(dst >> 24)})
+		bits := 0
+		for m := uint32(mask); m != 0; m >>= 1 {
+			bits += int(m & 1)
+		}
+		if netip.PrefixFrom(d, bits).Overlaps(p) {
+			return true
 		}
 	}
 	return false
@@ -200,6 +225,16 @@ func (f *Fabric) Place(id int32) (string, []string) {
 		return "", nil
 	}
 	return nd.addr.String(), []string{"ip", "netns", "exec", nd.ns}
+}
+
+// mountOf returns broker id's tmpfs data directory ("" when none).
+func (f *Fabric) mountOf(id int32) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if nd := f.nodes[id]; nd != nil {
+		return nd.mount
+	}
+	return ""
 }
 
 func (f *Fabric) node(id int32) *fabricNode {

@@ -230,11 +230,11 @@ func durUs(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 
 // fill writes a hidden filler file into broker node's tmpfs data directory until the tmpfs
 // is full, so the broker's next write fails with ENOSPC; removing the file ends the fault.
 func (d *Netns) fill(reg *Registry, id int64, node int32) error {
-	nd := d.Fabric.node(node)
-	if nd == nil || nd.mount == "" {
+	mount := d.Fabric.mountOf(node)
+	if mount == "" {
 		return fmt.Errorf("chaos: disk-full: broker %d has no tmpfs data directory (Fabric.MountData)", node)
 	}
-	path := filepath.Join(nd.mount, "."+NetnsPrefix+"fill-"+strconv.FormatInt(id, 10))
+	path := filepath.Join(mount, "."+NetnsPrefix+"fill-"+strconv.FormatInt(id, 10))
 	rec := Record{Fault: id, Action: "fill", Node: node, Path: path, Undo: "remove"}
 	reg.Add(rec, undoNetnsFunc(rec))
 	fl, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)

@@ -734,3 +734,25 @@ func TestNetnsDiskFullStorageErrorThenRecovery(t *testing.T) {
 	t.Logf("disk-full (netns tmpfs): filled in %s; takes effect (fault start -> KAFKA_STORAGE_ERROR) %s; heal (heal -> produce ok) %s",
 		applied.Round(time.Millisecond), effect.Round(time.Millisecond), healed.Round(time.Millisecond))
 }
+
+// TestSubnetInUse sees the subnets of this machine's routes and addresses as taken.
+func TestSubnetInUse(t *testing.T) {
+	if !subnetInUse(netip.MustParsePrefix("127.0.0.0/24")) {
+		t.Error("127.0.0.0/24 (loopback) reported free")
+	}
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		t.Skipf("no /proc/net/route: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 8 || f[7] == "00000000" {
+			continue
+		}
+		dst, _ := strconv.ParseUint(f[1], 16, 32)
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(dst), byte(dst >> 8), byte(dst >> 16), byte(dst >> 24)}), 24)
+		if !subnetInUse(p) {
+			t.Errorf("%s, on route %q, reported free", p, line)
+		}
+	}
+}
