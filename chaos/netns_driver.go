@@ -20,12 +20,12 @@ import (
 // Fabric (root on Linux). Network cuts are nftables rules in the brokers' namespaces that
 // drop packets, so they act on real packets with the same meaning as the local driver's
 // proxies: a cut pair exchanges no packet, a broker cut from clients exchanges none with the
-// fabric's host address. Degradation is an htb qdisc on both ends of each target's veth
-// pair whose filters send the chosen links' packets (by the fabric's addresses) to a class
-// limited to the bandwidth, or holding a netem qdisc for latency and loss, when the kernel
-// has htb and netem. Disk-full fills the broker's
-// tmpfs data directory (Fabric.MountData) until writes fail with a real ENOSPC. Process
-// faults, disk-slow and lose-unsynced act as in the Local driver.
+// fabric's host address. Degradation is an htb qdisc on both ends of each target's veth pair
+// whose filters send the chosen links' packets (by the fabric's addresses) to a class limited
+// to the bandwidth, or holding a netem qdisc for latency and loss, when the kernel has htb and
+// netem. Disk-full fills the broker's tmpfs data directory (Fabric.MountData) until writes
+// fail with a real ENOSPC. Process faults, disk-slow and lose-unsynced act as in the Local
+// driver.
 type Netns struct {
 	Fabric *Fabric
 	// Local does the process faults, disk-slow and lose-unsynced; its Net is not used.
@@ -49,6 +49,18 @@ func (d *Netns) Kinds() []Kind {
 			if d.qdiscErr(k) == nil {
 				out = append(out, k)
 			}
+		}
+	}
+	return out
+}
+
+// Missing says why each network kind the driver cannot do is missing (the qdisc the kernel
+// lacks); the scheduler puts it in its error.
+func (d *Netns) Missing() map[Kind]string {
+	out := map[Kind]string{}
+	for _, k := range []Kind{Latency, Loss, Bandwidth} {
+		if err := d.qdiscErr(k); err != nil {
+			out[k] = err.Error()
 		}
 	}
 	return out

@@ -364,7 +364,10 @@ func TestNetnsDegradationQdiscs(t *testing.T) {
 	reg, _ := NewRegistry("")
 	r := Resolved{Nodes: []int32{1}}
 	for _, k := range []Kind{Latency, Loss} {
-		fl := Fault{Kind: k, Params: map[string]string{"delay": "50ms", "rate": "10%"}}
+		fl := Fault{Kind: k, Params: map[string]string{"delay": "50ms"}}
+		if k == Loss {
+			fl.Params = map[string]string{"rate": "10%"}
+		}
 		err := drv.Apply(context.Background(), reg, 1, fl, r)
 		switch {
 		case f.netemErr == nil && f.htbErr == nil && err != nil:
@@ -379,6 +382,12 @@ func TestNetnsDegradationQdiscs(t *testing.T) {
 			t.Errorf("Kinds() has %s without netem", k)
 		default:
 			t.Logf("without netem: %v", err)
+			// A workload asking for it is refused up front, with the reason.
+			fl.At, fl.For = Duration(time.Second), Duration(time.Second)
+			_, serr := Schedule(1, []Fault{fl}, time.Minute, View{Brokers: 2, Kinds: drv.Kinds(), Missing: drv.Missing()})
+			if serr == nil || !strings.Contains(serr.Error(), "netem") {
+				t.Errorf("scheduling %s without netem: %v; want an error naming netem", k, serr)
+			}
 		}
 	}
 	if f.htbErr != nil {
