@@ -30,6 +30,7 @@ import (
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/broker/storage/faultfs"
+	"github.com/kchaos/kchaos/history"
 )
 
 // needNetns skips the test, saying why, unless this process can build a fabric.
@@ -555,6 +556,7 @@ func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]str
 		t.Fatal(err)
 	}
 	rc := &replCluster{t: t, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 8)), c: c}
+	rc.hw = history.NewWriter(lockedBuffer{rc})
 	nc := &netnsCluster{replCluster: rc, fab: fab, drv: &Netns{Fabric: fab, Local: &Local{Nodes: map[int32]Process{}}}}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -592,14 +594,23 @@ func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]str
 	return nc
 }
 
+// starts counts the fault start events in the history.
+func (nc *netnsCluster) starts() int {
+	nc.histMu.Lock()
+	defer nc.histMu.Unlock()
+	return strings.Count(nc.hist.String(), `"phase":"start"`)
+}
+
 // fault starts f at once through a Runner driving the netns driver, as `kchaos run
-// --chaos-driver netns` does, and returns when it is applied.
+// --chaos-driver netns` does, and returns when it is applied (its start event is in the
+// history, which the runner writes once Apply returned).
 func (nc *netnsCluster) fault(f Fault) *Runner {
 	nc.t.Helper()
 	f.For = Duration(10 * time.Minute)
 	dir := nc.t.TempDir()
+	before := nc.starts()
 	r, err := Start(context.Background(), []Fault{f}, Env{Seed: nc.seed, Duration: 11 * time.Minute, Driver: nc.drv,
-		Resolver: nc.resolver, RunDir: dir, HealTimeout: 30 * time.Second})
+		Resolver: nc.resolver, History: nc.hw, RunDir: dir, HealTimeout: 30 * time.Second})
 	if err != nil {
 		nc.t.Fatal(err)
 	}
@@ -611,7 +622,7 @@ func (nc *netnsCluster) fault(f Fault) *Runner {
 			nc.t.Errorf("journal %s pending after heal: %+v %v", dir, p, err)
 		}
 	})
-	until(nc.t, string(f.Kind)+" applied", 10*time.Second, func() bool { return len(r.Pending()) > 0 || len(r.Failures()) > 0 })
+	until(nc.t, string(f.Kind)+" applied", 10*time.Second, func() bool { return nc.starts() > before || len(r.Failures()) > 0 })
 	if fs := r.Failures(); len(fs) > 0 {
 		nc.t.Fatalf("%s not applied: %v", f.Kind, fs)
 	}
@@ -677,6 +688,25 @@ func TestNetnsIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	if effect > 5*time.Second {
 		t.Errorf("the isolated follower left the ISR %s after the fault began; want within about replica.lag.time.max.ms (2s)", effect)
 	}
+
+	// Process faults act as in the local driver; the restart runs in the broker's namespace
+	// on its tmpfs, which kept its data.
+	node := nc.c.Node(fl)
+	addr := node.Addr()
+	kr := nc.fault(Fault{Kind: Kill, Target: Target{Sel: SelBroker, Broker: fl}})
+	if node.Running() {
+		t.Fatalf("broker %d still running after kill", fl)
+	}
+	until(t, "killed follower leaves the ISR", 15*time.Second, func() bool { return !inISR() })
+	restart := time.Now()
+	if err := kr.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if node.Addr() != addr {
+		t.Errorf("restarted broker %d listens on %s, was %s", fl, node.Addr(), addr)
+	}
+	until(t, "restarted follower back in the ISR", 30*time.Second, inISR)
+	t.Logf("kill (netns): restarted follower back in the ISR %s after heal", time.Since(restart).Round(time.Millisecond))
 }
 
 // produceOne sends one record to topic-0 on broker `to` with acks=1 and returns the
