@@ -575,6 +575,14 @@ func (a *ackLog) count(after time.Time) int {
 // acknowledgements is the failover unavailability it sees.
 func TestClusterKillLeaderElectsNewLeader(t *testing.T) {
 	rc := startReplCluster(t, nil, "b")
+	rc.killLeaderElectsNewLeader()
+}
+
+// killLeaderElectsNewLeader is TestClusterKillLeaderElectsNewLeader on rc, whose topic b
+// exists.
+func (rc *replCluster) killLeaderElectsNewLeader() {
+	t := rc.t
+	t.Helper()
 	old := rc.mustPartition(0, "b", 0)
 	prod, err := kgo.NewClient(kgo.SeedBrokers(rc.c.Bootstrap()...), kgo.DefaultProduceTopic("b"),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -603,7 +611,7 @@ func TestClusterKillLeaderElectsNewLeader(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	killAt := time.Now()
 	r := rc.fault(Fault{Kind: Kill, Target: Target{Sel: SelLeader, Topic: "b", Partition: 0}})
-	if rc.drv.Nodes[old.Leader].Running() {
+	if rc.c.Node(old.Leader).Running() {
 		t.Fatalf("leader %d of b-0 still running after kill", old.Leader)
 	}
 	var newLeader int32

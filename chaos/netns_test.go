@@ -531,9 +531,10 @@ type netnsCluster struct {
 func (nc *netnsCluster) fault(f Fault) *Runner { return nc.replCluster.fault(f) }
 
 // startNetnsCluster starts n brokers in the namespaces of a new fabric, each on a tmpfs data
-// directory of diskSize bytes, with props added to the launcher's defaults. Cleanup stops the
-// brokers, removes the fabric and checks nothing of it is left.
-func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]string) *netnsCluster {
+// directory of diskSize bytes, with props added to the launcher's defaults, creates topics
+// (3 partitions, RF 3) and observes them into the history as `kchaos run` does. Cleanup heals
+// every fault, stops the brokers, removes the fabric and checks nothing of it is left.
+func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]string, topics ...string) *netnsCluster {
 	t.Helper()
 	seed := time.Now().UnixNano()
 	t.Logf("seed: %d", seed)
@@ -563,7 +564,14 @@ func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]str
 	rc.hw = history.NewWriter(lockedBuffer{rc})
 	nc := &netnsCluster{replCluster: rc, fab: fab, drv: &Netns{Fabric: fab, Local: &Local{Nodes: map[int32]Process{}}}}
 	rc.driver = nc.drv
+	octx, stopObserver := context.WithCancel(context.Background())
+	observed := make(chan struct{})
+	observing := false
 	t.Cleanup(func() {
+		stopObserver()
+		if observing {
+			<-observed
+		}
 		for _, r := range rc.runners {
 			if err := r.Heal(); err != nil {
 				t.Errorf("heal: %v", err)
@@ -606,6 +614,14 @@ func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]str
 		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()); err != nil {
 		t.Fatal(err)
 	}
+	observing = true
+	go func() {
+		defer close(observed)
+		Observe(octx, rc.resolver, rc.hw, topics, 2, 500*time.Millisecond)
+	}()
+	for _, tp := range topics {
+		rc.createTopic(tp, 3)
+	}
 	return nc
 }
 
@@ -614,8 +630,7 @@ func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]str
 // it is back.
 func TestNetnsIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	needNetns(t)
-	nc := startNetnsCluster(t, 3, 64<<20, map[string]string{"replica.lag.time.max.ms": "2000"})
-	nc.createTopic("a", 1)
+	nc := startNetnsCluster(t, 3, 64<<20, map[string]string{"replica.lag.time.max.ms": "2000"}, "a")
 	v := nc.mustView("a")
 	pv := v.Topics["a"][0]
 	fl := nc.followerNotController(pv, v.Controller)
@@ -782,7 +797,14 @@ func TestSubnetInUse(t *testing.T) {
 // has taken over and the old leader is killed and healed.
 func TestNetnsLeaderIsolatedAcks1Lost(t *testing.T) {
 	needNetns(t)
-	nc := startNetnsCluster(t, 3, 64<<20, nil)
-	nc.createTopic("c", 3)
+	nc := startNetnsCluster(t, 3, 64<<20, nil, "c")
 	nc.leaderIsolatedAcks1Lost()
+}
+
+// TestNetnsKillLeaderElectsNewLeader is TestClusterKillLeaderElectsNewLeader on brokers in
+// namespaces: a killed leader is replaced, and a producer's unavailability stays short.
+func TestNetnsKillLeaderElectsNewLeader(t *testing.T) {
+	needNetns(t)
+	nc := startNetnsCluster(t, 3, 64<<20, nil, "b")
+	nc.killLeaderElectsNewLeader()
 }
