@@ -117,7 +117,7 @@ func (f *Fabric) build(ctx context.Context, n int) error {
 	}
 	f.Bridge = NetnsPrefix + f.RunID + "-br"
 	f.reg.Add(Record{Action: "link", Object: f.Bridge, Undo: "delete"}, undoNetnsFunc(Record{Action: "link", Object: f.Bridge}))
-	if err := runAll(ctx,
+	if err := netnsRunAll(ctx,
 		[]string{"ip", "link", "add", f.Bridge, "type", "bridge"},
 		[]string{"ip", "addr", "add", f.HostAddr.String() + "/24", "dev", f.Bridge},
 		[]string{"ip", "link", "set", f.Bridge, "up"}); err != nil {
@@ -191,14 +191,14 @@ func (f *Fabric) addNode(ctx context.Context, id int32) error {
 	f.mu.Unlock()
 	rec := Record{Action: "netns", Node: id, Netns: nd.ns, Undo: "delete"}
 	f.reg.Add(rec, undoNetnsFunc(rec))
-	if err := runAll(ctx,
+	if err := netnsRunAll(ctx,
 		[]string{"ip", "netns", "add", nd.ns},
 		[]string{"ip", "-n", nd.ns, "link", "set", "lo", "up"}); err != nil {
 		return err
 	}
 	rec = Record{Action: "link", Node: id, Object: nd.veth, Undo: "delete"}
 	f.reg.Add(rec, undoNetnsFunc(rec))
-	return runAll(ctx,
+	return netnsRunAll(ctx,
 		[]string{"ip", "link", "add", nd.veth, "type", "veth", "peer", "name", "eth0", "netns", nd.ns},
 		[]string{"ip", "link", "set", nd.veth, "master", f.Bridge, "up"},
 		[]string{"ip", "-n", nd.ns, "addr", "add", nd.addr.String() + "/24", "dev", "eth0"},
@@ -209,7 +209,7 @@ func (f *Fabric) addNode(ctx context.Context, id int32) error {
 func (f *Fabric) probeQdisc(ctx context.Context, dev, kind string, args ...string) error {
 	rec := Record{Action: "qdisc", Object: dev, Undo: "delete"}
 	seq := f.reg.Add(rec, undoNetnsFunc(rec))
-	err := run(ctx, append([]string{"tc", "qdisc", "add", "dev", dev, "root", kind}, args...)...)
+	err := netnsRun(ctx, append([]string{"tc", "qdisc", "add", "dev", dev, "root", kind}, args...)...)
 	uerr := f.reg.Undo(ctx, seq)
 	if err != nil {
 		return fmt.Errorf("chaos: the kernel lacks the %s qdisc (%w)", kind, err)
@@ -294,8 +294,8 @@ func (f *Fabric) Close(ctx context.Context) error {
 // Pending returns the fabric's changes not undone yet.
 func (f *Fabric) Pending() []Record { return f.reg.Pending() }
 
-// run runs one command and returns its output in the error when it fails.
-func run(ctx context.Context, argv ...string) error {
+// netnsRun runs one command and returns its output in the error when it fails.
+func netnsRun(ctx context.Context, argv ...string) error {
 	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("chaos: %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
@@ -303,17 +303,18 @@ func run(ctx context.Context, argv ...string) error {
 	return nil
 }
 
-func runAll(ctx context.Context, cmds ...[]string) error {
+// netnsRunAll runs cmds in order and stops at the first failure.
+func netnsRunAll(ctx context.Context, cmds ...[]string) error {
 	for _, c := range cmds {
-		if err := run(ctx, c...); err != nil {
+		if err := netnsRun(ctx, c...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// gone reports whether err says the object to remove is not there.
-func gone(err error) bool {
+// netnsGone reports whether err says the object to remove is not there.
+func netnsGone(err error) bool {
 	if err == nil {
 		return false
 	}
@@ -356,7 +357,7 @@ func undoNetns(ctx context.Context, rec Record) (string, error) {
 		if err := owned(rec.Netns); err != nil {
 			return "", err
 		}
-		if err := run(ctx, "ip", "netns", "delete", rec.Netns); err != nil && !gone(err) {
+		if err := netnsRun(ctx, "ip", "netns", "delete", rec.Netns); err != nil && !netnsGone(err) {
 			return "", err
 		}
 		return "deleted network namespace " + rec.Netns, nil
@@ -364,7 +365,7 @@ func undoNetns(ctx context.Context, rec Record) (string, error) {
 		if err := owned(rec.Object); err != nil {
 			return "", err
 		}
-		if err := run(ctx, "ip", "link", "delete", rec.Object); err != nil && !gone(err) {
+		if err := netnsRun(ctx, "ip", "link", "delete", rec.Object); err != nil && !netnsGone(err) {
 			return "", err
 		}
 		return "deleted link " + rec.Object, nil
@@ -378,7 +379,7 @@ func undoNetns(ctx context.Context, rec Record) (string, error) {
 		} else if err := owned(rec.Object); err != nil {
 			return "", err
 		}
-		if err := run(ctx, append(argv, "qdisc", "del", "dev", rec.Object, "root")...); err != nil && !gone(err) {
+		if err := netnsRun(ctx, append(argv, "qdisc", "del", "dev", rec.Object, "root")...); err != nil && !netnsGone(err) {
 			return "", err
 		}
 		return "deleted the root qdisc of " + rec.Object + " " + rec.Netns, nil
@@ -386,7 +387,7 @@ func undoNetns(ctx context.Context, rec Record) (string, error) {
 		if err := errors.Join(owned(rec.Netns), owned(rec.Object)); err != nil {
 			return "", err
 		}
-		if err := deleteTable(rec.Netns, rec.Object); err != nil && !gone(err) {
+		if err := deleteTable(rec.Netns, rec.Object); err != nil && !netnsGone(err) {
 			return "", err
 		}
 		return "deleted nftables table " + rec.Object + " in " + rec.Netns, nil

@@ -223,12 +223,12 @@ func (d *Netns) degrade(ctx context.Context, reg *Registry, id int64, f Fault, r
 			// Journalled after the root qdisc is added: a failed add must not undo another
 			// fault's qdisc, and a qdisc a crash leaves unjournalled goes with its link when
 			// the fabric is removed.
-			if err := run(ctx, cmds[0]...); err != nil {
+			if err := netnsRun(ctx, cmds[0]...); err != nil {
 				return fmt.Errorf("chaos: %s broker %d: %w", f.Kind, n, err)
 			}
 			rec := Record{Fault: id, Action: "qdisc", Node: n, Netns: end.ns, Object: end.dev, Undo: "delete"}
 			reg.Add(rec, undoNetnsFunc(rec))
-			if err := runAll(ctx, cmds[1:]...); err != nil {
+			if err := netnsRunAll(ctx, cmds[1:]...); err != nil {
 				return fmt.Errorf("chaos: %s broker %d: %w", f.Kind, n, err)
 			}
 		}

@@ -81,7 +81,7 @@ func addCutTable(ns, table string, peers []netip.Addr, reset bool) error {
 }
 
 // deleteTable deletes table from namespace ns; a missing namespace or table is an error
-// gone() recognises.
+// netnsGone() recognises.
 func deleteTable(ns, table string) error {
 	if _, err := os.Stat("/var/run/netns/" + ns); err != nil {
 		return err

@@ -154,9 +154,9 @@ func echoListeners(t *testing.T, f *Fabric, ids []int32) {
 	}
 }
 
-// dial connects from broker from's namespace (Clients: the root namespace) to broker to's
+// dialLink connects from broker from's namespace (Clients: the root namespace) to broker to's
 // listener and reports the error (nil: connected).
-func dial(f *Fabric, from, to int32, timeout time.Duration) error {
+func dialLink(f *Fabric, from, to int32, timeout time.Duration) error {
 	ns := ""
 	if from != Clients {
 		ns = f.Namespace(from)
@@ -184,7 +184,7 @@ func reachability(f *Fabric, ids []int32, timeout time.Duration) []string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if dial(f, from, to, timeout) != nil {
+				if dialLink(f, from, to, timeout) != nil {
 					mu.Lock()
 					cut = append(cut, LinkID{From: from, To: to, Plane: PlaneKafka}.String())
 					mu.Unlock()
@@ -644,7 +644,7 @@ func TestNetnsIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	if tbs, err := kchaosTables(nc.fab.Namespace(fl)); err != nil || len(tbs) != 1 {
 		t.Errorf("isolated broker %d's namespace has tables %v (%v), want one", fl, tbs, err)
 	}
-	if err := dial(nc.fab, Clients, fl, 500*time.Millisecond); err == nil {
+	if err := dialLink(nc.fab, Clients, fl, 500*time.Millisecond); err == nil {
 		t.Errorf("a client reached isolated broker %d", fl)
 	}
 	stop := make(chan struct{})
