@@ -72,6 +72,9 @@ bad input or when a configuration could not run.`,
 			if err := target.validate(); err != nil {
 				return err
 			}
+			if target.driver == "netns" && bootstrap != "" {
+				return errors.New("run: --chaos-driver netns starts its own cluster; it cannot drive --bootstrap")
+			}
 			if out == "" {
 				out = filepath.Join("out", plan.Workload.Name+"-"+time.Now().Format("20060102-150405"))
 			}
