@@ -767,6 +767,21 @@ func TestNetnsDiskFullStorageErrorThenRecovery(t *testing.T) {
 	healed := time.Since(healStart)
 	t.Logf("disk-full (netns tmpfs): filled in %s; takes effect (fault start -> KAFKA_STORAGE_ERROR) %s; heal (heal -> produce ok) %s",
 		applied.Round(time.Millisecond), effect.Round(time.Millisecond), healed.Round(time.Millisecond))
+
+	// Lose-unsynced goes through the broker's faultfs journal, which lives on the tmpfs too:
+	// the broker is killed, restarted in its namespace, and serves again.
+	node := nc.c.Nodes[0]
+	pid := node.Pid()
+	lstart := time.Now()
+	nc.fault(Fault{Kind: LoseUnsynced, Target: Target{Sel: SelBroker, Broker: 1}})
+	if !node.Running() || node.Pid() == pid {
+		t.Fatalf("broker 1 after lose-unsynced: running %v, pid %d (was %d)", node.Running(), node.Pid(), pid)
+	}
+	until(t, "writes after lose-unsynced", 20*time.Second, func() bool {
+		lastErr = nc.produceOne(1, "d", value)
+		return lastErr == nil
+	})
+	t.Logf("lose-unsynced (netns): broker restarted in its namespace and serving %s after the fault began", time.Since(lstart).Round(time.Millisecond))
 }
 
 // TestSubnetInUse sees the subnets of this machine's routes and addresses as taken.
