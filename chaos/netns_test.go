@@ -595,7 +595,11 @@ func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]str
 		if rc.resolver != nil {
 			rc.resolver.Close()
 		}
-		c.Stop()
+		stopStart := time.Now()
+		if err := c.Stop(); err != nil {
+			t.Logf("stop: %v", err)
+		}
+		t.Logf("brokers stopped in %s", time.Since(stopStart).Round(time.Millisecond))
 	})
 	for _, nd := range c.Nodes {
 		nc.drv.Local.Nodes[nd.ID] = nd
