@@ -152,6 +152,23 @@ func (r *Registry) take(keep func(Record) bool) []*change {
 	return out
 }
 
+// Forget drops the pending change with the given Seq without running its undo, and journals
+// it as undone: for a change that turned out not to be made (its object already existed and
+// belongs to someone else).
+func (r *Registry) Forget(seq int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending = slices.DeleteFunc(r.pending, func(c *change) bool {
+		if c.rec.Seq != seq {
+			return false
+		}
+		rec := c.rec
+		rec.Op, rec.Time = "undo", time.Now().Format(time.RFC3339Nano)
+		r.writeLocked(rec)
+		return true
+	})
+}
+
 // Undo undoes the change with the given Seq, if still pending.
 func (r *Registry) Undo(ctx context.Context, seq int64) error {
 	var errs []error

@@ -116,8 +116,7 @@ func (f *Fabric) build(ctx context.Context, n int) error {
 		}
 	}
 	f.Bridge = NetnsPrefix + f.RunID + "-br"
-	f.reg.Add(Record{Action: "link", Object: f.Bridge, Undo: "delete"}, undoNetnsFunc(Record{Action: "link", Object: f.Bridge}))
-	if err := netnsRunAll(ctx,
+	if err := f.create(ctx, Record{Action: "link", Object: f.Bridge, Undo: "delete"},
 		[]string{"ip", "link", "add", f.Bridge, "type", "bridge"},
 		[]string{"ip", "addr", "add", f.HostAddr.String() + "/24", "dev", f.Bridge},
 		[]string{"ip", "link", "set", f.Bridge, "up"}); err != nil {
@@ -189,20 +188,30 @@ func (f *Fabric) addNode(ctx context.Context, id int32) error {
 	f.mu.Lock()
 	f.nodes[id] = nd
 	f.mu.Unlock()
-	rec := Record{Action: "netns", Node: id, Netns: nd.ns, Undo: "delete"}
-	f.reg.Add(rec, undoNetnsFunc(rec))
-	if err := netnsRunAll(ctx,
+	if err := f.create(ctx, Record{Action: "netns", Node: id, Netns: nd.ns, Undo: "delete"},
 		[]string{"ip", "netns", "add", nd.ns},
 		[]string{"ip", "-n", nd.ns, "link", "set", "lo", "up"}); err != nil {
 		return err
 	}
-	rec = Record{Action: "link", Node: id, Object: nd.veth, Undo: "delete"}
-	f.reg.Add(rec, undoNetnsFunc(rec))
-	return netnsRunAll(ctx,
+	return f.create(ctx, Record{Action: "link", Node: id, Object: nd.veth, Undo: "delete"},
 		[]string{"ip", "link", "add", nd.veth, "type", "veth", "peer", "name", "eth0", "netns", nd.ns},
 		[]string{"ip", "link", "set", nd.veth, "master", f.Bridge, "up"},
 		[]string{"ip", "-n", nd.ns, "addr", "add", nd.addr.String() + "/24", "dev", "eth0"},
 		[]string{"ip", "-n", nd.ns, "link", "set", "eth0", "up"})
+}
+
+// create journals rec, then runs cmds, the first of which creates rec's object. When that
+// object already exists it is someone else's (another fabric that drew the same name at the
+// same moment): rec is forgotten, not undone, so Close leaves it alone.
+func (f *Fabric) create(ctx context.Context, rec Record, cmds ...[]string) error {
+	seq := f.reg.Add(rec, undoNetnsFunc(rec))
+	if err := netnsRun(ctx, cmds[0]...); err != nil {
+		if strings.Contains(err.Error(), "exists") {
+			f.reg.Forget(seq)
+		}
+		return err
+	}
+	return netnsRunAll(ctx, cmds[1:]...)
 }
 
 // probeQdisc adds and removes qdisc kind on dev, and returns why it cannot be used.

@@ -827,3 +827,38 @@ func TestNetnsKillLeaderElectsNewLeader(t *testing.T) {
 	nc := startNetnsCluster(t, 3, 64<<20, nil, "b")
 	nc.killLeaderElectsNewLeader()
 }
+
+// TestNetnsCreateLeavesOthersObjects asks a fabric to create a bridge and a namespace that
+// already exist, as a second fabric drawing the same run id at the same moment would: the
+// creation fails, and neither closing the fabric nor healing its journal removes them.
+func TestNetnsCreateLeavesOthersObjects(t *testing.T) {
+	needNetns(t)
+	dir := t.TempDir()
+	owner := newTestFabric(t, "", 1)
+	f := newTestFabric(t, dir, 1)
+	ctx := context.Background()
+	if err := f.create(ctx, Record{Action: "link", Object: owner.Bridge, Undo: "delete"},
+		[]string{"ip", "link", "add", owner.Bridge, "type", "bridge"}); err == nil {
+		t.Fatal("creating an existing bridge succeeded")
+	}
+	if err := f.create(ctx, Record{Action: "netns", Netns: owner.Namespace(1), Undo: "delete"},
+		[]string{"ip", "netns", "add", owner.Namespace(1)}); err == nil {
+		t.Fatal("creating an existing namespace succeeded")
+	}
+	for _, rec := range f.Pending() {
+		if rec.Object == owner.Bridge || rec.Netns == owner.Namespace(1) {
+			t.Errorf("fabric %s keeps %+v, which is fabric %s's", f.RunID, rec, owner.RunID)
+		}
+	}
+	if report, err := HealDir(ctx, filepath.Join(dir, FabricJournalDir)); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("healed fabric %s's journal:\n  %s", f.RunID, strings.Join(report, "\n  "))
+	}
+	if _, err := net.InterfaceByName(owner.Bridge); err != nil {
+		t.Errorf("bridge %s of fabric %s is gone: %v", owner.Bridge, owner.RunID, err)
+	}
+	if _, err := os.Stat("/var/run/netns/" + owner.Namespace(1)); err != nil {
+		t.Errorf("namespace %s of fabric %s is gone: %v", owner.Namespace(1), owner.RunID, err)
+	}
+}
