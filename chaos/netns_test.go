@@ -171,10 +171,12 @@ func dialLink(f *Fabric, from, to int32, timeout time.Duration) error {
 }
 
 // reachability dials every ordered pair of ids and from clients to each, in parallel, and
-// returns the links that did not connect ("1->2", "client->3").
-func reachability(f *Fabric, ids []int32, timeout time.Duration) []string {
+// returns the links that did not connect ("1->2", "client->3"), and how each failed: "refused"
+// (a reset answered the SYN) or "timeout" (dropped).
+func reachability(f *Fabric, ids []int32, timeout time.Duration) ([]string, map[string]string) {
 	var mu sync.Mutex
 	var cut []string
+	how := map[string]string{}
 	var wg sync.WaitGroup
 	for _, from := range append([]int32{Clients}, ids...) {
 		for _, to := range ids {
@@ -184,9 +186,19 @@ func reachability(f *Fabric, ids []int32, timeout time.Duration) []string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if dialLink(f, from, to, timeout) != nil {
+				if err := dialLink(f, from, to, timeout); err != nil {
+					l := LinkID{From: from, To: to, Plane: PlaneKafka}.String()
 					mu.Lock()
-					cut = append(cut, LinkID{From: from, To: to, Plane: PlaneKafka}.String())
+					cut = append(cut, l)
+					var ne net.Error
+					switch {
+					case errors.Is(err, syscall.ECONNREFUSED):
+						how[l] = "refused"
+					case errors.As(err, &ne) && ne.Timeout():
+						how[l] = "timeout"
+					default:
+						how[l] = err.Error()
+					}
 					mu.Unlock()
 				}
 			}()
@@ -194,7 +206,7 @@ func reachability(f *Fabric, ids []int32, timeout time.Duration) []string {
 	}
 	wg.Wait()
 	slices.Sort(cut)
-	return cut
+	return cut, how
 }
 
 // wantCut renders what r promises to cut as reachability's output.
@@ -224,7 +236,7 @@ func TestNetnsCutKindsDropPackets(t *testing.T) {
 	ids := []int32{1, 2, 3, 4, 5}
 	f := newTestFabric(t, "", len(ids))
 	echoListeners(t, f, ids)
-	if cut := reachability(f, ids, 2*time.Second); len(cut) > 0 {
+	if cut, _ := reachability(f, ids, 2*time.Second); len(cut) > 0 {
 		t.Fatalf("links cut before any fault: %v", cut)
 	}
 	view := ClusterView{Brokers: ids, Controller: 1, Topics: map[string][]PartitionView{
@@ -257,22 +269,22 @@ func TestNetnsCutKindsDropPackets(t *testing.T) {
 			t.Fatalf("%s: %v", fl.Kind, err)
 		}
 		applied := time.Since(start)
-		timeout := 700 * time.Millisecond
-		dstart := time.Now()
-		got := reachability(f, ids, timeout)
-		probe := time.Since(dstart)
+		got, how := reachability(f, ids, 700*time.Millisecond)
 		if want := wantCut(r); !slices.Equal(got, want) {
 			t.Errorf("%s (%s) resolved to %+v: cut links %v, want %v", fl.Kind, fl.param("mode", "blackhole"), r, got, want)
 		}
-		if fl.param("mode", "blackhole") == "reset" && probe >= timeout {
-			t.Errorf("%s mode=reset: probing took %s; refused dials should fail at once", fl.Kind, probe)
+		wantHow := map[string]string{"blackhole": "timeout", "reset": "refused"}[fl.param("mode", "blackhole")]
+		for l, h := range how {
+			if h != wantHow {
+				t.Errorf("%s mode=%s: dial %s failed with %q, want %s", fl.Kind, fl.param("mode", "blackhole"), l, h, wantHow)
+			}
 		}
 		hstart := time.Now()
 		if err := reg.UndoFault(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
 		healed := time.Since(hstart)
-		if cut := reachability(f, ids, 2*time.Second); len(cut) > 0 {
+		if cut, _ := reachability(f, ids, 2*time.Second); len(cut) > 0 {
 			t.Errorf("%s: links still cut after its end: %v", fl.Kind, cut)
 		}
 		t.Logf("%s %s: rules in place (apply) %s, %d links cut, rules gone (undo) %s", fl.Kind, fl.param("mode", "blackhole"),
