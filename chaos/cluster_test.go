@@ -35,6 +35,7 @@ type replCluster struct {
 	c        *local.Cluster
 	net      *Net
 	drv      *Local
+	driver   Driver // faults go through it when set (the netns tests), else through drv
 	resolver *KafkaResolver
 	cl       *kgo.Client // admin and raw requests; its Produce requests go with acks=all
 	cl1      *kgo.Client // raw Produce requests with acks=1 (kgo sets Acks from its config)
@@ -291,18 +292,31 @@ func (rc *replCluster) fault(f Fault) *Runner {
 	rc.t.Helper()
 	f.For = Duration(10 * time.Minute)
 	dir := rc.t.TempDir()
-	r, err := Start(context.Background(), []Fault{f}, Env{Seed: rc.seed, Duration: 11 * time.Minute, Driver: rc.drv,
+	var drv Driver = rc.drv
+	if rc.driver != nil {
+		drv = rc.driver
+	}
+	before := rc.starts()
+	r, err := Start(context.Background(), []Fault{f}, Env{Seed: rc.seed, Duration: 11 * time.Minute, Driver: drv,
 		Resolver: rc.resolver, History: rc.hw, RunDir: dir, HealTimeout: 30 * time.Second})
 	if err != nil {
 		rc.t.Fatal(err)
 	}
 	rc.runners = append(rc.runners, r)
 	rc.runDirs = append(rc.runDirs, dir)
-	until(rc.t, string(f.Kind)+" applied", 10*time.Second, func() bool { return len(r.Pending()) > 0 || len(r.Failures()) > 0 })
+	// The runner writes the start event once Apply returned: the fault is fully in place.
+	until(rc.t, string(f.Kind)+" applied", 10*time.Second, func() bool { return rc.starts() > before || len(r.Failures()) > 0 })
 	if fs := r.Failures(); len(fs) > 0 {
 		rc.t.Fatalf("%s not applied: %v", f.Kind, fs)
 	}
 	return r
+}
+
+// starts counts the fault start events in the history.
+func (rc *replCluster) starts() int {
+	rc.histMu.Lock()
+	defer rc.histMu.Unlock()
+	return bytes.Count(rc.hist.Bytes(), []byte(`"phase":"start"`))
 }
 
 // heal heals r and returns how long healing took.
@@ -561,6 +575,14 @@ func (a *ackLog) count(after time.Time) int {
 // acknowledgements is the failover unavailability it sees.
 func TestClusterKillLeaderElectsNewLeader(t *testing.T) {
 	rc := startReplCluster(t, nil, "b")
+	rc.killLeaderElectsNewLeader()
+}
+
+// killLeaderElectsNewLeader is TestClusterKillLeaderElectsNewLeader on rc, whose topic b
+// exists.
+func (rc *replCluster) killLeaderElectsNewLeader() {
+	t := rc.t
+	t.Helper()
 	old := rc.mustPartition(0, "b", 0)
 	prod, err := kgo.NewClient(kgo.SeedBrokers(rc.c.Bootstrap()...), kgo.DefaultProduceTopic("b"),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -589,7 +611,7 @@ func TestClusterKillLeaderElectsNewLeader(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	killAt := time.Now()
 	r := rc.fault(Fault{Kind: Kill, Target: Target{Sel: SelLeader, Topic: "b", Partition: 0}})
-	if rc.drv.Nodes[old.Leader].Running() {
+	if rc.c.Node(old.Leader).Running() {
 		t.Fatalf("leader %d of b-0 still running after kill", old.Leader)
 	}
 	var newLeader int32
@@ -650,6 +672,13 @@ func TestClusterKillLeaderElectsNewLeader(t *testing.T) {
 // before it survive.
 func TestClusterLeaderIsolatedAcks1Lost(t *testing.T) {
 	rc := startReplCluster(t, nil, "c")
+	rc.leaderIsolatedAcks1Lost()
+}
+
+// leaderIsolatedAcks1Lost is TestClusterLeaderIsolatedAcks1Lost on rc, whose topic c exists.
+func (rc *replCluster) leaderIsolatedAcks1Lost() {
+	t := rc.t
+	t.Helper()
 	v := rc.mustView("c")
 	var cands []int32
 	for _, p := range v.Topics["c"] {

@@ -10,7 +10,13 @@
 //	       ──Driver.Apply──▶ world changed, undo kept in the Registry (+ RUNDIR/chaos-actions.jsonl)
 //	       ──▶ history fault events (start/end, resolved nodes)
 //
+// Drivers: Local (link proxies and the launcher's processes, no root), Netns (root on Linux:
+// each broker in a network namespace of a Fabric, cuts as nftables rules, tc qdiscs, tmpfs
+// data directories) and SSH (command templates on remote hosts). The same fault spec works
+// on each; a driver's Kinds say what it can do.
+//
 // The scheduler and target selection are pure (seed and view in, values out) and open no
-// sockets; the runner, the resolver and the drivers are the I/O edges. Only processes and
-// proxies this package (or the launcher that handed them over) created are ever touched.
+// sockets; the runner, the resolver and the drivers are the I/O edges. Only processes,
+// proxies, namespaces, links, nftables tables, qdiscs and mounts this package (or the launcher
+// that handed them over) created are ever touched.
 package chaos

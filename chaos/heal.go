@@ -27,7 +27,8 @@ type Record struct {
 	Time string `json:"time"`
 	// Fault is the fault instance id the change belongs to (0: none).
 	Fault int64 `json:"fault,omitempty"`
-	// Action is what was done: kill, stop, pause, impair, disk-fault, lose-unsynced, ssh.
+	// Action is what was done: kill, stop, pause, impair, disk-fault, lose-unsynced, ssh; for
+	// the netns driver netns, link, mount, nft-table, qdisc, fill.
 	Action string `json:"action"`
 	// Node is the broker acted on, when there is one.
 	Node int32 `json:"node,omitempty"`
@@ -37,11 +38,17 @@ type Record struct {
 	Pid      int      `json:"pid,omitempty"`
 	PidStart uint64   `json:"pid_start,omitempty"`
 	Cmdline  []string `json:"cmdline,omitempty"`
-	// Links names impaired proxy links ("client->2", "1->3/kafka").
+	// Links names impaired proxy links ("client->2", "1->3/kafka"); for an nft-table change,
+	// the peer addresses its rules cut off.
 	Links []string `json:"links,omitempty"`
 	// Path is the disk fault control file written (disk-fault) or the data directory
 	// (lose-unsynced).
 	Path string `json:"path,omitempty"`
+	// Netns is the network namespace a netns-driver change was made in ("": the root one).
+	Netns string `json:"netns,omitempty"`
+	// Object names what a netns-driver change created: a link, an nftables table, the device
+	// of a qdisc, the source of a tmpfs mount.
+	Object string `json:"object,omitempty"`
 	// Host is the SSH host an ssh change ran on.
 	Host string `json:"host,omitempty"`
 	// Undo says what undoes the change (restart, resume, clear; for ssh, the command to run on
@@ -143,6 +150,23 @@ func (r *Registry) take(keep func(Record) bool) []*change {
 		}
 	}
 	return out
+}
+
+// Forget drops the pending change with the given Seq without running its undo, and journals
+// it as undone: for a change that turned out not to be made (its object already existed and
+// belongs to someone else).
+func (r *Registry) Forget(seq int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending = slices.DeleteFunc(r.pending, func(c *change) bool {
+		if c.rec.Seq != seq {
+			return false
+		}
+		rec := c.rec
+		rec.Op, rec.Time = "undo", time.Now().Format(time.RFC3339Nano)
+		r.writeLocked(rec)
+		return true
+	})
 }
 
 // Undo undoes the change with the given Seq, if still pending.

@@ -120,7 +120,9 @@ func ReadJournal(dir string) ([]Record, error) {
 // that is still the one recorded (same pid start time and command line, a kchaos broker):
 // a paused broker is resumed. Killed or stopped brokers and impaired links need nothing: the
 // launcher's brokers die with the harness (parent-death signal) and the link proxies lived in
-// it. It returns one line per change saying what was done.
+// it. The netns driver's namespaces, links, nftables tables, qdiscs, disk fillers and tmpfs
+// mounts are removed if they are still there and carry the kchaos- prefix. It returns one
+// line per change saying what was done.
 func HealDir(ctx context.Context, dir string) ([]string, error) {
 	return HealDirWith(ctx, dir, HealOptions{})
 }
@@ -192,8 +194,16 @@ func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, e
 		case "impair":
 			msg = fmt.Sprintf("links %s impaired by fault %d lived in the harness's proxies; nothing to clear", strings.Join(rec.Links, ","), rec.Fault)
 		default:
-			errs = append(errs, fmt.Errorf("chaos: journal change %d: unknown action %q", rec.Seq, rec.Action))
-			continue
+			if !isNetnsAction(rec.Action) {
+				errs = append(errs, fmt.Errorf("chaos: journal change %d: unknown action %q", rec.Seq, rec.Action))
+				continue
+			}
+			m, err := undoNetns(ctx, rec)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			msg = m
 		}
 		reg.mu.Lock()
 		u := rec

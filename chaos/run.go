@@ -93,6 +93,9 @@ func Start(ctx context.Context, faults []Fault, env Env) (*Runner, error) {
 	}
 	r := &Runner{env: env, open: map[int64]*openFault{}, loopEnd: make(chan struct{})}
 	view := View{Kinds: env.Driver.Kinds()}
+	if m, ok := env.Driver.(interface{ Missing() map[Kind]string }); ok {
+		view.Missing = m.Missing()
+	}
 	if len(faults) > 0 {
 		cv, err := r.view(ctx)
 		if err != nil {

@@ -39,9 +39,20 @@ type View struct {
 	Brokers int
 	// Kinds are the kinds the driver can do; nil means every kind.
 	Kinds []Kind
+	// Missing says, for kinds the driver cannot do, why (e.g. a qdisc the kernel lacks);
+	// optional.
+	Missing map[Kind]string
 }
 
 func (v View) supports(k Kind) bool { return v.Kinds == nil || slices.Contains(v.Kinds, k) }
+
+// why returns ": REASON" when Missing explains k, else "".
+func (v View) why(k Kind) string {
+	if m := v.Missing[k]; m != "" {
+		return ": " + m
+	}
+	return ""
+}
 
 // minBrokers is the cluster size a kind needs to mean anything.
 func minBrokers(k Kind) int {
@@ -91,7 +102,7 @@ func Schedule(seed int64, faults []Fault, duration time.Duration, view View) ([]
 			where = f.Pos + ": "
 		}
 		if !view.supports(f.Kind) {
-			errs = append(errs, fmt.Sprintf("chaos: %sthe driver cannot do %s", where, f.Kind))
+			errs = append(errs, fmt.Sprintf("chaos: %sthe driver cannot do %s%s", where, f.Kind, view.why(f.Kind)))
 			continue
 		}
 		if f.At.D() >= duration {

@@ -64,7 +64,19 @@ type Config struct {
 	// retry on new ports. Client links come as from = ClientLinks: the
 	// answer is what broker to advertises to clients (--advertise).
 	Route func(from, to int32, raft bool, addr string) string
+	// Place, when set, gives broker id an address of its own and a command prefix to run it
+	// under (e.g. ip netns exec NS, for a broker in its own network namespace). The broker
+	// then listens on host:PlacedPort for clients and host:PlacedControllerPort for the
+	// controller quorum; Host is ignored.
+	Place func(id int32) (host string, wrap []string)
 }
+
+// PlacedPort and PlacedControllerPort are the ports of a broker placed by Config.Place: its
+// address is its own, so fixed ports cannot collide.
+const (
+	PlacedPort           = 9092
+	PlacedControllerPort = 9093
+)
 
 // ClientLinks is the from of client links in Config.Route.
 const ClientLinks int32 = -1
@@ -108,6 +120,9 @@ type NodeConfig struct {
 	Props map[string]string
 	// Env is added to the broker's environment.
 	Env []string
+	// Wrap, when set, is a command prefix the broker runs under: Wrap[0] is executed with
+	// Wrap[1:], the binary and its arguments (e.g. ip netns exec NS).
+	Wrap []string
 	// Voters, ControllerListen, Peers and RaftPeers are the replicated-cluster flags
 	// (--voters, --controller-listen, --peer, --raft-peer); empty for a single node.
 	Voters           map[int32]string
@@ -231,19 +246,30 @@ func nodeConfigs(cfg Config) ([]NodeConfig, error) {
 	for i := 1; i <= cfg.Brokers; i++ {
 		id := int32(i)
 		dir := filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i))
+		host := cfg.Host
+		var wrap []string
+		if cfg.Place != nil {
+			host, wrap = cfg.Place(id)
+		}
 		nc := NodeConfig{ID: id, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "broker.log"),
-			Binary: cfg.Binary, Listen: cfg.Host + ":0", Props: props,
+			Binary: cfg.Binary, Listen: host + ":0", Props: props, Wrap: wrap,
 			StartTimeout: cfg.StartTimeout, StopTimeout: cfg.StopTimeout, Logger: cfg.Logger}
 		if cfg.Metrics {
-			nc.MetricsListen = cfg.Host + ":0"
+			nc.MetricsListen = host + ":0"
+		}
+		if cfg.Place != nil {
+			nc.Listen = net.JoinHostPort(host, strconv.Itoa(PlacedPort))
 		}
 		if cfg.Brokers > 1 {
-			ports, err := freePorts(cfg.Host, 2)
-			if err != nil {
-				return nil, err
+			ports := []int{PlacedPort, PlacedControllerPort}
+			if cfg.Place == nil {
+				var err error
+				if ports, err = freePorts(host, 2); err != nil {
+					return nil, err
+				}
 			}
-			kafka[id] = net.JoinHostPort(cfg.Host, strconv.Itoa(ports[0]))
-			raft[id] = net.JoinHostPort(cfg.Host, strconv.Itoa(ports[1]))
+			kafka[id] = net.JoinHostPort(host, strconv.Itoa(ports[0]))
+			raft[id] = net.JoinHostPort(host, strconv.Itoa(ports[1]))
 			nc.Listen, nc.ControllerListen = kafka[id], raft[id]
 			if i <= 3 {
 				voters[id] = raft[id]
@@ -532,6 +558,9 @@ func (n *Node) start(ctx context.Context) error {
 		return fmt.Errorf("local: broker %d: %w", n.ID, err)
 	}
 	cmd := exec.Command(cfg.Binary, args...)
+	if len(cfg.Wrap) > 0 {
+		cmd = exec.Command(cfg.Wrap[0], append(append(slices.Clone(cfg.Wrap[1:]), cfg.Binary), args...)...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.Env = append(os.Environ(), cfg.Env...)

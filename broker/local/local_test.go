@@ -2,9 +2,13 @@ package local_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -132,4 +136,48 @@ func TestPauseResumeAndStopLeaveNothing(t *testing.T) {
 	if alive(pid) {
 		t.Fatalf("broker pid %d alive after Stop", pid)
 	}
+}
+
+// TestPlaceGivesEachBrokerItsAddressAndWrapper places each broker of a 3-broker cluster on a
+// loopback address of its own under a wrapper command (env, setting a variable): every broker
+// listens on PlacedPort of its address, runs with the wrapper's variable, and the cluster
+// forms and takes writes.
+func TestPlaceGivesEachBrokerItsAddressAndWrapper(t *testing.T) {
+	bin, err := brokertest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := time.Now().UnixNano()
+	t.Logf("seed: %d", seed)
+	// A random 127.x.y.0 block keeps the fixed ports clear of other tests' listeners.
+	x, y := byte(100+seed%100), byte(seed>>8)
+	host := func(id int32) string { return fmt.Sprintf("127.%d.%d.%d", x, y, 10+id) }
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := local.Start(ctx, local.Config{Brokers: 3, Dir: t.TempDir(), Binary: bin,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Place: func(id int32) (string, []string) {
+			return host(id), []string{"env", fmt.Sprintf("KCHAOS_PLACED=%d", id)}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	t.Logf("placed cluster ready in %s", time.Since(start).Round(time.Millisecond))
+	for _, n := range c.Nodes {
+		if want := net.JoinHostPort(host(n.ID), strconv.Itoa(local.PlacedPort)); n.Addr() != want {
+			t.Errorf("broker %d listens on %s, want %s", n.ID, n.Addr(), want)
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", n.Pid()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(env), fmt.Sprintf("KCHAOS_PLACED=%d\x00", n.ID)) {
+			t.Errorf("broker %d (pid %d) did not run under its wrapper", n.ID, n.Pid())
+		}
+	}
+	pstart := time.Now()
+	produce(t, c.Bootstrap(), 3)
+	t.Logf("3 writes in %s", time.Since(pstart).Round(time.Millisecond))
 }

@@ -29,9 +29,12 @@ func newChaosHealCmd() *cobra.Command {
 		Long: `heal reads every chaos-actions.jsonl under RUNDIR and undoes each change that has no
 undo record: a broker the run paused (SIGSTOP) is resumed, but only if the pid is still the
 kchaos broker process recorded (same start time and command line). Killed brokers and link
-proxies need nothing: they ended with the harness. Changes the ssh driver made on remote hosts
-are undone by running their recorded undo command there, which needs the run's --cluster-file
-(the journal holds no credentials). Each undo is journalled, so healing twice is harmless.`,
+proxies need nothing: they ended with the harness. What the netns driver made (network
+namespaces, veth and bridge links, nftables tables, qdiscs, disk fillers, tmpfs mounts, all
+named kchaos-RUN...) is removed if still there; its fabric journal (RUNDIR/.../netns) is healed
+after the faults. Changes the ssh driver made on remote hosts are undone by running their
+recorded undo command there, which needs the run's --cluster-file (the journal holds no
+credentials). Each undo is journalled, so healing twice is harmless.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var dirs []string

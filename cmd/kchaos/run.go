@@ -40,6 +40,7 @@ func newRunCmd() *cobra.Command {
 		linear      bool
 		seed        int64
 		sets        []string
+		target      targetOpts
 	)
 	cmd := &cobra.Command{
 		Use:   "run WORKLOAD.yaml [--bootstrap host:port,... [--cluster-file FILE]] [--out DIR]",
@@ -50,6 +51,11 @@ DIR/CONFIG/cluster) or the cluster named by --bootstrap, whose faults the ssh dr
 the commands of --cluster-file (see chaos.SSHCluster). Each configuration gets a folder with
 its history.jsonl, HdrHistogram interval logs, per-second series, result.json and the checker's
 verdict.json. Ctrl-C stops the run in progress and still checks what ran.
+
+Faults on the embedded cluster go through link proxies (--chaos-driver local, the default) or,
+as root on Linux, through real packets (--chaos-driver netns): each broker in its own network
+namespace, cuts as nftables rules, bandwidth as an htb qdisc (latency and loss need netem), a
+full disk as a filled tmpfs data directory of --netns-disk bytes.
 
 Exit status: 0 when every claimed guarantee held, 1 when a forbidden anomaly was found, 2 on
 bad input or when a configuration could not run.`,
@@ -65,6 +71,12 @@ bad input or when a configuration could not run.`,
 			}
 			if err := broker.ValidateProps(props); err != nil {
 				return err
+			}
+			if err := target.validate(); err != nil {
+				return err
+			}
+			if target.driver == "netns" && bootstrap != "" {
+				return errors.New("run: --chaos-driver netns starts its own cluster; it cannot drive --bootstrap")
 			}
 			if out == "" {
 				out = filepath.Join("out", plan.Workload.Name+"-"+time.Now().Format("20060102-150405"))
@@ -101,7 +113,7 @@ bad input or when a configuration could not run.`,
 				}
 				dir := filepath.Join(out, configDir(rc.Config))
 				fmt.Fprintf(cmd.OutOrStdout(), "== %s: %s\n", plan.Workload.Name, rc.Config)
-				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), remote, props, seed, logger, cmd.OutOrStdout())
+				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), remote, props, seed, logger, cmd.OutOrStdout(), target)
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("run %s: %w", rc.Config, err)}
 				}
@@ -132,13 +144,15 @@ bad input or when a configuration could not run.`,
 	cmd.Flags().StringVar(&out, "out", "", "run directory (default out/NAME-TIMESTAMP)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "broker setting key=value for the embedded cluster (server.properties names)")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the chaos schedule and its random choices (default: from the clock, printed)")
+	cmd.Flags().StringVar(&target.driver, "chaos-driver", "local", "chaos driver of the embedded cluster: local (userspace link proxies, no root) or netns (root on Linux: each broker in its own network namespace, cuts as nftables rules, a tmpfs data directory per broker)")
+	cmd.Flags().StringVar(&target.netnsDisk, "netns-disk", "256MiB", "size of each broker's tmpfs data directory with --chaos-driver netns")
 	cmd.Flags().BoolVar(&linear, "linear", false, "also check each partition's log for linearizability with porcupine (slow on long runs; kchaos check --linear does it later)")
 	return cmd
 }
 
 // runConfig runs one configuration into dir: target up, faults scheduled, load, history,
 // everything healed, target down.
-func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, remote *chaos.SSH, props map[string]string, seed int64, logger *slog.Logger, status io.Writer) (*loadgen.Result, error) {
+func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, remote *chaos.SSH, props map[string]string, seed int64, logger *slog.Logger, status io.Writer, target targetOpts) (*loadgen.Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -163,7 +177,14 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 	if remote != nil {
 		driver = remote
 	}
-	if len(bootstrap) == 0 {
+	if len(bootstrap) == 0 && target.driver == "netns" {
+		b, d, done, err := startNetnsTarget(ctx, rc, dir, props, logger, target)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		bootstrap, driver = b, d
+	} else if len(bootstrap) == 0 {
 		brokers := max(1, rc.ReplicationFactor)
 		net := chaos.NewNet(seed)
 		cfg := local.Config{Brokers: brokers, Dir: filepath.Join(dir, "cluster"), Metrics: true, Logger: logger,

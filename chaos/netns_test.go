@@ -1,0 +1,876 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
+
+	"github.com/kchaos/kchaos/broker/brokertest"
+	"github.com/kchaos/kchaos/broker/local"
+	"github.com/kchaos/kchaos/broker/storage/faultfs"
+	"github.com/kchaos/kchaos/history"
+)
+
+// needNetns skips the test, saying why, unless this process can build a fabric.
+func needNetns(t *testing.T) {
+	t.Helper()
+	if err := NetnsAvailable(); err != nil {
+		t.Skipf("netns driver tests need root, iproute2 and network namespaces: %v", err)
+	}
+}
+
+// newTestFabric builds a fabric of n brokers journalled in dir and, at cleanup, removes it and
+// checks that nothing of it is left.
+func newTestFabric(t *testing.T, dir string, n int) *Fabric {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	f, err := NewFabric(ctx, dir, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fabric %s of %d namespaces built in %s (host %s; netem: %v; htb: %v)", f.RunID, n,
+		time.Since(start).Round(time.Millisecond), f.HostAddr, errOrOK(f.netemErr), errOrOK(f.htbErr))
+	t.Cleanup(func() {
+		if err := f.Close(context.Background()); err != nil {
+			t.Errorf("fabric close: %v", err)
+		}
+		checkNoLeftovers(t, f)
+		if p := f.Pending(); len(p) > 0 {
+			t.Errorf("fabric changes pending after close: %+v", p)
+		}
+	})
+	return f
+}
+
+func errOrOK(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "ok"
+}
+
+// checkNoLeftovers fails t if any namespace, link, mount or root-namespace nftables table of
+// f exists (tables in f's namespaces go with them).
+func checkNoLeftovers(t *testing.T, f *Fabric) {
+	t.Helper()
+	tag := NetnsPrefix + f.RunID
+	for _, argv := range [][]string{{"ip", "netns", "list"}, {"ip", "link", "show"}} {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: %v", strings.Join(argv, " "), err)
+		}
+		if strings.Contains(string(out), tag) {
+			t.Errorf("%s after close still lists %s:\n%s", strings.Join(argv, " "), tag, out)
+		}
+	}
+	for _, m := range kchaosMounts() {
+		if strings.HasPrefix(m[0], tag) {
+			t.Errorf("tmpfs %s still mounted on %s", m[0], m[1])
+		}
+	}
+	tables, err := kchaosTables("")
+	if err != nil {
+		t.Errorf("list root nftables tables: %v", err)
+	}
+	for _, tb := range tables {
+		if strings.HasPrefix(tb, tag) {
+			t.Errorf("nftables table %s left in the root namespace", tb)
+		}
+	}
+}
+
+// inNetns runs fn on a thread moved into network namespace ns; sockets fn creates live there.
+// The thread is never returned to the Go scheduler, so it ends with fn's goroutine.
+func inNetns(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if ns != "" {
+			fd, err := unix.Open("/var/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				errc <- err
+				return
+			}
+			err = unix.Setns(fd, unix.CLONE_NEWNET)
+			unix.Close(fd)
+			if err != nil {
+				errc <- fmt.Errorf("setns %s: %w", ns, err)
+				return
+			}
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// echoListeners starts a TCP listener on port 7000 of every broker address of f, each in its
+// namespace, accepting and closing connections until cleanup.
+func echoListeners(t *testing.T, f *Fabric, ids []int32) {
+	t.Helper()
+	for _, id := range ids {
+		var ln net.Listener
+		err := inNetns(f.Namespace(id), func() error {
+			var err error
+			ln, err = net.Listen("tcp", netip.AddrPortFrom(f.Addr(id), 7000).String())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(io.Discard, c); c.Close() }()
+			}
+		}()
+	}
+}
+
+// dialLink connects from broker from's namespace (Clients: the root namespace) to broker to's
+// listener and reports the error (nil: connected).
+func dialLink(f *Fabric, from, to int32, timeout time.Duration) error {
+	ns := ""
+	if from != Clients {
+		ns = f.Namespace(from)
+	}
+	return inNetns(ns, func() error {
+		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(f.Addr(to), 7000).String(), timeout)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// reachability dials every ordered pair of ids and from clients to each, in parallel, and
+// returns the links that did not connect ("1->2", "client->3"), and how each failed: "refused"
+// (a reset answered the SYN) or "timeout" (dropped).
+func reachability(f *Fabric, ids []int32, timeout time.Duration) ([]string, map[string]string) {
+	var mu sync.Mutex
+	var cut []string
+	how := map[string]string{}
+	var wg sync.WaitGroup
+	for _, from := range append([]int32{Clients}, ids...) {
+		for _, to := range ids {
+			if from == to {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := dialLink(f, from, to, timeout); err != nil {
+					l := LinkID{From: from, To: to, Plane: PlaneKafka}.String()
+					mu.Lock()
+					cut = append(cut, l)
+					var ne net.Error
+					switch {
+					case errors.Is(err, syscall.ECONNREFUSED):
+						how[l] = "refused"
+					case errors.As(err, &ne) && ne.Timeout():
+						how[l] = "timeout"
+					default:
+						how[l] = err.Error()
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	slices.Sort(cut)
+	return cut, how
+}
+
+// wantCut renders what r promises to cut as reachability's output.
+func wantCut(r Resolved) []string {
+	var out []string
+	for _, p := range r.Pairs {
+		out = append(out, LinkID{From: p[0], To: p[1], Plane: PlaneKafka}.String(), LinkID{From: p[1], To: p[0], Plane: PlaneKafka}.String())
+	}
+	if r.Clients {
+		for _, n := range r.Nodes {
+			out = append(out, LinkID{From: Clients, To: n, Plane: PlaneKafka}.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestNetnsCutKindsDropPackets resolves every cut kind on a 5-broker view, applies it with the
+// netns driver and dials every directed link: exactly the links the fault resolved to are
+// cut (a blackholed dial times out; mode=reset is refused at once), and after the fault ends
+// every link connects again.
+func TestNetnsCutKindsDropPackets(t *testing.T) {
+	needNetns(t)
+	seed := time.Now().UnixNano()
+	t.Logf("seed: %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 7))
+	ids := []int32{1, 2, 3, 4, 5}
+	f := newTestFabric(t, "", len(ids))
+	echoListeners(t, f, ids)
+	if cut, _ := reachability(f, ids, 2*time.Second); len(cut) > 0 {
+		t.Fatalf("links cut before any fault: %v", cut)
+	}
+	view := ClusterView{Brokers: ids, Controller: 1, Topics: map[string][]PartitionView{
+		"t": {{Partition: 0, Leader: 2, Replicas: []int32{2, 3, 4}, ISR: []int32{2, 3, 4}}}}}
+	reg, err := NewRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv := &Netns{Fabric: f}
+	faults := []Fault{
+		{Kind: Isolate, Target: Target{Sel: SelBroker, Broker: 3}},
+		{Kind: Isolate, Target: Target{Sel: SelBroker, Broker: 4}, Params: map[string]string{"from": "clients", "mode": "reset"}},
+		{Kind: Partition, Target: Target{Sel: SelBroker, Broker: 1}, Params: map[string]string{"mode": "reset"}},
+		{Kind: PartitionHalves, Params: map[string]string{"mode": "reset"}},
+		{Kind: MajoritiesRing, Params: map[string]string{"mode": "reset"}},
+		{Kind: Bridge, Params: map[string]string{"mode": "reset"}},
+		{Kind: LeaderIsolateFromFollowers, Target: Target{Sel: SelLeader, Topic: "t", Partition: 0}},
+	}
+	for i, fl := range faults {
+		id := int64(i + 1)
+		r, err := Resolve(fl, view, rng)
+		if err != nil {
+			t.Fatalf("%s: %v", fl.Kind, err)
+		}
+		if !slices.Contains(drv.Kinds(), fl.Kind) {
+			t.Fatalf("netns driver kinds %v lack %s", drv.Kinds(), fl.Kind)
+		}
+		start := time.Now()
+		if err := drv.Apply(context.Background(), reg, id, fl, r); err != nil {
+			t.Fatalf("%s: %v", fl.Kind, err)
+		}
+		applied := time.Since(start)
+		got, how := reachability(f, ids, 700*time.Millisecond)
+		if want := wantCut(r); !slices.Equal(got, want) {
+			t.Errorf("%s (%s) resolved to %+v: cut links %v, want %v", fl.Kind, fl.param("mode", "blackhole"), r, got, want)
+		}
+		wantHow := map[string]string{"blackhole": "timeout", "reset": "refused"}[fl.param("mode", "blackhole")]
+		for l, h := range how {
+			if h != wantHow {
+				t.Errorf("%s mode=%s: dial %s failed with %q, want %s", fl.Kind, fl.param("mode", "blackhole"), l, h, wantHow)
+			}
+		}
+		hstart := time.Now()
+		if err := reg.UndoFault(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		healed := time.Since(hstart)
+		if cut, _ := reachability(f, ids, 2*time.Second); len(cut) > 0 {
+			t.Errorf("%s: links still cut after its end: %v", fl.Kind, cut)
+		}
+		t.Logf("%s %s: rules in place (apply) %s, %d links cut, rules gone (undo) %s", fl.Kind, fl.param("mode", "blackhole"),
+			applied.Round(time.Microsecond), len(wantCut(r)), healed.Round(time.Microsecond))
+	}
+	for id := int32(1); id <= 5; id++ {
+		if tbs, err := kchaosTables(f.Namespace(id)); err != nil || len(tbs) > 0 {
+			t.Errorf("broker %d's namespace has tables %v after every fault ended (%v)", id, tbs, err)
+		}
+	}
+}
+
+// TestNetnsPartitionCutsEstablishedConnection shows a blackhole cut acting on packets of a
+// connection opened before it: bytes written across it are not delivered until the cut ends.
+func TestNetnsPartitionCutsEstablishedConnection(t *testing.T) {
+	needNetns(t)
+	f := newTestFabric(t, "", 2)
+	var ln net.Listener
+	if err := inNetns(f.Namespace(2), func() error {
+		var err error
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(f.Addr(2), 7001).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 16)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			b := make([]byte, 64)
+			n, err := c.Read(b)
+			if err != nil {
+				return
+			}
+			got <- b[:n]
+		}
+	}()
+	var c net.Conn
+	if err := inNetns(f.Namespace(1), func() error {
+		var err error
+		c, err = net.Dial("tcp", netip.AddrPortFrom(f.Addr(2), 7001).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("before"))
+	if b := <-got; string(b) != "before" {
+		t.Fatalf("got %q", b)
+	}
+	reg, _ := NewRegistry("")
+	fl := Fault{Kind: Partition, Target: Target{Sel: SelBroker, Broker: 1}}
+	if err := (&Netns{Fabric: f}).Apply(context.Background(), reg, 1, fl, Resolved{Nodes: []int32{1}, Pairs: [][2]int32{{1, 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("during"))
+	select {
+	case b := <-got:
+		t.Fatalf("%q crossed the cut", b)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	start := time.Now()
+	if err := reg.Heal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-got:
+		t.Logf("bytes written during the cut arrived %s after heal (TCP retransmission)", time.Since(start).Round(time.Millisecond))
+		if string(b) != "during" {
+			t.Errorf("got %q after heal, want \"during\"", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bytes written during the cut did not arrive within 10s of heal")
+	}
+}
+
+// TestNetnsDegradationQdiscs checks the degradation kinds against the kernel's qdiscs: without
+// netem, latency and loss are not among the driver's kinds and applying one fails naming the
+// missing qdisc; with htb, bandwidth slows exactly the links param "links" picks (a transfer
+// from a client, from another broker, or both) to the rate, and its end removes the qdiscs.
+func TestNetnsDegradationQdiscs(t *testing.T) {
+	needNetns(t)
+	f := newTestFabric(t, "", 2)
+	drv := &Netns{Fabric: f}
+	reg, _ := NewRegistry("")
+	r := Resolved{Nodes: []int32{1}}
+	for _, k := range []Kind{Latency, Loss} {
+		fl := Fault{Kind: k, Params: map[string]string{"delay": "50ms"}}
+		if k == Loss {
+			fl.Params = map[string]string{"rate": "10%"}
+		}
+		err := drv.Apply(context.Background(), reg, 1, fl, r)
+		switch {
+		case f.netemErr == nil && f.htbErr == nil && err != nil:
+			t.Errorf("%s with netem present: %v", k, err)
+		case f.netemErr == nil && f.htbErr == nil:
+			reg.UndoFault(context.Background(), 1)
+		case err == nil:
+			t.Errorf("%s applied though netem is missing (%v)", k, f.netemErr)
+		case !strings.Contains(err.Error(), "netem") || !strings.Contains(err.Error(), string(k)):
+			t.Errorf("%s error does not name the kind and the missing netem qdisc: %v", k, err)
+		case slices.Contains(drv.Kinds(), k):
+			t.Errorf("Kinds() has %s without netem", k)
+		default:
+			t.Logf("without netem: %v", err)
+			// A workload asking for it is refused up front, with the reason.
+			fl.At, fl.For = Duration(time.Second), Duration(time.Second)
+			_, serr := Schedule(1, []Fault{fl}, time.Minute, View{Brokers: 2, Kinds: drv.Kinds(), Missing: drv.Missing()})
+			if serr == nil || !strings.Contains(serr.Error(), "netem") {
+				t.Errorf("scheduling %s without netem: %v; want an error naming netem", k, serr)
+			}
+		}
+	}
+	if f.htbErr != nil {
+		t.Logf("htb missing (%v): bandwidth is left out", f.htbErr)
+		if slices.Contains(drv.Kinds(), Bandwidth) {
+			t.Error("Kinds() has bandwidth without htb")
+		}
+		return
+	}
+	var ln net.Listener
+	if err := inNetns(f.Namespace(1), func() error {
+		var err error
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(f.Addr(1), 7002).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	received := make(chan int64, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n, _ := io.Copy(io.Discard, c)
+			c.Close()
+			received <- n
+		}
+	}()
+	const size = 512 << 10
+	send := func(from int32) time.Duration {
+		start := time.Now()
+		ns := ""
+		if from != Clients {
+			ns = f.Namespace(from)
+		}
+		err := inNetns(ns, func() error {
+			c, err := net.Dial("tcp", netip.AddrPortFrom(f.Addr(1), 7002).String())
+			if err != nil {
+				return err
+			}
+			c.Write(make([]byte, size))
+			return c.Close()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := <-received; n != size {
+			t.Fatalf("received %d bytes, sent %d", n, size)
+		}
+		return time.Since(start)
+	}
+	t.Logf("512KiB to broker 1 unlimited: %s from a client, %s from broker 2", send(Clients).Round(time.Millisecond), send(2).Round(time.Millisecond))
+	for i, links := range []string{"both", "clients", "peers"} {
+		id := int64(10 + i)
+		fl := Fault{Kind: Bandwidth, Params: map[string]string{"rate": "256KiB", "links": links}}
+		if err := drv.Apply(context.Background(), reg, id, fl, r); err != nil {
+			t.Fatal(err)
+		}
+		client, peer := send(Clients), send(2)
+		if err := reg.UndoFault(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		after := send(Clients)
+		t.Logf("bandwidth 256KiB/s links=%s: 512KiB from a client %s, from broker 2 %s; after the fault ended %s",
+			links, client.Round(time.Millisecond), peer.Round(time.Millisecond), after.Round(time.Millisecond))
+		for _, c := range []struct {
+			what    string
+			took    time.Duration
+			limited bool
+		}{{"client", client, links != "peers"}, {"broker 2", peer, links != "clients"}, {"client after the fault", after, false}} {
+			if c.limited && (c.took < 1500*time.Millisecond || c.took > 5*time.Second) {
+				t.Errorf("links=%s: 512KiB from %s at 256KiB/s took %s; want about 2s", links, c.what, c.took)
+			}
+			if !c.limited && c.took > time.Second {
+				t.Errorf("links=%s: 512KiB from %s, not limited, took %s", links, c.what, c.took)
+			}
+		}
+	}
+	for _, argv := range [][]string{{"tc", "qdisc", "show", "dev", f.nodes[1].veth}, {"tc", "-n", f.Namespace(1), "qdisc", "show", "dev", "eth0"}} {
+		out, _ := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if strings.Contains(string(out), "htb") {
+			t.Errorf("%s after the faults ended: %s", strings.Join(argv, " "), out)
+		}
+	}
+}
+
+// TestNetnsHealDirAfterCrash leaves a cut, a disk filler and the fabric itself to `kchaos chaos
+// heal` as a crashed harness would, and checks that healing the run directory removes them all.
+func TestNetnsHealDirAfterCrash(t *testing.T) {
+	needNetns(t)
+	dir := t.TempDir()
+	f := newTestFabric(t, dir, 2)
+	if err := f.MountData(1, filepath.Join(dir, "cluster", "node-1", "data"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv := &Netns{Fabric: f, Local: &Local{Nodes: map[int32]Process{}}}
+	if err := drv.Apply(context.Background(), reg, 1, Fault{Kind: Isolate}, Resolved{Nodes: []int32{1}, Pairs: [][2]int32{{1, 2}}, Clients: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := drv.Apply(context.Background(), reg, 2, Fault{Kind: DiskFull}, Resolved{Nodes: []int32{1}}); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "cluster", "node-1", "data")
+	if err := os.WriteFile(filepath.Join(data, "x"), []byte("x"), 0o644); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write to the filled tmpfs: %v, want ENOSPC", err)
+	}
+	reg.Close() // the harness crashes: nothing is undone in process
+	for _, d := range []string{dir, filepath.Join(dir, FabricJournalDir)} {
+		report, err := HealDir(context.Background(), d)
+		if err != nil {
+			t.Fatalf("heal %s: %v", d, err)
+		}
+		t.Logf("heal %s:\n  %s", d, strings.Join(report, "\n  "))
+		if p, err := ReadJournal(d); err != nil || len(p) > 0 {
+			t.Errorf("journal %s pending after heal: %+v %v", d, p, err)
+		}
+	}
+	checkNoLeftovers(t, f)
+	// A second heal finds nothing to do.
+	if report, err := HealDir(context.Background(), filepath.Join(dir, FabricJournalDir)); err != nil || len(report) > 0 {
+		t.Errorf("second heal: %v %v", report, err)
+	}
+}
+
+// netnsCluster is a local cluster whose brokers run in a fabric's namespaces.
+type netnsCluster struct {
+	*replCluster
+	fab *Fabric
+	drv *Netns
+}
+
+// fault starts f at once through a Runner driving the netns driver, as `kchaos run
+// --chaos-driver netns` does, and returns when it is applied.
+func (nc *netnsCluster) fault(f Fault) *Runner { return nc.replCluster.fault(f) }
+
+// startNetnsCluster starts n brokers in the namespaces of a new fabric, each on a tmpfs data
+// directory of diskSize bytes, with props added to the launcher's defaults, creates topics
+// (3 partitions, RF 3) and observes them into the history as `kchaos run` does. Cleanup heals
+// every fault, stops the brokers, removes the fabric and checks nothing of it is left.
+func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]string, topics ...string) *netnsCluster {
+	t.Helper()
+	seed := time.Now().UnixNano()
+	t.Logf("seed: %d", seed)
+	bin, err := brokertest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fab := newTestFabric(t, dir, n)
+	cfg := local.Config{Brokers: n, Dir: filepath.Join(dir, "cluster"), Binary: bin, StopTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Place: fab.Place,
+		Props: map[string]string{"group.initial.rebalance.delay.ms": "0"}}
+	maps.Copy(cfg.Props, props)
+	for id := int32(1); id <= int32(n); id++ {
+		if err := fab.MountData(id, filepath.Join(cfg.Dir, "node-"+strconv.Itoa(int(id)), "data"), diskSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := local.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &replCluster{t: t, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 8)), c: c}
+	rc.hw = history.NewWriter(lockedBuffer{rc})
+	nc := &netnsCluster{replCluster: rc, fab: fab, drv: &Netns{Fabric: fab, Local: &Local{Nodes: map[int32]Process{}}}}
+	rc.driver = nc.drv
+	octx, stopObserver := context.WithCancel(context.Background())
+	observed := make(chan struct{})
+	observing := false
+	t.Cleanup(func() {
+		stopObserver()
+		if observing {
+			<-observed
+		}
+		for _, r := range rc.runners {
+			if err := r.Heal(); err != nil {
+				t.Errorf("heal: %v", err)
+			}
+		}
+		for _, dir := range rc.runDirs {
+			if p, err := ReadJournal(dir); err != nil || len(p) > 0 {
+				t.Errorf("journal %s pending after heal: %+v %v", dir, p, err)
+			}
+		}
+		if t.Failed() {
+			for _, nd := range c.Nodes {
+				t.Logf("broker %d log tail:\n%s", nd.ID, tail(nd.Log(), 60))
+			}
+		}
+		for _, cl := range []*kgo.Client{rc.cl, rc.cl1} {
+			if cl != nil {
+				cl.Close()
+			}
+		}
+		if rc.resolver != nil {
+			rc.resolver.Close()
+		}
+		stopStart := time.Now()
+		if err := c.Stop(); err != nil {
+			t.Logf("stop: %v", err)
+		}
+		t.Logf("brokers stopped in %s", time.Since(stopStart).Round(time.Millisecond))
+	})
+	for _, nd := range c.Nodes {
+		nc.drv.Local.Nodes[nd.ID] = nd
+		if !strings.HasPrefix(nd.Addr(), fab.Addr(nd.ID).String()+":") {
+			t.Fatalf("broker %d listens on %s, not on its namespace address %s", nd.ID, nd.Addr(), fab.Addr(nd.ID))
+		}
+	}
+	t.Logf("cluster of %d in namespaces up in %s: %v", n, time.Since(start).Round(time.Millisecond), c.Bootstrap())
+	if rc.resolver, err = NewKafkaResolver(c.Bootstrap()); err != nil {
+		t.Fatal(err)
+	}
+	if rc.cl, err = kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(3)); err != nil {
+		t.Fatal(err)
+	}
+	if rc.cl1, err = kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(3),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()); err != nil {
+		t.Fatal(err)
+	}
+	observing = true
+	go func() {
+		defer close(observed)
+		Observe(octx, rc.resolver, rc.hw, topics, 2, 500*time.Millisecond)
+	}()
+	for _, tp := range topics {
+		rc.createTopic(tp, 3)
+	}
+	return nc
+}
+
+// TestNetnsIsolatedFollowerLeavesAndRejoinsISR runs 3 brokers in namespaces and isolates a
+// follower with nftables rules (from peers and clients): it leaves the ISR, and after heal
+// it is back.
+func TestNetnsIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
+	needNetns(t)
+	nc := startNetnsCluster(t, 3, 64<<20, map[string]string{"replica.lag.time.max.ms": "2000"}, "a")
+	v := nc.mustView("a")
+	pv := v.Topics["a"][0]
+	fl := nc.followerNotController(pv, v.Controller)
+	t.Logf("a-0 leader %d replicas %v, controller %d; isolating follower %d", pv.Leader, pv.Replicas, v.Controller, fl)
+	until(t, "writes before the fault", 10*time.Second, func() bool {
+		return nc.produceRaw(pv.Leader, "a", 0, -1, []string{"pre"}) == nil
+	})
+	start := time.Now()
+	r := nc.fault(Fault{Kind: Isolate, Target: Target{Sel: SelBroker, Broker: fl}})
+	applied := time.Since(start)
+	if tbs, err := kchaosTables(nc.fab.Namespace(fl)); err != nil || len(tbs) != 1 {
+		t.Errorf("isolated broker %d's namespace has tables %v (%v), want one", fl, tbs, err)
+	}
+	if err := dialLink(nc.fab, Clients, fl, 500*time.Millisecond); err == nil {
+		t.Errorf("a client reached isolated broker %d", fl)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // keep the leader's log moving
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			nc.produceRaw(pv.Leader, "a", 0, 1, []string{fmt.Sprintf("during%d", i)})
+		}
+	}()
+	inISR := func() bool {
+		p, ok := nc.partition(pv.Leader, "a", 0)
+		return !ok || slices.Contains(p.ISR, fl)
+	}
+	effect := until(t, "isolated follower leaves the ISR", 15*time.Second, func() bool { return !inISR() }) + applied
+	close(stop)
+	wg.Wait()
+	healStart := time.Now()
+	if err := r.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	undo := time.Since(healStart)
+	if tbs, err := kchaosTables(nc.fab.Namespace(fl)); err != nil || len(tbs) != 0 {
+		t.Errorf("tables %v (%v) left in broker %d's namespace after heal", tbs, err, fl)
+	}
+	until(t, "follower back in the ISR", 30*time.Second, inISR)
+	healed := time.Since(healStart)
+	t.Logf("isolate (netns): rules applied in %s; takes effect (fault start -> ISR shrink seen) %s [replica.lag.time.max.ms 2s]; heal (heal -> ISR back) %s (rules removed in %s)",
+		applied.Round(time.Millisecond), effect.Round(time.Millisecond), healed.Round(time.Millisecond), undo.Round(time.Microsecond))
+	if effect > 5*time.Second {
+		t.Errorf("the isolated follower left the ISR %s after the fault began; want within about replica.lag.time.max.ms (2s)", effect)
+	}
+
+	// Process faults act as in the local driver; the restart runs in the broker's namespace
+	// on its tmpfs, which kept its data.
+	node := nc.c.Node(fl)
+	addr := node.Addr()
+	kr := nc.fault(Fault{Kind: Kill, Target: Target{Sel: SelBroker, Broker: fl}})
+	if node.Running() {
+		t.Fatalf("broker %d still running after kill", fl)
+	}
+	until(t, "killed follower leaves the ISR", 15*time.Second, func() bool { return !inISR() })
+	restart := time.Now()
+	if err := kr.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if node.Addr() != addr {
+		t.Errorf("restarted broker %d listens on %s, was %s", fl, node.Addr(), addr)
+	}
+	until(t, "restarted follower back in the ISR", 30*time.Second, inISR)
+	t.Logf("kill (netns): restarted follower back in the ISR %s after heal", time.Since(restart).Round(time.Millisecond))
+}
+
+// produceOne sends one record to topic-0 on broker `to` with acks=1 and returns the
+// partition's error.
+func (nc *netnsCluster) produceOne(to int32, topic string, value []byte) error {
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = 1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = recordBatch([]string{string(value)})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	resp, err := nc.cl1.Broker(int(to)).Request(ctx, req)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode)
+}
+
+// TestNetnsDiskFullStorageErrorThenRecovery runs one broker in a namespace on a 32MiB tmpfs,
+// fills the tmpfs: produce answers KAFKA_STORAGE_ERROR (a real ENOSPC), and once the fault
+// ends produce succeeds again.
+func TestNetnsDiskFullStorageErrorThenRecovery(t *testing.T) {
+	needNetns(t)
+	nc := startNetnsCluster(t, 1, 32<<20, nil)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "d", 1, 1
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := req.RequestWith(ctx, nc.cl); err != nil {
+		t.Fatal(err)
+	}
+	value := make([]byte, 4<<10)
+	until(t, "writes before the fault", 10*time.Second, func() bool { return nc.produceOne(1, "d", value) == nil })
+	start := time.Now()
+	r := nc.fault(Fault{Kind: DiskFull, Target: Target{Sel: SelBroker, Broker: 1}})
+	applied := time.Since(start)
+	var lastErr error
+	effect := until(t, "KAFKA_STORAGE_ERROR", 10*time.Second, func() bool {
+		lastErr = nc.produceOne(1, "d", value)
+		return errors.Is(lastErr, kerr.KafkaStorageError)
+	}) + applied
+	// The broker's log reaches its file through a pipe: give the line a moment.
+	until(t, "the broker logs a real ENOSPC", 5*time.Second, func() bool {
+		return strings.Contains(nc.c.Nodes[0].Log(), "no space left on device")
+	})
+	if _, err := os.Stat(filepath.Join(nc.c.Nodes[0].DataDir, faultfs.ControlFile)); err == nil {
+		t.Errorf("the faultfs control file exists: the ENOSPC may not be the tmpfs's")
+	}
+	healStart := time.Now()
+	if err := r.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "writes after the fault", 20*time.Second, func() bool {
+		lastErr = nc.produceOne(1, "d", value)
+		return lastErr == nil
+	})
+	healed := time.Since(healStart)
+	t.Logf("disk-full (netns tmpfs): filled in %s; takes effect (fault start -> KAFKA_STORAGE_ERROR) %s; heal (heal -> produce ok) %s",
+		applied.Round(time.Millisecond), effect.Round(time.Millisecond), healed.Round(time.Millisecond))
+
+	// Lose-unsynced goes through the broker's faultfs journal, which lives on the tmpfs too:
+	// the broker is killed, restarted in its namespace, and serves again.
+	node := nc.c.Nodes[0]
+	pid := node.Pid()
+	lstart := time.Now()
+	nc.fault(Fault{Kind: LoseUnsynced, Target: Target{Sel: SelBroker, Broker: 1}})
+	if !node.Running() || node.Pid() == pid {
+		t.Fatalf("broker 1 after lose-unsynced: running %v, pid %d (was %d)", node.Running(), node.Pid(), pid)
+	}
+	until(t, "writes after lose-unsynced", 20*time.Second, func() bool {
+		lastErr = nc.produceOne(1, "d", value)
+		return lastErr == nil
+	})
+	t.Logf("lose-unsynced (netns): broker restarted in its namespace and serving %s after the fault began", time.Since(lstart).Round(time.Millisecond))
+}
+
+// TestSubnetInUse sees the subnets of this machine's routes and addresses as taken.
+func TestSubnetInUse(t *testing.T) {
+	if !subnetInUse(netip.MustParsePrefix("127.0.0.0/24")) {
+		t.Error("127.0.0.0/24 (loopback) reported free")
+	}
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		t.Skipf("no /proc/net/route: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 8 || f[7] == "00000000" {
+			continue
+		}
+		dst, _ := strconv.ParseUint(f[1], 16, 32)
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(dst), byte(dst >> 8), byte(dst >> 16), byte(dst >> 24)}), 24)
+		if !subnetInUse(p) {
+			t.Errorf("%s, on route %q, reported free", p, line)
+		}
+	}
+}
+
+// TestNetnsLeaderIsolatedAcks1Lost is TestClusterLeaderIsolatedAcks1Lost with the same fault
+// spec on the netns driver: the leader of a partition is cut from its followers by nftables
+// rules while clients still reach it; acks=1 records it acknowledges are lost once a follower
+// has taken over and the old leader is killed and healed.
+func TestNetnsLeaderIsolatedAcks1Lost(t *testing.T) {
+	needNetns(t)
+	nc := startNetnsCluster(t, 3, 64<<20, nil, "c")
+	nc.leaderIsolatedAcks1Lost()
+}
+
+// TestNetnsKillLeaderElectsNewLeader is TestClusterKillLeaderElectsNewLeader on brokers in
+// namespaces: a killed leader is replaced, and a producer's unavailability stays short.
+func TestNetnsKillLeaderElectsNewLeader(t *testing.T) {
+	needNetns(t)
+	nc := startNetnsCluster(t, 3, 64<<20, nil, "b")
+	nc.killLeaderElectsNewLeader()
+}
+
+// TestNetnsCreateLeavesOthersObjects asks a fabric to create a bridge and a namespace that
+// already exist, as a second fabric drawing the same run id at the same moment would: the
+// creation fails, and neither closing the fabric nor healing its journal removes them.
+func TestNetnsCreateLeavesOthersObjects(t *testing.T) {
+	needNetns(t)
+	dir := t.TempDir()
+	owner := newTestFabric(t, "", 1)
+	f := newTestFabric(t, dir, 1)
+	ctx := context.Background()
+	if err := f.create(ctx, Record{Action: "link", Object: owner.Bridge, Undo: "delete"},
+		[]string{"ip", "link", "add", owner.Bridge, "type", "bridge"}); err == nil {
+		t.Fatal("creating an existing bridge succeeded")
+	}
+	if err := f.create(ctx, Record{Action: "netns", Netns: owner.Namespace(1), Undo: "delete"},
+		[]string{"ip", "netns", "add", owner.Namespace(1)}); err == nil {
+		t.Fatal("creating an existing namespace succeeded")
+	}
+	for _, rec := range f.Pending() {
+		if rec.Object == owner.Bridge || rec.Netns == owner.Namespace(1) {
+			t.Errorf("fabric %s keeps %+v, which is fabric %s's", f.RunID, rec, owner.RunID)
+		}
+	}
+	if report, err := HealDir(ctx, filepath.Join(dir, FabricJournalDir)); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("healed fabric %s's journal:\n  %s", f.RunID, strings.Join(report, "\n  "))
+	}
+	if _, err := net.InterfaceByName(owner.Bridge); err != nil {
+		t.Errorf("bridge %s of fabric %s is gone: %v", owner.Bridge, owner.RunID, err)
+	}
+	if _, err := os.Stat("/var/run/netns/" + owner.Namespace(1)); err != nil {
+		t.Errorf("namespace %s of fabric %s is gone: %v", owner.Namespace(1), owner.RunID, err)
+	}
+}
