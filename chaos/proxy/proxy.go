@@ -288,9 +288,10 @@ func (l *link) run(upstream string) {
 }
 
 type chunk struct {
-	b   []byte
-	due time.Time
-	eof bool
+	b     []byte
+	due   time.Time
+	eof   bool
+	reset bool // the source failed (reset): reset the destination too
 }
 
 // chunkSize bounds one read; small enough that latency and bandwidth act smoothly.
@@ -319,8 +320,12 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, dir int) {
 				}
 			}
 			if err != nil {
-				if errors.Is(err, io.EOF) {
-					q <- chunk{eof: true}
+				// A reset (or any other failure) of one side reaches the other side as a
+				// reset, not as an orderly close: a client that sees EOF mid-handshake may
+				// give up where a reset makes it retry (franz-go does).
+				select {
+				case q <- chunk{eof: errors.Is(err, io.EOF), reset: !errors.Is(err, io.EOF)}:
+				case <-p.done:
 				}
 				return
 			}
@@ -331,6 +336,13 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, dir int) {
 		}
 	}()
 	for c := range q {
+		if c.reset {
+			if tc, ok := dst.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			l.close()
+			return
+		}
 		if c.eof {
 			if tc, ok := dst.(*net.TCPConn); ok {
 				tc.CloseWrite()

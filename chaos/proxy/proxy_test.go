@@ -274,3 +274,40 @@ func TestUpstreamDownResetsClient(t *testing.T) {
 		t.Fatalf("after SetUpstream: %v", err)
 	}
 }
+
+// TestUpstreamResetResetsClient: an upstream that dies with the request unread (a killed
+// broker's kernel resets the connection) reaches the client as a reset, as without the
+// proxy, not as an orderly close (franz-go gives up on EOF during its first request, but
+// retries a reset).
+func TestUpstreamResetResetsClient(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 1)) // the first byte of the request arrived
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	p, err := New("reset", "127.0.0.1:0", ln.Addr().String(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := dial(t, p)
+	if _, err := c.Write([]byte("request")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after the upstream reset: %v, want a connection reset", err)
+	}
+}
