@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -74,4 +75,31 @@ func BenchmarkEncodeSend(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAppendStringMatchesEncodingJSON: the word-at-a-time plain-prefix scan never lets a byte
+// through unescaped that encoding/json would escape, wherever it sits in a word.
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	const seed = 5
+	t.Logf("seed: %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	specials := []byte{0, 0x1f, 0x20, '"', '\\', 0x7f, 0x80, 0xff, '<', '&', 'a', '~'}
+	for n := range 5000 {
+		s := make([]byte, rng.IntN(40))
+		for i := range s {
+			s[i] = byte('a' + rng.IntN(26))
+		}
+		if len(s) > 0 && n%2 == 0 {
+			s[rng.IntN(len(s))] = specials[rng.IntN(len(specials))]
+		}
+		str := strings.ToValidUTF8(string(s), "?")
+		want, err := json.Marshal(str)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dec string
+		if err := json.Unmarshal(appendString(nil, str), &dec); err != nil || dec != str {
+			t.Fatalf("%q: encoded %s, decodes to %q (%v); encoding/json: %s", str, appendString(nil, str), dec, err, want)
+		}
+	}
 }
