@@ -7,9 +7,9 @@ package broker
 //   - kchaos.bug.ack-before-replication: acks=all is answered right after the leader's append,
 //     before the ISR has copied the batch (as if acks=1); a leader kill then loses
 //     acknowledged acks=all writes (the checker's "lost").
-//   - kchaos.bug.lose-last-batch-on-restart: at start-up every partition drops the last batch
-//     of its log, as if the tail never reached the disk although it was acknowledged (the
-//     checker's "lost").
+//   - kchaos.bug.lose-last-batch-on-restart: at start-up every partition drops the tail of its
+//     log (the batches holding its last 10 records), as if the tail never reached the disk
+//     although it was acknowledged (the checker's "lost").
 //   - kchaos.bug.read-above-high-watermark: consumers' fetches read up to the leader's log end
 //     offset and are told it is the high watermark, so they see records the ISR has not
 //     copied; when the leader dies those records vanish or are rewritten at other offsets
