@@ -3,8 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kchaos/kchaos/broker/brokertest"
-	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/chaos/sshtest"
 )
 
@@ -25,19 +22,8 @@ import (
 // the known one is refused.
 func TestSSHDriverPausesBrokerAndCutsPairs(t *testing.T) {
 	sshd := sshtest.Start(t)
-	bin, err := brokertest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := brokertest.Start(t)
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	node, err := local.StartNode(ctx, local.NodeConfig{ID: 1, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "broker.log"),
-		Binary: bin, Listen: "127.0.0.1:0", StopTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Stop()
 	marks := filepath.Join(dir, "marks")
 	if err := os.Mkdir(marks, 0o755); err != nil {
 		t.Fatal(err)

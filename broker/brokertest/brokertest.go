@@ -160,6 +160,9 @@ func Start(t testing.TB, opts ...Option) *Process {
 // Addr returns the broker's client address, HOST:PORT.
 func (p *Process) Addr() string { return p.node.Addr() }
 
+// Pid returns the current broker process's pid.
+func (p *Process) Pid() int { return p.node.Pid() }
+
 // MetricsAddr returns the metrics listener's address, or "" when metrics are off.
 func (p *Process) MetricsAddr() string { return p.node.MetricsAddr() }
 

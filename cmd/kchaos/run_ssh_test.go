@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/kchaos/kchaos/broker/brokertest"
-	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/chaos"
 	"github.com/kchaos/kchaos/chaos/sshtest"
 )
@@ -26,19 +23,8 @@ import (
 // journal, undoes them, and leaves the broker running.
 func TestRunExternalClusterWithSSHDriver(t *testing.T) {
 	sshd := sshtest.Start(t)
-	bin, err := brokertest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := brokertest.Start(t)
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	node, err := local.StartNode(ctx, local.NodeConfig{ID: 1, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "broker.log"),
-		Binary: bin, Listen: "127.0.0.1:0", StopTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Stop()
 	clusterFile := filepath.Join(dir, "cluster.yaml")
 	if err := os.WriteFile(clusterFile, fmt.Appendf(nil, `user: %s
 key: %s
@@ -65,6 +51,12 @@ chaos:
 	}
 	out := filepath.Join(dir, "out")
 	var stdout, stderr bytes.Buffer
+	bin, err := brokertest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "run", wl, "--bootstrap", node.Addr(), "--cluster-file", clusterFile, "--out", out, "--seed", "3")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
