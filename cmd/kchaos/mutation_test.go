@@ -12,8 +12,21 @@ import (
 	"github.com/kchaos/kchaos/checker"
 )
 
-// runMutation runs workload with broker settings sets and returns the checker's result.
+// runMutation runs workload with broker settings sets and returns the checker's result for its
+// single configuration.
 func runMutation(t *testing.T, workload string, sets ...string) *checker.Result {
+	t.Helper()
+	res, stdout := runWorkload(t, workload, sets...)
+	r := res["default"]
+	if r == nil {
+		t.Fatalf("no verdict for the default configuration\n%s", stdout)
+	}
+	return r
+}
+
+// runWorkload runs workload through `kchaos run` with broker settings sets and returns each
+// configuration's checker result by its directory name, and the run's stdout.
+func runWorkload(t *testing.T, workload string, sets ...string) (map[string]*checker.Result, string) {
 	t.Helper()
 	bin, err := brokertest.Binary()
 	if err != nil {
@@ -36,15 +49,20 @@ func runMutation(t *testing.T, workload string, sets ...string) *checker.Result 
 	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
 		t.Fatalf("kchaos run %v: %v\n%s\n%s", sets, err, stdout.String(), stderr.String())
 	}
-	b, err := os.ReadFile(filepath.Join(out, "default", "verdict.json"))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, stdout.String())
+	paths, _ := filepath.Glob(filepath.Join(out, "*", "verdict.json"))
+	res := map[string]*checker.Result{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r checker.Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		res[filepath.Base(filepath.Dir(p))] = &r
 	}
-	var res checker.Result
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
-	return &res
+	return res, stdout.String()
 }
 
 func count(res *checker.Result, name string) int64 {

@@ -1,60 +1,22 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"strings"
 	"testing"
 
-	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/checker"
 )
 
-// runConfigs runs workload through `kchaos run` and returns each configuration's checker
-// result by its directory name.
+// runConfigs is runWorkload for runs whose faults must all apply; it needs at least one
+// verdict.
 func runConfigs(t *testing.T, workload string, sets ...string) map[string]*checker.Result {
 	t.Helper()
-	bin, err := brokertest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	wl := filepath.Join(dir, "w.yaml")
-	if err := os.WriteFile(wl, []byte(workload), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	args := []string{"run", wl, "--out", out, "--seed", "1"}
-	for _, s := range sets {
-		args = append(args, "--set", s)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
-		t.Fatalf("kchaos run: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
-	if bytes.Contains(stdout.Bytes(), []byte("fault not applied")) {
-		t.Errorf("a fault was not applied:\n%s", stdout.String())
-	}
-	paths, _ := filepath.Glob(filepath.Join(out, "*", "verdict.json"))
-	res := map[string]*checker.Result{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r checker.Result
-		if err := json.Unmarshal(b, &r); err != nil {
-			t.Fatal(err)
-		}
-		res[filepath.Base(filepath.Dir(p))] = &r
+	res, stdout := runWorkload(t, workload, sets...)
+	if strings.Contains(stdout, "fault not applied") {
+		t.Errorf("a fault was not applied:\n%s", stdout)
 	}
 	if len(res) == 0 {
-		t.Fatalf("no verdicts:\n%s", stdout.String())
+		t.Fatalf("no verdicts:\n%s", stdout)
 	}
 	return res
 }
