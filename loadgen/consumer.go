@@ -174,17 +174,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 			}
 			continue
 		}
-		if polled.AssignmentChanged {
-			offs := make([]history.PartitionOffset, 0, len(polled.Assignment))
-			for _, p := range polled.Assignment {
-				offs = append(offs, history.PartitionOffset{Partition: p, Offset: -1})
-			}
-			r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FAssign, Topic: c.topic, Partition: -1, Offset: -1, Offsets: offs}))
-		}
-		for _, e := range polled.Errors {
-			r.counts.addError(e)
-			r.counts.pollErrors.Add(1)
-		}
+		r.notePoll(c.proc, c.topic, polled)
 		recs := c.recordPoll(polled.Records)
 		if len(recs) > 0 && cc.Commit == workloads.CommitBeforeProcessing {
 			c.commit(nextOffsets(recs))
@@ -386,4 +376,20 @@ func (t *offsetTracker) take() map[int32]int64 {
 		}
 	}
 	return out
+}
+
+// notePoll records what a poll of consumer proc says besides its records: a new assignment
+// (an FAssign event) and fetch errors (counted).
+func (r *runner) notePoll(proc int, topic string, polled Polled) {
+	if polled.AssignmentChanged {
+		offs := make([]history.PartitionOffset, 0, len(polled.Assignment))
+		for _, p := range polled.Assignment {
+			offs = append(offs, history.PartitionOffset{Partition: p, Offset: -1})
+		}
+		r.hist(event(history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs}))
+	}
+	for _, e := range polled.Errors {
+		r.counts.addError(e)
+		r.counts.pollErrors.Add(1)
+	}
 }

@@ -73,17 +73,7 @@ func (t *transformTask) session(ctx context.Context) (ConsumerFault, bool) {
 			}
 			continue
 		}
-		if polled.AssignmentChanged {
-			offs := make([]history.PartitionOffset, 0, len(polled.Assignment))
-			for _, p := range polled.Assignment {
-				offs = append(offs, history.PartitionOffset{Partition: p, Offset: -1})
-			}
-			r.hist(event(history.Event{Process: t.proc, Type: history.OK, F: history.FAssign, Topic: t.topic, Partition: -1, Offset: -1, Offsets: offs}))
-		}
-		for _, e := range polled.Errors {
-			r.counts.addError(e)
-			r.counts.pollErrors.Add(1)
-		}
+		r.notePoll(t.proc, t.topic, polled)
 		recs := t.recordPoll(polled.Records)
 		if len(recs) == 0 {
 			continue
