@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sync"
-	"time"
 )
 
 // MarshalJSON encodes a Record as [partition, offset, value].
@@ -45,88 +43,6 @@ func (p *PartitionOffset) UnmarshalJSON(b []byte) error {
 	}
 	p.Partition, p.Offset = int32(a[0]), a[1]
 	return nil
-}
-
-// Writer appends events to a history. It is safe for concurrent use; it assigns Index and Time
-// (from its own monotonic clock started at NewWriter) to every event it writes. Output is
-// buffered and flushed every FlushInterval (default 100ms) and on Close, so a crash of the
-// harness loses at most the last interval.
-type Writer struct {
-	mu    sync.Mutex // guards everything below
-	bw    *bufio.Writer
-	buf   []byte
-	next  int64
-	start time.Time
-	err   error
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-// FlushInterval is how often a Writer flushes buffered events; default 100ms.
-const FlushInterval = 100 * time.Millisecond
-
-// NewWriter returns a Writer on w whose clock starts now.
-func NewWriter(w io.Writer) *Writer {
-	bw := bufio.NewWriterSize(w, 256<<10)
-	hw := &Writer{bw: bw, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	go hw.flushLoop()
-	return hw
-}
-
-func (w *Writer) flushLoop() {
-	defer close(w.done)
-	t := time.NewTicker(FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.stop:
-			return
-		case <-t.C:
-			w.mu.Lock()
-			if w.err == nil {
-				w.err = w.bw.Flush()
-			}
-			w.mu.Unlock()
-		}
-	}
-}
-
-// Now returns the writer's clock: nanoseconds since the run started.
-func (w *Writer) Now() int64 { return int64(time.Since(w.start)) }
-
-// Start returns the wall-clock time the writer's clock started.
-func (w *Writer) Start() time.Time { return w.start }
-
-// Write sets e.Index and, when e.Time is zero, e.Time, then appends e. It returns the index
-// given to the event, and the first write error of the writer, if any.
-func (w *Writer) Write(e *Event) (int64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return -1, w.err
-	}
-	e.Index = w.next
-	if e.Time == 0 {
-		e.Time = w.Now()
-	}
-	w.next++
-	w.buf, w.err = appendEvent(w.buf[:0], e)
-	if w.err == nil {
-		_, w.err = w.bw.Write(w.buf)
-	}
-	return e.Index, w.err
-}
-
-// Close flushes and stops the writer. It does not close the underlying io.Writer.
-func (w *Writer) Close() error {
-	close(w.stop)
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err == nil {
-		w.err = w.bw.Flush()
-	}
-	return w.err
 }
 
 // Reader reads a history one event at a time, without holding it in memory.

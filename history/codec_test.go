@@ -18,7 +18,7 @@ func TestRoundTrip(t *testing.T) {
 		{Process: 10, Type: OK, F: FCommit, Topic: "t", Partition: -1, Offset: -1, Offsets: []PartitionOffset{{2, 43}}},
 	}
 	for i := range in {
-		if _, err := w.Write(&in[i]); err != nil {
+		if err := w.Write(&in[i]); err != nil {
 			t.Fatal(err)
 		}
 	}

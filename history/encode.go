@@ -10,16 +10,40 @@ import (
 // appendEvent appends e as one JSON line, byte-for-byte what encoding/json (with HTML escaping
 // off) writes for Event, field order and omitempty rules included.
 func appendEvent(b []byte, e *Event) ([]byte, error) {
+	return appendTail(appendHead(b, e.Index, e.Time), e)
+}
+
+// appendHead appends the start of a line: index and time.
+func appendHead(b []byte, index, time int64) []byte {
 	b = append(b, `{"i":`...)
-	b = strconv.AppendInt(b, e.Index, 10)
+	b = strconv.AppendInt(b, index, 10)
 	b = append(b, `,"t":`...)
-	b = strconv.AppendInt(b, e.Time, 10)
+	return strconv.AppendInt(b, time, 10)
+}
+
+// appendTail appends the rest of e's line after its time, newline included; the Writer
+// encodes it before taking its lock, and the head under it.
+func appendTail(b []byte, e *Event) ([]byte, error) {
 	b = append(b, `,"p":`...)
 	b = strconv.AppendInt(b, int64(e.Process), 10)
-	b = append(b, `,"type":`...)
-	b = appendString(b, string(e.Type))
-	b = append(b, `,"f":`...)
-	b = appendString(b, string(e.F))
+	switch e.Type { // the common types, quoted in advance
+	case Invoke:
+		b = append(b, `,"type":"invoke"`...)
+	case OK:
+		b = append(b, `,"type":"ok"`...)
+	default:
+		b = append(b, `,"type":`...)
+		b = appendString(b, string(e.Type))
+	}
+	switch e.F {
+	case FSend:
+		b = append(b, `,"f":"send"`...)
+	case FPoll:
+		b = append(b, `,"f":"poll"`...)
+	default:
+		b = append(b, `,"f":`...)
+		b = appendString(b, string(e.F))
+	}
 	if e.Topic != "" {
 		b = append(b, `,"topic":`...)
 		b = appendString(b, e.Topic)

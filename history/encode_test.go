@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -102,4 +103,36 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("%q: encoded %s, decodes to %q (%v); encoding/json: %s", str, appendString(nil, str), dec, err, want)
 		}
 	}
+}
+
+// BenchmarkWriterWrite measures Writer.Write of a send event (encoding, stamping, copying and
+// the background write to io.Discard), from one goroutine and from two at once.
+func BenchmarkWriterWrite(b *testing.B) {
+	ev := Event{Process: 3, Type: OK, F: FSend, Topic: "bench-1234abcd-0", Partition: 2, Value: "3-17123", Offset: 41}
+	b.Run("goroutines=1", func(b *testing.B) {
+		w := NewWriter(io.Discard)
+		defer w.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			e := ev
+			if err := w.Write(&e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("goroutines=2", func(b *testing.B) {
+		w := NewWriter(io.Discard)
+		defer w.Close()
+		b.ReportAllocs()
+		b.SetParallelism(1)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				e := ev
+				if err := w.Write(&e); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }

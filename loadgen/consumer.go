@@ -108,7 +108,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 	r := c.r
 	cc := &r.cfg.Consumer
 	if c.group != "" && cc.Mode != workloads.ModeAssign {
-		r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FSubscribe, Topic: c.topic, Partition: -1, Offset: -1}))
+		r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FSubscribe, Topic: c.topic, Partition: -1, Offset: -1})
 	}
 	var (
 		batch    []history.Record
@@ -131,7 +131,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 						continue
 					}
 					debt = sleepOwed(debt + time.Duration(cc.ProcessingTime))
-					r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: []history.Record{rec}}))
+					r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: []history.Record{rec}})
 					r.counts.processed.Add(1)
 					tracker.complete(rec.Partition, rec.Offset)
 				}
@@ -143,7 +143,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 		case f := <-c.faults:
 			if f.Kind == FaultCrash {
 				dead.Store(true)
-				r.hist(event(history.Event{Process: c.proc, Type: history.Info, F: history.FCrash, Topic: c.topic, Partition: -1, Offset: -1}))
+				r.hist(&history.Event{Process: c.proc, Type: history.Info, F: history.FCrash, Topic: c.topic, Partition: -1, Offset: -1})
 				if work != nil {
 					close(work)
 					workers.Wait()
@@ -245,7 +245,7 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 			}
 		}
 	}
-	r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FPoll, Topic: c.topic, Partition: -1, Offset: -1, Records: recs}))
+	r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FPoll, Topic: c.topic, Partition: -1, Offset: -1, Records: recs})
 	r.counts.polled.Add(int64(len(recs)))
 	if !c.lagOnProcess {
 		c.pos.advance(recs)
@@ -258,7 +258,7 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 func (c *consumerTask) process(recs []history.Record) {
 	r := c.r
 	c.debt = sleepOwed(c.debt + time.Duration(len(recs))*time.Duration(r.cfg.Consumer.ProcessingTime))
-	r.hist(event(history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: recs}))
+	r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: recs})
 	r.counts.processed.Add(int64(len(recs)))
 	if r.cfg.Consumer.Commit == workloads.CommitAfterProcessing {
 		c.commit(nextOffsets(recs))
@@ -275,7 +275,7 @@ func (c *consumerTask) commit(offsets map[int32]int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	err := c.client.Commit(ctx, offsets)
 	cancel()
-	e := event(history.Event{Process: c.proc, Type: history.OK, F: history.FCommit, Topic: c.topic, Partition: -1, Offset: -1})
+	e := &history.Event{Process: c.proc, Type: history.OK, F: history.FCommit, Topic: c.topic, Partition: -1, Offset: -1}
 	for _, p := range slices.Sorted(mapKeys(offsets)) {
 		e.Offsets = append(e.Offsets, history.PartitionOffset{Partition: p, Offset: offsets[p]})
 	}
@@ -386,7 +386,7 @@ func (r *runner) notePoll(proc int, topic string, polled Polled) {
 		for _, p := range polled.Assignment {
 			offs = append(offs, history.PartitionOffset{Partition: p, Offset: -1})
 		}
-		r.hist(event(history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs}))
+		r.hist(&history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs})
 	}
 	for _, e := range polled.Errors {
 		r.counts.addError(e)

@@ -42,7 +42,7 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 		for i, p := range parts {
 			offs[i] = history.PartitionOffset{Partition: p, Offset: 0}
 		}
-		r.hist(event(history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs}))
+		r.hist(&history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs})
 		next := map[int32]int64{}
 		done := func() bool {
 			for p, e := range end {
@@ -79,7 +79,7 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 					}
 				}
 			}
-			r.hist(event(history.Event{Process: proc, Type: history.OK, F: history.FPoll, Topic: topic, Partition: -1, Offset: -1, Records: recs}))
+			r.hist(&history.Event{Process: proc, Type: history.OK, F: history.FPoll, Topic: topic, Partition: -1, Offset: -1, Records: recs})
 		}
 		c.Close()
 		if !done() && !readCommitted {

@@ -55,11 +55,14 @@ func DecodeHeader(b []byte) (Header, error) {
 
 // Value returns the history value of the record: "<producerID>-<sequence>".
 func (h Header) Value() string {
-	b := make([]byte, 0, 24)
+	return string(h.AppendValue(make([]byte, 0, 24)))
+}
+
+// AppendValue appends the history value of the record (see Value) to b.
+func (h Header) AppendValue(b []byte) []byte {
 	b = strconv.AppendUint(b, uint64(h.ProducerID), 10)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, h.Sequence, 10)
-	return string(b)
+	return strconv.AppendUint(b, h.Sequence, 10)
 }
 
 // headerFlagOutput, in the first reserved header byte, marks the value of a transform output:

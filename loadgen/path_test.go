@@ -22,6 +22,49 @@ func (p *nopProducer) Send(_ context.Context, m *Message, done func(int32, int64
 func (p *nopProducer) Flush(context.Context) error { return nil }
 func (p *nopProducer) Close()                      {}
 
+// asyncProducer acknowledges records from another goroutine in batches of 64, as a real
+// client completes a produce request's records together.
+type asyncProducer struct {
+	off     int64
+	pending []func(int32, int64, error)
+	batches chan []func(int32, int64, error)
+	done    chan struct{}
+}
+
+func newAsyncProducer() *asyncProducer {
+	p := &asyncProducer{batches: make(chan []func(int32, int64, error), 64), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		var off int64
+		for batch := range p.batches {
+			for _, f := range batch {
+				off++
+				f(0, off, nil)
+			}
+		}
+	}()
+	return p
+}
+
+func (p *asyncProducer) Send(_ context.Context, m *Message, done func(int32, int64, error)) {
+	p.pending = append(p.pending, done)
+	if len(p.pending) == 64 {
+		p.batches <- p.pending
+		p.pending = make([]func(int32, int64, error), 0, 64)
+	}
+}
+
+func (p *asyncProducer) Flush(context.Context) error {
+	if len(p.pending) > 0 {
+		p.batches <- p.pending
+		p.pending = nil
+	}
+	close(p.batches)
+	<-p.done
+	return nil
+}
+func (p *asyncProducer) Close() {}
+
 // BenchmarkProducerPath measures the harness's cost per record (header, key, history,
 // histograms, counters) with a client that acknowledges instantly.
 func BenchmarkProducerPath(b *testing.B) {
@@ -29,27 +72,35 @@ func BenchmarkProducerPath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, withHistory := range []bool{false, true} {
-		name := "history=off"
-		if withHistory {
-			name = "history=on"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name        string
+		withHistory bool
+		async       bool
+	}{{"history=off", false, false}, {"history=on", true, false}, {"history=off,acks=async", false, true}, {"history=on,acks=async", true, true}} {
+		withHistory := c.withHistory
+		b.Run(c.name, func(b *testing.B) {
 			r := &runner{cfg: plan.Configs[0], producing: make(chan struct{})}
 			if withHistory {
 				r.hw = history.NewWriter(io.Discard)
 				defer r.hw.Close()
-				r.startHistory()
 			}
-			p := &producerTask{r: r, topic: "t", client: &nopProducer{}, rec: newRecorder(),
+			var client Producer = &nopProducer{}
+			if c.async {
+				client = newAsyncProducer()
+			}
+			p := &producerTask{r: r, topic: "t", client: client, rec: newRecorder(),
 				keys: newKeyChooser(&r.cfg, rand.New(rand.NewPCG(1, 2)))}
+			if r.hw != nil {
+				p.invokes, p.outcomes = r.hw.NewLane(), r.hw.NewLane()
+			}
 			p.payload = makePayload(1024, nil, false, nil)
 			b.SetBytes(1024)
 			b.ResetTimer()
 			cpu0 := cpuTime()
 			start := time.Now()
-			p.rate, p.limit = 1e12, uint64(b.N)
+			p.rate, p.limit = 1e12, uint64(b.N+63)/64*64 // whole batches for asyncProducer
 			p.run(context.Background(), start, start.Add(time.Hour))
+			_ = client.Flush(context.Background())
 			if withHistory {
 				_ = r.stopHistory()
 			}

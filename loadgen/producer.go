@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/kchaos/kchaos/history"
 )
@@ -32,6 +33,9 @@ type producerTask struct {
 	txnID  int64 // current transaction number (0: none open)
 	txnN   int   // records sent in the open transaction
 	txnRng *rand.Rand
+	// invokes and outcomes are the history lanes of the producer's send invokes (its own
+	// goroutine) and outcomes (the client's goroutines), when the run writes a history.
+	invokes, outcomes *history.Lane
 	// limit stops the producer after this many sends; 0: no limit.
 	limit uint64
 	// searchBest is the best rate the max-rate search found; set when run returns.
@@ -80,15 +84,16 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 		if !now.Before(stop) || ctx.Err() != nil || (p.limit > 0 && seq >= p.limit) {
 			break
 		}
-		value := make([]byte, size)
+		op := &sendOp{p: p, intended: intended, seq: seq}
+		op.msg.Value = make([]byte, size)
 		hdr.Sequence, hdr.IntendedUnixNano = seq, intended.UnixNano()
-		hdr.Put(value)
-		copy(value[HeaderSize:], p.payload)
-		key := p.keys.Next()
+		hdr.Put(op.msg.Value)
+		copy(op.msg.Value[HeaderSize:], p.payload)
+		op.msg.Topic, op.msg.Key = p.topic, p.keys.Next()
 		if p.txn != nil && p.txnID == 0 && !p.beginTxn(ctx) {
 			break
 		}
-		p.send(ctx, intended, now, &Message{Topic: p.topic, Key: key, Value: value}, hdr.Value())
+		p.send(ctx, now, op)
 		if p.txn != nil {
 			if p.txnN++; p.txnN >= r.cfg.Producer.TransactionSize {
 				p.endTxn(ctx)
@@ -104,6 +109,13 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 	p.finish()
 }
 
+// hist writes a send event through lane l, unless the run's history has stopped.
+func (p *producerTask) hist(l *history.Lane, e *history.Event) {
+	if l != nil && !p.r.histOff.Load() {
+		_ = l.Write(e)
+	}
+}
+
 // txnSeq numbers transactions across producers, so a TxnID is unique in the run.
 var txnSeq atomic.Int64
 
@@ -114,11 +126,11 @@ func (p *producerTask) beginTxn(ctx context.Context) bool {
 	txn := &history.Txn{Op: "begin", TransactionalID: p.txnIDName()}
 	if err := p.txn.BeginTxn(); err != nil {
 		r.counts.addError(ErrorName(err))
-		r.hist(event(history.Event{Process: p.proc, Type: history.Fail, F: history.FTxn, Partition: -1, Offset: -1, TxnID: id, Txn: txn, Error: ErrorName(err)}))
+		r.hist(&history.Event{Process: p.proc, Type: history.Fail, F: history.FTxn, Partition: -1, Offset: -1, TxnID: id, Txn: txn, Error: ErrorName(err)})
 		r.log.Warn("loadgen: begin transaction failed; producer stops", "process", p.proc, "err", err)
 		return false
 	}
-	r.hist(event(history.Event{Process: p.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: id, Txn: txn}))
+	r.hist(&history.Event{Process: p.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: id, Txn: txn})
 	p.txnID, p.txnN = id, 0
 	return ctx.Err() == nil
 }
@@ -133,13 +145,13 @@ func (p *producerTask) endTxn(ctx context.Context) {
 		op = "abort"
 	}
 	// The invoke comes first: readers may see a commit before the client hears of it.
-	r.hist(event(history.Event{Process: p.proc, Type: history.Invoke, F: history.FTxn, Partition: -1, Offset: -1, TxnID: p.txnID,
-		Txn: &history.Txn{Op: op, TransactionalID: p.txnIDName()}}))
+	r.hist(&history.Event{Process: p.proc, Type: history.Invoke, F: history.FTxn, Partition: -1, Offset: -1, TxnID: p.txnID,
+		Txn: &history.Txn{Op: op, TransactionalID: p.txnIDName()}})
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(r.cfg.Producer.DeliveryTimeout))
 	err := p.txn.EndTxn(ectx, commit)
 	cancel()
-	e := event(history.Event{Process: p.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: p.txnID,
-		Txn: &history.Txn{Op: op, TransactionalID: p.txnIDName()}})
+	e := &history.Event{Process: p.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: p.txnID,
+		Txn: &history.Txn{Op: op, TransactionalID: p.txnIDName()}}
 	switch {
 	case errors.Is(err, errTxnAborted):
 		// The commit failed and the client aborted the transaction instead.
@@ -161,54 +173,82 @@ func (p *producerTask) finish() {
 	p.inflight.Wait()
 }
 
-// send records the invoke, hands the record to the client and records the outcome.
-func (p *producerTask) send(ctx context.Context, intended, actual time.Time, m *Message, value string) {
+// sendOp is one record in flight: the message and what its outcome event needs.
+type sendOp struct {
+	p        *producerTask
+	msg      Message
+	intended time.Time
+	seq      uint64
+	value    string // the history value, when the run writes a history
+	txnID    int64
+	measured bool
+}
+
+// historyKey returns the record's key as a string aliasing the key bytes, which nothing
+// changes once sent.
+func (op *sendOp) historyKey() string {
+	if len(op.msg.Key) == 0 {
+		return ""
+	}
+	return unsafe.String(&op.msg.Key[0], len(op.msg.Key))
+}
+
+// send records the invoke, hands the record to the client and records the outcome (done).
+func (p *producerTask) send(ctx context.Context, actual time.Time, op *sendOp) {
 	r := p.r
-	measured := !intended.Before(r.measureFrom)
-	if measured {
-		p.rec.record(kindPublishDelay, actual.Sub(intended))
+	op.measured = !op.intended.Before(r.measureFrom)
+	if op.measured {
+		p.rec.record(kindPublishDelay, actual.Sub(op.intended))
 	}
-	key := ""
-	if m.Key != nil {
-		key = string(m.Key)
+	op.txnID = p.txnID
+	if r.hw != nil {
+		var buf [24]byte
+		op.value = string(Header{ProducerID: uint32(p.proc), Sequence: op.seq}.AppendValue(buf[:0]))
+		p.hist(p.invokes, &history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: op.historyKey(), Value: op.value, Offset: -1, TxnID: op.txnID})
 	}
-	txnID := p.txnID
-	r.hist(event(history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: key, Value: value, Offset: -1, TxnID: txnID}))
 	r.counts.sent.Add(1)
 	p.sentN.Add(1)
 	p.inflight.Add(1)
-	p.client.Send(ctx, m, func(partition int32, offset int64, err error) {
-		done := time.Now()
-		e := event(history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Key: key, Value: value, Offset: offset, TxnID: txnID})
-		switch {
-		case err != nil:
-			e.Type, e.Error, e.Offset = SendOutcome(err, *r.cfg.Producer.Retries), ErrorName(err), -1
-			if e.Type == history.Fail {
-				r.counts.failed.Add(1)
-			} else {
-				r.counts.indeterminate.Add(1)
-			}
-			r.counts.addError(e.Error)
-		case r.cfg.Producer.Acks == "0":
-			// acks=0: the broker never answers, so the client cannot know the outcome.
-			// It is counted as indeterminate, as the history says.
-			e.Type, e.Error, e.Offset = history.Info, "NO_ACKS", -1
+	p.client.Send(ctx, &op.msg, op.done)
+}
+
+// done records a send's outcome; the client calls it once.
+func (op *sendOp) done(partition int32, offset int64, err error) {
+	p := op.p
+	r := p.r
+	now := time.Now()
+	e := history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Offset: offset, TxnID: op.txnID}
+	switch {
+	case err != nil:
+		e.Type, e.Error, e.Offset = SendOutcome(err, *r.cfg.Producer.Retries), ErrorName(err), -1
+		if e.Type == history.Fail {
+			r.counts.failed.Add(1)
+		} else {
 			r.counts.indeterminate.Add(1)
-			if measured {
-				p.rec.record(kindPublishLatency, done.Sub(intended))
-			}
-		default:
-			e.Type = history.OK
-			r.counts.acked.Add(1)
-			r.counts.ackedBytes.Add(int64(len(m.Value)))
-			if measured {
-				p.rec.record(kindPublishLatency, done.Sub(intended))
-			}
 		}
-		r.hist(e)
-		p.doneN.Add(1)
-		p.inflight.Done()
-	})
+		r.counts.addError(e.Error)
+	case r.cfg.Producer.Acks == "0":
+		// acks=0: the broker never answers, so the client cannot know the outcome.
+		// It is counted as indeterminate, as the history says.
+		e.Type, e.Error, e.Offset = history.Info, "NO_ACKS", -1
+		r.counts.indeterminate.Add(1)
+		if op.measured {
+			p.rec.record(kindPublishLatency, now.Sub(op.intended))
+		}
+	default:
+		e.Type = history.OK
+		r.counts.acked.Add(1)
+		r.counts.ackedBytes.Add(int64(len(op.msg.Value)))
+		if op.measured {
+			p.rec.record(kindPublishLatency, now.Sub(op.intended))
+		}
+	}
+	if r.hw != nil {
+		e.Key, e.Value = op.historyKey(), op.value
+		p.hist(p.outcomes, &e)
+	}
+	p.doneN.Add(1)
+	p.inflight.Done()
 }
 
 // makePayload returns the bytes that follow the header: the payload file's bytes when

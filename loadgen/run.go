@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -93,7 +94,7 @@ type runner struct {
 	runID       uint64
 	runName     string
 	hw          *history.Writer
-	histQ       *histQueue
+	histOff     atomic.Bool // set by stopHistory: later events are dropped
 	counts      counters
 	measureFrom time.Time
 	backlog     int64 // bytes of backlog before consumers start (consumerBacklogSizeGB)
@@ -102,11 +103,22 @@ type runner struct {
 	producing   chan struct{}
 }
 
-// writeNow writes e to the history directly (the run header, before the queue starts).
-func (r *runner) writeNow(e *history.Event) {
-	if r.hw != nil {
-		_, _ = r.hw.Write(e)
+// hist writes e to the history, if the run has one and stopHistory was not called. It does
+// not keep e. A write error shows when stopHistory flushes the history.
+func (r *runner) hist(e *history.Event) {
+	if r.hw != nil && !r.histOff.Load() {
+		_ = r.hw.Write(e)
 	}
+}
+
+// stopHistory drops later events and writes the history's pending events out, returning the
+// writer's first error. It may be called more than once.
+func (r *runner) stopHistory() error {
+	if r.hw == nil {
+		return nil
+	}
+	r.histOff.Store(true)
+	return r.hw.Flush()
 }
 
 func (r *runner) backlogReached() bool {
@@ -187,7 +199,6 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 		return nil, err
 	}
 	r.writeHeader(topics, outputs)
-	r.startHistory()
 	defer func() { _ = r.stopHistory() }()
 	rng := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x6b6368616f73))
 	payloadFile := r.readPayloadFile()
@@ -293,6 +304,9 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 			defer cl.Close()
 			pt := &producerTask{r: r, proc: p, topic: topic, client: cl, rate: cfg.ProducerRate / float64(nprod), rec: newRecorder(),
 				keys: newKeyChooser(&cfg, mrand.New(mrand.NewPCG(rng.Uint64(), uint64(p))))}
+			if r.hw != nil {
+				pt.invokes, pt.outcomes = r.hw.NewLane(), r.hw.NewLane()
+			}
 			if cfg.Producer.Transactional {
 				tp, ok := cl.(TxnProducer)
 				if !ok {
@@ -423,7 +437,7 @@ func (r *runner) writeHeader(topics, outputs []string) {
 		start = r.hw.Start()
 	}
 	// The header has process -1, as in the schema example of history/event.go.
-	r.writeNow(&history.Event{Process: -1, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
+	r.hist(&history.Event{Process: -1, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
 		Version: history.Version, RunID: r.runName, Config: c.Config, Seed: c.Seed, Start: start.Format(time.RFC3339Nano),
 		Acks: c.Producer.Acks, Idempotent: c.Producer.Idempotence, Transactional: c.Producer.Transactional || c.Consumer.Commit == workloads.CommitTransactional, MaxInFlight: c.Producer.MaxInFlight, Retries: *c.Producer.Retries,
 		IsolationLevel: c.Consumer.IsolationLevel, CommitMode: c.Consumer.Commit, ReplicationFactor: c.ReplicationFactor,

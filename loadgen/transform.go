@@ -57,7 +57,7 @@ func (t *transformTask) session(ctx context.Context) (ConsumerFault, bool) {
 	r := t.r
 	cc := &r.cfg.Consumer
 	txnal := cc.Commit == workloads.CommitTransactional
-	r.hist(event(history.Event{Process: t.proc, Type: history.OK, F: history.FSubscribe, Topic: t.topic, Partition: -1, Offset: -1}))
+	r.hist(&history.Event{Process: t.proc, Type: history.OK, F: history.FSubscribe, Topic: t.topic, Partition: -1, Offset: -1})
 	// work is a context for client calls that must finish once started, even at shutdown.
 	work := context.WithoutCancel(ctx)
 	for ctx.Err() == nil {
@@ -88,7 +88,7 @@ func (t *transformTask) session(ctx context.Context) (ConsumerFault, bool) {
 			txn := &history.Txn{Op: "begin", TransactionalID: t.tset.Producer.TransactionalID}
 			if err := t.tcl.Begin(); err != nil {
 				r.counts.addError(ErrorName(err))
-				r.hist(event(history.Event{Process: t.proc, Type: history.Fail, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID, Txn: txn, Error: ErrorName(err)}))
+				r.hist(&history.Event{Process: t.proc, Type: history.Fail, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID, Txn: txn, Error: ErrorName(err)})
 				// The polled inputs were not transformed: read them again from the committed
 				// offsets with a fresh client.
 				if !t.restart() {
@@ -96,7 +96,7 @@ func (t *transformTask) session(ctx context.Context) (ConsumerFault, bool) {
 				}
 				continue
 			}
-			r.hist(event(history.Event{Process: t.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID, Txn: txn}))
+			r.hist(&history.Event{Process: t.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID, Txn: txn})
 		}
 		t.produce(work, polled.Records, recs, txnID)
 		t.debt = sleepOwed(t.debt + time.Duration(len(recs))*time.Duration(cc.ProcessingTime))
@@ -153,7 +153,7 @@ func (t *transformTask) restart() bool {
 }
 
 func (t *transformTask) crash() {
-	t.r.hist(event(history.Event{Process: t.proc, Type: history.Info, F: history.FCrash, Topic: t.topic, Partition: -1, Offset: -1}))
+	t.r.hist(&history.Event{Process: t.proc, Type: history.Info, F: history.FCrash, Topic: t.topic, Partition: -1, Offset: -1})
 	t.tcl.Close()
 }
 
@@ -169,10 +169,10 @@ func (t *transformTask) produce(ctx context.Context, in []Fetched, recs []histor
 		value := recs[i].Value + "/" + hdr.Value()
 		m := &Message{Topic: t.outTopic, Key: f.Key, Value: OutputValue(hdr, f.Value)}
 		key := string(f.Key)
-		r.hist(event(history.Event{Process: t.proc, Type: history.Invoke, F: history.FSend, Topic: t.outTopic, Partition: -1, Key: key, Value: value, Offset: -1, TxnID: txnID}))
+		r.hist(&history.Event{Process: t.proc, Type: history.Invoke, F: history.FSend, Topic: t.outTopic, Partition: -1, Key: key, Value: value, Offset: -1, TxnID: txnID})
 		r.counts.sent.Add(1)
 		t.tcl.Send(ctx, m, func(partition int32, offset int64, err error) {
-			e := event(history.Event{Process: t.proc, Type: history.OK, F: history.FSend, Topic: t.outTopic, Partition: partition, Key: key, Value: value, Offset: offset, TxnID: txnID})
+			e := &history.Event{Process: t.proc, Type: history.OK, F: history.FSend, Topic: t.outTopic, Partition: partition, Key: key, Value: value, Offset: offset, TxnID: txnID}
 			if err != nil {
 				e.Type, e.Error, e.Offset = SendOutcome(err, *r.cfg.Producer.Retries), ErrorName(err), -1
 				if e.Type == history.Fail {
@@ -204,17 +204,17 @@ func (t *transformTask) produce(ctx context.Context, in []Fetched, recs []histor
 func (t *transformTask) endTxn(ctx context.Context, txnID int64, next map[int32]int64, recs []history.Record) bool {
 	r := t.r
 	// The invoke comes first: readers may see a commit before the client hears of it.
-	r.hist(event(history.Event{Process: t.proc, Type: history.Invoke, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID,
-		Txn: &history.Txn{Op: "commit", TransactionalID: t.tset.Producer.TransactionalID}}))
+	r.hist(&history.Event{Process: t.proc, Type: history.Invoke, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID,
+		Txn: &history.Txn{Op: "commit", TransactionalID: t.tset.Producer.TransactionalID}})
 	ectx, cancel := context.WithTimeout(ctx, time.Duration(r.cfg.Producer.DeliveryTimeout))
 	committed, err := t.tcl.End(ectx, next, true)
 	cancel()
-	ce := event(history.Event{Process: t.proc, Type: history.OK, F: history.FCommit, Topic: t.topic, Partition: -1, Offset: -1, TxnID: txnID})
+	ce := &history.Event{Process: t.proc, Type: history.OK, F: history.FCommit, Topic: t.topic, Partition: -1, Offset: -1, TxnID: txnID}
 	for _, p := range slices.Sorted(mapKeys(next)) {
 		ce.Offsets = append(ce.Offsets, history.PartitionOffset{Partition: p, Offset: next[p]})
 	}
-	te := event(history.Event{Process: t.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID,
-		Txn: &history.Txn{Op: "commit", TransactionalID: t.tset.Producer.TransactionalID}})
+	te := &history.Event{Process: t.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txnID,
+		Txn: &history.Txn{Op: "commit", TransactionalID: t.tset.Producer.TransactionalID}}
 	switch {
 	case err != nil:
 		ce.Type, ce.Error = history.Info, ErrorName(err)
@@ -237,7 +237,7 @@ func (t *transformTask) endTxn(ctx context.Context, txnID int64, next map[int32]
 // them as read.
 func (t *transformTask) processed(recs []history.Record) {
 	t.pos.advance(recs)
-	t.r.hist(event(history.Event{Process: t.proc, Type: history.OK, F: history.FProcess, Topic: t.topic, Partition: -1, Offset: -1, Records: recs}))
+	t.r.hist(&history.Event{Process: t.proc, Type: history.OK, F: history.FProcess, Topic: t.topic, Partition: -1, Offset: -1, Records: recs})
 	t.r.counts.processed.Add(int64(len(recs)))
 }
 
