@@ -26,31 +26,71 @@ import (
 // offsetMetadataMaxBytes is offset.metadata.max.bytes' Kafka default.
 const offsetMetadataMaxBytes = 4096
 
+// commitErrors holds an offset commit's error for each requested partition, indexed by topic
+// and partition as in the request (nil: accepted so far).
+type commitErrors [][]*kerr.Error
+
+// newCommitErrors returns commitErrors for topics topics of partitions(i) partitions each.
+func newCommitErrors(topics int, partitions func(i int) int) commitErrors {
+	e := make(commitErrors, topics)
+	for i := range e {
+		e[i] = make([]*kerr.Error, partitions(i))
+	}
+	return e
+}
+
+// fill gives err to every partition that has no error yet.
+func (e commitErrors) fill(err *kerr.Error) {
+	for i := range e {
+		for j := range e[i] {
+			if e[i][j] == nil {
+				e[i][j] = err
+			}
+		}
+	}
+}
+
+// code returns the error code of partition j of topic i (0: none).
+func (e commitErrors) code(i, j int) int16 {
+	if e[i][j] == nil {
+		return 0
+	}
+	return e[i][j].Code
+}
+
+// commitOffset checks one partition of an offset commit as Kafka's coordinator does, and
+// returns the offset to store: the partition must exist in the cluster
+// (UNKNOWN_TOPIC_OR_PARTITION) and the metadata fit offset.metadata.max.bytes
+// (OFFSET_METADATA_TOO_LARGE).
+func (b *Broker) commitOffset(tp group.TopicPartition, offset int64, epoch int32, metadata *string, now time.Time) (group.Offset, *kerr.Error) {
+	if !b.partitionExists(tp.Topic, tp.Partition) {
+		return group.Offset{}, kerr.UnknownTopicOrPartition
+	}
+	o := group.Offset{Offset: offset, LeaderEpoch: epoch, CommitTime: now.UnixMilli()}
+	if metadata != nil {
+		o.Metadata = *metadata
+	}
+	if len(o.Metadata) > offsetMetadataMaxBytes {
+		return group.Offset{}, kerr.OffsetMetadataTooLarge
+	}
+	return o, nil
+}
+
 func handleOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.OffsetCommitRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
 	b := c.b
-	errs := make([][]*kerr.Error, len(r.Topics))
-	for i, t := range r.Topics {
-		errs[i] = make([]*kerr.Error, len(t.Partitions))
-	}
-	setAll := func(err *kerr.Error) {
-		for i := range errs {
-			for j := range errs[i] {
-				errs[i][j] = err
-			}
-		}
-	}
+	errs := newCommitErrors(len(r.Topics), func(i int) int { return len(r.Topics[i].Partitions) })
 	instance := ""
 	if r.InstanceID != nil {
 		instance = *r.InstanceID
 	}
 	var committed int
 	if r.Group == "" {
-		setAll(kerr.InvalidGroupID)
+		errs.fill(kerr.InvalidGroupID)
 	} else if err := b.groups.do(r.Group, true, func(g *group.Group, now time.Time) {
 		if err := g.CheckCommit(r.MemberID, instance, r.Generation); err != nil {
-			setAll(err)
+			errs.fill(err)
 			return
 		}
 		var recs []record
@@ -58,19 +98,12 @@ func handleOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 		var offs []group.Offset
 		for i, t := range r.Topics {
 			for j, p := range t.Partitions {
-				if _, kerrv := b.partitionFor(t.Topic, p.Partition); kerrv != nil {
-					errs[i][j] = kerr.UnknownTopicOrPartition
-					continue
-				}
-				o := group.Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, CommitTime: now.UnixMilli()}
-				if p.Metadata != nil {
-					o.Metadata = *p.Metadata
-				}
-				if len(o.Metadata) > offsetMetadataMaxBytes {
-					errs[i][j] = kerr.OffsetMetadataTooLarge
-					continue
-				}
 				tp := group.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+				o, kerrv := b.commitOffset(tp, p.Offset, p.LeaderEpoch, p.Metadata, now)
+				if kerrv != nil {
+					errs[i][j] = kerrv
+					continue
+				}
 				recs = append(recs, offsetRecord(g.ID, tp, o))
 				tps = append(tps, tp)
 				offs = append(offs, o)
@@ -78,13 +111,7 @@ func handleOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 		}
 		if err := b.groups.appendRecords(g.ID, recs); err != nil {
 			b.log.Warn("append offset commit", "group", g.ID, "err", err)
-			for i := range errs {
-				for j := range errs[i] {
-					if errs[i][j] == nil {
-						errs[i][j] = kerr.CoordinatorNotAvailable
-					}
-				}
-			}
+			errs.fill(kerr.CoordinatorNotAvailable)
 			return
 		}
 		for k, tp := range tps {
@@ -92,7 +119,7 @@ func handleOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 		}
 		committed = len(tps)
 	}); err != nil {
-		setAll(err)
+		errs.fill(err)
 	}
 	b.metrics.offsetCommits.Add(float64(committed))
 	for i, t := range r.Topics {
@@ -101,9 +128,7 @@ func handleOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 		for j, p := range t.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition = p.Partition
-			if errs[i][j] != nil {
-				sp.ErrorCode = errs[i][j].Code
-			}
+			sp.ErrorCode = errs.code(i, j)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

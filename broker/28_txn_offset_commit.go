@@ -26,31 +26,19 @@ func handleTxnOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.TxnOffsetCommitRequest)
 	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	b := c.b
-	errs := make([][]*kerr.Error, len(r.Topics))
-	for i, t := range r.Topics {
-		errs[i] = make([]*kerr.Error, len(t.Partitions))
-	}
-	setAll := func(err *kerr.Error) {
-		for i := range errs {
-			for j := range errs[i] {
-				if errs[i][j] == nil {
-					errs[i][j] = err
-				}
-			}
-		}
-	}
+	errs := newCommitErrors(len(r.Topics), func(i int) int { return len(r.Topics[i].Partitions) })
 	instance := ""
 	if r.InstanceID != nil {
 		instance = *r.InstanceID
 	}
 	if r.Group == "" {
-		setAll(kerr.InvalidGroupID)
+		errs.fill(kerr.InvalidGroupID)
 	} else if r.ProducerID < 0 || r.TransactionalID == "" {
-		setAll(kerr.InvalidRequest)
+		errs.fill(kerr.InvalidRequest)
 	} else if err := b.groups.do(r.Group, true, func(g *group.Group, now time.Time) {
 		if req.version >= 3 && r.Generation >= 0 {
 			if err := g.CheckCommit(r.MemberID, instance, r.Generation); err != nil {
-				setAll(err)
+				errs.fill(err)
 				return
 			}
 		}
@@ -58,19 +46,12 @@ func handleTxnOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 		offs := map[group.TopicPartition]group.Offset{}
 		for i, t := range r.Topics {
 			for j, p := range t.Partitions {
-				if !b.partitionExists(t.Topic, p.Partition) {
-					errs[i][j] = kerr.UnknownTopicOrPartition
-					continue
-				}
-				o := group.Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, CommitTime: now.UnixMilli()}
-				if p.Metadata != nil {
-					o.Metadata = *p.Metadata
-				}
-				if len(o.Metadata) > offsetMetadataMaxBytes {
-					errs[i][j] = kerr.OffsetMetadataTooLarge
-					continue
-				}
 				tp := group.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+				o, kerrv := b.commitOffset(tp, p.Offset, p.LeaderEpoch, p.Metadata, now)
+				if kerrv != nil {
+					errs[i][j] = kerrv
+					continue
+				}
 				recs = append(recs, offsetRecord(g.ID, tp, o))
 				offs[tp] = o
 			}
@@ -80,7 +61,7 @@ func handleTxnOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 		}
 		if b.cfg.bug(bugTxnOffsetsEarly) {
 			if err := b.groups.appendRecords(g.ID, recs); err != nil {
-				setAll(kerr.CoordinatorNotAvailable)
+				errs.fill(kerr.CoordinatorNotAvailable)
 				return
 			}
 			for tp, o := range offs {
@@ -101,12 +82,12 @@ func handleTxnOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 			default:
 				kerrv = kerr.CoordinatorNotAvailable
 			}
-			setAll(kerrv)
+			errs.fill(kerrv)
 			return
 		}
 		b.groups.addPendingTxn(r.ProducerID, g.ID, offs)
 	}); err != nil {
-		setAll(err)
+		errs.fill(err)
 	}
 	for i, t := range r.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
@@ -114,9 +95,7 @@ func handleTxnOffsetCommit(c *conn, req *request) (kmsg.Response, error) {
 		for j, p := range t.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = p.Partition
-			if errs[i][j] != nil {
-				sp.ErrorCode = errs[i][j].Code
-			}
+			sp.ErrorCode = errs.code(i, j)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
