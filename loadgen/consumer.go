@@ -53,8 +53,21 @@ type ConsumerFault struct {
 // run runs sessions of the consumer until ctx ends; a crash ends a session and, after the
 // fault's delay, starts a new one with a fresh client under the same process number.
 func (c *consumerTask) run(ctx context.Context) {
+	c.r.runSessions(ctx, "consumer", c.proc, c.session, func() error {
+		cl, err := c.drv.NewConsumer(c.settings)
+		if err == nil {
+			c.client, c.debt = cl, 0
+		}
+		return err
+	})
+}
+
+// runSessions runs session until ctx ends. After a crash fault it waits for the fault's
+// delay (a negative delay: no restart), calls restart for a fresh client and runs the next
+// session; a failed restart is counted and logged, and ends the process.
+func (r *runner) runSessions(ctx context.Context, what string, proc int, session func(context.Context) (ConsumerFault, bool), restart func() error) {
 	for {
-		f, crashed := c.session(ctx)
+		f, crashed := session(ctx)
 		if !crashed || f.For < 0 {
 			return
 		}
@@ -63,13 +76,11 @@ func (c *consumerTask) run(ctx context.Context) {
 			return
 		case <-time.After(f.For):
 		}
-		cl, err := c.drv.NewConsumer(c.settings)
-		if err != nil {
-			c.r.counts.addError(ErrorName(err))
-			c.r.log.Warn("loadgen: consumer restart failed", "process", c.proc, "err", err)
+		if err := restart(); err != nil {
+			r.counts.addError(ErrorName(err))
+			r.log.Warn("loadgen: "+what+" restart failed", "process", proc, "err", err)
 			return
 		}
-		c.client, c.debt = cl, 0
 	}
 }
 

@@ -220,13 +220,7 @@ func (op *sendOp) done(partition int32, offset int64, err error) {
 	e := history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Offset: offset, TxnID: op.txnID}
 	switch {
 	case err != nil:
-		e.Type, e.Error, e.Offset = SendOutcome(err, *r.cfg.Producer.Retries), ErrorName(err), -1
-		if e.Type == history.Fail {
-			r.counts.failed.Add(1)
-		} else {
-			r.counts.indeterminate.Add(1)
-		}
-		r.counts.addError(e.Error)
+		e.Type, e.Error, e.Offset = r.sendFailed(err), ErrorName(err), -1
 	case r.cfg.Producer.Acks == "0":
 		// acks=0: the broker never answers, so the client cannot know the outcome.
 		// It is counted as indeterminate, as the history says.
@@ -249,6 +243,19 @@ func (op *sendOp) done(partition int32, offset int64, err error) {
 	}
 	p.doneN.Add(1)
 	p.inflight.Done()
+}
+
+// sendFailed classifies a failed send (SendOutcome: fail or info), counts it and its error,
+// and returns its history type.
+func (r *runner) sendFailed(err error) history.Type {
+	t := SendOutcome(err, *r.cfg.Producer.Retries)
+	if t == history.Fail {
+		r.counts.failed.Add(1)
+	} else {
+		r.counts.indeterminate.Add(1)
+	}
+	r.counts.addError(ErrorName(err))
+	return t
 }
 
 // makePayload returns the bytes that follow the header: the payload file's bytes when

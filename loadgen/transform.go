@@ -29,24 +29,13 @@ type transformTask struct {
 // starts a new one with a fresh client under the same process number and transactional id
 // (which fences the crashed client's open transaction).
 func (t *transformTask) run(ctx context.Context) {
-	for {
-		f, crashed := t.session(ctx)
-		if !crashed || f.For < 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(f.For):
-		}
+	t.r.runSessions(ctx, "transformer", t.proc, t.session, func() error {
 		cl, err := t.tdrv.NewTransformer(t.tset)
-		if err != nil {
-			t.r.counts.addError(ErrorName(err))
-			t.r.log.Warn("loadgen: transformer restart failed", "process", t.proc, "err", err)
-			return
+		if err == nil {
+			t.tcl = cl
 		}
-		t.tcl = cl
-	}
+		return err
+	})
 }
 
 // session polls, transforms and commits until ctx ends, or until a crash fault. Faults are
@@ -174,13 +163,7 @@ func (t *transformTask) produce(ctx context.Context, in []Fetched, recs []histor
 		t.tcl.Send(ctx, m, func(partition int32, offset int64, err error) {
 			e := &history.Event{Process: t.proc, Type: history.OK, F: history.FSend, Topic: t.outTopic, Partition: partition, Key: key, Value: value, Offset: offset, TxnID: txnID}
 			if err != nil {
-				e.Type, e.Error, e.Offset = SendOutcome(err, *r.cfg.Producer.Retries), ErrorName(err), -1
-				if e.Type == history.Fail {
-					r.counts.failed.Add(1)
-				} else {
-					r.counts.indeterminate.Add(1)
-				}
-				r.counts.addError(e.Error)
+				e.Type, e.Error, e.Offset = r.sendFailed(err), ErrorName(err), -1
 			} else {
 				r.counts.acked.Add(1)
 				r.counts.ackedBytes.Add(int64(len(m.Value)))
