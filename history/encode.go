@@ -7,11 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-// appendEvent appends e as one JSON line, byte-for-byte what encoding/json (with HTML escaping
-// off) writes for Event, field order and omitempty rules included.
-func appendEvent(b []byte, e *Event) ([]byte, error) {
-	return appendTail(appendHead(b, e.Index, e.Time), e)
-}
+// An event's line is its head (appendHead) followed by its tail (appendTail): byte-for-byte
+// what encoding/json (with HTML escaping off) writes for Event, field order and omitempty rules
+// included.
 
 // appendHead appends the start of a line: index and time.
 func appendHead(b []byte, index, time int64) []byte {
@@ -21,8 +19,8 @@ func appendHead(b []byte, index, time int64) []byte {
 	return strconv.AppendInt(b, time, 10)
 }
 
-// appendTail appends the rest of e's line after its time, newline included; the Writer
-// encodes it before taking its lock, and the head under it.
+// appendTail appends the rest of e's line after its time, newline included. A Lane encodes
+// it before taking its lock; the flusher adds the head once it knows the event's index.
 func appendTail(b []byte, e *Event) ([]byte, error) {
 	b = append(b, `,"p":`...)
 	b = strconv.AppendInt(b, int64(e.Process), 10)

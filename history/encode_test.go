@@ -9,6 +9,11 @@ import (
 	"testing"
 )
 
+// appendEvent appends e as one whole line, as the Writer writes it.
+func appendEvent(b []byte, e *Event) ([]byte, error) {
+	return appendTail(appendHead(b, e.Index, e.Time), e)
+}
+
 func reflectEncode(t *testing.T, e *Event) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
