@@ -21,11 +21,11 @@ func runConfigs(t *testing.T, workload string, sets ...string) map[string]*check
 	return res
 }
 
-// TestDropResponsesDuplicatesWithoutIdempotence (claim 12): lost produce acknowledgements
-// make the producer retry batches the broker already wrote; the checker counts the copies
-// as duplicates, and with idempotence the broker recognises the retries and there are none.
-func TestDropResponsesDuplicatesWithoutIdempotence(t *testing.T) {
-	res := runConfigs(t, `name: dropresp
+// dropResponsesWorkload is claim 12's run: acks=all on three replicas, and half of the
+// leader's produce answers lost for 2 s. producer adds lines to the producer section, tail
+// lines at the end (a matrix).
+func dropResponsesWorkload(name, producer, tail string) string {
+	return "name: " + name + `
 topics: 1
 partitionsPerTopic: 1
 messageSize: 128
@@ -37,13 +37,18 @@ topicConfig:
 producer:
   acks: all
   linger: 5ms
-consumer:
+` + producer + `consumer:
   commit: manual-after-processing
 chaos:
   - {kind: drop-responses, target: leader(topic-0,0), params: {rate: 50%}, at: 2s, for: 2s}
-matrix:
-  idempotence: [false, true]
-`)
+` + tail
+}
+
+// TestDropResponsesDuplicatesWithoutIdempotence (claim 12): lost produce acknowledgements
+// make the producer retry batches the broker already wrote; the checker counts the copies
+// as duplicates, and with idempotence the broker recognises the retries and there are none.
+func TestDropResponsesDuplicatesWithoutIdempotence(t *testing.T) {
+	res := runConfigs(t, dropResponsesWorkload("dropresp", "", "matrix:\n  idempotence: [false, true]\n"))
 	if len(res) != 2 {
 		t.Fatalf("want 2 configs, got %d", len(res))
 	}
@@ -103,24 +108,7 @@ chaos:
 // acknowledgements are written twice and the checker reports duplicates that idempotence
 // forbids; TestDropResponsesDuplicatesWithoutIdempotence is the same run with the switch off.
 func TestMutationSkipIdempotenceWindow(t *testing.T) {
-	res := runConfigs(t, `name: skipidem
-topics: 1
-partitionsPerTopic: 1
-messageSize: 128
-producerRate: 500
-duration: 6s
-replicationFactor: 3
-topicConfig:
-  min.insync.replicas: 2
-producer:
-  acks: all
-  linger: 5ms
-  idempotence: true
-consumer:
-  commit: manual-after-processing
-chaos:
-  - {kind: drop-responses, target: leader(topic-0,0), params: {rate: 50%}, at: 2s, for: 2s}
-`, "kchaos.bug.skip-idempotence-window=true")
+	res := runConfigs(t, dropResponsesWorkload("skipidem", "  idempotence: true\n", ""), "kchaos.bug.skip-idempotence-window=true")
 	r := res["default"]
 	if r == nil {
 		t.Fatalf("no default config: %v", res)
