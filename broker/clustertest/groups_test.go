@@ -295,15 +295,26 @@ func TestGroupResumesAfterCoordinatorKill(t *testing.T) {
 	}
 	// Move the group once more, so that a coordinator loads the groups from a log it
 	// replicated: wait until the restarted broker is back in the ISR of the group's
-	// __consumer_offsets partition, then kill the current coordinator.
+	// __consumer_offsets partition and of every partition of the topic (else a partition
+	// whose ISR held only the next victim goes offline with it), then kill the current
+	// coordinator.
 	op := offsetsPartition(group)
-	c.CheckFor(30*time.Second, "the restarted broker in the ISR of __consumer_offsets", func() error {
+	c.CheckFor(30*time.Second, "the restarted broker in the ISR of __consumer_offsets and the topic", func() error {
 		st, err := c.Partition("__consumer_offsets", op)
 		if err != nil {
 			return err
 		}
 		if !slices.Contains(st.ISR, coord) {
 			return errf("__consumer_offsets-%d ISR %v", op, st.ISR)
+		}
+		for p := range int32(parts) {
+			st, err := c.Partition(topic, p)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(st.ISR, coord) {
+				return errf("%s-%d ISR %v", topic, p, st.ISR)
+			}
 		}
 		return nil
 	})
