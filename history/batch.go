@@ -138,11 +138,21 @@ func (r *Reader) split(emit func(*block) bool) error {
 var eventPool = sync.Pool{New: func() any { return []Event(nil) }}
 
 // decode parses every line of the block into b.evs, stopping at the first malformed line.
+// Lines in the Writer's layout are parsed in place (fastPrefix finds their end); others are cut
+// at their newline and go through the general decoder.
 func (b *block) decode(d *decoder, name string) {
 	data := b.data
 	b.evs = eventPool.Get().([]Event)[:0]
 	line := b.line
 	for len(data) > 0 {
+		line++
+		b.evs = append(b.evs, Event{})
+		e := &b.evs[len(b.evs)-1]
+		if n, ok := d.fastPrefix(data, e); ok {
+			data = data[min(n+1, len(data)):]
+			continue
+		}
+		*e = Event{}
 		i := bytes.IndexByte(data, '\n')
 		var l []byte
 		if i < 0 {
@@ -150,15 +160,14 @@ func (b *block) decode(d *decoder, name string) {
 		} else {
 			l, data = data[:i], data[i+1:]
 		}
-		line++
 		if n := len(l); n > 0 && l[n-1] == '\r' {
 			l = l[:n-1]
 		}
 		if len(l) == 0 {
+			b.evs = b.evs[:len(b.evs)-1]
 			continue
 		}
-		b.evs = append(b.evs, Event{})
-		if err := d.decode(l, &b.evs[len(b.evs)-1]); err != nil {
+		if err := d.decode(l, e); err != nil {
 			b.evs = b.evs[:len(b.evs)-1]
 			b.err = fmt.Errorf("history: %s:%d: %w", name, line, err)
 			return

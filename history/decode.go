@@ -69,6 +69,11 @@ func (d *decoder) decode(line []byte, e *Event) error {
 		return nil
 	}
 	*e = Event{}
+	return d.decodeGeneral(line, e)
+}
+
+// decodeGeneral parses line into e, which must be zeroed, accepting any valid JSON object.
+func (d *decoder) decodeGeneral(line []byte, e *Event) error {
 	d.b, d.pos = line, 0
 	if err := d.expect('{'); err != nil {
 		return err

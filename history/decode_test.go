@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -200,6 +201,70 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 		}
 		if !reflect.DeepEqual(fast, general) {
 			t.Errorf("event %d:\nfast    %+v\ngeneral %+v", i, fast, general)
+		}
+	}
+}
+
+// FuzzFastPath: whatever line the fast path accepts, the general decoder decodes to the same
+// event, and a block of such lines parses in place to the same events as line by line.
+func FuzzFastPath(f *testing.F) {
+	for _, e := range sampleEvents() {
+		line, _ := appendEvent(nil, &e)
+		f.Add(line[:len(line)-1])
+	}
+	f.Add([]byte(`{"i":123456789012,"t":-9,"p":7,"type":"ok","f":"commit","offsets":[[1,99999999],[2,0]]}`))
+	f.Add([]byte(`{"i":1,"t":2,"p":3,"type":"fail","f":"send","topic":"t","partition":0,"key":"k","value":"v","offset":-1,"error":"NOT_LEADER_OR_FOLLOWER"}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var fast Event
+		d := decoder{}
+		if !d.decodeFast(line, &fast) {
+			return
+		}
+		var general Event
+		if err := d.decodeGeneral(line, &general); err != nil {
+			t.Fatalf("fast path accepted what the general decoder refuses (%v): %s", err, line)
+		}
+		if !reflect.DeepEqual(fast, general) {
+			t.Fatalf("%s\nfast    %+v\ngeneral %+v", line, fast, general)
+		}
+		var viaBlock Event
+		block := append(append([]byte{}, line...), '\n')
+		n, ok := d.fastPrefix(block, &viaBlock)
+		if !ok || n != len(line) || !reflect.DeepEqual(viaBlock, fast) {
+			t.Fatalf("in a block: ok %v, length %d of %d, %+v", ok, n, len(line), viaBlock)
+		}
+	})
+}
+
+// TestSwarInt: integers of every length, across word boundaries and at the end of the input,
+// parse as strconv does; what JSON or the fast path does not allow is refused.
+func TestSwarInt(t *testing.T) {
+	for digits := 1; digits <= 18; digits++ {
+		for _, neg := range []bool{false, true} {
+			for pad := 0; pad < 10; pad++ {
+				num := strings.Repeat("9876543210", 2)[:digits]
+				if neg {
+					num = "-" + num
+				}
+				want, _ := strconv.ParseInt(num, 10, 64)
+				for _, tail := range []string{"", ",", "}", strings.Repeat("x", pad)} {
+					b := []byte(num + tail)
+					v, i, ok := swarInt(b, 0)
+					if !ok || v != want || i != len(num) {
+						t.Fatalf("%q: got %d, %d, %v; want %d, %d", b, v, i, ok, want, len(num))
+					}
+				}
+			}
+		}
+	}
+	for _, bad := range []string{"", "-", "x", "01", "-01", "00,", "1234567890123456789", "12345678901234567890123,"} {
+		if v, _, ok := swarInt([]byte(bad), 0); ok {
+			t.Errorf("%q: accepted as %d", bad, v)
+		}
+	}
+	for _, good := range []string{"0", "-0", "0,", "10000000", "100000000,aaaaaaaa"} {
+		if _, _, ok := swarInt([]byte(good), 0); !ok {
+			t.Errorf("%q: refused", good)
 		}
 	}
 }

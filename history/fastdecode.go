@@ -2,116 +2,200 @@ package history
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"unsafe"
 )
 
-// decodeFast parses a line in the exact layout the Writer produces (no whitespace, known
-// fields, strings without escapes) into e, with local state only. It returns false on anything
-// else, leaving e in an unspecified state; the caller then zeroes e and uses the general
-// decoder, which accepts any valid JSON and names errors precisely.
-func (d *decoder) decodeFast(b []byte, e *Event) bool {
-	n := len(b)
-	if n < 2 || b[0] != '{' || b[n-1] != '}' {
-		return false
+// decodeFast parses a line in the exact layout the Writer produces into e, with local state
+// only. It returns false on anything else, leaving e in an unspecified state; the caller then
+// zeroes e and uses the general decoder, which accepts any valid JSON and names errors
+// precisely.
+func (d *decoder) decodeFast(line []byte, e *Event) bool {
+	end, ok := d.fastPrefix(line, e)
+	return ok && end == len(line)
+}
+
+// fastPrefix parses the event that starts b in the Writer's layout: the head fields i, t, p,
+// type and f in that order, then any of the fields the load generator writes on every record
+// (topic, partition, key, value, offset, error, records, offsets), with no whitespace and
+// strings without escapes. It returns the length of the event's JSON object, which is either
+// all of b or followed by a newline, so a block of lines is parsed without splitting it first.
+// It returns false for anything else (nested objects, escapes, other fields, a '\r' before the
+// newline, malformed input).
+func (d *decoder) fastPrefix(b []byte, e *Event) (int, bool) {
+	if !litHead.at(b, 0) {
+		return 0, false
 	}
-	i := 1
-	ks0, ke0, vs0, ve0 := -1, -1, -1, -1 // key and value positions, allocated together at the end
-	for {
-		if i >= n || b[i] != '"' {
-			return false
-		}
-		ks := i + 1
-		j := ks
-		for j < n && b[j] != '"' {
-			j++
-		}
-		if j+1 >= n || b[j+1] != ':' {
-			return false
-		}
-		key := b[ks:j]
-		i = j + 2
-		var ok bool
-		switch len(key) {
-		case 1:
-			switch key[0] {
-			case 'i':
-				e.Index, i, ok = fastInt(b, i)
-			case 't':
-				e.Time, i, ok = fastInt(b, i)
-			case 'p':
-				var v int64
-				v, i, ok = fastInt(b, i)
-				e.Process = int(v)
-				ok = ok && v == int64(e.Process)
-			case 'f':
-				var s []byte
-				if s, i, ok = fastStr(b, i); ok {
-					e.F = F(d.fName(s))
+	var ok bool
+	var i int
+	if e.Index, i, ok = swarInt(b, 5); !ok || !litT.at(b, i) {
+		return 0, false
+	}
+	if e.Time, i, ok = swarInt(b, i+5); !ok || !litP.at(b, i) {
+		return 0, false
+	}
+	var p int64
+	if p, i, ok = swarInt(b, i+5); !ok || !litType.at(b, i) {
+		return 0, false
+	}
+	e.Process = int(p)
+	if i, ok = d.fastType(b, i+8, e); !ok || !litF.at(b, i) {
+		return 0, false
+	}
+	if i, ok = d.fastF(b, i+5, e); !ok {
+		return 0, false
+	}
+	ks, ke, vs, ve := -1, -1, -1, -1 // key and value positions, allocated together at the end
+	for i+2 < len(b) && b[i] == ',' && b[i+1] == '"' {
+		var s []byte
+		switch b[i+2] {
+		case 't':
+			if !litTopic.at(b, i) {
+				return 0, false
+			}
+			if s, i, ok = fastStr(b, i+9); ok {
+				if string(s) != d.topic {
+					d.topic = d.internBytes(s)
 				}
+				e.Topic = d.topic
 			}
-		case 3:
-			if string(key) == "key" {
-				ks0 = i + 1
-				_, i, ok = fastStr(b, i)
-				ke0 = i - 1
+		case 'p':
+			if !litPartition.at(b, i) {
+				return 0, false
 			}
-		case 4:
-			if string(key) == "type" {
-				var s []byte
-				if s, i, ok = fastStr(b, i); ok {
-					e.Type = Type(d.typeName(s))
-				}
+			var v int64
+			v, i, ok = swarInt(b, i+13)
+			e.Partition = int32(v)
+			ok = ok && v == int64(e.Partition)
+		case 'k':
+			if !litKey.at(b, i) {
+				return 0, false
 			}
-		case 5:
-			switch string(key) {
-			case "topic":
-				var s []byte
-				if s, i, ok = fastStr(b, i); ok {
-					if string(s) != d.topic {
-						d.topic = d.internBytes(s)
-					}
-					e.Topic = d.topic
-				}
-			case "value":
-				vs0 = i + 1
-				_, i, ok = fastStr(b, i)
-				ve0 = i - 1
+			ks = i + 8
+			_, i, ok = fastStr(b, i+7)
+			ke = i - 1
+		case 'v':
+			if !litValue.at(b, i) {
+				return 0, false
 			}
-		case 6:
-			if string(key) == "offset" {
-				e.Offset, i, ok = fastInt(b, i)
+			vs = i + 10
+			_, i, ok = fastStr(b, i+9)
+			ve = i - 1
+		case 'o':
+			switch {
+			case litOffset.at(b, i):
+				e.Offset, i, ok = swarInt(b, i+10)
+			case litOffsets.at(b, i):
+				e.Offsets, i, ok = fastOffsets(b, i+11)
+			default:
+				return 0, false
 			}
-		case 7:
-			if string(key) == "records" {
-				e.Records, i, ok = d.fastRecords(b, i)
+		case 'e':
+			if !litError.at(b, i) {
+				return 0, false
 			}
-		case 9:
-			if string(key) == "partition" {
-				var v int64
-				v, i, ok = fastInt(b, i)
-				e.Partition = int32(v)
-				ok = ok && v == int64(e.Partition)
+			if s, i, ok = fastStr(b, i+9); ok {
+				e.Error = d.internBytes(s)
 			}
+		case 'r':
+			if !litRecords.at(b, i) {
+				return 0, false
+			}
+			e.Records, i, ok = d.fastRecords(b, i+11)
+		default:
+			return 0, false
 		}
 		if !ok {
-			return false
-		}
-		if i >= n {
-			return false
-		}
-		switch b[i] {
-		case ',':
-			i++
-		case '}':
-			if i != n-1 {
-				return false
-			}
-			d.setStrings(b, e, ks0, ke0, vs0, ve0)
-			return true
-		default:
-			return false
+			return 0, false
 		}
 	}
+	if i >= len(b) || b[i] != '}' || (i+1 < len(b) && b[i+1] != '\n') {
+		return 0, false
+	}
+	d.setStrings(b, e, ks, ke, vs, ve)
+	return i + 1, true
+}
+
+// A literal is a short byte string the fast path expects at a known place, compared a word at a
+// time: the bytes of the literal, in two little-endian words, and masks covering them.
+type literal struct {
+	s              string
+	w0, m0, w1, m1 uint64
+}
+
+// newLiteral prepares s (at most 16 bytes) for at.
+func newLiteral(s string) literal {
+	l := literal{s: s}
+	for k := range len(s) {
+		c, m := uint64(s[k])<<(8*(k%8)), uint64(0xFF)<<(8*(k%8))
+		if k < 8 {
+			l.w0, l.m0 = l.w0|c, l.m0|m
+		} else {
+			l.w1, l.m1 = l.w1|c, l.m1|m
+		}
+	}
+	return l
+}
+
+// at reports whether b holds l at i: two masked word compares when 16 bytes remain.
+func (l *literal) at(b []byte, i int) bool {
+	if i >= 0 && len(b)-i >= 16 {
+		return binary.LittleEndian.Uint64(b[i:])&l.m0 == l.w0 && binary.LittleEndian.Uint64(b[i+8:])&l.m1 == l.w1
+	}
+	return i >= 0 && len(b)-i >= len(l.s) && string(b[i:i+len(l.s)]) == l.s
+}
+
+// The literals of the Writer's layout.
+var (
+	litHead      = newLiteral(`{"i":`)
+	litT         = newLiteral(`,"t":`)
+	litP         = newLiteral(`,"p":`)
+	litType      = newLiteral(`,"type":`)
+	litF         = newLiteral(`,"f":`)
+	litTopic     = newLiteral(`,"topic":`)
+	litPartition = newLiteral(`,"partition":`)
+	litKey       = newLiteral(`,"key":`)
+	litValue     = newLiteral(`,"value":`)
+	litOffset    = newLiteral(`,"offset":`)
+	litOffsets   = newLiteral(`,"offsets":`)
+	litError     = newLiteral(`,"error":`)
+	litRecords   = newLiteral(`,"records":`)
+	litOK        = newLiteral(`"ok"`)
+	litInvoke    = newLiteral(`"invoke"`)
+	litSend      = newLiteral(`"send"`)
+	litPoll      = newLiteral(`"poll"`)
+)
+
+// fastType parses the type's string value at b[i:], the common types by their quoted bytes.
+func (d *decoder) fastType(b []byte, i int, e *Event) (int, bool) {
+	switch {
+	case litOK.at(b, i):
+		e.Type = OK
+		return i + 4, true
+	case litInvoke.at(b, i):
+		e.Type = Invoke
+		return i + 8, true
+	}
+	s, i, ok := fastStr(b, i)
+	e.Type = Type(d.typeName(s))
+	return i, ok
+}
+
+// fastF parses the function's string value at b[i:], the common functions by their quoted
+// bytes.
+func (d *decoder) fastF(b []byte, i int, e *Event) (int, bool) {
+	switch {
+	case litSend.at(b, i):
+		e.F = FSend
+		return i + 6, true
+	case litPoll.at(b, i):
+		e.F = FPoll
+		return i + 6, true
+	}
+	s, i, ok := fastStr(b, i)
+	e.F = F(d.fName(s))
+	return i, ok
 }
 
 // setStrings sets Key and Value from their positions in b with one allocation when both are
@@ -138,40 +222,100 @@ func (d *decoder) string(b []byte) string {
 	return string(b)
 }
 
-// fastInt parses a plain decimal integer of at most 18 digits.
-func fastInt(b []byte, i int) (int64, int, bool) {
-	neg := false
-	if i < len(b) && b[i] == '-' {
-		neg = true
+// SWAR ("SIMD within a register") constants: one byte value repeated in every byte of a word.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// pow10 holds the powers of ten a number's 8-digit chunks are scaled by.
+var pow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
+
+// swarInt parses a plain decimal integer of at most 18 digits at b[i:], 8 digits at a time
+// while whole words remain, then a byte at a time.
+func swarInt(b []byte, i int) (int64, int, bool) {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
 		i++
 	}
 	start := i
-	var v int64
-	for i < len(b) {
+	if i+1 < len(b) && b[i]-'0' <= 9 && b[i+1]-'0' > 9 { // one digit: partitions, processes
+		v := int64(b[i] - '0')
+		if neg {
+			v = -v
+		}
+		return v, i + 1, true
+	}
+	var u uint64
+	more := true
+	for more && len(b)-i >= 8 && i-start <= 18 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		n := leadingDigits(w)
+		u = u*pow10[n] + digitsValue(w, n)
+		i += n
+		more = n == 8
+	}
+	for more && i < len(b) && i-start <= 18 {
 		c := b[i] - '0'
 		if c > 9 {
 			break
 		}
-		v = v*10 + int64(c)
+		u = u*10 + uint64(c)
 		i++
 	}
-	if i == start || i-start > 18 || (b[start] == '0' && i-start > 1) {
+	digits := i - start
+	if digits == 0 || digits > 18 || (b[start] == '0' && digits > 1) {
 		return 0, i, false
 	}
 	if neg {
-		v = -v
+		return -int64(u), i, true
 	}
-	return v, i, true
+	return int64(u), i, true
 }
 
-// fastStr returns the contents of a string without escapes or control characters.
+// leadingDigits returns how many bytes of w, first byte lowest, are ASCII digits before the
+// first that is not (8 when all are). A byte is a digit when its high nibble is 3 and stays 3
+// after adding 6; a carry out of a byte ≥ 0xFA only reaches the bytes after it, which a
+// non-digit before them already hides.
+func leadingDigits(w uint64) int {
+	const hiNibbles, threes = 0xF0F0F0F0F0F0F0F0, 0x3030303030303030
+	nd := (w&hiNibbles ^ threes) | ((w+6*ones)&hiNibbles ^ threes) // non-zero bytes: non-digits
+	m := (nd | (nd&^highs + 0x7F*ones)) & highs                    // high bit of each non-zero byte
+	return bits.TrailingZeros64(m) >> 3
+}
+
+// digitsValue returns the value of the first n (0..8) bytes of w, all ASCII digits, first
+// byte most significant: shifting them to the top leaves zeros as leading digits, then pairs,
+// quads and octets of digits are combined in place.
+func digitsValue(w uint64, n int) uint64 {
+	w = (w << (64 - 8*uint(n))) & (0x0F * ones)
+	w = (w*10 + w>>8) & 0x00FF00FF00FF00FF
+	w = (w*100 + w>>16) & 0x0000FFFF0000FFFF
+	return (w*10000 + w>>32) & 0xFFFFFFFF
+}
+
+// fastStr returns the contents of the string at b[i:] when it has no escapes, control
+// characters or non-ASCII bytes, scanning 8 bytes at a time for the closing quote.
 func fastStr(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, i, false
 	}
 	i++
 	start := i
-	for i < len(b) {
+	for len(b)-i >= 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		quote, backslash := w^('"'*ones), w^('\\'*ones)
+		special := ((w - 0x20*ones) | (quote-ones)&^quote | (backslash-ones)&^backslash) &^ w
+		if m := (special | w) & highs; m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			if b[i] == '"' {
+				return b[start:i], i + 1, true
+			}
+			return nil, i, false
+		}
+		i += 8
+	}
+	for ; i < len(b); i++ {
 		c := b[i]
 		if c == '"' {
 			return b[start:i], i + 1, true
@@ -179,7 +323,6 @@ func fastStr(b []byte, i int) ([]byte, int, bool) {
 		if c == '\\' || c < 0x20 || c >= 0x80 { // escapes, controls, non-ASCII: general path
 			return nil, i, false
 		}
-		i++
 	}
 	return nil, i, false
 }
@@ -193,20 +336,20 @@ func (d *decoder) fastRecords(b []byte, i int) ([]Record, int, bool) {
 	if b[i] == ']' {
 		return []Record{}, i + 1, true
 	}
-	out := make([]Record, 0, bytes.Count(b[i:], []byte{'['}))
+	out := make([]Record, 0, countOpenings(b[i:]))
 	// Values are sliced from one string spanning all of them, allocated once at the end; until
-	// then each Record's Offset is kept and its value position is stored in pos.
+	// then each value's position is kept in pos.
 	var posBuf [64]int32
 	pos := posBuf[:0]
 	for {
 		if i >= len(b) || b[i] != '[' {
 			return nil, i, false
 		}
-		p, j, ok := fastInt(b, i+1)
+		p, j, ok := swarInt(b, i+1)
 		if !ok || j >= len(b) || b[j] != ',' || p != int64(int32(p)) {
 			return nil, i, false
 		}
-		off, j, ok := fastInt(b, j+1)
+		off, j, ok := swarInt(b, j+1)
 		if !ok || j >= len(b) || b[j] != ',' {
 			return nil, i, false
 		}
@@ -232,4 +375,48 @@ func (d *decoder) fastRecords(b []byte, i int) ([]Record, int, bool) {
 			return nil, i, false
 		}
 	}
+}
+
+// fastOffsets parses [[p,o],...]; an empty list is nil, as the general decoder has it.
+func fastOffsets(b []byte, i int) ([]PartitionOffset, int, bool) {
+	if i+1 >= len(b) || b[i] != '[' {
+		return nil, i, false
+	}
+	i++
+	if b[i] == ']' {
+		return nil, i + 1, true
+	}
+	out := make([]PartitionOffset, 0, countOpenings(b[i:]))
+	for {
+		if i >= len(b) || b[i] != '[' {
+			return nil, i, false
+		}
+		p, j, ok := swarInt(b, i+1)
+		if !ok || j >= len(b) || b[j] != ',' || p != int64(int32(p)) {
+			return nil, i, false
+		}
+		off, j, ok := swarInt(b, j+1)
+		if !ok || j+1 >= len(b) || b[j] != ']' {
+			return nil, i, false
+		}
+		out = append(out, PartitionOffset{Partition: int32(p), Offset: off})
+		i = j + 1
+		switch b[i] {
+		case ',':
+			i++
+		case ']':
+			return out, i + 1, true
+		default:
+			return nil, i, false
+		}
+	}
+}
+
+// countOpenings bounds the elements left in a list of lists: one '[' each, counted up to the
+// end of the line.
+func countOpenings(b []byte) int {
+	if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+		b = b[:nl]
+	}
+	return bytes.Count(b, []byte{'['})
 }
