@@ -94,6 +94,7 @@ func CheckFile(path string) (*Result, error) {
 func Check(r *history.Reader) (*Result, error) {
 	r.AliasStrings() // the checker clones the few strings it keeps
 	c := newChecker()
+	defer c.vals.release() // after finish: results hold copies, never table memory
 	if err := c.consume(r); err != nil {
 		return nil, err
 	}

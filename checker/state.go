@@ -33,7 +33,7 @@ type value struct {
 	txn           int32 // transaction index; -1 for none
 	proc          int32 // sending process
 	prod          int32 // producer number parsed from the value, or -1 (see valueTable)
-	seq           int64 // sequence number parsed from the value
+	seq           int32 // sequence number parsed from the value (below maxDenseSeq)
 	in            int32 // value id of the input of a transform output (flOutput); -1
 	status, flags uint8
 }

@@ -3,6 +3,8 @@ package checker
 import (
 	"strconv"
 	"strings"
+	"syscall"
+	"unsafe"
 )
 
 // chunkBits sets the size of one chunk of the value table: 65536 values.
@@ -23,6 +25,8 @@ type valueTable struct {
 	outBySeq [][]int32
 	other    map[string]int32
 	names    map[int32]string // text of values not in the generator's form
+	// mapped holds the chunks allocated outside the Go heap, for release.
+	mapped [][]byte
 }
 
 // maxDenseProducer and maxDenseSeq bound the producer and sequence numbers kept in bySeq.
@@ -71,12 +75,17 @@ func parseValue(s string) (prod int64, seq int64, ok bool) {
 
 // id returns the id of value s, interning it with fresh state when new.
 func (t *valueTable) id(s string) int32 {
-	in, out, isOutput := strings.Cut(s, "/")
-	isOutput = isOutput && in != ""
-	if !isOutput {
-		out = s
+	// Most values are "<producer>-<seq>": parsed first, without looking for a slash.
+	prod, seq, ok := parseValue(s)
+	in, isOutput := "", false
+	if !ok {
+		var out string
+		in, out, isOutput = strings.Cut(s, "/")
+		isOutput = isOutput && in != ""
+		if isOutput {
+			prod, seq, ok = parseValue(out)
+		}
 	}
-	prod, seq, ok := parseValue(out)
 	if ok {
 		table := &t.bySeq
 		if isOutput {
@@ -140,11 +149,11 @@ func denseStore(table *[][]int32, prod, seq int64, id int32) {
 func (t *valueTable) add(prod, seq int64) int32 {
 	id := t.n
 	if int(id>>chunkBits) >= len(t.chunks) {
-		t.chunks = append(t.chunks, make([]value, 1<<chunkBits))
+		t.chunks = append(t.chunks, t.newChunk())
 	}
 	t.n++
 	*t.at(id) = value{invoke: -1, done: -1, ackOffset: -1, readOffset: -1, firstRead: -1,
-		ackPart: -1, readPart: -1, session: -1, key: -1, txn: -1, proc: -1, prod: int32(prod), seq: seq, in: -1}
+		ackPart: -1, readPart: -1, session: -1, key: -1, txn: -1, proc: -1, prod: int32(prod), seq: int32(seq), in: -1}
 	return id
 }
 
@@ -160,5 +169,28 @@ func (t *valueTable) name(id int32) string {
 	}
 	b = strconv.AppendInt(b, int64(v.prod), 10)
 	b = append(b, '-')
-	return string(strconv.AppendInt(b, v.seq, 10))
+	return string(strconv.AppendInt(b, int64(v.seq), 10))
+}
+
+// newChunk allocates a chunk outside the Go heap (an anonymous private mapping) when it can:
+// values hold no pointers, and keeping the table, most of the checker's memory, out of the heap
+// stops the garbage collector from letting the heap grow to twice its size between cycles,
+// which would double the peak RSS. Its pages are populated at once, not faulted in one by one.
+// It falls back to the heap when mapping fails.
+func (t *valueTable) newChunk() []value {
+	size := int(unsafe.Sizeof(value{})) << chunkBits
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_POPULATE)
+	if err != nil {
+		return make([]value, 1<<chunkBits)
+	}
+	t.mapped = append(t.mapped, mem)
+	return unsafe.Slice((*value)(unsafe.Pointer(&mem[0])), 1<<chunkBits)
+}
+
+// release returns the chunks allocated outside the heap. The table must not be used after.
+func (t *valueTable) release() {
+	for _, mem := range t.mapped {
+		syscall.Munmap(mem)
+	}
+	t.mapped, t.chunks, t.n = nil, nil, 0
 }
