@@ -19,11 +19,16 @@ func appendHead(b []byte, index, time int64) []byte {
 	return strconv.AppendInt(b, time, 10)
 }
 
-// appendTail appends the rest of e's line after its time, newline included. A Lane encodes
-// it before taking its lock; the flusher adds the head once it knows the event's index.
+// appendTail appends the rest of e's line after its time, newline included. The flusher adds
+// the head once it knows the event's index.
 func appendTail(b []byte, e *Event) ([]byte, error) {
+	return appendRest(appendPrefix(b, e), e)
+}
+
+// appendPrefix appends the start of e's tail: process, type, function and topic.
+func appendPrefix(b []byte, e *Event) []byte {
 	b = append(b, `,"p":`...)
-	b = strconv.AppendInt(b, int64(e.Process), 10)
+	b = appendInt(b, int64(e.Process))
 	switch e.Type { // the common types, quoted in advance
 	case Invoke:
 		b = append(b, `,"type":"invoke"`...)
@@ -46,8 +51,32 @@ func appendTail(b []byte, e *Event) ([]byte, error) {
 		b = append(b, `,"topic":`...)
 		b = appendString(b, e.Topic)
 	}
+	return b
+}
+
+// prefixCache holds the last prefix (appendPrefix) encoded through it: a lane's events mostly
+// share theirs (one producer's sends to one topic), so it is encoded once, not per event.
+type prefixCache struct {
+	process int
+	typ     Type
+	f       F
+	topic   string
+	enc     []byte
+}
+
+// append appends e's prefix, from the cache when e shares it.
+func (c *prefixCache) append(b []byte, e *Event) []byte {
+	if c.enc == nil || e.Process != c.process || e.Type != c.typ || e.F != c.f || e.Topic != c.topic {
+		c.process, c.typ, c.f, c.topic = e.Process, e.Type, e.F, e.Topic
+		c.enc = appendPrefix(c.enc[:0], e)
+	}
+	return append(b, c.enc...)
+}
+
+// appendRest appends the rest of e's tail after its prefix, newline included.
+func appendRest(b []byte, e *Event) ([]byte, error) {
 	b = append(b, `,"partition":`...)
-	b = strconv.AppendInt(b, int64(e.Partition), 10)
+	b = appendInt(b, int64(e.Partition))
 	if e.Key != "" {
 		b = append(b, `,"key":`...)
 		b = appendString(b, e.Key)
@@ -57,7 +86,7 @@ func appendTail(b []byte, e *Event) ([]byte, error) {
 		b = appendString(b, e.Value)
 	}
 	b = append(b, `,"offset":`...)
-	b = strconv.AppendInt(b, e.Offset, 10)
+	b = appendInt(b, e.Offset)
 	if e.Error != "" {
 		b = append(b, `,"error":`...)
 		b = appendString(b, e.Error)
@@ -115,7 +144,7 @@ func appendNested(b []byte, name string, v any) ([]byte, error) {
 
 func (r Record) appendJSON(b []byte) []byte {
 	b = append(b, '[')
-	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = appendInt(b, int64(r.Partition))
 	b = append(b, ',')
 	b = strconv.AppendInt(b, r.Offset, 10)
 	b = append(b, ',')
@@ -125,24 +154,52 @@ func (r Record) appendJSON(b []byte) []byte {
 
 func (p PartitionOffset) appendJSON(b []byte) []byte {
 	b = append(b, '[')
-	b = strconv.AppendInt(b, int64(p.Partition), 10)
+	b = appendInt(b, int64(p.Partition))
 	b = append(b, ',')
 	b = strconv.AppendInt(b, p.Offset, 10)
 	return append(b, ']')
 }
 
+// appendInt appends v in decimal, the small values a history is full of (partitions,
+// processes, the -1 of unknown offsets) without strconv's general path.
+func appendInt(b []byte, v int64) []byte {
+	switch {
+	case v >= 0 && v < 10:
+		return append(b, byte('0'+v))
+	case v == -1:
+		return append(b, '-', '1')
+	}
+	return strconv.AppendInt(b, v, 10)
+}
+
 const hexDigits = "0123456789abcdef"
+
+// plainByte marks the bytes a JSON string holds as they are: printable ASCII other than '"'
+// and '\\'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // appendString appends s as a JSON string the way encoding/json does with HTML escaping off:
 // control characters escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped.
 func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
 	i := plainPrefix(s)
+	for i < len(s) && plainByte[s[i]] {
+		i++
+	}
+	b = append(b, '"')
+	if i == len(s) { // the common case: nothing to escape
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	start := 0
 	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if plainByte[c] {
 				i++
 				continue
 			}

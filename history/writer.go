@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,9 @@ import (
 // Events go through lanes: a lane is a buffer with its own lock, so goroutines writing
 // through different lanes do not contend (a producer writes its invokes through one lane and
 // its client's completions through another: see NewLane). Write uses the writer's shared lane.
-// A caller encodes its event before taking the lane's lock; under it, the lane stamps the event
-// and copies its bytes. A background goroutine merges the lanes by time and writes the events
+// Under the lane's lock, the lane stamps an event and encodes it into its buffer; the start of
+// the line (process, type, function, topic) is usually the one the lane's last event had, and
+// is copied from it. A background goroutine merges the lanes by time and writes the events
 // out every FlushInterval (default 100ms), when a lane holds laneFlushSize (256 KiB), on Flush
 // and on Close, so a crash of the harness loses at most the last interval. Events of equal
 // time from different lanes come out in the order the lanes were created. Writers wait while a
@@ -33,7 +35,7 @@ type Writer struct {
 	err    atomic.Pointer[error] // first error of the underlying io.Writer
 
 	flushMu sync.Mutex // serializes flush rounds; guards the fields below
-	next    int64      // index of the next event written out
+	index   odometer   // index of the next event written out
 	last    int64      // time of the last event written out
 	outBuf  []byte
 
@@ -49,6 +51,7 @@ type Lane struct {
 
 	mu     sync.Mutex // guards everything below
 	buf    []byte     // encoded tails of the events not yet taken by the flusher
+	prefix prefixCache
 	ev     []laneEvent
 	last   int64 // time of the last event written through the lane
 	closed bool
@@ -75,6 +78,33 @@ const (
 	// laneMaxSize is the lane size at which writers wait for the flusher.
 	laneMaxSize = 8 << 20
 )
+
+// odometer is a counter kept in decimal, the index of the next event written out: counting
+// up a digit at a time is cheaper than formatting the number for every line.
+type odometer struct {
+	digits []byte // decimal digits, most significant first; empty means 0
+}
+
+// appendHead appends the start of a line, `{"i":<index>,"t":<time>`, and counts the index up.
+func (o *odometer) appendHead(b []byte, time int64) []byte {
+	if len(o.digits) == 0 {
+		o.digits = append(o.digits, '0')
+	}
+	b = append(b, `{"i":`...)
+	b = append(b, o.digits...)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendInt(b, time, 10)
+	i := len(o.digits) - 1
+	for ; i >= 0 && o.digits[i] == '9'; i-- {
+		o.digits[i] = '0'
+	}
+	if i >= 0 {
+		o.digits[i]++
+	} else {
+		o.digits = append([]byte{'1'}, o.digits...)
+	}
+	return b
+}
 
 // errWriterClosed is returned by Write after Close.
 var errWriterClosed = errors.New("history: writer closed")
@@ -119,10 +149,15 @@ func (w *Writer) Write(e *Event) error { return w.def.Write(e) }
 // e.Index is set when the event is written out; Write does not keep e. It returns the first
 // error of the underlying io.Writer, if any.
 func (l *Lane) Write(e *Event) error {
-	var scratch [320]byte
-	tail, err := appendTail(scratch[:0], e)
-	if err != nil {
-		return err
+	// Events with nested objects are encoded before taking the lock, as their encoding can
+	// fail; the others are encoded into the lane's buffer under it, with the lane's prefix.
+	nested := e.Txn != nil || e.Fault != nil || e.ISR != nil || e.Run != nil
+	var tail []byte
+	if nested {
+		var err error
+		if tail, err = appendTail(nil, e); err != nil {
+			return err
+		}
 	}
 	l.mu.Lock()
 	for len(l.buf) >= laneMaxSize && !l.closed {
@@ -138,11 +173,16 @@ func (l *Lane) Write(e *Event) error {
 	}
 	t = max(t, l.last)
 	l.last = t
-	l.buf = append(l.buf, tail...)
+	before := len(l.buf)
+	if nested {
+		l.buf = append(l.buf, tail...)
+	} else {
+		l.buf, _ = appendRest(l.prefix.append(l.buf, e), e)
+	}
 	l.ev = append(l.ev, laneEvent{t: t, end: len(l.buf)})
 	n := len(l.buf)
 	l.mu.Unlock()
-	if n >= laneFlushSize && n-len(tail) < laneFlushSize {
+	if n >= laneFlushSize && before < laneFlushSize {
 		select {
 		case l.w.wake <- struct{}{}:
 		default:
@@ -218,8 +258,7 @@ func (w *Writer) flush(watermark int64, lastSlack int64) {
 		ev := best.heldEv[best.heldPos]
 		best.heldPos++
 		w.last = max(w.last, ev.t)
-		out = append(appendHead(out, w.next, w.last), best.held[start:ev.end]...)
-		w.next++
+		out = append(w.index.appendHead(out, w.last), best.held[start:ev.end]...)
 		if len(out) >= laneFlushSize {
 			failed = w.writeOut(out, failed)
 			out = out[:0]

@@ -200,3 +200,15 @@ func TestWriterReportsWriteError(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 }
+
+// TestOdometerCounts: the flusher's decimal index counter writes the heads appendHead would,
+// across every carry up to 5 digits.
+func TestOdometerCounts(t *testing.T) {
+	var o odometer
+	for i := int64(0); i < 100_001; i++ {
+		got := string(o.appendHead(nil, 7*i))
+		if want := string(appendHead(nil, i, 7*i)); got != want {
+			t.Fatalf("index %d: %s, want %s", i, got, want)
+		}
+	}
+}

@@ -78,6 +78,9 @@ func harnessRate(b *testing.B, rc workloads.RunConfig, bootstrap []string, withH
 		if err != nil {
 			b.Fatal(err)
 		}
+		// Removed after the run: gigabytes of finished histories left to the end of the
+		// benchmark would slow later rounds, every side alike, with writeback.
+		defer os.Remove(f.Name())
 		defer f.Close()
 		opts.History = history.NewWriter(f)
 		defer opts.History.Close()
