@@ -40,12 +40,14 @@ func (d *decoder) fastPrefix(b []byte, e *Event) (int, bool) {
 		return 0, false
 	}
 	e.Process = int(p)
-	if i, ok = d.fastType(b, i+8, e); !ok || !litF.at(b, i) {
+	var typ, f string
+	if typ, i, ok = fastName(b, i+8, &commonTypes, d.typeName); !ok || !litF.at(b, i) {
 		return 0, false
 	}
-	if i, ok = d.fastF(b, i+5, e); !ok {
+	if f, i, ok = fastName(b, i+5, &commonFs, d.fName); !ok {
 		return 0, false
 	}
+	e.Type, e.F = Type(typ), F(f)
 	ks, ke, vs, ve := -1, -1, -1, -1 // key and value positions, allocated together at the end
 	for i+2 < len(b) && b[i] == ',' && b[i+1] == '"' {
 		var s []byte
@@ -161,41 +163,33 @@ var (
 	litOffsets   = newLiteral(`,"offsets":`)
 	litError     = newLiteral(`,"error":`)
 	litRecords   = newLiteral(`,"records":`)
-	litOK        = newLiteral(`"ok"`)
-	litInvoke    = newLiteral(`"invoke"`)
-	litSend      = newLiteral(`"send"`)
-	litPoll      = newLiteral(`"poll"`)
 )
 
-// fastType parses the type's string value at b[i:], the common types by their quoted bytes.
-func (d *decoder) fastType(b []byte, i int, e *Event) (int, bool) {
-	switch {
-	case litOK.at(b, i):
-		e.Type = OK
-		return i + 4, true
-	case litInvoke.at(b, i):
-		e.Type = Invoke
-		return i + 8, true
-	}
-	s, i, ok := fastStr(b, i)
-	e.Type = Type(d.typeName(s))
-	return i, ok
+// A commonName is a name a string field usually holds, recognized by its quoted bytes.
+type commonName struct {
+	quoted literal
+	name   string
 }
 
-// fastF parses the function's string value at b[i:], the common functions by their quoted
-// bytes.
-func (d *decoder) fastF(b []byte, i int, e *Event) (int, bool) {
-	switch {
-	case litSend.at(b, i):
-		e.F = FSend
-		return i + 6, true
-	case litPoll.at(b, i):
-		e.F = FPoll
-		return i + 6, true
+// The common types and functions of a run's events.
+var (
+	commonTypes = [2]commonName{{newLiteral(`"ok"`), string(OK)}, {newLiteral(`"invoke"`), string(Invoke)}}
+	commonFs    = [2]commonName{{newLiteral(`"send"`), string(FSend)}, {newLiteral(`"poll"`), string(FPoll)}}
+)
+
+// fastName returns the string value at b[i:] as a name the decoder shares: one of common by
+// its quoted bytes, any other through name (typeName, fName). It returns the index after it.
+func fastName(b []byte, i int, common *[2]commonName, name func([]byte) string) (string, int, bool) {
+	for k := range common {
+		if c := &common[k]; c.quoted.at(b, i) {
+			return c.name, i + len(c.quoted.s), true
+		}
 	}
 	s, i, ok := fastStr(b, i)
-	e.F = F(d.fName(s))
-	return i, ok
+	if !ok {
+		return "", i, false
+	}
+	return name(s), i, true
 }
 
 // setStrings sets Key and Value from their positions in b with one allocation when both are
