@@ -167,7 +167,7 @@ func (b *block) decode(d *decoder, name string) {
 			b.evs = b.evs[:len(b.evs)-1]
 			continue
 		}
-		if err := d.decode(l, e); err != nil {
+		if err := d.decodeGeneral(l, e); err != nil { // the fast path refused this line above
 			b.evs = b.evs[:len(b.evs)-1]
 			b.err = fmt.Errorf("history: %s:%d: %w", name, line, err)
 			return

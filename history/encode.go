@@ -7,46 +7,18 @@ import (
 	"unicode/utf8"
 )
 
-// An event's line is its head (appendHead) followed by its tail (appendTail): byte-for-byte
-// what encoding/json (with HTML escaping off) writes for Event, field order and omitempty rules
-// included.
-
-// appendHead appends the start of a line: index and time.
-func appendHead(b []byte, index, time int64) []byte {
-	b = append(b, `{"i":`...)
-	b = strconv.AppendInt(b, index, 10)
-	b = append(b, `,"t":`...)
-	return strconv.AppendInt(b, time, 10)
-}
-
-// appendTail appends the rest of e's line after its time, newline included. The flusher adds
-// the head once it knows the event's index.
-func appendTail(b []byte, e *Event) ([]byte, error) {
-	return appendRest(appendPrefix(b, e), e)
-}
+// An event's line is its head (index and time: odometer.appendHead), its prefix (appendPrefix)
+// and the rest (appendRest): byte-for-byte what encoding/json (with HTML escaping off) writes
+// for Event, field order and omitempty rules included.
 
 // appendPrefix appends the start of e's tail: process, type, function and topic.
 func appendPrefix(b []byte, e *Event) []byte {
 	b = append(b, `,"p":`...)
 	b = appendInt(b, int64(e.Process))
-	switch e.Type { // the common types, quoted in advance
-	case Invoke:
-		b = append(b, `,"type":"invoke"`...)
-	case OK:
-		b = append(b, `,"type":"ok"`...)
-	default:
-		b = append(b, `,"type":`...)
-		b = appendString(b, string(e.Type))
-	}
-	switch e.F {
-	case FSend:
-		b = append(b, `,"f":"send"`...)
-	case FPoll:
-		b = append(b, `,"f":"poll"`...)
-	default:
-		b = append(b, `,"f":`...)
-		b = appendString(b, string(e.F))
-	}
+	b = append(b, `,"type":`...)
+	b = appendString(b, string(e.Type))
+	b = append(b, `,"f":`...)
+	b = appendString(b, string(e.F))
 	if e.Topic != "" {
 		b = append(b, `,"topic":`...)
 		b = appendString(b, e.Topic)

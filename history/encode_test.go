@@ -5,13 +5,22 @@ import (
 	"encoding/json"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 // appendEvent appends e as one whole line, as the Writer writes it.
 func appendEvent(b []byte, e *Event) ([]byte, error) {
-	return appendTail(appendHead(b, e.Index, e.Time), e)
+	return appendRest(appendPrefix(appendHead(b, e.Index, e.Time), e), e)
+}
+
+// appendHead appends the start of a line, index and time, formatted directly.
+func appendHead(b []byte, index, time int64) []byte {
+	b = append(b, `{"i":`...)
+	b = strconv.AppendInt(b, index, 10)
+	b = append(b, `,"t":`...)
+	return strconv.AppendInt(b, time, 10)
 }
 
 func reflectEncode(t *testing.T, e *Event) []byte {

@@ -149,16 +149,6 @@ func (w *Writer) Write(e *Event) error { return w.def.Write(e) }
 // e.Index is set when the event is written out; Write does not keep e. It returns the first
 // error of the underlying io.Writer, if any.
 func (l *Lane) Write(e *Event) error {
-	// Events with nested objects are encoded before taking the lock, as their encoding can
-	// fail; the others are encoded into the lane's buffer under it, with the lane's prefix.
-	nested := e.Txn != nil || e.Fault != nil || e.ISR != nil || e.Run != nil
-	var tail []byte
-	if nested {
-		var err error
-		if tail, err = appendTail(nil, e); err != nil {
-			return err
-		}
-	}
 	l.mu.Lock()
 	for len(l.buf) >= laneMaxSize && !l.closed {
 		l.room.Wait()
@@ -167,18 +157,19 @@ func (l *Lane) Write(e *Event) error {
 		l.mu.Unlock()
 		return errWriterClosed
 	}
+	before := len(l.buf)
+	var err error
+	if l.buf, err = appendRest(l.prefix.append(l.buf, e), e); err != nil {
+		l.buf = l.buf[:before] // a nested object that cannot be encoded: nothing is written
+		l.mu.Unlock()
+		return err
+	}
 	t := e.Time
 	if t == 0 {
 		t = l.w.Now()
 	}
 	t = max(t, l.last)
 	l.last = t
-	before := len(l.buf)
-	if nested {
-		l.buf = append(l.buf, tail...)
-	} else {
-		l.buf, _ = appendRest(l.prefix.append(l.buf, e), e)
-	}
 	l.ev = append(l.ev, laneEvent{t: t, end: len(l.buf)})
 	n := len(l.buf)
 	l.mu.Unlock()
