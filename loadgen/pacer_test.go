@@ -106,32 +106,6 @@ func TestPacerUnpaced(t *testing.T) {
 	}
 }
 
-func TestRateSearchConverges(t *testing.T) {
-	// A simulated producer that can acknowledge at most capacity records/s.
-	for _, capacity := range []float64{5000, 80000, 350000} {
-		s := NewRateSearch(1000)
-		var outstanding float64
-		for range 60 {
-			r := s.Rate()
-			sent := r * 0.25
-			if outstanding+sent > capacity*0.25 {
-				// The client's buffer is full: the sender is blocked and falls behind.
-				sent = math.Max(0, capacity*0.25-outstanding) + capacity*0.25*0.5
-			}
-			outstanding += sent
-			acked := math.Min(outstanding, capacity*0.25)
-			outstanding -= acked
-			s.Step(250*time.Millisecond, int64(sent), int64(acked), int64(outstanding))
-		}
-		if s.Best() < 0.9*capacity || s.Best() > 1.01*capacity {
-			t.Errorf("capacity %v: best %v", capacity, s.Best())
-		}
-		if s.Rate() < 0.7*capacity || s.Rate() > 1.3*capacity {
-			t.Errorf("capacity %v: settled at %v", capacity, s.Rate())
-		}
-	}
-}
-
 func TestHeaderRoundTrip(t *testing.T) {
 	b := make([]byte, 100)
 	h := Header{RunID: 0xdeadbeefcafe, ProducerID: 7, Sequence: 123456789, IntendedUnixNano: 1_700_000_000_123_456_789}
