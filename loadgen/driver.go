@@ -31,12 +31,25 @@ type Driver interface {
 	Close() error
 }
 
+// Outcome receives a sent record's outcome.
+type Outcome interface {
+	// Done is called exactly once, from a client goroutine, with the partition and offset
+	// (acks=0: offset -1) or the error.
+	Done(partition int32, offset int64, err error)
+}
+
+// OutcomeFunc is a function that receives an outcome.
+type OutcomeFunc func(partition int32, offset int64, err error)
+
+// Done calls f.
+func (f OutcomeFunc) Done(partition int32, offset int64, err error) { f(partition, offset, err) }
+
 // Producer sends records asynchronously.
 type Producer interface {
-	// Send hands m to the client. It blocks while the client's buffer is full. done is called
-	// exactly once, from a client goroutine, with the partition and offset (acks=0: offset
-	// -1) or the error.
-	Send(ctx context.Context, m *Message, done func(partition int32, offset int64, err error))
+	// Send hands m to the client. It blocks while the client's buffer is full. done receives
+	// the outcome. An Outcome that is a pointer costs no allocation per record, a closure
+	// (OutcomeFunc) costs one.
+	Send(ctx context.Context, m *Message, done Outcome)
 	// Flush waits until every sent record has an outcome or ctx ends.
 	Flush(ctx context.Context) error
 	// Close flushes nothing: records still buffered fail with an error.
@@ -155,9 +168,9 @@ type Transformer interface {
 	Poll(ctx context.Context, wait time.Duration) (Polled, error)
 	// Begin starts a transaction (transactional transformers only).
 	Begin() error
-	// Send writes one output record, in the open transaction when transactional; done is
-	// called as for Producer.Send.
-	Send(ctx context.Context, m *Message, done func(partition int32, offset int64, err error))
+	// Send writes one output record, in the open transaction when transactional; done
+	// receives the outcome as for Producer.Send.
+	Send(ctx context.Context, m *Message, done Outcome)
 	// Flush waits until every sent output has an outcome or ctx ends.
 	Flush(ctx context.Context) error
 	// Commit commits input offsets outside any transaction (non-transactional transformers).

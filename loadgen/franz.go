@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -226,15 +227,26 @@ func (p *franzProducer) EndTxn(ctx context.Context, commit bool) error {
 	return nil
 }
 
-func (p *franzProducer) Send(ctx context.Context, m *Message, done func(int32, int64, error)) {
-	r := &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
-	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-		if err != nil {
-			done(r.Partition, -1, err)
-			return
-		}
-		done(r.Partition, r.Offset, nil)
-	})
+// franzRecord is a record with its outcome, in one allocation: the promise, one function
+// for every record, finds the outcome from the record.
+type franzRecord struct {
+	kgo.Record // first: a *kgo.Record kgo hands back points at the franzRecord
+	done       Outcome
+}
+
+// franzPromise passes a record's outcome on; kgo calls it for records that Send made.
+func franzPromise(r *kgo.Record, err error) {
+	fr := (*franzRecord)(unsafe.Pointer(r))
+	if err != nil {
+		fr.done.Done(r.Partition, -1, err)
+		return
+	}
+	fr.done.Done(r.Partition, r.Offset, nil)
+}
+
+func (p *franzProducer) Send(ctx context.Context, m *Message, done Outcome) {
+	fr := &franzRecord{Record: kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}, done: done}
+	p.cl.Produce(ctx, &fr.Record, franzPromise)
 }
 
 func (p *franzProducer) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }

@@ -59,7 +59,7 @@ func (t *franzTransformer) Begin() error {
 	return nil
 }
 
-func (t *franzTransformer) Send(ctx context.Context, m *Message, done func(int32, int64, error)) {
+func (t *franzTransformer) Send(ctx context.Context, m *Message, done Outcome) {
 	(&franzProducer{cl: t.cl}).Send(ctx, m, done)
 }
 

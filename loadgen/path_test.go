@@ -15,9 +15,9 @@ import (
 // nopProducer acknowledges every record at once, to measure the harness's own cost.
 type nopProducer struct{ off int64 }
 
-func (p *nopProducer) Send(_ context.Context, m *Message, done func(int32, int64, error)) {
+func (p *nopProducer) Send(_ context.Context, m *Message, done Outcome) {
 	p.off++
-	done(0, p.off, nil)
+	done.Done(0, p.off, nil)
 }
 func (p *nopProducer) Flush(context.Context) error { return nil }
 func (p *nopProducer) Close()                      {}
@@ -26,31 +26,31 @@ func (p *nopProducer) Close()                      {}
 // client completes a produce request's records together.
 type asyncProducer struct {
 	off     int64
-	pending []func(int32, int64, error)
-	batches chan []func(int32, int64, error)
+	pending []Outcome
+	batches chan []Outcome
 	done    chan struct{}
 }
 
 func newAsyncProducer() *asyncProducer {
-	p := &asyncProducer{batches: make(chan []func(int32, int64, error), 64), done: make(chan struct{})}
+	p := &asyncProducer{batches: make(chan []Outcome, 64), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		var off int64
 		for batch := range p.batches {
 			for _, f := range batch {
 				off++
-				f(0, off, nil)
+				f.Done(0, off, nil)
 			}
 		}
 	}()
 	return p
 }
 
-func (p *asyncProducer) Send(_ context.Context, m *Message, done func(int32, int64, error)) {
+func (p *asyncProducer) Send(_ context.Context, m *Message, done Outcome) {
 	p.pending = append(p.pending, done)
 	if len(p.pending) == 64 {
 		p.batches <- p.pending
-		p.pending = make([]func(int32, int64, error), 0, 64)
+		p.pending = make([]Outcome, 0, 64)
 	}
 }
 

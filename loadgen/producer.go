@@ -25,6 +25,7 @@ type producerTask struct {
 	payload []byte
 
 	inflight sync.WaitGroup
+	ops      sync.Pool // of *sendOp: see sendOp
 	// sentN and ackedN count this producer's sends and outcomes, for the rate search.
 	sentN, doneN atomic.Int64
 	target       atomic.Int64 // current scheduled rate, records/s, for the series
@@ -84,11 +85,15 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 		if !now.Before(stop) || ctx.Err() != nil || (p.limit > 0 && seq >= p.limit) {
 			break
 		}
-		op := &sendOp{p: p, intended: intended, seq: seq}
-		op.msg.Value = make([]byte, size)
+		op := p.newOp(size)
+		op.intended, op.seq = intended, seq
 		hdr.Sequence, hdr.IntendedUnixNano = seq, intended.UnixNano()
 		hdr.Put(op.msg.Value)
-		copy(op.msg.Value[HeaderSize:], p.payload)
+		if p.payload != nil {
+			copy(op.msg.Value[HeaderSize:], p.payload)
+		} else {
+			clear(op.msg.Value[HeaderSize:])
+		}
 		op.msg.Topic, op.msg.Key = p.topic, p.keys.Next()
 		if p.txn != nil && p.txnID == 0 && !p.beginTxn(ctx) {
 			break
@@ -173,15 +178,33 @@ func (p *producerTask) finish() {
 	p.inflight.Wait()
 }
 
-// sendOp is one record in flight: the message and what its outcome event needs.
+// sendOp is one record in flight: the message and what its outcome event needs. Once the
+// client has reported the outcome it holds neither, so sendOps and their values are reused
+// (producerTask.ops).
 type sendOp struct {
 	p        *producerTask
 	msg      Message
 	intended time.Time
 	seq      uint64
-	value    string // the history value, when the run writes a history
+	value    string // the history value, when the run writes a history; aliases valueBuf
+	valueBuf [24]byte
 	txnID    int64
 	measured bool
+}
+
+// newOp returns a sendOp whose value has size bytes, reused when one is free.
+func (p *producerTask) newOp(size int) *sendOp {
+	if op, ok := p.ops.Get().(*sendOp); ok && len(op.msg.Value) == size {
+		return op
+	}
+	return &sendOp{p: p, msg: Message{Value: make([]byte, size)}}
+}
+
+// release returns op for reuse. Nothing may use op, its value or its history strings
+// afterwards: the history has encoded them, the client has let go of the value.
+func (op *sendOp) release() {
+	op.msg.Key, op.value = nil, ""
+	op.p.ops.Put(op)
 }
 
 // historyKey returns the record's key as a string aliasing the key bytes, which nothing
@@ -202,18 +225,18 @@ func (p *producerTask) send(ctx context.Context, actual time.Time, op *sendOp) {
 	}
 	op.txnID = p.txnID
 	if r.hw != nil {
-		var buf [24]byte
-		op.value = string(Header{ProducerID: uint32(p.proc), Sequence: op.seq}.AppendValue(buf[:0]))
+		v := Header{ProducerID: uint32(p.proc), Sequence: op.seq}.AppendValue(op.valueBuf[:0])
+		op.value = unsafe.String(&v[0], len(v))
 		p.hist(p.invokes, &history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: op.historyKey(), Value: op.value, Offset: -1, TxnID: op.txnID})
 	}
 	r.counts.sent.Add(1)
 	p.sentN.Add(1)
 	p.inflight.Add(1)
-	p.client.Send(ctx, &op.msg, op.done)
+	p.client.Send(ctx, &op.msg, op)
 }
 
-// done records a send's outcome; the client calls it once.
-func (op *sendOp) done(partition int32, offset int64, err error) {
+// Done records a send's outcome; the client calls it once.
+func (op *sendOp) Done(partition int32, offset int64, err error) {
 	p := op.p
 	r := p.r
 	now := time.Now()
@@ -243,6 +266,7 @@ func (op *sendOp) done(partition int32, offset int64, err error) {
 	}
 	p.doneN.Add(1)
 	p.inflight.Done()
+	op.release()
 }
 
 // sendFailed classifies a failed send (SendOutcome: fail or info), counts it and its error,

@@ -160,7 +160,7 @@ func saramaProducerConfig(p ProducerSettings) *sarama.Config {
 	return cfg
 }
 
-// saramaProducer wraps an AsyncProducer; each message carries its callback in Metadata.
+// saramaProducer wraps an AsyncProducer; each message carries its Outcome in Metadata.
 // Transactions are the AsyncProducer's (Producer.Transaction.ID set).
 type saramaProducer struct {
 	ap       sarama.AsyncProducer
@@ -206,12 +206,10 @@ func (p *saramaProducer) EndTxn(ctx context.Context, commit bool) error {
 // errTxnAborted reports a transaction that was aborted instead of committed.
 var errTxnAborted = errors.New("transaction aborted")
 
-type saramaCallback func(int32, int64, error)
-
 func (p *saramaProducer) successes() {
 	defer p.wg.Done()
 	for m := range p.ap.Successes() {
-		m.Metadata.(saramaCallback)(m.Partition, m.Offset, nil)
+		m.Metadata.(Outcome).Done(m.Partition, m.Offset, nil)
 		p.inflight.Done()
 	}
 }
@@ -219,13 +217,13 @@ func (p *saramaProducer) successes() {
 func (p *saramaProducer) errors() {
 	defer p.wg.Done()
 	for e := range p.ap.Errors() {
-		e.Msg.Metadata.(saramaCallback)(e.Msg.Partition, -1, e.Err)
+		e.Msg.Metadata.(Outcome).Done(e.Msg.Partition, -1, e.Err)
 		p.inflight.Done()
 	}
 }
 
-func (p *saramaProducer) Send(ctx context.Context, m *Message, done func(int32, int64, error)) {
-	pm := &sarama.ProducerMessage{Topic: m.Topic, Value: sarama.ByteEncoder(m.Value), Metadata: saramaCallback(done)}
+func (p *saramaProducer) Send(ctx context.Context, m *Message, done Outcome) {
+	pm := &sarama.ProducerMessage{Topic: m.Topic, Value: sarama.ByteEncoder(m.Value), Metadata: done}
 	if m.Key != nil {
 		pm.Key = sarama.ByteEncoder(m.Key)
 	}
@@ -234,7 +232,7 @@ func (p *saramaProducer) Send(ctx context.Context, m *Message, done func(int32, 
 	case p.ap.Input() <- pm:
 	case <-ctx.Done():
 		p.inflight.Done()
-		done(-1, -1, ctx.Err())
+		done.Done(-1, -1, ctx.Err())
 	}
 }
 

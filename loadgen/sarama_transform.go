@@ -71,7 +71,7 @@ func (t *saramaTransformer) Begin() error {
 	return t.prod.BeginTxn()
 }
 
-func (t *saramaTransformer) Send(ctx context.Context, m *Message, done func(int32, int64, error)) {
+func (t *saramaTransformer) Send(ctx context.Context, m *Message, done Outcome) {
 	t.prod.Send(ctx, m, done)
 }
 

@@ -160,7 +160,7 @@ func (t *transformTask) produce(ctx context.Context, in []Fetched, recs []histor
 		key := string(f.Key)
 		r.hist(&history.Event{Process: t.proc, Type: history.Invoke, F: history.FSend, Topic: t.outTopic, Partition: -1, Key: key, Value: value, Offset: -1, TxnID: txnID})
 		r.counts.sent.Add(1)
-		t.tcl.Send(ctx, m, func(partition int32, offset int64, err error) {
+		t.tcl.Send(ctx, m, OutcomeFunc(func(partition int32, offset int64, err error) {
 			e := &history.Event{Process: t.proc, Type: history.OK, F: history.FSend, Topic: t.outTopic, Partition: partition, Key: key, Value: value, Offset: offset, TxnID: txnID}
 			if err != nil {
 				e.Type, e.Error, e.Offset = r.sendFailed(err), ErrorName(err), -1
@@ -169,7 +169,7 @@ func (t *transformTask) produce(ctx context.Context, in []Fetched, recs []histor
 				r.counts.ackedBytes.Add(int64(len(m.Value)))
 			}
 			r.hist(e)
-		})
+		}))
 	}
 	fctx, cancel := context.WithTimeout(ctx, time.Duration(r.cfg.Producer.DeliveryTimeout))
 	defer cancel()
