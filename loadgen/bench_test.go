@@ -24,10 +24,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// benchDuration is how long each side of a comparison produces after benchWarmup.
+// benchDuration is how long each side of a comparison produces after benchWarmup; the
+// max-rate search gets benchSearchWarmup instead, to find the rate first.
 const (
-	benchDuration = 3 * time.Second
-	benchWarmup   = 2 * time.Second
+	benchDuration     = 3 * time.Second
+	benchWarmup       = 2 * time.Second
+	benchSearchWarmup = 6 * time.Second
 )
 
 // maxRateConfig is a producer-only max-rate workload: 1 topic, 4 partitions, 1KiB records,
@@ -87,7 +89,8 @@ func harnessRate(b *testing.B, rc workloads.RunConfig, bootstrap []string, withH
 	}
 	// Run starts producing 200ms after it is called (plus topic creation, ~ms); sample CPU
 	// time over the whole seconds the series covers after warmup.
-	from, to := benchWarmup.Seconds()+1, (benchWarmup + benchDuration).Seconds()
+	warmup, duration := time.Duration(rc.Warmup), time.Duration(rc.Duration)
+	from, to := warmup.Seconds()+1, (warmup + duration).Seconds()
 	cpu := make(chan cpuSample, 2)
 	t0 := time.Now().Add(200 * time.Millisecond)
 	go func() {
@@ -119,10 +122,29 @@ func benchProducerSettings(b *testing.B, driver string, bootstrap []string) Prod
 	return ProducerSettings{Bootstrap: bootstrap, ClientID: "bare", ProducerConfig: maxRateConfig(b, driver).Producer}
 }
 
+// barePacer paces a bare loop at rate records/s (0: unpaced) the way the harness's Pacer
+// does: it sleeps until a send is due, and sends that are overdue go at once.
+type barePacer struct {
+	start time.Time
+	rate  float64
+	n     int64
+}
+
+func (p *barePacer) wait() {
+	if p.rate <= 0 {
+		return
+	}
+	due := p.start.Add(time.Duration(float64(p.n) / p.rate * float64(time.Second)))
+	p.n++
+	if d := time.Until(due); d > 0 {
+		time.Sleep(d)
+	}
+}
+
 // bareFranzRate produces 1KiB records with a plain kgo client, configured as the harness
-// configures its client, as fast as it accepts them and returns acknowledged records/s after
-// warmup and CPU per record.
-func bareFranzRate(b *testing.B, bootstrap []string, topic string) (float64, [2]float64) {
+// configures its client, at rate records/s (0: as fast as the client accepts them) and
+// returns acknowledged records/s after warmup and CPU per record.
+func bareFranzRate(b *testing.B, bootstrap []string, topic string, rate float64) (float64, [2]float64) {
 	opts := append(franzProducerOpts(benchProducerSettings(b, "franz-go", bootstrap)), kgo.DefaultProduceTopic(topic))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -135,11 +157,13 @@ func bareFranzRate(b *testing.B, bootstrap []string, topic string) (float64, [2]
 	var base int64 = -1
 	var cpu0 cpuSample
 	stopProfile := func() {}
+	pacer := &barePacer{start: time.Now(), rate: rate}
 	for time.Now().Before(stop) {
 		if base < 0 && !time.Now().Before(measureFrom) {
 			base, cpu0 = acked.Load(), sampleCPU()
-			stopProfile = startWindowProfile(b, "franz-go-bare")
+			stopProfile = startWindowProfile(b, fmt.Sprintf("franz-go-bare-rate%.0f", rate))
 		}
+		pacer.wait()
 		cl.Produce(context.Background(), &kgo.Record{Value: make([]byte, 1024)}, func(_ *kgo.Record, err error) {
 			if err == nil {
 				acked.Add(1)
@@ -153,7 +177,7 @@ func bareFranzRate(b *testing.B, bootstrap []string, topic string) (float64, [2]
 }
 
 // bareSaramaRate is bareFranzRate with a plain Sarama AsyncProducer.
-func bareSaramaRate(b *testing.B, bootstrap []string, topic string) (float64, [2]float64) {
+func bareSaramaRate(b *testing.B, bootstrap []string, topic string, rate float64) (float64, [2]float64) {
 	cfg := saramaProducerConfig(benchProducerSettings(b, "sarama", bootstrap))
 	ap, err := sarama.NewAsyncProducer(bootstrap, cfg)
 	if err != nil {
@@ -177,11 +201,13 @@ func bareSaramaRate(b *testing.B, bootstrap []string, topic string) (float64, [2
 	var base int64 = -1
 	var cpu0 cpuSample
 	stopProfile := func() {}
+	pacer := &barePacer{start: time.Now(), rate: rate}
 	for time.Now().Before(stop) {
 		if base < 0 && !time.Now().Before(measureFrom) {
 			base, cpu0 = acked.Load(), sampleCPU()
-			stopProfile = startWindowProfile(b, "sarama-bare")
+			stopProfile = startWindowProfile(b, fmt.Sprintf("sarama-bare-rate%.0f", rate))
 		}
+		pacer.wait()
 		ap.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(make([]byte, 1024))}
 	}
 	n, cpu1 := acked.Load()-base, sampleCPU()
@@ -195,16 +221,20 @@ func bareSaramaRate(b *testing.B, bootstrap []string, topic string) (float64, [2
 // BenchmarkHarnessOverhead compares the load generator with a bare producer loop of the
 // same client against the same broker process in the same run, alternating rounds so both
 // see the same machine load. Throughputs are medians over rounds (KCHAOS_BENCH_ROUNDS,
-// default 5) of acknowledged records/s after warmup: bare, search (producerRate 0, history
-// on), unpaced (open loop far above capacity, history on) and nohistory (unpaced, history
-// off). ratio = unpaced/bare (goal ≥ 0.9), search-ratio = search/bare, history-ratio =
-// unpaced/nohistory (goal ≥ 0.9).
+// default 5) of acknowledged records/s after warmup: bare (as fast as the client accepts),
+// search (producerRate 0, history on, 6s warmup), paced-bare (the bare loop paced at the
+// rate the search sustained in that round), unpaced (open loop far above capacity, history
+// on) and nohistory (unpaced, history off). ratio = unpaced/bare (goal ≥ 0.9),
+// search-ratio = search/bare, history-ratio = unpaced/nohistory (goal ≥ 0.9).
 //
 // On a machine whose cores the client and the broker share, throughput follows the CPU both
 // spend per record, and other tenants' load makes wall-clock rates noisy. So the benchmark
 // also reports CPU per acknowledged record of the client alone and of client plus broker
 // (total), and total-cpu-ratio = bare total / unpaced total: the throughput ratio on an
-// otherwise idle machine, which other processes' load does not skew.
+// otherwise idle machine, which other processes' load does not skew. A paced producer
+// spends more per record than a saturated one (smaller requests, more wake-ups), on the
+// client and on the broker, so the search's own yardstick is search-total-cpu-ratio =
+// paced-bare total / search total: the harness's cost at the rate it found (goal ≥ 0.9).
 func BenchmarkHarnessOverhead(b *testing.B) {
 	rounds := 5
 	if v, err := strconv.Atoi(os.Getenv("KCHAOS_BENCH_ROUNDS")); err == nil && v > 0 {
@@ -218,9 +248,10 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 				benchBrokerPid = broker.Pid()
 				defer func() { benchBrokerPid = 0 }()
 				search := maxRateConfig(b, driver)
+				search.Warmup = workloads.Duration(benchSearchWarmup)
 				unpaced := maxRateConfig(b, driver)
 				unpaced.ProducerRate = 1e7
-				var rate, cpu, total [4][]float64 // bare, search, unpaced, nohistory
+				var rate, cpu, total [5][]float64 // bare, search, unpaced, nohistory, paced
 				add := func(i int, r float64, c [2]float64) {
 					rate[i], cpu[i], total[i] = append(rate[i], r), append(cpu[i], c[0]), append(total[i], c[1])
 				}
@@ -232,11 +263,16 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 					// Each side starts on an empty broker: the data written so far (gigabytes)
 					// would otherwise load later rounds with page-cache pressure and writeback.
 					resetTopics(b, bootstrap, driver)
-					r, c := bare(b, bootstrap, "bare")
-					resetTopics(b, bootstrap, "")
+					r, c := bare(b, bootstrap, "bare", 0)
 					add(0, r, c)
-					r, c = harnessRate(b, search, bootstrap, true)
-					add(1, r, c)
+					resetTopics(b, bootstrap, "")
+					searched, c := harnessRate(b, search, bootstrap, true)
+					add(1, searched, c)
+					// The bare loop paced at the rate the search sustained: what the client
+					// and the broker cost per record at that rate without the harness.
+					resetTopics(b, bootstrap, driver)
+					r, c = bare(b, bootstrap, "bare", searched)
+					add(4, r, c)
 					resetTopics(b, bootstrap, "")
 					r, c = harnessRate(b, unpaced, bootstrap, true)
 					add(2, r, c)
@@ -244,10 +280,10 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 					r, c = harnessRate(b, unpaced, bootstrap, false)
 					add(3, r, c)
 				}
-				b.Logf("msgs/s bare %.0f search %.0f unpaced %.0f nohistory %.0f", rate[0], rate[1], rate[2], rate[3])
-				b.Logf("client cpu-ns/msg bare %.0f search %.0f unpaced %.0f nohistory %.0f", cpu[0], cpu[1], cpu[2], cpu[3])
-				b.Logf("total cpu-ns/msg bare %.0f search %.0f unpaced %.0f nohistory %.0f", total[0], total[1], total[2], total[3])
-				var m, c, t [4]float64
+				b.Logf("msgs/s bare %.0f search %.0f paced-bare %.0f unpaced %.0f nohistory %.0f", rate[0], rate[1], rate[4], rate[2], rate[3])
+				b.Logf("client cpu-ns/msg bare %.0f search %.0f paced-bare %.0f unpaced %.0f nohistory %.0f", cpu[0], cpu[1], cpu[4], cpu[2], cpu[3])
+				b.Logf("total cpu-ns/msg bare %.0f search %.0f paced-bare %.0f unpaced %.0f nohistory %.0f", total[0], total[1], total[4], total[2], total[3])
+				var m, c, t [5]float64
 				for i := range m {
 					m[i], c[i], t[i] = median(rate[i]), median(cpu[i]), median(total[i])
 				}
@@ -260,6 +296,8 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 				b.ReportMetric(c[3], "nohistory-cpu-ns/msg")
 				b.ReportMetric(t[0], "bare-total-cpu-ns/msg")
 				b.ReportMetric(t[2], "unpaced-total-cpu-ns/msg")
+				b.ReportMetric(t[1], "search-total-cpu-ns/msg")
+				b.ReportMetric(t[4], "paced-bare-total-cpu-ns/msg")
 				// Ratios are medians of each round's ratio: a round's sides ran seconds
 				// apart, so slow drifts in the machine's speed cancel out.
 				b.ReportMetric(pairedRatio(rate[2], rate[0]), "ratio")
@@ -267,6 +305,7 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 				b.ReportMetric(pairedRatio(rate[2], rate[3]), "history-ratio")
 				b.ReportMetric(pairedRatio(total[0], total[2]), "total-cpu-ratio")
 				b.ReportMetric(pairedRatio(total[3], total[2]), "history-total-cpu-ratio")
+				b.ReportMetric(pairedRatio(total[4], total[1]), "search-total-cpu-ratio")
 				b.SetBytes(int64(m[2] * 1024 * benchDuration.Seconds()))
 			}
 		})
