@@ -336,15 +336,8 @@ func (d *decoder) fastRecords(b []byte, i int) ([]Record, int, bool) {
 	var posBuf [64]int32
 	pos := posBuf[:0]
 	for {
-		if i >= len(b) || b[i] != '[' {
-			return nil, i, false
-		}
-		p, j, ok := swarInt(b, i+1)
-		if !ok || j >= len(b) || b[j] != ',' || p != int64(int32(p)) {
-			return nil, i, false
-		}
-		off, j, ok := swarInt(b, j+1)
-		if !ok || j >= len(b) || b[j] != ',' {
+		p, off, j, ok := fastPair(b, i)
+		if !ok || b[j] != ',' {
 			return nil, i, false
 		}
 		vs := j + 2
@@ -352,7 +345,7 @@ func (d *decoder) fastRecords(b []byte, i int) ([]Record, int, bool) {
 		if !ok || j+1 >= len(b) || b[j] != ']' {
 			return nil, i, false
 		}
-		out = append(out, Record{Partition: int32(p), Offset: off})
+		out = append(out, Record{Partition: p, Offset: off})
 		pos = append(pos, int32(vs), int32(j-1))
 		i = j + 1
 		switch b[i] {
@@ -382,18 +375,11 @@ func fastOffsets(b []byte, i int) ([]PartitionOffset, int, bool) {
 	}
 	out := make([]PartitionOffset, 0, countOpenings(b[i:]))
 	for {
-		if i >= len(b) || b[i] != '[' {
-			return nil, i, false
-		}
-		p, j, ok := swarInt(b, i+1)
-		if !ok || j >= len(b) || b[j] != ',' || p != int64(int32(p)) {
-			return nil, i, false
-		}
-		off, j, ok := swarInt(b, j+1)
+		p, off, j, ok := fastPair(b, i)
 		if !ok || j+1 >= len(b) || b[j] != ']' {
 			return nil, i, false
 		}
-		out = append(out, PartitionOffset{Partition: int32(p), Offset: off})
+		out = append(out, PartitionOffset{Partition: p, Offset: off})
 		i = j + 1
 		switch b[i] {
 		case ',':
@@ -404,6 +390,23 @@ func fastOffsets(b []byte, i int) ([]PartitionOffset, int, bool) {
 			return nil, i, false
 		}
 	}
+}
+
+// fastPair parses the "[partition,offset" that opens a record or an offset at b[i]. j is
+// the index after the offset, within b when ok.
+func fastPair(b []byte, i int) (p int32, off int64, j int, ok bool) {
+	if i >= len(b) || b[i] != '[' {
+		return 0, 0, i, false
+	}
+	p64, j, ok := swarInt(b, i+1)
+	if !ok || j >= len(b) || b[j] != ',' || p64 != int64(int32(p64)) {
+		return 0, 0, i, false
+	}
+	off, j, ok = swarInt(b, j+1)
+	if !ok || j >= len(b) {
+		return 0, 0, i, false
+	}
+	return int32(p64), off, j, true
 }
 
 // countOpenings bounds the elements left in a list of lists: one '[' each, counted up to the
