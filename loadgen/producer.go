@@ -239,7 +239,9 @@ func (p *producerTask) send(ctx context.Context, actual time.Time, op *sendOp) {
 func (op *sendOp) Done(partition int32, offset int64, err error) {
 	p := op.p
 	r := p.r
-	now := time.Now()
+	if err == nil && op.measured {
+		p.rec.record(kindPublishLatency, time.Since(op.intended))
+	}
 	e := history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Offset: offset, TxnID: op.txnID}
 	switch {
 	case err != nil:
@@ -249,16 +251,10 @@ func (op *sendOp) Done(partition int32, offset int64, err error) {
 		// It is counted as indeterminate, as the history says.
 		e.Type, e.Error, e.Offset = history.Info, "NO_ACKS", -1
 		r.counts.indeterminate.Add(1)
-		if op.measured {
-			p.rec.record(kindPublishLatency, now.Sub(op.intended))
-		}
 	default:
 		e.Type = history.OK
 		r.counts.acked.Add(1)
 		r.counts.ackedBytes.Add(int64(len(op.msg.Value)))
-		if op.measured {
-			p.rec.record(kindPublishLatency, now.Sub(op.intended))
-		}
 	}
 	if r.hw != nil {
 		e.Key, e.Value = op.historyKey(), op.value

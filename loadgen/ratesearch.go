@@ -114,12 +114,11 @@ func (s *RateSearch) Step(interval time.Duration, sent, acked, outstanding int64
 		s.baseAge++
 	}
 	// Records beyond those the pipeline holds when nothing queues.
-	excess := float64(outstanding) - ackedRate*(2*s.base+searchHeadroom)
+	excess := out - ackedRate*(2*s.base+searchHeadroom)
 	behind := sentRate < 0.9*s.rate
-	queued := excess > 0 && grew
 	wasQueued := s.queued
-	s.queued = queued
-	hold := !behind && excess > 0 && (!grew || !wasQueued)
+	s.queued = excess > 0 && grew
+	hold := !behind && excess > 0 && !(s.queued && wasQueued)
 	if hold {
 		s.holds++
 	} else {
