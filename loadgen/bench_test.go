@@ -141,6 +141,29 @@ func (p *barePacer) wait() {
 	}
 }
 
+// bareLoop calls send at rate records/s (0: as fast as send returns) for benchWarmup plus
+// benchDuration, and returns acknowledged records/s (counted by acked) over benchDuration
+// and the CPU per record in it. driver names the window's profile.
+func bareLoop(b *testing.B, driver string, rate float64, acked *atomic.Int64, send func()) (float64, [2]float64) {
+	measureFrom := time.Now().Add(benchWarmup)
+	stop := measureFrom.Add(benchDuration)
+	var base int64 = -1
+	var cpu0 cpuSample
+	stopProfile := func() {}
+	pacer := &barePacer{start: time.Now(), rate: rate}
+	for time.Now().Before(stop) {
+		if base < 0 && !time.Now().Before(measureFrom) {
+			base, cpu0 = acked.Load(), sampleCPU()
+			stopProfile = startWindowProfile(b, fmt.Sprintf("%s-bare-rate%.0f", driver, rate))
+		}
+		pacer.wait()
+		send()
+	}
+	n, cpu1 := acked.Load()-base, sampleCPU()
+	stopProfile()
+	return float64(n) / benchDuration.Seconds(), perMsg(cpu0, cpu1, float64(n))
+}
+
 // bareFranzRate produces 1KiB records with a plain kgo client, configured as the harness
 // configures its client, at rate records/s (0: as fast as the client accepts them) and
 // returns acknowledged records/s after warmup and CPU per record.
@@ -152,28 +175,15 @@ func bareFranzRate(b *testing.B, bootstrap []string, topic string, rate float64)
 	}
 	defer cl.Close()
 	var acked atomic.Int64
-	measureFrom := time.Now().Add(benchWarmup)
-	stop := measureFrom.Add(benchDuration)
-	var base int64 = -1
-	var cpu0 cpuSample
-	stopProfile := func() {}
-	pacer := &barePacer{start: time.Now(), rate: rate}
-	for time.Now().Before(stop) {
-		if base < 0 && !time.Now().Before(measureFrom) {
-			base, cpu0 = acked.Load(), sampleCPU()
-			stopProfile = startWindowProfile(b, fmt.Sprintf("franz-go-bare-rate%.0f", rate))
-		}
-		pacer.wait()
+	r, c := bareLoop(b, "franz-go", rate, &acked, func() {
 		cl.Produce(context.Background(), &kgo.Record{Value: make([]byte, 1024)}, func(_ *kgo.Record, err error) {
 			if err == nil {
 				acked.Add(1)
 			}
 		})
-	}
-	n, cpu1 := acked.Load()-base, sampleCPU()
-	stopProfile()
+	})
 	_ = cl.Flush(context.Background())
-	return float64(n) / benchDuration.Seconds(), perMsg(cpu0, cpu1, float64(n))
+	return r, c
 }
 
 // bareSaramaRate is bareFranzRate with a plain Sarama AsyncProducer.
@@ -196,26 +206,13 @@ func bareSaramaRate(b *testing.B, bootstrap []string, topic string, rate float64
 		}
 		done <- struct{}{}
 	}()
-	measureFrom := time.Now().Add(benchWarmup)
-	stop := measureFrom.Add(benchDuration)
-	var base int64 = -1
-	var cpu0 cpuSample
-	stopProfile := func() {}
-	pacer := &barePacer{start: time.Now(), rate: rate}
-	for time.Now().Before(stop) {
-		if base < 0 && !time.Now().Before(measureFrom) {
-			base, cpu0 = acked.Load(), sampleCPU()
-			stopProfile = startWindowProfile(b, fmt.Sprintf("sarama-bare-rate%.0f", rate))
-		}
-		pacer.wait()
+	r, c := bareLoop(b, "sarama", rate, &acked, func() {
 		ap.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(make([]byte, 1024))}
-	}
-	n, cpu1 := acked.Load()-base, sampleCPU()
-	stopProfile()
+	})
 	ap.AsyncClose()
 	<-done
 	<-done
-	return float64(n) / benchDuration.Seconds(), perMsg(cpu0, cpu1, float64(n))
+	return r, c
 }
 
 // BenchmarkHarnessOverhead compares the load generator with a bare producer loop of the
