@@ -137,6 +137,10 @@ func (w *Writer) NewLane() *Lane {
 // Now returns the writer's clock: nanoseconds since the run started.
 func (w *Writer) Now() int64 { return int64(time.Since(w.start)) }
 
+// Clock converts t, a time read from the monotonic clock (time.Now and times derived from
+// it), to the writer's clock without reading the clock again.
+func (w *Writer) Clock(t time.Time) int64 { return int64(t.Sub(w.start)) }
+
 // Start returns the wall-clock time the writer's clock started.
 func (w *Writer) Start() time.Time { return w.start }
 
@@ -144,8 +148,13 @@ func (w *Writer) Start() time.Time { return w.start }
 func (w *Writer) Write(e *Event) error { return w.def.Write(e) }
 
 // Write appends e to the history. The writer stamps it with its clock when e.Time is zero.
-// A caller may set e.Time itself, to write a generated history through one lane; a lane
-// never lets time decrease.
+// A caller may set e.Time itself: to a reading of the writer's clock taken before the call
+// (Writer.Clock), which spares the lane a clock read (tens of nanoseconds on a virtual
+// machine), or to write a generated history through one lane. A lane never lets time
+// decrease, and neither does the history: an event whose time falls below what a flush
+// already wrote out goes out after it, at that time. So the history's order stays
+// real-time order: an event whose time was read after another event was written comes
+// after it.
 // e.Index is set when the event is written out; Write does not keep e. It returns the first
 // error of the underlying io.Writer, if any.
 func (l *Lane) Write(e *Event) error {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // syncBuffer is a bytes.Buffer safe for the writer's flusher and a test reading it.
@@ -48,10 +49,22 @@ func readAll(t *testing.T, s string) []Event {
 // TestLanesKeepCausalOrder: senders write invokes through their own lanes and hand each
 // operation to a completer goroutine, which writes the completion through another lane, as a
 // producer and its client do. The history is dense in index, never goes back in time, and
-// every completion comes after its invoke.
+// every completion comes after its invoke, whether the lanes read the clock or the writers
+// read it before the call (Event.Time), as the load generator does.
 func TestLanesKeepCausalOrder(t *testing.T) {
+	t.Run("lane-reads", func(t *testing.T) { testLanesKeepCausalOrder(t, false) })
+	t.Run("caller-reads", func(t *testing.T) { testLanesKeepCausalOrder(t, true) })
+}
+
+func testLanesKeepCausalOrder(t *testing.T, readFirst bool) {
 	var buf syncBuffer
 	w := NewWriter(&buf)
+	write := func(l *Lane, e *Event, now int64) error {
+		if readFirst {
+			e.Time = now
+		}
+		return l.Write(e)
+	}
 	const senders, perSender = 4, 20000
 	handoff := make(chan string, 1024)
 	var completers sync.WaitGroup
@@ -61,7 +74,8 @@ func TestLanesKeepCausalOrder(t *testing.T) {
 			defer completers.Done()
 			l := w.NewLane()
 			for v := range handoff {
-				if err := l.Write(&Event{Process: 1, Type: OK, F: FSend, Topic: "t", Value: v}); err != nil {
+				now := w.Clock(time.Now())
+				if err := write(l, &Event{Process: 1, Type: OK, F: FSend, Topic: "t", Value: v}, now); err != nil {
 					t.Error(err)
 					return
 				}
@@ -75,8 +89,9 @@ func TestLanesKeepCausalOrder(t *testing.T) {
 			defer wg.Done()
 			l := w.NewLane()
 			for i := range perSender {
+				now := w.Clock(time.Now())
 				v := fmt.Sprintf("%d-%d", s, i)
-				if err := l.Write(&Event{Process: s, Type: Invoke, F: FSend, Topic: "t", Partition: -1, Value: v, Offset: -1}); err != nil {
+				if err := write(l, &Event{Process: s, Type: Invoke, F: FSend, Topic: "t", Partition: -1, Value: v, Offset: -1}, now); err != nil {
 					t.Error(err)
 					return
 				}
@@ -210,5 +225,35 @@ func TestOdometerCounts(t *testing.T) {
 		if want := string(appendHead(nil, i, 7*i)); got != want {
 			t.Fatalf("index %d: %s, want %s", i, got, want)
 		}
+	}
+}
+
+// TestStaleTimeAfterFlush: an event whose time was read before a flush and that is written
+// after it cannot come out before what the flush wrote, nor at an earlier time.
+func TestStaleTimeAfterFlush(t *testing.T) {
+	var buf syncBuffer
+	w := NewWriter(&buf)
+	a, b := w.NewLane(), w.NewLane()
+	stale := w.Clock(time.Now())
+	for w.Now() <= stale {
+	}
+	if err := b.Write(&Event{Process: 1, Type: Invoke, F: FSend, Value: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(&Event{Process: 0, Type: Invoke, F: FSend, Value: "a", Time: stale}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	evs := readAll(t, buf.String())
+	if len(evs) != 2 || evs[0].Value != "b" || evs[1].Value != "a" {
+		t.Fatalf("events %+v, want b then a", evs)
+	}
+	if evs[1].Time < evs[0].Time || evs[1].Time <= stale {
+		t.Fatalf("a at %d (read at %d) after b at %d", evs[1].Time, stale, evs[0].Time)
 	}
 }

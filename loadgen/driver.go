@@ -61,6 +61,8 @@ type Message struct {
 	Topic string
 	Key   []byte
 	Value []byte
+	// Timestamp is the record's create time; zero: the client stamps it when sent.
+	Timestamp time.Time
 }
 
 // Consumer reads one topic, through a group or from assigned partitions.

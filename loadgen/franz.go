@@ -245,7 +245,7 @@ func franzPromise(r *kgo.Record, err error) {
 }
 
 func (p *franzProducer) Send(ctx context.Context, m *Message, done Outcome) {
-	fr := &franzRecord{Record: kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}, done: done}
+	fr := &franzRecord{Record: kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}, done: done}
 	p.cl.Produce(ctx, &fr.Record, franzPromise)
 }
 

@@ -63,10 +63,17 @@ func (r *recorder) record(kind int, d time.Duration) {
 	r.mu.Unlock()
 }
 
-// counters are the run's totals, updated atomically by producers and consumers.
+// counters are the run's totals, updated atomically by producers and consumers. Each group
+// sits on its own cache lines, apart from the others': producer goroutines write sent,
+// client goroutines the outcomes, consumers the rest; sharing a line would move it between
+// cores on every record.
 type counters struct {
-	sent, acked, failed, indeterminate, ackedBytes atomic.Int64
-	polled, processed, commits, pollErrors         atomic.Int64
+	sent                                     atomic.Int64
+	_                                        cacheLinePad
+	acked, failed, indeterminate, ackedBytes atomic.Int64
+	_                                        cacheLinePad
+	polled, processed, commits, pollErrors   atomic.Int64
+	_                                        cacheLinePad
 
 	mu     sync.Mutex // guards errors
 	errors map[string]int64

@@ -88,7 +88,7 @@ func BenchmarkProducerPath(b *testing.B) {
 			if c.async {
 				client = newAsyncProducer()
 			}
-			p := &producerTask{r: r, topic: "t", client: client, rec: newRecorder(),
+			p := &producerTask{r: r, topic: "t", client: client, rec: newRecorder(), outRec: newRecorder(),
 				keys: newKeyChooser(&r.cfg, rand.New(rand.NewPCG(1, 2)))}
 			if r.hw != nil {
 				p.invokes, p.outcomes = r.hw.NewLane(), r.hw.NewLane()

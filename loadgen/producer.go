@@ -20,15 +20,16 @@ type producerTask struct {
 	topic   string
 	client  Producer
 	rate    float64 // records/s; 0: search for the maximum
-	rec     *recorder
 	keys    *keyChooser
 	payload []byte
+	// rec holds the producer goroutine's publish delays, outRec the outcomes' publish
+	// latencies: one recorder per side, so the two goroutines do not share a lock.
+	rec, outRec *recorder
 
-	inflight sync.WaitGroup
-	ops      sync.Pool // of *sendOp: see sendOp
-	// sentN and ackedN count this producer's sends and outcomes, for the rate search.
-	sentN, doneN atomic.Int64
-	target       atomic.Int64 // current scheduled rate, records/s, for the series
+	// flight counts this producer's sends and outcomes (for the rate search and finish).
+	flight inflight
+	ops    sync.Pool    // of *sendOp: see sendOp
+	target atomic.Int64 // current scheduled rate, records/s, for the series
 	// txn, when set, sends in transactions of cfg.Producer.TransactionSize records.
 	txn    TxnProducer
 	txnID  int64 // current transaction number (0: none open)
@@ -62,9 +63,10 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 	<-timer.C
 	hdr := Header{RunID: r.runID, ProducerID: uint32(p.proc)}
 	for seq := uint64(0); ; seq++ {
-		now := time.Now()
+		// One monotonic clock read; time.Now reads the wall clock too.
+		now := start.Add(time.Since(start))
 		if search != nil && !now.Before(nextStep) {
-			s, d := p.sentN.Load(), p.doneN.Load()
+			s, d := p.flight.sent.Load(), p.flight.done.Load()
 			rate := search.Step(searchStep+now.Sub(nextStep), s-lastSent, d-lastDone, s-d)
 			lastSent, lastDone = s, d
 			pacer.SetRate(now, rate)
@@ -94,7 +96,7 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 		} else {
 			clear(op.msg.Value[HeaderSize:])
 		}
-		op.msg.Topic, op.msg.Key = p.topic, p.keys.Next()
+		op.msg.Topic, op.msg.Key, op.msg.Timestamp = p.topic, p.keys.Next(), now
 		if p.txn != nil && p.txnID == 0 && !p.beginTxn(ctx) {
 			break
 		}
@@ -174,8 +176,9 @@ func (p *producerTask) txnIDName() string {
 	return fmt.Sprintf("kchaos-%s-p%d", p.r.runName, p.proc)
 }
 
+// finish waits for every outcome.
 func (p *producerTask) finish() {
-	p.inflight.Wait()
+	p.flight.wait()
 }
 
 // sendOp is one record in flight: the message and what its outcome event needs. Once the
@@ -227,11 +230,11 @@ func (p *producerTask) send(ctx context.Context, actual time.Time, op *sendOp) {
 	if r.hw != nil {
 		v := Header{ProducerID: uint32(p.proc), Sequence: op.seq}.AppendValue(op.valueBuf[:0])
 		op.value = unsafe.String(&v[0], len(v))
-		p.hist(p.invokes, &history.Event{Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: op.historyKey(), Value: op.value, Offset: -1, TxnID: op.txnID})
+		// Stamped with the time read before the send instead of another clock read.
+		p.hist(p.invokes, &history.Event{Time: r.hw.Clock(actual), Process: p.proc, Type: history.Invoke, F: history.FSend, Topic: p.topic, Partition: -1, Key: op.historyKey(), Value: op.value, Offset: -1, TxnID: op.txnID})
 	}
 	r.counts.sent.Add(1)
-	p.sentN.Add(1)
-	p.inflight.Add(1)
+	p.flight.add()
 	p.client.Send(ctx, &op.msg, op)
 }
 
@@ -239,8 +242,13 @@ func (p *producerTask) send(ctx context.Context, actual time.Time, op *sendOp) {
 func (op *sendOp) Done(partition int32, offset int64, err error) {
 	p := op.p
 	r := p.r
+	// One clock read gives the publish latency and the outcome's time in the history.
+	var since time.Duration
+	if op.measured || r.hw != nil {
+		since = time.Since(op.intended)
+	}
 	if err == nil && op.measured {
-		p.rec.record(kindPublishLatency, time.Since(op.intended))
+		p.outRec.record(kindPublishLatency, since)
 	}
 	e := history.Event{Process: p.proc, F: history.FSend, Topic: p.topic, Partition: partition, Offset: offset, TxnID: op.txnID}
 	switch {
@@ -257,12 +265,11 @@ func (op *sendOp) Done(partition int32, offset int64, err error) {
 		r.counts.ackedBytes.Add(int64(len(op.msg.Value)))
 	}
 	if r.hw != nil {
-		e.Key, e.Value = op.historyKey(), op.value
+		e.Time, e.Key, e.Value = r.hw.Clock(op.intended)+int64(since), op.historyKey(), op.value
 		p.hist(p.outcomes, &e)
 	}
-	p.doneN.Add(1)
-	p.inflight.Done()
 	op.release()
+	p.flight.doneOne()
 }
 
 // sendFailed classifies a failed send (SendOutcome: fail or info), counts it and its error,

@@ -302,7 +302,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 				return nil, err
 			}
 			defer cl.Close()
-			pt := &producerTask{r: r, proc: p, topic: topic, client: cl, rate: cfg.ProducerRate / float64(nprod), rec: newRecorder(),
+			pt := &producerTask{r: r, proc: p, topic: topic, client: cl, rate: cfg.ProducerRate / float64(nprod), rec: newRecorder(), outRec: newRecorder(),
 				keys: newKeyChooser(&cfg, mrand.New(mrand.NewPCG(rng.Uint64(), uint64(p))))}
 			if r.hw != nil {
 				pt.invokes, pt.outcomes = r.hw.NewLane(), r.hw.NewLane()
@@ -318,6 +318,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 			}
 			pt.payload = makePayload(int(cfg.MessageSize), payloadFile, cfg.UseRandomizedPayloads, rng)
 			col.add(pt.rec)
+			col.add(pt.outRec)
 			producers = append(producers, pt)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/workloads"
 )
@@ -219,5 +221,48 @@ func TestDriverSettings(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRecordTimestampIsSendTime: a record's timestamp (CreateTime) is the time the harness
+// sent it, which it hands the client instead of letting it read the clock again: never before
+// the intended send time in the record's header, never after the run returned.
+func TestRecordTimestampIsSendTime(t *testing.T) {
+	for _, driver := range []string{"franz-go", "sarama"} {
+		t.Run("driver="+driver, func(t *testing.T) {
+			bootstrap := testBootstrap(t)
+			rc := smokeConfig(t, func(rc *workloads.RunConfig) {
+				rc.Driver = driver
+				rc.Duration = workloads.Duration(time.Second)
+			})
+			res, path, _ := runWithHistory(t, rc, bootstrap)
+			end := time.Now()
+			topics := readHistory(t, path, 2).header.Topics
+			cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumeTopics(topics...),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var n int64
+			for n < res.Sent && ctx.Err() == nil {
+				cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+					h, err := DecodeHeader(r.Value)
+					if err != nil {
+						t.Fatalf("record at %s/%d/%d: %v", r.Topic, r.Partition, r.Offset, err)
+					}
+					n++
+					intended := time.Unix(0, h.IntendedUnixNano).Truncate(time.Millisecond)
+					if r.Timestamp.Before(intended) || r.Timestamp.After(end) {
+						t.Fatalf("record %d/%d: timestamp %v, intended %v, run ended %v", h.ProducerID, h.Sequence, r.Timestamp, intended, end)
+					}
+				})
+			}
+			if n != res.Sent {
+				t.Fatalf("read %d of %d records", n, res.Sent)
+			}
+		})
 	}
 }

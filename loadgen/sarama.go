@@ -164,7 +164,7 @@ func saramaProducerConfig(p ProducerSettings) *sarama.Config {
 // Transactions are the AsyncProducer's (Producer.Transaction.ID set).
 type saramaProducer struct {
 	ap       sarama.AsyncProducer
-	inflight sync.WaitGroup
+	inflight inflight // for Flush
 	wg       sync.WaitGroup
 	done     chan struct{}
 	once     sync.Once
@@ -210,7 +210,7 @@ func (p *saramaProducer) successes() {
 	defer p.wg.Done()
 	for m := range p.ap.Successes() {
 		m.Metadata.(Outcome).Done(m.Partition, m.Offset, nil)
-		p.inflight.Done()
+		p.inflight.doneOne()
 	}
 }
 
@@ -218,27 +218,27 @@ func (p *saramaProducer) errors() {
 	defer p.wg.Done()
 	for e := range p.ap.Errors() {
 		e.Msg.Metadata.(Outcome).Done(e.Msg.Partition, -1, e.Err)
-		p.inflight.Done()
+		p.inflight.doneOne()
 	}
 }
 
 func (p *saramaProducer) Send(ctx context.Context, m *Message, done Outcome) {
-	pm := &sarama.ProducerMessage{Topic: m.Topic, Value: sarama.ByteEncoder(m.Value), Metadata: done}
+	pm := &sarama.ProducerMessage{Topic: m.Topic, Value: sarama.ByteEncoder(m.Value), Timestamp: m.Timestamp, Metadata: done}
 	if m.Key != nil {
 		pm.Key = sarama.ByteEncoder(m.Key)
 	}
-	p.inflight.Add(1)
+	p.inflight.add()
 	select {
 	case p.ap.Input() <- pm:
 	case <-ctx.Done():
-		p.inflight.Done()
 		done.Done(-1, -1, ctx.Err())
+		p.inflight.doneOne()
 	}
 }
 
 func (p *saramaProducer) Flush(ctx context.Context) error {
 	ch := make(chan struct{})
-	go func() { p.inflight.Wait(); close(ch) }()
+	go func() { p.inflight.wait(); close(ch) }()
 	select {
 	case <-ch:
 		return nil
