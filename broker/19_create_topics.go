@@ -18,7 +18,7 @@ import (
 func handleCreateTopics(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.CreateTopicsRequest)
 	if c.b.cl != nil {
-		return c.b.cl.createTopics(r), nil
+		return c.b.cl.createTopics(c.controllerPlane, r), nil
 	}
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}

@@ -14,7 +14,7 @@ import (
 func handleDeleteTopics(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.DeleteTopicsRequest)
 	if c.b.cl != nil {
-		return c.b.cl.deleteTopics(r, req.version), nil
+		return c.b.cl.deleteTopics(c.controllerPlane, r, req.version), nil
 	}
 	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {

@@ -17,7 +17,7 @@ import (
 func handleCreatePartitions(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.CreatePartitionsRequest)
 	if c.b.cl != nil {
-		return c.b.cl.createPartitions(r), nil
+		return c.b.cl.createPartitions(c.controllerPlane, r), nil
 	}
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	seen := map[string]int{}

@@ -21,7 +21,7 @@ import (
 func handleIncrementalAlterConfigs(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.IncrementalAlterConfigsRequest)
 	if c.b.cl != nil {
-		return c.b.cl.alterConfigs(r), nil
+		return c.b.cl.alterConfigs(c.controllerPlane, r), nil
 	}
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range r.Resources {

@@ -39,10 +39,30 @@ type cluster struct {
 	caughtUp     chan struct{}
 	caughtUpOnce sync.Once
 
-	mu       sync.Mutex // guards the maps below
-	clients  map[int32]*peerClient
+	mu sync.Mutex // guards the maps below
+	// channels holds, per controller channel, a connection to each voter's controller
+	// listener.
+	channels [numControllerChannels]map[int32]*peerClient
 	fetchers map[int32]*fetcher
 }
+
+// controllerChannel names one of a broker's connections to the active controller. As in
+// Kafka, whose BrokerLifecycleManager, AlterPartitionManager and forwarding manager each own
+// a channel to the controller, a heartbeat never waits behind an AlterPartition or a forwarded
+// admin request that waits for a metadata commit (an fsync of the quorum's log, which takes
+// seconds when the disk is busy): a heartbeat starved that way let the controller fence
+// healthy brokers under load.
+type controllerChannel int
+
+const (
+	// lifecycleChannel carries BrokerRegistration and BrokerHeartbeat.
+	lifecycleChannel controllerChannel = iota
+	// alterPartitionChannel carries AlterPartition (ISR changes).
+	alterPartitionChannel
+	// forwardingChannel carries admin requests forwarded to the controller (KIP-590).
+	forwardingChannel
+	numControllerChannels
+)
 
 // clusterRequestTimeout bounds one controller request (registration, heartbeat,
 // AlterPartition, forwarded admin requests), retries included.
@@ -59,7 +79,10 @@ func (b *Broker) startCluster() error {
 			return errors.New("broker: --controller-listen is required for a broker that is not a voter")
 		}
 	}
-	cl := &cluster{b: b, clients: map[int32]*peerClient{}, fetchers: map[int32]*fetcher{}, caughtUp: make(chan struct{})}
+	cl := &cluster{b: b, fetchers: map[int32]*fetcher{}, caughtUp: make(chan struct{})}
+	for i := range cl.channels {
+		cl.channels[i] = map[int32]*peerClient{}
+	}
 	dial := func(addr string, timeout time.Duration) (net.Conn, error) {
 		for id, voter := range cfg.Voters {
 			if voter == addr {
@@ -85,6 +108,7 @@ func (b *Broker) startCluster() error {
 		DefaultPartitions:            int32(b.cfg.propInt("num.partitions")),
 		DefaultReplicationFactor:     int16(b.cfg.propInt("default.replication.factor")),
 		ValidateTopicConfigs:         validateTopicConfigs,
+		ServeAPI:                     b.serveControllerConn,
 		RaftHeartbeatTimeout:         ms("controller.quorum.fetch.timeout.ms"),
 		RaftElectionTimeout:          max(ms("controller.quorum.election.timeout.ms"), ms("controller.quorum.fetch.timeout.ms")),
 		Logger:                       b.log,
@@ -121,8 +145,10 @@ func (cl *cluster) stop() {
 	for _, f := range cl.fetchers {
 		f.close()
 	}
-	for _, pc := range cl.clients {
-		pc.Close()
+	for _, ch := range cl.channels {
+		for _, pc := range ch {
+			pc.Close()
+		}
 	}
 	cl.mu.Unlock()
 	if err := cl.ctl.Shutdown(); err != nil {
@@ -142,14 +168,27 @@ func (cl *cluster) resolve(id int32) (string, error) {
 	return "", fmt.Errorf("broker: no address known for broker %d", id)
 }
 
-// client returns the control-request connection to broker id.
-func (cl *cluster) client(id int32) *peerClient {
+// controllerAddr returns the controller listener address this broker dials to reach voter id:
+// its --raft-peer route, else its --voters entry.
+func (cl *cluster) controllerAddr(id int32) (string, error) {
+	if addr, ok := cl.b.cfg.RaftPeers[id]; ok {
+		return addr, nil
+	}
+	if addr, ok := cl.b.cfg.Voters[id]; ok {
+		return addr, nil
+	}
+	return "", fmt.Errorf("broker: broker %d is not a controller voter", id)
+}
+
+// client returns channel ch's connection to voter id's controller listener.
+func (cl *cluster) client(ch controllerChannel, id int32) *peerClient {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	pc := cl.clients[id]
+	pc := cl.channels[ch][id]
 	if pc == nil {
-		pc = newPeerClient(cl.b.cfg.NodeID, id, cl.resolve)
-		cl.clients[id] = pc
+		pc = newPeerClient(cl.b.cfg.NodeID, id, cl.controllerAddr)
+		pc.dial = func(ctx context.Context, addr string) (net.Conn, error) { return controller.DialAPI(ctx, nil, addr) }
+		cl.channels[ch][id] = pc
 	}
 	return pc
 }
@@ -158,10 +197,10 @@ func (cl *cluster) client(id int32) *peerClient {
 // must handle the request itself.
 var errLocalController = errors.New("broker: this node is the active controller")
 
-// toController sends req to the active controller and returns its response. It retries while
-// no controller is known or the one asked answers NOT_CONTROLLER (via notController), and
-// returns errLocalController when this node is active.
-func (cl *cluster) toController(ctx context.Context, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error) {
+// toController sends req on channel ch to the active controller's controller listener and
+// returns its response. It retries while no controller is known or the one asked answers
+// NOT_CONTROLLER (via notController), and returns errLocalController when this node is active.
+func (cl *cluster) toController(ctx context.Context, ch controllerChannel, req kmsg.Request, notController func(kmsg.Response) bool) (kmsg.Response, error) {
 	backoff := 20 * time.Millisecond
 	voters := slices.Sorted(maps.Keys(cl.b.cfg.Voters))
 	for attempt := 0; ; attempt++ {
@@ -176,7 +215,7 @@ func (cl *cluster) toController(ctx context.Context, req kmsg.Request, notContro
 		}
 		if leader >= 0 && leader != cl.b.cfg.NodeID {
 			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			resp, err := cl.client(leader).Request(rctx, req, 0)
+			resp, err := cl.client(ch, leader).Request(rctx, req, 0)
 			cancel()
 			if err == nil && !notController(resp) {
 				return resp, nil
@@ -220,7 +259,7 @@ func (cl *cluster) register(ctx context.Context) (int64, error) {
 		c.Name, c.Host, c.Port = "CONTROLLER", host, uint16(n)
 		req.Listeners = append(req.Listeners, c)
 	}
-	resp, err := cl.toController(ctx, req, func(r kmsg.Response) bool {
+	resp, err := cl.toController(ctx, lifecycleChannel, req, func(r kmsg.Response) bool {
 		return r.(*kmsg.BrokerRegistrationResponse).ErrorCode == kerr.NotController.Code
 	})
 	if errors.Is(err, errLocalController) {
@@ -241,7 +280,7 @@ func (cl *cluster) heartbeat(ctx context.Context, epoch int64) (bool, error) {
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.BrokerID, req.BrokerEpoch = cl.b.cfg.NodeID, epoch
 	req.CurrentMetadataOffset = int64(cl.ctl.Image().Index)
-	resp, err := cl.toController(ctx, req, func(r kmsg.Response) bool {
+	resp, err := cl.toController(ctx, lifecycleChannel, req, func(r kmsg.Response) bool {
 		return r.(*kmsg.BrokerHeartbeatResponse).ErrorCode == kerr.NotController.Code
 	})
 	if errors.Is(err, errLocalController) {

@@ -22,12 +22,24 @@ import (
 // adminWait bounds how long a forwarded change waits to appear in the local image.
 const adminWait = 5 * time.Second
 
+// errNotActiveController answers a request forwarded to this node's controller listener
+// when this node is not (or no longer) the active controller; the sender tries again.
+var errNotActiveController = errors.New("broker: this node is not the active controller")
+
 // forward sends req to the active controller. It returns errLocalController when this node
-// must handle it, and another error when no controller answered in time.
-func (cl *cluster) forward(req kmsg.Request, codes func(kmsg.Response) []int16) (kmsg.Response, error) {
+// must handle it, and another error when no controller answered in time. A request that came
+// from another broker over the controller listener (forwarded) is never forwarded again: it is
+// handled here or refused with NOT_CONTROLLER.
+func (cl *cluster) forward(forwarded bool, req kmsg.Request, codes func(kmsg.Response) []int16) (kmsg.Response, error) {
+	if forwarded {
+		if cl.ctl.ActiveController() {
+			return nil, errLocalController
+		}
+		return nil, errNotActiveController
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterRequestTimeout)
 	defer cancel()
-	return cl.toController(ctx, req, func(r kmsg.Response) bool {
+	return cl.toController(ctx, forwardingChannel, req, func(r kmsg.Response) bool {
 		return slices.Contains(codes(r), kerr.NotController.Code)
 	})
 }
@@ -45,9 +57,10 @@ func createTopicsCodes(r kmsg.Response) []int16 {
 	return cs
 }
 
-// createTopics handles CreateTopics in cluster mode.
-func (cl *cluster) createTopics(r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
-	resp, err := cl.forward(r, createTopicsCodes)
+// createTopics handles CreateTopics in cluster mode; forwarded is set for a request that came
+// over the controller listener (likewise below).
+func (cl *cluster) createTopics(forwarded bool, r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	resp, err := cl.forward(forwarded, r, createTopicsCodes)
 	if err == nil {
 		out := resp.(*kmsg.CreateTopicsResponse)
 		if !r.ValidateOnly {
@@ -115,7 +128,7 @@ func (cl *cluster) createTopic(name string, n int32, rf int16, configs map[strin
 		rt.Configs = append(rt.Configs, c)
 	}
 	req.Topics = append(req.Topics, rt)
-	resp := cl.createTopics(req)
+	resp := cl.createTopics(false, req)
 	if len(resp.Topics) != 1 {
 		return kerr.UnknownServerError
 	}
@@ -129,8 +142,8 @@ func (cl *cluster) createTopic(name string, n int32, rf int16, configs map[strin
 }
 
 // deleteTopics handles DeleteTopics in cluster mode.
-func (cl *cluster) deleteTopics(r *kmsg.DeleteTopicsRequest, version int16) *kmsg.DeleteTopicsResponse {
-	resp, err := cl.forward(r, func(r kmsg.Response) []int16 {
+func (cl *cluster) deleteTopics(forwarded bool, r *kmsg.DeleteTopicsRequest, version int16) *kmsg.DeleteTopicsResponse {
+	resp, err := cl.forward(forwarded, r, func(r kmsg.Response) []int16 {
 		var cs []int16
 		for _, t := range r.(*kmsg.DeleteTopicsResponse).Topics {
 			cs = append(cs, t.ErrorCode)
@@ -196,8 +209,8 @@ func (cl *cluster) deleteTopics(r *kmsg.DeleteTopicsRequest, version int16) *kms
 }
 
 // createPartitions handles CreatePartitions in cluster mode.
-func (cl *cluster) createPartitions(r *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
-	resp, err := cl.forward(r, func(r kmsg.Response) []int16 {
+func (cl *cluster) createPartitions(forwarded bool, r *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
+	resp, err := cl.forward(forwarded, r, func(r kmsg.Response) []int16 {
 		var cs []int16
 		for _, t := range r.(*kmsg.CreatePartitionsResponse).Topics {
 			cs = append(cs, t.ErrorCode)
@@ -238,8 +251,8 @@ func (cl *cluster) createPartitions(r *kmsg.CreatePartitionsRequest) *kmsg.Creat
 }
 
 // alterConfigs handles IncrementalAlterConfigs in cluster mode (topic resources only).
-func (cl *cluster) alterConfigs(r *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
-	resp, err := cl.forward(r, func(r kmsg.Response) []int16 {
+func (cl *cluster) alterConfigs(forwarded bool, r *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+	resp, err := cl.forward(forwarded, r, func(r kmsg.Response) []int16 {
 		var cs []int16
 		for _, rr := range r.(*kmsg.IncrementalAlterConfigsResponse).Resources {
 			cs = append(cs, rr.ErrorCode)

@@ -31,6 +31,9 @@ type peerClient struct {
 	id       int32 // the peer's node id
 	resolve  func(id int32) (string, error)
 	clientID string
+	// dial opens the connection to addr; nil is a plain TCP dial. Controller channels dial
+	// the peer's controller listener with controller.DialAPI.
+	dial func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu   sync.Mutex
 	nc   net.Conn
@@ -61,8 +64,15 @@ func (pc *peerClient) Request(ctx context.Context, req kmsg.Request, wait time.D
 		if err != nil {
 			return nil, err
 		}
-		d := net.Dialer{Timeout: peerDialTimeout}
-		nc, err := d.DialContext(ctx, "tcp", addr)
+		dctx, cancel := context.WithTimeout(ctx, peerDialTimeout)
+		var nc net.Conn
+		if pc.dial != nil {
+			nc, err = pc.dial(dctx, addr)
+		} else {
+			var d net.Dialer
+			nc, err = d.DialContext(dctx, "tcp", addr)
+		}
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("broker: dial broker %d at %s: %w", pc.id, addr, err)
 		}

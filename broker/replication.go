@@ -146,7 +146,7 @@ func (cl *cluster) alterPartition(ctx context.Context, req controller.AlterParti
 		p := &ar.Topics[0].Partitions[0]
 		return p, p.ErrorCode
 	}
-	resp, err := cl.toController(ctx, kr, func(r kmsg.Response) bool {
+	resp, err := cl.toController(ctx, alterPartitionChannel, kr, func(r kmsg.Response) bool {
 		_, code := partErr(r)
 		return code == kerr.NotController.Code
 	})

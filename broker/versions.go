@@ -9,8 +9,8 @@ type api struct {
 	key      kmsg.Key
 	min, max int16
 	handle   func(c *conn, req *request) (kmsg.Response, error)
-	// internal APIs are served to the cluster's brokers but not advertised in ApiVersions,
-	// as Kafka serves them on its controller listener only.
+	// internal APIs are served to the cluster's brokers on the controller listener only and
+	// not advertised in ApiVersions, as in Kafka.
 	internal bool
 }
 
@@ -56,6 +56,17 @@ var apis = []api{
 	{kmsg.AlterPartition, 0, 1, handleAlterPartition, true},
 	{kmsg.BrokerRegistration, 0, 0, handleBrokerRegistration, true},
 	{kmsg.BrokerHeartbeat, 0, 0, handleBrokerHeartbeat, true},
+}
+
+// onControllerListener reports whether a is served on the controller listener: the internal
+// controller APIs, the admin requests brokers forward to the active controller, and
+// ApiVersions. The client listener serves every API but the internal ones.
+func (a *api) onControllerListener() bool {
+	switch a.key {
+	case kmsg.ApiVersions, kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.CreatePartitions, kmsg.IncrementalAlterConfigs:
+		return true
+	}
+	return a.internal
 }
 
 // apiByKey indexes apis; nil entries are keys the broker does not serve.

@@ -335,12 +335,19 @@ func (c *Cluster) Restart(id int32) {
 	}
 }
 
-// Cut cuts broker from's Kafka link to broker to (replica fetches and controller requests
-// from → to); Heal restores it.
+// Cut cuts broker from's Kafka link to broker to (replica fetches from → to); Heal restores
+// it.
 func (c *Cluster) Cut(from, to int32) { c.links[link{from, to, false}].Cut() }
 
 // Heal restores a link Cut cut.
 func (c *Cluster) Heal(from, to int32) { c.links[link{from, to, false}].Heal() }
+
+// CutControl cuts broker from's link to voter to's controller listener (Raft traffic and
+// controller requests such as heartbeats from → to); HealControl restores it.
+func (c *Cluster) CutControl(from, to int32) { c.links[link{from, to, true}].Cut() }
+
+// HealControl restores a link CutControl cut.
+func (c *Cluster) HealControl(from, to int32) { c.links[link{from, to, true}].Heal() }
 
 // Others returns the broker ids other than those given, ascending.
 func (c *Cluster) Others(ids ...int32) []int32 {

@@ -449,7 +449,7 @@ func TestGroupConsumesThroughCoordinatorKill(t *testing.T) {
 }
 
 // TestGroupConsumesThroughCoordinatorFencing is TestGroupConsumesThroughCoordinatorKill with
-// a coordinator that stays up: its link to the active controller is cut, so the controller
+// a coordinator that stays up: its links to the active controller are cut, so the controller
 // fences it and moves its partitions while it keeps serving the members connected to it,
 // until it learns the new leaders and hands the group over (NOT_COORDINATOR).
 func TestGroupConsumesThroughCoordinatorFencing(t *testing.T) {
@@ -468,7 +468,8 @@ func TestGroupConsumesThroughCoordinatorFencing(t *testing.T) {
 	}
 	consumeThroughFault(t, c, group, "cut off from controller "+strconv.Itoa(int(ctl)), func(coord int32) {
 		c.Cut(coord, ctl)
-		t.Cleanup(func() { c.Heal(coord, ctl) })
+		c.CutControl(coord, ctl)
+		t.Cleanup(func() { c.Heal(coord, ctl); c.HealControl(coord, ctl) })
 	})
 }
 

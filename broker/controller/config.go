@@ -17,6 +17,10 @@ type Config struct {
 	// RaftListener, when set, is used instead of listening on RaftAddr (tests pass a listener
 	// on port 0 and put its address in RaftAddr and Voters).
 	RaftListener net.Listener
+	// ServeAPI, when set, serves each Kafka-protocol connection made to this node's
+	// controller listener (one that starts with APIPreamble; see DialAPI); without it such
+	// connections are closed. It may block: each connection gets its own goroutine.
+	ServeAPI func(net.Conn)
 	// Voters maps every voter's node id to its Raft address. In a cluster of 3 or more brokers
 	// nodes 1..3 are voters and the rest observers (Raft non-voters); a single node is a voter
 	// alone. Every voter bootstraps this same configuration on its first start.

@@ -42,8 +42,11 @@ type Controller struct {
 	hbMu sync.Mutex
 	// lastHeartbeat is each broker's last heartbeat on this active controller. hbMu.
 	lastHeartbeat map[int32]time.Time
-	// activeSince is when this node last became active; brokers get a full session from it. hbMu.
+	// activeSince is when this node last became active, or its session check last ran late;
+	// brokers get a full session from it. hbMu.
 	activeSince time.Time
+	// lastSessionCheck is when checkSessions last ran. hbMu.
+	lastSessionCheck time.Time
 
 	notify   chan bool
 	stop     chan struct{}
@@ -85,7 +88,7 @@ func New(cfg Config) (*Controller, error) {
 			return nil, fmt.Errorf("controller: raft listener: %w", err)
 		}
 	}
-	trans := raft.NewNetworkTransportWithLogger(&tcpStream{Listener: ln, advertise: cfg.RaftAddr, dial: cfg.Dial}, 3, 10*time.Second, hlog)
+	trans := raft.NewNetworkTransportWithLogger(&tcpStream{Listener: newMuxListener(ln, cfg.ServeAPI), advertise: cfg.RaftAddr, dial: cfg.Dial}, 3, 10*time.Second, hlog)
 
 	c.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
 	if err != nil {
@@ -221,6 +224,7 @@ func (c *Controller) lead(ctx context.Context) {
 	c.hbMu.Lock()
 	c.lastHeartbeat = map[int32]time.Time{}
 	c.activeSince = c.cfg.Now()
+	c.lastSessionCheck = time.Time{}
 	c.hbMu.Unlock()
 	c.active.Store(true)
 	c.log.Info("active controller", "index", c.Image().Index)
@@ -255,9 +259,20 @@ func (c *Controller) lead(ctx context.Context) {
 
 // checkSessions fences every broker whose session expired, one entry per broker, then
 // reconciles any partition whose leader is not live.
+//
+// A check that runs late (the controller's process did not get to run for more than a session
+// check interval and a heartbeat interval) starts a fresh session for every broker, as a
+// controller failover does: heartbeats sent meanwhile may still wait unread in socket buffers,
+// so silence during the controller's own stall is no evidence that a broker is gone.
 func (c *Controller) checkSessions() {
 	img := c.Image()
+	now := c.cfg.Now()
 	c.hbMu.Lock()
+	if gap := now.Sub(c.lastSessionCheck); !c.lastSessionCheck.IsZero() && gap > c.cfg.BrokerHeartbeatInterval/2+c.cfg.BrokerHeartbeatInterval {
+		c.log.Warn("session check ran late; restarting broker sessions", "late_by", gap)
+		c.activeSince = now
+	}
+	c.lastSessionCheck = now
 	expired := expiredBrokers(img, c.lastHeartbeat, c.activeSince, c.cfg.Now(), c.cfg.BrokerSessionTimeout)
 	c.hbMu.Unlock()
 	for _, id := range expired {
@@ -375,7 +390,8 @@ func (c *Controller) AddObserver(id int32, addr string) error {
 
 func serverID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))) }
 
-// tcpStream is the Raft transport's stream layer over a plain TCP listener.
+// tcpStream is the Raft transport's stream layer over the controller listener (Raft's share of
+// it; see muxListener).
 type tcpStream struct {
 	net.Listener
 	advertise string
