@@ -43,6 +43,9 @@ type Broker struct {
 	topics     map[string]*topic
 	topicsByID map[[16]byte]*topic
 
+	// requestMem bounds produce requests held in memory (queued.max.request.bytes).
+	requestMem *memPool
+
 	// arrivals wakes long-polling fetches when a high watermark moves.
 	arrivals *broadcast
 
@@ -98,6 +101,7 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		topics:     map[string]*topic{},
 		topicsByID: map[[16]byte]*topic{},
 		arrivals:   newBroadcast(),
+		requestMem: newMemPool(cfg.propInt("queued.max.request.bytes")),
 		conns:      map[net.Conn]struct{}{},
 		stop:       make(chan struct{}),
 	}
@@ -230,7 +234,7 @@ func (b *Broker) acceptLoop() {
 		b.conns[nc] = struct{}{}
 		b.connWG.Add(1)
 		b.connMu.Unlock()
-		go b.serveConn(nc)
+		go b.serveConn(nc, false)
 	}
 }
 

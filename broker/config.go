@@ -54,6 +54,7 @@ var brokerProps = map[string]string{
 	"num.partitions":                   "1",
 	"default.replication.factor":       "1",
 	"socket.request.max.bytes":         "104857600",
+	"queued.max.request.bytes":         "-1",
 	"message.max.bytes":                "1048588",
 	"log.segment.bytes":                "1073741824",
 	"log.roll.ms":                      "604800000",

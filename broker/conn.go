@@ -17,16 +17,20 @@ import (
 )
 
 // conn is one client connection. Requests are handled one at a time in arrival order, as
-// Kafka does (it mutes a connection while a request is in flight), so responses are always in
-// request order. Reading and decoding the next frame and writing earlier responses overlap
-// with handling: a reader goroutine feeds parsed requests to the handler, which hands encoded
-// responses to a writer goroutine.
+// Kafka does: the connection is muted while a request is handled — the next frame is read only
+// once the handler has finished (for acks=0 produce, once the batch is appended; otherwise once
+// the response is queued for the writer) — so a client that sends faster than the broker
+// handles is slowed by TCP, never queued in the broker's memory. Writing earlier responses
+// overlaps with handling: a writer goroutine sends encoded responses in order.
 type conn struct {
 	b        *Broker
 	nc       net.Conn
 	br       *bufio.Reader
 	log      *slog.Logger
 	clientID string
+	// controllerPlane is set on connections to the controller listener, which serve only the
+	// APIs brokers send to the controller (api.onControllerListener).
+	controllerPlane bool
 	// parts holds zero-copy record data registered by the Fetch handler for the response
 	// being built; it moves to the outgoing frame when the response is encoded.
 	parts []fetchPart
@@ -41,6 +45,8 @@ type request struct {
 	msg           kmsg.Request
 	// frame is the pooled buffer the request was decoded from (records alias it).
 	frame *[]byte
+	// pooled is how many bytes of the broker's request memory pool the frame holds.
+	pooled int64
 	// unsupportedAPIVersions marks an ApiVersions request of a version we do not speak.
 	unsupportedAPIVersions bool
 	start                  time.Time
@@ -64,7 +70,7 @@ var errCloseConn = errors.New("broker: close connection")
 // socket.request.max.bytes.
 const nonProduceMaxBytes = 8 << 20
 
-// pipelineDepth is how many parsed requests and encoded responses may queue per connection.
+// pipelineDepth is how many encoded responses may wait for the writer per connection.
 const pipelineDepth = 8
 
 // bufPool recycles frame and response buffers of up to pooledBufMax bytes.
@@ -91,31 +97,29 @@ func putBuf(b *[]byte) {
 	}
 }
 
-func (b *Broker) serveConn(nc net.Conn) {
-	c := &conn{b: b, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), log: b.log.With("remote", nc.RemoteAddr().String())}
+// serveControllerConn serves a Kafka-protocol connection from another broker to this node's
+// controller listener (see controller.DialAPI).
+func (b *Broker) serveControllerConn(nc net.Conn) {
+	b.connMu.Lock()
+	select {
+	case <-b.stop:
+		b.connMu.Unlock()
+		nc.Close()
+		return
+	default:
+	}
+	b.conns[nc] = struct{}{}
+	b.connWG.Add(1)
+	b.connMu.Unlock()
+	b.serveConn(nc, true)
+}
+
+func (b *Broker) serveConn(nc net.Conn, controllerPlane bool) {
+	c := &conn{b: b, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), log: b.log.With("remote", nc.RemoteAddr().String()), controllerPlane: controllerPlane}
 	b.metrics.connections.Inc()
-	reqs := make(chan *request, pipelineDepth)
 	out := make(chan outFrame, pipelineDepth)
-	done := make(chan struct{})
-	var readErr, writeErr error
-	readerDone, writerDone := make(chan struct{}), make(chan struct{})
-	go func() { // reader
-		defer close(readerDone)
-		defer close(reqs)
-		for {
-			req, err := c.readRequest()
-			if err != nil {
-				readErr = err
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-done:
-				putBuf(req.frame)
-				return
-			}
-		}
-	}()
+	var writeErr error
+	writerDone := make(chan struct{})
 	go func() { // writer
 		defer close(writerDone)
 		for f := range out {
@@ -130,24 +134,22 @@ func (b *Broker) serveConn(nc net.Conn) {
 			putBuf(f.buf)
 		}
 	}()
-	var handleErr error
-	for req := range reqs {
-		if handleErr == nil {
-			handleErr = c.serveRequest(req, out)
+	var readErr, handleErr error
+	for {
+		req, err := c.readRequest()
+		if err != nil {
+			readErr = err
+			break
 		}
-		putBuf(req.frame)
+		handleErr = c.serveRequest(req, out)
+		c.releaseFrame(req)
 		if handleErr != nil {
 			break
 		}
 	}
-	close(done)
 	close(out)
 	<-writerDone // the writer finishes queued responses before the connection closes
-	nc.Close()   // unblocks the reader
-	for req := range reqs {
-		putBuf(req.frame)
-	}
-	<-readerDone
+	nc.Close()
 	c.releaseParts()
 	b.metrics.connections.Dec()
 	b.connMu.Lock()
@@ -191,9 +193,16 @@ func (c *conn) readRequest() (*request, error) {
 		c.b.metrics.badRequests.WithLabelValues("frame_size").Inc()
 		return nil, fmt.Errorf("%s request of %d bytes is over the %d byte limit for non-produce requests", kmsg.NameForKey(key), size, nonProduceMaxBytes)
 	}
+	pooled := int64(0)
+	if key == kmsg.Produce.Int16() {
+		if pooled, err = c.b.requestMem.acquire(int64(size), c.b.stop); err != nil {
+			return nil, err
+		}
+	}
 	frame := getBuf(int(size))
 	if _, err := io.ReadFull(c.br, *frame); err != nil {
 		putBuf(frame)
+		c.b.requestMem.release(pooled)
 		return nil, err
 	}
 	start := time.Now()
@@ -201,14 +210,23 @@ func (c *conn) readRequest() (*request, error) {
 	if err != nil {
 		if !errors.Is(err, errUnsupportedAPIVersions) {
 			putBuf(frame)
+			c.b.requestMem.release(pooled)
 			c.b.metrics.badRequests.WithLabelValues("decode").Inc()
 			return nil, err
 		}
 		req.unsupportedAPIVersions = true
 	}
 	req.frame = frame
+	req.pooled = pooled
 	req.start = start
 	return req, nil
+}
+
+// releaseFrame returns a handled request's frame to the buffer pool and its bytes to the
+// broker's request memory pool.
+func (c *conn) releaseFrame(req *request) {
+	putBuf(req.frame)
+	c.b.requestMem.release(req.pooled)
 }
 
 // serveRequest handles one request and queues its response.
@@ -245,6 +263,12 @@ func (c *conn) parse(frame []byte) (*request, error) {
 	a := lookupAPI(req.key)
 	if a == nil {
 		return nil, fmt.Errorf("unsupported api key %d (%s)", req.key, kmsg.NameForKey(req.key))
+	}
+	if c.controllerPlane && !a.onControllerListener() {
+		return nil, fmt.Errorf("%s is not served on the controller listener", kmsg.NameForKey(req.key))
+	}
+	if !c.controllerPlane && a.internal {
+		return nil, fmt.Errorf("%s is served on the controller listener only", kmsg.NameForKey(req.key))
 	}
 	msg := kmsg.RequestForKey(req.key)
 	if msg == nil {
@@ -303,7 +327,7 @@ func (c *conn) handle(req *request) (resp kmsg.Response, err error) {
 	}()
 	c.releaseParts()
 	a := lookupAPI(req.key)
-	if cl := c.b.cl; cl != nil && !a.internal && req.key != kmsg.ApiVersions.Int16() && !cl.waitCaughtUp() {
+	if cl := c.b.cl; cl != nil && !c.controllerPlane && req.key != kmsg.ApiVersions.Int16() && !cl.waitCaughtUp() {
 		return nil, errCloseConn
 	}
 	return a.handle(c, req)
