@@ -233,6 +233,9 @@ func (f *fetcher) apply(st fetchPartState, rp *kmsg.FetchResponseTopicPartition)
 			b.log.Error("follower truncation", "topic", p.topic.name, "partition", p.index, "err", err)
 			return false, time.Second
 		}
+		if st.offset > p.LogEndOffset() {
+			b.metrics.truncations.Inc()
+		}
 		b.log.Info("follower out of range, truncated", "topic", p.topic.name, "partition", p.index, "from", st.offset, "to", p.LogEndOffset())
 		p.highWatermark.Store(min(p.HighWatermark(), p.LogEndOffset()))
 		return true, 0
@@ -248,6 +251,9 @@ func (f *fetcher) apply(st fetchPartState, rp *kmsg.FetchResponseTopicPartition)
 		if err := p.log.TruncateTo(to); err != nil {
 			b.log.Error("follower truncation", "topic", p.topic.name, "partition", p.index, "err", err)
 			return false, time.Second
+		}
+		if st.offset > p.LogEndOffset() {
+			b.metrics.truncations.Inc()
 		}
 		b.log.Info("truncated divergent suffix", "topic", p.topic.name, "partition", p.index, "epoch", div.Epoch, "from", st.offset, "to", p.LogEndOffset())
 		p.highWatermark.Store(min(p.HighWatermark(), p.LogEndOffset()))

@@ -31,6 +31,9 @@ type metrics struct {
 	offsetCommits  prometheus.Counter
 	isrShrinks     prometheus.Counter
 	isrExpands     prometheus.Counter
+	// truncations counts divergent log suffixes this broker truncated as a follower
+	// (KIP-101/279): records a leader change discarded.
+	truncations prometheus.Counter
 	// produceDuplicates counts idempotent retries answered with the original offsets.
 	produceDuplicates *prometheus.CounterVec
 }
@@ -86,7 +89,10 @@ func newMetrics() *metrics {
 	m.produceDuplicates = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kchaos_produce_duplicates_total", Help: "Idempotent produce retries recognised as duplicates (not appended), by topic.",
 	}, []string{"topic"})
-	m.reg.MustRegister(m.isrShrinks, m.isrExpands, m.produceDuplicates)
+	m.truncations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kchaos_log_truncations_total", Help: "Divergent log suffixes truncated by this broker as a follower.",
+	})
+	m.reg.MustRegister(m.isrShrinks, m.isrExpands, m.produceDuplicates, m.truncations)
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.messagesIn, m.bytesOutTotal, m.requests, m.requestSeconds,
 		m.badRequests, m.partitions, m.connections, m.produceErrors, m.rebalances, m.offsetCommits)
 	return m

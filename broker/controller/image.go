@@ -105,6 +105,9 @@ type Stats struct {
 	// ISRShrinks and ISRExpands count partition changes that removed or added ISR members.
 	ISRShrinks int64 `json:"isrShrinks"`
 	ISRExpands int64 `json:"isrExpands"`
+	// BrokerFencings counts live brokers fenced (session expiry, controlled shutdown,
+	// re-registration of a new incarnation).
+	BrokerFencings int64 `json:"brokerFencings"`
 }
 
 // Image is an immutable snapshot of the cluster metadata: what every controller node's FSM

@@ -50,6 +50,8 @@ func (c *Controller) RegisterMetrics(reg prometheus.Registerer) error {
 			Help: "Leader changes to a live broker, cluster-wide."}, stat(func(s Stats) int64 { return s.LeaderElections })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kafka_controller_controllerstats_uncleanleaderelections_total",
 			Help: "Elections of an out-of-sync replica, cluster-wide."}, stat(func(s Stats) int64 { return s.UncleanLeaderElections })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kchaos_controller_brokerfencings_total",
+			Help: "Live brokers fenced, cluster-wide."}, stat(func(s Stats) int64 { return s.BrokerFencings })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kchaos_controller_isrshrinks_total",
 			Help: "Partition changes that removed ISR members, cluster-wide."}, stat(func(s Stats) int64 { return s.ISRShrinks })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kchaos_controller_isrexpands_total",

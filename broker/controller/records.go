@@ -170,6 +170,9 @@ func applyRecord(next *Image, index uint64, r Record) error {
 		}
 		nb := *b
 		nb.Fenced = r.Type == TypeFenceBroker
+		if nb.Fenced && !b.Fenced {
+			next.Stats.BrokerFencings++
+		}
 		if !nb.Fenced {
 			nb.UnfencedAt = r.UnfenceBroker.Time
 		}
