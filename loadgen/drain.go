@@ -14,6 +14,10 @@ import (
 // returns).
 const drainIdle = 3 * time.Second
 
+// drainSettle is how long a drain that reached every end offset waits for them to stop
+// moving before it ends.
+const drainSettle = time.Second
+
 // drain reads every partition of every topic from the start to its end offset with a fresh
 // consumer (no group), recording its polls as process proc, so the checker can tell a lost
 // record from one no consumer got to. It returns the number of distinct records of this
@@ -57,7 +61,30 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 		if readCommitted {
 			idle = catchUpIdle
 		}
-		for !done() && ctx.Err() == nil && time.Since(lastProgress) < idle {
+		settled := time.Time{} // when the end offsets were last seen unchanged after reaching them
+		for ctx.Err() == nil && time.Since(lastProgress) < idle {
+			if done() {
+				// The end offsets are high watermarks, which keep moving after producers stop
+				// while followers catch up (acks=0 and 1 do not wait for them): read on until
+				// they have not moved for drainSettle.
+				if settled.IsZero() {
+					settled = time.Now()
+				}
+				if time.Since(settled) >= drainSettle {
+					break
+				}
+				time.Sleep(drainSettle / 4)
+				more, err := drv.EndOffsets(ctx, topic, readCommitted)
+				if err != nil {
+					break
+				}
+				for p, e := range more {
+					if e > end[p] {
+						end[p], settled, lastProgress = e, time.Time{}, time.Now()
+					}
+				}
+				continue
+			}
 			polled, err := c.Poll(ctx, 200*time.Millisecond)
 			if err != nil {
 				break
