@@ -1,8 +1,10 @@
 package loadgen
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // cacheLinePad keeps the fields around it on different cache lines: 128 bytes, a line and
@@ -19,7 +21,12 @@ type inflight struct {
 	done atomic.Int64
 	// waiters counts goroutines in wait; an outcome wakes them only then.
 	waiters atomic.Int32
-	_       cacheLinePad
+	// lowWater, while the sender waits for room (waitRoom), is the count of records in
+	// flight at or below which an outcome signals room; 0 otherwise.
+	lowWater atomic.Int64
+	_        cacheLinePad
+	// room carries waitRoom's wake-up; made by initRoom before the first send.
+	room chan struct{}
 
 	mu   sync.Mutex // guards nothing but the wake-up
 	cond *sync.Cond
@@ -31,6 +38,12 @@ func (f *inflight) add() { f.sent.Add(1) }
 // doneOne counts a record's outcome and wakes the waiters when it was the last one.
 func (f *inflight) doneOne() {
 	n := f.done.Add(1)
+	if lw := f.lowWater.Load(); lw > 0 && f.sent.Load()-n <= lw {
+		select {
+		case f.room <- struct{}{}:
+		default:
+		}
+	}
 	if f.waiters.Load() > 0 && n >= f.sent.Load() {
 		f.mu.Lock()
 		f.cond.Broadcast()
@@ -52,4 +65,36 @@ func (f *inflight) wait() {
 	}
 	f.waiters.Add(-1)
 	f.mu.Unlock()
+}
+
+// initRoom prepares waitRoom; call it before the first record is added.
+func (f *inflight) initRoom() { f.room = make(chan struct{}, 1) }
+
+// outstanding returns the records added whose outcome has not come back.
+func (f *inflight) outstanding() int64 { return f.sent.Load() - f.done.Load() }
+
+// waitRoom blocks the sending goroutine while window or more records are in flight, until
+// an eighth of the window is free again (so a full window wakes it once per batch of
+// outcomes, not per record), or until timeout or ctx ends. It reports whether there is room.
+func (f *inflight) waitRoom(ctx context.Context, window int64, timeout *time.Timer) bool {
+	for f.outstanding() >= window {
+		lw := window - max(1, window/8)
+		f.lowWater.Store(lw)
+		// An outcome that came before lowWater was set did not signal: look again.
+		if f.outstanding() <= lw {
+			f.lowWater.Store(0)
+			return true
+		}
+		select {
+		case <-f.room:
+			f.lowWater.Store(0)
+		case <-ctx.Done():
+			f.lowWater.Store(0)
+			return false
+		case <-timeout.C:
+			f.lowWater.Store(0)
+			return false
+		}
+	}
+	return true
 }

@@ -26,7 +26,7 @@ type producerTask struct {
 	// latencies: one recorder per side, so the two goroutines do not share a lock.
 	rec, outRec *recorder
 
-	// flight counts this producer's sends and outcomes (for the rate search and finish).
+	// flight counts this producer's sends and outcomes (for the capacity search and finish).
 	flight inflight
 	ops    sync.Pool    // of *sendOp: see sendOp
 	target atomic.Int64 // current scheduled rate, records/s, for the series
@@ -40,22 +40,30 @@ type producerTask struct {
 	invokes, outcomes *history.Lane
 	// limit stops the producer after this many sends; 0: no limit.
 	limit uint64
-	// searchBest is the best rate the max-rate search found; set when run returns.
+	// searchBest is the capacity the search found (records/s); set when run returns.
 	searchBest float64
 }
 
-// run sends until stop (wall clock) or ctx ends, then waits for every outcome.
+// run sends until stop (wall clock) or ctx ends, then waits for every outcome. At a fixed
+// rate it paces sends (open loop: latency counts from the intended send time); at rate 0 it
+// finds the capacity with a CapacitySearch, keeping at most the search's window of records in
+// flight (closed loop).
 func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 	r := p.r
 	pacer := NewPacer(start, p.rate)
-	var search *RateSearch
+	var search *CapacitySearch
 	const searchStep = 250 * time.Millisecond
 	var nextStep time.Time
-	var lastSent, lastDone int64
+	var lastDone, window int64
+	var stepTimer *time.Timer
 	if p.rate == 0 {
-		search = NewRateSearch(1000)
-		pacer.SetRate(start, search.Rate())
+		floor := p.windowFloor()
+		search = NewCapacitySearch(floor, floor)
+		window = search.Window()
 		nextStep = start.Add(searchStep)
+		p.flight.initRoom()
+		stepTimer = time.NewTimer(searchStep)
+		defer stepTimer.Stop()
 	}
 	p.target.Store(int64(pacer.Rate()))
 	size := int(r.cfg.MessageSize)
@@ -65,23 +73,43 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 	for seq := uint64(0); ; seq++ {
 		// One monotonic clock read; time.Now reads the wall clock too.
 		now := start.Add(time.Since(start))
-		if search != nil && !now.Before(nextStep) {
-			s, d := p.flight.sent.Load(), p.flight.done.Load()
-			rate := search.Step(searchStep+now.Sub(nextStep), s-lastSent, d-lastDone, s-d)
-			lastSent, lastDone = s, d
-			pacer.SetRate(now, rate)
-			p.target.Store(int64(rate))
-			nextStep = now.Add(searchStep)
-		}
-		intended, wait := pacer.Next(now)
-		if wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				p.finish()
-				return
-			case now = <-timer.C:
+		var intended time.Time
+		if search != nil {
+			for {
+				if !now.Before(nextStep) {
+					d := p.flight.done.Load()
+					window = search.Step(searchStep+now.Sub(nextStep), d-lastDone, p.flight.outstanding())
+					lastDone = d
+					nextStep = now.Add(searchStep)
+					p.target.Store(int64(search.Capacity()))
+				}
+				if !now.Before(stop) || ctx.Err() != nil {
+					break
+				}
+				if p.flight.outstanding() < window {
+					break
+				}
+				wake := nextStep
+				if stop.Before(wake) {
+					wake = stop
+				}
+				stepTimer.Reset(wake.Sub(now))
+				p.flight.waitRoom(ctx, window, stepTimer)
+				now = start.Add(time.Since(start))
+			}
+			intended = now
+		} else {
+			var wait time.Duration
+			intended, wait = pacer.Next(now)
+			if wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-ctx.Done():
+					timer.Stop()
+					p.finish()
+					return
+				case now = <-timer.C:
+				}
 			}
 		}
 		if !now.Before(stop) || ctx.Err() != nil || (p.limit > 0 && seq >= p.limit) {
@@ -111,9 +139,17 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 		p.endTxn(ctx)
 	}
 	if search != nil {
-		p.searchBest = search.Best()
+		p.searchBest = search.Capacity()
 	}
 	p.finish()
+}
+
+// windowFloor is the smallest window of the capacity search: enough records for every
+// partition of the producer's topic to fill two batches (one in flight, one filling).
+func (p *producerTask) windowFloor() float64 {
+	size := max(1, int64(p.r.cfg.MessageSize))
+	perBatch := max(1, int64(p.r.cfg.Producer.BatchSize)/size)
+	return float64(2 * perBatch * int64(max(1, p.r.cfg.PartitionsPerTopic)))
 }
 
 // hist writes a send event through lane l, unless the run's history has stopped.
