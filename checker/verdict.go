@@ -275,7 +275,13 @@ func Judge(r *Result) {
 		case LinearIllegal:
 			g.Violations = int64(len(l.Illegal))
 		case LinearUnknown:
-			note = "porcupine ran out of time on " + strings.Join(l.Unknown, ", ")
+			var why []string
+			for _, p := range l.Partitions {
+				if p.Result == LinearUnknown {
+					why = append(why, fmt.Sprintf("%s/%d: %s", p.Topic, p.Partition, p.Reason))
+				}
+			}
+			note = "porcupine could not decide " + strings.Join(why, "; ")
 		}
 		g.Status, g.Note = status(g.Claimed, g.Violations > 0, note)
 		r.Guarantees = append(r.Guarantees, g)
