@@ -30,6 +30,8 @@ type Result struct {
 	Faults    []FaultWindow       `json:"faults,omitempty"`
 	// Guarantees are the verdicts against what the configuration claims (see Judge).
 	Guarantees []Guarantee `json:"guarantees"`
+	// Graph describes the transactional dependency graph, in runs with transactions.
+	Graph *GraphResult `json:"graph,omitempty"`
 	// Linearizable is the porcupine verdict, when it was run.
 	Linearizable *LinearResult `json:"linearizable,omitempty"`
 	// Verdict is "pass", "fail" or "unknown": fail when any claimed guarantee failed, unknown
@@ -139,6 +141,8 @@ type checker struct {
 	gaps           []gap
 	faults         []FaultWindow
 	openFault      map[int64]int
+	procs          map[int32]*procState
+	pollNodes      []pollNode
 }
 
 func newChecker() *checker {
@@ -153,7 +157,22 @@ func newChecker() *checker {
 		sessIDs:    make(map[sessKey]int32),
 		sessions:   make(map[sessKey]*session),
 		openFault:  make(map[int64]int),
+		procs:      make(map[int32]*procState),
 	}
+}
+
+func (c *checker) procOf(proc int32) *procState {
+	ps := c.procs[proc]
+	if ps == nil {
+		ps = &procState{pollCall: -1, lastPoll: -1, openTxn: -1}
+		c.procs[proc] = ps
+	}
+	return ps
+}
+
+// graphOn reports whether the dependency graph is built: the run has transactions.
+func (c *checker) graphOn() bool {
+	return (c.run != nil && c.run.Transactional) || len(c.txns) > 0
 }
 
 func (c *checker) valueID(v string) int32 { return c.vals.id(v) }
@@ -194,7 +213,7 @@ func (c *checker) txnIndex(id int64) int32 {
 	}
 	i := int32(len(c.txns))
 	c.txnIDs[id] = i
-	c.txns = append(c.txns, txnState{id: id, commitInvoke: -1})
+	c.txns = append(c.txns, txnState{id: id, commitInvoke: -1, proc: -1, start: -1, end: -1})
 	return i
 }
 
@@ -235,8 +254,13 @@ func (c *checker) event(e *history.Event) {
 	case history.FSend:
 		c.send(e)
 	case history.FPoll:
-		if e.Type == history.OK {
+		switch e.Type {
+		case history.OK:
 			c.poll(e)
+		case history.Invoke:
+			c.procOf(int32(e.Process)).pollCall = e.Time
+		default:
+			c.procOf(int32(e.Process)).pollCall = -1
 		}
 	case history.FCommit:
 		if e.Type == history.OK {
@@ -282,6 +306,10 @@ func (c *checker) send(e *history.Event) {
 		}
 		if e.TxnID != 0 {
 			v.txn = c.txnIndex(e.TxnID)
+			t := &c.txns[v.txn]
+			if t.start < 0 {
+				t.proc, t.start = int32(e.Process), e.Time
+			}
 		}
 		return
 	}
@@ -369,8 +397,19 @@ func (c *checker) txn(e *history.Event) {
 	if e.Txn == nil || e.TxnID == 0 {
 		return
 	}
-	t := &c.txns[c.txnIndex(e.TxnID)]
+	ti := c.txnIndex(e.TxnID)
+	t := &c.txns[ti]
+	ps := c.procOf(int32(e.Process))
 	switch e.Txn.Op {
+	case "begin":
+		if e.Type == history.OK {
+			// A consume-transform-produce transaction read its inputs in the poll before.
+			t.proc, t.start = int32(e.Process), e.Time
+			if ps.lastPoll >= 0 {
+				t.start = ps.lastPoll
+			}
+			ps.openTxn, ps.openSince, ps.lastPoll = ti, e.Time, -1
+		}
 	case "commit":
 		switch e.Type {
 		case history.Invoke:
@@ -390,6 +429,29 @@ func (c *checker) txn(e *history.Event) {
 			t.aborted = true
 		}
 	}
+	if e.Type != history.Invoke && e.Txn.Op != "begin" {
+		if e.Type != history.Info {
+			t.end = e.Time
+		}
+		if ps.openTxn == ti {
+			ps.openTxn = -1
+		}
+		ps.lastPoll = -1
+	}
+}
+
+// reportPrecommitted reports value id, of an open transaction, read by that transaction.
+func (c *checker) reportPrecommitted(id, pid int32, off, t int64, why string) {
+	v := c.vals.at(id)
+	if v.flags&flPrecommitted != 0 {
+		return
+	}
+	v.flags |= flPrecommitted
+	c.an.add(PrecommittedRead, func() Example {
+		p := c.parts[pid]
+		return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off},
+			Start: v.invoke, End: t, Process: int(v.proc), Detail: fmt.Sprintf("transaction %d's value %s", c.txns[v.txn].id, why)}
+	})
 }
 
 func (c *checker) fault(e *history.Event) {

@@ -13,6 +13,18 @@ import (
 func (c *checker) poll(e *history.Event) {
 	c.stats.Polls++
 	proc := int32(e.Process)
+	ps := c.procOf(proc)
+	call := ps.pollCall
+	if call < 0 {
+		call = e.Time
+	}
+	ps.pollCall = -1
+	var node *pollNode
+	if c.graphOn() && len(e.Records) > 0 {
+		c.pollNodes = append(c.pollNodes, pollNode{proc: proc, call: call, ret: e.Time})
+		node = &c.pollNodes[len(c.pollNodes)-1]
+		ps.lastPoll = call
+	}
 	var k sessKey
 	var s *session
 	for _, r := range e.Records {
@@ -37,25 +49,37 @@ func (c *checker) poll(e *history.Event) {
 		if pid == v.ackPart && r.Offset == v.ackOffset {
 			v.flags |= flReadAtAck
 		}
+		if node != nil {
+			node.noteRead(pid, r.Offset)
+		}
+		if ps.openTxn >= 0 && v.txn == ps.openTxn {
+			c.reportPrecommitted(id, pid, r.Offset, e.Time, "read by its own process while the transaction was open")
+		}
 		if s == nil || k.part != pid {
 			k = sessKey{proc, pid}
 			s = c.sessions[k]
 			if s == nil {
-				s = &session{low: -1, last: -1, hi: -1}
+				s = &session{low: -1, last: -1, hi: -1, lastPoll: -1}
 				c.sessions[k] = s
 			}
 		}
-		c.advance(s, pid, r.Offset, proc, e.Time)
+		c.advance(s, pid, r.Offset, proc, e.Time, e.Index)
 	}
 }
 
-// advance moves a read session to offset off, reporting backward reads and noting gaps.
-func (c *checker) advance(s *session, pid int32, off int64, proc int32, t int64) {
+// advance moves a read session to offset off, read by the poll at event index poll,
+// reporting backward reads and noting gaps.
+func (c *checker) advance(s *session, pid int32, off int64, proc int32, t, poll int64) {
+	within := s.lastPoll == poll
 	if s.hasLast {
 		switch {
 		case off <= s.last:
 			prev, prevTime := s.last, s.lastTime
-			c.an.add(NonmonotonicPoll, func() Example {
+			name := NonmonotonicPoll
+			if within {
+				name = IntNonmonotonicPoll
+			}
+			c.an.add(name, func() Example {
 				p := c.parts[pid]
 				id := p.log.get(off)
 				ex := Example{Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, off}, Start: prevTime, End: t, Process: int(proc),
@@ -66,9 +90,10 @@ func (c *checker) advance(s *session, pid int32, off int64, proc int32, t int64)
 				return ex
 			})
 		case off > s.last+1:
-			c.gaps = append(c.gaps, gap{part: pid, from: s.last, to: off, proc: proc, start: s.lastTime, end: t})
+			c.gaps = append(c.gaps, gap{part: pid, from: s.last, to: off, proc: proc, start: s.lastTime, end: t, within: within})
 		}
 	}
+	s.lastPoll = poll
 	if s.low < 0 || off < s.low {
 		s.low = off
 	}
@@ -103,7 +128,7 @@ func (c *checker) reposition(e *history.Event) {
 			c.endSession(k, s)
 		}
 		if po.Offset >= 0 {
-			c.sessions[k] = &session{low: po.Offset, last: po.Offset - 1, hi: po.Offset - 1, hasLast: true, lastTime: e.Time}
+			c.sessions[k] = &session{low: po.Offset, last: po.Offset - 1, hi: po.Offset - 1, hasLast: true, lastTime: e.Time, lastPoll: -1}
 		}
 	}
 }
@@ -121,4 +146,15 @@ func (c *checker) process(e *history.Event) {
 			})
 		}
 	}
+}
+
+// noteRead raises the highest offset the poll read on partition pid.
+func (n *pollNode) noteRead(pid int32, off int64) {
+	for i := range n.reads {
+		if n.reads[i].part == pid {
+			n.reads[i].off = max(n.reads[i].off, off)
+			return
+		}
+	}
+	n.reads = append(n.reads, partMax{pid, off})
 }
