@@ -13,11 +13,11 @@ const (
 
 // Value flags.
 const (
-	flDuplicate uint8 = 1 << iota // read at more than one offset
-	flReadAtAck                   // read at its acknowledged partition and offset
-	flProcessed                   // processed at least once (FProcess)
-	flOutput                      // a transform output "<input>/<output>"; in is its input
-	flPrecommitted                // reported as a precommitted read
+	flDuplicate    uint8 = 1 << iota // read at more than one offset
+	flReadAtAck                      // read at its acknowledged partition and offset
+	flProcessed                      // processed at least once (FProcess)
+	flOutput                         // a transform output "<input>/<output>"; in is its input
+	flPrecommitted                   // reported as a precommitted read
 )
 
 // value is the compact per-value state; values are interned into dense ids in order of first
