@@ -141,11 +141,22 @@ type linCollector struct {
 	infos    map[int32]int64 // indeterminate send value id → invoke time
 	senders  map[int32]int   // value id → process
 	firstAt  map[int32]tpOff // value id → where it was first read, and that read's return
+	// again holds, for values read at more than one place, the first read at each other place.
+	again map[int32][]tpOff
+	// span is each completed send's invoke and completion, by value id; acked where its
+	// acknowledgement placed it.
+	span  [][2]int64
+	acked []ackAt
 	polls    map[int]int64   // process → invoke time of its pending poll
 	faults   []FaultWindow
 	open     map[int64]int
 	end      int64
 	procBase map[tpKey]map[int]int32
+}
+
+type ackAt struct {
+	p   *partOps
+	off int64
 }
 
 type tpOff struct {
@@ -242,10 +253,18 @@ func (l *linCollector) send(e *history.Event) {
 		l.senders[id] = e.Process
 	}
 	delete(l.invokes, id)
+	for int(id) >= len(l.span) {
+		l.span = append(l.span, [2]int64{-1, -1})
+	}
+	l.span[id] = [2]int64{call, e.Time}
 	switch {
 	case e.Type == history.OK && e.Offset >= 0:
 		k := tpKey{e.Topic, e.Partition}
 		p := l.part(k)
+		for int(id) >= len(l.acked) {
+			l.acked = append(l.acked, ackAt{})
+		}
+		l.acked[id] = ackAt{p, e.Offset}
 		p.sends = append(p.sends, linSend{off: e.Offset, value: id, client: l.client(k, e.Process), call: call, ret: e.Time})
 	case e.Type == history.OK, e.Type == history.Info,
 		e.Type == history.Fail && e.Error == "NOT_ENOUGH_REPLICAS_AFTER_APPEND":
@@ -261,8 +280,10 @@ func (l *linCollector) pollOps(e *history.Event, call int64) {
 	for _, r := range e.Records {
 		id := l.id(r.Value)
 		k := tpKey{e.Topic, r.Partition}
-		if _, ok := l.firstAt[id]; !ok {
+		if at, ok := l.firstAt[id]; !ok {
 			l.firstAt[id] = tpOff{k, r.Offset, e.Time}
+		} else if at.key != k || at.off != r.Offset {
+			l.noteAgain(id, tpOff{k, r.Offset, e.Time})
 		}
 		if byPart == nil {
 			byPart = make(map[int32][]linRec)
@@ -274,6 +295,18 @@ func (l *linCollector) pollOps(e *history.Event, call int64) {
 		op := l.part(k)
 		op.polls = append(op.polls, linPoll{call: call, ret: e.Time, client: l.client(k, e.Process), recs: recs})
 	}
+}
+
+func (l *linCollector) noteAgain(id int32, at tpOff) {
+	for _, a := range l.again[id] {
+		if a.key == at.key && a.off == at.off {
+			return
+		}
+	}
+	if l.again == nil {
+		l.again = make(map[int32][]tpOff)
+	}
+	l.again[id] = append(l.again[id], at)
 }
 
 // finish adds every indeterminate send some read saw as a send at the offset it was first
@@ -290,6 +323,28 @@ func (l *linCollector) finish() {
 		}
 		p := l.part(at.key)
 		p.sends = append(p.sends, linSend{off: at.off, value: id, client: l.client(at.key, l.senders[id]), call: min(call, at.ret), ret: at.ret})
+	}
+	// A value read at a second place is a retry the broker appended twice: an append of the
+	// same send, taking effect before the send completed and before that read returned. A
+	// value appended after its send completed stays illegal.
+	for id, at := range l.firstAt { // read first away from where it was acknowledged
+		if int(id) < len(l.acked) && l.acked[id].p != nil && l.acked[id] != (ackAt{l.parts[at.key], at.off}) {
+			l.noteAgain(id, at)
+		}
+	}
+	for id, ats := range l.again {
+		if int(id) >= len(l.span) || l.span[id][0] < 0 {
+			continue
+		}
+		call, done := l.span[id][0], l.span[id][1]
+		for _, at := range ats {
+			ret := min(done, at.ret)
+			p := l.part(at.key)
+			if int(id) < len(l.acked) && l.acked[id] == (ackAt{p, at.off}) || ret < call {
+				continue
+			}
+			p.sends = append(p.sends, linSend{off: at.off, value: id, client: l.client(at.key, l.senders[id]), call: call, ret: ret})
+		}
 	}
 	for i := range l.faults {
 		if l.faults[i].Open {
@@ -321,7 +376,7 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 	}
 	l.finish()
 	// The collector's maps are not needed any more: only parts, names and faults are.
-	l.ids, l.invokes, l.infos, l.senders, l.firstAt, l.polls = nil, nil, nil, nil, nil, nil
+	l.ids, l.invokes, l.infos, l.senders, l.firstAt, l.polls, l.again, l.span, l.acked = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	sort.Slice(l.order, func(i, j int) bool {
 		a, b := l.order[i], l.order[j]
 		return a.topic < b.topic || (a.topic == b.topic && a.p < b.p)
