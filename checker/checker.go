@@ -32,6 +32,8 @@ type Result struct {
 	Guarantees []Guarantee `json:"guarantees"`
 	// Graph describes the transactional dependency graph, in runs with transactions.
 	Graph *GraphResult `json:"graph,omitempty"`
+	// Series are unseen records and consumer lag over time, for plots.
+	Series *Series `json:"series,omitempty"`
 	// Linearizable is the porcupine verdict, when it was run.
 	Linearizable *LinearResult `json:"linearizable,omitempty"`
 	// Verdict is "pass", "fail" or "unknown": fail when any claimed guarantee failed, unknown
@@ -143,6 +145,8 @@ type checker struct {
 	openFault      map[int64]int
 	procs          map[int32]*procState
 	pollNodes      []pollNode
+	series         *seriesState
+	scratch        []partMax
 }
 
 func newChecker() *checker {
@@ -158,6 +162,7 @@ func newChecker() *checker {
 		sessions:   make(map[sessKey]*session),
 		openFault:  make(map[int64]int),
 		procs:      make(map[int32]*procState),
+		series:     newSeriesState(),
 	}
 }
 
@@ -245,6 +250,15 @@ func (c *checker) newProducerSession(proc int32) int32 {
 func (c *checker) event(e *history.Event) {
 	c.events++
 	c.end = max(c.end, e.Time)
+	s := c.series
+	if e.Time >= s.next {
+		s.advance(e.Time, len(c.parts))
+	}
+	proc := int32(e.Process)
+	fresh := proc >= 0 && s.fresh(proc)
+	if proc == s.drainProc {
+		s.drainEnd = e.Time
+	}
 	switch e.F {
 	case history.FRun:
 		if e.Run != nil && c.run == nil {
@@ -269,9 +283,13 @@ func (c *checker) event(e *history.Event) {
 	case history.FAssign, history.FSeek:
 		if e.Type != history.Fail && e.Type != history.Invoke {
 			c.reposition(e)
+			if e.F == history.FAssign {
+				s.assign(proc, e.Time, e.Offsets, fresh)
+			}
 		}
 	case history.FCrash:
-		c.crash(int32(e.Process))
+		c.crash(proc)
+		delete(s.holdsByProcs, proc)
 	case history.FProcess:
 		if e.Type != history.Fail && e.Type != history.Invoke {
 			c.process(e)
@@ -292,6 +310,7 @@ func (c *checker) send(e *history.Event) {
 	id := c.valueID(e.Value)
 	v := c.vals.at(id)
 	if e.Type == history.Invoke {
+		c.series.lastSend = e.Time
 		v.invoke = e.Time
 		v.status = stInvoked
 		v.proc = int32(e.Process)
@@ -332,6 +351,7 @@ func (c *checker) send(e *history.Event) {
 			v.flags |= flReadAtAck
 		}
 		c.associate(pid, e.Offset, id, e.Time, int(e.Process))
+		c.countUnseen(pid, v, e.Offset, e.Time)
 		if c.acksAll {
 			c.checkInsync(pid, id)
 		}
@@ -349,6 +369,23 @@ func (c *checker) send(e *history.Event) {
 		v.status = stInfo
 		c.stats.SendsInfo++
 	}
+}
+
+// countUnseen counts an acknowledged send no read has returned yet, for Series.
+func (c *checker) countUnseen(pid int32, v *value, off, t int64) {
+	s := c.series
+	if off >= 0 {
+		s.noteKnown(pid, off, t)
+	}
+	if v.readPart >= 0 || v.flags&flUnseen != 0 {
+		return
+	}
+	v.flags |= flUnseen
+	for int(pid) >= len(s.unseenPart) {
+		s.unseenPart = append(s.unseenPart, 0)
+	}
+	s.unseenPart[pid]++
+	s.unseenKey[keyBucket(v.key)]++
 }
 
 // associate records that value id was seen (acked or read) at offset off of partition pid, and

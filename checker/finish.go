@@ -48,7 +48,9 @@ func (c *checker) finish() *Result {
 	c.an.attachFaults(c.faults)
 	c.an.sortExamples()
 	c.stats.Partitions = len(c.parts)
-	res := &Result{Run: c.run, Events: c.events, End: c.end, Stats: c.stats, Anomalies: c.an, Faults: c.faults, Graph: gr}
+	c.series.advance(c.end+c.series.step, len(c.parts))
+	res := &Result{Run: c.run, Events: c.events, End: c.end, Stats: c.stats, Anomalies: c.an, Faults: c.faults, Graph: gr,
+		Series: c.series.result(c.parts)}
 	Judge(res)
 	return res
 }

@@ -27,12 +27,20 @@ func (c *checker) poll(e *history.Event) {
 	}
 	var k sessKey
 	var s *session
+	reads := c.scratch[:0]
 	for _, r := range e.Records {
 		c.stats.RecordsRead++
 		pid := c.partID(e.Topic, r.Partition)
 		id := c.valueID(r.Value)
 		c.associate(pid, r.Offset, id, e.Time, e.Process)
 		v := c.vals.at(id)
+		c.series.noteKnown(pid, r.Offset, e.Time)
+		reads = notePartMax(reads, pid, r.Offset)
+		if v.flags&flUnseen != 0 && v.readPart < 0 {
+			s := c.series
+			s.unseenPart[v.ackPart]--
+			s.unseenKey[keyBucket(v.key)]--
+		}
 		switch {
 		case v.readOffset < 0 && v.readPart < 0:
 			v.readOffset, v.readPart, v.firstRead = r.Offset, pid, e.Time
@@ -49,9 +57,6 @@ func (c *checker) poll(e *history.Event) {
 		if pid == v.ackPart && r.Offset == v.ackOffset {
 			v.flags |= flReadAtAck
 		}
-		if node != nil {
-			node.noteRead(pid, r.Offset)
-		}
 		if ps.openTxn >= 0 && v.txn == ps.openTxn {
 			c.reportPrecommitted(id, pid, r.Offset, e.Time, "read by its own process while the transaction was open")
 		}
@@ -65,6 +70,22 @@ func (c *checker) poll(e *history.Event) {
 		}
 		c.advance(s, pid, r.Offset, proc, e.Time, e.Index)
 	}
+	c.series.pollLag(proc, call, reads)
+	if node != nil {
+		node.reads = append([]partMax(nil), reads...)
+	}
+	c.scratch = reads
+}
+
+// notePartMax raises the highest offset of partition pid in reads.
+func notePartMax(reads []partMax, pid int32, off int64) []partMax {
+	for i := range reads {
+		if reads[i].part == pid {
+			reads[i].off = max(reads[i].off, off)
+			return reads
+		}
+	}
+	return append(reads, partMax{pid, off})
 }
 
 // advance moves a read session to offset off, read by the poll at event index poll,
@@ -148,13 +169,3 @@ func (c *checker) process(e *history.Event) {
 	}
 }
 
-// noteRead raises the highest offset the poll read on partition pid.
-func (n *pollNode) noteRead(pid int32, off int64) {
-	for i := range n.reads {
-		if n.reads[i].part == pid {
-			n.reads[i].off = max(n.reads[i].off, off)
-			return
-		}
-	}
-	n.reads = append(n.reads, partMax{pid, off})
-}

@@ -18,6 +18,7 @@ const (
 	flProcessed                      // processed at least once (FProcess)
 	flOutput                         // a transform output "<input>/<output>"; in is its input
 	flPrecommitted                   // reported as a precommitted read
+	flUnseen                         // counted unseen in Series until its first read
 )
 
 // value is the compact per-value state; values are interned into dense ids in order of first
