@@ -133,21 +133,21 @@ type partOps struct {
 
 // linCollector turns a history into per-partition operations (see logModel).
 type linCollector struct {
-	ids      map[string]int32
-	names    []string
-	parts    map[tpKey]*partOps
-	order    []tpKey
-	invokes  map[int32]int64 // send value id → invoke time
-	infos    map[int32]int64 // indeterminate send value id → invoke time
-	senders  map[int32]int   // value id → process
-	firstAt  map[int32]tpOff // value id → where it was first read, and that read's return
+	ids     map[string]int32
+	names   []string
+	parts   map[tpKey]*partOps
+	order   []tpKey
+	invokes map[int32]int64 // send value id → invoke time
+	infos   map[int32]int64 // indeterminate send value id → invoke time
+	senders map[int32]int   // value id → process
+	firstAt map[int32]tpOff // value id → where it was first read, and that read's return
 	// again holds, for values read at more than one place, the first read at each other place.
 	again map[int32][]tpOff
 	// span is each completed send's invoke and completion, by value id; acked where its
 	// acknowledgement placed it.
-	span  [][2]int64
-	acked []ackAt
-	polls    map[int]int64   // process → invoke time of its pending poll
+	span     [][2]int64
+	acked    []ackAt
+	polls    map[int]int64 // process → invoke time of its pending poll
 	faults   []FaultWindow
 	open     map[int64]int
 	end      int64

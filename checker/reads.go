@@ -168,4 +168,3 @@ func (c *checker) process(e *history.Event) {
 		}
 	}
 }
-

@@ -66,7 +66,7 @@ type seriesState struct {
 	drainProc    int32
 	drainStart   int64
 	drainEnd     int64
-	seen         []bool // by process: has had an event
+	seen         []bool              // by process: has had an event
 	holdsByProcs map[int32][]partMax // partitions each process reads, and its highest offset
 }
 
