@@ -12,7 +12,7 @@ import (
 // one without gets none.
 func TestPlotUnseen(t *testing.T) {
 	dir := t.TempDir()
-	cd := &ConfigData{Summary: &ConfigSummary{Name: "c"}, Series: &checker.Series{Step: 1e8, Times: []int64{1e8, 2e8, 3e8},
+	cd := &ConfigData{Summary: &ConfigSummary{Name: "c"}, Timeline: &Timeline{}, Series: &checker.Series{Step: 1e8, Times: []int64{1e8, 2e8, 3e8},
 		UnseenByPartition: map[string][]int64{"t/0": {0, 5, 0}}, UnseenByKeyBucket: map[string][]int64{"keys 0 mod 8": {0, 5, 0}},
 		Lag: map[string][]int64{"process 2": {-1, 3e8, 0}}, DrainStart: 2e8, DrainEnd: 3e8}}
 	c, ok, err := PlotUnseen(cd, dir, "plots")
