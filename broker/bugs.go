@@ -21,6 +21,11 @@ package broker
 //     transactions it aborts (EndTxn abort, a new producer instance, timeout), so aborted
 //     records become visible to read_committed and aborted transactional offsets are applied
 //     (the checker's "aborted read").
+//   - kchaos.bug.txn-split-markers: the transaction coordinator writes a transaction's
+//     outcome marker only to its first partition (by topic, then partition) and the opposite
+//     marker to the others, breaking atomicity: an aborted transaction's records become
+//     visible on its other partitions (the checker's "aborted read") and a committed one's
+//     vanish there ("lost").
 //   - kchaos.bug.txn-offsets-before-marker: TxnOffsetCommit applies the offsets at once, as a
 //     plain commit, instead of holding them until the transaction's commit marker; a
 //     consume-transform-produce transaction that aborts still moves the group past its input
@@ -31,6 +36,7 @@ const (
 	bugReadAboveHW          = "kchaos.bug.read-above-high-watermark"
 	bugSkipIdempotence      = "kchaos.bug.skip-idempotence-window"
 	bugTxnCommitOnAbort     = "kchaos.bug.txn-commit-on-abort"
+	bugTxnSplitMarkers      = "kchaos.bug.txn-split-markers"
 	bugTxnOffsetsEarly      = "kchaos.bug.txn-offsets-before-marker"
 )
 

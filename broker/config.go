@@ -99,6 +99,7 @@ var brokerProps = map[string]string{
 	// Bug switches (see bugs.go): off by default, for the checker's mutation tests only.
 	bugAckBeforeReplication: "false",
 	bugTxnCommitOnAbort:     "false",
+	bugTxnSplitMarkers:      "false",
 	bugTxnOffsetsEarly:      "false",
 	bugLoseLastBatch:        "false",
 	bugReadAboveHW:          "false",

@@ -104,15 +104,27 @@ func (tc *txnCoordinator) sendMarkers(t *txn.Txn, coordinatorEpoch int32, parts 
 			byLeader[leader] = append(byLeader[leader], tp)
 		}
 	}
+	committed := t.State == txn.PrepareCommit || tc.b.cfg.bug(bugTxnCommitOnAbort)
+	var first txn.TopicPartition
+	split := tc.b.cfg.bug(bugTxnSplitMarkers)
+	if split {
+		first = t.SortedPartitions()[0]
+	}
 	for _, leader := range slices.Sorted(maps.Keys(byLeader)) {
 		tps := byLeader[leader]
 		req := kmsg.NewPtrWriteTxnMarkersRequest()
 		req.Version = 1
-		m := kmsg.NewWriteTxnMarkersRequestMarker()
-		m.ProducerID, m.ProducerEpoch = t.ProducerID, t.Epoch
-		m.Committed = t.State == txn.PrepareCommit || tc.b.cfg.bug(bugTxnCommitOnAbort)
-		m.CoordinatorEpoch = coordinatorEpoch
+		markers := map[bool]*kmsg.WriteTxnMarkersRequestMarker{}
 		for _, tp := range tps {
+			c := committed
+			if split && tp != first {
+				c = !c
+			}
+			m := markers[c]
+			if m == nil {
+				m = &kmsg.WriteTxnMarkersRequestMarker{ProducerID: t.ProducerID, ProducerEpoch: t.Epoch, Committed: c, CoordinatorEpoch: coordinatorEpoch}
+				markers[c] = m
+			}
 			if n := len(m.Topics); n == 0 || m.Topics[n-1].Topic != tp.Topic {
 				mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 				mt.Topic = tp.Topic
@@ -120,7 +132,11 @@ func (tc *txnCoordinator) sendMarkers(t *txn.Txn, coordinatorEpoch int32, parts 
 			}
 			m.Topics[len(m.Topics)-1].Partitions = append(m.Topics[len(m.Topics)-1].Partitions, tp.Partition)
 		}
-		req.Markers = append(req.Markers, m)
+		for _, c := range []bool{committed, !committed} {
+			if m := markers[c]; m != nil {
+				req.Markers = append(req.Markers, *m)
+			}
+		}
 		acked := tc.writeMarkers(leader, req)
 		for _, tp := range tps {
 			if !acked[tp] {

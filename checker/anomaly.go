@@ -31,16 +31,16 @@ const (
 	// or was invoked later by the same producer session (producer order). Counted once per v.
 	Reorder = "reorder"
 	// PollSkip is a gap between two successive records one process read from one partition in
-	// one read session (no assign, seek or crash between them), or between a known start
+	// two polls of one read session (no assign, seek or crash between them), or between a known start
 	// position (assign/seek offsets) and the first record, where an offset inside the gap is
 	// known to exist: some read saw a value there, or a send was acknowledged there whose
 	// transaction (if any) committed. Counted once per gap.
 	PollSkip = "poll-skip"
 	// NonmonotonicPoll is a record read at an offset at or below the previous record one process
-	// read from the same partition in the same read session (or below its known start
-	// position). Counted once per record.
+	// read from the same partition in an earlier poll of the same read session (or below its
+	// known start position). Counted once per record.
 	NonmonotonicPoll = "nonmonotonic-poll"
-	// AbortedRead (G1a) is a value some read saw although its send definitely failed (fail) or
+	// AbortedRead (Jepsen's G1a) is a value some read saw although its send definitely failed (fail) or
 	// its transaction aborted. Counted once per value.
 	AbortedRead = "aborted-read"
 	// UncommittedRead applies to read_committed runs: a transactional value first read before
@@ -77,11 +77,69 @@ const (
 	DuplicateOutput = "duplicate-output"
 )
 
+// Transactional anomalies, as in Jepsen's Kafka workload and Elle. The dependency graph
+// (see elle.go) has one node per transaction that did not abort and per poll, in runs with
+// transactions, and these edges: ww from the writer of one existing offset to the writer of
+// the next (offset order, transactions only), wr from the writer of the highest offset a node
+// read on a partition to the reader, rw from a reader to the writer of the first existing
+// offset above the highest it read there, process from each node of a process to its next, and
+// realtime from a node to every node that started after it completed (transitively reduced).
+// A transaction's reads are the inputs of its consume-transform-produce outputs; it runs from
+// its process's last poll before it began (or its begin) to the completion of its commit.
+// Cycle anomalies count strongly connected components of the named edges that contain an
+// edge of the kind the name requires.
+const (
+	// G0 is a cycle of ww edges: two transactions wrote two partitions in opposite orders.
+	// Kafka's transactions do not isolate writes, so Jepsen allows it; reported only.
+	G0 = "G0"
+	// G0Process is a cycle of ww and process edges through at least one process edge.
+	G0Process = "G0-process"
+	// G0Realtime is a cycle of ww and realtime edges through at least one realtime edge.
+	// Offset order is not commit order (a transaction that began earlier may append later and
+	// commit after), so this too is reported only.
+	G0Realtime = "G0-realtime"
+	// G1b (intermediate read) is a node whose highest read of a partition is a value written
+	// by another transaction that wrote a later value there. A poll may return part of a
+	// committed transaction (max.poll.records), so it is reported only.
+	G1b = "G1b"
+	// G1c (circular information flow) is a cycle of wr edges: each transaction read what the
+	// next wrote. With read_committed no transaction sees a write before its commit, so it is
+	// impossible. Cycles through ww edges are not counted here: offset order is not a commit
+	// order in Kafka (Jepsen allows G1c with ww dependencies).
+	G1c = "G1c"
+	// G1cProcess is a cycle of wr and process edges through at least one process edge.
+	G1cProcess = "G1c-process"
+	// G1cRealtime is a cycle of wr and realtime edges through at least one realtime edge: a
+	// node read a write of a transaction that began after the node completed.
+	G1cRealtime = "G1c-realtime"
+	// GSingle is a cycle of wr and rw edges with exactly one rw edge (read skew: a node saw
+	// one partition of a transaction but not another). Commit markers reach a transaction's
+	// partitions one by one, so Kafka allows it for a while; reported only.
+	GSingle = "G-single"
+	// G2 is a cycle of wr and rw edges with more than one rw edge; reported only.
+	G2 = "G2"
+	// PrecommittedRead is a transaction that read a value it wrote itself: a poll by its
+	// process while it was open that returned one of its values, or an output whose input it
+	// sent. Kafka hides a transaction's records from every reader until it commits.
+	PrecommittedRead = "precommitted-read"
+	// IntPollSkip is a PollSkip whose two records came from the same poll.
+	IntPollSkip = "int-poll-skip"
+	// IntNonmonotonicPoll is a NonmonotonicPoll whose two records came from the same poll.
+	IntNonmonotonicPoll = "int-nonmonotonic-poll"
+	// IntSendSkip is two successive sends of one transaction to one partition with an
+	// existing offset of another writer between them. Concurrent transactions interleave, so
+	// it is reported only.
+	IntSendSkip = "int-send-skip"
+	// IntNonmonotonicSend is a transaction's send acknowledged below its previous send to the
+	// same partition (counted here instead of NonmonotonicSend).
+	IntNonmonotonicSend = "int-nonmonotonic-send"
+)
+
 // AnomalyNames lists every anomaly the checker reports, in report order.
 var AnomalyNames = []string{
-	Lost, Unseen, Duplicate, InconsistentOffsets, NonmonotonicSend, Reorder, PollSkip,
-	NonmonotonicPoll, AbortedRead, UncommittedRead, MinInsync, ProcessedTwice, CommittedUnprocessed,
-	MissingOutput, DuplicateOutput,
+	Lost, Unseen, Duplicate, InconsistentOffsets, NonmonotonicSend, IntNonmonotonicSend, IntSendSkip, Reorder, PollSkip,
+	IntPollSkip, NonmonotonicPoll, IntNonmonotonicPoll, AbortedRead, UncommittedRead, PrecommittedRead, MinInsync, ProcessedTwice,
+	CommittedUnprocessed, MissingOutput, DuplicateOutput, G0, G0Process, G0Realtime, G1b, G1c, G1cProcess, G1cRealtime, GSingle, G2,
 }
 
 // MaxExamples is how many examples each anomaly keeps; default 10.

@@ -56,10 +56,22 @@ func BenchmarkCheckLinear(b *testing.B) {
 		}
 		ops = n
 	}
-	b.Run("ops="+strconv.Itoa(ops), func(b *testing.B) {
+	for _, txn := range []int{0, 20} {
+		benchCheck(b, ops, txn)
+	}
+}
+
+// benchCheck is one BenchmarkCheckLinear case: txn > 0 makes the producers transactional
+// (transactions of txn sends), so the dependency graph and its cycle searches run too.
+func benchCheck(b *testing.B, ops, txn int) {
+	name := "ops=" + strconv.Itoa(ops)
+	if txn > 0 {
+		name += ",txn=" + strconv.Itoa(txn)
+	}
+	b.Run(name, func(b *testing.B) {
 		p := filepath.Join(b.TempDir(), "history.jsonl")
 		t0 := time.Now()
-		wrote, events, err := writeSynthHistory(p, synthOptions{Ops: ops, Producers: 16, Partitions: 16, Keys: 1000, PollSize: 20, Seed: 1, MetaEvery: 100_000, FaultEvery: 1_000_000})
+		wrote, events, err := writeSynthHistory(p, synthOptions{Ops: ops, Producers: 16, Partitions: 16, Keys: 1000, PollSize: 20, Seed: 1, MetaEvery: 100_000, FaultEvery: 1_000_000, TxnSize: txn})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -79,6 +91,9 @@ func BenchmarkCheckLinear(b *testing.B) {
 			if res.Count(Lost) != 0 {
 				b.Fatalf("synthetic history has %d lost", res.Count(Lost))
 			}
+			if g := res.Graph; g != nil {
+				b.Logf("graph: %d nodes, edges %v, skipped %v; G0 %d, G1c %d", g.Nodes, g.Edges, g.Skipped, res.Count(G0), res.Count(G1c))
+			}
 		}
 		b.StopTimer()
 		cpu := (cpuTime() - cpu0) / time.Duration(b.N)
@@ -89,7 +104,7 @@ func BenchmarkCheckLinear(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*events), "ns/event")
 		b.Logf("check: %s wall, %s CPU, %d MiB peak RSS (the machine's other load shows as wall > CPU/2)", worst, cpu, rss>>20)
 		idleWall := cpu / time.Duration(runtime.GOMAXPROCS(0))
-		if ops >= 10_000_000 && (idleWall > 10*time.Second || rss > 2<<30) {
+		if ops >= 10_000_000 && txn == 0 && (idleWall > 10*time.Second || rss > 2<<30) {
 			b.Errorf("10M operations: %s CPU (≥ %s wall on an idle machine) and %d MiB peak RSS, want ≤ 10s and ≤ 2048 MiB", cpu, idleWall, rss>>20)
 		}
 	})
@@ -121,4 +136,28 @@ func TestSynthLinearizable(t *testing.T) {
 		t.Fatalf("got %s over %d partitions: %+v", lr.Result, len(lr.Partitions), lr)
 	}
 	t.Logf("porcupine: %d partitions in %s", len(lr.Partitions), lr.Elapsed)
+}
+
+// TestSynthTxnHistoryIsClean: the transactional synthetic history of the benchmark builds a
+// dependency graph and shows none of the anomalies read_committed forbids.
+func TestSynthTxnHistoryIsClean(t *testing.T) {
+	const seed = 5
+	t.Logf("seed: %d", seed)
+	p := filepath.Join(t.TempDir(), "history.jsonl")
+	if _, _, err := writeSynthHistory(p, synthOptions{Ops: 20000, Producers: 8, Partitions: 8, Keys: 100, PollSize: 20, Seed: seed, MetaEvery: 1000, FaultEvery: 10000, TxnSize: 20}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := CheckFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Graph == nil || res.Graph.Transactions == 0 || res.Graph.Edges["realtime"] == 0 {
+		t.Fatalf("graph %+v", res.Graph)
+	}
+	for _, n := range []string{Lost, AbortedRead, UncommittedRead, PrecommittedRead, G1c, G1cProcess, G1cRealtime, IntNonmonotonicSend, NonmonotonicSend} {
+		if c := res.Count(n); c != 0 {
+			t.Errorf("%s: %d: %+v", n, c, res.Anomalies[n].Examples)
+		}
+	}
+	t.Logf("graph %+v, G0 %d, G-single %d", res.Graph, res.Count(G0), res.Count(GSingle))
 }

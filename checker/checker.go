@@ -30,6 +30,10 @@ type Result struct {
 	Faults    []FaultWindow       `json:"faults,omitempty"`
 	// Guarantees are the verdicts against what the configuration claims (see Judge).
 	Guarantees []Guarantee `json:"guarantees"`
+	// Graph describes the transactional dependency graph, in runs with transactions.
+	Graph *GraphResult `json:"graph,omitempty"`
+	// Series are unseen records and consumer lag over time, for plots.
+	Series *Series `json:"series,omitempty"`
 	// Linearizable is the porcupine verdict, when it was run.
 	Linearizable *LinearResult `json:"linearizable,omitempty"`
 	// Verdict is "pass", "fail" or "unknown": fail when any claimed guarantee failed, unknown
@@ -139,6 +143,10 @@ type checker struct {
 	gaps           []gap
 	faults         []FaultWindow
 	openFault      map[int64]int
+	procs          map[int32]*procState
+	pollNodes      []pollNode
+	series         *seriesState
+	scratch        []partMax
 }
 
 func newChecker() *checker {
@@ -153,7 +161,23 @@ func newChecker() *checker {
 		sessIDs:    make(map[sessKey]int32),
 		sessions:   make(map[sessKey]*session),
 		openFault:  make(map[int64]int),
+		procs:      make(map[int32]*procState),
+		series:     newSeriesState(),
 	}
+}
+
+func (c *checker) procOf(proc int32) *procState {
+	ps := c.procs[proc]
+	if ps == nil {
+		ps = &procState{pollCall: -1, lastPoll: -1, openTxn: -1}
+		c.procs[proc] = ps
+	}
+	return ps
+}
+
+// graphOn reports whether the dependency graph is built: the run has transactions.
+func (c *checker) graphOn() bool {
+	return (c.run != nil && c.run.Transactional) || len(c.txns) > 0
 }
 
 func (c *checker) valueID(v string) int32 { return c.vals.id(v) }
@@ -194,7 +218,7 @@ func (c *checker) txnIndex(id int64) int32 {
 	}
 	i := int32(len(c.txns))
 	c.txnIDs[id] = i
-	c.txns = append(c.txns, txnState{id: id, commitInvoke: -1})
+	c.txns = append(c.txns, txnState{id: id, commitInvoke: -1, proc: -1, start: -1, end: -1})
 	return i
 }
 
@@ -226,6 +250,15 @@ func (c *checker) newProducerSession(proc int32) int32 {
 func (c *checker) event(e *history.Event) {
 	c.events++
 	c.end = max(c.end, e.Time)
+	s := c.series
+	if e.Time >= s.next {
+		s.advance(e.Time, len(c.parts))
+	}
+	proc := int32(e.Process)
+	fresh := proc >= 0 && s.fresh(proc)
+	if proc == s.drainProc {
+		s.drainEnd = e.Time
+	}
 	switch e.F {
 	case history.FRun:
 		if e.Run != nil && c.run == nil {
@@ -235,8 +268,13 @@ func (c *checker) event(e *history.Event) {
 	case history.FSend:
 		c.send(e)
 	case history.FPoll:
-		if e.Type == history.OK {
+		switch e.Type {
+		case history.OK:
 			c.poll(e)
+		case history.Invoke:
+			c.procOf(int32(e.Process)).pollCall = e.Time
+		default:
+			c.procOf(int32(e.Process)).pollCall = -1
 		}
 	case history.FCommit:
 		if e.Type == history.OK {
@@ -245,9 +283,13 @@ func (c *checker) event(e *history.Event) {
 	case history.FAssign, history.FSeek:
 		if e.Type != history.Fail && e.Type != history.Invoke {
 			c.reposition(e)
+			if e.F == history.FAssign {
+				s.assign(proc, e.Time, e.Offsets, fresh)
+			}
 		}
 	case history.FCrash:
-		c.crash(int32(e.Process))
+		c.crash(proc)
+		delete(s.holdsByProcs, proc)
 	case history.FProcess:
 		if e.Type != history.Fail && e.Type != history.Invoke {
 			c.process(e)
@@ -268,6 +310,7 @@ func (c *checker) send(e *history.Event) {
 	id := c.valueID(e.Value)
 	v := c.vals.at(id)
 	if e.Type == history.Invoke {
+		c.series.lastSend = e.Time
 		v.invoke = e.Time
 		v.status = stInvoked
 		v.proc = int32(e.Process)
@@ -282,6 +325,10 @@ func (c *checker) send(e *history.Event) {
 		}
 		if e.TxnID != 0 {
 			v.txn = c.txnIndex(e.TxnID)
+			t := &c.txns[v.txn]
+			if t.start < 0 {
+				t.proc, t.start = int32(e.Process), e.Time
+			}
 		}
 		return
 	}
@@ -304,6 +351,7 @@ func (c *checker) send(e *history.Event) {
 			v.flags |= flReadAtAck
 		}
 		c.associate(pid, e.Offset, id, e.Time, int(e.Process))
+		c.countUnseen(pid, v, e.Offset, e.Time)
 		if c.acksAll {
 			c.checkInsync(pid, id)
 		}
@@ -321,6 +369,23 @@ func (c *checker) send(e *history.Event) {
 		v.status = stInfo
 		c.stats.SendsInfo++
 	}
+}
+
+// countUnseen counts an acknowledged send no read has returned yet, for Series.
+func (c *checker) countUnseen(pid int32, v *value, off, t int64) {
+	s := c.series
+	if off >= 0 {
+		s.noteKnown(pid, off, t)
+	}
+	if v.readPart >= 0 || v.flags&flUnseen != 0 {
+		return
+	}
+	v.flags |= flUnseen
+	for int(pid) >= len(s.unseenPart) {
+		s.unseenPart = append(s.unseenPart, 0)
+	}
+	s.unseenPart[pid]++
+	s.unseenKey[keyBucket(v.key)]++
 }
 
 // associate records that value id was seen (acked or read) at offset off of partition pid, and
@@ -369,8 +434,19 @@ func (c *checker) txn(e *history.Event) {
 	if e.Txn == nil || e.TxnID == 0 {
 		return
 	}
-	t := &c.txns[c.txnIndex(e.TxnID)]
+	ti := c.txnIndex(e.TxnID)
+	t := &c.txns[ti]
+	ps := c.procOf(int32(e.Process))
 	switch e.Txn.Op {
+	case "begin":
+		if e.Type == history.OK {
+			// A consume-transform-produce transaction read its inputs in the poll before.
+			t.proc, t.start = int32(e.Process), e.Time
+			if ps.lastPoll >= 0 {
+				t.start = ps.lastPoll
+			}
+			ps.openTxn, ps.openSince, ps.lastPoll = ti, e.Time, -1
+		}
 	case "commit":
 		switch e.Type {
 		case history.Invoke:
@@ -390,6 +466,29 @@ func (c *checker) txn(e *history.Event) {
 			t.aborted = true
 		}
 	}
+	if e.Type != history.Invoke && e.Txn.Op != "begin" {
+		if e.Type != history.Info {
+			t.end = e.Time
+		}
+		if ps.openTxn == ti {
+			ps.openTxn = -1
+		}
+		ps.lastPoll = -1
+	}
+}
+
+// reportPrecommitted reports value id, of an open transaction, read by that transaction.
+func (c *checker) reportPrecommitted(id, pid int32, off, t int64, why string) {
+	v := c.vals.at(id)
+	if v.flags&flPrecommitted != 0 {
+		return
+	}
+	v.flags |= flPrecommitted
+	c.an.add(PrecommittedRead, func() Example {
+		p := c.parts[pid]
+		return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off},
+			Start: v.invoke, End: t, Process: int(v.proc), Detail: fmt.Sprintf("transaction %d's value %s", c.txns[v.txn].id, why)}
+	})
 }
 
 func (c *checker) fault(e *history.Event) {

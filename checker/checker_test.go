@@ -9,93 +9,107 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/datadriven"
+
 	"github.com/kchaos/kchaos/history"
 )
 
-// TestFixtures checks every hand-written history in testdata: each analysis has a known-good
-// (-ok) and known-bad (-bad) history. want lists the exact non-zero counts; every other anomaly
-// must be zero.
+// TestFixtures runs the scripted checks of testdata/fixtures.txt (datadriven: a command,
+// ----, the expected output; go test -run TestFixtures -rewrite regenerates the expectations,
+// reviewed as a diff). Commands:
+//
+//	check file=NAME     the non-zero anomaly counts of testdata/NAME.jsonl and its verdict
+//	linear file=NAME    porcupine's verdict per partition
+//
+// Whatever the file says, every check also asserts that examples match counts, the summary
+// names each non-zero count and the result encodes as JSON.
 func TestFixtures(t *testing.T) {
-	cases := []struct {
-		file    string
-		want    map[string]int64
-		verdict string
-	}{
-		{"lost-ok", nil, StatusUnknown},
-		{"lost-bad", map[string]int64{Lost: 1, PollSkip: 1}, StatusFail},
-		{"unseen-bad", map[string]int64{Unseen: 2}, StatusUnknown},
-		{"duplicate-ok", nil, StatusUnknown},
-		{"duplicate-bad", map[string]int64{Duplicate: 1}, StatusFail},
-		{"inconsistent-offsets-ok", nil, StatusUnknown},
-		{"inconsistent-offsets-bad", map[string]int64{InconsistentOffsets: 3, Lost: 1, PollSkip: 1}, StatusFail},
-		{"nonmonotonic-send-ok", nil, StatusUnknown},
-		{"nonmonotonic-send-bad", map[string]int64{NonmonotonicSend: 1}, StatusFail},
-		{"reorder-ok", nil, StatusUnknown},
-		{"reorder-bad", map[string]int64{Reorder: 1}, StatusFail},
-		{"poll-skip-ok", nil, StatusUnknown},
-		{"poll-skip-bad", map[string]int64{PollSkip: 1}, StatusFail},
-		{"nonmonotonic-poll-ok", nil, StatusUnknown},
-		{"nonmonotonic-poll-bad", map[string]int64{NonmonotonicPoll: 1}, StatusFail},
-		{"aborted-read-ok", nil, StatusUnknown},
-		{"aborted-read-bad", map[string]int64{AbortedRead: 2}, StatusFail},
-		{"uncommitted-read-ok", nil, StatusUnknown},
-		{"uncommitted-read-bad", map[string]int64{UncommittedRead: 2}, StatusFail},
-		{"min-insync-ok", nil, StatusUnknown},
-		{"min-insync-bad", map[string]int64{MinInsync: 2}, StatusFail},
-		{"processed-twice-ok", nil, StatusUnknown},
-		{"processed-twice-bad", map[string]int64{ProcessedTwice: 1}, StatusUnknown},
-		{"committed-unprocessed-ok", nil, StatusUnknown},
-		{"committed-unprocessed-bad", map[string]int64{CommittedUnprocessed: 2}, StatusFail},
-		{"missing-output-ok", nil, StatusUnknown},
-		{"missing-output-bad", map[string]int64{MissingOutput: 2}, StatusFail},
-		{"duplicate-output-ok", nil, StatusUnknown},
-		{"duplicate-output-bad", map[string]int64{DuplicateOutput: 2, ProcessedTwice: 2}, StatusFail},
-	}
-	for _, tc := range cases {
-		t.Run(tc.file, func(t *testing.T) {
-			res, err := CheckFile(filepath.Join("testdata", tc.file+".jsonl"))
+	datadriven.RunTest(t, "testdata/fixtures.txt", func(t *testing.T, d *datadriven.TestData) string {
+		var name string
+		d.ScanArgs(t, "file", &name)
+		path := filepath.Join("testdata", name+".jsonl")
+		switch d.Cmd {
+		case "check":
+			res, err := CheckFile(path)
 			if err != nil {
-				t.Fatal(err)
+				return "error: " + err.Error() + "\n"
 			}
+			checkInvariants(t, res)
+			var b strings.Builder
 			for _, n := range AnomalyNames {
-				if got, want := res.Count(n), tc.want[n]; got != want {
-					t.Errorf("%s: got %d, want %d; examples: %+v", n, got, want, res.Anomalies[n].Examples)
-				}
-				if a := res.Anomalies[n]; int64(len(a.Examples)) != min(a.Count, MaxExamples) {
-					t.Errorf("%s: %d examples for count %d", n, len(a.Examples), a.Count)
+				if c := res.Count(n); c != 0 {
+					fmt.Fprintf(&b, "%s %d\n", n, c)
 				}
 			}
-			if res.Verdict != tc.verdict {
-				t.Errorf("verdict %s, want %s: %+v", res.Verdict, tc.verdict, res.Guarantees)
+			fmt.Fprintf(&b, "verdict %s\n", res.Verdict)
+			return b.String()
+		case "linear":
+			lr, err := CheckLinearizableFile(path, LinearOptions{})
+			if err != nil {
+				return "error: " + err.Error() + "\n"
 			}
-			var sb strings.Builder
-			if err := WriteSummary(&sb, res); err != nil {
-				t.Fatal(err)
+			var b strings.Builder
+			for _, p := range lr.Partitions {
+				fmt.Fprintf(&b, "%s/%d %s\n", p.Topic, p.Partition, p.Result)
 			}
-			for n, c := range tc.want {
-				if !strings.Contains(sb.String(), fmt.Sprintf("%s: %d", n, c)) {
-					t.Errorf("summary lacks %q:\n%s", fmt.Sprintf("%s: %d", n, c), sb.String())
-				}
-			}
-			if _, err := json.Marshal(res); err != nil {
-				t.Fatal(err)
-			}
-		})
+			return b.String()
+		}
+		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
+		return ""
+	})
+}
+
+// checkInvariants asserts what holds for every result: examples match counts, the summary
+// names each non-zero count, the result encodes as JSON.
+func checkInvariants(t *testing.T, res *Result) {
+	t.Helper()
+	var sb strings.Builder
+	if err := WriteSummary(&sb, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range AnomalyNames {
+		a := res.Anomalies[n]
+		if int64(len(a.Examples)) != min(a.Count, MaxExamples) {
+			t.Errorf("%s: %d examples for count %d", n, len(a.Examples), a.Count)
+		}
+		if a.Count > 0 && !strings.Contains(sb.String(), fmt.Sprintf("%s: %d", n, a.Count)) {
+			t.Errorf("summary lacks %q:\n%s", fmt.Sprintf("%s: %d", n, a.Count), sb.String())
+		}
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// TestGoodFixturesAreLinearizable runs porcupine over every -ok fixture.
-func TestGoodFixturesAreLinearizable(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*-ok.jsonl")
-	for _, f := range files {
-		lr, err := CheckLinearizableFile(f, LinearOptions{})
+// TestEveryAnomalyHasFixtures: each anomaly the checker names has a known-bad history that
+// shows it and a known-good one that does not.
+func TestEveryAnomalyHasFixtures(t *testing.T) {
+	for _, n := range AnomalyNames {
+		bad, err := CheckFile(filepath.Join("testdata", n+"-bad.jsonl"))
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("%s: %v", n, err)
+			continue
 		}
-		if lr.Result != LinearOK {
-			t.Errorf("%s: porcupine says %s (%+v)", f, lr.Result, lr.Partitions)
+		ok, err := CheckFile(filepath.Join("testdata", n+"-ok.jsonl"))
+		if err != nil {
+			t.Errorf("%s: %v", n, err)
+			continue
+		}
+		if bad.Count(n) == 0 || ok.Count(n) != 0 {
+			t.Errorf("%s: %d in the bad fixture, %d in the good one", n, bad.Count(n), ok.Count(n))
 		}
 	}
+}
+
+// fixtures returns the testdata files matching pattern, failing when there are none (a glob
+// that matches nothing would make a test pass vacuously).
+func fixtures(t *testing.T, pattern string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", pattern))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/%s: %v", pattern, err)
+	}
+	return files
 }
 
 // TestAckedLeaderOnly: acks=all sends acknowledged while the ISR was the leader alone.
@@ -122,8 +136,7 @@ func TestMalformedHistoryNamesLine(t *testing.T) {
 
 // TestFixturesAreWellFormed keeps the fixtures honest: dense indexes, time never going back.
 func TestFixturesAreWellFormed(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.jsonl")
-	for _, f := range files {
+	for _, f := range fixtures(t, "*.jsonl") {
 		fh, err := os.Open(f)
 		if err != nil {
 			t.Fatal(err)

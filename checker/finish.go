@@ -20,9 +20,12 @@ func (c *checker) finish() *Result {
 		}
 	}
 	tf := c.transformOutputs()
-	// The five analyses read the shared state and each adds to its own anomalies only.
+	// The six analyses read the shared state and each adds to its own anomalies only.
 	var wg sync.WaitGroup
-	for _, f := range []func(){c.valueAnalyses, c.reorders, c.pollSkips, c.committedUnprocessed, func() { c.exactlyOnceOutputs(tf) }} {
+	var gr *GraphResult
+	var g *depGraph
+	graph := func() { gr, g = c.graphAnalyses() }
+	for _, f := range []func(){c.valueAnalyses, c.reorders, c.pollSkips, c.committedUnprocessed, func() { c.exactlyOnceOutputs(tf) }, graph} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -30,10 +33,24 @@ func (c *checker) finish() *Result {
 		}()
 	}
 	wg.Wait()
+	if g != nil {
+		for _, id := range g.precommitted {
+			v := c.vals.at(id)
+			pid, off := v.readPart, v.readOffset
+			if pid < 0 {
+				pid, off = v.ackPart, v.ackOffset
+			}
+			if pid >= 0 {
+				c.reportPrecommitted(id, pid, off, v.firstRead, "was the input of an output the same transaction sent")
+			}
+		}
+	}
 	c.an.attachFaults(c.faults)
 	c.an.sortExamples()
 	c.stats.Partitions = len(c.parts)
-	res := &Result{Run: c.run, Events: c.events, End: c.end, Stats: c.stats, Anomalies: c.an, Faults: c.faults}
+	c.series.advance(c.end+c.series.step, len(c.parts))
+	res := &Result{Run: c.run, Events: c.events, End: c.end, Stats: c.stats, Anomalies: c.an, Faults: c.faults, Graph: gr,
+		Series: c.series.result(c.parts)}
 	Judge(res)
 	return res
 }
@@ -76,6 +93,8 @@ func (c *checker) passed(v *value) bool {
 func (c *checker) valueAnalyses() {
 	// lastAck is the highest ack offset so far per (producer session, partition), + 1.
 	lastAck := newPairTable(len(c.sessIDs), len(c.parts))
+	// txnLast is the offset of each transaction's previous send per partition, + 1.
+	txnLast := newPairTable(len(c.txns), len(c.parts))
 	rc := c.readCommitted()
 	for i := range c.vals.len() {
 		id := int32(i)
@@ -107,14 +126,18 @@ func (c *checker) valueAnalyses() {
 						Detail: fmt.Sprintf("acknowledged at offset %d, read only elsewhere (first at %s/%d offset %d)", v.ackOffset, rp.topic, rp.partition, v.readOffset)}
 				})
 			}
+			intNM := c.txnSendOrder(txnLast, id, v)
 			last1 := lastAck.get(v.session, v.ackPart)
-			if last := last1 - 1; last1 > 0 && v.ackOffset >= 0 && v.ackOffset < last {
+			last := last1 - 1
+			switch {
+			case intNM: // counted as IntNonmonotonicSend
+			case last1 > 0 && v.ackOffset >= 0 && v.ackOffset < last:
 				c.an.add(NonmonotonicSend, func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{last, v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc),
 						Detail: fmt.Sprintf("acknowledged at %d after an earlier send of the same producer at %d", v.ackOffset, last)}
 				})
-			} else {
+			default:
 				lastAck.set(v.session, v.ackPart, v.ackOffset+1)
 			}
 		}
@@ -149,6 +172,42 @@ func (c *checker) valueAnalyses() {
 			}
 		}
 	}
+}
+
+// txnSendOrder compares a transactional send with its transaction's previous send to the
+// same partition: IntNonmonotonicSend when it was acknowledged below it (the result is
+// true), IntSendSkip when an existing offset of another writer lies between them.
+func (c *checker) txnSendOrder(txnLast *pairTable, id int32, v *value) bool {
+	if v.txn < 0 || v.ackOffset < 0 {
+		return false
+	}
+	p := c.parts[v.ackPart]
+	prev1 := txnLast.get(v.txn, v.ackPart)
+	if prev := prev1 - 1; prev1 > 0 && v.ackOffset < prev {
+		c.an.add(IntNonmonotonicSend, func() Example {
+			return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, v.ackOffset},
+				Start: v.invoke, End: v.done, Process: int(v.proc),
+				Detail: fmt.Sprintf("acknowledged at %d after transaction %d's previous send to the partition at %d", v.ackOffset, c.txns[v.txn].id, prev)}
+		})
+		return true
+	} else if prev1 > 0 {
+		other := int32(-1)
+		p.log.scan(prev+1, v.ackOffset-1, func(_ int64, o int32) bool {
+			if c.vals.at(o).txn != v.txn && c.exists(o) {
+				other = o
+			}
+			return other < 0
+		})
+		if other >= 0 {
+			c.an.add(IntSendSkip, func() Example {
+				return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, v.ackOffset},
+					Start: v.invoke, End: v.done, Process: int(v.proc),
+					Detail: fmt.Sprintf("transaction %d sent at %d then %d; %q lies between", c.txns[v.txn].id, prev, v.ackOffset, c.vals.name(other))}
+			})
+		}
+	}
+	txnLast.set(v.txn, v.ackPart, v.ackOffset+1)
+	return false
 }
 
 // reorders walks each partition's log in offset order, checking per-key real-time and
@@ -229,7 +288,11 @@ func (c *checker) pollSkips() {
 		if skipped == 0 {
 			continue
 		}
-		c.an.add(PollSkip, func() Example {
+		name := PollSkip
+		if g.within {
+			name = IntPollSkip
+		}
+		c.an.add(name, func() Example {
 			return Example{Value: c.vals.name(firstID), Topic: p.topic, Partition: p.partition, Offsets: []int64{g.from, g.to},
 				Start: g.start, End: g.end, Process: int(g.proc),
 				Detail: fmt.Sprintf("read offset %d then %d, skipping %d existing offsets (first %d)", g.from, g.to, skipped, first)}

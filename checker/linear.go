@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"sort"
 	"strings"
 	"sync"
@@ -26,20 +27,44 @@ const (
 
 // LinearOptions configure the porcupine check.
 type LinearOptions struct {
-	// Timeout bounds the check of one partition; default 30s. A partition that runs out of
-	// time is unknown.
+	// Timeout is the time budget of one partition, shared by its windows; default 30s. A
+	// partition that runs out of time is unknown, with the window that did.
 	Timeout time.Duration
+	// WindowSends bounds the sends of one window, the unit porcupine searches; default 1000.
+	// A window ends at the first offset past this many sends whose send was invoked after
+	// every send below it, so the windows are independent (see linWindow); at 4×WindowSends
+	// it ends regardless, carrying the earliest time its first send can take effect.
+	WindowSends int
+	// MemoryBudget bounds the Go heap while windows are searched, in bytes; default 1 GiB. A
+	// window that would start above it is unknown, as is every later window of its
+	// partition.
+	MemoryBudget uint64
 	// Parallel is how many partitions are checked at once; default GOMAXPROCS.
 	Parallel int
-	// OutDir receives one HTML visualisation per illegal partition, annotated with the fault
-	// windows; empty writes none.
+	// OutDir receives one HTML visualisation per illegal partition (of its first illegal
+	// window), annotated with the fault windows; empty writes none.
 	OutDir string
+}
+
+func (o *LinearOptions) defaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.WindowSends <= 0 {
+		o.WindowSends = 1000
+	}
+	if o.MemoryBudget == 0 {
+		o.MemoryBudget = 1 << 30
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.GOMAXPROCS(0)
+	}
 }
 
 // LinearResult is the porcupine verdict over every partition of a history.
 type LinearResult struct {
 	// Result is ok when every partition is linearizable, illegal when one is not, else
-	// unknown (a partition timed out).
+	// unknown (a partition ran out of its budget).
 	Result     string            `json:"result"`
 	Partitions []LinearPartition `json:"partitions"`
 	// Illegal and Unknown name the partitions ("topic/partition") with those verdicts.
@@ -51,22 +76,22 @@ type LinearResult struct {
 
 // LinearPartition is porcupine's verdict on one partition.
 type LinearPartition struct {
-	Topic     string        `json:"topic"`
-	Partition int32         `json:"partition"`
-	Ops       int           `json:"ops"`
-	Result    string        `json:"result"`
-	Elapsed   time.Duration `json:"elapsed_ns"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Ops counts the operations checked: sends, and polls once per window they read from.
+	Ops int `json:"ops"`
+	// Windows is how many independent searches the partition was split into.
+	Windows int           `json:"windows"`
+	Result  string        `json:"result"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// Offsets are the first and last offset of the window that decided an illegal or unknown
+	// verdict.
+	Offsets []int64 `json:"offsets,omitempty"`
 	// Visualization is the path of the HTML visualisation, for an illegal partition.
 	Visualization string `json:"visualization,omitempty"`
-	// Reason says why a partition is unknown without running porcupine.
+	// Reason says why a partition is illegal or unknown.
 	Reason string `json:"reason,omitempty"`
 }
-
-// MaxIndeterminateSends bounds the indeterminate sends one partition may hold for porcupine:
-// each is open until the end of the history, so it is concurrent with every later operation
-// and the search (time and memory) grows exponentially with their number. Partitions with
-// more are reported unknown without a search; default 64.
-var MaxIndeterminateSends = 64
 
 // CheckLinearizableFile runs the porcupine check on the history at path.
 func CheckLinearizableFile(path string, opts LinearOptions) (*LinearResult, error) {
@@ -78,34 +103,66 @@ func CheckLinearizableFile(path string, opts LinearOptions) (*LinearResult, erro
 	return CheckLinearizable(history.NewReader(f, path), opts)
 }
 
-// partOps are the porcupine operations of one partition.
-type partOps struct {
-	key tpKey
-	ops []porcupine.Operation
-	// end is the history's last time: operations returning after it are indeterminate.
-	end int64
+// linSend is a send placed at an offset: acknowledged there, or an indeterminate send pinned
+// to the first offset a read saw it at.
+type linSend struct {
+	off       int64
+	value     int32
+	client    int32
+	call, ret int64
 }
 
-// linCollector turns a history into per-partition porcupine operations (see logModel).
+// linPoll is the part of one poll that read one partition.
+type linPoll struct {
+	call, ret int64
+	client    int32
+	recs      []linRec
+}
+
+type linRec struct {
+	off   int64
+	value int32
+}
+
+// partOps are the operations of one partition.
+type partOps struct {
+	key   tpKey
+	sends []linSend
+	polls []linPoll
+}
+
+// linCollector turns a history into per-partition operations (see logModel).
 type linCollector struct {
-	ids      map[string]int32
-	names    []string
-	parts    map[tpKey]*partOps
-	order    []tpKey
-	invokes  map[int32]int64 // send value id → invoke time
-	infos    map[int32]int64 // indeterminate send value id → invoke time
-	senders  map[int32]int   // value id → process
-	firstAt  map[int32]tpOff // value id → where it was first read
-	polls    map[int]int64   // process → invoke time of its pending poll
+	ids     map[string]int32
+	names   []string
+	parts   map[tpKey]*partOps
+	order   []tpKey
+	invokes map[int32]int64 // send value id → invoke time
+	infos   map[int32]int64 // indeterminate send value id → invoke time
+	senders map[int32]int   // value id → process
+	firstAt map[int32]tpOff // value id → where it was first read, and that read's return
+	// again holds, for values read at more than one place, the first read at each other place.
+	again map[int32][]tpOff
+	// span is each completed send's invoke and completion, by value id; acked where its
+	// acknowledgement placed it.
+	span     [][2]int64
+	acked    []ackAt
+	polls    map[int]int64 // process → invoke time of its pending poll
 	faults   []FaultWindow
 	open     map[int64]int
 	end      int64
-	procBase map[tpKey]map[int]int
+	procBase map[tpKey]map[int]int32
+}
+
+type ackAt struct {
+	p   *partOps
+	off int64
 }
 
 type tpOff struct {
 	key tpKey
 	off int64
+	ret int64
 }
 
 func (l *linCollector) id(v string) int32 {
@@ -113,6 +170,7 @@ func (l *linCollector) id(v string) int32 {
 		return id
 	}
 	id := int32(len(l.names))
+	v = strings.Clone(v)
 	l.ids[v] = id
 	l.names = append(l.names, v)
 	return id
@@ -129,15 +187,15 @@ func (l *linCollector) part(k tpKey) *partOps {
 }
 
 // client maps a process to a dense client id per partition, as the visualisation wants.
-func (l *linCollector) client(k tpKey, proc int) int {
+func (l *linCollector) client(k tpKey, proc int) int32 {
 	m := l.procBase[k]
 	if m == nil {
-		m = make(map[int]int)
+		m = make(map[int]int32)
 		l.procBase[k] = m
 	}
 	c, ok := m[proc]
 	if !ok {
-		c = len(m)
+		c = int32(len(m))
 		m[proc] = c
 	}
 	return c
@@ -147,31 +205,7 @@ func (l *linCollector) event(e *history.Event) {
 	l.end = max(l.end, e.Time)
 	switch e.F {
 	case history.FSend:
-		id := l.id(e.Value)
-		switch e.Type {
-		case history.Invoke:
-			l.invokes[id] = e.Time
-			l.senders[id] = e.Process
-		case history.OK:
-			call, ok := l.invokes[id]
-			if !ok {
-				call = e.Time
-			}
-			delete(l.invokes, id)
-			k := tpKey{e.Topic, e.Partition}
-			p := l.part(k)
-			p.ops = append(p.ops, porcupine.Operation{ClientId: l.client(k, e.Process), Call: call, Return: e.Time,
-				Input: logInput{send: true, value: id, name: e.Value}, Output: logOutput{offset: e.Offset}})
-		case history.Info:
-			call, ok := l.invokes[id]
-			if !ok {
-				call = e.Time
-			}
-			delete(l.invokes, id)
-			l.infos[id] = call
-		case history.Fail:
-			delete(l.invokes, id)
-		}
+		l.send(e)
 	case history.FPoll:
 		switch e.Type {
 		case history.Invoke:
@@ -203,52 +237,114 @@ func (l *linCollector) event(e *history.Event) {
 	}
 }
 
-// pollOps splits one poll into one op per partition it returned records from.
-func (l *linCollector) pollOps(e *history.Event, call int64) {
-	var byPart map[int32][]linRecord
-	for _, r := range e.Records {
-		id := l.id(r.Value)
-		k := tpKey{e.Topic, r.Partition}
-		if _, ok := l.firstAt[id]; !ok {
-			l.firstAt[id] = tpOff{k, r.Offset}
-		}
-		if byPart == nil {
-			byPart = make(map[int32][]linRecord)
-		}
-		byPart[r.Partition] = append(byPart[r.Partition], linRecord{offset: r.Offset, value: id, name: r.Value})
+func (l *linCollector) send(e *history.Event) {
+	if e.Value == "" {
+		return
 	}
-	ps := make([]int32, 0, len(byPart))
-	for p := range byPart {
-		ps = append(ps, p)
+	id := l.id(e.Value)
+	if e.Type == history.Invoke {
+		l.invokes[id] = e.Time
+		l.senders[id] = e.Process
+		return
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	for _, p := range ps {
-		k := tpKey{e.Topic, p}
-		op := l.part(k)
-		op.ops = append(op.ops, porcupine.Operation{ClientId: l.client(k, e.Process), Call: call, Return: e.Time,
-			Input: logInput{}, Output: logOutput{records: byPart[p]}})
+	call, ok := l.invokes[id]
+	if !ok {
+		call = e.Time
+		l.senders[id] = e.Process
+	}
+	delete(l.invokes, id)
+	for int(id) >= len(l.span) {
+		l.span = append(l.span, [2]int64{-1, -1})
+	}
+	l.span[id] = [2]int64{call, e.Time}
+	switch {
+	case e.Type == history.OK && e.Offset >= 0:
+		k := tpKey{e.Topic, e.Partition}
+		p := l.part(k)
+		for int(id) >= len(l.acked) {
+			l.acked = append(l.acked, ackAt{})
+		}
+		l.acked[id] = ackAt{p, e.Offset}
+		p.sends = append(p.sends, linSend{off: e.Offset, value: id, client: l.client(k, e.Process), call: call, ret: e.Time})
+	case e.Type == history.OK, e.Type == history.Info,
+		e.Type == history.Fail && e.Error == "NOT_ENOUGH_REPLICAS_AFTER_APPEND":
+		// Indeterminate: the write may or may not have taken effect, and when. An acks=0
+		// acknowledgement carries no offset and only says the client sent the record.
+		l.infos[id] = call
 	}
 }
 
-// finish adds the indeterminate sends some read saw, as sends at the offset they were read at
-// whose return is after the end of the history.
-func (l *linCollector) finish() {
-	ids := make([]int32, 0, len(l.infos))
-	for id := range l.infos {
-		ids = append(ids, id)
+// pollOps splits one poll into one op per partition it returned records from.
+func (l *linCollector) pollOps(e *history.Event, call int64) {
+	var byPart map[int32][]linRec
+	for _, r := range e.Records {
+		id := l.id(r.Value)
+		k := tpKey{e.Topic, r.Partition}
+		if at, ok := l.firstAt[id]; !ok {
+			l.firstAt[id] = tpOff{k, r.Offset, e.Time}
+		} else if at.key != k || at.off != r.Offset {
+			l.noteAgain(id, tpOff{k, r.Offset, e.Time})
+		}
+		if byPart == nil {
+			byPart = make(map[int32][]linRec)
+		}
+		byPart[r.Partition] = append(byPart[r.Partition], linRec{off: r.Offset, value: id})
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
+	for p, recs := range byPart {
+		k := tpKey{e.Topic, p}
+		op := l.part(k)
+		op.polls = append(op.polls, linPoll{call: call, ret: e.Time, client: l.client(k, e.Process), recs: recs})
+	}
+}
+
+func (l *linCollector) noteAgain(id int32, at tpOff) {
+	for _, a := range l.again[id] {
+		if a.key == at.key && a.off == at.off {
+			return
+		}
+	}
+	if l.again == nil {
+		l.again = make(map[int32][]tpOff)
+	}
+	l.again[id] = append(l.again[id], at)
+}
+
+// finish adds every indeterminate send some read saw as a send at the offset it was first
+// read at, taking effect between its invoke and the return of that read. One nobody read
+// may or may not have happened and constrains nothing, so it is left out.
+func (l *linCollector) finish() {
+	for id, call := range l.invokes { // no completion: indeterminate as well
+		l.infos[id] = call
+	}
+	for id, call := range l.infos {
 		at, ok := l.firstAt[id]
 		if !ok {
 			continue
 		}
 		p := l.part(at.key)
-		p.ops = append(p.ops, porcupine.Operation{ClientId: l.client(at.key, l.senders[id]), Call: l.infos[id], Return: l.end + 1,
-			Input: logInput{send: true, value: id, name: l.names[id]}, Output: logOutput{offset: at.off}})
+		p.sends = append(p.sends, linSend{off: at.off, value: id, client: l.client(at.key, l.senders[id]), call: min(call, at.ret), ret: at.ret})
 	}
-	for _, p := range l.parts {
-		p.end = l.end
+	// A value read at a second place is a retry the broker appended twice: an append of the
+	// same send, taking effect before the send completed and before that read returned. A
+	// value appended after its send completed stays illegal.
+	for id, at := range l.firstAt { // read first away from where it was acknowledged
+		if int(id) < len(l.acked) && l.acked[id].p != nil && l.acked[id] != (ackAt{l.parts[at.key], at.off}) {
+			l.noteAgain(id, at)
+		}
+	}
+	for id, ats := range l.again {
+		if int(id) >= len(l.span) || l.span[id][0] < 0 {
+			continue
+		}
+		call, done := l.span[id][0], l.span[id][1]
+		for _, at := range ats {
+			ret := min(done, at.ret)
+			p := l.part(at.key)
+			if int(id) < len(l.acked) && l.acked[id] == (ackAt{p, at.off}) || ret < call {
+				continue
+			}
+			p.sends = append(p.sends, linSend{off: at.off, value: id, client: l.client(at.key, l.senders[id]), call: call, ret: ret})
+		}
 	}
 	for i := range l.faults {
 		if l.faults[i].Open {
@@ -257,19 +353,16 @@ func (l *linCollector) finish() {
 	}
 }
 
-// CheckLinearizable partitions the history by topic-partition and checks each partition's log
-// against logModel with porcupine, in parallel, each within opts.Timeout.
+// CheckLinearizable partitions the history by topic-partition, splits each partition into
+// windows of at most opts.WindowSends sends (see linWindow), and checks each window's log
+// against logModel with porcupine, opts.Parallel partitions at a time, each within its
+// opts.Timeout budget and the opts.MemoryBudget of the heap.
 func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, error) {
-	if opts.Timeout <= 0 {
-		opts.Timeout = 30 * time.Second
-	}
-	if opts.Parallel <= 0 {
-		opts.Parallel = runtime.GOMAXPROCS(0)
-	}
+	opts.defaults()
 	start := time.Now()
 	l := &linCollector{ids: make(map[string]int32), parts: make(map[tpKey]*partOps), invokes: make(map[int32]int64),
 		infos: make(map[int32]int64), senders: make(map[int32]int), firstAt: make(map[int32]tpOff), polls: make(map[int]int64),
-		open: make(map[int64]int), procBase: make(map[tpKey]map[int]int)}
+		open: make(map[int64]int), procBase: make(map[tpKey]map[int]int32)}
 	var e history.Event
 	for {
 		err := r.Next(&e)
@@ -282,6 +375,8 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 		l.event(&e)
 	}
 	l.finish()
+	// The collector's maps are not needed any more: only parts, names and faults are.
+	l.ids, l.invokes, l.infos, l.senders, l.firstAt, l.polls, l.again, l.span, l.acked = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	sort.Slice(l.order, func(i, j int) bool {
 		a, b := l.order[i], l.order[j]
 		return a.topic < b.topic || (a.topic == b.topic && a.p < b.p)
@@ -298,7 +393,7 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			lp, err := checkPartition(model, l.parts[k], l.faults, opts)
+			lp, err := checkPartition(model, l.parts[k], l.names, l.faults, opts)
 			mu.Lock()
 			defer mu.Unlock()
 			res.Partitions[i] = lp
@@ -328,40 +423,72 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 	return res, nil
 }
 
-func checkPartition(model porcupine.Model, p *partOps, faults []FaultWindow, opts LinearOptions) (LinearPartition, error) {
+// heapBytes reads the bytes of live and not yet swept heap objects, without stopping the
+// world.
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// checkPartition checks the windows of one partition in offset order, stopping at the first
+// that is not ok.
+func checkPartition(model porcupine.Model, p *partOps, names []string, faults []FaultWindow, opts LinearOptions) (LinearPartition, error) {
 	t0 := time.Now()
-	lp := LinearPartition{Topic: p.key.topic, Partition: p.key.p, Ops: len(p.ops)}
-	open := 0
-	for _, op := range p.ops {
-		if in, ok := op.Input.(logInput); ok && in.send && op.Return > p.end {
-			open++
+	deadline := t0.Add(opts.Timeout)
+	lp := LinearPartition{Topic: p.key.topic, Partition: p.key.p, Result: LinearOK}
+	ws := splitWindows(p, opts.WindowSends)
+	lp.Windows = len(ws)
+	for wi := range ws {
+		w := &ws[wi]
+		ops, why := w.ops(p, names)
+		lp.Ops += len(ops)
+		left := time.Until(deadline)
+		switch {
+		case why != "":
+			lp.Result, lp.Reason = LinearIllegal, why
+		case left <= 0:
+			lp.Result, lp.Reason = LinearUnknown, fmt.Sprintf("the %s budget ran out before window %d of %d", opts.Timeout, wi+1, len(ws))
+		case heapBytes() > opts.MemoryBudget:
+			lp.Result, lp.Reason = LinearUnknown, fmt.Sprintf("the heap exceeded the %d MiB budget before window %d of %d", opts.MemoryBudget>>20, wi+1, len(ws))
+		default:
+			switch porcupine.CheckOperationsTimeout(model, ops, left) {
+			case porcupine.Ok:
+				continue
+			case porcupine.Illegal:
+				lp.Result = LinearIllegal
+				lp.Reason = fmt.Sprintf("window %d of %d (%d operations) has no linearization", wi+1, len(ws), len(ops))
+			default:
+				lp.Result = LinearUnknown
+				lp.Reason = fmt.Sprintf("porcupine used up the %s budget in window %d of %d (%d operations)", opts.Timeout, wi+1, len(ws), len(ops))
+			}
 		}
+		lp.Offsets = []int64{w.first, w.last}
+		if lp.Result == LinearIllegal && why == "" && opts.OutDir != "" {
+			path, err := visualize(model, p.key, ops, faults, opts)
+			if err != nil {
+				return lp, err
+			}
+			lp.Visualization = path
+		}
+		break
 	}
-	if open > MaxIndeterminateSends {
-		lp.Result = LinearUnknown
-		lp.Reason = fmt.Sprintf("%d indeterminate sends (more than %d) make the search intractable", open, MaxIndeterminateSends)
-		return lp, nil
-	}
-	res := porcupine.CheckOperationsTimeout(model, p.ops, opts.Timeout)
 	lp.Elapsed = time.Since(t0)
-	switch res {
-	case porcupine.Ok:
-		lp.Result = LinearOK
-	case porcupine.Illegal:
-		lp.Result = LinearIllegal
-	default:
-		lp.Result = LinearUnknown
-	}
-	if res != porcupine.Illegal || opts.OutDir == "" {
-		return lp, nil
-	}
-	// Only an illegal partition pays for the verbose check the visualisation needs.
-	vres, info := porcupine.CheckOperationsVerbose(model, p.ops, opts.Timeout)
+	return lp, nil
+}
+
+// visualize writes porcupine's HTML visualisation of an illegal window, annotated with the
+// fault windows, and returns its path ("" when the verbose check does not confirm it).
+func visualize(model porcupine.Model, k tpKey, ops []porcupine.Operation, faults []FaultWindow, opts LinearOptions) (string, error) {
+	vres, info := porcupine.CheckOperationsVerbose(model, ops, opts.Timeout)
 	if vres != porcupine.Illegal {
-		return lp, nil
+		return "", nil
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-		return lp, fmt.Errorf("checker: %w", err)
+		return "", fmt.Errorf("checker: %w", err)
 	}
 	anns := make([]porcupine.Annotation, 0, len(faults))
 	for _, f := range faults {
@@ -375,11 +502,10 @@ func checkPartition(model porcupine.Model, p *partOps, faults []FaultWindow, opt
 			return '_'
 		}
 		return r
-	}, p.key.topic)
-	path := filepath.Join(opts.OutDir, fmt.Sprintf("linearizability-%s-%d.html", safe, p.key.p))
+	}, k.topic)
+	path := filepath.Join(opts.OutDir, fmt.Sprintf("linearizability-%s-%d.html", safe, k.p))
 	if err := porcupine.VisualizePath(model, info, path); err != nil {
-		return lp, fmt.Errorf("checker: visualize %s: %w", path, err)
+		return "", fmt.Errorf("checker: visualize %s: %w", path, err)
 	}
-	lp.Visualization = path
-	return lp, nil
+	return path, nil
 }

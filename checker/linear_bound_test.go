@@ -3,6 +3,7 @@ package checker
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -10,34 +11,167 @@ import (
 	"github.com/kchaos/kchaos/history"
 )
 
-// TestLinearTooManyIndeterminate: an acks=0 style partition whose sends are all indeterminate
-// is reported unknown at once, instead of a search that grows without bound.
-func TestLinearTooManyIndeterminate(t *testing.T) {
-	var buf bytes.Buffer
-	w := history.NewWriter(&buf)
-	w.Write(&history.Event{Process: history.ProcessObserver, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{Version: history.Version, Acks: "0"}})
-	n := MaxIndeterminateSends + 10
-	var recs []history.Record
-	for i := 0; i < n; i++ {
-		v := fmt.Sprintf("0-%d", i)
-		w.Write(&history.Event{Process: 0, Type: history.Invoke, F: history.FSend, Topic: "t", Partition: 0, Value: v, Offset: -1})
-		w.Write(&history.Event{Process: 0, Type: history.Info, F: history.FSend, Topic: "t", Partition: 0, Value: v, Offset: -1, Error: "NO_ACKS"})
-		recs = append(recs, history.Record{Partition: 0, Offset: int64(i), Value: v})
-	}
-	w.Write(&history.Event{Process: 1, Type: history.Invoke, F: history.FPoll, Topic: "t", Partition: -1, Offset: -1})
-	w.Write(&history.Event{Process: 1, Type: history.OK, F: history.FPoll, Topic: "t", Partition: -1, Offset: -1, Records: recs})
-	if err := w.Close(); err != nil {
+// linHistory builds a history in memory for the porcupine tests.
+type linHistory struct {
+	buf bytes.Buffer
+	w   *history.Writer
+	t   int64
+}
+
+func newLinHistory(acks string) *linHistory {
+	h := &linHistory{}
+	h.w = history.NewWriter(&h.buf)
+	h.emit(history.Event{Process: history.ProcessObserver, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{Version: history.Version, Acks: acks}})
+	return h
+}
+
+func (h *linHistory) emit(e history.Event) {
+	h.t += 10
+	e.Time = h.t
+	h.w.Write(&e)
+}
+
+func (h *linHistory) invoke(proc int, v string) {
+	h.emit(history.Event{Process: proc, Type: history.Invoke, F: history.FSend, Topic: "t", Partition: -1, Value: v, Offset: -1})
+}
+
+func (h *linHistory) ack(proc int, v string, typ history.Type, off int64) {
+	h.emit(history.Event{Process: proc, Type: typ, F: history.FSend, Topic: "t", Partition: 0, Value: v, Offset: off})
+}
+
+func (h *linHistory) poll(proc int, recs []history.Record) {
+	h.emit(history.Event{Process: proc, Type: history.Invoke, F: history.FPoll, Topic: "t", Partition: -1, Offset: -1})
+	h.emit(history.Event{Process: proc, Type: history.OK, F: history.FPoll, Topic: "t", Partition: -1, Offset: -1, Records: recs})
+}
+
+func (h *linHistory) check(t *testing.T, opts LinearOptions) *LinearResult {
+	t.Helper()
+	if err := h.w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	res, err := CheckLinearizable(history.NewReader(&buf, "h"), LinearOptions{Timeout: 30 * time.Second})
+	res, err := CheckLinearizable(history.NewReader(&h.buf, "h"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Partitions) != 1 || res.Partitions[0].Result != LinearUnknown || !strings.Contains(res.Partitions[0].Reason, "indeterminate") {
-		t.Fatalf("want one unknown partition with a reason, got %+v", res.Partitions)
+	if len(res.Partitions) != 1 {
+		t.Fatalf("want one partition, got %+v", res.Partitions)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	return res
+}
+
+// TestLinearIndeterminateSendsPinned: an acks=0 partition whose 20,000 sends are all
+// indeterminate, read back by a consumer, is decided ok at once: each send read is pinned to
+// the offset it was read at and must take effect before that read returned.
+func TestLinearIndeterminateSendsPinned(t *testing.T) {
+	h := newLinHistory("0")
+	const n = 20000
+	var recs []history.Record
+	for i := range n {
+		v := fmt.Sprintf("0-%d", i)
+		h.invoke(0, v)
+		h.ack(0, v, history.OK, -1) // acks=0: no offset
+		recs = append(recs, history.Record{Partition: 0, Offset: int64(i), Value: v})
+		if len(recs) == 100 {
+			h.poll(1, recs)
+			recs = nil
+		}
+	}
+	start := time.Now()
+	res := h.check(t, LinearOptions{})
+	p := res.Partitions[0]
+	if p.Result != LinearOK || p.Windows < n/1000 {
+		t.Fatalf("want ok over about %d windows, got %+v", n/1000, p)
+	}
+	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("took %s", d)
+	}
+}
+
+// TestLinearPipelinedPartition: 200 producers with sends in flight all the time, landing in
+// an order that is not their invoke order, and completing out of order; the old model
+// (any offset ≥ the tail) searched every interleaving of them. The seed is printed.
+func TestLinearPipelinedPartition(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed: %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	h := newLinHistory("all")
+	const procs, n = 200, 50000
+	type inflight struct {
+		proc int
+		v    string
+		off  int64
+	}
+	var pending []inflight
+	var next int64
+	var unread []history.Record
+	for i := range n {
+		p := i % procs
+		v := fmt.Sprintf("%d-%d", p, i/procs)
+		h.invoke(p, v)
+		pending = append(pending, inflight{proc: p, v: v, off: -1})
+		// The broker appends a random one of the pending sends; a random appended one
+		// completes.
+		for len(pending) > procs/2 {
+			j := rng.IntN(len(pending))
+			if pending[j].off < 0 {
+				pending[j].off = next
+				unread = append(unread, history.Record{Partition: 0, Offset: next, Value: pending[j].v})
+				next++
+				continue
+			}
+			h.ack(pending[j].proc, pending[j].v, history.OK, pending[j].off)
+			pending = append(pending[:j], pending[j+1:]...)
+		}
+		if len(unread) >= 50 {
+			h.poll(1000, unread)
+			unread = nil
+		}
+	}
+	start := time.Now()
+	res := h.check(t, LinearOptions{Timeout: 60 * time.Second})
+	if p := res.Partitions[0]; p.Result != LinearOK || p.Windows < 2 {
+		t.Fatalf("want ok over several windows, got %+v", p)
+	}
+	t.Logf("%d operations in %d windows: %s", res.Partitions[0].Ops, res.Partitions[0].Windows, time.Since(start))
+}
+
+// TestLinearForcedCutKeepsOrder: with no free cut (every send invoked before the one below
+// it), a window ends anyway after 4×WindowSends sends, and a send that returned before a send
+// at a lower offset in the window below was invoked is still caught.
+func TestLinearForcedCutKeepsOrder(t *testing.T) {
+	h := newLinHistory("all")
+	for i := 1; i <= 4; i++ {
+		h.invoke(i, fmt.Sprintf("%d-0", i))
+	}
+	h.ack(4, "4-0", history.OK, 4) // returns before 0-0, at offset 0, is invoked
+	h.invoke(0, "0-0")
+	h.ack(0, "0-0", history.OK, 0)
+	for i := 1; i <= 3; i++ {
+		h.ack(i, fmt.Sprintf("%d-0", i), history.OK, int64(i))
+	}
+	res := h.check(t, LinearOptions{WindowSends: 1})
+	if p := res.Partitions[0]; p.Result != LinearIllegal || p.Windows != 2 || !strings.Contains(p.Reason, "before a send at a lower offset") {
+		t.Fatalf("want illegal across a forced cut, got %+v", p)
+	}
+}
+
+// TestLinearBudget: a partition whose budget runs out is unknown, with the reason.
+func TestLinearBudget(t *testing.T) {
+	h := newLinHistory("all")
+	for i := range 100 {
+		v := fmt.Sprintf("0-%d", i)
+		h.invoke(0, v)
+		h.ack(0, v, history.OK, int64(i))
+	}
+	res := h.check(t, LinearOptions{Timeout: time.Nanosecond, WindowSends: 10})
+	if p := res.Partitions[0]; p.Result != LinearUnknown || !strings.Contains(p.Reason, "budget") || len(p.Offsets) != 2 {
+		t.Fatalf("want unknown with a budget reason, got %+v", p)
+	}
+	h = newLinHistory("all")
+	h.invoke(0, "0-0")
+	h.ack(0, "0-0", history.OK, 0)
+	res = h.check(t, LinearOptions{MemoryBudget: 1})
+	if p := res.Partitions[0]; p.Result != LinearUnknown || !strings.Contains(p.Reason, "heap exceeded") {
+		t.Fatalf("want unknown with a memory reason, got %+v", p)
 	}
 }

@@ -33,11 +33,12 @@ func (m typedModel[S, I, O]) toPorcupine() porcupine.Model {
 	}
 }
 
-// logState is the state of one partition's log: the next offset a send may take (tail), a
-// running hash of every (offset, value) appended, and the log itself as a persistent trie so
-// states share structure.
+// logState is the state of one window of a partition's log (see linWindow): how many of the
+// window's existing offsets have been appended (next), a running hash of every (offset, value)
+// appended, and the log itself as a persistent trie keyed by the offset's index in the window,
+// so states share structure.
 type logState struct {
-	tail int64
+	next int32
 	hash uint64
 	log  *trie
 }
@@ -49,45 +50,50 @@ type logInput struct {
 	name  string
 }
 
-// logOutput is a send's acknowledged offset, or the records a poll returned on this partition.
+// logOutput is a send's offset (and its index among the window's existing offsets), or the
+// records a poll returned in the window.
 type logOutput struct {
 	offset  int64
+	idx     int32
 	records []linRecord
 }
 
 type linRecord struct {
 	offset int64
+	idx    int32
 	value  int32
 	name   string
 }
 
-// logModel is the sequential specification of one partition's log:
-//   - a send acknowledged at offset o is legal when o ≥ tail (offsets may have gaps: transaction
-//     markers and indeterminate sends never read take offsets too); the tail becomes o+1;
-//   - a poll is legal when every record it returned lies below the tail and the log holds
-//     exactly that value at that offset.
+// logModel is the sequential specification of one window of a partition's log. The offsets
+// that exist are known before the search: every acknowledged offset, every offset a pinned
+// indeterminate send took and every offset a read returned; between them the log holds
+// nothing readable (transaction markers, aborted or lost records no read saw). So:
+//   - a send is legal only at the next offset that exists (idx == next); next advances by one;
+//   - a poll is legal when every record it returned lies below next and the log holds exactly
+//     that value there: it checks a prefix.
 //
-// Indeterminate sends are not ops of their own: one that some read saw becomes a send
-// acknowledged at the offset it was read at, with an open end; one nobody read may or may not
-// have happened and constrains nothing, so it is left out.
+// A send can never be linearized at a later offset first, so the search never interleaves the
+// hundreds of sends a pipelined producer has in flight: the only freedom left is where polls
+// go, and two sends claiming one offset.
 var logModel = typedModel[logState, logInput, logOutput]{
 	Init: func() logState { return logState{} },
 	Step: func(s logState, in logInput, out logOutput) (bool, logState) {
 		if in.send {
-			if out.offset < s.tail {
+			if out.idx != s.next {
 				return false, s
 			}
-			return true, logState{tail: out.offset + 1, hash: mixHash(s.hash, out.offset, in.value), log: s.log.set(out.offset, in.value)}
+			return true, logState{next: s.next + 1, hash: mixHash(s.hash, out.offset, in.value), log: s.log.set(int64(out.idx), in.value)}
 		}
 		for _, r := range out.records {
-			if r.offset >= s.tail || s.log.get(r.offset) != r.value {
+			if r.idx >= s.next || s.log.get(int64(r.idx)) != r.value {
 				return false, s
 			}
 		}
 		return true, s
 	},
-	Equal: func(a, b logState) bool { return a.tail == b.tail && a.hash == b.hash },
-	Hash:  func(s logState) uint64 { return s.hash ^ uint64(s.tail)*0x9e3779b97f4a7c15 },
+	Equal: func(a, b logState) bool { return a.next == b.next && a.hash == b.hash },
+	Hash:  func(s logState) uint64 { return s.hash ^ uint64(s.next)*0x9e3779b97f4a7c15 },
 	DescribeOperation: func(in logInput, out logOutput) string {
 		if in.send {
 			return fmt.Sprintf("send(%s) → %d", in.name, out.offset)
@@ -107,7 +113,7 @@ var logModel = typedModel[logState, logInput, logOutput]{
 		b.WriteString("]")
 		return b.String()
 	},
-	DescribeState: func(s logState) string { return fmt.Sprintf("tail=%d", s.tail) },
+	DescribeState: func(s logState) string { return fmt.Sprintf("next=%d", s.next) },
 }
 
 func mixHash(h uint64, off int64, v int32) uint64 {
@@ -118,7 +124,7 @@ func mixHash(h uint64, off int64, v int32) uint64 {
 	return (h ^ x) * 0x94d049bb133111eb
 }
 
-// trie is a persistent 16-ary trie from offsets to value ids: set copies one path and shares
+// trie is a persistent 16-ary trie from offsets (here: offset indexes) to value ids: set copies one path and shares
 // the rest, so every porcupine state keeps its own log cheaply. A nil *trie is empty.
 type trie struct {
 	height int // the trie holds offsets < 16^height; at maxTrieHeight, every non-negative offset

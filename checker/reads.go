@@ -13,14 +13,34 @@ import (
 func (c *checker) poll(e *history.Event) {
 	c.stats.Polls++
 	proc := int32(e.Process)
+	ps := c.procOf(proc)
+	call := ps.pollCall
+	if call < 0 {
+		call = e.Time
+	}
+	ps.pollCall = -1
+	var node *pollNode
+	if c.graphOn() && len(e.Records) > 0 {
+		c.pollNodes = append(c.pollNodes, pollNode{proc: proc, call: call, ret: e.Time})
+		node = &c.pollNodes[len(c.pollNodes)-1]
+		ps.lastPoll = call
+	}
 	var k sessKey
 	var s *session
+	reads := c.scratch[:0]
 	for _, r := range e.Records {
 		c.stats.RecordsRead++
 		pid := c.partID(e.Topic, r.Partition)
 		id := c.valueID(r.Value)
 		c.associate(pid, r.Offset, id, e.Time, e.Process)
 		v := c.vals.at(id)
+		c.series.noteKnown(pid, r.Offset, e.Time)
+		reads = notePartMax(reads, pid, r.Offset)
+		if v.flags&flUnseen != 0 && v.readPart < 0 {
+			s := c.series
+			s.unseenPart[v.ackPart]--
+			s.unseenKey[keyBucket(v.key)]--
+		}
 		switch {
 		case v.readOffset < 0 && v.readPart < 0:
 			v.readOffset, v.readPart, v.firstRead = r.Offset, pid, e.Time
@@ -37,25 +57,50 @@ func (c *checker) poll(e *history.Event) {
 		if pid == v.ackPart && r.Offset == v.ackOffset {
 			v.flags |= flReadAtAck
 		}
+		if ps.openTxn >= 0 && v.txn == ps.openTxn {
+			c.reportPrecommitted(id, pid, r.Offset, e.Time, "read by its own process while the transaction was open")
+		}
 		if s == nil || k.part != pid {
 			k = sessKey{proc, pid}
 			s = c.sessions[k]
 			if s == nil {
-				s = &session{low: -1, last: -1, hi: -1}
+				s = &session{low: -1, last: -1, hi: -1, lastPoll: -1}
 				c.sessions[k] = s
 			}
 		}
-		c.advance(s, pid, r.Offset, proc, e.Time)
+		c.advance(s, pid, r.Offset, proc, e.Time, e.Index)
 	}
+	c.series.pollLag(proc, call, reads)
+	if node != nil {
+		node.reads = append([]partMax(nil), reads...)
+	}
+	c.scratch = reads
 }
 
-// advance moves a read session to offset off, reporting backward reads and noting gaps.
-func (c *checker) advance(s *session, pid int32, off int64, proc int32, t int64) {
+// notePartMax raises the highest offset of partition pid in reads.
+func notePartMax(reads []partMax, pid int32, off int64) []partMax {
+	for i := range reads {
+		if reads[i].part == pid {
+			reads[i].off = max(reads[i].off, off)
+			return reads
+		}
+	}
+	return append(reads, partMax{pid, off})
+}
+
+// advance moves a read session to offset off, read by the poll at event index poll,
+// reporting backward reads and noting gaps.
+func (c *checker) advance(s *session, pid int32, off int64, proc int32, t, poll int64) {
+	within := s.lastPoll == poll
 	if s.hasLast {
 		switch {
 		case off <= s.last:
 			prev, prevTime := s.last, s.lastTime
-			c.an.add(NonmonotonicPoll, func() Example {
+			name := NonmonotonicPoll
+			if within {
+				name = IntNonmonotonicPoll
+			}
+			c.an.add(name, func() Example {
 				p := c.parts[pid]
 				id := p.log.get(off)
 				ex := Example{Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, off}, Start: prevTime, End: t, Process: int(proc),
@@ -66,9 +111,10 @@ func (c *checker) advance(s *session, pid int32, off int64, proc int32, t int64)
 				return ex
 			})
 		case off > s.last+1:
-			c.gaps = append(c.gaps, gap{part: pid, from: s.last, to: off, proc: proc, start: s.lastTime, end: t})
+			c.gaps = append(c.gaps, gap{part: pid, from: s.last, to: off, proc: proc, start: s.lastTime, end: t, within: within})
 		}
 	}
+	s.lastPoll = poll
 	if s.low < 0 || off < s.low {
 		s.low = off
 	}
@@ -103,7 +149,7 @@ func (c *checker) reposition(e *history.Event) {
 			c.endSession(k, s)
 		}
 		if po.Offset >= 0 {
-			c.sessions[k] = &session{low: po.Offset, last: po.Offset - 1, hi: po.Offset - 1, hasLast: true, lastTime: e.Time}
+			c.sessions[k] = &session{low: po.Offset, last: po.Offset - 1, hi: po.Offset - 1, hasLast: true, lastTime: e.Time, lastPoll: -1}
 		}
 	}
 }

@@ -13,10 +13,12 @@ const (
 
 // Value flags.
 const (
-	flDuplicate uint8 = 1 << iota // read at more than one offset
-	flReadAtAck                   // read at its acknowledged partition and offset
-	flProcessed                   // processed at least once (FProcess)
-	flOutput                      // a transform output "<input>/<output>"; in is its input
+	flDuplicate    uint8 = 1 << iota // read at more than one offset
+	flReadAtAck                      // read at its acknowledged partition and offset
+	flProcessed                      // processed at least once (FProcess)
+	flOutput                         // a transform output "<input>/<output>"; in is its input
+	flPrecommitted                   // reported as a precommitted read
+	flUnseen                         // counted unseen in Series until its first read
 )
 
 // value is the compact per-value state; values are interned into dense ids in order of first
@@ -236,8 +238,33 @@ func (p *part) processedCount(off int64) uint8 {
 type txnState struct {
 	id           int64
 	commitInvoke int64 // first invoke of its commit; -1
+	proc         int32 // process that began it or sent in it; -1
+	start        int64 // its process's last poll before it began, else its begin; -1
+	end          int64 // completion of its commit or abort; -1 while unknown
 	committed    bool
 	aborted      bool
+}
+
+// procState is what the dependency graph needs to know about a client process as the
+// history streams by.
+type procState struct {
+	pollCall  int64 // invoke of its pending poll; -1
+	lastPoll  int64 // invoke of its last ok poll with records since its last transaction; -1
+	openTxn   int32 // transaction index of its open transaction; -1
+	openSince int64
+}
+
+// pollNode is an ok poll with records, a node of the dependency graph: per partition the
+// highest offset it read.
+type pollNode struct {
+	proc      int32
+	call, ret int64
+	reads     []partMax
+}
+
+type partMax struct {
+	part int32
+	off  int64
 }
 
 // session is one process's uninterrupted reading of one partition.
@@ -248,6 +275,7 @@ type session struct {
 	hasLast  bool
 	read     bool // read at least one record
 	lastTime int64
+	lastPoll int64 // index of the poll event of the last record read; -1
 }
 
 // gap is a candidate poll-skip, decided at the end when every existing offset is known.
@@ -256,6 +284,7 @@ type gap struct {
 	from, to   int64 // exclusive bounds: offsets from+1 .. to-1 were skipped
 	proc       int32
 	start, end int64 // times of the two reads
+	within     bool  // both reads came from one poll
 }
 
 type tpKey struct {

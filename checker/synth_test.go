@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,9 @@ type synthOptions struct {
 	Seed       uint64
 	// MetaEvery and FaultEvery are the periods, in events, of ISR samples and fault windows.
 	MetaEvery, FaultEvery int64
+	// TxnSize, when positive, makes every producer transactional: each runs transactions of
+	// this many sends, open concurrently with the others', so they interleave on partitions.
+	TxnSize int
 }
 
 // writeSynthHistory writes a clean, realistic history to path: producers sending keyed values
@@ -45,7 +49,7 @@ func writeSynthHistory(path string, o synthOptions) (ops, events int64, err erro
 	}
 	emit(&history.Event{Process: history.ProcessObserver, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1,
 		Run: &history.Run{Version: history.Version, RunID: "synthetic", Config: "acks=all,synthetic", Seed: int64(o.Seed), Acks: "all",
-			Idempotent: true, MaxInFlight: 5, IsolationLevel: "read_committed", CommitMode: "after-process",
+			Idempotent: true, Transactional: o.TxnSize > 0, MaxInFlight: 5, IsolationLevel: "read_committed", CommitMode: "after-process",
 			ReplicationFactor: 3, MinInsyncReplicas: 2, Topics: []string{"t"}}})
 	keys := make([]string, o.Keys)
 	for i := range keys {
@@ -54,6 +58,13 @@ func writeSynthHistory(path string, o synthOptions) (ops, events int64, err erro
 	next := make([]int64, o.Partitions)              // next offset per partition
 	unread := make([][]history.Record, o.Partitions) // acked, not yet polled
 	seq := make([]int64, o.Producers)
+	txn := make([]int64, o.Producers) // current transaction of each producer, 0: none
+	inTxn := make([]int, o.Producers)
+	// unreadTxn holds the transaction of each unread record; a consumer reads up to the first
+	// record of an open transaction (the last stable offset), as read_committed does.
+	unreadTxn := make([][]int64, o.Partitions)
+	committed := map[int64]bool{}
+	var txnSeq int64
 	polls := 0
 	var faultID int64
 	nextMeta, nextFault := o.MetaEvery, o.FaultEvery
@@ -62,6 +73,7 @@ func writeSynthHistory(path string, o synthOptions) (ops, events int64, err erro
 		proc  int
 		value string
 		key   string
+		txn   int64
 	}
 	pending := make([]inflight, 0, o.Producers)
 	for ops < int64(o.Ops) {
@@ -74,23 +86,44 @@ func writeSynthHistory(path string, o synthOptions) (ops, events int64, err erro
 			buf = append(buf, '-')
 			buf = strconv.AppendInt(buf, seq[p], 10)
 			in := inflight{proc: p, value: string(buf), key: keys[rng.IntN(len(keys))]}
+			if o.TxnSize > 0 && txn[p] == 0 {
+				txnSeq++
+				txn[p] = txnSeq
+				emit(&history.Event{Process: p, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: txn[p], Txn: &history.Txn{Op: "begin"}})
+			}
+			in.txn = txn[p]
 			pending = append(pending, in)
-			emit(&history.Event{Process: p, Type: history.Invoke, F: history.FSend, Topic: "t", Partition: -1, Key: in.key, Value: in.value, Offset: -1})
+			emit(&history.Event{Process: p, Type: history.Invoke, F: history.FSend, Topic: "t", Partition: -1, Key: in.key, Value: in.value, Offset: -1, TxnID: in.txn})
 		}
 		for _, in := range pending {
 			k, _ := strconv.Atoi(in.key[1:])
 			part := int32(k % o.Partitions)
 			off := next[part]
 			next[part]++
-			emit(&history.Event{Process: in.proc, Type: history.OK, F: history.FSend, Topic: "t", Partition: part, Key: in.key, Value: in.value, Offset: off})
+			emit(&history.Event{Process: in.proc, Type: history.OK, F: history.FSend, Topic: "t", Partition: part, Key: in.key, Value: in.value, Offset: off, TxnID: in.txn})
 			ops++
+			if in.txn != 0 {
+				if inTxn[in.proc]++; inTxn[in.proc] == o.TxnSize {
+					c := &history.Txn{Op: "commit"}
+					emit(&history.Event{Process: in.proc, Type: history.Invoke, F: history.FTxn, Partition: -1, Offset: -1, TxnID: in.txn, Txn: c})
+					emit(&history.Event{Process: in.proc, Type: history.OK, F: history.FTxn, Partition: -1, Offset: -1, TxnID: in.txn, Txn: c})
+					committed[in.txn] = true
+					txn[in.proc], inTxn[in.proc] = 0, 0
+				}
+			}
 			unread[part] = append(unread[part], history.Record{Partition: part, Offset: off, Value: in.value})
-			if len(unread[part]) < o.PollSize || ops >= int64(o.Ops) {
+			unreadTxn[part] = append(unreadTxn[part], in.txn)
+			stable := 0
+			for stable < len(unread[part]) && (unreadTxn[part][stable] == 0 || committed[unreadTxn[part][stable]]) {
+				stable++
+			}
+			if stable < o.PollSize || ops >= int64(o.Ops) {
 				continue
 			}
 			consumer := 1000 + int(part)
-			recs := unread[part]
-			unread[part] = nil
+			recs := slices.Clone(unread[part][:stable])
+			unread[part] = append(unread[part][:0], unread[part][stable:]...)
+			unreadTxn[part] = append(unreadTxn[part][:0], unreadTxn[part][stable:]...)
 			emit(&history.Event{Process: consumer, Type: history.OK, F: history.FPoll, Topic: "t", Partition: -1, Offset: -1, Records: recs})
 			emit(&history.Event{Process: consumer, Type: history.OK, F: history.FProcess, Topic: "t", Partition: -1, Offset: -1, Records: recs})
 			ops += 2

@@ -139,7 +139,7 @@ var guaranteeTable = []rule{
 	},
 	{
 		name: "producer-order", claim: "a producer's sends keep their order within a partition and key",
-		forbids: []string{NonmonotonicSend, Reorder},
+		forbids: []string{NonmonotonicSend, IntNonmonotonicSend, Reorder},
 		claimed: func(f facts) (bool, string) {
 			switch {
 			case f.run.Acks == "0":
@@ -154,7 +154,7 @@ var guaranteeTable = []rule{
 	},
 	{
 		name: "monotonic-reads", claim: "a consumer neither skips existing records nor goes backwards between rebalances",
-		forbids: []string{PollSkip, NonmonotonicPoll},
+		forbids: []string{PollSkip, IntPollSkip, NonmonotonicPoll, IntNonmonotonicPoll},
 		claimed: func(f facts) (bool, string) {
 			if f.run.UncleanElection {
 				return false, "unclean leader election may truncate below a consumer's position"
@@ -176,13 +176,25 @@ var guaranteeTable = []rule{
 		},
 	},
 	{
-		name: "read-committed", claim: "read_committed consumers see only committed transactions",
-		forbids: []string{UncommittedRead},
+		name: "read-committed", claim: "read_committed consumers see only committed transactions, and no transaction sees another's writes before its commit",
+		forbids: []string{UncommittedRead, PrecommittedRead, G1c, G1cProcess, G1cRealtime},
 		claimed: func(f facts) (bool, string) {
 			if f.readCommitted {
 				return true, "isolation.level=read_committed"
 			}
 			return false, "isolation.level is not read_committed"
+		},
+		unknown: func(r *Result) string {
+			if r.Graph == nil {
+				return ""
+			}
+			var why []string
+			for _, n := range []string{G1c, G1cProcess, G1cRealtime} {
+				if s, ok := r.Graph.Skipped[n]; ok {
+					why = append(why, n+" not searched: "+s)
+				}
+			}
+			return strings.Join(why, "; ")
 		},
 	},
 	{
@@ -275,7 +287,13 @@ func Judge(r *Result) {
 		case LinearIllegal:
 			g.Violations = int64(len(l.Illegal))
 		case LinearUnknown:
-			note = "porcupine ran out of time on " + strings.Join(l.Unknown, ", ")
+			var why []string
+			for _, p := range l.Partitions {
+				if p.Result == LinearUnknown {
+					why = append(why, fmt.Sprintf("%s/%d: %s", p.Topic, p.Partition, p.Reason))
+				}
+			}
+			note = "porcupine could not decide " + strings.Join(why, "; ")
 		}
 		g.Status, g.Note = status(g.Claimed, g.Violations > 0, note)
 		r.Guarantees = append(r.Guarantees, g)

@@ -79,6 +79,11 @@ func Generate(dir string, opts Options) (*Run, error) {
 			return nil, err
 		}
 		charts = append(charts, tl)
+		if uc, ok, err := PlotUnseen(cd, filepath.Join(dir, rel), rel); err != nil {
+			return nil, err
+		} else if ok {
+			charts = append(charts, uc)
+		}
 		if rc, ok, err := PlotResources(cd, filepath.Join(dir, rel), rel); err != nil {
 			return nil, err
 		} else if ok {

@@ -51,6 +51,8 @@ type ConfigData struct {
 	Publish, EndToEnd *hdrhistogram.Histogram
 	// Resources are the sampler's series, nil when none were recorded.
 	Resources *Resources
+	// Series are the checker's unseen and realtime lag series, nil in older verdicts.
+	Series *checker.Series
 }
 
 // Load reads every configuration folder under dir (a folder holding history.jsonl) and
@@ -180,6 +182,7 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 		v = *r
 	}
 	fillVerdict(cs, &v, runDir)
+	cd.Series = v.Series
 
 	var rs Resources
 	haveRes, err := readJSON(filepath.Join(dir, ResourcesFile), &rs)

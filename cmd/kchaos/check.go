@@ -59,7 +59,7 @@ Exit status: 0 when no claimed guarantee failed, 1 when a forbidden anomaly was 
 		},
 	}
 	cmd.Flags().BoolVar(&linear, "linear", true, "also check each partition's log for linearizability with porcupine")
-	cmd.Flags().DurationVar(&linearTimeout, "linear-timeout", 30*time.Second, "time limit of the porcupine check per partition")
+	cmd.Flags().DurationVar(&linearTimeout, "linear-timeout", 30*time.Second, "time budget of the porcupine check per partition (a partition over it is unknown)")
 	return cmd
 }
 

@@ -103,3 +103,21 @@ chaos:
 	}
 	t.Logf("lose-last-batch-on-restart: lost %d, inconsistent-offsets %d", count(res, checker.Lost), count(res, checker.InconsistentOffsets))
 }
+
+// TestMutationTxnSplitMarkers: a transaction coordinator that writes a transaction's outcome
+// marker to its first partition only, and the opposite marker to the others, breaks
+// atomicity; a real transactional run with aborts read by read_committed consumers shows
+// it as aborted reads (Jepsen's G1a) or a G1c cycle, and the verdict fails.
+// TestMutationTxnCommitOnAbort runs the same workload with the switches off.
+func TestMutationTxnSplitMarkers(t *testing.T) {
+	r := runConfigs(t, txnAbortWorkload, "kchaos.bug.txn-split-markers=true")["default"]
+	if r == nil {
+		t.Fatal("no verdict for the default configuration")
+	}
+	caught := count(r, checker.AbortedRead) + count(r, checker.G1c)
+	if caught == 0 || r.Verdict != checker.StatusFail {
+		t.Fatalf("kchaos.bug.txn-split-markers: aborted-read %d, G1c %d, verdict %s; want atomicity broken and a failed verdict",
+			count(r, checker.AbortedRead), count(r, checker.G1c), r.Verdict)
+	}
+	t.Logf("txn-split-markers: aborted-read %d, G1c %d, lost %d, verdict %s", count(r, checker.AbortedRead), count(r, checker.G1c), count(r, checker.Lost), r.Verdict)
+}

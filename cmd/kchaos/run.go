@@ -146,7 +146,7 @@ bad input or when a configuration could not run.`,
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the chaos schedule and its random choices (default: from the clock, printed)")
 	cmd.Flags().StringVar(&target.driver, "chaos-driver", "local", "chaos driver of the embedded cluster: local (userspace link proxies, no root) or netns (root on Linux: each broker in its own network namespace, cuts as nftables rules, a tmpfs data directory per broker)")
 	cmd.Flags().StringVar(&target.netnsDisk, "netns-disk", "256MiB", "size of each broker's tmpfs data directory with --chaos-driver netns")
-	cmd.Flags().BoolVar(&linear, "linear", false, "also check each partition's log for linearizability with porcupine (slow on long runs; kchaos check --linear does it later)")
+	cmd.Flags().BoolVar(&linear, "linear", true, "also check each partition's log for linearizability with porcupine")
 	return cmd
 }
 
