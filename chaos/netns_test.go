@@ -31,6 +31,7 @@ import (
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/broker/storage/faultfs"
 	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // needNetns skips the test, saying why, unless this process can build a fabric.
@@ -230,9 +231,7 @@ func wantCut(r Resolved) []string {
 // every link connects again.
 func TestNetnsCutKindsDropPackets(t *testing.T) {
 	needNetns(t)
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 7))
+	rng := testkit.Rand(t)
 	ids := []int32{1, 2, 3, 4, 5}
 	f := newTestFabric(t, "", len(ids))
 	echoListeners(t, f, ids)

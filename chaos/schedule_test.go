@@ -1,11 +1,12 @@
 package chaos
 
 import (
-	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 func mustParse(t *testing.T, src string) []Fault {
@@ -124,9 +125,7 @@ func TestScheduleExplicitAndEvery(t *testing.T) {
 // with faults of the enabled kinds, never overlapping each other or the explicit faults, with
 // a fault-free gap before each.
 func TestScheduleRandomMixNeverOverlaps(t *testing.T) {
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
-	meta := rand.New(rand.NewPCG(uint64(seed), 1))
+	meta := testkit.Rand(t)
 	fs := mustParse(t, mixSpec)
 	dur := 5 * time.Minute
 	for range 200 {

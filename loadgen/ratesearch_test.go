@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // pipeline simulates a producer's client and cluster for RateSearch: the cluster
@@ -79,7 +81,7 @@ func TestRateSearchFindsCapacity(t *testing.T) {
 func TestRateSearchRidesOutStalls(t *testing.T) {
 	// One step in 20 the cluster runs at 30% speed (a host pause, a GC). Averaged over 20
 	// seeded runs, the search still keeps the cluster busy and its queue short.
-	seed := uint64(time.Now().UnixNano())
+	seed := testkit.Seed(t)
 	const stall, runs = 0.05, 20
 	for _, capacity := range []float64{5000, 80000, 350000} {
 		var ratio, queue float64
@@ -91,10 +93,10 @@ func TestRateSearchRidesOutStalls(t *testing.T) {
 			queue += mean(queued[40:]) / runs
 		}
 		if ratio < 0.93 {
-			t.Errorf("capacity %v: acknowledged %.3f of what stalls leave, want ≥ 0.93 (seed %d)", capacity, ratio, seed)
+			t.Errorf("capacity %v: acknowledged %.3f of what stalls leave, want ≥ 0.93", capacity, ratio)
 		}
 		if queue > 0.08 {
-			t.Errorf("capacity %v: mean queue %.0fms, want ≤ 80ms (seed %d)", capacity, queue*1000, seed)
+			t.Errorf("capacity %v: mean queue %.0fms, want ≤ 80ms", capacity, queue*1000)
 		}
 	}
 }
