@@ -10,6 +10,8 @@ import (
 
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/reports"
+	"github.com/kchaos/kchaos/rundir"
+	"github.com/kchaos/kchaos/target"
 )
 
 func init() { commands = append(commands, newReportCmd, newCompareCmd) }
@@ -86,12 +88,12 @@ Exit status: 0 without regressions, 1 with one, 2 on bad input.`,
 // startSampler samples every broker process of c (CPU, RSS, disk writes, Prometheus metrics)
 // until the returned function is called, which writes dir/resources.json.
 func startSampler(c *local.Cluster, dir string) func() {
-	s := reports.StartSampler(reports.SamplerConfig{Targets: func() []reports.SampleTarget {
-		var ts []reports.SampleTarget
+	s := target.StartSampler(target.SamplerConfig{Targets: func() []target.SampleTarget {
+		var ts []target.SampleTarget
 		for _, n := range c.Nodes {
-			ts = append(ts, reports.SampleTarget{Name: fmt.Sprintf("broker-%d", n.ID), Pid: n.Pid(), MetricsAddr: n.MetricsAddr()})
+			ts = append(ts, target.SampleTarget{Name: fmt.Sprintf("broker-%d", n.ID), Pid: n.Pid(), MetricsAddr: n.MetricsAddr()})
 		}
 		return ts
 	}})
-	return func() { _ = s.StopAndWrite(filepath.Join(dir, reports.ResourcesFile)) }
+	return func() { _ = s.StopAndWrite(filepath.Join(dir, rundir.ResourcesFile)) }
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/kchaos/kchaos/chaos"
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/loadgen"
+	"github.com/kchaos/kchaos/rundir"
 	"github.com/kchaos/kchaos/workloads"
 )
 
@@ -152,7 +153,7 @@ bad input or when a configuration could not run.`,
 
 // runConfig runs one configuration into dir: target up, faults scheduled, load, history,
 // everything healed, target down.
-func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, remote *chaos.SSH, props map[string]string, seed int64, logger *slog.Logger, status io.Writer, target targetOpts) (*loadgen.Result, error) {
+func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, remote *chaos.SSH, props map[string]string, seed int64, logger *slog.Logger, status io.Writer, target targetOpts) (*rundir.Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -305,7 +306,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 
 type runRow struct {
 	config string
-	res    *loadgen.Result
+	res    *rundir.Result
 	failed bool
 }
 
