@@ -240,17 +240,3 @@ func TestRunNetnsInterrupted(t *testing.T) {
 		})
 	}
 }
-
-// TestRunChaosDriverFlag rejects an unknown driver before starting anything.
-func TestRunChaosDriverFlag(t *testing.T) {
-	err := targetOpts{driver: "docker"}.validate()
-	if err == nil || !strings.Contains(err.Error(), "want local or netns") {
-		t.Errorf("--chaos-driver docker: %v", err)
-	}
-	if err := (targetOpts{driver: "netns", netnsDisk: "lots"}).validate(); err == nil {
-		t.Error("--netns-disk lots accepted")
-	}
-	if err := (targetOpts{}).validate(); err != nil {
-		t.Errorf("default driver: %v", err)
-	}
-}
