@@ -37,9 +37,7 @@ import (
 // needNetns skips the test, saying why, unless this process can build a fabric.
 func needNetns(t *testing.T) {
 	t.Helper()
-	if err := NetnsAvailable(); err != nil {
-		t.Skipf("netns driver tests need root, iproute2 and network namespaces: %v", err)
-	}
+	testkit.Need(t, "root, iproute2 and network namespaces (the netns driver)", NetnsAvailable())
 }
 
 // newTestFabric builds a fabric of n brokers journalled in dir and, at cleanup, removes it and

@@ -81,3 +81,21 @@ func CheckFor(t testing.TB, total, step time.Duration, f func() error) time.Dura
 		time.Sleep(step)
 	}
 }
+
+// RequireEnv is the environment variable that turns Need's skips into failures; .ci/run sets
+// it when it runs as root, where every test must run.
+const RequireEnv = "KCHAOS_REQUIRE_ALL"
+
+// Need skips the test when err says the machine lacks what it needs (root, network
+// namespaces, an sshd), naming what and why. With KCHAOS_REQUIRE_ALL set (CI as root) the
+// test fails instead, so a suite that needs root cannot pass without running.
+func Need(t testing.TB, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv(RequireEnv) != "" {
+		t.Fatalf("testkit: needs %s: %v (%s is set: this machine must run it)", what, err, RequireEnv)
+	}
+	t.Skipf("testkit: needs %s: %v", what, err)
+}

@@ -84,3 +84,18 @@ func TestCheckFor(t *testing.T) {
 		t.Fatalf("a condition that never holds: %q", r.fatal)
 	}
 }
+
+func TestNeedSkipsOrFails(t *testing.T) {
+	t.Run("skip", func(t *testing.T) {
+		t.Setenv(RequireEnv, "")
+		Need(t, "nothing", nil)
+		Need(t, "a unicorn", errors.New("none here"))
+		t.Error("Need did not skip without the unicorn")
+	})
+	t.Setenv(RequireEnv, "1")
+	r := &recorder{}
+	r.run(func() { Need(r, "a unicorn", errors.New("none here")) })
+	if !r.failed || !strings.Contains(r.fatal, "needs a unicorn: none here") {
+		t.Fatalf("with %s set: failed %v, %q", RequireEnv, r.failed, r.fatal)
+	}
+}
