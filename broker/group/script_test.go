@@ -10,6 +10,8 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // TestScript runs the group state machine's scenarios in testdata/script. Each command is one
@@ -28,15 +30,7 @@ func TestScript(t *testing.T) {
 		var out strings.Builder
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			out.Reset()
-			if d.HasArg("at") {
-				var s string
-				d.ScanArgs(t, "at", &s)
-				v, err := time.ParseDuration(s)
-				if err != nil {
-					d.Fatalf(t, "at=%q: %v", s, err)
-				}
-				at = v
-			}
+			at = testkit.ScanDuration(t, d, "at", at)
 			now := t0.Add(at)
 			if g == nil && d.Cmd != "group" {
 				d.Fatalf(t, "%s before group", d.Cmd)
@@ -48,16 +42,7 @@ func TestScript(t *testing.T) {
 				}
 				return v
 			}
-			dur := func(key string, def time.Duration) time.Duration {
-				if !d.HasArg(key) {
-					return def
-				}
-				v, err := time.ParseDuration(str(key))
-				if err != nil {
-					d.Fatalf(t, "%s: %v", key, err)
-				}
-				return v
-			}
+			dur := func(key string, def time.Duration) time.Duration { return testkit.ScanDuration(t, d, key, def) }
 			gen := func() int32 {
 				var v int
 				d.ScanArgs(t, "gen", &v)

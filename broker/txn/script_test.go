@@ -9,6 +9,8 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // TestScript runs the transaction state machine's scenarios in testdata/script, on one
@@ -28,15 +30,7 @@ func TestScript(t *testing.T) {
 		var at time.Duration
 		g := &ids{}
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			if d.HasArg("at") {
-				var s string
-				d.ScanArgs(t, "at", &s)
-				v, err := time.ParseDuration(s)
-				if err != nil {
-					d.Fatalf(t, "at=%q: %v", s, err)
-				}
-				at = v
-			}
+			at = testkit.ScanDuration(t, d, "at", at)
 			now := t0.Add(at)
 			pid, epoch := int64(-1), int16(-1)
 			if d.HasArg("pid") {
@@ -50,16 +44,7 @@ func TestScript(t *testing.T) {
 			var note string
 			switch d.Cmd {
 			case "init":
-				timeout := time.Minute
-				if d.HasArg("timeout") {
-					var s string
-					d.ScanArgs(t, "timeout", &s)
-					v, perr := time.ParseDuration(s)
-					if perr != nil {
-						d.Fatalf(t, "timeout=%q: %v", s, perr)
-					}
-					timeout = v
-				}
+				timeout := testkit.ScanDuration(t, d, "timeout", time.Minute)
 				var res InitResult
 				res, err = Init(cfg, "t", cur, InitRequest{Timeout: timeout, ProducerID: pid, Epoch: epoch}, now, g.newID)
 				next = res.Next

@@ -1,68 +1,22 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
-	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/checker"
+	"github.com/kchaos/kchaos/internal/e2e"
 )
 
 // runMutation runs workload with broker settings sets and returns the checker's result for its
 // single configuration.
 func runMutation(t *testing.T, workload string, sets ...string) *checker.Result {
 	t.Helper()
-	res, stdout := runWorkload(t, workload, sets...)
+	res, stdout := e2e.RunWorkload(t, workload, sets...)
 	r := res["default"]
 	if r == nil {
 		t.Fatalf("no verdict for the default configuration\n%s", stdout)
 	}
 	return r
-}
-
-// runWorkload runs workload through `kchaos run` with broker settings sets and returns each
-// configuration's checker result by its directory name, and the run's stdout.
-func runWorkload(t *testing.T, workload string, sets ...string) (map[string]*checker.Result, string) {
-	t.Helper()
-	bin, err := brokertest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	wl := filepath.Join(dir, "w.yaml")
-	if err := os.WriteFile(wl, []byte(workload), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	args := []string{"run", wl, "--out", out, "--seed", "1"}
-	for _, s := range sets {
-		args = append(args, "--set", s)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
-		t.Fatalf("kchaos run %v: %v\n%s\n%s", sets, err, stdout.String(), stderr.String())
-	}
-	paths, _ := filepath.Glob(filepath.Join(out, "*", "verdict.json"))
-	res := map[string]*checker.Result{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r checker.Result
-		if err := json.Unmarshal(b, &r); err != nil {
-			t.Fatal(err)
-		}
-		res[filepath.Base(filepath.Dir(p))] = &r
-	}
-	return res, stdout.String()
 }
 
 func count(res *checker.Result, name string) int64 {

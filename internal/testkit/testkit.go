@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/datadriven"
 )
 
 // SeedEnv is the environment variable that fixes every randomized test's seed.
@@ -98,4 +100,20 @@ func Need(t testing.TB, what string, err error) {
 		t.Fatalf("testkit: needs %s: %v (%s is set: this machine must run it)", what, err, RequireEnv)
 	}
 	t.Skipf("testkit: needs %s: %v", what, err)
+}
+
+// ScanDuration returns the duration argument key of a datadriven command ("at=1s"), or def
+// when the command has none; a value that does not parse fails the test.
+func ScanDuration(t *testing.T, d *datadriven.TestData, key string, def time.Duration) time.Duration {
+	t.Helper()
+	if !d.HasArg(key) {
+		return def
+	}
+	var s string
+	d.ScanArgs(t, key, &s)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.Fatalf(t, "%s=%q: %v", key, s, err)
+	}
+	return v
 }
