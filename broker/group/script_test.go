@@ -16,8 +16,8 @@ import (
 
 // TestScript runs the group state machine's scenarios in testdata/script. Each command is one
 // request or timer tick at a time from the start (at=, default the previous command's); it
-// prints the responses the group delivered (a JoinGroup answer can come at a later command)
-// and the group's state. Regenerate the expected output with -rewrite and review the diff.
+// prints the responses the group delivered (a JoinGroup answer can come at a later command),
+// ordered by client, and the group's state. Regenerate the expected output with -rewrite and review the diff.
 //
 //	group [delay=3s]                             a new empty group
 //	join client=c [id=m] [instance=i] [newid=m] [proto=range] [session=10s] [rebalance=5s]
@@ -27,9 +27,9 @@ func TestScript(t *testing.T) {
 	datadriven.Walk(t, "testdata/script", func(t *testing.T, path string) {
 		var g *Group
 		var at time.Duration
-		var out strings.Builder
+		var replies []string
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			out.Reset()
+			replies = replies[:0]
 			at = testkit.ScanDuration(t, d, "at", at)
 			now := t0.Add(at)
 			if g == nil && d.Cmd != "group" {
@@ -60,7 +60,7 @@ func TestScript(t *testing.T) {
 					Protocols:      []Protocol{{Name: proto, Metadata: []byte(client)}},
 					SessionTimeout: dur("session", 10*time.Second), RebalanceTimeout: dur("rebalance", 5*time.Second),
 					RequireKnownMemberID: true, SupportsSkipAssignment: true}
-				g.Join(now, req, func(r JoinResult) { fmt.Fprintf(&out, "join %s: %s\n", client, joinLine(r)) })
+				g.Join(now, req, func(r JoinResult) { replies = append(replies, fmt.Sprintf("join %s: %s\n", client, joinLine(r))) })
 			case "sync":
 				client := str("client")
 				assign := map[string][]byte{}
@@ -74,12 +74,12 @@ func TestScript(t *testing.T) {
 				}
 				g.Sync(now, SyncRequest{MemberID: str("id"), InstanceID: str("instance"), Generation: gen(), Assignments: assign},
 					func(r SyncResult) {
-						fmt.Fprintf(&out, "sync %s: err=%s assignment=%q\n", client, errName(r.Err), r.Assignment)
+						replies = append(replies, fmt.Sprintf("sync %s: err=%s assignment=%q\n", client, errName(r.Err), r.Assignment))
 					})
 			case "heartbeat":
-				fmt.Fprintf(&out, "heartbeat %s: err=%s\n", str("id"), errName(g.Heartbeat(now, str("id"), str("instance"), gen())))
+				replies = append(replies, fmt.Sprintf("heartbeat %s: err=%s\n", str("id"), errName(g.Heartbeat(now, str("id"), str("instance"), gen()))))
 			case "leave":
-				fmt.Fprintf(&out, "leave %s: err=%s\n", str("id"), errName(g.Leave(now, str("id"), str("instance"))))
+				replies = append(replies, fmt.Sprintf("leave %s: err=%s\n", str("id"), errName(g.Leave(now, str("id"), str("instance")))))
 			case "tick":
 				g.Tick(now)
 			default:
@@ -88,8 +88,10 @@ func TestScript(t *testing.T) {
 			for _, f := range g.TakeOutbox() {
 				f()
 			}
-			fmt.Fprintf(&out, "state=%s gen=%d protocol=%s leader=%s members=%v\n", g.State, g.Generation, g.Protocol, g.Leader, memberList(g))
-			return out.String()
+			// Responses delivered together come in no defined order; print them by client.
+			slices.Sort(replies)
+			return strings.Join(replies, "") + fmt.Sprintf("state=%s gen=%d protocol=%s leader=%s members=%v\n",
+				g.State, g.Generation, g.Protocol, g.Leader, memberList(g))
 		})
 	})
 }
