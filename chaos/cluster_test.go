@@ -128,6 +128,26 @@ func (rc *replCluster) produceRaw(to int32, topic string, p int32, acks int16, v
 	return kerr.ErrorForCode(resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode)
 }
 
+// keepWriting writes an acks=1 record to topic-p on broker leader every 50ms until the
+// returned function is called.
+func (rc *replCluster) keepWriting(leader int32, topic string, p int32) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			rc.produceRaw(leader, topic, p, 1, []string{fmt.Sprintf("during%d", i)})
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
 // followerNotController picks, with the cluster's seeded rng, a replica of pv that is neither
 // its leader nor the active controller.
 func (rc *replCluster) followerNotController(pv chaos.PartitionView, controller int32) int32 {
@@ -208,27 +228,14 @@ func (rc *replCluster) followerLeavesAndRejoinsISR(topic string, pv chaos.Partit
 	if got := rc.Net().Impaired(); len(got) != wantLinks {
 		t.Errorf("%s impaired %d links %v, want %d", fault.Kind, len(got), got, wantLinks)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // keep the leader's log moving, so the cut follower falls behind
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			rc.produceRaw(pv.Leader, topic, part, 1, []string{fmt.Sprintf("during%d", i)})
-		}
-	}()
+	// Keep the leader's log moving, so the cut follower falls behind.
+	stopWriting := rc.keepWriting(pv.Leader, topic, part)
 	inISR := func() bool {
 		p, ok := rc.partition(pv.Leader, topic, part)
 		return !ok || slices.Contains(p.ISR, f)
 	}
 	effect := until(t, "cut follower leaves the ISR", 15*time.Second, func() bool { return !inISR() }) + applied
-	close(stop)
-	wg.Wait()
+	stopWriting()
 	if p, _ := rc.partition(pv.Leader, topic, part); p.Leader != pv.Leader || len(p.ISR) != 2 {
 		t.Errorf("after the shrink %s-%d has leader %d ISR %v; want leader %d and 2 in the ISR", topic, part, p.Leader, p.ISR, pv.Leader)
 	}

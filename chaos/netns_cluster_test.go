@@ -3,12 +3,10 @@ package chaos_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,27 +53,13 @@ func TestNetnsIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	if err := chaos.DialLink(nc.Fabric(), chaos.Clients, fl, 500*time.Millisecond); err == nil {
 		t.Errorf("a client reached isolated broker %d", fl)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // keep the leader's log moving
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			nc.produceRaw(pv.Leader, "a", 0, 1, []string{fmt.Sprintf("during%d", i)})
-		}
-	}()
+	stopWriting := nc.keepWriting(pv.Leader, "a", 0)
 	inISR := func() bool {
 		p, ok := nc.partition(pv.Leader, "a", 0)
 		return !ok || slices.Contains(p.ISR, fl)
 	}
 	effect := until(t, "isolated follower leaves the ISR", 15*time.Second, func() bool { return !inISR() }) + applied
-	close(stop)
-	wg.Wait()
+	stopWriting()
 	healStart := time.Now()
 	if err := r.Heal(); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,8 @@ import (
 // TestScript runs the group state machine's scenarios in testdata/script. Each command is one
 // request or timer tick at a time from the start (at=, default the previous command's); it
 // prints the responses the group delivered (a JoinGroup answer can come at a later command),
-// ordered by client, and the group's state. Regenerate the expected output with -rewrite and review the diff.
+// ordered by client, and the group's state. Regenerate the expected output with -rewrite and
+// review the diff.
 //
 //	group [delay=3s]                             a new empty group
 //	join client=c [id=m] [instance=i] [newid=m] [proto=range] [session=10s] [rebalance=5s]
