@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,15 +14,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchaos/kchaos/broker/brokertest"
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // TestKillRecovery SIGKILLs a real broker process while a producer writes to it, restarts it on
 // the same data directory and checks that every acknowledged record is readable at its
 // acknowledged offset with its value, and that the logs hold only whole, valid batches.
 func TestKillRecovery(t *testing.T) {
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	rng := testkit.Rand(t)
 	const partitions = 4
 	// Small segments so the kill usually lands after several rolls.
 	p := brokertest.Start(t, brokertest.Set("log.segment.bytes", "65536"))

@@ -1,235 +1,61 @@
-package chaos
+package chaos_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
-	"math/rand/v2"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kchaos/kchaos/chaos"
+	"github.com/kchaos/kchaos/internal/e2e"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/kchaos/kchaos/broker/brokertest"
-	"github.com/kchaos/kchaos/broker/local"
-	"github.com/kchaos/kchaos/history"
 )
 
-// replCluster is a replicated 3-broker local cluster with a chaos.Net proxy on every directed
-// link (client, broker→broker Kafka and Raft), wired the way `kchaos run` wires it: a Local
-// driver, a KafkaResolver and an Observe loop writing to a history.
+// replCluster is a replicated cluster from the e2e fixture — a chaos.Net proxy on every
+// directed link, or every broker in a network namespace — wired the way kchaos run wires it,
+// with an observer writing the topics' ISR to the history, and the views of its metadata the
+// scenarios below read.
 type replCluster struct {
-	t        *testing.T
-	seed     int64
-	rng      *rand.Rand
-	c        *local.Cluster
-	net      *Net
-	drv      *Local
-	driver   Driver // faults go through it when set (the netns tests), else through drv
-	resolver *KafkaResolver
-	cl       *kgo.Client // admin and raw requests; its Produce requests go with acks=all
-	cl1      *kgo.Client // raw Produce requests with acks=1 (kgo sets Acks from its config)
-	runDirs  []string    // run directories of the runners started, for the journal check
-	runners  []*Runner
-
-	histMu sync.Mutex // guards hist
-	hist   bytes.Buffer
-	hw     *history.Writer
+	*e2e.Cluster
+	t *testing.T
 }
 
-// lockedBuffer lets the history writer and the test read the same buffer.
-type lockedBuffer struct{ c *replCluster }
-
-func (b lockedBuffer) Write(p []byte) (int, error) {
-	b.c.histMu.Lock()
-	defer b.c.histMu.Unlock()
-	return b.c.hist.Write(p)
-}
-
-// startReplCluster starts the cluster with props added to the launcher's defaults, and logs
-// the seed. Cleanup heals every runner, checks nothing is left (no stopped process, no
-// impaired link, nothing pending in the journals) and stops everything.
+// startReplCluster starts 3 brokers with props added to the launcher's defaults, observes
+// topics and creates them (3 partitions, RF 3).
 func startReplCluster(t *testing.T, props map[string]string, topics ...string) *replCluster {
 	t.Helper()
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
-	bin, err := brokertest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := &replCluster{t: t, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 6)), net: NewNet(seed)}
-	rc.hw = history.NewWriter(lockedBuffer{rc})
-	cfg := local.Config{Brokers: 3, Dir: t.TempDir(), Binary: bin, StopTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Props:  map[string]string{"group.initial.rebalance.delay.ms": "0"}}
-	maps.Copy(cfg.Props, props)
-	var routeErr error
-	cfg.Route = func(from, to int32, raft bool, addr string) string {
-		id := LinkID{From: from, To: to, Plane: PlaneKafka}
-		switch {
-		case from == local.ClientLinks:
-			id = LinkID{From: Clients, To: to, Plane: PlaneClient}
-		case raft:
-			id.Plane = PlaneRaft
-		}
-		p, err := rc.net.Add(id, addr)
-		if err != nil {
-			routeErr = errors.Join(routeErr, err)
-			return addr
-		}
-		return p.Addr()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	start := time.Now()
-	c, err := local.Start(ctx, cfg)
-	if err != nil {
-		rc.net.Close()
-		t.Fatal(err)
-	}
-	rc.c = c
-	octx, stopObserver := context.WithCancel(context.Background())
-	observed := make(chan struct{})
-	t.Cleanup(func() {
-		stopObserver()
-		<-observed
-		rc.cleanup()
-	})
-	if routeErr != nil {
-		t.Fatal(routeErr)
-	}
-	if n := len(rc.net.Peers(1, PlaneRaft)) + len(rc.net.Peers(1, PlaneKafka)); n != 4 {
+	c := e2e.StartCluster(t, 3, e2e.Props(props))
+	if n := len(c.Net().Peers(1, chaos.PlaneRaft)) + len(c.Net().Peers(1, chaos.PlaneKafka)); n != 4 {
 		t.Fatalf("broker 1 has %d proxied peer links, want 4 (Kafka and Raft to 2 peers)", n)
 	}
-	t.Logf("cluster of 3 up in %s", time.Since(start).Round(time.Millisecond))
-	rc.drv = &Local{Nodes: map[int32]Process{}, Net: rc.net}
-	for _, n := range c.Nodes {
-		rc.drv.Nodes[n.ID] = n
-	}
-	if rc.resolver, err = NewKafkaResolver(c.Bootstrap()); err != nil {
-		t.Fatal(err)
-	}
-	if rc.cl, err = kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(3)); err != nil {
-		t.Fatal(err)
-	}
-	if rc.cl1, err = kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(3),
-		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rc.cl1.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(observed)
-		Observe(octx, rc.resolver, rc.hw, topics, 2, 500*time.Millisecond)
-	}()
+	return observe(t, c, topics)
+}
+
+// observe starts the observer on topics and creates them.
+func observe(t *testing.T, c *e2e.Cluster, topics []string) *replCluster {
+	rc := &replCluster{Cluster: c, t: t}
+	c.Observe(topics, 2)
 	for _, tp := range topics {
-		rc.createTopic(tp, 3)
+		c.CreateTopic(tp, 3, 3)
 	}
 	return rc
 }
 
-// cleanup heals, checks that nothing of a fault is left, and stops the cluster.
-func (rc *replCluster) cleanup() {
-	t := rc.t
-	for _, r := range rc.runners {
-		if err := r.Heal(); err != nil {
-			t.Errorf("heal: %v", err)
-		}
-		if p := r.Pending(); len(p) > 0 {
-			t.Errorf("pending changes after heal: %+v", p)
-		}
-	}
-	for _, dir := range rc.runDirs {
-		if p, err := ReadJournal(dir); err != nil || len(p) > 0 {
-			t.Errorf("journal %s pending after heal: %+v %v", dir, p, err)
-		}
-	}
-	if l := rc.net.Impaired(); len(l) > 0 {
-		t.Errorf("impaired links after heal: %v", l)
-	}
-	for _, n := range rc.c.Nodes {
-		if !n.Running() {
-			t.Errorf("broker %d not running after heal", n.ID)
-		} else if st := processState(t, n.Pid()); st == 'T' {
-			t.Errorf("broker %d (pid %d) still stopped after heal", n.ID, n.Pid())
-		}
-	}
-	if rc.cl != nil {
-		rc.cl.Close()
-	}
-	if rc.cl1 != nil {
-		rc.cl1.Close()
-	}
-	if rc.resolver != nil {
-		rc.resolver.Close()
-	}
-	if t.Failed() {
-		for _, n := range rc.c.Nodes {
-			t.Logf("broker %d log tail:\n%s", n.ID, tail(n.Log(), 80))
-		}
-	}
-	rc.c.Stop()
-	rc.net.Close()
-	for _, n := range rc.c.Nodes {
-		if n.Running() {
-			t.Errorf("broker %d still running after Stop", n.ID)
-		}
-		// The log file spans every process of the broker, restarts included.
-		if b, err := os.ReadFile(n.LogPath); err == nil && bytes.Contains(b, []byte("WARNING: DATA RACE")) {
-			t.Errorf("broker %d reported a data race:\n%s", n.ID, b[bytes.Index(b, []byte("WARNING: DATA RACE")):])
-		}
-	}
-}
-
-func tail(s string, lines int) string {
-	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
-}
-
-func (rc *replCluster) createTopic(name string, partitions int32) {
-	rc.t.Helper()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 3
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, rc.cl)
-	if err != nil {
-		rc.t.Fatalf("create topic %s: %v", name, err)
-	}
-	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		rc.t.Fatalf("create topic %s: %v", name, err)
-	}
-	until(rc.t, "topic "+name+" fully replicated", 20*time.Second, func() bool {
-		for p := range partitions {
-			pv, ok := rc.partition(0, name, p)
-			if !ok || pv.Leader < 0 || len(pv.ISR) != 3 {
-				return false
-			}
-		}
-		return true
-	})
-}
+// until and processState are the package's test helpers.
+var (
+	until        = chaos.Until
+	processState = chaos.ProcessState
+)
 
 // mustPartition returns topic-p as broker via (0: any) sees it, retrying for up to 10s.
-func (rc *replCluster) mustPartition(via int32, topic string, p int32) PartitionView {
+func (rc *replCluster) mustPartition(via int32, topic string, p int32) chaos.PartitionView {
 	rc.t.Helper()
-	var pv PartitionView
+	var pv chaos.PartitionView
 	until(rc.t, fmt.Sprintf("metadata of %s-%d", topic, p), 10*time.Second, func() bool {
 		var ok bool
 		pv, ok = rc.partition(via, topic, p)
@@ -240,9 +66,9 @@ func (rc *replCluster) mustPartition(via int32, topic string, p int32) Partition
 
 // mustView returns the cluster as some broker sees it once that broker knows every partition
 // of topic with a leader, retrying for up to 10s.
-func (rc *replCluster) mustView(topic string) ClusterView {
+func (rc *replCluster) mustView(topic string) chaos.ClusterView {
 	rc.t.Helper()
-	var v ClusterView
+	var v chaos.ClusterView
 	until(rc.t, "metadata of "+topic, 10*time.Second, func() bool {
 		var err error
 		v, err = rc.view(0)
@@ -260,81 +86,29 @@ func (rc *replCluster) mustView(topic string) ClusterView {
 }
 
 // view asks broker via (0: any) for Metadata of every topic.
-func (rc *replCluster) view(via int32) (ClusterView, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	var resp kmsg.Response
-	var err error
-	if via == 0 {
-		resp, err = rc.cl.Request(ctx, req)
-	} else {
-		resp, err = rc.cl.Broker(int(via)).Request(ctx, req)
-	}
+func (rc *replCluster) view(via int32) (chaos.ClusterView, error) {
+	m, err := rc.Metadata(via)
 	if err != nil {
-		return ClusterView{}, err
+		return chaos.ClusterView{}, err
 	}
-	return viewFromMetadata(resp.(*kmsg.MetadataResponse)), nil
+	return chaos.ViewFromMetadata(m), nil
 }
 
 // partition returns topic-p as broker via (0: any) sees it.
-func (rc *replCluster) partition(via int32, topic string, p int32) (PartitionView, bool) {
+func (rc *replCluster) partition(via int32, topic string, p int32) (chaos.PartitionView, bool) {
 	v, err := rc.view(via)
 	if err != nil || int(p) >= len(v.Topics[topic]) {
-		return PartitionView{}, false
+		return chaos.PartitionView{}, false
 	}
 	return v.Topics[topic][p], true
-}
-
-// fault starts fault f at once (For: far past the test) through a Runner, as `kchaos run`
-// does, and returns when it is applied.
-func (rc *replCluster) fault(f Fault) *Runner {
-	rc.t.Helper()
-	f.For = Duration(10 * time.Minute)
-	dir := rc.t.TempDir()
-	var drv Driver = rc.drv
-	if rc.driver != nil {
-		drv = rc.driver
-	}
-	before := rc.starts()
-	r, err := Start(context.Background(), []Fault{f}, Env{Seed: rc.seed, Duration: 11 * time.Minute, Driver: drv,
-		Resolver: rc.resolver, History: rc.hw, RunDir: dir, HealTimeout: 30 * time.Second})
-	if err != nil {
-		rc.t.Fatal(err)
-	}
-	rc.runners = append(rc.runners, r)
-	rc.runDirs = append(rc.runDirs, dir)
-	// The runner writes the start event once Apply returned: the fault is fully in place.
-	until(rc.t, string(f.Kind)+" applied", 10*time.Second, func() bool { return rc.starts() > before || len(r.Failures()) > 0 })
-	if fs := r.Failures(); len(fs) > 0 {
-		rc.t.Fatalf("%s not applied: %v", f.Kind, fs)
-	}
-	return r
-}
-
-// starts counts the fault start events in the history.
-func (rc *replCluster) starts() int {
-	rc.histMu.Lock()
-	defer rc.histMu.Unlock()
-	return bytes.Count(rc.hist.Bytes(), []byte(`"phase":"start"`))
-}
-
-// heal heals r and returns how long healing took.
-func (rc *replCluster) heal(r *Runner) time.Duration {
-	rc.t.Helper()
-	start := time.Now()
-	if err := r.Heal(); err != nil {
-		rc.t.Fatalf("heal: %v", err)
-	}
-	return time.Since(start)
 }
 
 // produceRaw sends values to topic-p on broker `to` in one Produce request with acks (1 or
 // -1) and returns the partition's error (nil: acknowledged).
 func (rc *replCluster) produceRaw(to int32, topic string, p int32, acks int16, values []string) error {
-	cl := rc.cl
+	cl := rc.Admin()
 	if acks == 1 {
-		cl = rc.cl1
+		cl = rc.LeaderAcks()
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = acks, 5000
@@ -342,7 +116,7 @@ func (rc *replCluster) produceRaw(to int32, topic string, p int32, acks int16, v
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition = p
-	rp.Records = recordBatch(values)
+	rp.Records = chaos.RecordBatch(values)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
@@ -354,35 +128,29 @@ func (rc *replCluster) produceRaw(to int32, topic string, p int32, acks int16, v
 	return kerr.ErrorForCode(resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode)
 }
 
-// readPartition reads topic-p from its current leader with a consumer until it has seen the
-// value last, and returns every value read.
-func (rc *replCluster) readPartition(topic string, p int32, last string) []string {
-	rc.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(rc.c.Bootstrap()...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}))
-	if err != nil {
-		rc.t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	var out []string
-	for ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		for _, r := range fs.Records() {
-			out = append(out, string(r.Value))
-			if string(r.Value) == last {
-				return out
+// keepWriting writes an acks=1 record to topic-p on broker leader every 50ms until the
+// returned function is called.
+func (rc *replCluster) keepWriting(leader int32, topic string, p int32) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
 			}
+			rc.produceRaw(leader, topic, p, 1, []string{fmt.Sprintf("during%d", i)})
 		}
-	}
-	rc.t.Fatalf("read %s-%d: %q not seen within 15s; read %d records", topic, p, last, len(out))
-	return nil
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
-// followerNotController picks, with the test's rng, a replica of pv that is neither its
-// leader nor the active controller.
-func (rc *replCluster) followerNotController(pv PartitionView, controller int32) int32 {
+// followerNotController picks, with the cluster's seeded rng, a replica of pv that is neither
+// its leader nor the active controller.
+func (rc *replCluster) followerNotController(pv chaos.PartitionView, controller int32) int32 {
 	var cands []int32
 	for _, r := range pv.Replicas {
 		if r != pv.Leader && r != controller {
@@ -393,25 +161,7 @@ func (rc *replCluster) followerNotController(pv PartitionView, controller int32)
 		rc.t.Fatalf("no follower of %v (leader %d) that is not the controller %d", pv.Replicas, pv.Leader, controller)
 	}
 	slices.Sort(cands)
-	return cands[rc.rng.IntN(len(cands))]
-}
-
-// observed returns the observer's ISR events for topic-p.
-func (rc *replCluster) observed(topic string, p int32) []history.PartitionState {
-	rc.histMu.Lock()
-	data := slices.Clone(rc.hist.Bytes())
-	rc.histMu.Unlock()
-	rd := history.NewReader(bytes.NewReader(data), "history")
-	var out []history.PartitionState
-	for {
-		var e history.Event
-		if err := rd.Next(&e); err != nil {
-			return out
-		}
-		if e.F == history.FMeta && e.Topic == topic && e.Partition == p && e.ISR != nil {
-			out = append(out, *e.ISR)
-		}
-	}
+	return cands[rc.Rand.IntN(len(cands))]
 }
 
 // TestClusterIsolatedFollowerLeavesAndRejoinsISR cuts one follower off from its peers (Kafka
@@ -424,7 +174,7 @@ func TestClusterIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	pv := v.Topics["a"][0]
 	f := rc.followerNotController(pv, v.Controller)
 	t.Logf("a-0 leader %d replicas %v, controller %d; isolating follower %d from peers", pv.Leader, pv.Replicas, v.Controller, f)
-	fault := Fault{Kind: Isolate, Target: Target{Sel: SelBroker, Broker: f}, Params: map[string]string{"from": "peers"}}
+	fault := chaos.Fault{Kind: chaos.Isolate, Target: chaos.Target{Sel: chaos.SelBroker, Broker: f}, Params: map[string]string{"from": "peers"}}
 	effect := rc.followerLeavesAndRejoinsISR("a", pv, f, fault, 8)
 	if effect > 2*time.Second+2*time.Second {
 		t.Errorf("the isolated follower left the ISR %s after the fault began; want within about replica.lag.time.max.ms (2s)", effect)
@@ -438,7 +188,7 @@ func TestClusterFollowerCutFromLeaderLagsOutOfISR(t *testing.T) {
 	const lag = 2 * time.Second
 	rc := startReplCluster(t, map[string]string{"replica.lag.time.max.ms": "2000"}, "l")
 	v := rc.mustView("l")
-	var cands []PartitionView
+	var cands []chaos.PartitionView
 	for _, p := range v.Topics["l"] {
 		if p.Leader != v.Controller {
 			cands = append(cands, p)
@@ -447,10 +197,10 @@ func TestClusterFollowerCutFromLeaderLagsOutOfISR(t *testing.T) {
 	if len(cands) == 0 {
 		t.Fatalf("every partition of l is led by the controller %d: %+v", v.Controller, v.Topics["l"])
 	}
-	pv := cands[rc.rng.IntN(len(cands))]
+	pv := cands[rc.Rand.IntN(len(cands))]
 	f := rc.followerNotController(pv, v.Controller)
 	t.Logf("l-%d leader %d replicas %v, controller %d; cutting follower %d from the leader", pv.Partition, pv.Leader, pv.Replicas, v.Controller, f)
-	fault := Fault{Kind: Partition, Target: Target{Sel: SelBroker, Broker: f},
+	fault := chaos.Fault{Kind: chaos.Partition, Target: chaos.Target{Sel: chaos.SelBroker, Broker: f},
 		Params: map[string]string{"from": fmt.Sprintf("broker(%d)", pv.Leader)}}
 	effect := rc.followerLeavesAndRejoinsISR("l", pv, f, fault, 4)
 	if effect < lag-500*time.Millisecond {
@@ -465,7 +215,7 @@ func TestClusterFollowerCutFromLeaderLagsOutOfISR(t *testing.T) {
 // topic-pv.Partition meanwhile so the leader's log moves, waits until the leader's Metadata
 // drops follower f from the ISR, heals and waits until f is back. It logs and returns the time
 // from fault start to the shrink.
-func (rc *replCluster) followerLeavesAndRejoinsISR(topic string, pv PartitionView, f int32, fault Fault, wantLinks int) time.Duration {
+func (rc *replCluster) followerLeavesAndRejoinsISR(topic string, pv chaos.PartitionView, f int32, fault chaos.Fault, wantLinks int) time.Duration {
 	t := rc.t
 	t.Helper()
 	part := pv.Partition
@@ -473,32 +223,19 @@ func (rc *replCluster) followerLeavesAndRejoinsISR(topic string, pv PartitionVie
 		return rc.produceRaw(pv.Leader, topic, part, -1, []string{"pre"}) == nil
 	})
 	start := time.Now()
-	r := rc.fault(fault)
+	r := rc.Fault(fault)
 	applied := time.Since(start)
-	if got := rc.net.Impaired(); len(got) != wantLinks {
+	if got := rc.Net().Impaired(); len(got) != wantLinks {
 		t.Errorf("%s impaired %d links %v, want %d", fault.Kind, len(got), got, wantLinks)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // keep the leader's log moving, so the cut follower falls behind
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			rc.produceRaw(pv.Leader, topic, part, 1, []string{fmt.Sprintf("during%d", i)})
-		}
-	}()
+	// Keep the leader's log moving, so the cut follower falls behind.
+	stopWriting := rc.keepWriting(pv.Leader, topic, part)
 	inISR := func() bool {
 		p, ok := rc.partition(pv.Leader, topic, part)
 		return !ok || slices.Contains(p.ISR, f)
 	}
 	effect := until(t, "cut follower leaves the ISR", 15*time.Second, func() bool { return !inISR() }) + applied
-	close(stop)
-	wg.Wait()
+	stopWriting()
 	if p, _ := rc.partition(pv.Leader, topic, part); p.Leader != pv.Leader || len(p.ISR) != 2 {
 		t.Errorf("after the shrink %s-%d has leader %d ISR %v; want leader %d and 2 in the ISR", topic, part, p.Leader, p.ISR, pv.Leader)
 	}
@@ -508,8 +245,8 @@ func (rc *replCluster) followerLeavesAndRejoinsISR(topic string, pv PartitionVie
 		}
 	}
 	healStart := time.Now()
-	undo := rc.heal(r)
-	if l := rc.net.Impaired(); len(l) > 0 {
+	undo := rc.Heal(r)
+	if l := rc.Net().Impaired(); len(l) > 0 {
 		t.Fatalf("links impaired after heal: %v", l)
 	}
 	back := until(t, "follower back in the ISR", 30*time.Second, inISR)
@@ -584,7 +321,7 @@ func (rc *replCluster) killLeaderElectsNewLeader() {
 	t := rc.t
 	t.Helper()
 	old := rc.mustPartition(0, "b", 0)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(rc.c.Bootstrap()...), kgo.DefaultProduceTopic("b"),
+	prod, err := kgo.NewClient(kgo.SeedBrokers(rc.Bootstrap()...), kgo.DefaultProduceTopic("b"),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0), kgo.MetadataMinAge(50*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
 		kgo.RecordDeliveryTimeout(30*time.Second), kgo.MaxBufferedRecords(1000))
@@ -610,8 +347,8 @@ func (rc *replCluster) killLeaderElectsNewLeader() {
 	until(t, "producer acknowledged", 10*time.Second, func() bool { return log.count(time.Time{}) >= 50 })
 	time.Sleep(500 * time.Millisecond)
 	killAt := time.Now()
-	r := rc.fault(Fault{Kind: Kill, Target: Target{Sel: SelLeader, Topic: "b", Partition: 0}})
-	if rc.c.Node(old.Leader).Running() {
+	r := rc.Fault(chaos.Fault{Kind: chaos.Kill, Target: chaos.Target{Sel: chaos.SelLeader, Topic: "b", Partition: 0}})
+	if rc.Node(old.Leader).Running() {
 		t.Fatalf("leader %d of b-0 still running after kill", old.Leader)
 	}
 	var newLeader int32
@@ -630,7 +367,7 @@ func (rc *replCluster) killLeaderElectsNewLeader() {
 	resumed := until(t, "producer acknowledged again after the kill", 20*time.Second, func() bool { return log.count(killAt) >= 50 })
 	time.Sleep(time.Second)
 	healStart := time.Now()
-	rc.heal(r)
+	rc.Heal(r)
 	until(t, "restarted broker back in the ISR", 30*time.Second, func() bool {
 		p, ok := rc.partition(newLeader, "b", 0)
 		return ok && slices.Contains(p.ISR, old.Leader)
@@ -656,7 +393,7 @@ func (rc *replCluster) killLeaderElectsNewLeader() {
 		t.Errorf("longest gap began %s before the kill, not at it", killAt.Sub(gapAt))
 	}
 	epochs := map[int32]bool{}
-	for _, s := range rc.observed("b", 0) {
+	for _, s := range rc.Observed("b", 0) {
 		epochs[s.LeaderEpoch] = true
 	}
 	if len(epochs) < 2 {
@@ -689,7 +426,7 @@ func (rc *replCluster) leaderIsolatedAcks1Lost() {
 	if len(cands) == 0 {
 		t.Fatalf("every partition of c is led by the controller %d: %+v", v.Controller, v.Topics["c"])
 	}
-	part := cands[rc.rng.IntN(len(cands))]
+	part := cands[rc.Rand.IntN(len(cands))]
 	old := v.Topics["c"][part]
 	t.Logf("c-%d leader %d replicas %v, controller %d", part, old.Leader, old.Replicas, v.Controller)
 	var pre []string
@@ -702,7 +439,7 @@ func (rc *replCluster) leaderIsolatedAcks1Lost() {
 		return preErr == nil
 	})
 	start := time.Now()
-	iso := rc.fault(Fault{Kind: LeaderIsolateFromFollowers, Target: Target{Sel: SelLeader, Topic: "c", Partition: part}})
+	iso := rc.Fault(chaos.Fault{Kind: chaos.LeaderIsolateFromFollowers, Target: chaos.Target{Sel: chaos.SelLeader, Topic: "c", Partition: part}})
 	applied := time.Since(start)
 	var acked []string
 	var lastErr error
@@ -746,10 +483,10 @@ func (rc *replCluster) leaderIsolatedAcks1Lost() {
 		p, ok := rc.partition(newLeader, "c", part)
 		return ok && p.Leader == newLeader
 	})
-	kill := rc.fault(Fault{Kind: Kill, Target: Target{Sel: SelBroker, Broker: old.Leader}})
+	kill := rc.Fault(chaos.Fault{Kind: chaos.Kill, Target: chaos.Target{Sel: chaos.SelBroker, Broker: old.Leader}})
 	healStart := time.Now()
-	rc.heal(kill)
-	rc.heal(iso)
+	rc.Heal(kill)
+	rc.Heal(iso)
 	until(t, "old leader back in the ISR", 30*time.Second, func() bool {
 		p, ok := rc.partition(newLeader, "c", part)
 		return ok && p.Leader == newLeader && len(p.ISR) == 3
@@ -758,7 +495,7 @@ func (rc *replCluster) leaderIsolatedAcks1Lost() {
 	if err := rc.produceRaw(newLeader, "c", part, -1, []string{"end"}); err != nil {
 		t.Fatalf("acks=all after heal: %v", err)
 	}
-	got := rc.readPartition("c", part, "end")
+	got := rc.ReadPartition("c", part, "end")
 	for _, v := range pre {
 		if !slices.Contains(got, v) {
 			t.Errorf("acks=all record %s written before the fault is lost", v)

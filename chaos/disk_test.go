@@ -6,7 +6,6 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/broker/storage/faultfs"
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // diskNode is one single-node broker process for disk fault tests, with a raw Kafka client
@@ -294,9 +294,7 @@ func TestDiskSlowRaisesProduceLatency(t *testing.T) {
 }
 
 func TestDiskLoseUnsyncedLosesAcknowledgedRecords(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed: %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	rng := testkit.Rand(t)
 	d := startDiskNode(t)
 	durable := 5 + rng.IntN(20)
 	d.mustProduce(durable)

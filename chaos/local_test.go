@@ -1,4 +1,4 @@
-package chaos
+package chaos_test
 
 import (
 	"bytes"
@@ -6,96 +6,40 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kchaos/kchaos/broker/brokertest"
-	"github.com/kchaos/kchaos/broker/local"
+	"github.com/kchaos/kchaos/chaos"
 	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/internal/e2e"
 )
 
 func TestMain(m *testing.M) { os.Exit(brokertest.Main(m)) }
 
-// testCluster is n single-node kchaos brokers (ids 1..n), each reached by clients only
-// through its client link proxy: the broker advertises the proxy's address.
+// testCluster is n standalone kchaos brokers from the e2e fixture (ids 1..n), each reached
+// by clients only through its client link proxy.
 type testCluster struct {
-	nodes map[int32]*local.Node
-	net   *Net
+	*e2e.Cluster
 }
 
 func startTestCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
-	bin, err := brokertest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &testCluster{nodes: map[int32]*local.Node{}, net: NewNet(1)}
-	t.Cleanup(func() {
-		for _, nd := range c.nodes {
-			nd.Stop()
-		}
-		c.net.Close()
-	})
-	dir := t.TempDir()
-	for i := int32(1); i <= int32(n); i++ {
-		p, err := c.net.Add(LinkID{Clients, i, PlaneClient}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// local.NodeConfig has no advertise option yet; a wrapper adds the flag.
-		wrapper := filepath.Join(dir, fmt.Sprintf("kchaos-%d.sh", i))
-		script := fmt.Sprintf("#!/bin/sh\nexec %q \"$@\" --advertise %s\n", bin, p.Addr())
-		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		nd, err := local.StartNode(ctx, local.NodeConfig{ID: i, DataDir: filepath.Join(dir, fmt.Sprint(i), "data"),
-			LogPath: filepath.Join(dir, fmt.Sprint(i), "broker.log"), Binary: wrapper, StopTimeout: 5 * time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nodes[i] = nd
-		c.net.SetUpstream(i, PlaneClient, nd.Addr())
-	}
-	return c
+	return &testCluster{e2e.StartStandalone(t, n)}
 }
 
-func (c *testCluster) driver() *Local {
-	ps := map[int32]Process{}
-	for id, n := range c.nodes {
-		ps[id] = n
-	}
-	return &Local{Nodes: ps, Net: c.net}
-}
-
-// resolver returns a fixed view of the brokers (each is its own single-node cluster, so no
-// one Metadata answer lists them all).
-func (c *testCluster) resolver() Resolver {
-	var ids []int32
-	for id := range c.nodes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ResolverFunc(func(context.Context) (ClusterView, error) {
-		return ClusterView{Brokers: ids, Controller: ids[0]}, nil
-	})
-}
+func (c *testCluster) driver() *chaos.Local { return c.Driver().(*chaos.Local) }
 
 // probe sends one ApiVersions v0 request to broker id through its client proxy on a new
 // connection and reports whether it was answered within timeout.
 func (c *testCluster) probe(id int32, timeout time.Duration) error {
-	conn, err := net.DialTimeout("tcp", c.net.Addr(LinkID{Clients, id, PlaneClient}), timeout)
+	conn, err := net.DialTimeout("tcp", c.Net().Addr(chaos.LinkID{From: chaos.Clients, To: id, Plane: chaos.PlaneClient}), timeout)
 	if err != nil {
 		return err
 	}
@@ -116,39 +60,18 @@ func (c *testCluster) probe(id int32, timeout time.Duration) error {
 	return nil
 }
 
-// until polls f every 10ms until it is true or limit passes; it returns the time taken.
-func until(t *testing.T, what string, limit time.Duration, f func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !f() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %s", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
-func processState(t *testing.T, pid int) byte {
-	t.Helper()
-	pi, err := readProc(pid)
-	if err != nil {
-		return 0
-	}
-	return pi.State
-}
-
 // assertHealed checks nothing of a fault is left: every broker runs and is not stopped, no
 // link is impaired, nothing is pending, and each broker answers through its proxy.
-func assertHealed(t *testing.T, c *testCluster, reg *Registry) {
+func assertHealed(t *testing.T, c *testCluster, pending []chaos.Record) {
 	t.Helper()
-	if p := reg.Pending(); len(p) > 0 {
-		t.Errorf("pending changes after heal: %+v", p)
+	if len(pending) > 0 {
+		t.Errorf("pending changes after heal: %+v", pending)
 	}
-	if l := c.net.Impaired(); len(l) > 0 {
+	if l := c.Net().Impaired(); len(l) > 0 {
 		t.Errorf("impaired links after heal: %v", l)
 	}
-	for id, n := range c.nodes {
+	for _, n := range c.Nodes() {
+		id := n.ID
 		if !n.Running() {
 			t.Errorf("broker %d not running after heal", id)
 			continue
@@ -168,31 +91,31 @@ func assertHealed(t *testing.T, c *testCluster, reg *Registry) {
 func TestLocalFaultTimings(t *testing.T) {
 	c := startTestCluster(t, 1)
 	d := c.driver()
-	reg, err := NewRegistry(t.TempDir())
+	reg, err := chaos.NewRegistry(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close()
 	ctx := context.Background()
-	target := Resolved{Nodes: []int32{1}, Clients: true}
+	target := chaos.Resolved{Nodes: []int32{1}, Clients: true}
 	down := func() bool { return c.probe(1, 150*time.Millisecond) != nil }
 	up := func() bool { return c.probe(1, 300*time.Millisecond) == nil }
 	cases := []struct {
-		f     Fault
+		f     chaos.Fault
 		check func(t *testing.T)
 	}{
-		{f: Fault{Kind: Kill}},
-		{f: Fault{Kind: Stop}},
-		{f: Fault{Kind: Pause}, check: func(t *testing.T) {
-			if st := processState(t, c.nodes[1].Pid()); st != 'T' {
+		{f: chaos.Fault{Kind: chaos.Kill}},
+		{f: chaos.Fault{Kind: chaos.Stop}},
+		{f: chaos.Fault{Kind: chaos.Pause}, check: func(t *testing.T) {
+			if st := processState(t, c.Node(1).Pid()); st != 'T' {
 				t.Fatalf("paused broker in state %c, want T", st)
 			}
 		}},
-		{f: Fault{Kind: Isolate, Params: map[string]string{"from": "clients"}}},
-		{f: Fault{Kind: Isolate, Params: map[string]string{"from": "clients", "mode": "reset"}}},
+		{f: chaos.Fault{Kind: chaos.Isolate, Params: map[string]string{"from": "clients"}}},
+		{f: chaos.Fault{Kind: chaos.Isolate, Params: map[string]string{"from": "clients", "mode": "reset"}}},
 	}
 	for i, tc := range cases {
-		name := string(tc.f.Kind) + "/" + tc.f.param("mode", "")
+		name := string(tc.f.Kind) + "/" + tc.f.Params["mode"]
 		id := int64(i + 1)
 		until(t, name+": healthy before", 10*time.Second, up)
 		start := time.Now()
@@ -214,13 +137,13 @@ func TestLocalFaultTimings(t *testing.T) {
 	}
 	// Restart has no duration: it is done when Apply returns.
 	start := time.Now()
-	if err := d.Apply(ctx, reg, 99, Fault{Kind: Restart}, target); err != nil {
+	if err := d.Apply(ctx, reg, 99, chaos.Fault{Kind: chaos.Restart}, target); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("fault %-22s back and answering after %s", "restart", (until(t, "restart answers", 30*time.Second, up) + time.Since(start)).Round(time.Millisecond))
 	// Latency and loss on the client link show in a round trip.
 	base := rtt(t, c)
-	if err := d.Apply(ctx, reg, 100, Fault{Kind: Latency, Params: map[string]string{"delay": "100ms", "links": "clients"}}, target); err != nil {
+	if err := d.Apply(ctx, reg, 100, chaos.Fault{Kind: chaos.Latency, Params: map[string]string{"delay": "100ms", "links": "clients"}}, target); err != nil {
 		t.Fatal(err)
 	}
 	slow := rtt(t, c)
@@ -230,13 +153,13 @@ func TestLocalFaultTimings(t *testing.T) {
 	if slow < 200*time.Millisecond || slow > 350*time.Millisecond || after > 100*time.Millisecond {
 		t.Errorf("latency 100ms each way: round trip %s, after heal %s", slow, after)
 	}
-	assertHealed(t, c, reg)
+	assertHealed(t, c, reg.Pending())
 }
 
 // rtt measures one ApiVersions round trip on an established connection to broker 1.
 func rtt(t *testing.T, c *testCluster) time.Duration {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", c.net.Addr(LinkID{Clients, 1, PlaneClient}), time.Second)
+	conn, err := net.DialTimeout("tcp", c.Net().Addr(chaos.LinkID{From: chaos.Clients, To: 1, Plane: chaos.PlaneClient}), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +187,7 @@ func rtt(t *testing.T, c *testCluster) time.Duration {
 // events and that nothing is left afterwards.
 func TestRunnerRecordsAndHeals(t *testing.T) {
 	c := startTestCluster(t, 2)
-	faults, err := ParseYAML("t.yaml", []byte(`
+	faults, err := chaos.ParseYAML("t.yaml", []byte(`
 - {kind: pause, target: broker(1), at: 200ms, for: 700ms}
 - {kind: isolate, target: broker(2), params: {from: clients}, at: 300ms, for: 500ms}
 - {kind: kill, target: broker(2), at: 1s, for: 300ms}
@@ -275,18 +198,16 @@ func TestRunnerRecordsAndHeals(t *testing.T) {
 	var buf bytes.Buffer
 	hw := history.NewWriter(&buf)
 	dir := t.TempDir()
-	r, err := Start(context.Background(), faults, Env{Seed: 5, Duration: 2 * time.Second, Driver: c.driver(),
-		Resolver: c.resolver(), History: hw, RunDir: dir})
+	r, err := chaos.Start(context.Background(), faults, chaos.Env{Seed: 5, Duration: 2 * time.Second, Driver: c.driver(),
+		Resolver: c.Resolver(), History: hw, RunDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	if st := processState(t, c.nodes[1].Pid()); st != 'T' {
-		t.Errorf("broker 1 not paused mid-fault: state %c", st)
-	}
-	if err := c.probe(2, 200*time.Millisecond); err == nil {
-		t.Error("broker 2 reachable by clients while isolated from them")
-	}
+	// broker 1 is paused from 200ms to 900ms, broker 2 cut from clients from 300ms to 800ms.
+	until(t, "broker 1 paused mid-fault", time.Second, func() bool { return processState(t, c.Node(1).Pid()) == 'T' })
+	until(t, "broker 2 unreachable by clients while isolated from them", time.Second, func() bool {
+		return c.probe(2, 200*time.Millisecond) != nil
+	})
 	if err := r.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -319,11 +240,11 @@ func TestRunnerRecordsAndHeals(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("history faults:\n%v\nwant\n%v", got, want)
 	}
-	pending, err := ReadJournal(dir)
+	pending, err := chaos.ReadJournal(dir)
 	if err != nil || len(pending) > 0 {
 		t.Fatalf("journal pending after run: %+v %v", pending, err)
 	}
-	assertHealed(t, c, r.reg)
+	assertHealed(t, c, r.Pending())
 }
 
 // TestRunnerHealsOnCancelAndSignal stops a run mid-fault, by cancelling its context and by
@@ -334,16 +255,16 @@ func TestRunnerHealsOnCancelAndSignal(t *testing.T) {
 	guard := make(chan os.Signal, 1)
 	signal.Notify(guard, syscall.SIGTERM)
 	defer signal.Stop(guard)
-	faults := []Fault{{Kind: Pause, Target: Target{Sel: SelBroker, Broker: 1}, At: Duration(100 * time.Millisecond), For: Duration(time.Minute)},
-		{Kind: Isolate, Target: Target{Sel: SelBroker, Broker: 1}, Params: map[string]string{"from": "clients"}, At: Duration(100 * time.Millisecond), For: Duration(time.Minute)}}
+	faults := []chaos.Fault{{Kind: chaos.Pause, Target: chaos.Target{Sel: chaos.SelBroker, Broker: 1}, At: chaos.Duration(100 * time.Millisecond), For: chaos.Duration(time.Minute)},
+		{Kind: chaos.Isolate, Target: chaos.Target{Sel: chaos.SelBroker, Broker: 1}, Params: map[string]string{"from": "clients"}, At: chaos.Duration(100 * time.Millisecond), For: chaos.Duration(time.Minute)}}
 	for _, how := range []string{"cancel", "SIGTERM"} {
 		ctx, cancel := context.WithCancel(context.Background())
-		r, err := Start(ctx, faults, Env{Seed: 1, Duration: 2 * time.Minute, Driver: c.driver(), Resolver: c.resolver(), RunDir: t.TempDir()})
+		r, err := chaos.Start(ctx, faults, chaos.Env{Seed: 1, Duration: 2 * time.Minute, Driver: c.driver(), Resolver: c.Resolver(), RunDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		until(t, how+": pause applied", 5*time.Second, func() bool { return processState(t, c.nodes[1].Pid()) == 'T' })
-		until(t, how+": isolate applied", 5*time.Second, func() bool { return len(c.net.Impaired()) == 1 })
+		until(t, how+": pause applied", 5*time.Second, func() bool { return processState(t, c.Node(1).Pid()) == 'T' })
+		until(t, how+": isolate applied", 5*time.Second, func() bool { return len(c.Net().Impaired()) == 1 })
 		start := time.Now()
 		if how == "cancel" {
 			cancel()
@@ -351,14 +272,14 @@ func TestRunnerHealsOnCancelAndSignal(t *testing.T) {
 			syscall.Kill(os.Getpid(), syscall.SIGTERM)
 		}
 		until(t, how+": healed", 10*time.Second, func() bool {
-			return processState(t, c.nodes[1].Pid()) != 'T' && len(c.net.Impaired()) == 0
+			return processState(t, c.Node(1).Pid()) != 'T' && len(c.Net().Impaired()) == 0
 		})
 		t.Logf("%s healed in %s", how, time.Since(start).Round(time.Microsecond))
 		if err := r.Wait(); err != nil {
 			t.Fatal(err)
 		}
 		cancel()
-		assertHealed(t, c, r.reg)
+		assertHealed(t, c, r.Pending())
 	}
 }
 
@@ -367,11 +288,11 @@ func TestRunnerHealsOnCancelAndSignal(t *testing.T) {
 func TestHealDirAfterCrash(t *testing.T) {
 	c := startTestCluster(t, 1)
 	dir := t.TempDir()
-	reg, err := NewRegistry(dir)
+	reg, err := chaos.NewRegistry(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.driver().Apply(context.Background(), reg, 1, Fault{Kind: Pause}, Resolved{Nodes: []int32{1}}); err != nil {
+	if err := c.driver().Apply(context.Background(), reg, 1, chaos.Fault{Kind: chaos.Pause}, chaos.Resolved{Nodes: []int32{1}}); err != nil {
 		t.Fatal(err)
 	}
 	// A stranger: stopped, recorded as if we had paused it, but not a kchaos broker.
@@ -381,34 +302,34 @@ func TestHealDirAfterCrash(t *testing.T) {
 	}
 	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
 	sleeper.Process.Signal(syscall.SIGSTOP)
-	pi, err := readProc(sleeper.Process.Pid)
+	pi, err := chaos.ReadProc(sleeper.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.Add(Record{Fault: 2, Action: "pause", Node: 9, Pid: sleeper.Process.Pid, PidStart: pi.Start, Cmdline: pi.Cmdline}, nil)
+	reg.Add(chaos.Record{Fault: 2, Action: "pause", Node: 9, Pid: sleeper.Process.Pid, PidStart: pi.Start, Cmdline: pi.Cmdline}, nil)
 	reg.Close() // the harness dies here: nothing undone
 
-	if st := processState(t, c.nodes[1].Pid()); st != 'T' {
+	if st := processState(t, c.Node(1).Pid()); st != 'T' {
 		t.Fatalf("broker not paused before heal: %c", st)
 	}
-	report, err := HealDir(context.Background(), dir)
+	report, err := chaos.HealDir(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("heal report: %q", report)
-	if st := processState(t, c.nodes[1].Pid()); st == 'T' {
+	if st := processState(t, c.Node(1).Pid()); st == 'T' {
 		t.Fatal("broker still stopped after kchaos chaos heal")
 	}
 	until(t, "sleeper stays stopped", time.Second, func() bool { return processState(t, sleeper.Process.Pid) == 'T' })
 	if len(report) != 2 || !strings.Contains(report[1], "resumed broker 1") || !strings.Contains(report[0], "gone") {
 		t.Fatalf("report %q", report)
 	}
-	if p, err := ReadJournal(dir); err != nil || len(p) != 0 {
+	if p, err := chaos.ReadJournal(dir); err != nil || len(p) != 0 {
 		t.Fatalf("journal still pending after heal: %+v %v", p, err)
 	}
-	again, err := HealDir(context.Background(), dir)
+	again, err := chaos.HealDir(context.Background(), dir)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second heal did %q %v", again, err)
 	}
-	c.nodes[1].Resume() // keep the local.Node's paused flag in step
+	c.Node(1).Resume() // keep the local.Node's paused flag in step
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"maps"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -22,23 +19,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
 
-	"github.com/kchaos/kchaos/broker/brokertest"
-	"github.com/kchaos/kchaos/broker/local"
-	"github.com/kchaos/kchaos/broker/storage/faultfs"
-	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // needNetns skips the test, saying why, unless this process can build a fabric.
 func needNetns(t *testing.T) {
 	t.Helper()
-	if err := NetnsAvailable(); err != nil {
-		t.Skipf("netns driver tests need root, iproute2 and network namespaces: %v", err)
-	}
+	testkit.Need(t, "root, iproute2 and network namespaces (the netns driver)", NetnsAvailable())
 }
 
 // newTestFabric builds a fabric of n brokers journalled in dir and, at cleanup, removes it and
@@ -230,9 +219,7 @@ func wantCut(r Resolved) []string {
 // every link connects again.
 func TestNetnsCutKindsDropPackets(t *testing.T) {
 	needNetns(t)
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 7))
+	rng := testkit.Rand(t)
 	ids := []int32{1, 2, 3, 4, 5}
 	f := newTestFabric(t, "", len(ids))
 	echoListeners(t, f, ids)
@@ -531,275 +518,6 @@ func TestNetnsHealDirAfterCrash(t *testing.T) {
 	}
 }
 
-// netnsCluster is a local cluster whose brokers run in a fabric's namespaces.
-type netnsCluster struct {
-	*replCluster
-	fab *Fabric
-	drv *Netns
-}
-
-// fault starts f at once through a Runner driving the netns driver, as `kchaos run
-// --chaos-driver netns` does, and returns when it is applied.
-func (nc *netnsCluster) fault(f Fault) *Runner { return nc.replCluster.fault(f) }
-
-// startNetnsCluster starts n brokers in the namespaces of a new fabric, each on a tmpfs data
-// directory of diskSize bytes, with props added to the launcher's defaults, creates topics
-// (3 partitions, RF 3) and observes them into the history as `kchaos run` does. Cleanup heals
-// every fault, stops the brokers, removes the fabric and checks nothing of it is left.
-func startNetnsCluster(t *testing.T, n int, diskSize int64, props map[string]string, topics ...string) *netnsCluster {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
-	bin, err := brokertest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	fab := newTestFabric(t, dir, n)
-	cfg := local.Config{Brokers: n, Dir: filepath.Join(dir, "cluster"), Binary: bin, StopTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Place: fab.Place,
-		Props: map[string]string{"group.initial.rebalance.delay.ms": "0"}}
-	maps.Copy(cfg.Props, props)
-	for id := int32(1); id <= int32(n); id++ {
-		if err := fab.MountData(id, filepath.Join(cfg.Dir, "node-"+strconv.Itoa(int(id)), "data"), diskSize); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	start := time.Now()
-	c, err := local.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := &replCluster{t: t, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 8)), c: c}
-	rc.hw = history.NewWriter(lockedBuffer{rc})
-	nc := &netnsCluster{replCluster: rc, fab: fab, drv: &Netns{Fabric: fab, Local: &Local{Nodes: map[int32]Process{}}}}
-	rc.driver = nc.drv
-	octx, stopObserver := context.WithCancel(context.Background())
-	observed := make(chan struct{})
-	observing := false
-	t.Cleanup(func() {
-		stopObserver()
-		if observing {
-			<-observed
-		}
-		for _, r := range rc.runners {
-			if err := r.Heal(); err != nil {
-				t.Errorf("heal: %v", err)
-			}
-		}
-		for _, dir := range rc.runDirs {
-			if p, err := ReadJournal(dir); err != nil || len(p) > 0 {
-				t.Errorf("journal %s pending after heal: %+v %v", dir, p, err)
-			}
-		}
-		if t.Failed() {
-			for _, nd := range c.Nodes {
-				t.Logf("broker %d log tail:\n%s", nd.ID, tail(nd.Log(), 60))
-			}
-		}
-		for _, cl := range []*kgo.Client{rc.cl, rc.cl1} {
-			if cl != nil {
-				cl.Close()
-			}
-		}
-		if rc.resolver != nil {
-			rc.resolver.Close()
-		}
-		stopStart := time.Now()
-		if err := c.Stop(); err != nil {
-			t.Logf("stop: %v", err)
-		}
-		t.Logf("brokers stopped in %s", time.Since(stopStart).Round(time.Millisecond))
-	})
-	for _, nd := range c.Nodes {
-		nc.drv.Local.Nodes[nd.ID] = nd
-		if !strings.HasPrefix(nd.Addr(), fab.Addr(nd.ID).String()+":") {
-			t.Fatalf("broker %d listens on %s, not on its namespace address %s", nd.ID, nd.Addr(), fab.Addr(nd.ID))
-		}
-	}
-	t.Logf("cluster of %d in namespaces up in %s: %v", n, time.Since(start).Round(time.Millisecond), c.Bootstrap())
-	if rc.resolver, err = NewKafkaResolver(c.Bootstrap()); err != nil {
-		t.Fatal(err)
-	}
-	if rc.cl, err = kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(3)); err != nil {
-		t.Fatal(err)
-	}
-	if rc.cl1, err = kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(3),
-		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()); err != nil {
-		t.Fatal(err)
-	}
-	observing = true
-	go func() {
-		defer close(observed)
-		Observe(octx, rc.resolver, rc.hw, topics, 2, 500*time.Millisecond)
-	}()
-	for _, tp := range topics {
-		rc.createTopic(tp, 3)
-	}
-	return nc
-}
-
-// TestNetnsIsolatedFollowerLeavesAndRejoinsISR runs 3 brokers in namespaces and isolates a
-// follower with nftables rules (from peers and clients): it leaves the ISR, and after heal
-// it is back.
-func TestNetnsIsolatedFollowerLeavesAndRejoinsISR(t *testing.T) {
-	needNetns(t)
-	nc := startNetnsCluster(t, 3, 64<<20, map[string]string{"replica.lag.time.max.ms": "2000"}, "a")
-	v := nc.mustView("a")
-	pv := v.Topics["a"][0]
-	fl := nc.followerNotController(pv, v.Controller)
-	t.Logf("a-0 leader %d replicas %v, controller %d; isolating follower %d", pv.Leader, pv.Replicas, v.Controller, fl)
-	until(t, "writes before the fault", 10*time.Second, func() bool {
-		return nc.produceRaw(pv.Leader, "a", 0, -1, []string{"pre"}) == nil
-	})
-	start := time.Now()
-	r := nc.fault(Fault{Kind: Isolate, Target: Target{Sel: SelBroker, Broker: fl}})
-	applied := time.Since(start)
-	if tbs, err := kchaosTables(nc.fab.Namespace(fl)); err != nil || len(tbs) != 1 {
-		t.Errorf("isolated broker %d's namespace has tables %v (%v), want one", fl, tbs, err)
-	}
-	if err := dialLink(nc.fab, Clients, fl, 500*time.Millisecond); err == nil {
-		t.Errorf("a client reached isolated broker %d", fl)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // keep the leader's log moving
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			nc.produceRaw(pv.Leader, "a", 0, 1, []string{fmt.Sprintf("during%d", i)})
-		}
-	}()
-	inISR := func() bool {
-		p, ok := nc.partition(pv.Leader, "a", 0)
-		return !ok || slices.Contains(p.ISR, fl)
-	}
-	effect := until(t, "isolated follower leaves the ISR", 15*time.Second, func() bool { return !inISR() }) + applied
-	close(stop)
-	wg.Wait()
-	healStart := time.Now()
-	if err := r.Heal(); err != nil {
-		t.Fatal(err)
-	}
-	undo := time.Since(healStart)
-	if tbs, err := kchaosTables(nc.fab.Namespace(fl)); err != nil || len(tbs) != 0 {
-		t.Errorf("tables %v (%v) left in broker %d's namespace after heal", tbs, err, fl)
-	}
-	until(t, "follower back in the ISR", 30*time.Second, inISR)
-	healed := time.Since(healStart)
-	t.Logf("isolate (netns): rules applied in %s; takes effect (fault start -> ISR shrink seen) %s [replica.lag.time.max.ms 2s]; heal (heal -> ISR back) %s (rules removed in %s)",
-		applied.Round(time.Millisecond), effect.Round(time.Millisecond), healed.Round(time.Millisecond), undo.Round(time.Microsecond))
-	if effect > 5*time.Second {
-		t.Errorf("the isolated follower left the ISR %s after the fault began; want within about replica.lag.time.max.ms (2s)", effect)
-	}
-
-	// Process faults act as in the local driver; the restart runs in the broker's namespace
-	// on its tmpfs, which kept its data.
-	node := nc.c.Node(fl)
-	addr := node.Addr()
-	kr := nc.fault(Fault{Kind: Kill, Target: Target{Sel: SelBroker, Broker: fl}})
-	if node.Running() {
-		t.Fatalf("broker %d still running after kill", fl)
-	}
-	until(t, "killed follower leaves the ISR", 15*time.Second, func() bool { return !inISR() })
-	restart := time.Now()
-	if err := kr.Heal(); err != nil {
-		t.Fatal(err)
-	}
-	if node.Addr() != addr {
-		t.Errorf("restarted broker %d listens on %s, was %s", fl, node.Addr(), addr)
-	}
-	until(t, "restarted follower back in the ISR", 30*time.Second, inISR)
-	t.Logf("kill (netns): restarted follower back in the ISR %s after heal", time.Since(restart).Round(time.Millisecond))
-}
-
-// produceOne sends one record to topic-0 on broker `to` with acks=1 and returns the
-// partition's error.
-func (nc *netnsCluster) produceOne(to int32, topic string, value []byte) error {
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = 1, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = recordBatch([]string{string(value)})
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer cancel()
-	resp, err := nc.cl1.Broker(int(to)).Request(ctx, req)
-	if err != nil {
-		return err
-	}
-	return kerr.ErrorForCode(resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode)
-}
-
-// TestNetnsDiskFullStorageErrorThenRecovery runs one broker in a namespace on a 32MiB tmpfs,
-// fills the tmpfs: produce answers KAFKA_STORAGE_ERROR (a real ENOSPC), and once the fault
-// ends produce succeeds again.
-func TestNetnsDiskFullStorageErrorThenRecovery(t *testing.T) {
-	needNetns(t)
-	nc := startNetnsCluster(t, 1, 32<<20, nil)
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "d", 1, 1
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := req.RequestWith(ctx, nc.cl); err != nil {
-		t.Fatal(err)
-	}
-	value := make([]byte, 4<<10)
-	until(t, "writes before the fault", 10*time.Second, func() bool { return nc.produceOne(1, "d", value) == nil })
-	start := time.Now()
-	r := nc.fault(Fault{Kind: DiskFull, Target: Target{Sel: SelBroker, Broker: 1}})
-	applied := time.Since(start)
-	var lastErr error
-	effect := until(t, "KAFKA_STORAGE_ERROR", 10*time.Second, func() bool {
-		lastErr = nc.produceOne(1, "d", value)
-		return errors.Is(lastErr, kerr.KafkaStorageError)
-	}) + applied
-	// The broker's log reaches its file through a pipe: give the line a moment.
-	until(t, "the broker logs a real ENOSPC", 5*time.Second, func() bool {
-		return strings.Contains(nc.c.Nodes[0].Log(), "no space left on device")
-	})
-	if _, err := os.Stat(filepath.Join(nc.c.Nodes[0].DataDir, faultfs.ControlFile)); err == nil {
-		t.Errorf("the faultfs control file exists: the ENOSPC may not be the tmpfs's")
-	}
-	healStart := time.Now()
-	if err := r.Heal(); err != nil {
-		t.Fatal(err)
-	}
-	until(t, "writes after the fault", 20*time.Second, func() bool {
-		lastErr = nc.produceOne(1, "d", value)
-		return lastErr == nil
-	})
-	healed := time.Since(healStart)
-	t.Logf("disk-full (netns tmpfs): filled in %s; takes effect (fault start -> KAFKA_STORAGE_ERROR) %s; heal (heal -> produce ok) %s",
-		applied.Round(time.Millisecond), effect.Round(time.Millisecond), healed.Round(time.Millisecond))
-
-	// Lose-unsynced goes through the broker's faultfs journal, which lives on the tmpfs too:
-	// the broker is killed, restarted in its namespace, and serves again.
-	node := nc.c.Nodes[0]
-	pid := node.Pid()
-	lstart := time.Now()
-	nc.fault(Fault{Kind: LoseUnsynced, Target: Target{Sel: SelBroker, Broker: 1}})
-	if !node.Running() || node.Pid() == pid {
-		t.Fatalf("broker 1 after lose-unsynced: running %v, pid %d (was %d)", node.Running(), node.Pid(), pid)
-	}
-	until(t, "writes after lose-unsynced", 20*time.Second, func() bool {
-		lastErr = nc.produceOne(1, "d", value)
-		return lastErr == nil
-	})
-	t.Logf("lose-unsynced (netns): broker restarted in its namespace and serving %s after the fault began", time.Since(lstart).Round(time.Millisecond))
-}
-
 // TestSubnetInUse sees the subnets of this machine's routes and addresses as taken.
 func TestSubnetInUse(t *testing.T) {
 	if !subnetInUse(netip.MustParsePrefix("127.0.0.0/24")) {
@@ -820,24 +538,6 @@ func TestSubnetInUse(t *testing.T) {
 			t.Errorf("%s, on route %q, reported free", p, line)
 		}
 	}
-}
-
-// TestNetnsLeaderIsolatedAcks1Lost is TestClusterLeaderIsolatedAcks1Lost with the same fault
-// spec on the netns driver: the leader of a partition is cut from its followers by nftables
-// rules while clients still reach it; acks=1 records it acknowledges are lost once a follower
-// has taken over and the old leader is killed and healed.
-func TestNetnsLeaderIsolatedAcks1Lost(t *testing.T) {
-	needNetns(t)
-	nc := startNetnsCluster(t, 3, 64<<20, nil, "c")
-	nc.leaderIsolatedAcks1Lost()
-}
-
-// TestNetnsKillLeaderElectsNewLeader is TestClusterKillLeaderElectsNewLeader on brokers in
-// namespaces: a killed leader is replaced, and a producer's unavailability stays short.
-func TestNetnsKillLeaderElectsNewLeader(t *testing.T) {
-	needNetns(t)
-	nc := startNetnsCluster(t, 3, 64<<20, nil, "b")
-	nc.killLeaderElectsNewLeader()
 }
 
 // TestNetnsCreateLeavesOthersObjects asks a fabric to create a bridge and a namespace that

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // echoUpstream is a loopback TCP echo server standing in for a broker's listener.
@@ -97,8 +99,7 @@ func meshNet(t *testing.T, seed int64) *Net {
 // TestLocalNetworkFaultsCutExactLinks applies network faults through the local driver to a
 // 3-broker link mesh and checks, over real TCP, exactly which directed links stop.
 func TestLocalNetworkFaultsCutExactLinks(t *testing.T) {
-	seed := rand.Int64()
-	t.Logf("seed: %d", seed)
+	seed := int64(testkit.Seed(t))
 	n := meshNet(t, seed)
 	if got := len(n.Peers(1, PlaneRaft)); got != 2 {
 		t.Fatalf("broker 1 has %d raft peers, want 2", got)

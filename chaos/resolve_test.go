@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 func testView(n int) ClusterView {
@@ -96,9 +98,7 @@ func reach(brokers []int32, pairs [][2]int32) map[int32][]int32 {
 }
 
 func TestNetworkShapes(t *testing.T) {
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 3))
+	rng := testkit.Rand(t)
 	for n := 3; n <= 7; n++ {
 		v := testView(n)
 		maj := n/2 + 1

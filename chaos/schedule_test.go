@@ -1,11 +1,11 @@
 package chaos
 
 import (
-	"math/rand/v2"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 func mustParse(t *testing.T, src string) []Fault {
@@ -91,42 +91,11 @@ func TestScheduleDeterministic(t *testing.T) {
 	checkSchedule(t, c, dur)
 }
 
-func TestScheduleExplicitAndEvery(t *testing.T) {
-	fs := mustParse(t, `
-- {kind: kill, target: leader(t,0), at: 10s, for: 5s}
-- {kind: pause, target: broker(1), at: 20s, for: 2s, every: 30s}
-- {kind: restart, target: controller, at: 12s}
-- {kind: stop, target: all, at: 90s}
-`)
-	acts, err := Schedule(1, fs, 100*time.Second, View{Brokers: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkSchedule(t, acts, 100*time.Second)
-	var got []string
-	for _, a := range acts {
-		got = append(got, a.At.String()+" "+string(a.Phase)+" "+string(a.Fault.Kind))
-	}
-	want := []string{
-		"10s start kill", "12s start restart", "12s end restart", "15s end kill",
-		"20s start pause", "22s end pause", "50s start pause", "52s end pause",
-		"1m20s start pause", "1m22s end pause", "1m30s start stop", "1m40s end stop",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("schedule:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if acts[0].ID != 1 || acts[1].ID != 2 || acts[3].ID != 1 {
-		t.Errorf("ids not in start order: %+v", acts[:4])
-	}
-}
-
 // TestScheduleRandomMixNeverOverlaps checks, over many seeds, that a random mix fills the run
 // with faults of the enabled kinds, never overlapping each other or the explicit faults, with
 // a fault-free gap before each.
 func TestScheduleRandomMixNeverOverlaps(t *testing.T) {
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
-	meta := rand.New(rand.NewPCG(uint64(seed), 1))
+	meta := testkit.Rand(t)
 	fs := mustParse(t, mixSpec)
 	dur := 5 * time.Minute
 	for range 200 {
@@ -161,38 +130,5 @@ func TestScheduleRandomMixNeverOverlaps(t *testing.T) {
 				t.Fatalf("seed %d: random picked %s, not enabled", s, k)
 			}
 		}
-	}
-}
-
-func TestScheduleRespectsView(t *testing.T) {
-	fs := mustParse(t, "- {kind: random, for: 2s}\n")
-	acts, err := Schedule(7, fs, time.Minute, View{Brokers: 2, Kinds: []Kind{Kill, Pause, Bridge, MajoritiesRing, PartitionHalves}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range acts {
-		if k := a.Fault.Kind; k != Kill && k != Pause && k != PartitionHalves {
-			t.Fatalf("picked %s on 2 brokers with a driver that cannot or should not do it", k)
-		}
-	}
-	_, err = Schedule(7, mustParse(t, "- {kind: disk-full, at: 1s, for: 1s}\n"), time.Minute, View{Brokers: 3, Kinds: []Kind{Kill}})
-	if err == nil || !strings.Contains(err.Error(), "s.yaml:1: the driver cannot do disk-full") {
-		t.Fatalf("unsupported kind: %v", err)
-	}
-	_, err = Schedule(7, mustParse(t, "- {kind: kill, at: 2m}\n"), time.Minute, View{Brokers: 3})
-	if err == nil || !strings.Contains(err.Error(), "when the run (1m0s) is over") {
-		t.Fatalf("late fault: %v", err)
-	}
-}
-
-func TestScheduleClipsToRunEnd(t *testing.T) {
-	fs := mustParse(t, "- {kind: isolate, target: random, at: 50s, for: 30s}\n- {kind: kill, at: 55s}\n")
-	acts, err := Schedule(3, fs, time.Minute, View{Brokers: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkSchedule(t, acts, time.Minute)
-	if last := acts[len(acts)-1]; last.At.D() != time.Minute || last.Phase != PhaseEnd {
-		t.Fatalf("last action %+v, want an end at 1m", last)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // appendEvent appends e as one whole line, as the Writer writes it.
@@ -44,9 +46,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{Index: 6, Process: -2, Type: Info, F: FMeta, ISR: &PartitionState{Leader: 1, ISR: []int32{1, 2}}, TxnID: 9, Txn: &Txn{Op: "begin"}},
 		{Records: []Record{}, Offsets: []PartitionOffset{}},
 	}
-	seed := rand.Uint64()
-	t.Logf("seed: %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	rng := testkit.Rand(t)
 	pick := func() string { return strs[rng.IntN(len(strs))] }
 	for range 500 {
 		events = append(events, &Event{Index: rng.Int64(), Time: rng.Int64N(1e12), Process: rng.IntN(20) - 2, Type: Type(pick()), F: F(pick()),

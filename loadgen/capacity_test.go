@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"os"
-	"strconv"
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // loop simulates a producer's closed loop for CapacitySearch: the producer keeps window
@@ -85,8 +84,7 @@ func TestCapacitySearchRidesOutNoiseAndStalls(t *testing.T) {
 	// ±20% noise every step, and one step in 20 at 30% speed (a host pause, a GC). Over 20
 	// seeded runs the loop still gets what the cluster offers, and Capacity stays within the
 	// noise of the true capacity.
-	seed, _ := strconv.ParseUint(os.Getenv("KCHAOS_SEED"), 10, 64)
-	t.Logf("seed %d", seed)
+	seed := testkit.Seed(t)
 	const noise, stall, runs = 0.2, 0.05, 20
 	for _, capacity := range []float64{5000, 80000, 350000} {
 		var ratio, worstCap, queue float64

@@ -94,30 +94,6 @@ func (c *counters) errorsSnapshot() map[string]int64 {
 	return maps.Clone(c.errors)
 }
 
-// Second is one point of the per-second series.
-type Second struct {
-	// T is seconds since the run started, at the end of the interval.
-	T float64 `json:"t"`
-	// Sent, Acked, Failed, Indeterminate, Consumed count records in this second.
-	Sent          int64 `json:"sent"`
-	Acked         int64 `json:"acked"`
-	Failed        int64 `json:"failed"`
-	Indeterminate int64 `json:"indeterminate"`
-	Consumed      int64 `json:"consumed"`
-	// MsgsPerSec and MBPerSec are acknowledged throughput (MB = 10^6 bytes).
-	MsgsPerSec float64 `json:"msgs_per_sec"`
-	MBPerSec   float64 `json:"mb_per_sec"`
-	// TargetRate is the producers' total scheduled rate (records/s).
-	TargetRate float64 `json:"target_rate"`
-	// P50Micros and P99Micros are publish latency percentiles in this second.
-	P50Micros int64 `json:"p50_us"`
-	P99Micros int64 `json:"p99_us"`
-	// Errors counts errors by Kafka error name in this second.
-	Errors map[string]int64 `json:"errors,omitempty"`
-	// Lag is records between the partitions' end offsets and the slowest group's position.
-	Lag int64 `json:"lag"`
-}
-
 // collector merges recorders once per interval into totals, series and interval logs.
 type collector struct {
 	mu        sync.Mutex // guards recorders
@@ -204,27 +180,6 @@ func (c *collector) close() error {
 		}
 	}
 	return first
-}
-
-// Percentiles summarises a histogram in microseconds.
-type Percentiles struct {
-	Count int64   `json:"count"`
-	Min   int64   `json:"min_us"`
-	Mean  float64 `json:"mean_us"`
-	P50   int64   `json:"p50_us"`
-	P90   int64   `json:"p90_us"`
-	P99   int64   `json:"p99_us"`
-	P999  int64   `json:"p999_us"`
-	Max   int64   `json:"max_us"`
-}
-
-// Summarize returns h's percentiles.
-func Summarize(h *hdrhistogram.Histogram) Percentiles {
-	return Percentiles{
-		Count: h.TotalCount(), Min: h.Min(), Mean: h.Mean(),
-		P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99),
-		P999: h.ValueAtQuantile(99.9), Max: h.Max(),
-	}
 }
 
 // diffErrors returns cur minus prev, without zero entries.

@@ -19,8 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/rundir"
 	"github.com/kchaos/kchaos/workloads"
 )
 
@@ -50,40 +50,6 @@ type Options struct {
 	// ConsumerFaults, when set, delivers consumer crashes and stalls during the run (the
 	// chaos controller's hook); faults for unknown consumers are ignored.
 	ConsumerFaults <-chan ConsumerFault
-}
-
-// Result is what a run measured.
-type Result struct {
-	RunID  string   `json:"run_id"`
-	Config string   `json:"config"`
-	Driver string   `json:"driver"`
-	Topics []string `json:"topics"`
-	// Sent counts send invokes (producers' and, in mode transform, the outputs); Acked,
-	// Failed and Indeterminate their outcomes (ok, fail,
-	// info). acks=0 sends are indeterminate: the broker never answers.
-	Sent          int64 `json:"sent"`
-	Acked         int64 `json:"acked"`
-	Failed        int64 `json:"failed"`
-	Indeterminate int64 `json:"indeterminate"`
-	// Polled and Processed count records consumers polled and processed (with repeats).
-	Polled    int64 `json:"polled"`
-	Processed int64 `json:"processed"`
-	Commits   int64 `json:"commits"`
-	// Drained counts distinct records of this run that the final drain read.
-	Drained int64 `json:"drained"`
-	// MaxRate is the highest sustainable rate found (producerRate 0), records/s.
-	MaxRate float64 `json:"max_rate,omitempty"`
-	// Errors counts errors by Kafka error name over the whole run.
-	Errors map[string]int64 `json:"errors,omitempty"`
-	// Elapsed is the producing time (warmup included).
-	Elapsed time.Duration `json:"elapsed_ns"`
-	// PublishLatency (from intended send time to outcome), PublishDelay (intended to
-	// actual send) and EndToEnd (intended send to first poll), in microseconds, after warmup.
-	PublishLatency *hdrhistogram.Histogram `json:"-"`
-	PublishDelay   *hdrhistogram.Histogram `json:"-"`
-	EndToEnd       *hdrhistogram.Histogram `json:"-"`
-	Percentiles    map[string]Percentiles  `json:"percentiles"`
-	Series         []Second                `json:"-"`
 }
 
 // runner holds one run's shared state.
@@ -146,7 +112,7 @@ func (r *runner) backlogReached() bool {
 // cfg must come from workloads.Load, Parse or Open (defaults applied). Process numbers in the
 // history: producers 0..P-1, then consumers in topic, subscription, member order, then the
 // drain.
-func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, error) {
+func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Result, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -344,7 +310,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 	stopSeries()
 	<-seriesDone
 
-	res := &Result{
+	res := &rundir.Result{
 		RunID: r.runName, Config: cfg.Config, Driver: cfg.Driver, Topics: topics, Elapsed: elapsed,
 		Sent: r.counts.sent.Load(), Acked: r.counts.acked.Load(), Failed: r.counts.failed.Load(),
 		Indeterminate: r.counts.indeterminate.Load(), Polled: r.counts.polled.Load(), Processed: r.counts.processed.Load(),
@@ -357,9 +323,9 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*Result, e
 			res.MaxRate += p.searchBest
 		}
 	}
-	res.Percentiles = map[string]Percentiles{}
+	res.Percentiles = map[string]rundir.Percentiles{}
 	for k, name := range kindNames {
-		res.Percentiles[name] = Summarize(col.total[k])
+		res.Percentiles[name] = rundir.Summarize(col.total[k])
 	}
 	drained, err := r.drain(ctx, drv, append(slices.Clone(topics), outputs...), drainProc)
 	res.Drained = drained
@@ -488,7 +454,7 @@ func (r *runner) waitCatchUp(ctx context.Context, drv Driver, topics []string, g
 // catchUpIdle ends the catch-up wait when nothing moved for this long.
 const catchUpIdle = time.Second
 
-func (r *runner) writeOutputs(res *Result) error {
+func (r *runner) writeOutputs(res *rundir.Result) error {
 	if r.opts.OutDir == "" {
 		return nil
 	}
@@ -502,10 +468,10 @@ func (r *runner) writeOutputs(res *Result) error {
 		}
 		return nil
 	}
-	if err := write("result.json", res); err != nil {
+	if err := write(rundir.ResultFile, res); err != nil {
 		return err
 	}
-	return write("series.json", res.Series)
+	return write(rundir.SeriesFile, res.Series)
 }
 
 // TopicNames returns the topics a run of cfg named runID writes: NAME-RUNID8-i for the

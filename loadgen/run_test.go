@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/rundir"
 	"github.com/kchaos/kchaos/workloads"
 )
 
@@ -94,7 +95,7 @@ func readHistory(t *testing.T, path string, drainProc int) replay {
 	return rp
 }
 
-func runWithHistory(t *testing.T, rc workloads.RunConfig, bootstrap []string) (*Result, string, string) {
+func runWithHistory(t *testing.T, rc workloads.RunConfig, bootstrap []string) (*rundir.Result, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "history.jsonl")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/kchaos/kchaos/rundir"
 )
 
 // seriesLoop samples counters and histograms once per second into the series, the interval
@@ -16,7 +18,7 @@ type seriesLoop struct {
 	producers []*producerTask
 	groups    []*positions
 	topics    []string
-	series    []Second
+	series    []rundir.Second
 	tty       bool
 }
 
@@ -39,7 +41,7 @@ func (s *seriesLoop) loop(ctx context.Context, start time.Time) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	last := start
-	var prev Second
+	var prev rundir.Second
 	var prevErrs map[string]int64
 	var prevBytes int64
 	for {
@@ -61,20 +63,20 @@ func (s *seriesLoop) loop(ctx context.Context, start time.Time) {
 }
 
 // sample appends one point covering (from, to].
-func (s *seriesLoop) sample(from, to time.Time, prev *Second, prevErrs *map[string]int64, prevBytes *int64) {
+func (s *seriesLoop) sample(from, to time.Time, prev *rundir.Second, prevErrs *map[string]int64, prevBytes *int64) {
 	r := s.r
 	secs := to.Sub(from).Seconds()
 	if secs <= 0 {
 		return
 	}
-	cur := Second{
+	cur := rundir.Second{
 		Sent: r.counts.sent.Load(), Acked: r.counts.acked.Load(), Failed: r.counts.failed.Load(),
 		Indeterminate: r.counts.indeterminate.Load(), Consumed: r.counts.polled.Load(),
 	}
 	bytes := r.counts.ackedBytes.Load()
 	errs := r.counts.errorsSnapshot()
 	lat := s.col.flush(from, to)
-	pt := Second{
+	pt := rundir.Second{
 		T:    to.Sub(s.col.start).Seconds(),
 		Sent: cur.Sent - prev.Sent, Acked: cur.Acked - prev.Acked, Failed: cur.Failed - prev.Failed,
 		Indeterminate: cur.Indeterminate - prev.Indeterminate, Consumed: cur.Consumed - prev.Consumed,
@@ -113,7 +115,7 @@ func (s *seriesLoop) lag() int64 {
 	return worst
 }
 
-func (s *seriesLoop) status(pt Second) {
+func (s *seriesLoop) status(pt rundir.Second) {
 	errs := int64(0)
 	for _, n := range pt.Errors {
 		errs += n

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kchaos/kchaos/checker"
 	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/rundir"
 	"github.com/kchaos/kchaos/workloads"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -28,14 +29,14 @@ func transformConfig(t *testing.T, driver, commit string) workloads.RunConfig {
 
 // runTransform runs rc, crashing the transformer mid-run after a poll's outputs were
 // acknowledged and before its offsets were committed, and returns the checker's result.
-func runTransform(t *testing.T, rc workloads.RunConfig) (*Result, *checker.Result) {
+func runTransform(t *testing.T, rc workloads.RunConfig) (*rundir.Result, *checker.Result) {
 	t.Helper()
 	return runTransformOn(t, rc, testBootstrap(t), 1)
 }
 
 // runTransformOn runs rc against bootstrap with the given number of transformer crashes,
 // one second apart, and returns the checker's result.
-func runTransformOn(t *testing.T, rc workloads.RunConfig, bootstrap []string, crashes int) (*Result, *checker.Result) {
+func runTransformOn(t *testing.T, rc workloads.RunConfig, bootstrap []string, crashes int) (*rundir.Result, *checker.Result) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "history.jsonl")

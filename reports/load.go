@@ -17,17 +17,17 @@ import (
 
 	"github.com/kchaos/kchaos/checker"
 	"github.com/kchaos/kchaos/history"
-	"github.com/kchaos/kchaos/loadgen"
+	"github.com/kchaos/kchaos/rundir"
 	"github.com/kchaos/kchaos/workloads"
 )
 
 // Files a configuration's folder holds, as kchaos run writes them.
 const (
-	HistoryFile   = "history.jsonl"
-	ResultFile    = "result.json"
-	VerdictFile   = "verdict.json"
-	SeriesFile    = "series.json"
-	ResourcesFile = "resources.json"
+	HistoryFile   = rundir.HistoryFile
+	ResultFile    = rundir.ResultFile
+	VerdictFile   = rundir.VerdictFile
+	SeriesFile    = rundir.SeriesFile
+	ResourcesFile = rundir.ResourcesFile
 	SummaryFile   = "summary.json"
 	ReportFile    = "report.html"
 	BenchFile     = "bench.txt"
@@ -50,7 +50,7 @@ type ConfigData struct {
 	// generator's HdrHistogram logs when present, else computed from the history.
 	Publish, EndToEnd *hdrhistogram.Histogram
 	// Resources are the sampler's series, nil when none were recorded.
-	Resources *Resources
+	Resources *rundir.Resources
 	// Series are the checker's unseen and realtime lag series, nil in older verdicts.
 	Series *checker.Series
 }
@@ -121,7 +121,7 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 		cs.Name, cs.RunID, cs.Seed, cs.Params = cmp(h.Config, name), h.RunID, h.Seed, headerParams(h)
 	}
 
-	var res loadgen.Result
+	var res rundir.Result
 	haveResult, err := readJSON(filepath.Join(dir, ResultFile), &res)
 	if err != nil {
 		return nil, err
@@ -159,7 +159,7 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 	}
 	fillThroughput(cs)
 
-	var series []loadgen.Second
+	var series []rundir.Second
 	if _, err := readJSON(filepath.Join(dir, SeriesFile), &series); err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 	fillVerdict(cs, &v, runDir)
 	cd.Series = v.Series
 
-	var rs Resources
+	var rs rundir.Resources
 	haveRes, err := readJSON(filepath.Join(dir, ResourcesFile), &rs)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 
+	"github.com/kchaos/kchaos/rundir"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -130,7 +131,7 @@ func PlotResources(cd *ConfigData, dir, rel string) (c Chart, ok bool, err error
 			end = max(end, ps.T[len(ps.T)-1])
 		}
 	}
-	build := func(f func(*ProcessSeries) []float64) []line {
+	build := func(f func(*rundir.ProcessSeries) []float64) []line {
 		var ls []line
 		for _, n := range names {
 			ps := r.Processes[n]
@@ -148,13 +149,13 @@ func PlotResources(cd *ConfigData, dir, rel string) (c Chart, ok bool, err error
 	cpu := panel("Broker CPU — "+cd.Summary.Name, "% of one core")
 	rss := panel("Broker RSS", "MB")
 	wr := panel("Broker disk writes", "MB/s")
-	if _, err := addLines(cpu, build(func(ps *ProcessSeries) []float64 { return ps.CPU })); err != nil {
+	if _, err := addLines(cpu, build(func(ps *rundir.ProcessSeries) []float64 { return ps.CPU })); err != nil {
 		return Chart{}, false, err
 	}
-	if _, err := addLines(rss, build(func(ps *ProcessSeries) []float64 { return scaled(ps.RSS, 1e-6) })); err != nil {
+	if _, err := addLines(rss, build(func(ps *rundir.ProcessSeries) []float64 { return scaled(ps.RSS, 1e-6) })); err != nil {
 		return Chart{}, false, err
 	}
-	if _, err := addLines(wr, build(func(ps *ProcessSeries) []float64 { return scaled(ps.WriteBytes, 1e-6) })); err != nil {
+	if _, err := addLines(wr, build(func(ps *rundir.ProcessSeries) []float64 { return scaled(ps.WriteBytes, 1e-6) })); err != nil {
 		return Chart{}, false, err
 	}
 	panels := []*plot.Plot{cpu, rss, wr}
@@ -166,7 +167,7 @@ func PlotResources(cd *ConfigData, dir, rel string) (c Chart, ok bool, err error
 	}
 	for _, m := range sortedUnique(metrics) {
 		p := panel(m, "value")
-		drawn, err := addLines(p, build(func(ps *ProcessSeries) []float64 {
+		drawn, err := addLines(p, build(func(ps *rundir.ProcessSeries) []float64 {
 			out := make([]float64, len(ps.T))
 			for i := range out {
 				out[i] = math.NaN()

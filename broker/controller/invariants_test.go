@@ -2,17 +2,15 @@ package controller
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-)
 
-var invariantSeed = flag.Uint64("controller.seed", 0, "seed for TestRandomDecisionsKeepInvariants; 0 picks one")
+	"github.com/kchaos/kchaos/internal/testkit"
+)
 
 // TestRandomDecisionsKeepInvariants drives the pure decisions with a seeded random mix of
 // broker deaths and returns, leader ISR changes, preferred-leader runs and topic creation,
@@ -24,12 +22,7 @@ var invariantSeed = flag.Uint64("controller.seed", 0, "seed for TestRandomDecisi
 //   - a fenced broker is in an ISR only as its last member;
 //   - leader and partition epochs never go down, and the partition epoch grows on every change.
 func TestRandomDecisionsKeepInvariants(t *testing.T) {
-	seed := *invariantSeed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed: %d (replay with -controller.seed=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	rng := testkit.Rand(t)
 	const brokers = 5
 	c := newCluster(t, brokers)
 	c.topic("u", map[string]string{UncleanLeaderElectionConfig: "true"}, []int32{1, 2, 3}, []int32{4, 5, 1})
@@ -54,7 +47,7 @@ func TestRandomDecisionsKeepInvariants(t *testing.T) {
 			c.apply(preferredLeaderRecords(c.img))
 		}
 		if err := checkInvariants(before, c.img, c.pol); err != nil {
-			t.Fatalf("seed %d step %d (%s): %v", seed, step, what, err)
+			t.Fatalf("step %d (%s): %v", step, what, err)
 		}
 	}
 	t.Logf("stats after 2000 steps: %+v", c.img.Stats)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/broker/local"
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(brokertest.Main(m)) }
@@ -147,8 +148,7 @@ func TestPlaceGivesEachBrokerItsAddressAndWrapper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
+	seed := testkit.Seed(t)
 	// A random 127.x.y.0 block keeps the fixed ports clear of other tests' listeners.
 	x, y := byte(100+seed%100), byte(seed>>8)
 	host := func(id int32) string { return fmt.Sprintf("127.%d.%d.%d", x, y, 10+id) }

@@ -2,9 +2,10 @@ package storage
 
 import (
 	"errors"
-	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // appendN appends n batches of recs records each (value size vsize) and returns the stored
@@ -119,9 +120,7 @@ func TestReadMaxBytes(t *testing.T) {
 }
 
 func TestRollBySizeAndTimeAndIndexLookup(t *testing.T) {
-	seed := time.Now().UnixNano()
-	t.Logf("seed: %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	rng := testkit.Rand(t)
 	clk := newClock()
 	dir := t.TempDir()
 	cfg := Config{SegmentBytes: 16 << 10, IndexIntervalBytes: 512, SegmentMs: time.Hour}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // echoServer accepts on loopback and echoes every byte; it is closed with the test.
@@ -95,7 +97,7 @@ func ping(c net.Conn, msg []byte, timeout time.Duration) (time.Duration, error) 
 }
 
 func TestForwardsBytesUnchanged(t *testing.T) {
-	seed := rand.Int64()
+	seed := int64(testkit.Seed(t))
 	p := newProxy(t, seed)
 	c := dial(t, p)
 	data := make([]byte, 1<<20)

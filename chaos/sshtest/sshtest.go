@@ -4,6 +4,7 @@
 package sshtest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // SSHD is a throwaway sshd on a loopback port that accepts one throwaway key.
@@ -25,21 +28,17 @@ type SSHD struct {
 }
 
 // Start starts /usr/sbin/sshd as a child of the test (killed at its end), or skips the test
-// saying why it cannot.
+// saying why it cannot (testkit.Need: fails it where every test must run).
 func Start(t testing.TB) *SSHD {
 	t.Helper()
 	const sshd = "/usr/sbin/sshd"
-	if _, err := os.Stat(sshd); err != nil {
-		t.Skipf("no sshd (install openssh-server): %v", err)
-	}
-	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skipf("no ssh-keygen: %v", err)
-	}
+	_, err := os.Stat(sshd)
+	testkit.Need(t, "sshd (install openssh-server)", err)
+	_, err = exec.LookPath("ssh-keygen")
+	testkit.Need(t, "ssh-keygen", err)
 	if os.Geteuid() == 0 {
 		// sshd's privilege separation directory, normally made by the service unit.
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Skipf("cannot create /run/sshd: %v", err)
-		}
+		testkit.Need(t, "/run/sshd", os.MkdirAll("/run/sshd", 0o755))
 	}
 	dir := t.TempDir()
 	for _, k := range []string{"host_key", "client_key"} {
@@ -81,9 +80,7 @@ PermitRootLogin prohibit-password
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Skipf("sshd does not start: %v", err)
-	}
+	testkit.Need(t, "an sshd that starts", cmd.Start())
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
@@ -100,11 +97,11 @@ PermitRootLogin prohibit-password
 		select {
 		case <-exited:
 			out, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
-			t.Skipf("sshd exited at start: %s", out)
+			testkit.Need(t, "an sshd that starts", fmt.Errorf("it exited: %s", out))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Skip("sshd does not listen within 10s")
+			testkit.Need(t, "an sshd that listens", errors.New("not within 10s"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,25 +1,20 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/kchaos/kchaos/run"
+	"github.com/kchaos/kchaos/rundir"
 	"github.com/spf13/cobra"
-
-	"github.com/kchaos/kchaos/checker"
 )
 
 func init() { commands = append(commands, newCheckCmd) }
-
-// historyFile is the name of a run's history inside each config folder.
-const historyFile = "history.jsonl"
 
 func newCheckCmd() *cobra.Command {
 	var (
@@ -44,7 +39,7 @@ Exit status: 0 when no claimed guarantee failed, 1 when a forbidden anomaly was 
 			}
 			failed := 0
 			for _, f := range files {
-				res, err := checkOne(cmd.OutOrStdout(), f, linear, linearTimeout)
+				res, err := run.Check(cmd.OutOrStdout(), f, linear, linearTimeout)
 				if err != nil {
 					return err
 				}
@@ -77,7 +72,7 @@ func findHistories(path string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && d.Name() == historyFile {
+		if !d.IsDir() && d.Name() == rundir.HistoryFile {
 			out = append(out, p)
 		}
 		return nil
@@ -86,37 +81,8 @@ func findHistories(path string) ([]string, error) {
 		return nil, fmt.Errorf("check: %w", err)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("check: no " + historyFile + " under " + path)
+		return nil, errors.New("check: no " + rundir.HistoryFile + " under " + path)
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// checkOne checks one history, writes verdict.json beside it and prints its summary.
-func checkOne(w io.Writer, path string, linear bool, timeout time.Duration) (*checker.Result, error) {
-	res, err := checker.CheckFile(path)
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Dir(path)
-	if linear {
-		lr, err := checker.CheckLinearizableFile(path, checker.LinearOptions{Timeout: timeout, OutDir: filepath.Join(dir, "linearizability")})
-		if err != nil {
-			return nil, err
-		}
-		res.Linearizable = lr
-		checker.Judge(res)
-	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("check: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "verdict.json"), append(b, '\n'), 0o644); err != nil {
-		return nil, fmt.Errorf("check: %w", err)
-	}
-	if err := checker.WriteSummary(w, res); err != nil {
-		return nil, fmt.Errorf("check: %w", err)
-	}
-	fmt.Fprintln(w)
-	return res, nil
 }

@@ -1,68 +1,22 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
-	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/checker"
+	"github.com/kchaos/kchaos/internal/e2e"
 )
 
 // runMutation runs workload with broker settings sets and returns the checker's result for its
 // single configuration.
 func runMutation(t *testing.T, workload string, sets ...string) *checker.Result {
 	t.Helper()
-	res, stdout := runWorkload(t, workload, sets...)
+	res, stdout := e2e.RunWorkload(t, workload, sets...)
 	r := res["default"]
 	if r == nil {
 		t.Fatalf("no verdict for the default configuration\n%s", stdout)
 	}
 	return r
-}
-
-// runWorkload runs workload through `kchaos run` with broker settings sets and returns each
-// configuration's checker result by its directory name, and the run's stdout.
-func runWorkload(t *testing.T, workload string, sets ...string) (map[string]*checker.Result, string) {
-	t.Helper()
-	bin, err := brokertest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	wl := filepath.Join(dir, "w.yaml")
-	if err := os.WriteFile(wl, []byte(workload), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	args := []string{"run", wl, "--out", out, "--seed", "1"}
-	for _, s := range sets {
-		args = append(args, "--set", s)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
-		t.Fatalf("kchaos run %v: %v\n%s\n%s", sets, err, stdout.String(), stderr.String())
-	}
-	paths, _ := filepath.Glob(filepath.Join(out, "*", "verdict.json"))
-	res := map[string]*checker.Result{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r checker.Result
-		if err := json.Unmarshal(b, &r); err != nil {
-			t.Fatal(err)
-		}
-		res[filepath.Base(filepath.Dir(p))] = &r
-	}
-	return res, stdout.String()
 }
 
 func count(res *checker.Result, name string) int64 {
@@ -102,6 +56,107 @@ chaos:
 			count(res, checker.Lost), count(res, checker.InconsistentOffsets))
 	}
 	t.Logf("lose-last-batch-on-restart: lost %d, inconsistent-offsets %d", count(res, checker.Lost), count(res, checker.InconsistentOffsets))
+}
+
+// replicationWorkload is an acks=all run of duration on RF=3 with the leader of its partition
+// killed at killAt for 2s.
+func replicationWorkload(duration, killAt string) string {
+	return `name: mutation
+topics: 1
+partitionsPerTopic: 1
+messageSize: 256
+producersPerTopic: 1
+producerRate: 2000
+subscriptionsPerTopic: 1
+consumerPerSubscription: 1
+duration: ` + duration + `
+replicationFactor: 3
+topicConfig:
+  min.insync.replicas: 2
+producer:
+  acks: all
+  linger: 1ms
+  retries: 10
+consumer:
+  mode: group
+  commit: manual-after-processing
+chaos:
+  - kind: kill
+    target: leader(topic-0,0)
+    at: ` + killAt + `
+    for: 2s
+`
+}
+
+// lazyFollowers makes followers fetch every 300 ms instead of at once, so the high watermark
+// trails the leader by up to 300 ms.
+var lazyFollowers = []string{"replica.fetch.min.bytes=100000000", "replica.fetch.wait.max.ms=300"}
+
+// readAboveHWWorkload: acks=all on RF=3 while the leader is cut off from its followers from
+// cutAt for cutFor (the ISR does not shrink with replica.lag.time.max.ms at 30 s), so the
+// records it appends stay above the high watermark; it is killed at killAt for killFor and a
+// follower that never had them takes over. The Sarama producer does not retry (retries 0), so
+// those sends end indeterminate and the new leader writes other records at their offsets: only
+// a consumer served above the high watermark ever sees one offset hold two values
+// (inconsistent-offsets).
+func readAboveHWWorkload(duration, cutAt, cutFor, killAt, killFor string) string {
+	return `name: readabovehw
+topics: 1
+partitionsPerTopic: 1
+messageSize: 128
+producersPerTopic: 1
+producerRate: 1000
+subscriptionsPerTopic: 1
+consumerPerSubscription: 1
+duration: ` + duration + `
+replicationFactor: 3
+topicConfig:
+  min.insync.replicas: 2
+driver: sarama
+producer:
+  acks: all
+  linger: 50ms
+  retries: 0
+  requestTimeout: 2s
+consumer:
+  mode: group
+  commit: manual-after-processing
+chaos:
+  - kind: partition
+    target: leader(topic-0,0)
+    params: {from: followers(topic-0,0)}
+    at: ` + cutAt + `
+    for: ` + cutFor + `
+  - kind: kill
+    target: leader(topic-0,0)
+    at: ` + killAt + `
+    for: ` + killFor + `
+`
+}
+
+// TestMutationAckBeforeReplication: with kchaos.bug.ack-before-replication a leader
+// acknowledges acks=all writes its lazy followers have not copied; killing it loses them, and
+// the checker fails the run. The clean comparison runs under make soak
+// (TestMutationsReplication).
+func TestMutationAckBeforeReplication(t *testing.T) {
+	r := runMutation(t, replicationWorkload("5s", "2500ms"), append(lazyFollowers, "kchaos.bug.ack-before-replication=true")...)
+	if n := count(r, checker.Lost); n == 0 || r.Verdict != "fail" {
+		t.Fatalf("kchaos.bug.ack-before-replication: lost %d, verdict %s; want acknowledged acks=all writes lost and a failed verdict", n, r.Verdict)
+	}
+	t.Logf("ack-before-replication: %d acknowledged acks=all writes lost, verdict %s", count(r, checker.Lost), r.Verdict)
+}
+
+// TestMutationReadAboveHighWatermark: with kchaos.bug.read-above-high-watermark consumers read
+// records the new leader never had, and the checker reports the offsets those reads
+// contradict. The clean comparison runs under make soak
+// (TestMutationReadAboveHighWatermarkSoak).
+func TestMutationReadAboveHighWatermark(t *testing.T) {
+	r := runMutation(t, readAboveHWWorkload("8s", "2s", "4s", "3500ms", "3s"), "replica.lag.time.max.ms=30000", "kchaos.bug.read-above-high-watermark=true")
+	i, a := count(r, checker.InconsistentOffsets), count(r, checker.AbortedRead)
+	if i+a == 0 {
+		t.Fatalf("kchaos.bug.read-above-high-watermark: inconsistent-offsets %d, aborted-read %d; want reads of records the ISR never had reported", i, a)
+	}
+	t.Logf("read-above-high-watermark: inconsistent-offsets %d, aborted-read %d, verdict %s", i, a, r.Verdict)
 }
 
 // TestMutationTxnSplitMarkers: a transaction coordinator that writes a transaction's outcome

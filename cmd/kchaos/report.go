@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/reports"
 )
 
@@ -81,17 +80,4 @@ Exit status: 0 without regressions, 1 with one, 2 on bad input.`,
 	cmd.Flags().Float64Var(&th.P99Rise, "max-p99-rise", th.P99Rise, "largest tolerated relative rise of publish and end-to-end p99 latency")
 	cmd.Flags().Float64Var(&th.P99FloorMs, "p99-floor-ms", th.P99FloorMs, "ignore p99 rises whose new value is below this many milliseconds")
 	return cmd
-}
-
-// startSampler samples every broker process of c (CPU, RSS, disk writes, Prometheus metrics)
-// until the returned function is called, which writes dir/resources.json.
-func startSampler(c *local.Cluster, dir string) func() {
-	s := reports.StartSampler(reports.SamplerConfig{Targets: func() []reports.SampleTarget {
-		var ts []reports.SampleTarget
-		for _, n := range c.Nodes {
-			ts = append(ts, reports.SampleTarget{Name: fmt.Sprintf("broker-%d", n.ID), Pid: n.Pid(), MetricsAddr: n.MetricsAddr()})
-		}
-		return ts
-	}})
-	return func() { _ = s.StopAndWrite(filepath.Join(dir, reports.ResourcesFile)) }
 }

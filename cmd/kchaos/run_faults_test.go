@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/kchaos/kchaos/checker"
+	"github.com/kchaos/kchaos/internal/e2e"
 )
 
-// runConfigs is runWorkload for runs whose faults must all apply; it needs at least one
+// runConfigs is e2e.RunWorkload for runs whose faults must all apply; it needs at least one
 // verdict.
 func runConfigs(t *testing.T, workload string, sets ...string) map[string]*checker.Result {
 	t.Helper()
-	res, stdout := runWorkload(t, workload, sets...)
+	res, stdout := e2e.RunWorkload(t, workload, sets...)
 	if strings.Contains(stdout, "fault not applied") {
 		t.Errorf("a fault was not applied:\n%s", stdout)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/chaos"
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // netnsWorkload isolates a follower, then fills the leader's disk, on a 3-broker cluster.
@@ -44,9 +45,7 @@ chaos:
 // checker, journal the nftables tables and the disk filler with their undos, and leave none
 // of the fabric's namespaces, links or mounts behind.
 func TestRunNetnsDriver(t *testing.T) {
-	if err := chaos.NetnsAvailable(); err != nil {
-		t.Skipf("the netns driver needs root and network namespaces: %v", err)
-	}
+	testkit.Need(t, "root, iproute2 and network namespaces (the netns driver)", chaos.NetnsAvailable())
 	bin, err := brokertest.Binary()
 	if err != nil {
 		t.Fatal(err)
@@ -178,9 +177,7 @@ func processesWith(s string) []int {
 // heals what it left): either way no namespace, link or mount of the run is left and the
 // journals have nothing pending.
 func TestRunNetnsInterrupted(t *testing.T) {
-	if err := chaos.NetnsAvailable(); err != nil {
-		t.Skipf("the netns driver needs root and network namespaces: %v", err)
-	}
+	testkit.Need(t, "root, iproute2 and network namespaces (the netns driver)", chaos.NetnsAvailable())
 	bin, err := brokertest.Binary()
 	if err != nil {
 		t.Fatal(err)
@@ -238,19 +235,5 @@ func TestRunNetnsInterrupted(t *testing.T) {
 				t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 			}
 		})
-	}
-}
-
-// TestRunChaosDriverFlag rejects an unknown driver before starting anything.
-func TestRunChaosDriverFlag(t *testing.T) {
-	err := targetOpts{driver: "docker"}.validate()
-	if err == nil || !strings.Contains(err.Error(), "want local or netns") {
-		t.Errorf("--chaos-driver docker: %v", err)
-	}
-	if err := (targetOpts{driver: "netns", netnsDisk: "lots"}).validate(); err == nil {
-		t.Error("--netns-disk lots accepted")
-	}
-	if err := (targetOpts{}).validate(); err != nil {
-		t.Errorf("default driver: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package faultfs
 
 import (
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kchaos/kchaos/broker/storage"
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // batch encodes one v2 record batch of n records with CRC32C set.
@@ -40,6 +42,20 @@ func openLog(t *testing.T, dir string, fs storage.FS) *storage.Log {
 	return l
 }
 
+// setMode writes m to dir's control file and waits until fs has it in force.
+func setMode(t *testing.T, fs *FS, dir string, m Mode) {
+	t.Helper()
+	if err := SetMode(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	testkit.CheckFor(t, 5*time.Second, CheckInterval/4, func() error {
+		if got := fs.Mode(); got != m {
+			return fmt.Errorf("mode in force %s, want %s", got, m)
+		}
+		return nil
+	})
+}
+
 func TestDiskFullFailsWritesThenRecovers(t *testing.T) {
 	dir := t.TempDir()
 	fs, err := New(storage.OS, dir, nil)
@@ -52,10 +68,7 @@ func TestDiskFullFailsWritesThenRecovers(t *testing.T) {
 	if _, err := l.AppendAsLeader(batch(3), 0, -1); err != nil {
 		t.Fatal(err)
 	}
-	if err := SetMode(dir, Mode{Full: true}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * CheckInterval)
+	setMode(t, fs, dir, Mode{Full: true})
 	_, err = l.AppendAsLeader(batch(2), 0, -1)
 	if !errors.Is(err, storage.ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append on a full disk: %v, want ErrStorage wrapping ENOSPC", err)
@@ -66,10 +79,7 @@ func TestDiskFullFailsWritesThenRecovers(t *testing.T) {
 	if leo := l.LogEndOffset(); leo != 3 {
 		t.Fatalf("LogEndOffset after failed append = %d, want 3", leo)
 	}
-	if err := SetMode(dir, Mode{}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * CheckInterval)
+	setMode(t, fs, dir, Mode{})
 	info, err := l.AppendAsLeader(batch(2), 0, -1)
 	if err != nil {
 		t.Fatalf("append after space returned: %v", err)
@@ -92,10 +102,7 @@ func TestDiskSlowDelaysWritesAndFsyncs(t *testing.T) {
 	l := openLog(t, dir, fs)
 	defer l.Close()
 	const delay = 30 * time.Millisecond
-	if err := SetMode(dir, Mode{Slow: delay}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * CheckInterval)
+	setMode(t, fs, dir, Mode{Slow: delay})
 	start := time.Now()
 	if _, err := l.AppendAsLeader(batch(1), 0, -1); err != nil {
 		t.Fatal(err)

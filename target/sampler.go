@@ -1,4 +1,4 @@
-package reports
+package target
 
 import (
 	"context"
@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
+	"github.com/kchaos/kchaos/rundir"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/shirou/gopsutil/v4/process"
@@ -48,30 +48,6 @@ type SamplerConfig struct {
 	Timeout time.Duration
 }
 
-// Resources is what a Sampler recorded: resources.json in a configuration folder.
-type Resources struct {
-	// Start is the wall-clock time of the first sample, RFC 3339.
-	Start string `json:"start"`
-	// Processes holds one series per target name.
-	Processes map[string]*ProcessSeries `json:"processes"`
-}
-
-// ProcessSeries is one process's samples. All slices have the same length as T.
-type ProcessSeries struct {
-	// T is seconds since the sampler started.
-	T []float64 `json:"t"`
-	// Pid is the process id at each sample (0: down).
-	Pid []int `json:"pid"`
-	// CPU is CPU use in percent of one core over the last interval; RSS resident memory in
-	// bytes; WriteBytes the bytes the process wrote to storage over the last interval.
-	CPU        []float64 `json:"cpu_percent"`
-	RSS        []int64   `json:"rss_bytes"`
-	WriteBytes []int64   `json:"write_bytes"`
-	// Metrics hold each scraped metric's value per sample; NaN-free: absent values are null
-	// in JSON (nil pointer).
-	Metrics map[string][]*float64 `json:"metrics,omitempty"`
-}
-
 // Sampler samples CPU, RSS and disk writes of processes and scrapes their Prometheus
 // endpoints once per interval until Stop.
 type Sampler struct {
@@ -82,7 +58,7 @@ type Sampler struct {
 	client *http.Client
 
 	mu  sync.Mutex // guards res
-	res Resources
+	res rundir.Resources
 
 	prev map[string]procPrev // owned by the sampling goroutine
 }
@@ -108,13 +84,13 @@ func StartSampler(cfg SamplerConfig) *Sampler {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sampler{cfg: cfg, start: time.Now(), cancel: cancel, done: make(chan struct{}),
 		client: &http.Client{Timeout: cfg.Timeout}, prev: map[string]procPrev{}}
-	s.res = Resources{Start: s.start.UTC().Format(time.RFC3339Nano), Processes: map[string]*ProcessSeries{}}
+	s.res = rundir.Resources{Start: s.start.UTC().Format(time.RFC3339Nano), Processes: map[string]*rundir.ProcessSeries{}}
 	go s.loop(ctx)
 	return s
 }
 
 // Stop ends sampling and returns what was recorded.
-func (s *Sampler) Stop() *Resources {
+func (s *Sampler) Stop() *rundir.Resources {
 	s.cancel()
 	<-s.done
 	s.mu.Lock()
@@ -148,7 +124,7 @@ func (s *Sampler) sample(ctx context.Context) {
 		s.mu.Lock()
 		ps := s.res.Processes[tg.Name]
 		if ps == nil {
-			ps = &ProcessSeries{Metrics: map[string][]*float64{}}
+			ps = &rundir.ProcessSeries{Metrics: map[string][]*float64{}}
 			s.res.Processes[tg.Name] = ps
 		}
 		ps.T = append(ps.T, now.Sub(s.start).Seconds())
@@ -240,25 +216,15 @@ func (s *Sampler) scrape(ctx context.Context, addr string) map[string]*float64 {
 	return out
 }
 
-// Names returns the process names in order.
-func (r *Resources) Names() []string {
-	ns := make([]string, 0, len(r.Processes))
-	for n := range r.Processes {
-		ns = append(ns, n)
-	}
-	sort.Strings(ns)
-	return ns
-}
-
 // StopAndWrite stops the sampler and writes what it recorded as JSON to path
-// (resources.json in a configuration folder).
+// (rundir.ResourcesFile in a configuration folder).
 func (s *Sampler) StopAndWrite(path string) error {
 	b, err := json.MarshalIndent(s.Stop(), "", " ")
 	if err != nil {
-		return fmt.Errorf("reports: resources: %w", err)
+		return fmt.Errorf("target: resources: %w", err)
 	}
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("reports: %w", err)
+		return fmt.Errorf("target: %w", err)
 	}
 	return nil
 }

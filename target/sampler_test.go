@@ -1,6 +1,7 @@
-package reports
+package target
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/rundir"
 )
 
 // TestSamplerRecordsProcessAndMetrics samples this test process while it burns CPU and
@@ -43,12 +46,14 @@ func TestSamplerRecordsProcessAndMetrics(t *testing.T) {
 		}
 	}
 	f.Close()
-	path := filepath.Join(t.TempDir(), ResourcesFile)
+	path := filepath.Join(t.TempDir(), rundir.ResourcesFile)
 	if err := s.StopAndWrite(path); err != nil {
 		t.Fatal(err)
 	}
-	var r Resources
-	if ok, err := readJSON(path, &r); !ok || err != nil {
+	var r rundir.Resources
+	if b, err := os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("resources.json: %v", err)
 	}
 	self := r.Processes["self"]
@@ -90,10 +95,5 @@ func TestSamplerRecordsProcessAndMetrics(t *testing.T) {
 	}
 	if down := r.Processes["down"]; down == nil || down.Pid[0] != 0 || down.RSS[0] != 0 {
 		t.Errorf("a process that is down: %+v", down)
-	}
-	cd := &ConfigData{Summary: &ConfigSummary{Name: "sampled"}, Resources: &r}
-	c, ok, err := PlotResources(cd, t.TempDir(), PlotsDir)
-	if err != nil || !ok || c.Path == "" {
-		t.Errorf("plot resources: %v %v %+v", ok, err, c)
 	}
 }
