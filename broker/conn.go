@@ -239,10 +239,11 @@ func (c *conn) serveRequest(req *request, out chan<- outFrame) error {
 	if err != nil {
 		return err
 	}
+	// Counted before the response leaves, so a client that has its answer sees it counted.
+	c.b.metrics.observeRequest(req.key, time.Since(req.start))
 	if resp != nil {
 		out <- c.encode(req, resp)
 	}
-	c.b.metrics.observeRequest(req.key, time.Since(req.start))
 	return nil
 }
 

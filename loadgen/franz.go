@@ -57,30 +57,43 @@ func (d *franzDriver) CreateTopics(ctx context.Context, topics []string, partiti
 	return waitForLeaders(ctx, d.admin, topics)
 }
 
-// waitForLeaders polls metadata until every partition of topics has a leader.
+// waitForLeaders polls metadata until every partition of topics has a leader in the view of
+// every broker, each asked on its own: a broker that has not yet learnt of a new partition
+// refuses produce requests for it, and with acks=0 that refusal closes the connection and loses
+// the requests behind it (as Kafka does), so producing must wait for the slowest broker.
 func waitForLeaders(ctx context.Context, cl *kgo.Client, topics []string) error {
-	for {
-		req := kmsg.NewPtrMetadataRequest()
-		for _, t := range topics {
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = kmsg.StringPtr(t)
-			req.Topics = append(req.Topics, rt)
-		}
-		resp, err := req.RequestWith(ctx, cl)
-		ready := err == nil
-		if err == nil {
-			for _, t := range resp.Topics {
-				if t.ErrorCode != 0 || len(t.Partitions) == 0 {
-					ready = false
-				}
-				for _, p := range t.Partitions {
-					if p.ErrorCode != 0 || p.Leader < 0 {
-						ready = false
-					}
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	ready := func(resp *kmsg.MetadataResponse) bool {
+		for _, t := range resp.Topics {
+			if t.ErrorCode != 0 || len(t.Partitions) == 0 {
+				return false
+			}
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 || p.Leader < 0 {
+					return false
 				}
 			}
 		}
-		if ready {
+		return len(resp.Topics) == len(topics)
+	}
+	for {
+		resp, err := req.RequestWith(ctx, cl)
+		ok := err == nil && ready(resp)
+		if ok {
+			for _, b := range resp.Brokers {
+				r, berr := cl.Broker(int(b.NodeID)).Request(ctx, req)
+				if berr != nil || !ready(r.(*kmsg.MetadataResponse)) {
+					ok, err = false, berr
+					break
+				}
+			}
+		}
+		if ok {
 			return nil
 		}
 		select {

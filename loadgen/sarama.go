@@ -79,6 +79,28 @@ func (d *saramaDriver) CreateTopics(ctx context.Context, topics []string, partit
 				}
 			}
 		}
+		// Every broker must know the leaders too (see waitForLeaders).
+		for _, b := range d.client.Brokers() {
+			if !ready {
+				break
+			}
+			_ = b.Open(d.client.Config())
+			resp, err := b.GetMetadata(&sarama.MetadataRequest{Version: 1, Topics: topics})
+			if err != nil || len(resp.Topics) != len(topics) {
+				ready = false
+				break
+			}
+			for _, t := range resp.Topics {
+				if t.Err != sarama.ErrNoError || len(t.Partitions) != int(partitions) {
+					ready = false
+				}
+				for _, p := range t.Partitions {
+					if p.Err != sarama.ErrNoError || p.Leader < 0 {
+						ready = false
+					}
+				}
+			}
+		}
 		if ready {
 			return nil
 		}

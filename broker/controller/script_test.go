@@ -164,7 +164,7 @@ func changes(before, after *Image) string {
 	}
 	if before.Stats != after.Stats {
 		s := after.Stats
-		fmt.Fprintf(&b, "stats elections=%d unclean=%d shrinks=%d expands=%d\n", s.LeaderElections, s.UncleanLeaderElections, s.ISRShrinks, s.ISRExpands)
+		fmt.Fprintf(&b, "stats elections=%d unclean=%d shrinks=%d expands=%d fencings=%d\n", s.LeaderElections, s.UncleanLeaderElections, s.ISRShrinks, s.ISRExpands, s.BrokerFencings)
 	}
 	if b.Len() == 0 {
 		return "no change\n"
