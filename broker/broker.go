@@ -20,7 +20,7 @@ import (
 // it with Close, which flushes and closes every log cleanly. Every broker is a node of a
 // cluster with a controller quorum (see cluster.go); a lone broker is a cluster of one.
 //
-// Lock order: Broker.mu before partition.appendMu before partition.mu.
+// Lock order: Broker.mu before partition.appendMu before partition.mu (all of LOCKS.md).
 type Broker struct {
 	cfg     Config
 	log     *slog.Logger

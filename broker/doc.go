@@ -54,5 +54,5 @@
 //
 // Broker.mu before partition.appendMu before partition.mu; the coordinators' mutexes come
 // before all three (they append to internal topics under their own lock). The replica state
-// machine takes no lock of its own: partition.mu guards it.
+// machine takes no lock of its own: partition.mu guards it. LOCKS.md has the whole order.
 package broker
