@@ -46,7 +46,14 @@ func handleMetadata(c *conn, req *request) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, cl.metadataTopic(rt, autoCreate))
 		}
 	}
-	img := cl.ctl.Image()
+	resp.Brokers = liveBrokers(cl.ctl.Image())
+	return resp, nil
+}
+
+// liveBrokers lists the registered, unfenced brokers of img in id order, as Metadata (and
+// DescribeCluster) answer them.
+func liveBrokers(img *controller.Image) []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
 	for _, id := range img.LiveBrokers() {
 		br := img.Brokers[id]
 		e := kmsg.NewMetadataResponseBroker()
@@ -54,9 +61,9 @@ func handleMetadata(c *conn, req *request) (kmsg.Response, error) {
 		if br.Rack != "" {
 			e.Rack = &br.Rack
 		}
-		resp.Brokers = append(resp.Brokers, e)
+		out = append(out, e)
 	}
-	return resp, nil
+	return out
 }
 
 // metadataTopic answers one requested topic, auto-creating it when allowed.

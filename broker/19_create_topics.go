@@ -30,20 +30,13 @@ func handleCreateTopics(c *conn, req *request) (kmsg.Response, error) {
 	return c.b.cl.createTopics(c.controllerPlane, req.msg.(*kmsg.CreateTopicsRequest)), nil
 }
 
-func createTopicsCodes(r kmsg.Response) []int16 {
-	var cs []int16
-	for _, t := range r.(*kmsg.CreateTopicsResponse).Topics {
-		cs = append(cs, t.ErrorCode)
-	}
-	return cs
-}
-
 // createTopics handles CreateTopics; forwarded is set for a request that came over the
 // controller listener (likewise for the other admin handlers).
 func (cl *cluster) createTopics(forwarded bool, r *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
-	resp, err := cl.forward(forwarded, r, createTopicsCodes)
+	out, err := forward(cl, forwarded, r, func(r *kmsg.CreateTopicsResponse) []int16 {
+		return errorCodes(r.Topics, func(t kmsg.CreateTopicsResponseTopic) int16 { return t.ErrorCode })
+	})
 	if err == nil {
-		out := resp.(*kmsg.CreateTopicsResponse)
 		if !r.ValidateOnly {
 			for _, t := range out.Topics {
 				if t.ErrorCode == 0 {
@@ -53,7 +46,7 @@ func (cl *cluster) createTopics(forwarded bool, r *kmsg.CreateTopicsRequest) *km
 		}
 		return out
 	}
-	out := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	out = r.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
 	for _, rt := range r.Topics {
 		seen[rt.Topic]++

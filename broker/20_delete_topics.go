@@ -24,15 +24,10 @@ func handleDeleteTopics(c *conn, req *request) (kmsg.Response, error) {
 
 // deleteTopics handles DeleteTopics.
 func (cl *cluster) deleteTopics(forwarded bool, r *kmsg.DeleteTopicsRequest, version int16) *kmsg.DeleteTopicsResponse {
-	resp, err := cl.forward(forwarded, r, func(r kmsg.Response) []int16 {
-		var cs []int16
-		for _, t := range r.(*kmsg.DeleteTopicsResponse).Topics {
-			cs = append(cs, t.ErrorCode)
-		}
-		return cs
+	out, err := forward(cl, forwarded, r, func(r *kmsg.DeleteTopicsResponse) []int16 {
+		return errorCodes(r.Topics, func(t kmsg.DeleteTopicsResponseTopic) int16 { return t.ErrorCode })
 	})
 	if err == nil {
-		out := resp.(*kmsg.DeleteTopicsResponse)
 		for _, t := range out.Topics {
 			if t.ErrorCode == 0 && t.Topic != nil {
 				cl.waitForTopic(*t.Topic, true, adminWait)
@@ -40,7 +35,7 @@ func (cl *cluster) deleteTopics(forwarded bool, r *kmsg.DeleteTopicsRequest, ver
 		}
 		return out
 	}
-	out := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	out = r.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
 		name *string
 		id   [16]byte

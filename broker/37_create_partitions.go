@@ -25,17 +25,13 @@ func handleCreatePartitions(c *conn, req *request) (kmsg.Response, error) {
 
 // createPartitions handles CreatePartitions.
 func (cl *cluster) createPartitions(forwarded bool, r *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
-	resp, err := cl.forward(forwarded, r, func(r kmsg.Response) []int16 {
-		var cs []int16
-		for _, t := range r.(*kmsg.CreatePartitionsResponse).Topics {
-			cs = append(cs, t.ErrorCode)
-		}
-		return cs
+	out, err := forward(cl, forwarded, r, func(r *kmsg.CreatePartitionsResponse) []int16 {
+		return errorCodes(r.Topics, func(t kmsg.CreatePartitionsResponseTopic) int16 { return t.ErrorCode })
 	})
 	if err == nil {
-		return resp.(*kmsg.CreatePartitionsResponse)
+		return out
 	}
-	out := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	out = r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	seen := map[string]int{}
 	for _, rt := range r.Topics {
 		seen[rt.Topic]++

@@ -30,17 +30,13 @@ func handleIncrementalAlterConfigs(c *conn, req *request) (kmsg.Response, error)
 
 // alterConfigs handles IncrementalAlterConfigs (topic resources only).
 func (cl *cluster) alterConfigs(forwarded bool, r *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
-	resp, err := cl.forward(forwarded, r, func(r kmsg.Response) []int16 {
-		var cs []int16
-		for _, rr := range r.(*kmsg.IncrementalAlterConfigsResponse).Resources {
-			cs = append(cs, rr.ErrorCode)
-		}
-		return cs
+	out, err := forward(cl, forwarded, r, func(r *kmsg.IncrementalAlterConfigsResponse) []int16 {
+		return errorCodes(r.Resources, func(rr kmsg.IncrementalAlterConfigsResponseResource) int16 { return rr.ErrorCode })
 	})
 	if err == nil {
-		return resp.(*kmsg.IncrementalAlterConfigsResponse)
+		return out
 	}
-	out := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	out = r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range r.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName

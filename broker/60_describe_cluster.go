@@ -21,14 +21,9 @@ func handleDescribeCluster(c *conn, req *request) (kmsg.Response, error) {
 	}
 	cl := c.b.cl
 	resp.ControllerID = cl.ctl.LeaderID()
-	img := cl.ctl.Image()
-	for _, id := range img.LiveBrokers() {
-		br := img.Brokers[id]
+	for _, br := range liveBrokers(cl.ctl.Image()) {
 		e := kmsg.NewDescribeClusterResponseBroker()
-		e.NodeID, e.Host, e.Port = br.ID, br.Host, br.Port
-		if br.Rack != "" {
-			e.Rack = &br.Rack
-		}
+		e.NodeID, e.Host, e.Port, e.Rack = br.NodeID, br.Host, br.Port, br.Rack
 		resp.Brokers = append(resp.Brokers, e)
 	}
 	return resp, nil

@@ -27,22 +27,38 @@ const adminWait = 5 * time.Second
 // when this node is not (or no longer) the active controller; the sender tries again.
 var errNotActiveController = errors.New("broker: this node is not the active controller")
 
-// forward sends req to the active controller. It returns errLocalController when this node
-// must handle it, and another error when no controller answered in time. A request that came
-// from another broker over the controller listener (forwarded) is never forwarded again: it is
-// handled here or refused with NOT_CONTROLLER.
-func (cl *cluster) forward(forwarded bool, req kmsg.Request, codes func(kmsg.Response) []int16) (kmsg.Response, error) {
+// forward sends req to the active controller and returns its answer. It returns
+// errLocalController when this node must decide itself, and another error when no controller
+// answered in time. codes lists the error codes of the answer's items, so that an answer of
+// NOT_CONTROLLER (the node asked lost its leadership) is retried. A request that came from
+// another broker over the controller listener (forwarded) is never forwarded again: it is
+// decided here or refused with NOT_CONTROLLER.
+func forward[R kmsg.Response](cl *cluster, forwarded bool, req kmsg.Request, codes func(R) []int16) (R, error) {
+	var none R
 	if forwarded {
 		if cl.ctl.ActiveController() {
-			return nil, errLocalController
+			return none, errLocalController
 		}
-		return nil, errNotActiveController
+		return none, errNotActiveController
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterRequestTimeout)
 	defer cancel()
-	return cl.toController(ctx, forwardingChannel, req, func(r kmsg.Response) bool {
-		return slices.Contains(codes(r), kerr.NotController.Code)
+	resp, err := cl.toController(ctx, forwardingChannel, req, func(r kmsg.Response) bool {
+		return slices.Contains(codes(r.(R)), kerr.NotController.Code)
 	})
+	if err != nil {
+		return none, err
+	}
+	return resp.(R), nil
+}
+
+// errorCodes returns the error code of every item, for forward.
+func errorCodes[T any](items []T, code func(T) int16) []int16 {
+	out := make([]int16, len(items))
+	for i, it := range items {
+		out[i] = code(it)
+	}
+	return out
 }
 
 // unavailable is the error code for a request no controller answered.
