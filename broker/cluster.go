@@ -407,7 +407,11 @@ func (cl *cluster) imageLoop() {
 			cl.b.applyImage(img)
 			cl.img.Store(img)
 			if br := img.Brokers[cl.b.cfg.NodeID]; br != nil && !br.Fenced && br.Epoch == cl.brokerEpoch.Load() {
-				cl.caughtUpOnce.Do(cl.markCaughtUp)
+				cl.caughtUpOnce.Do(func() {
+					// Off this loop: the loads may take a while, and images keep coming.
+					cl.b.bgWG.Add(1)
+					go cl.markCaughtUp()
+				})
 			}
 		}
 		select {
@@ -422,6 +426,7 @@ func (cl *cluster) imageLoop() {
 // recovered and lets client requests through.
 func (cl *cluster) markCaughtUp() {
 	b := cl.b
+	defer b.bgWG.Done()
 	b.groups.awaitHandoffs()
 	b.txns.awaitHandoffs()
 	topics, parts := 0, 0
