@@ -8,15 +8,17 @@ package broker
 // time stamped. acks must be 0, 1 or -1 (INVALID_REQUIRED_ACKS otherwise). Topics are not
 // auto-created by Produce (as in Kafka, only Metadata creates them). acks=0 gets no response;
 // if any partition failed the connection is closed instead, as Kafka does, so the client
-// notices. On a single node acks=-1 is acks=1 with an ISR of one, as in Kafka with RF=1.
+// notices.
 //
-// In a replicated cluster only the leader appends (NOT_LEADER_OR_FOLLOWER elsewhere). acks=-1
-// is refused with NOT_ENOUGH_REPLICAS, nothing written, when the ISR is smaller than
-// min.insync.replicas; otherwise the batch is appended and the answer waits, for every
-// partition of the request, until the high watermark covers it (the produce purgatory), up to
-// the request's timeout (REQUEST_TIMED_OUT), answering NOT_ENOUGH_REPLICAS_AFTER_APPEND when
-// the ISR shrinks below min.insync.replicas meanwhile (the data stays in the log) and
-// NOT_LEADER_OR_FOLLOWER when leadership moves.
+// Only the partition's leader appends (NOT_LEADER_OR_FOLLOWER elsewhere). acks=-1 is refused
+// with NOT_ENOUGH_REPLICAS, nothing written, when the ISR is smaller than min.insync.replicas;
+// otherwise the batch is appended and the answer waits, for every partition of the request,
+// until the high watermark covers it (the produce purgatory), up to the request's timeout
+// (REQUEST_TIMED_OUT), answering NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below
+// min.insync.replicas meanwhile (the data stays in the log) and NOT_LEADER_OR_FOLLOWER when
+// leadership moves. These decisions are broker/replica's (CheckAppend, CheckAcks). On a lone
+// broker (a cluster of one) the ISR is the leader alone, so acks=-1 is acks=1 with an ISR of
+// one, as in Kafka with RF=1.
 //
 // Produce to __consumer_offsets gets INVALID_TOPIC_EXCEPTION, as for Kafka clients without
 // internal-topic rights.
@@ -102,8 +104,8 @@ func handleProduce(c *conn, req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// produceTo validates and appends one partition's batch, filling sp. For acks=-1 in a
-// replicated cluster it returns the partition and the batch's last offset to wait for.
+// produceTo validates and appends one partition's batch, filling sp. For acks=-1 it returns
+// the partition and the batch's last offset to wait for.
 func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64) {
 	sp.BaseOffset = -1
 	sp.LogAppendTime = -1
@@ -142,15 +144,14 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 	if props.get("message.timestamp.type") == "LogAppendTime" {
 		logAppendTime = time.Now().UnixMilli()
 	}
-	replicated := acks == -1 && b.cl != nil && !b.cfg.bug(bugAckBeforeReplication)
-	if replicated {
-		p.mu.RLock()
-		isr, minISR := len(p.isr), p.minISR
-		p.mu.RUnlock()
-		if isr < minISR {
-			fail(kerr.NotEnoughReplicas, fmt.Sprintf("the ISR has %d replicas, fewer than min.insync.replicas=%d", isr, minISR))
-			return nil, 0
-		}
+	replicated := acks == -1 && !b.cfg.bug(bugAckBeforeReplication)
+	p.mu.RLock()
+	kerrv = p.rs.CheckAppend(replicated)
+	isr, minISR := len(p.rs.Assignment().ISR), p.rs.MinISR()
+	p.mu.RUnlock()
+	if kerrv == kerr.NotEnoughReplicas {
+		fail(kerrv, fmt.Sprintf("the ISR has %d replicas, fewer than min.insync.replicas=%d", isr, minISR))
+		return nil, 0
 	}
 	ai, kerrv, msg := b.appendAsLeader(p, records, logAppendTime)
 	if kerrv != nil {
@@ -173,23 +174,23 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 }
 
 // appendAsLeader appends a validated batch to p as its leader and advances the high
-// watermark: on a single node (an ISR of one) an appended batch is committed at once; in a
-// cluster the high watermark follows the ISR's log end offsets.
+// watermark as the replica state machine decides: at once when the ISR is the leader alone
+// (a lone broker), else as the followers' fetches reach it.
 func (b *Broker) appendAsLeader(p *partition, records []byte, logAppendTime int64) (storage.AppendInfo, *kerr.Error, string) {
 	p.appendMu.Lock()
-	if b.cl != nil && !p.isLeader(b.cfg.NodeID) {
+	p.mu.RLock()
+	leader, epoch := p.rs.IsLeader(), p.rs.LeaderEpoch()
+	p.mu.RUnlock()
+	if !leader {
 		p.appendMu.Unlock()
 		return storage.AppendInfo{}, kerr.NotLeaderForPartition, "this broker stopped leading the partition"
 	}
-	ai, err := p.log.AppendAsLeader(records, p.LeaderEpoch(), logAppendTime)
+	ai, err := p.log.AppendAsLeader(records, epoch, logAppendTime)
 	if err == nil && !ai.Duplicate {
-		if b.cl != nil {
-			p.mu.Lock()
-			p.updateHighWatermarkLocked(p.log.LogEndOffset())
-			p.mu.Unlock()
-		} else {
-			p.advanceHighWatermark(p.log.LogEndOffset())
-		}
+		p.mu.Lock()
+		p.rs.Appended(p.log.LogEndOffset())
+		p.publish()
+		p.mu.Unlock()
 	}
 	p.appendMu.Unlock()
 	if kerrv := producerError(err); kerrv != nil {

@@ -2,18 +2,26 @@ package broker
 
 // Metadata (key 3), versions 0-12.
 //
-// Behaviour: lists this broker, the cluster id and controller, and the requested topics (all
-// when Topics is null, or empty at v0). Unknown topics are created when auto-creation is
-// allowed by the request (v4+, always before) and by auto.create.topics.enable, with
-// num.partitions partitions; otherwise UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID when asked
-// by id, v10+). Names that are not legal topic names get INVALID_TOPIC_EXCEPTION. Partitions
-// carry leader, leader epoch (v7+), replicas and ISR. Differences from Kafka: a topic created
-// by auto-creation is ready at once, so the first answer has a leader instead of
+// Behaviour: answered from this broker's view of the metadata image: the live (registered,
+// unfenced) brokers, the cluster id, the active controller, and the requested topics (all when
+// Topics is null, or empty at v0) in name order. Unknown topics are created through the
+// controller when auto-creation is allowed by the request (v4+, always before) and by
+// auto.create.topics.enable, with num.partitions partitions and default.replication.factor
+// replicas; otherwise UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID when asked by id, v10+).
+// Names that are not legal topic names get INVALID_TOPIC_EXCEPTION. Partitions carry leader,
+// leader epoch (v7+), replicas, ISR and offline replicas (fenced ones); a partition without a
+// leader is LEADER_NOT_AVAILABLE. Differences from Kafka: a topic created by auto-creation is
+// answered once this broker's image has it, so the first answer has a leader instead of
 // LEADER_NOT_AVAILABLE; authorized operations are never computed (reported as not requested).
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kchaos/kchaos/broker/controller"
 )
 
 // notAuthorizedOps is Kafka's "authorized operations not requested" sentinel.
@@ -21,85 +29,103 @@ const notAuthorizedOps = -2147483648
 
 func handleMetadata(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.MetadataRequest)
-	b := c.b
-	if b.cl != nil {
-		return b.cl.metadata(r, req.version), nil
-	}
+	b, cl := c.b, c.b.cl
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{b.brokerEntry()}
 	resp.ClusterID = &b.cfg.ClusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = cl.ctl.LeaderID()
 	resp.AuthorizedOperations = notAuthorizedOps
 	autoCreate := req.version < 4 || r.AllowAutoTopicCreation
 	all := r.Topics == nil || (req.version == 0 && len(r.Topics) == 0)
 	if all {
-		b.mu.RLock()
-		names := sortedKeys(b.topics)
-		b.mu.RUnlock()
-		for _, name := range names {
-			b.mu.RLock()
-			t := b.topics[name]
-			b.mu.RUnlock()
-			if t != nil {
-				resp.Topics = append(resp.Topics, b.topicMetadata(t))
-			}
+		img := cl.ctl.Image()
+		for _, name := range slices.Sorted(maps.Keys(img.Topics)) {
+			resp.Topics = append(resp.Topics, topicEntry(img, img.Topics[name]))
 		}
-		return resp, nil
+	} else {
+		for _, rt := range r.Topics {
+			resp.Topics = append(resp.Topics, cl.metadataTopic(rt, autoCreate))
+		}
 	}
-	for _, rt := range r.Topics {
-		var t *topic
-		var terr *createTopicError
-		if rt.Topic == nil {
-			b.mu.RLock()
-			t = b.topicsByID[rt.TopicID]
-			b.mu.RUnlock()
-			if t == nil {
-				st := kmsg.NewMetadataResponseTopic()
-				st.TopicID = rt.TopicID
-				st.ErrorCode = kerr.UnknownTopicID.Code
-				resp.Topics = append(resp.Topics, st)
-				continue
-			}
-		} else {
-			t, terr = b.topicByName(*rt.Topic, autoCreate)
-		}
-		if terr != nil {
-			st := kmsg.NewMetadataResponseTopic()
-			st.Topic = rt.Topic
-			st.ErrorCode = terr.err.Code
-			st.AuthorizedOperations = notAuthorizedOps
-			resp.Topics = append(resp.Topics, st)
-			continue
-		}
-		resp.Topics = append(resp.Topics, b.topicMetadata(t))
-	}
+	resp.Brokers = liveBrokers(cl.ctl.Image())
 	return resp, nil
 }
 
-// brokerEntry is this broker as Metadata lists it.
-func (b *Broker) brokerEntry() kmsg.MetadataResponseBroker {
-	e := kmsg.NewMetadataResponseBroker()
-	e.NodeID = b.cfg.NodeID
-	e.Host = b.advertise.host
-	e.Port = b.advertise.port
-	return e
+// liveBrokers lists the registered, unfenced brokers of img in id order, as Metadata (and
+// DescribeCluster) answer them.
+func liveBrokers(img *controller.Image) []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
+	for _, id := range img.LiveBrokers() {
+		br := img.Brokers[id]
+		e := kmsg.NewMetadataResponseBroker()
+		e.NodeID, e.Host, e.Port = br.ID, br.Host, br.Port
+		if br.Rack != "" {
+			e.Rack = &br.Rack
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
-// topicMetadata describes t and its partitions.
-func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
+// metadataTopic answers one requested topic, auto-creating it when allowed.
+func (cl *cluster) metadataTopic(rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
+	img := cl.ctl.Image()
 	st := kmsg.NewMetadataResponseTopic()
-	name := t.name
-	st.Topic = &name
-	st.TopicID = t.id
-	st.IsInternal = t.name == offsetsTopic
 	st.AuthorizedOperations = notAuthorizedOps
-	b.mu.RLock()
-	parts := t.partitions
-	b.mu.RUnlock()
-	for _, p := range parts {
+	if rt.Topic == nil {
+		t := img.TopicByID(rt.TopicID)
+		if t == nil {
+			st.TopicID = rt.TopicID
+			st.ErrorCode = kerr.UnknownTopicID.Code
+			return st
+		}
+		return topicEntry(img, t)
+	}
+	name := *rt.Topic
+	st.Topic = rt.Topic
+	t := img.Topics[name]
+	if t == nil {
+		if err := validTopicName(name); err != nil {
+			st.ErrorCode = kerr.InvalidTopicException.Code
+			return st
+		}
+		if !autoCreate || !cl.b.cfg.propBool("auto.create.topics.enable") {
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			return st
+		}
+		if kerrv := cl.createTopic(name, -1, -1, nil); kerrv != nil {
+			st.ErrorCode = kerrv.Code
+			return st
+		}
+		img = cl.ctl.Image()
+		if t = img.Topics[name]; t == nil {
+			st.ErrorCode = kerr.LeaderNotAvailable.Code
+			return st
+		}
+	}
+	return topicEntry(img, t)
+}
+
+// topicEntry describes topic t of img.
+func topicEntry(img *controller.Image, t *controller.Topic) kmsg.MetadataResponseTopic {
+	st := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	st.Topic = &name
+	st.TopicID = t.ID
+	st.IsInternal = t.Name == offsetsTopic
+	st.AuthorizedOperations = notAuthorizedOps
+	for i, p := range t.Partitions {
 		sp := kmsg.NewMetadataResponseTopicPartition()
-		sp.Partition = p.index
-		sp.Leader, sp.LeaderEpoch, sp.Replicas, sp.ISR = p.state()
+		sp.Partition = int32(i)
+		sp.Leader, sp.LeaderEpoch = p.Leader, p.LeaderEpoch
+		sp.Replicas, sp.ISR = slices.Clone(p.Replicas), slices.Clone(p.ISR)
+		for _, r := range p.Replicas {
+			if !img.Live(r) {
+				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
+			}
+		}
+		if p.Leader == controller.NoLeader {
+			sp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
 		st.Partitions = append(st.Partitions, sp)
 	}
 	return st

@@ -2,16 +2,19 @@ package broker
 
 // FindCoordinator (key 10), versions 0-5.
 //
-// Behaviour: for key type 0 (groups) answers this broker, which coordinates every group on a
-// single node; __consumer_offsets is created on the first request, as in Kafka. v4+ batches
-// keys in CoordinatorKeys and answers each in Coordinators. Key type 1 (transactions) answers
-// the leader of the transactional id's __transaction_state partition, creating the topic on
-// the first request; an empty transactional id gets INVALID_REQUEST. Other key types get
-// INVALID_REQUEST.
+// Behaviour: for key type 0 (groups) answers the leader of the group's __consumer_offsets
+// partition (COORDINATOR_NOT_AVAILABLE while it has none); __consumer_offsets is created on
+// the first request, as in Kafka, with offsets.topic.replication.factor replicas capped at the
+// number of live brokers. v4+ batches keys in CoordinatorKeys and answers each in
+// Coordinators. Key type 1 (transactions) answers the leader of the transactional id's
+// __transaction_state partition, creating the topic on the first request likewise; an empty
+// transactional id gets INVALID_REQUEST. Other key types get INVALID_REQUEST.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kchaos/kchaos/broker/controller"
 )
 
 func handleFindCoordinator(c *conn, req *request) (kmsg.Response, error) {
@@ -27,11 +30,8 @@ func handleFindCoordinator(c *conn, req *request) (kmsg.Response, error) {
 			if err := b.groups.ensureReady(); err != nil {
 				return -1, "", -1, err, ""
 			}
-			if b.cl != nil {
-				id, host, port, err := b.cl.groupCoordinator(partitionFor(key, b.groups.numPartitions()))
-				return id, host, port, err, ""
-			}
-			return b.cfg.NodeID, b.advertise.host, b.advertise.port, nil, ""
+			id, host, port, err := b.cl.coordinatorOf(offsetsTopic, partitionFor(key, b.groups.numPartitions()))
+			return id, host, port, err, ""
 		case 1:
 			if key == "" {
 				return -1, "", -1, kerr.InvalidRequest, "the transactional id must not be empty"
@@ -39,11 +39,8 @@ func handleFindCoordinator(c *conn, req *request) (kmsg.Response, error) {
 			if err := b.txns.ensureReady(); err != nil {
 				return -1, "", -1, err, ""
 			}
-			if b.cl != nil {
-				id, host, port, err := b.cl.txnCoordinator(b.txns.txnPartitionOf(key))
-				return id, host, port, err, ""
-			}
-			return b.cfg.NodeID, b.advertise.host, b.advertise.port, nil, ""
+			id, host, port, err := b.cl.coordinatorOf(txnStateTopic, b.txns.txnPartitionOf(key))
+			return id, host, port, err, ""
 		default:
 			return -1, "", -1, kerr.InvalidRequest, "unknown coordinator key type"
 		}
@@ -75,4 +72,16 @@ func handleFindCoordinator(c *conn, req *request) (kmsg.Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// coordinatorOf returns the broker leading partition p of an internal topic, the coordinator
+// of the groups or transactional ids that map to it.
+func (cl *cluster) coordinatorOf(topic string, p int32) (int32, string, int32, *kerr.Error) {
+	img := cl.ctl.Image()
+	ip := img.Partition(topic, p)
+	if ip == nil || ip.Leader == controller.NoLeader || img.Brokers[ip.Leader] == nil {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	br := img.Brokers[ip.Leader]
+	return br.ID, br.Host, br.Port, nil
 }

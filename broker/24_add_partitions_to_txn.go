@@ -66,12 +66,7 @@ func handleAddPartitionsToTxn(c *conn, req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// partitionExists reports whether the partition exists in the cluster (on a single node,
-// on this broker).
+// partitionExists reports whether the partition exists in the cluster.
 func (b *Broker) partitionExists(topicName string, index int32) bool {
-	if b.cl != nil {
-		return b.cl.ctl.Image().Partition(topicName, index) != nil
-	}
-	_, err := b.partitionFor(topicName, index)
-	return err == nil
+	return b.cl.ctl.Image().Partition(topicName, index) != nil
 }

@@ -38,14 +38,7 @@ func handleDescribeConfigs(c *conn, req *request) (kmsg.Response, error) {
 		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			var t *topic
-			if c.b.cl != nil {
-				t = c.b.cl.topicForConfigs(rr.ResourceName)
-			} else {
-				c.b.mu.RLock()
-				t = c.b.topics[rr.ResourceName]
-				c.b.mu.RUnlock()
-			}
+			t := c.b.cl.topicForConfigs(rr.ResourceName)
 			if t == nil {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
@@ -136,4 +129,14 @@ func (b *Broker) describeBrokerConfigs(names map[string]bool) []kmsg.DescribeCon
 		out = append(out, e)
 	}
 	return out
+}
+
+// topicForConfigs returns a topic value carrying name's config overrides from the metadata
+// image, for DescribeConfigs, or nil when the topic does not exist.
+func (cl *cluster) topicForConfigs(name string) *topic {
+	t := cl.ctl.Image().Topics[name]
+	if t == nil {
+		return nil
+	}
+	return &topic{name: t.Name, id: t.ID, configs: t.Configs}
 }

@@ -2,78 +2,97 @@ package broker
 
 // IncrementalAlterConfigs (key 44), versions 0-1.
 //
-// Behaviour: for topic resources applies SET, DELETE (back to the default), APPEND and
+// Behaviour: decided by the active controller (forwarded there by other brokers, see
+// admin.go): for topic resources applies SET, DELETE (back to the default), APPEND and
 // SUBTRACT (list configs: cleanup.policy) to the topic's overrides, validating names and
 // values first (INVALID_CONFIG; nothing of a failed resource is applied). ValidateOnly changes
-// nothing. New values take effect on the topic's logs at once and survive restarts. Unknown
+// nothing. New values are in the controller quorum's log, so they survive restarts; this
+// broker's logs have them when it answers, the other brokers' as they apply the image. Unknown
 // topics get UNKNOWN_TOPIC_OR_PARTITION. Differences from Kafka: dynamic broker configs (type
 // 4) are refused with INVALID_REQUEST; set broker settings with --set at start-up.
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kchaos/kchaos/broker/controller"
 )
 
 func handleIncrementalAlterConfigs(c *conn, req *request) (kmsg.Response, error) {
-	r := req.msg.(*kmsg.IncrementalAlterConfigsRequest)
-	if c.b.cl != nil {
-		return c.b.cl.alterConfigs(c.controllerPlane, r), nil
+	return c.b.cl.alterConfigs(c.controllerPlane, req.msg.(*kmsg.IncrementalAlterConfigsRequest)), nil
+}
+
+// alterConfigs handles IncrementalAlterConfigs (topic resources only).
+func (cl *cluster) alterConfigs(forwarded bool, r *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+	out, err := forward(cl, forwarded, r, func(r *kmsg.IncrementalAlterConfigsResponse) []int16 {
+		return errorCodes(r.Resources, func(rr kmsg.IncrementalAlterConfigsResponseResource) int16 { return rr.ErrorCode })
+	})
+	if err == nil {
+		return out
 	}
-	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	out = r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range r.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var e *kerr.Error
+		var code int16
 		var msg string
-		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-			e, msg = kerr.InvalidRequest, "only topic configs can be altered; broker settings are static (--set)"
-		} else {
-			e, msg = c.b.alterTopicConfigs(rr, r.ValidateOnly)
+		switch {
+		case !errors.Is(err, errLocalController):
+			code, msg = unavailable(err)
+		case rr.ResourceType != kmsg.ConfigResourceTypeTopic:
+			code, msg = kerr.InvalidRequest.Code, "only topic configs can be altered; broker settings are static (--set)"
+		default:
+			if e := cl.alterTopicConfigs(rr, r.ValidateOnly); e != nil {
+				code, msg = controller.ErrorCode(e), e.Error()
+			}
 		}
-		if e != nil {
-			sr.ErrorCode = e.Code
-			sr.ErrorMessage = &msg
+		if code != 0 {
+			sr.ErrorCode, sr.ErrorMessage = code, &msg
 		}
-		resp.Resources = append(resp.Resources, sr)
+		out.Resources = append(out.Resources, sr)
 	}
-	return resp, nil
+	if !r.ValidateOnly {
+		cl.waitApplied()
+	}
+	return out
 }
 
-func (b *Broker) alterTopicConfigs(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) (*kerr.Error, string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	t := b.topics[rr.ResourceName]
+// alterTopicConfigs turns one resource's operations into the controller's set and delete
+// lists: the difference between the topic's overrides and what applyConfigOps makes of them.
+func (cl *cluster) alterTopicConfigs(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	t := cl.ctl.Image().Topics[rr.ResourceName]
 	if t == nil {
-		return kerr.UnknownTopicOrPartition, "topic " + rr.ResourceName + " does not exist"
+		return kerr.UnknownTopicOrPartition
 	}
-	next, e, msg := applyConfigOps(t.props(b), rr.Configs)
+	next, e, msg := applyConfigOps(topicProps{broker: &cl.b.cfg, overrides: t.Configs}, rr.Configs)
 	if e != nil {
-		return e, msg
+		return fmt.Errorf("%w: %s", e, msg)
 	}
-	if err := validateTopicConfigs(next); err != nil {
-		return kerr.InvalidConfig, err.Error()
+	set := map[string]string{}
+	for k, v := range next {
+		if old, ok := t.Configs[k]; !ok || old != v {
+			set[k] = v
+		}
 	}
-	if validateOnly {
-		return nil, ""
+	var del []string
+	for k := range t.Configs {
+		if _, ok := next[k]; !ok {
+			del = append(del, k)
+		}
 	}
-	t.configs = next
-	cfg := t.props(b).storageConfig()
-	for _, p := range t.partitions {
-		p.log.SetConfig(cfg)
-	}
-	if err := b.saveTopics(); err != nil {
-		return kerr.KafkaStorageError, err.Error()
-	}
-	return nil, ""
+	_, err := cl.ctl.AlterConfigs(rr.ResourceName, set, del, validateOnly)
+	return err
 }
 
 // applyConfigOps applies IncrementalAlterConfigs operations to a topic's overrides and returns
 // the new overrides (props' are not modified); APPEND and SUBTRACT work on the effective value
-// of list configs. Single-node and cluster mode both use it.
+// of list configs.
 func applyConfigOps(props topicProps, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, *kerr.Error, string) {
 	next := maps.Clone(props.overrides)
 	if next == nil {

@@ -6,10 +6,9 @@ package broker
 // the active controller. Each partition is decided by the controller (fencing by broker
 // epoch, leader epoch and partition epoch); the answer carries the partition's new leader,
 // leader epoch, ISR and partition epoch, or the error. A node that is not the active
-// controller answers NOT_CONTROLLER; a single-node broker answers NOT_CONTROLLER too.
+// controller answers NOT_CONTROLLER.
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kchaos/kchaos/broker/controller"
@@ -19,10 +18,6 @@ func handleAlterPartition(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.AlterPartitionRequest)
 	resp := r.ResponseKind().(*kmsg.AlterPartitionResponse)
 	cl := c.b.cl
-	if cl == nil {
-		resp.ErrorCode = kerr.NotController.Code
-		return resp, nil
-	}
 	for _, rt := range r.Topics {
 		st := kmsg.NewAlterPartitionResponseTopic()
 		st.Topic = rt.Topic

@@ -2,8 +2,10 @@ package broker
 
 // DescribeCluster (key 60), versions 0-1.
 //
-// Behaviour: the cluster id, the controller and the brokers. EndpointType 2 (controllers,
-// v1) lists the same node, since a single broker is its own controller (combined mode).
+// Behaviour: the cluster id, the active controller and the live (registered, unfenced)
+// brokers from the metadata image. EndpointType 2 (controllers, v1) lists the same brokers:
+// every voter of the controller quorum is also a broker (combined mode), and a lone broker is
+// its own controller.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -13,19 +15,16 @@ func handleDescribeCluster(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.DescribeClusterRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.ClusterID = c.b.cfg.ClusterID
-	resp.ControllerID = c.b.cfg.NodeID
 	resp.ClusterAuthorizedOperations = notAuthorizedOps
 	if req.version >= 1 {
 		resp.EndpointType = r.EndpointType
 	}
-	if c.b.cl != nil {
-		c.b.cl.describeCluster(resp)
-		return resp, nil
+	cl := c.b.cl
+	resp.ControllerID = cl.ctl.LeaderID()
+	for _, br := range liveBrokers(cl.ctl.Image()) {
+		e := kmsg.NewDescribeClusterResponseBroker()
+		e.NodeID, e.Host, e.Port, e.Rack = br.NodeID, br.Host, br.Port, br.Rack
+		resp.Brokers = append(resp.Brokers, e)
 	}
-	e := kmsg.NewDescribeClusterResponseBroker()
-	e.NodeID = c.b.cfg.NodeID
-	e.Host = c.b.advertise.host
-	e.Port = c.b.advertise.port
-	resp.Brokers = append(resp.Brokers, e)
 	return resp, nil
 }

@@ -21,10 +21,6 @@ func handleBrokerRegistration(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.BrokerRegistrationRequest)
 	resp := r.ResponseKind().(*kmsg.BrokerRegistrationResponse)
 	cl := c.b.cl
-	if cl == nil {
-		resp.ErrorCode = kerr.NotController.Code
-		return resp, nil
-	}
 	if r.ClusterID != c.b.cfg.ClusterID {
 		resp.ErrorCode = kerr.InconsistentClusterID.Code
 		return resp, nil

@@ -8,7 +8,6 @@ package broker
 // package).
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kchaos/kchaos/broker/controller"
@@ -18,10 +17,6 @@ func handleBrokerHeartbeat(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.BrokerHeartbeatRequest)
 	resp := r.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 	cl := c.b.cl
-	if cl == nil {
-		resp.ErrorCode = kerr.NotController.Code
-		return resp, nil
-	}
 	fenced, err := cl.ctl.Heartbeat(r.BrokerID, r.BrokerEpoch)
 	resp.ErrorCode = controller.ErrorCode(err)
 	resp.IsFenced = fenced

@@ -296,3 +296,51 @@ func TestDescribeClusterAndOffsetForLeaderEpoch(t *testing.T) {
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+// TestLoneBrokerAssignmentsAndNames: a lone broker takes explicit replica assignments that name
+// only itself, refuses other brokers, RF 2 and names that collide once '.' and '_' are
+// identified — what Kafka answers with one broker.
+func TestLoneBrokerAssignmentsAndNames(t *testing.T) {
+	p := brokertest.Start(t, brokertest.NodeID(4))
+	cl := newClient(t, p.Addr())
+	assigned := func(name string, replicas ...[]int32) kmsg.CreateTopicsResponseTopic {
+		req := createTopicsReq(false, name, -1, nil)
+		for i, r := range replicas {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), r
+			req.Topics[0].ReplicaAssignment = append(req.Topics[0].ReplicaAssignment, a)
+		}
+		return request[*kmsg.CreateTopicsResponse](t, cl, req).Topics[0]
+	}
+	if st := assigned("mine", []int32{4}, []int32{4}); st.ErrorCode != 0 || st.NumPartitions != 2 || st.ReplicationFactor != 1 {
+		t.Fatalf("create on this broker: %+v", st)
+	}
+	if mt := metadataTopic(t, cl, "mine"); mt.ErrorCode != 0 || len(mt.Partitions) != 2 || mt.Partitions[1].Leader != 4 {
+		t.Fatalf("metadata of an assigned topic: %+v", mt)
+	}
+	if st := assigned("theirs", []int32{5}); st.ErrorCode != kerr.InvalidReplicaAssignment.Code {
+		t.Fatalf("assignment naming an unknown broker: %v", kerr.ErrorForCode(st.ErrorCode))
+	}
+	req := createTopicsReq(false, "rf2", 1, nil)
+	req.Topics[0].ReplicationFactor = 2
+	if st := request[*kmsg.CreateTopicsResponse](t, cl, req).Topics[0]; st.ErrorCode != kerr.InvalidReplicationFactor.Code {
+		t.Fatalf("RF 2 on one broker: %v", kerr.ErrorForCode(st.ErrorCode))
+	}
+	createTopic(t, cl, "a.b", 1, nil)
+	if st := request[*kmsg.CreateTopicsResponse](t, cl, createTopicsReq(false, "a_b", 1, nil)).Topics[0]; st.ErrorCode != kerr.InvalidTopicException.Code {
+		t.Fatalf("a_b beside a.b: %v", kerr.ErrorForCode(st.ErrorCode))
+	}
+	grow := kmsg.NewPtrCreatePartitionsRequest()
+	gt := kmsg.NewCreatePartitionsRequestTopic()
+	gt.Topic, gt.Count = "mine", 3
+	ga := kmsg.NewCreatePartitionsRequestTopicAssignment()
+	ga.Replicas = []int32{4}
+	gt.Assignment = append(gt.Assignment, ga)
+	grow.Topics = append(grow.Topics, gt)
+	if st := request[*kmsg.CreatePartitionsResponse](t, cl, grow).Topics[0]; st.ErrorCode != 0 {
+		t.Fatalf("CreatePartitions with an assignment: %v", kerr.ErrorForCode(st.ErrorCode))
+	}
+	if mt := metadataTopic(t, cl, "mine"); len(mt.Partitions) != 3 {
+		t.Fatalf("after CreatePartitions: %d partitions", len(mt.Partitions))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -15,10 +16,11 @@ import (
 	"github.com/kchaos/kchaos/broker/storage"
 )
 
-// Broker is a kchaos reference broker. Create it with New, run it with Serve (or Start), stop
-// it with Close, which flushes and closes every log cleanly.
+// Broker is a kchaos reference broker. Create it with New, run it with Run (or Start), stop
+// it with Close, which flushes and closes every log cleanly. Every broker is a node of a
+// cluster with a controller quorum (see cluster.go); a lone broker is a cluster of one.
 //
-// Lock order: Broker.mu before partition.appendMu before partition.mu.
+// Lock order: Broker.mu before partition.appendMu before partition.mu (all of LOCKS.md).
 type Broker struct {
 	cfg     Config
 	log     *slog.Logger
@@ -31,7 +33,8 @@ type Broker struct {
 	txns *txnCoordinator
 	// producerIDs issues producer ids for InitProducerId.
 	producerIDs *producerIDs
-	// cl is the broker's part in a replicated cluster; nil for a single node.
+	// cl is the broker's part in the cluster: its controller quorum node (started by Start),
+	// registration, metadata image and connections to the other brokers.
 	cl *cluster
 
 	ln        net.Listener
@@ -70,7 +73,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// New opens the broker's data directory and recovers every log in it. It does not listen yet.
+// New checks the configuration and opens the broker's data directory. It does not listen
+// yet; the logs are opened and recovered once Start has the metadata image that lists them.
 func New(cfg Config, opts Options) (*Broker, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("broker: a data directory is required")
@@ -105,7 +109,6 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		conns:      map[net.Conn]struct{}{},
 		stop:       make(chan struct{}),
 	}
-	start := time.Now()
 	pids, err := newProducerIDs(cfg.DataDir, cfg.NodeID)
 	if err != nil {
 		return nil, err
@@ -114,31 +117,16 @@ func New(cfg Config, opts Options) (*Broker, error) {
 	b.readAboveHW = cfg.bug(bugReadAboveHW)
 	b.groups = newCoordinator(b)
 	b.txns = newTxnCoordinator(b)
-	if len(cfg.Voters) > 0 {
-		// Topics, partitions and groups come from the controller quorum's image once the
-		// broker starts.
-		return b, nil
+	b.cl = newCluster(b)
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, legacyMetaFile)); err == nil {
+		return nil, fmt.Errorf("broker: %s holds %s, the topic list of an older single-node broker; topics now live in the controller quorum's log (DATA_DIR/controller): start on a new data directory", cfg.DataDir, legacyMetaFile)
 	}
-	if err := b.loadTopics(); err != nil {
-		b.closeLogs()
-		return nil, err
-	}
-	n := 0
-	for _, t := range b.topics {
-		n += len(t.partitions)
-	}
-	b.metrics.partitions.Set(float64(n))
-	if err := b.groups.startUp(); err != nil {
-		b.closeLogs()
-		return nil, err
-	}
-	if err := b.txns.startUp(); err != nil {
-		b.closeLogs()
-		return nil, err
-	}
-	b.log.Info("recovered logs", "topics", len(b.topics), "partitions", n, "took", time.Since(start))
 	return b, nil
 }
+
+// legacyMetaFile is where single-node brokers before the one-mode broker kept their topics;
+// a data directory holding it cannot be read by this broker.
+const legacyMetaFile = "kchaos-topics.json"
 
 // Start listens on the configured addresses and serves in the background.
 func (b *Broker) Start() error {
@@ -168,12 +156,10 @@ func (b *Broker) Start() error {
 			return err
 		}
 	}
-	if len(b.cfg.Voters) > 0 {
-		// Before accepting: handlers read b.cl. Peers' connections wait in the backlog.
-		if err := b.startCluster(); err != nil {
-			b.Close()
-			return err
-		}
+	// Before accepting: handlers read b.cl. Peers' connections wait in the backlog.
+	if err := b.startCluster(); err != nil {
+		b.Close()
+		return err
 	}
 	b.bgWG.Add(3)
 	go b.acceptLoop()
@@ -296,9 +282,7 @@ func (b *Broker) Close() error {
 		b.connMu.Unlock()
 		b.arrivals.notify()
 		b.connWG.Wait()
-		if b.cl != nil {
-			b.cl.stop()
-		}
+		b.cl.stop()
 		b.bgWG.Wait()
 		err = b.closeLogs()
 		b.log.Info("broker stopped")

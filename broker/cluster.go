@@ -19,10 +19,12 @@ import (
 	"github.com/kchaos/kchaos/broker/controller"
 )
 
-// cluster is the broker's part in a replicated cluster (Config.Voters set): its controller
-// quorum node, its registration and heartbeats, the metadata image it follows to lead or
-// follow partitions, and its connections to the other brokers. A single-node broker has none
-// and keeps its metadata in DataDir.
+// cluster is the broker's part in its cluster: its controller quorum node (KRaft-style, on
+// hashicorp/raft), its registration and heartbeats, the metadata image it follows to lead or
+// follow partitions, and its connections to the other brokers. There is one code path: a
+// broker started without Config.Voters is a cluster of one, the sole voter of its own quorum
+// on its own controller listener, registering with itself and leading every partition, with
+// Kafka's defaults for a lone broker.
 type cluster struct {
 	b   *Broker
 	ctl *controller.Controller
@@ -32,12 +34,15 @@ type cluster struct {
 	// img is the last image applied to the local partitions.
 	img atomic.Pointer[controller.Image]
 
-	// caughtUp is closed the first time the controller unfences this broker, i.e. once it has
-	// registered and caught up with the metadata log. Until then client requests wait, as a
-	// Kafka broker does not process requests before its initial catch-up: a restarted broker
+	// caughtUp is closed the first time an applied image shows this broker registered and
+	// unfenced, i.e. once it has caught up with the metadata log, opened its partitions and
+	// loaded the coordinators' state of those it leads. Until then client requests wait, as
+	// a Kafka broker does not process requests before its initial catch-up: a restarted broker
 	// must not answer Metadata from an empty image.
 	caughtUp     chan struct{}
 	caughtUpOnce sync.Once
+	// started is when Start began, for the catch-up log line.
+	started time.Time
 
 	mu sync.Mutex // guards the maps below
 	// channels holds, per controller channel, a connection to each voter's controller
@@ -68,20 +73,50 @@ const (
 // AlterPartition, forwarded admin requests), retries included.
 const clusterRequestTimeout = 10 * time.Second
 
-// startCluster starts the controller node and the loops that register, heartbeat and follow
-// the metadata image. The client listener must already be open.
-func (b *Broker) startCluster() error {
-	cfg := b.cfg
-	if cfg.ControllerListen == "" {
-		if addr, ok := cfg.Voters[cfg.NodeID]; ok {
-			cfg.ControllerListen = addr
-		} else {
-			return errors.New("broker: --controller-listen is required for a broker that is not a voter")
-		}
-	}
+// loneVoterRaftTimeout is the Raft heartbeat and election timeout of a quorum of one voter:
+// there is nobody to wait for, so the only effect of a timeout is how long the node waits
+// before electing itself at start-up. Default 25ms; larger quorums use
+// controller.quorum.fetch.timeout.ms and controller.quorum.election.timeout.ms.
+const loneVoterRaftTimeout = 25 * time.Millisecond
+
+func newCluster(b *Broker) *cluster {
 	cl := &cluster{b: b, fetchers: map[int32]*fetcher{}, caughtUp: make(chan struct{})}
 	for i := range cl.channels {
 		cl.channels[i] = map[int32]*peerClient{}
+	}
+	return cl
+}
+
+// startCluster starts the controller node and the loops that register, heartbeat and follow
+// the metadata image. The client listener must already be open. Without Config.Voters the
+// broker is the lone voter of its own quorum, on Config.ControllerListen or, by default, an
+// ephemeral port on the client listener's host.
+func (b *Broker) startCluster() error {
+	cfg := b.cfg
+	cl := b.cl
+	cl.started = time.Now()
+	var raftLn net.Listener
+	switch {
+	case len(cfg.Voters) == 0:
+		addr := cfg.ControllerListen
+		if addr == "" {
+			host, _, _ := net.SplitHostPort(b.ln.Addr().String())
+			addr = net.JoinHostPort(host, "0")
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("broker: controller listener: %w", err)
+		}
+		raftLn, cfg.ControllerListen = ln, ln.Addr().String()
+		cfg.Voters = map[int32]string{cfg.NodeID: cfg.ControllerListen}
+		b.cfg.Voters, b.cfg.ControllerListen = cfg.Voters, cfg.ControllerListen
+	case cfg.ControllerListen == "":
+		addr, ok := cfg.Voters[cfg.NodeID]
+		if !ok {
+			return errors.New("broker: --controller-listen is required for a broker that is not a voter")
+		}
+		cfg.ControllerListen = addr
+		b.cfg.ControllerListen = addr
 	}
 	dial := func(addr string, timeout time.Duration) (net.Conn, error) {
 		for id, voter := range cfg.Voters {
@@ -95,9 +130,15 @@ func (b *Broker) startCluster() error {
 		return net.DialTimeout("tcp", addr, timeout)
 	}
 	ms := func(k string) time.Duration { return time.Duration(b.cfg.propInt(k)) * time.Millisecond }
+	heartbeat := ms("controller.quorum.fetch.timeout.ms")
+	election := max(ms("controller.quorum.election.timeout.ms"), heartbeat)
+	if _, self := cfg.Voters[cfg.NodeID]; self && len(cfg.Voters) == 1 {
+		heartbeat, election = loneVoterRaftTimeout, loneVoterRaftTimeout
+	}
 	ctl, err := controller.New(controller.Config{
 		NodeID:                       cfg.NodeID,
 		RaftAddr:                     cfg.ControllerListen,
+		RaftListener:                 raftLn,
 		Voters:                       cfg.Voters,
 		Dial:                         dial,
 		DataDir:                      filepath.Join(cfg.DataDir, "controller"),
@@ -109,11 +150,14 @@ func (b *Broker) startCluster() error {
 		DefaultReplicationFactor:     int16(b.cfg.propInt("default.replication.factor")),
 		ValidateTopicConfigs:         validateTopicConfigs,
 		ServeAPI:                     b.serveControllerConn,
-		RaftHeartbeatTimeout:         ms("controller.quorum.fetch.timeout.ms"),
-		RaftElectionTimeout:          max(ms("controller.quorum.election.timeout.ms"), ms("controller.quorum.fetch.timeout.ms")),
+		RaftHeartbeatTimeout:         heartbeat,
+		RaftElectionTimeout:          election,
 		Logger:                       b.log,
 	})
 	if err != nil {
+		if raftLn != nil {
+			raftLn.Close()
+		}
 		return err
 	}
 	if err := ctl.RegisterMetrics(b.metrics.reg); err != nil {
@@ -121,7 +165,6 @@ func (b *Broker) startCluster() error {
 		return err
 	}
 	cl.ctl = ctl
-	b.cl = cl
 	b.metrics.registerCluster(b)
 	b.bgWG.Add(3)
 	go cl.heartbeatLoop()
@@ -139,7 +182,7 @@ func leaderImbalanceInterval(c *Config) time.Duration {
 	return time.Duration(c.propInt("leader.imbalance.check.interval.seconds")) * time.Second
 }
 
-// stopCluster stops fetchers, peer connections and the controller node.
+// stop stops fetchers, peer connections and the controller node (if Start got to start it).
 func (cl *cluster) stop() {
 	cl.mu.Lock()
 	for _, f := range cl.fetchers {
@@ -151,6 +194,9 @@ func (cl *cluster) stop() {
 		}
 	}
 	cl.mu.Unlock()
+	if cl.ctl == nil {
+		return
+	}
 	if err := cl.ctl.Shutdown(); err != nil {
 		cl.b.log.Warn("controller shutdown", "err", err)
 	}
@@ -204,6 +250,7 @@ func (cl *cluster) toController(ctx context.Context, ch controllerChannel, req k
 	backoff := 20 * time.Millisecond
 	voters := slices.Sorted(maps.Keys(cl.b.cfg.Voters))
 	for attempt := 0; ; attempt++ {
+		activeChanged := cl.ctl.ActiveChanged()
 		leader := cl.ctl.LeaderID()
 		if leader == cl.b.cfg.NodeID && cl.ctl.ActiveController() {
 			return nil, errLocalController
@@ -229,6 +276,9 @@ func (cl *cluster) toController(ctx context.Context, ch controllerChannel, req k
 			return nil, fmt.Errorf("broker: no active controller answered: %w", ctx.Err())
 		case <-cl.b.stop:
 			return nil, errors.New("broker: shutting down")
+		case <-activeChanged:
+			// This node just became (or stopped being) the active controller: a lone
+			// broker's quorum is ready the moment it elects itself.
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 500*time.Millisecond)
@@ -330,9 +380,6 @@ func (cl *cluster) heartbeatLoop() {
 				if f != fenced {
 					cl.b.log.Info("broker fencing changed", "fenced", f)
 				}
-				if !f {
-					cl.caughtUpOnce.Do(func() { close(cl.caughtUp) })
-				}
 				fenced = f
 				if f {
 					wait = min(interval, 200*time.Millisecond)
@@ -348,7 +395,10 @@ func (cl *cluster) heartbeatLoop() {
 	}
 }
 
-// imageLoop applies every new metadata image to the local partitions.
+// imageLoop applies every new metadata image to the local partitions. The first image that
+// shows this incarnation of the broker live (registered with its current broker epoch and
+// unfenced) ends its initial catch-up: once the
+// coordinators have loaded the internal partitions it leads, client requests are served.
 func (cl *cluster) imageLoop() {
 	defer cl.b.bgWG.Done()
 	for {
@@ -356,6 +406,13 @@ func (cl *cluster) imageLoop() {
 		if prev := cl.img.Load(); prev == nil || prev.Index != img.Index {
 			cl.b.applyImage(img)
 			cl.img.Store(img)
+			if br := img.Brokers[cl.b.cfg.NodeID]; br != nil && !br.Fenced && br.Epoch == cl.brokerEpoch.Load() {
+				cl.caughtUpOnce.Do(func() {
+					// Off this loop: the loads may take a while, and images keep coming.
+					cl.b.bgWG.Add(1)
+					go cl.markCaughtUp()
+				})
+			}
 		}
 		select {
 		case <-cl.b.stop:
@@ -365,16 +422,27 @@ func (cl *cluster) imageLoop() {
 	}
 }
 
-// waitForTopic waits until the applied image has topic name (or, with gone, lacks it).
-func (cl *cluster) waitForTopic(name string, gone bool, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if img := cl.img.Load(); img != nil && (img.Topics[name] == nil) == gone {
-			return true
+// markCaughtUp waits for the coordinators' loads queued so far, logs what the broker
+// recovered and lets client requests through.
+func (cl *cluster) markCaughtUp() {
+	b := cl.b
+	defer b.bgWG.Done()
+	b.groups.awaitHandoffs()
+	b.txns.awaitHandoffs()
+	topics, parts := 0, 0
+	b.mu.RLock()
+	for _, t := range b.topics {
+		topics++
+		for _, p := range t.partitions {
+			if p != nil {
+				parts++
+			}
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	return false
+	b.mu.RUnlock()
+	b.log.Info("recovered logs", "topics", topics, "partitions", parts, "took", time.Since(cl.started))
+	close(cl.caughtUp)
+	b.log.Info("broker ready", "controller", cl.ctl.LeaderID())
 }
 
 // waitCaughtUp waits until the broker has first been unfenced; false when the broker stops

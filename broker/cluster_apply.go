@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kchaos/kchaos/broker/controller"
+	"github.com/kchaos/kchaos/broker/replica"
 )
 
 // applyImage makes the local partitions match a metadata image: it opens the logs of
@@ -15,8 +16,9 @@ import (
 func (b *Broker) applyImage(img *controller.Image) {
 	self := b.cfg.NodeID
 	type change struct {
-		p  *partition
-		ip *controller.Partition
+		p      *partition
+		ip     *controller.Partition
+		minISR int
 	}
 	var changes []change
 	var gone []*topic
@@ -70,15 +72,10 @@ func (b *Broker) applyImage(img *controller.Image) {
 					b.log.Error("open partition", "topic", name, "partition", i, "err", err)
 					continue
 				}
-				p.leader = controller.NoLeader
-				p.leaderEpoch = -1
 				t.partitions[i] = p
 				b.metrics.partitions.Inc()
 			}
-			p.mu.Lock()
-			p.minISR = minISR
-			p.mu.Unlock()
-			changes = append(changes, change{p, ip})
+			changes = append(changes, change{p, ip, minISR})
 		}
 	}
 	b.mu.Unlock()
@@ -86,67 +83,42 @@ func (b *Broker) applyImage(img *controller.Image) {
 		b.dropTopic(t)
 	}
 	for _, c := range changes {
-		b.applyPartition(c.p, c.ip)
+		b.applyPartition(c.p, c.ip, c.minISR)
 	}
 }
 
-// openPartition opens (recovering) the log of partition i of t. In cluster mode the high
-// watermark starts at the log start offset and is learned from the leader or, as leader, from
-// the followers. Broker.mu must be held.
+// openPartition opens (recovering) the log of partition i of t, leading nothing until the
+// image says otherwise. Broker.mu must be held.
 func (b *Broker) openPartition(t *topic, i int32) (*partition, error) {
 	l, dir, err := b.openLog(t, i)
 	if err != nil {
 		return nil, err
 	}
-	p := &partition{topic: t, index: i, log: l, dataDir: dir, minISR: 1}
-	p.highWatermark.Store(l.LogStartOffset())
-	return p, nil
+	return newPartition(b.cfg.NodeID, t, i, l, dir), nil
 }
 
-// applyPartition moves one hosted partition to the state the controller decided.
-func (b *Broker) applyPartition(p *partition, ip *controller.Partition) {
-	self := b.cfg.NodeID
+// applyPartition moves one hosted partition to the state the controller decided, with the
+// topic's min.insync.replicas, and acts on the transition the state machine reports: a new
+// leader stamps its epoch into the log, stops fetching and loads the coordinators' state of
+// internal partitions; a follower fetches from the leader; a former leader unloads them.
+func (b *Broker) applyPartition(p *partition, ip *controller.Partition, minISR int) {
 	p.mu.Lock()
-	if ip.PartitionEpoch < p.partitionEpoch && ip.LeaderEpoch <= p.leaderEpoch {
-		p.mu.Unlock()
+	c := p.rs.Apply(replica.Assignment{Leader: ip.Leader, LeaderEpoch: ip.LeaderEpoch, PartitionEpoch: ip.PartitionEpoch,
+		Replicas: ip.Replicas, ISR: ip.ISR}, minISR, p.log.LogEndOffset(), time.Now())
+	p.publish()
+	p.mu.Unlock()
+	if c.Stale {
 		return // an AlterPartition answer already moved us past this image
 	}
-	wasLeader := p.leader == self
-	newEpoch := ip.LeaderEpoch != p.leaderEpoch
-	p.replicas, p.isr = slices.Clone(ip.Replicas), slices.Clone(ip.ISR)
-	p.partitionEpoch, p.leader, p.leaderEpoch = ip.PartitionEpoch, ip.Leader, ip.LeaderEpoch
-	isLeader := ip.Leader == self
-	becameLeader := isLeader && (!wasLeader || newEpoch)
-	if becameLeader {
-		now := time.Now()
-		p.followers = map[int32]*followerState{}
-		for _, r := range ip.Replicas {
-			if r != self {
-				fs := &followerState{leo: -1, lastFetchLeaderLEO: -1}
-				if slices.Contains(ip.ISR, r) {
-					fs.lastCaughtUp = now
-				}
-				p.followers[r] = fs
-			}
-		}
-		p.pendingISR = nil
-		p.epochStart = p.log.LogEndOffset()
-	}
-	if !isLeader {
-		p.followers, p.pendingISR = nil, nil
-	}
-	p.mu.Unlock()
-
 	offsets := p.topic.name == offsetsTopic
 	txnState := p.topic.name == txnStateTopic
 	switch {
-	case becameLeader:
+	case c.BecameLeader:
 		if err := p.log.AssignEpoch(ip.LeaderEpoch); err != nil {
 			b.log.Error("assign leader epoch", "topic", p.topic.name, "partition", p.index, "err", err)
 		}
 		b.cl.follow(p, controller.NoLeader)
 		b.log.Info("became leader", "topic", p.topic.name, "partition", p.index, "epoch", ip.LeaderEpoch, "isr", ip.ISR, "leo", p.LogEndOffset())
-		b.updateHighWatermark(p)
 		if offsets {
 			b.groups.handOff(func() {
 				if err := b.groups.loadPartition(p.index); err != nil {
@@ -161,8 +133,8 @@ func (b *Broker) applyPartition(p *partition, ip *controller.Partition) {
 				}
 			})
 		}
-	case !isLeader:
-		if wasLeader {
+	case ip.Leader != b.cfg.NodeID:
+		if c.LostLeadership {
 			b.log.Info("lost leadership", "topic", p.topic.name, "partition", p.index, "new_leader", ip.Leader, "epoch", ip.LeaderEpoch)
 			if offsets {
 				b.groups.handOff(func() { b.groups.unloadPartition(p.index) })
@@ -172,8 +144,6 @@ func (b *Broker) applyPartition(p *partition, ip *controller.Partition) {
 			}
 		}
 		b.cl.follow(p, ip.Leader)
-	default:
-		b.updateHighWatermark(p)
 	}
 	b.arrivals.notify()
 }

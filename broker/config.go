@@ -30,13 +30,13 @@ type Config struct {
 	// Props are server.properties settings (see brokerProps for the keys understood).
 	Props map[string]string
 
-	// Voters, when set, makes the broker one node of a replicated cluster: it maps the
-	// controller quorum's voters (node ids) to their Raft addresses, like KRaft's
-	// controller.quorum.voters. Metadata then lives in the quorum's Raft log under
-	// DataDir/controller. Empty: a single-node cluster whose metadata is in DataDir.
+	// Voters maps the controller quorum's voters (node ids) to their Raft addresses, like
+	// KRaft's controller.quorum.voters; metadata lives in the quorum's Raft log under
+	// DataDir/controller. Empty: a cluster of one, this broker its only voter.
 	Voters map[int32]string
-	// ControllerListen is this node's Raft address; default its Voters entry. Required for a
-	// broker that is not a voter (an observer).
+	// ControllerListen is this node's controller listener (Raft and the controller APIs);
+	// default its Voters entry, or with no Voters an ephemeral port on Listen's host. Required
+	// for a broker that is not a voter (an observer).
 	ControllerListen string
 	// Peers maps broker ids to the Kafka address this broker dials to reach them (replica
 	// fetches, controller requests); brokers not listed are dialled at their registered
@@ -81,8 +81,9 @@ var brokerProps = map[string]string{
 	"transaction.state.log.replication.factor":                    "3",
 	"transaction.max.timeout.ms":                                  "900000",
 	"transaction.abort.timed.out.transaction.cleanup.interval.ms": "10000",
-	// Replication and the controller quorum (cluster mode). Kafka's defaults, except where
-	// the launcher passes shorter ones for fast failover.
+	// Replication and the controller quorum. Kafka's defaults, except where the launcher
+	// passes shorter ones for fast failover; a quorum of one voter ignores the two
+	// controller.quorum timeouts (see loneVoterRaftTimeout).
 	"offsets.topic.replication.factor":        "3",
 	"replica.lag.time.max.ms":                 "30000",
 	"replica.fetch.wait.max.ms":               "500",
@@ -261,7 +262,7 @@ func validateTopicConfigs(cfgs map[string]string) error {
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
-// isVoter reports whether this node is a controller-quorum voter (cluster mode).
+// isVoter reports whether this node is a controller-quorum voter.
 func (c *Config) isVoter() bool {
 	_, ok := c.Voters[c.NodeID]
 	return ok

@@ -328,7 +328,7 @@ func (c *conn) handle(req *request) (resp kmsg.Response, err error) {
 	}()
 	c.releaseParts()
 	a := lookupAPI(req.key)
-	if cl := c.b.cl; cl != nil && !c.controllerPlane && req.key != kmsg.ApiVersions.Int16() && !cl.waitCaughtUp() {
+	if !c.controllerPlane && req.key != kmsg.ApiVersions.Int16() && !c.b.cl.waitCaughtUp() {
 		return nil, errCloseConn
 	}
 	return a.handle(c, req)

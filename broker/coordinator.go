@@ -20,8 +20,7 @@ import (
 //
 // Ownership follows partition leadership: loadPartition reads a partition's groups back when
 // this broker becomes its leader and unloadPartition drops them when it stops being leader;
-// in a cluster both run through handOff, in image order, off the image-apply path.
-// On a single node every partition is loaded when the topic is first needed or at start-up.
+// both run through handOff, in image order, off the image-apply path.
 //
 // Lock order: coordinator.mu before Broker.mu and the partition locks (appends to
 // __consumer_offsets happen under coordinator.mu, so the log and memory agree on order).
@@ -29,12 +28,11 @@ type coordinator struct {
 	b   *Broker
 	cfg group.Config
 
-	ready   atomic.Bool // __consumer_offsets exists and its partitions are loaded
+	ready   atomic.Bool // __consumer_offsets exists and this broker's loads have run
 	readyMu sync.Mutex  // serialises creating the topic
 
-	// handoffMu guards handoffTail, the completion of the last queued ownership change.
-	handoffMu   sync.Mutex
-	handoffTail chan struct{}
+	// handoffs runs ownership changes in the order the images made them.
+	handoffs handoffQueue
 
 	mu      sync.Mutex // guards everything below
 	groups  map[string]*group.Group
@@ -100,8 +98,11 @@ func partitionFor(groupID string, n int32) int32 {
 	return h % n
 }
 
-// ensureReady creates __consumer_offsets on first use (as Kafka does on the first
-// FindCoordinator) and loads all its partitions: this broker leads them all.
+// ensureReady creates __consumer_offsets on first use, as Kafka does on the first
+// FindCoordinator: offsets.topic.num.partitions partitions, compacted, with
+// offsets.topic.replication.factor replicas capped at the number of live brokers. The
+// partitions' leaders load their groups (applyPartition); this broker's loads have run when it
+// returns.
 func (c *coordinator) ensureReady() *kerr.Error {
 	if c.ready.Load() {
 		return nil
@@ -111,27 +112,12 @@ func (c *coordinator) ensureReady() *kerr.Error {
 	if c.ready.Load() {
 		return nil
 	}
-	if cl := c.b.cl; cl != nil {
-		// In a cluster the partitions' leaders load their groups (applyPartition).
-		rf := min(int(c.b.cfg.propInt("offsets.topic.replication.factor")), len(cl.ctl.Image().LiveBrokers()))
-		cfgs := map[string]string{"cleanup.policy": "compact", "segment.bytes": strconv.Itoa(offsetsTopicSegmentBytes)}
-		if err := cl.createTopic(offsetsTopic, c.numPartitions(), int16(max(rf, 1)), cfgs); err != nil {
-			c.b.log.Warn("create __consumer_offsets", "err", err)
-			return kerr.CoordinatorNotAvailable
-		}
-		c.ready.Store(true)
-		return nil
-	}
-	if err := c.createOffsetsTopic(); err != nil {
-		c.b.log.Error("create __consumer_offsets", "err", err)
+	cfgs := map[string]string{"cleanup.policy": "compact", "segment.bytes": strconv.Itoa(offsetsTopicSegmentBytes)}
+	if err := c.b.cl.createInternalTopic(offsetsTopic, c.numPartitions(), "offsets.topic.replication.factor", cfgs); err != nil {
+		c.b.log.Warn("create __consumer_offsets", "err", err)
 		return kerr.CoordinatorNotAvailable
 	}
-	for p := range c.numPartitions() {
-		if err := c.loadPartition(p); err != nil {
-			c.b.log.Error("load groups", "partition", p, "err", err)
-			return kerr.CoordinatorNotAvailable
-		}
-	}
+	c.handoffs.wait()
 	c.ready.Store(true)
 	return nil
 }
@@ -142,15 +128,28 @@ func (c *coordinator) ensureReady() *kerr.Error {
 // and that wait ends only once the image that moved the partition's leadership away is
 // applied, so unloading inline would stall the image (every partition's leadership change on
 // this broker) behind each queued commit in turn.
-func (c *coordinator) handOff(f func()) {
-	c.handoffMu.Lock()
-	prev := c.handoffTail
+func (c *coordinator) handOff(f func()) { c.handoffs.run(&c.b.bgWG, f) }
+
+// awaitHandoffs waits until every ownership change queued so far has run.
+func (c *coordinator) awaitHandoffs() { c.handoffs.wait() }
+
+// handoffQueue runs functions one after another in the order queued, each on a goroutine of
+// its own so the caller never waits.
+type handoffQueue struct {
+	mu   sync.Mutex
+	tail chan struct{} // closed when the last queued function has run
+}
+
+// run queues f, counting it in wg until it has run.
+func (q *handoffQueue) run(wg *sync.WaitGroup, f func()) {
+	q.mu.Lock()
+	prev := q.tail
 	done := make(chan struct{})
-	c.handoffTail = done
-	c.handoffMu.Unlock()
-	c.b.bgWG.Add(1)
+	q.tail = done
+	q.mu.Unlock()
+	wg.Add(1)
 	go func() {
-		defer c.b.bgWG.Done()
+		defer wg.Done()
 		defer close(done)
 		if prev != nil {
 			<-prev
@@ -159,23 +158,14 @@ func (c *coordinator) handOff(f func()) {
 	}()
 }
 
-// startUp loads the groups of an existing __consumer_offsets at broker start-up.
-func (c *coordinator) startUp() error {
-	c.b.mu.RLock()
-	_, ok := c.b.topics[offsetsTopic]
-	c.b.mu.RUnlock()
-	if !ok {
-		return nil
+// wait waits until every function queued so far has run.
+func (q *handoffQueue) wait() {
+	q.mu.Lock()
+	tail := q.tail
+	q.mu.Unlock()
+	if tail != nil {
+		<-tail
 	}
-	start := time.Now()
-	if err := c.ensureReady(); err != nil {
-		return fmt.Errorf("broker: load consumer groups: %w", err)
-	}
-	c.mu.Lock()
-	n := len(c.groups)
-	c.mu.Unlock()
-	c.b.log.Info("loaded consumer groups", "groups", n, "took", time.Since(start))
-	return nil
 }
 
 // lookup returns the group for id if this broker coordinates it; create makes an Empty group

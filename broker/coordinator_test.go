@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -35,15 +33,8 @@ func TestPartitionForMatchesKafka(t *testing.T) {
 // after unloadPartition the group's requests get NOT_COORDINATOR; after loadPartition its
 // offsets and members are back from the log.
 func TestUnloadLoadPartition(t *testing.T) {
-	b, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: t.TempDir(), Props: map[string]string{"offsets.topic.num.partitions": "5"}},
-		Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if _, terr := b.createTopic("t", 1, 1, nil, false); terr != nil {
-		t.Fatal(terr)
-	}
+	b := startInProcess(t, Config{NodeID: 1, Props: map[string]string{"offsets.topic.num.partitions": "5"}}, nil)
+	createTestTopic(t, b, "t", 1)
 	c := b.groups
 	commit := func(off int64) {
 		err := c.do("gg", true, func(g *group.Group, now time.Time) {

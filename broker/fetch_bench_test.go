@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -19,11 +17,7 @@ import (
 // partition 0 of a new topic.
 func fillPartition(tb testing.TB, b *Broker, topicName string, total int64) {
 	tb.Helper()
-	t, terr := b.createTopic(topicName, 1, 1, nil, false)
-	if terr != nil {
-		tb.Fatal(terr)
-	}
-	p := t.partitions[0]
+	p := createTestTopic(tb, b, topicName, 1).partitions[0]
 	value := make([]byte, 1024)
 	var batch kmsg.RecordBatch
 	for i := 0; i < 1000; i++ {
@@ -69,15 +63,7 @@ func fixBatch(raw []byte) []byte {
 // with the sendfile splice and with the copy path, and reports MB/s for each.
 func BenchmarkFetchFromDisk(b *testing.B) {
 	const total = 1 << 30
-	dir := b.TempDir()
-	br, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: dir}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := br.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
+	br := startInProcess(b, Config{NodeID: 1}, nil)
 	fillPartition(b, br, "big", total)
 	hw := br.topics["big"].partitions[0].HighWatermark()
 	for _, zc := range []bool{true, false} {
@@ -108,14 +94,7 @@ func BenchmarkFetchFromDisk(b *testing.B) {
 // TestFetchCopyPathMatchesSendfile: the copy path (zeroCopy off) serves the same records as the
 // sendfile splice.
 func TestFetchCopyPathMatchesSendfile(t *testing.T) {
-	br, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: t.TempDir()}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := br.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer br.Close()
+	br := startInProcess(t, Config{NodeID: 1}, nil)
 	fillPartition(t, br, "small", 3<<20)
 	hw := br.topics["small"].partitions[0].HighWatermark()
 	read := func() int64 {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kchaos/kchaos/broker/replica"
 )
 
 // replicaFetchVersion is the Fetch version followers use: the last one addressing topics by
@@ -209,13 +211,14 @@ func (f *fetcher) handle(resp *kmsg.FetchResponse, states map[string]map[int32]f
 }
 
 // apply applies one partition's fetch result and returns whether the log or high watermark
-// changed and how long to leave the partition out of fetches.
+// changed and how long to leave the partition out of fetches. The truncation decisions are
+// broker/replica's (OnOffsetOutOfRange, OnDivergingEpoch).
 func (f *fetcher) apply(st fetchPartState, rp *kmsg.FetchResponseTopicPartition) (bool, time.Duration) {
 	b, p := f.b, st.p
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.mu.RLock()
-	stale := p.leader != f.leader || p.leaderEpoch != st.leaderEpoch
+	stale := p.rs.Leader() != f.leader || p.rs.LeaderEpoch() != st.leaderEpoch
 	p.mu.RUnlock()
 	if stale || p.LogEndOffset() != st.offset {
 		return false, 0
@@ -223,41 +226,16 @@ func (f *fetcher) apply(st fetchPartState, rp *kmsg.FetchResponseTopicPartition)
 	switch rp.ErrorCode {
 	case 0:
 	case kerr.OffsetOutOfRange.Code:
-		var err error
-		if st.offset < rp.LogStartOffset {
-			err = p.log.TruncateFullyAndStartAt(rp.LogStartOffset)
-		} else {
-			err = p.log.TruncateTo(max(rp.HighWatermark, 0))
-		}
-		if err != nil {
-			b.log.Error("follower truncation", "topic", p.topic.name, "partition", p.index, "err", err)
-			return false, time.Second
-		}
-		if st.offset > p.LogEndOffset() {
-			b.metrics.truncations.Inc()
-		}
-		b.log.Info("follower out of range, truncated", "topic", p.topic.name, "partition", p.index, "from", st.offset, "to", p.LogEndOffset())
-		p.highWatermark.Store(min(p.HighWatermark(), p.LogEndOffset()))
-		return true, 0
+		return f.truncate(p, st.offset, replica.OnOffsetOutOfRange(st.offset, rp.LogStartOffset, rp.HighWatermark), "follower out of range, truncated")
 	default:
 		// Stale or unknown leader epoch, or not (yet) the leader: wait for the metadata image.
 		return false, 100 * time.Millisecond
 	}
 	if div := rp.DivergingEpoch; div.EndOffset >= 0 {
-		to := div.EndOffset
-		if e, end := p.log.EndOffsetForEpoch(div.Epoch); e >= 0 {
-			to = min(to, end)
-		}
-		if err := p.log.TruncateTo(to); err != nil {
-			b.log.Error("follower truncation", "topic", p.topic.name, "partition", p.index, "err", err)
-			return false, time.Second
-		}
-		if st.offset > p.LogEndOffset() {
-			b.metrics.truncations.Inc()
-		}
-		b.log.Info("truncated divergent suffix", "topic", p.topic.name, "partition", p.index, "epoch", div.Epoch, "from", st.offset, "to", p.LogEndOffset())
-		p.highWatermark.Store(min(p.HighWatermark(), p.LogEndOffset()))
-		return true, 0
+		e, end := p.log.EndOffsetForEpoch(div.Epoch)
+		tr := replica.OnDivergingEpoch(replica.EpochEndOffset{Epoch: div.Epoch, EndOffset: div.EndOffset},
+			replica.EpochEndOffset{Epoch: e, EndOffset: end}, st.offset)
+		return f.truncate(p, st.offset, tr, "truncated divergent suffix")
 	}
 	changed := false
 	if len(rp.RecordBatches) > 0 {
@@ -272,8 +250,36 @@ func (f *fetcher) apply(st fetchPartState, rp *kmsg.FetchResponseTopicPartition)
 			b.log.Warn("follower log start offset", "topic", p.topic.name, "partition", p.index, "err", err)
 		}
 	}
-	if p.advanceHighWatermark(min(rp.HighWatermark, p.LogEndOffset())) {
+	p.mu.Lock()
+	if p.rs.FollowerHighWatermark(rp.HighWatermark, p.LogEndOffset()) {
 		changed = true
 	}
+	p.publish()
+	p.mu.Unlock()
 	return changed, 0
+}
+
+// truncate carries out a truncation the state machine decided for a follower whose log ended
+// at from. p.appendMu must be held.
+func (f *fetcher) truncate(p *partition, from int64, tr replica.Truncation, msg string) (bool, time.Duration) {
+	b := f.b
+	var err error
+	if tr.Full {
+		err = p.log.TruncateFullyAndStartAt(tr.To)
+	} else {
+		err = p.log.TruncateTo(tr.To)
+	}
+	if err != nil {
+		b.log.Error("follower truncation", "topic", p.topic.name, "partition", p.index, "err", err)
+		return false, time.Second
+	}
+	if from > p.LogEndOffset() {
+		b.metrics.truncations.Inc()
+	}
+	b.log.Info(msg, "topic", p.topic.name, "partition", p.index, "from", from, "to", p.LogEndOffset(), "complete", tr.Complete)
+	p.mu.Lock()
+	p.rs.Truncated(p.LogEndOffset())
+	p.publish()
+	p.mu.Unlock()
+	return true, 0
 }

@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/binary"
 	"hash/crc32"
-	"log/slog"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -14,14 +13,8 @@ import (
 // encodes whatever response comes back. Handlers run without the connection's panic guard, so
 // any panic fails. Seeds are valid requests of every served API at every advertised version.
 func FuzzRequest(f *testing.F) {
-	b, err := New(Config{NodeID: 1, DataDir: f.TempDir()}, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { b.Close() })
-	if _, terr := b.createTopic("fuzz", 2, 1, nil, false); terr != nil {
-		f.Fatal(terr)
-	}
+	b := startInProcess(f, Config{NodeID: 1}, nil)
+	createTestTopic(f, b, "fuzz", 2)
 	formatter := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fuzz"))
 	for _, a := range apis {
 		for v := a.min; v <= a.max; v++ {

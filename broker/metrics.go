@@ -159,8 +159,8 @@ func (b *Broker) serveMetrics() error {
 	return nil
 }
 
-// registerCluster adds the replication gauges of a cluster-mode broker, computed at scrape
-// time from the partitions it hosts.
+// registerCluster adds the replication gauges, computed at scrape time from the partitions
+// the broker hosts.
 func (m *metrics) registerCluster(b *Broker) {
 	count := func(f func(p *partition) bool) func() float64 {
 		return func() float64 {
@@ -179,14 +179,14 @@ func (m *metrics) registerCluster(b *Broker) {
 			count(func(p *partition) bool {
 				p.mu.RLock()
 				defer p.mu.RUnlock()
-				return p.leader == b.cfg.NodeID && len(p.isr) < len(p.replicas)
+				return p.rs.UnderReplicated()
 			})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka_server_replicamanager_underminisrpartitioncount",
 			Help: "Partitions this broker leads whose ISR is smaller than min.insync.replicas."},
 			count(func(p *partition) bool {
 				p.mu.RLock()
 				defer p.mu.RUnlock()
-				return p.leader == b.cfg.NodeID && len(p.isr) < p.minISR
+				return p.rs.UnderMinISR()
 			})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka_server_replicamanager_leadercount",
 			Help: "Partitions this broker leads."},

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -23,19 +22,8 @@ const offsetsTopic = "__consumer_offsets"
 const offsetsTopicSegmentBytes = 104857600
 
 // offsetsCommitTimeout is offsets.commit.timeout.ms: how long a group write waits for the
-// ISR in a cluster.
+// ISR.
 const offsetsCommitTimeout = 5 * time.Second
-
-// createOffsetsTopic creates __consumer_offsets with offsets.topic.num.partitions partitions
-// and cleanup.policy=compact, unless it exists.
-func (c *coordinator) createOffsetsTopic() error {
-	cfgs := map[string]string{"cleanup.policy": "compact", "segment.bytes": strconv.Itoa(offsetsTopicSegmentBytes)}
-	_, terr := c.b.createTopic(offsetsTopic, c.numPartitions(), 1, cfgs, false)
-	if terr != nil && terr.err != kerr.TopicAlreadyExists {
-		return terr
-	}
-	return nil
-}
 
 // record is one key/value of __consumer_offsets; a nil value is a tombstone.
 type record struct{ key, value []byte }
@@ -141,13 +129,11 @@ func (c *coordinator) appendRecords(groupID string, recs []record) error {
 	if kerrv != nil {
 		return fmt.Errorf("%w: %s", kerrv, msg)
 	}
-	if c.b.cl != nil {
-		// Committed means replicated to the ISR, as Kafka's coordinator appends with acks=all.
-		timer := time.NewTimer(offsetsCommitTimeout)
-		defer timer.Stop()
-		if kerrv := c.b.waitReplicated(p, ai.LastOffset, timer.C); kerrv != nil {
-			return kerrv
-		}
+	// Committed means replicated to the ISR, as Kafka's coordinator appends with acks=all.
+	timer := time.NewTimer(offsetsCommitTimeout)
+	defer timer.Stop()
+	if kerrv := c.b.waitReplicated(p, ai.LastOffset, timer.C); kerrv != nil {
+		return kerrv
 	}
 	return nil
 }
@@ -160,8 +146,7 @@ func (c *coordinator) storeGroup(g *group.Group) error {
 	return c.appendRecords(g.ID, []record{groupRecord(g)})
 }
 
-// loadPartition reads partition p of __consumer_offsets from its start to its high watermark
-// (its log end offset in a cluster)
+// loadPartition reads partition p of __consumer_offsets from its start to its log end offset
 // and installs the groups it describes: their committed offsets, and their members in a
 // Stable group (sessions restart now). It is what a broker calls when it becomes the
 // partition's leader; groups of p are refused with COORDINATOR_LOAD_IN_PROGRESS meanwhile.
@@ -236,12 +221,9 @@ func (c *coordinator) readPartition(p int32) (map[string]*group.Group, txnOffset
 	// The new leader's log is the partition's truth, and its high watermark may still trail
 	// what the previous leader had committed (it learns it from the followers' next fetches),
 	// so groups load up to the log end offset, as Kafka's coordinator does.
-	hw := part.HighWatermark()
-	if c.b.cl != nil {
-		hw = part.LogEndOffset()
-	}
-	for off < hw {
-		res, err := part.log.Read(off, 1<<20, hw, true)
+	end := part.LogEndOffset()
+	for off < end {
+		res, err := part.log.Read(off, 1<<20, end, true)
 		if err != nil {
 			return nil, nil, fmt.Errorf("broker: read %s-%d at %d: %w", offsetsTopic, p, off, err)
 		}

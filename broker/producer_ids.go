@@ -95,3 +95,13 @@ func writeLease(path string, end int64) error {
 	}
 	return nil
 }
+
+// syncDir fsyncs directory dir, making a rename in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,118 +1,62 @@
 package broker
 
-// Leader side of Kafka's ISR replication: follower progress from replica fetches, the high
-// watermark, ISR shrink and expand through the controller (AlterPartition, KIP-497), and
-// acks=all waiting.
+// Leader side of Kafka's ISR replication, driving the state machine in broker/replica:
+// follower progress from replica fetches, ISR shrink and expand through the controller
+// (AlterPartition, KIP-497), and acks=all waiting. The decisions are replica's; this file
+// feeds it, sends its proposals and wakes the requests waiting on the high watermark.
 
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kchaos/kchaos/broker/controller"
+	"github.com/kchaos/kchaos/broker/replica"
 )
 
 // onFollowerFetch records a replica fetch of p by follower replica at fetchOffset (its log end
-// offset), advances the high watermark if it can, and proposes adding the follower to the ISR
-// once it has caught up to the high watermark within the current leader epoch.
+// offset), advances the high watermark if it can, and sends the ISR expansion the state
+// machine proposes.
 func (b *Broker) onFollowerFetch(p *partition, replica int32, fetchOffset int64, now time.Time) {
 	p.mu.Lock()
-	fs := p.followers[replica]
-	if p.leader != b.cfg.NodeID || fs == nil {
-		p.mu.Unlock()
-		return
-	}
-	leo := p.log.LogEndOffset()
-	if fetchOffset >= leo {
-		fs.lastCaughtUp = now
-	} else if fetchOffset >= fs.lastFetchLeaderLEO && fs.lastFetch.After(fs.lastCaughtUp) {
-		fs.lastCaughtUp = fs.lastFetch
-	}
-	fs.leo, fs.lastFetch, fs.lastFetchLeaderLEO = fetchOffset, now, leo
-	moved := p.updateHighWatermarkLocked(leo)
-	var expand []int32
-	if !slices.Contains(p.isr, replica) && p.pendingISR == nil && fetchOffset >= p.HighWatermark() && fetchOffset >= p.epochStart {
-		expand = append(slices.Clone(p.isr), replica)
-	}
+	moved, prop := p.rs.FollowerFetch(replica, fetchOffset, p.log.LogEndOffset(), now)
+	p.publish()
 	p.mu.Unlock()
 	if moved {
 		b.arrivals.notify()
 	}
-	if expand != nil {
-		b.alterISR(p, expand)
+	if prop != nil {
+		b.alterISR(p, prop)
 	}
 }
 
-// updateHighWatermarkLocked moves the leader's high watermark to the smallest log end offset
-// over the ISR (the committed one and any proposed in flight), never backwards, and not at
-// all while the ISR is smaller than min.insync.replicas (KIP-966's strict min ISR). leo is the
-// leader's log end offset. p.mu must be held.
-func (p *partition) updateHighWatermarkLocked(leo int64) bool {
-	if len(p.isr) < p.minISR {
-		return false
-	}
-	hw := leo
-	for _, set := range [][]int32{p.isr, p.pendingISR} {
-		for _, r := range set {
-			if r == p.leader {
-				continue
-			}
-			fs := p.followers[r]
-			if fs == nil || fs.leo < 0 {
-				return false
-			}
-			hw = min(hw, fs.leo)
-		}
-	}
-	return p.advanceHighWatermark(hw)
-}
-
-// updateHighWatermark is updateHighWatermarkLocked for a leader, taking the lock, and
-// wakes waiters when the high watermark moved.
-func (b *Broker) updateHighWatermark(p *partition) {
-	p.mu.Lock()
-	moved := p.leader == b.cfg.NodeID && p.updateHighWatermarkLocked(p.log.LogEndOffset())
-	p.mu.Unlock()
-	if moved {
-		b.arrivals.notify()
-	}
-}
-
-// alterISR proposes newISR for p to the controller, unless a proposal is already in flight,
-// and applies the controller's answer. It returns at once; the proposal runs in the
-// background.
-func (b *Broker) alterISR(p *partition, newISR []int32) {
-	p.mu.Lock()
-	if p.pendingISR != nil || p.leader != b.cfg.NodeID || b.cl == nil {
-		p.mu.Unlock()
-		return
-	}
-	p.pendingISR = newISR
+// alterISR sends an ISR change the state machine proposed to the controller in the
+// background and feeds the answer back.
+func (b *Broker) alterISR(p *partition, prop *replica.Proposal) {
 	req := controller.AlterPartitionRequest{Topic: p.topic.name, TopicID: controller.TopicID(p.topic.id), Partition: p.index,
-		BrokerID: b.cfg.NodeID, BrokerEpoch: b.cl.brokerEpoch.Load(), LeaderEpoch: p.leaderEpoch,
-		PartitionEpoch: p.partitionEpoch, NewISR: newISR}
-	old := slices.Clone(p.isr)
-	p.mu.Unlock()
+		BrokerID: b.cfg.NodeID, BrokerEpoch: b.cl.brokerEpoch.Load(), LeaderEpoch: prop.LeaderEpoch,
+		PartitionEpoch: prop.PartitionEpoch, NewISR: prop.ISR}
+	_, _, _, old := p.state()
 	b.bgWG.Add(1)
 	go func() {
 		defer b.bgWG.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), clusterRequestTimeout)
 		defer cancel()
 		res, err := b.cl.alterPartition(ctx, req)
-		p.mu.Lock()
-		p.pendingISR = nil
-		applied := err == nil && res.LeaderEpoch == p.leaderEpoch && res.PartitionEpoch > p.partitionEpoch
-		if applied {
-			p.isr, p.partitionEpoch = res.ISR, res.PartitionEpoch
+		var answer *replica.Assignment
+		if err == nil {
+			answer = &replica.Assignment{Leader: res.Leader, LeaderEpoch: res.LeaderEpoch, PartitionEpoch: res.PartitionEpoch, ISR: res.ISR}
 		}
+		p.mu.Lock()
+		applied, moved := p.rs.AlterPartitionDone(*prop, answer, p.log.LogEndOffset())
+		p.publish()
 		p.mu.Unlock()
 		switch {
 		case err != nil:
-			b.log.Info("ISR change refused", "topic", p.topic.name, "partition", p.index, "isr", old, "proposed", newISR, "err", err)
+			b.log.Info("ISR change refused", "topic", p.topic.name, "partition", p.index, "isr", old, "proposed", prop.ISR, "err", err)
 		case applied:
 			b.log.Info("ISR changed", "topic", p.topic.name, "partition", p.index, "from", old, "to", res.ISR)
 			if len(res.ISR) < len(old) {
@@ -121,8 +65,9 @@ func (b *Broker) alterISR(p *partition, newISR []int32) {
 				b.metrics.isrExpands.Inc()
 			}
 		}
-		b.updateHighWatermark(p)
-		b.arrivals.notify()
+		if moved || applied {
+			b.arrivals.notify()
+		}
 	}()
 }
 
@@ -163,9 +108,8 @@ func (cl *cluster) alterPartition(ctx context.Context, req controller.AlterParti
 	return controller.Partition{Leader: p.LeaderID, LeaderEpoch: p.LeaderEpoch, ISR: p.ISR, PartitionEpoch: p.PartitionEpoch}, nil
 }
 
-// isrLoop shrinks the ISR of partitions this broker leads: every replica.lag.time.max.ms / 2
-// it removes followers that are behind the leader's log end offset and have not been caught up
-// for replica.lag.time.max.ms (Kafka's out-of-sync rule).
+// isrLoop asks the state machine of every partition this broker leads for an ISR shrink
+// every replica.lag.time.max.ms / 2 (Kafka's out-of-sync rule) and sends what it proposes.
 func (cl *cluster) isrLoop() {
 	defer cl.b.bgWG.Done()
 	maxLag := time.Duration(cl.b.cfg.propInt("replica.lag.time.max.ms")) * time.Millisecond
@@ -177,54 +121,30 @@ func (cl *cluster) isrLoop() {
 			return
 		case now := <-t.C:
 			for _, p := range cl.b.allPartitions() {
-				if shrunk := cl.b.outOfSync(p, now, maxLag); shrunk != nil {
-					cl.b.alterISR(p, shrunk)
+				p.mu.Lock()
+				prop := p.rs.Tick(p.log.LogEndOffset(), now, maxLag)
+				p.mu.Unlock()
+				if prop != nil {
+					cl.b.alterISR(p, prop)
 				}
 			}
 		}
 	}
 }
 
-// outOfSync returns p's ISR without its out-of-sync followers, or nil when all are in sync or
-// this broker does not lead p.
-func (b *Broker) outOfSync(p *partition, now time.Time, maxLag time.Duration) []int32 {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.leader != b.cfg.NodeID || p.pendingISR != nil {
-		return nil
-	}
-	leo := p.log.LogEndOffset()
-	keep := make([]int32, 0, len(p.isr))
-	for _, r := range p.isr {
-		fs := p.followers[r]
-		if r != p.leader && fs != nil && fs.leo != leo && now.Sub(fs.lastCaughtUp) > maxLag {
-			continue
-		}
-		keep = append(keep, r)
-	}
-	if len(keep) == len(p.isr) {
-		return nil
-	}
-	return keep
-}
-
-// waitReplicated waits until p's high watermark passes lastOffset (acks=all), as Kafka's
-// produce purgatory does. Errors: NOT_LEADER_OR_FOLLOWER when leadership moves,
+// waitReplicated waits until the state machine says an acks=all request for lastOffset is done
+// (replica.Partition.CheckAcks), as Kafka's produce purgatory does: nil once the high
+// watermark passed it, NOT_LEADER_OR_FOLLOWER when leadership moves,
 // NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR falls below min.insync.replicas, and
 // REQUEST_TIMED_OUT at the deadline.
 func (b *Broker) waitReplicated(p *partition, lastOffset int64, deadline <-chan time.Time) *kerr.Error {
 	for {
 		woken := b.arrivals.wait()
 		p.mu.RLock()
-		leader, isr, minISR := p.leader, len(p.isr), p.minISR
+		done, err := p.rs.CheckAcks(lastOffset)
 		p.mu.RUnlock()
-		switch {
-		case leader != b.cfg.NodeID:
-			return kerr.NotLeaderForPartition
-		case isr < minISR:
-			return kerr.NotEnoughReplicasAfterAppend
-		case p.HighWatermark() > lastOffset:
-			return nil
+		if done {
+			return err
 		}
 		select {
 		case <-woken:

@@ -2,7 +2,7 @@ package broker
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,19 +21,18 @@ import (
 //
 // Ownership follows partition leadership exactly as for the group coordinator: loadPartition
 // when this broker becomes a partition's leader (resuming the markers of every transaction
-// it finds in PrepareCommit or PrepareAbort), unloadPartition when it stops leading; on a
-// single node every partition is loaded when the topic is first needed or at start-up.
+// it finds in PrepareCommit or PrepareAbort), unloadPartition when it stops leading.
 //
 // Lock order: txnCoordinator.mu before Broker.mu and the partition locks.
 type txnCoordinator struct {
 	b   *Broker
 	cfg txn.Config
 
-	ready   atomic.Bool // __transaction_state exists (and on a single node is loaded)
+	ready   atomic.Bool // __transaction_state exists and this broker's loads have run
 	readyMu sync.Mutex  // serialises creating the topic
 
-	handoffMu   sync.Mutex
-	handoffTail chan struct{}
+	// handoffs runs ownership changes in the order the images made them.
+	handoffs handoffQueue
 
 	// sendMarkersTo delivers WriteTxnMarkers to a partition leader; nil means
 	// requestMarkers (the Kafka protocol). In-process tests replace it to observe markers.
@@ -77,8 +76,11 @@ func (tc *txnCoordinator) numPartitions() int32 {
 	return int32(tc.b.cfg.propInt("transaction.state.log.num.partitions"))
 }
 
-// ensureReady creates __transaction_state on first use and, on a single node, loads all its
-// partitions.
+// ensureReady creates __transaction_state on first use, as Kafka does on the first
+// FindCoordinator for a transactional id: transaction.state.log.num.partitions partitions,
+// compacted, with transaction.state.log.replication.factor replicas capped at the number of
+// live brokers. The partitions' leaders load their transactions (applyPartition); this
+// broker's loads have run when it returns.
 func (tc *txnCoordinator) ensureReady() *kerr.Error {
 	if tc.ready.Load() {
 		return nil
@@ -88,57 +90,22 @@ func (tc *txnCoordinator) ensureReady() *kerr.Error {
 	if tc.ready.Load() {
 		return nil
 	}
-	if err := tc.createTopic(); err != nil {
-		return err
+	cfgs := map[string]string{"cleanup.policy": "compact", "segment.bytes": strconv.Itoa(txnStateSegmentBytes)}
+	if err := tc.b.cl.createInternalTopic(txnStateTopic, tc.numPartitions(), "transaction.state.log.replication.factor", cfgs); err != nil {
+		tc.b.log.Warn("create __transaction_state", "err", err)
+		return kerr.CoordinatorNotAvailable
 	}
-	if tc.b.cl == nil {
-		for p := range tc.numPartitions() {
-			if err := tc.loadPartition(p); err != nil {
-				tc.b.log.Error("load transactions", "partition", p, "err", err)
-				return kerr.CoordinatorNotAvailable
-			}
-		}
-	}
+	tc.handoffs.wait()
 	tc.ready.Store(true)
-	return nil
-}
-
-// startUp loads the transactions of an existing __transaction_state at single-node start-up.
-func (tc *txnCoordinator) startUp() error {
-	tc.b.mu.RLock()
-	_, ok := tc.b.topics[txnStateTopic]
-	tc.b.mu.RUnlock()
-	if !ok {
-		return nil
-	}
-	if err := tc.ensureReady(); err != nil {
-		return fmt.Errorf("broker: load transactions: %w", err)
-	}
-	tc.mu.Lock()
-	n := len(tc.txns)
-	tc.mu.Unlock()
-	tc.b.log.Info("loaded transactions", "transactional_ids", n)
 	return nil
 }
 
 // handOff runs an ownership change after every change queued before it, off the image-apply
 // path (see coordinator.handOff).
-func (tc *txnCoordinator) handOff(f func()) {
-	tc.handoffMu.Lock()
-	prev := tc.handoffTail
-	done := make(chan struct{})
-	tc.handoffTail = done
-	tc.handoffMu.Unlock()
-	tc.b.bgWG.Add(1)
-	go func() {
-		defer tc.b.bgWG.Done()
-		defer close(done)
-		if prev != nil {
-			<-prev
-		}
-		f()
-	}()
-}
+func (tc *txnCoordinator) handOff(f func()) { tc.handoffs.run(&tc.b.bgWG, f) }
+
+// awaitHandoffs waits until every ownership change queued so far has run.
+func (tc *txnCoordinator) awaitHandoffs() { tc.handoffs.wait() }
 
 // loadPartition reads partition p of __transaction_state and installs its transactions;
 // their ids are refused with COORDINATOR_LOAD_IN_PROGRESS meanwhile. Completing transactions

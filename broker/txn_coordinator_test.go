@@ -122,8 +122,11 @@ func startTxnBroker(t *testing.T, dir string, props map[string]string) *txnFixtu
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if _, terr := b.createTopic("in", 2, 1, nil, false); terr != nil && terr.err != kerr.TopicAlreadyExists {
-		t.Fatal(terr)
+	if !b.cl.waitCaughtUp() {
+		t.Fatal("broker stopped before it caught up")
+	}
+	if kerrv := b.cl.createTopic("in", 2, 1, nil); kerrv != nil {
+		t.Fatal(kerrv)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
 	if err != nil {

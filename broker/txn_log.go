@@ -2,13 +2,11 @@ package broker
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kchaos/kchaos/broker/controller"
 	"github.com/kchaos/kchaos/broker/txn"
 )
 
@@ -80,28 +78,8 @@ func decodeTxnRecord(r record) (string, *txn.Txn, error) {
 	return t.ID, t, nil
 }
 
-// createTopic creates __transaction_state on first use, as Kafka does on the first
-// FindCoordinator for a transactional id: transaction.state.log.num.partitions partitions,
-// replication factor min(transaction.state.log.replication.factor, live brokers), compacted.
-func (tc *txnCoordinator) createTopic() *kerr.Error {
-	cfgs := map[string]string{"cleanup.policy": "compact", "segment.bytes": strconv.Itoa(txnStateSegmentBytes)}
-	if cl := tc.b.cl; cl != nil {
-		rf := min(int(tc.b.cfg.propInt("transaction.state.log.replication.factor")), len(cl.ctl.Image().LiveBrokers()))
-		if err := cl.createTopic(txnStateTopic, tc.numPartitions(), int16(max(rf, 1)), cfgs); err != nil && err != kerr.TopicAlreadyExists {
-			tc.b.log.Warn("create __transaction_state", "err", err)
-			return kerr.CoordinatorNotAvailable
-		}
-		return nil
-	}
-	if _, terr := tc.b.createTopic(txnStateTopic, tc.numPartitions(), 1, cfgs, false); terr != nil && terr.err != kerr.TopicAlreadyExists {
-		tc.b.log.Error("create __transaction_state", "err", terr)
-		return kerr.CoordinatorNotAvailable
-	}
-	return nil
-}
-
-// appendInternal appends one coordinator batch to a partition this broker leads; in a
-// cluster it returns once the ISR has it (acks=all, bounded by offsetsCommitTimeout).
+// appendInternal appends one coordinator batch to a partition this broker leads and returns
+// once the ISR has it (acks=all, bounded by offsetsCommitTimeout).
 func (b *Broker) appendInternal(topicName string, index int32, raw []byte) *kerr.Error {
 	p, kerrv := b.partitionFor(topicName, index)
 	if kerrv != nil {
@@ -112,12 +90,10 @@ func (b *Broker) appendInternal(topicName string, index int32, raw []byte) *kerr
 		b.log.Warn("coordinator append", "topic", topicName, "partition", index, "err", kerrv, "msg", msg)
 		return kerrv
 	}
-	if b.cl != nil {
-		timer := time.NewTimer(offsetsCommitTimeout)
-		defer timer.Stop()
-		if kerrv := b.waitReplicated(p, ai.LastOffset, timer.C); kerrv != nil {
-			return kerrv
-		}
+	timer := time.NewTimer(offsetsCommitTimeout)
+	defer timer.Stop()
+	if kerrv := b.waitReplicated(p, ai.LastOffset, timer.C); kerrv != nil {
+		return kerrv
 	}
 	return nil
 }
@@ -131,10 +107,7 @@ func (tc *txnCoordinator) readTxnPartition(p int32) (map[string]*txn.Txn, error)
 	}
 	txns := map[string]*txn.Txn{}
 	off := part.LogStartOffset()
-	end := part.HighWatermark()
-	if tc.b.cl != nil {
-		end = part.LogEndOffset()
-	}
+	end := part.LogEndOffset()
 	for off < end {
 		res, err := part.log.Read(off, 1<<20, end, true)
 		if err != nil {
@@ -181,16 +154,4 @@ func (tc *txnCoordinator) readTxnPartition(p int32) (map[string]*txn.Txn, error)
 // abs(hashCode) % partitions, as for groups).
 func (tc *txnCoordinator) txnPartitionOf(id string) int32 {
 	return partitionFor(id, tc.numPartitions())
-}
-
-// txnCoordinator returns the broker leading partition p of __transaction_state, the
-// coordinator of its transactional ids.
-func (cl *cluster) txnCoordinator(p int32) (int32, string, int32, *kerr.Error) {
-	img := cl.ctl.Image()
-	ip := img.Partition(txnStateTopic, p)
-	if ip == nil || ip.Leader == controller.NoLeader || img.Brokers[ip.Leader] == nil {
-		return -1, "", -1, kerr.CoordinatorNotAvailable
-	}
-	br := img.Brokers[ip.Leader]
-	return br.ID, br.Host, br.Port, nil
 }

@@ -15,7 +15,7 @@ import (
 
 // Marker delivery. A transaction in PrepareCommit or PrepareAbort has one writer goroutine:
 // it sends WriteTxnMarkers to the leader of every partition of the transaction (this broker
-// included, over its own listener, so one code path serves a single node and a cluster),
+// included, over its own listener),
 // retries the partitions not yet acknowledged with backoff until each answers, and then
 // persists CompleteCommit or CompleteAbort. A partition whose topic was deleted counts as
 // done, as in Kafka. The writer stops when the broker stops or the state it was started for
@@ -195,31 +195,20 @@ func (tc *txnCoordinator) requestMarkers(ctx context.Context, leader int32, req 
 
 // leaderOf returns the leader of tp and whether the partition exists.
 func (tc *txnCoordinator) leaderOf(tp txn.TopicPartition) (int32, bool) {
-	if cl := tc.b.cl; cl != nil {
-		ip := cl.ctl.Image().Partition(tp.Topic, tp.Partition)
-		if ip == nil {
-			return controller.NoLeader, false
-		}
-		return ip.Leader, true
-	}
-	if _, err := tc.b.partitionFor(tp.Topic, tp.Partition); err != nil {
+	ip := tc.b.cl.ctl.Image().Partition(tp.Topic, tp.Partition)
+	if ip == nil {
 		return controller.NoLeader, false
 	}
-	return tc.b.cfg.NodeID, true
+	return ip.Leader, true
 }
 
-// peer returns the marker connection to broker id; on a single node the only leader is this
-// broker, reached over its own listener.
+// peer returns the marker connection to broker id (this broker too, over its own listener).
 func (tc *txnCoordinator) peer(id int32) *peerClient {
 	tc.peersMu.Lock()
 	defer tc.peersMu.Unlock()
 	pc := tc.peers[id]
 	if pc == nil {
-		resolve := func(int32) (string, error) { return tc.b.ln.Addr().String(), nil }
-		if tc.b.cl != nil {
-			resolve = tc.b.cl.resolve
-		}
-		pc = newPeerClient(tc.b.cfg.NodeID, id, resolve)
+		pc = newPeerClient(tc.b.cfg.NodeID, id, tc.b.cl.resolve)
 		tc.peers[id] = pc
 	}
 	return pc

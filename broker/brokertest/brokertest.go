@@ -31,7 +31,7 @@ import (
 	"github.com/kchaos/kchaos/broker/local"
 )
 
-// StartTimeout bounds the wait for the "broker listening" log line; default 20s.
+// StartTimeout bounds the wait for the broker's "broker ready" log line; default 20s.
 var StartTimeout = 20 * time.Second
 
 // StopTimeout is how long Stop waits after SIGTERM before it sends SIGKILL; default 10s.
@@ -120,8 +120,9 @@ type Process struct {
 	logs []string
 }
 
-// Start builds the broker binary if needed, starts a broker listening on 127.0.0.1:0 and
-// waits (up to StartTimeout) until it accepts connections. The broker is stopped when the
+// Start builds the broker binary if needed, starts a lone broker (a cluster of one, its own
+// controller) listening on 127.0.0.1:0 and waits (up to StartTimeout) until it serves
+// requests, typically 50-100ms. The broker is stopped when the
 // test ends; if it logged a data race or the test failed, its stderr is logged.
 func Start(t testing.TB, opts ...Option) *Process {
 	t.Helper()

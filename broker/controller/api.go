@@ -150,6 +150,20 @@ func (c *Controller) CreateTopic(name string, partitions int32, replicationFacto
 	})
 }
 
+// CreateTopicAssigned creates topic name with a manual replica assignment, partition i on
+// assignment[i] (Kafka's CreateTopics ReplicaAssignment): every partition with the same number
+// of replicas, no broker twice, only registered brokers, at least one of them live (the ISR
+// is the live ones, the first leads). Errors as CreateTopic, and INVALID_REPLICA_ASSIGNMENT.
+func (c *Controller) CreateTopicAssigned(name string, assignment [][]int32, configs map[string]string, validateOnly bool) (*Topic, error) {
+	var id TopicID
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("controller: topic id: %w", err)
+	}
+	return c.changeTopic(name, validateOnly, func(img *Image) (Record, error) {
+		return createAssignedTopicRecord(img, name, assignment, configs, id, c.cfg.ValidateTopicConfigs)
+	})
+}
+
 // changeTopic commits the record that decide builds for topic name and returns the topic as
 // it is afterwards; with validateOnly it commits nothing and returns the topic as the record
 // would leave it.
@@ -186,11 +200,13 @@ func (c *Controller) DeleteTopic(name string) error {
 }
 
 // CreatePartitions grows topic name to total partitions, placing the new ones like
-// CreateTopic. Errors: UNKNOWN_TOPIC_OR_PARTITION, INVALID_PARTITIONS,
-// INVALID_REPLICATION_FACTOR (too few live brokers), NOT_CONTROLLER.
-func (c *Controller) CreatePartitions(name string, total int32, validateOnly bool) (*Topic, error) {
+// CreateTopic, or on assignment (one replica list per new partition, checked as in
+// CreateTopicAssigned) when it is not nil. Errors: UNKNOWN_TOPIC_OR_PARTITION,
+// INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (too few live brokers),
+// INVALID_REPLICA_ASSIGNMENT, NOT_CONTROLLER.
+func (c *Controller) CreatePartitions(name string, total int32, validateOnly bool, assignment ...[]int32) (*Topic, error) {
 	return c.changeTopic(name, validateOnly, func(img *Image) (Record, error) {
-		return createPartitionsRecord(img, name, total)
+		return createPartitionsRecord(img, name, total, assignment...)
 	})
 }
 

@@ -38,6 +38,9 @@ type Controller struct {
 	mu sync.Mutex
 	// active is true while this node is the Raft leader and has applied every earlier entry.
 	active atomic.Bool
+	// activeMu guards activeCh, which is closed and replaced whenever active changes.
+	activeMu sync.Mutex
+	activeCh chan struct{}
 
 	hbMu sync.Mutex
 	// lastHeartbeat is each broker's last heartbeat on this active controller. hbMu.
@@ -72,6 +75,7 @@ func New(cfg Config) (*Controller, error) {
 		pol:           policy{uncleanDefault: cfg.UncleanLeaderElection},
 		fsm:           newFSM(),
 		lastHeartbeat: map[int32]time.Time{},
+		activeCh:      make(chan struct{}),
 		notify:        make(chan bool, 16),
 		stop:          make(chan struct{}),
 	}
@@ -148,7 +152,7 @@ func New(cfg Config) (*Controller, error) {
 // then the log store. It is safe to call more than once.
 func (c *Controller) Shutdown() error {
 	c.shutdown.Do(func() {
-		c.active.Store(false)
+		c.setActive(false)
 		err := c.raft.Shutdown().Error()
 		close(c.stop)
 		c.wg.Wait()
@@ -197,7 +201,7 @@ func (c *Controller) startLeading() func() {
 		c.lead(ctx)
 	}()
 	return func() {
-		c.active.Store(false)
+		c.setActive(false)
 		cancel()
 		<-done
 	}
@@ -226,7 +230,7 @@ func (c *Controller) lead(ctx context.Context) {
 	c.activeSince = c.cfg.Now()
 	c.lastSessionCheck = time.Time{}
 	c.hbMu.Unlock()
-	c.active.Store(true)
+	c.setActive(true)
 	c.log.Info("active controller", "index", c.Image().Index)
 
 	for id, addr := range c.cfg.Observers {
@@ -359,6 +363,24 @@ func (c *Controller) LeaderID() int32 {
 // ActiveController reports whether this node is the active controller (Kafka's
 // ActiveControllerCount is 1 on exactly this node).
 func (c *Controller) ActiveController() bool { return c.active.Load() }
+
+// ActiveChanged returns a channel closed the next time this node becomes or stops being the
+// active controller, so a caller waiting for it need not poll.
+func (c *Controller) ActiveChanged() <-chan struct{} {
+	c.activeMu.Lock()
+	defer c.activeMu.Unlock()
+	return c.activeCh
+}
+
+// setActive sets active and wakes ActiveChanged waiters.
+func (c *Controller) setActive(on bool) {
+	c.activeMu.Lock()
+	defer c.activeMu.Unlock()
+	if c.active.Swap(on) != on {
+		close(c.activeCh)
+		c.activeCh = make(chan struct{})
+	}
+}
 
 // NodeID returns this node's id.
 func (c *Controller) NodeID() int32 { return c.cfg.NodeID }

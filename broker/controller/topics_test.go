@@ -64,6 +64,76 @@ func TestCreateTopicRecord(t *testing.T) {
 	}
 }
 
+func TestTopicNameCollision(t *testing.T) {
+	c := newCluster(t, 1)
+	c.topic("a.b", nil, []int32{1})
+	for _, name := range []string{"a_b", "a.b"} {
+		_, err := createTopicRecord(c.img, name, 1, 1, nil, TopicID{2}, nil)
+		want := kerr.InvalidTopicException
+		if name == "a.b" {
+			want = kerr.TopicAlreadyExists
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("create %s beside a.b: %v, want %s", name, err, want.Message)
+		}
+	}
+	if _, err := createTopicRecord(c.img, "a-b", 1, 1, nil, TopicID{3}, nil); err != nil {
+		t.Errorf("create a-b beside a.b: %v", err)
+	}
+}
+
+// TestManualAssignment: explicit replica assignments, as CreateTopics' ReplicaAssignment and
+// CreatePartitions' Assignment give them. Broker 3 is fenced, 4 never registered.
+func TestManualAssignment(t *testing.T) {
+	c := newCluster(t, 3)
+	c.fence(3)
+	for _, tc := range []struct {
+		name   string
+		assign [][]int32
+		want   *kerr.Error
+		isr    [][]int32
+	}{
+		{"ok", [][]int32{{2, 1}, {1, 2}}, nil, [][]int32{{2, 1}, {1, 2}}},
+		{"fenced replica out of the ISR", [][]int32{{3, 1}}, nil, [][]int32{{1}}},
+		{"all fenced", [][]int32{{3}}, kerr.InvalidReplicaAssignment, nil},
+		{"unregistered broker", [][]int32{{1, 4}}, kerr.InvalidReplicaAssignment, nil},
+		{"broker twice", [][]int32{{1, 1}}, kerr.InvalidReplicaAssignment, nil},
+		{"uneven replication", [][]int32{{1, 2}, {1}}, kerr.InvalidReplicaAssignment, nil},
+		{"no replicas", [][]int32{{}}, kerr.InvalidReplicaAssignment, nil},
+		{"no partitions", [][]int32{}, kerr.InvalidReplicaAssignment, nil},
+	} {
+		r, err := createAssignedTopicRecord(c.img, "m", tc.assign, nil, TopicID{9}, nil)
+		if tc.want != nil {
+			if !errors.Is(err, tc.want) {
+				t.Errorf("%s: got %v, want %s", tc.name, err, tc.want.Message)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for i, p := range r.CreateTopic.Partitions {
+			if !slices.Equal(p.Replicas, tc.assign[i]) || !slices.Equal(p.ISR, tc.isr[i]) || p.Leader != tc.isr[i][0] {
+				t.Errorf("%s: partition %d = %+v, want replicas %v ISR %v", tc.name, i, p, tc.assign[i], tc.isr[i])
+			}
+		}
+	}
+	c.topic("grow", nil, []int32{1, 2})
+	if _, err := createPartitionsRecord(c.img, "grow", 2, []int32{1}); !errors.Is(err, kerr.InvalidReplicaAssignment) {
+		t.Errorf("new partition with 1 replica on an RF=2 topic: %v", err)
+	}
+	if _, err := createPartitionsRecord(c.img, "grow", 3, []int32{2, 1}); !errors.Is(err, kerr.InvalidReplicaAssignment) {
+		t.Errorf("one assignment for two new partitions: %v", err)
+	}
+	r, err := createPartitionsRecord(c.img, "grow", 2, []int32{2, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.CreatePartitions.Partitions[0]; !slices.Equal(p.Replicas, []int32{2, 1}) || p.Leader != 2 {
+		t.Errorf("assigned new partition = %+v", p)
+	}
+}
+
 func TestCreatePartitionsAlterConfigsDelete(t *testing.T) {
 	c := newCluster(t, 3)
 	r, err := createTopicRecord(c.img, "t", 2, 2, map[string]string{"retention.ms": "1"}, TopicID{1}, nil)

@@ -36,9 +36,9 @@ import (
 
 // Config describes a local cluster.
 type Config struct {
-	// Brokers is the number of broker processes; default 1. One broker runs as a single-node
-	// cluster; two or more form a replicated cluster whose brokers 1..3 are the controller
-	// quorum's voters (combined mode) and the rest observers.
+	// Brokers is the number of broker processes; default 1. One broker is a cluster of one,
+	// its own controller quorum; two or more form a replicated cluster whose brokers 1..3 are
+	// the controller quorum's voters (combined mode) and the rest observers.
 	Brokers int
 	// Dir holds one folder per broker (node-N/data, node-N/broker.log); required.
 	Dir string
@@ -124,7 +124,8 @@ type NodeConfig struct {
 	// Wrap[1:], the binary and its arguments (e.g. ip netns exec NS).
 	Wrap []string
 	// Voters, ControllerListen, Peers and RaftPeers are the replicated-cluster flags
-	// (--voters, --controller-listen, --peer, --raft-peer); empty for a single node.
+	// (--voters, --controller-listen, --peer, --raft-peer); empty for a lone broker, which
+	// is the only voter of its own quorum on an ephemeral controller port.
 	Voters           map[int32]string
 	ControllerListen string
 	// Advertise, when set, is the address the broker advertises to clients (--advertise).
@@ -351,7 +352,8 @@ func ephemeralLow() int {
 	return low
 }
 
-// StartNode launches one broker process and waits until it accepts connections.
+// StartNode launches one broker process and waits until it accepts connections; a lone broker
+// (no Voters) until it also serves requests.
 func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.Binary == "" {
 		exe, err := os.Executable()
@@ -509,7 +511,8 @@ func logField(line, key string) string {
 	return ""
 }
 
-// start runs the broker process and waits for its "broker listening" line.
+// start runs the broker process and waits for its "broker listening" line and, for a lone
+// broker, its "broker ready" line.
 func (n *Node) start(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -574,6 +577,10 @@ func (n *Node) start(ctx context.Context) error {
 	n.cmd = cmd
 	n.done = make(chan struct{})
 	n.paused = false
+	// A lone broker is its own controller quorum: it is ready without the others, so wait
+	// for its "broker ready" line. A node of a larger cluster needs a quorum of voters, which
+	// may not be up yet: wait only until it listens (see Cluster.WaitReady).
+	lone := len(cfg.Voters) == 0
 	ready := make(chan string, 1)
 	logDone := make(chan struct{})
 	go func() {
@@ -584,11 +591,18 @@ func (n *Node) start(ctx context.Context) error {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
+		listening := ""
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logf, line)
-			if !sent && strings.Contains(line, `msg="broker listening"`) {
-				ready <- line
+			if sent {
+				continue
+			}
+			if listening == "" && strings.Contains(line, `msg="broker listening"`) {
+				listening = line
+			}
+			if listening != "" && (!lone || strings.Contains(line, `msg="broker ready"`)) {
+				ready <- listening
 				sent = true
 			}
 		}

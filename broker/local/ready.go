@@ -10,8 +10,8 @@ import (
 )
 
 // WaitReady waits until a replicated cluster has an active controller and every running broker
-// is registered and unfenced, as seen in Metadata through each running broker. A single-node
-// cluster is ready once it listens.
+// is registered and unfenced, as seen in Metadata through each running broker. A cluster of
+// one is ready once StartNode returned.
 func (c *Cluster) WaitReady(ctx context.Context) error {
 	if len(c.Nodes) < 2 {
 		return nil

@@ -29,15 +29,19 @@ func newBrokerCmd() *cobra.Command {
 		noFaults  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "broker --node-id N --listen HOST:PORT --data-dir DIR [--voters 1@HOST:PORT,...] [--set key=value ...]",
+		Use:   "broker --node-id N --listen HOST:PORT --data-dir DIR [--voters 1@HOST:PORT,...] [--controller-listen HOST:PORT] [--set key=value ...]",
 		Short: "Run one reference broker in the foreground",
-		Long: `Run one kchaos reference broker in the foreground. With no quorum flags it is a
-single-node cluster (its own controller) with Kafka's defaults: auto.create.topics.enable=true,
-num.partitions=1. With --voters it is one node of a replicated cluster: the voters (node ids
-with their Raft addresses, like KRaft's controller.quorum.voters) form the controller quorum,
-and every broker registers with the active controller and replicates partitions with Kafka's
-ISR protocol. SIGTERM or Ctrl-C shuts it down cleanly: logs are flushed and closed, so the
-next start needs no recovery.
+		Long: `Run one kchaos reference broker in the foreground. Every broker is a node of a
+cluster with a KRaft-style controller quorum: it registers with the active controller, keeps
+its topics in the quorum's Raft log (DATA_DIR/controller) and replicates partitions with
+Kafka's ISR protocol. With no quorum flags it is a cluster of one, the only voter of its own
+quorum on its controller listener (--controller-listen, default an ephemeral port on the
+--listen host), with Kafka's defaults for a lone broker: auto.create.topics.enable=true,
+num.partitions=1, replication factor 1, internal topics with one replica. With --voters (node
+ids with their Raft addresses, like KRaft's controller.quorum.voters) it is one node of a
+replicated cluster. It logs "broker listening" once its listener is open and "broker ready"
+once it has caught up with the metadata log and serves requests. SIGTERM or Ctrl-C shuts it
+down cleanly: logs are flushed and closed, so the next start needs no recovery.
 
 Disk faults of the chaos controller go through the broker's storage: the file
 DATA_DIR/.kchaos-disk-fault, reread at most every 20ms, holds "full" (writes fail with
@@ -92,8 +96,8 @@ was not fsynced. --no-disk-faults turns both off.`,
 	f.StringVar(&cfg.ClusterID, "cluster-id", "kchaos-local", "cluster id reported to clients")
 	f.StringArrayVar(&sets, "set", nil, "broker setting key=value (server.properties names, e.g. num.partitions=3)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
-	f.StringVar(&voters, "voters", "", "controller quorum voters ID@HOST:PORT,... (Raft addresses); empty: a single-node cluster")
-	f.StringVar(&cfg.ControllerListen, "controller-listen", "", "this node's Raft address (default: its --voters entry)")
+	f.StringVar(&voters, "voters", "", "controller quorum voters ID@HOST:PORT,... (Raft addresses); empty: a cluster of one, this broker its only voter")
+	f.StringVar(&cfg.ControllerListen, "controller-listen", "", "this node's controller listener, HOST:PORT (default: its --voters entry; without --voters an ephemeral port on the --listen host)")
 	f.StringArrayVar(&peers, "peer", nil, "ID=HOST:PORT: the Kafka address to dial for broker ID (replication and controller requests)")
 	f.StringArrayVar(&raftPeers, "raft-peer", nil, "ID=HOST:PORT: the Raft address to dial for voter ID")
 	f.BoolVar(&noFaults, "no-disk-faults", false, "do not watch DATA_DIR/"+faultfs.ControlFile+" for disk faults nor journal fsyncs to DATA_DIR/"+faultfs.JournalFile)
