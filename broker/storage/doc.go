@@ -55,8 +55,6 @@
 //     after an unclean shutdown.
 //   - Read excludes a batch that contains maxOffset, like Kafka, and returns whole batches
 //     only (Kafka may send a trailing partial batch).
-//   - OffsetForTimestamp answers at batch granularity (base offset of the first batch whose
-//     MaxTimestamp reaches the target), not per record.
 //   - Retention never considers the high watermark (Kafka only deletes below it).
 //   - The cleaner rewrites segments one to one without merging, keeps control batches and
 //     unkeyed records, drops batches that become empty, has no dirty-ratio or compaction lag

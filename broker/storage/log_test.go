@@ -157,12 +157,12 @@ func TestRollBySizeAndTimeAndIndexLookup(t *testing.T) {
 			r.Release()
 			mustEqual(t, "batch by index lookup", b, want[i])
 			ts := batchesOf(t, want[i])[0].MaxTimestamp
-			got, gotTS, found, err := l.OffsetForTimestamp(ts)
-			if err != nil || !found || got != bases[i] || gotTS != ts {
-				t.Fatalf("OffsetForTimestamp(%d) = %d %d %v %v, want %d", ts, got, gotTS, found, err, bases[i])
+			got, found, err := l.OffsetForTimestamp(ts)
+			if err != nil || !found || got.Offset != bases[i] || got.Timestamp != ts {
+				t.Fatalf("OffsetForTimestamp(%d) = %+v %v %v, want %d", ts, got, found, err, bases[i])
 			}
 		}
-		if _, _, found, _ := l.OffsetForTimestamp(clk.Now().UnixMilli() + 1e6); found {
+		if _, found, _ := l.OffsetForTimestamp(clk.Now().UnixMilli() + 1e6); found {
 			t.Fatal("timestamp beyond the log found")
 		}
 	}
