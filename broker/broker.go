@@ -254,7 +254,7 @@ func (b *Broker) maintainLoop() {
 			return
 		case now := <-t.C:
 			for _, p := range b.allPartitions() {
-				if err := p.log.Maintain(now); err != nil {
+				if err := p.log.Maintain(now, p.HighWatermark()); err != nil {
 					b.log.Warn("log maintenance", "topic", p.topic.name, "partition", p.index, "err", err)
 				}
 			}

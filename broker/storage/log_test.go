@@ -178,7 +178,7 @@ func TestRollBySizeAndTimeAndIndexLookup(t *testing.T) {
 		t.Fatalf("roll by time on append: %d -> %d segments", before, nseg)
 	}
 	clk.Add(2 * time.Hour)
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	l.mu.RLock()
@@ -402,11 +402,11 @@ func TestFlushPolicy(t *testing.T) {
 	}
 	l.SetConfig(Config{FlushMs: time.Minute})
 	appendN(t, l, 1, 2, 10, 1)
-	l.Maintain(clk.Now().Add(30 * time.Second))
+	l.Maintain(clk.Now().Add(30*time.Second), l.LogEndOffset())
 	if l.RecoveryPoint() != 8 {
 		t.Fatalf("flush.ms flushed early: %d", l.RecoveryPoint())
 	}
-	l.Maintain(clk.Now().Add(2 * time.Minute))
+	l.Maintain(clk.Now().Add(2*time.Minute), l.LogEndOffset())
 	if l.RecoveryPoint() != 10 {
 		t.Fatalf("flush.ms: recovery point %d", l.RecoveryPoint())
 	}

@@ -227,12 +227,12 @@ func TestProducerExpiration(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Add(59 * time.Second)
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	dupAt(t, l, ts, 0, 1, 0)
 	clk.Add(2 * time.Second)
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.AppendAsLeader(producerBatch(t, ts, 1, 0, 1, 1, false), 0, -1); !errors.Is(err, ErrUnknownProducerID) {
