@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -48,6 +49,8 @@ type Broker struct {
 
 	// arrivals wakes long-polling fetches when a high watermark moves.
 	arrivals *broadcast
+	// fetchSessions holds the incremental fetch sessions (KIP-227).
+	fetchSessions *fetchSessionCache
 
 	connMu sync.Mutex // guards conns
 	conns  map[net.Conn]struct{}
@@ -105,6 +108,8 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		conns:      map[net.Conn]struct{}{},
 		stop:       make(chan struct{}),
 	}
+	b.fetchSessions = newFetchSessionCache(int(cfg.propInt("max.incremental.fetch.session.cache.slots")),
+		rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), b.metrics.fetchSessions)
 	start := time.Now()
 	pids, err := newProducerIDs(cfg.DataDir, cfg.NodeID)
 	if err != nil {
