@@ -232,7 +232,7 @@ func TestFetchSessionEviction(t *testing.T) {
 }
 
 // metricValue reads a gauge's or counter's current value.
-func metricValue(t *testing.T, c prometheus.Collector) float64 {
+func metricValue(t testing.TB, c prometheus.Collector) float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)
