@@ -105,7 +105,7 @@ func TestLogAppendTime(t *testing.T) {
 	createTopic(t, newClient(t, p.Addr()), "lat", 1, map[string]string{"message.timestamp.type": "LogAppendTime"})
 	c := dialRaw(t, p.Addr())
 	before := time.Now().UnixMilli()
-	sp := produceOK(t, c, "lat", 0, batch(978307200000, []byte("a"), []byte("b"))) // 2001-01-01
+	sp := produceOK(t, c, "lat", 0, timedBatch(978307200000, 0, 0)) // two records of 2001-01-01
 	after := time.Now().UnixMilli()
 	if sp.LogAppendTime < before || sp.LogAppendTime > after {
 		t.Fatalf("produce response LogAppendTime %d, want within [%d, %d]", sp.LogAppendTime, before, after)

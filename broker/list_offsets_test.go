@@ -33,6 +33,15 @@ func timedBatch(first int64, deltas ...int64) []byte {
 	return out
 }
 
+// stepDeltas returns n timestamp deltas step ms apart, from 0.
+func stepDeltas(n int, step int64) []int64 {
+	d := make([]int64, n)
+	for i := range d {
+		d[i] = int64(i) * step
+	}
+	return d
+}
+
 // listOffsetsV asks for one partition's offset at ts with ListOffsets version v.
 func listOffsetsV(t *testing.T, c *rawConn, v int16, topic string, parts []int32, ts int64) []kmsg.ListOffsetsResponseTopicPartition {
 	t.Helper()
@@ -56,17 +65,11 @@ func TestListOffsetsEveryVersion(t *testing.T) {
 	p := brokertest.Start(t)
 	createTopic(t, newClient(t, p.Addr()), "lov", 1, nil)
 	c := dialRaw(t, p.Addr())
-	// Offsets 0-19 at 1000, 1010, ..., 1190 in one batch; offsets 20-22 at 5000, 7000, 6000.
-	deltas := make([]int64, 20)
-	for i := range deltas {
-		deltas[i] = int64(i) * 10
-	}
-	for _, b := range [][]byte{timedBatch(1000, deltas...), timedBatch(5000, 0, 2000, 1000)} {
-		pr := c.roundTrip(produceReq(-1, "lov", 0, b)).(*kmsg.ProduceResponse)
-		if err := kerr.ErrorForCode(pr.Topics[0].Partitions[0].ErrorCode); err != nil {
-			t.Fatalf("produce: %v", err)
-		}
-	}
+	// Offsets 0-19 at b+1000, b+1010, ..., b+1190 in one batch; offsets 20-22 at b+5000,
+	// b+7000, b+6000 (b recent enough for retention to keep them).
+	b := time.Now().UnixMilli()
+	produceOK(t, c, "lov", 0, timedBatch(b+1000, stepDeltas(20, 10)...))
+	produceOK(t, c, "lov", 0, timedBatch(b+5000, 0, 2000, 1000))
 	epoch := listOffsetsV(t, c, 4, "lov", []int32{0}, -1)[0].LeaderEpoch
 	type want struct {
 		err        *kerr.Error
@@ -79,19 +82,19 @@ func TestListOffsetsEveryVersion(t *testing.T) {
 		want want
 	}{
 		{0, -1, want{nil, 23, -1, 0}},
-		{1, 1105, want{nil, 11, 1110, 0}},
-		{4, 1105, want{nil, 11, 1110, epoch}},
-		{4, 6500, want{nil, 21, 7000, epoch}},
-		{4, 7001, want{nil, -1, -1, -1}},
+		{1, b + 1105, want{nil, 11, b + 1110, 0}},
+		{4, b + 1105, want{nil, 11, b + 1110, epoch}},
+		{4, b + 6500, want{nil, 21, b + 7000, epoch}},
+		{4, b + 7001, want{nil, -1, -1, -1}},
 		{6, -2, want{nil, 0, -1, epoch}},
 		{6, -3, want{kerr.UnsupportedVersion, -1, -1, -1}},
-		{7, -3, want{nil, 21, 7000, epoch}},
+		{7, -3, want{nil, 21, b + 7000, epoch}},
 		{7, -4, want{kerr.UnsupportedVersion, -1, -1, -1}},
 		{8, -4, want{nil, 0, -1, epoch}},
 		{8, -5, want{kerr.UnsupportedVersion, -1, -1, -1}},
 		{9, -5, want{nil, -1, -1, -1}},
 		{10, -6, want{kerr.UnsupportedVersion, -1, -1, -1}},
-		{10, 1000, want{nil, 0, 1000, epoch}},
+		{10, b + 1000, want{nil, 0, b + 1000, epoch}},
 		{11, -6, want{nil, -1, -1, -1}},
 		{11, -1, want{nil, 23, -1, epoch}},
 		{11, -7, want{kerr.UnsupportedVersion, -1, -1, -1}},
@@ -127,15 +130,9 @@ func TestClientsSeekByTime(t *testing.T) {
 	p := brokertest.Start(t)
 	createTopic(t, newClient(t, p.Addr()), "seek", 1, nil)
 	c := dialRaw(t, p.Addr())
-	deltas := make([]int64, 20)
-	for i := range deltas {
-		deltas[i] = int64(i) * 10
-	}
-	pr := c.roundTrip(produceReq(-1, "seek", 0, timedBatch(1_700_000_000_000, deltas...))).(*kmsg.ProduceResponse)
-	if err := kerr.ErrorForCode(pr.Topics[0].Partitions[0].ErrorCode); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	const target = 1_700_000_000_105 // between offsets 10 and 11
+	base := time.Now().UnixMilli()
+	produceOK(t, c, "seek", 0, timedBatch(base, stepDeltas(20, 10)...))
+	target := base + 105 // between offsets 10 and 11
 
 	cl := newClient(t, p.Addr(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
 		"seek": {0: kgo.NewOffset().AfterMilli(target)}}))

@@ -1,10 +1,8 @@
 package broker_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -23,18 +21,19 @@ import (
 
 const systemPython = "/usr/bin/python3"
 
-var pythonClients = []string{"kafka_python_client.py", "confluent_kafka_client.py"}
+var pythonClients = []string{"kafka-python", "confluent-kafka"}
 
-// runPython runs a testdata script with the system Python and returns its stdout.
-func runPython(t *testing.T, script string, args ...string) string {
+// runPython runs testdata/python_client.py with the system Python as client and returns its
+// stdout.
+func runPython(t *testing.T, client string, args ...string) string {
 	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(c, systemPython, append([]string{"testdata/" + script}, args...)...)
+	cmd := exec.CommandContext(c, systemPython, append([]string{"testdata/python_client.py", client}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", script, strings.Join(args, " "), err, stderr.String())
+		t.Fatalf("%s %s: %v\n%s", client, strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.String()
 }
@@ -44,20 +43,17 @@ func runPython(t *testing.T, script string, args ...string) string {
 func TestPythonClientsOffsetsForTimes(t *testing.T) {
 	p := brokertest.Start(t)
 	createTopic(t, newClient(t, p.Addr()), "pyts", 1, nil)
-	const base = 1_700_000_000_000
-	deltas := make([]int64, 20)
-	for i := range deltas {
-		deltas[i] = int64(i) * 10
-	}
+	base := time.Now().UnixMilli() // recent: retention (7 days, checked every second) keeps it
+	deltas := stepDeltas(20, 10)
 	produceOK(t, dialRaw(t, p.Addr()), "pyts", 0, timedBatch(base, deltas...)) // offsets 0-19
 	cases := []struct{ ts, offset int64 }{{base + 105, 11}, {base, 0}, {base + 190, 19}, {base + 191, -1}}
 	var args []string
 	for _, c := range cases {
 		args = append(args, strconv.FormatInt(c.ts, 10))
 	}
-	for _, script := range pythonClients {
-		t.Run(script, func(t *testing.T) {
-			out := runPython(t, script, append([]string{"offsets-for-times", p.Addr(), "pyts", "0"}, args...)...)
+	for _, client := range pythonClients {
+		t.Run(client, func(t *testing.T) {
+			out := runPython(t, client, append([]string{"offsets-for-times", p.Addr(), "pyts", "0"}, args...)...)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			if len(lines) != len(cases) {
 				t.Fatalf("output %q, want %d lines", out, len(cases))
@@ -102,27 +98,16 @@ func TestPythonClientsConsume(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, script := range pythonClients {
-		t.Run(script, func(t *testing.T) {
+	for _, client := range pythonClients {
+		t.Run(client, func(t *testing.T) {
 			before := scrapeMetric(t, p.MetricsAddr(), `kchaos_fetch_session_requests_total{mode="sessionless"}`)
-			out := runPython(t, script, "consume", p.Addr(), "pyc", strconv.Itoa(parts), strconv.Itoa(n))
-			read := map[int32][]rec{}
-			sc := bufio.NewScanner(strings.NewReader(out))
-			for sc.Scan() {
-				f := strings.SplitN(sc.Text(), " ", 3)
-				if len(f) != 3 {
-					t.Fatalf("line %q", sc.Text())
-				}
-				part, _ := strconv.Atoi(f[0])
-				off, _ := strconv.ParseInt(f[1], 10, 64)
-				read[int32(part)] = append(read[int32(part)], rec{int32(part), off, f[2]})
-			}
-			checkRoundTrip(t, acked, read)
+			out := runPython(t, client, "consume", p.Addr(), "pyc", strconv.Itoa(parts), strconv.Itoa(n))
+			checkRoundTrip(t, acked, parseRecordLines(t, client, out))
 			after := scrapeMetric(t, p.MetricsAddr(), `kchaos_fetch_session_requests_total{mode="sessionless"}`)
 			if after <= before {
-				t.Fatalf("no sessionless fetch served to %s (%v before, %v after)", script, before, after)
+				t.Fatalf("no sessionless fetch served to %s (%v before, %v after)", client, before, after)
 			}
-			t.Log(fmt.Sprintf("%s: %v sessionless fetches", script, after-before))
+			t.Logf("%s: %v sessionless fetches", client, after-before)
 		})
 	}
 }

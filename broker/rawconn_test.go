@@ -104,7 +104,12 @@ func (c *rawConn) expectClosed(what string) {
 	}
 }
 
-// batch builds a valid uncompressed magic-2 record batch of values with first timestamp ts.
+// testStart is when the test binary started, in ms: batch timestamps count from it so that
+// retention (7 days by default, checked every second) keeps what tests write.
+var testStart = time.Now().UnixMilli()
+
+// batch builds a valid uncompressed magic-2 record batch of values with first timestamp ts ms
+// after testStart.
 func batch(ts int64, values ...[]byte) []byte {
 	var recs []byte
 	for i, v := range values {
@@ -117,8 +122,8 @@ func batch(ts int64, values ...[]byte) []byte {
 		PartitionLeaderEpoch: -1,
 		Magic:                2,
 		LastOffsetDelta:      int32(len(values) - 1),
-		FirstTimestamp:       ts,
-		MaxTimestamp:         ts,
+		FirstTimestamp:       testStart + ts,
+		MaxTimestamp:         testStart + ts,
 		ProducerID:           -1,
 		ProducerEpoch:        -1,
 		FirstSequence:        -1,

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -40,13 +39,7 @@ func kvBatch(t testing.TB, ts, pid int64, epoch int16, seq int32, txn bool, kvs 
 	}
 	b := buildBatch(t, ts, codecNone, recs)
 	if pid >= 0 {
-		binary.BigEndian.PutUint64(b[offProducerID:], uint64(pid))
-		binary.BigEndian.PutUint16(b[offProducerEpoch:], uint16(epoch))
-		binary.BigEndian.PutUint32(b[offBaseSequence:], uint32(seq))
-		if txn {
-			binary.BigEndian.PutUint16(b[offAttributes:], attrTransactional)
-		}
-		binary.BigEndian.PutUint32(b[offCRC:], batchCRC(b))
+		b = withProducer(b, pid, epoch, seq, txn)
 	}
 	return b
 }

@@ -48,38 +48,14 @@ func (l *Log) OffsetForTimestamp(tsMs int64) (to TimestampOffset, found bool, er
 		return TimestampOffset{}, false, nil
 	}
 	defer v.s.release()
-	var pos int64
-	if start > v.s.base {
-		pos = int64(floorOffset(v.offIdx, v.s.rel(start)).Pos)
-	}
-	for pos < v.size {
-		h, err := v.s.readHeaderAt(pos, v.size)
-		if err != nil {
-			return TimestampOffset{}, false, err
-		}
+	return v.findRecord(start, func(h *batchHeader) batchStep {
 		if h.MaxTimestamp < tsMs || h.LastOffset() < lso {
-			pos += h.Size()
-			continue
+			return skipBatch
 		}
-		b, err := v.s.readBatchAt(pos, &h)
-		if err != nil {
-			return TimestampOffset{}, false, err
-		}
-		err = walkBatchRecords(&h, b, func(r *rawRecord) bool {
-			ts, off := recordTimestamp(&h, r), h.BaseOffset+int64(r.OffsetDelta)
-			if ts >= tsMs && off >= lso {
-				to = TimestampOffset{Offset: off, Timestamp: ts, LeaderEpoch: max(h.LeaderEpoch, -1)}
-				found = true
-				return false
-			}
-			return true
-		})
-		if err != nil || found {
-			return to, found, err
-		}
-		pos += h.Size()
-	}
-	return TimestampOffset{}, false, nil
+		return searchBatch
+	}, func(h *batchHeader, r *rawRecord) bool {
+		return recordTimestamp(h, r) >= tsMs && h.BaseOffset+int64(r.OffsetDelta) >= lso
+	})
 }
 
 // MaxTimestamp answers ListOffsets -3 (KIP-734) as Kafka does: in the first segment holding
@@ -103,35 +79,62 @@ func (l *Log) MaxTimestamp() (to TimestampOffset, found bool, err error) {
 	best.refs.Add(1)
 	l.mu.RUnlock()
 	defer v.s.release()
+	return v.findRecord(at, func(h *batchHeader) batchStep {
+		switch {
+		case h.MaxTimestamp != maxTs:
+			return skipBatch
+		case h.Attributes&attrControl != 0:
+			return stopSearch
+		}
+		return searchLastBatch
+	}, func(h *batchHeader, r *rawRecord) bool { return recordTimestamp(h, r) == maxTs })
+}
+
+// batchStep is what findRecord does with a batch.
+type batchStep int
+
+const (
+	skipBatch       batchStep = iota
+	searchBatch               // look for the record here, then go on
+	searchLastBatch           // look for the record here only
+	stopSearch                // give up
+)
+
+// findRecord walks the view's batches from the one the offset index gives for offset from,
+// asks step what to do with each (by its header) and returns the first record match accepts
+// in the batches it searches, with its timestamp and batch leader epoch.
+func (v segmentView) findRecord(from int64, step func(h *batchHeader) batchStep, match func(h *batchHeader, r *rawRecord) bool) (to TimestampOffset, found bool, err error) {
 	var pos int64
-	if at > v.s.base {
-		pos = int64(floorOffset(v.offIdx, v.s.rel(at)).Pos)
+	if from > v.s.base {
+		pos = int64(floorOffset(v.offIdx, v.s.rel(from)).Pos)
 	}
 	for pos < v.size {
 		h, err := v.s.readHeaderAt(pos, v.size)
 		if err != nil {
 			return TimestampOffset{}, false, err
 		}
-		if h.MaxTimestamp != maxTs {
-			pos += h.Size()
-			continue
-		}
-		if h.Attributes&attrControl != 0 {
+		st := step(&h)
+		if st == stopSearch {
 			return TimestampOffset{}, false, nil
 		}
-		b, err := v.s.readBatchAt(pos, &h)
-		if err != nil {
-			return TimestampOffset{}, false, err
-		}
-		err = walkBatchRecords(&h, b, func(r *rawRecord) bool {
-			if recordTimestamp(&h, r) == maxTs {
-				to = TimestampOffset{Offset: h.BaseOffset + int64(r.OffsetDelta), Timestamp: maxTs, LeaderEpoch: max(h.LeaderEpoch, -1)}
+		if st != skipBatch {
+			b, err := v.s.readBatchAt(pos, &h)
+			if err != nil {
+				return TimestampOffset{}, false, err
+			}
+			err = walkBatchRecords(&h, b, func(r *rawRecord) bool {
+				if !match(&h, r) {
+					return true
+				}
+				to = TimestampOffset{Offset: h.BaseOffset + int64(r.OffsetDelta), Timestamp: recordTimestamp(&h, r), LeaderEpoch: max(h.LeaderEpoch, -1)}
 				found = true
 				return false
+			})
+			if err != nil || found || st == searchLastBatch {
+				return to, found, err
 			}
-			return true
-		})
-		return to, found, err
+		}
+		pos += h.Size()
 	}
 	return TimestampOffset{}, false, nil
 }
