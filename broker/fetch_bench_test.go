@@ -65,19 +65,26 @@ func fixBatch(raw []byte) []byte {
 	return raw
 }
 
+// startQuietBroker starts an in-process broker on a fresh data directory, logging nowhere,
+// and closes it when the test ends.
+func startQuietBroker(tb testing.TB) *Broker {
+	tb.Helper()
+	br, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: tb.TempDir()}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := br.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { br.Close() })
+	return br
+}
+
 // BenchmarkFetchFromDisk reads a 1 GiB partition from the start with a franz-go consumer,
 // with the sendfile splice and with the copy path, and reports MB/s for each.
 func BenchmarkFetchFromDisk(b *testing.B) {
 	const total = 1 << 30
-	dir := b.TempDir()
-	br, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: dir}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := br.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
+	br := startQuietBroker(b)
 	fillPartition(b, br, "big", total)
 	hw := br.topics["big"].partitions[0].HighWatermark()
 	for _, zc := range []bool{true, false} {
@@ -112,14 +119,7 @@ func BenchmarkFetchFromDisk(b *testing.B) {
 // the broker's response bytes per read beside the time.
 func BenchmarkFetchManyPartitions(b *testing.B) {
 	const parts, perPart = 128, 200
-	br, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: b.TempDir()}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := br.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
+	br := startQuietBroker(b)
 	tp, terr := br.createTopic("many", parts, 1, nil, false)
 	if terr != nil {
 		b.Fatal(terr)
@@ -172,14 +172,7 @@ func BenchmarkFetchManyPartitions(b *testing.B) {
 // TestFetchCopyPathMatchesSendfile: the copy path (zeroCopy off) serves the same records as the
 // sendfile splice.
 func TestFetchCopyPathMatchesSendfile(t *testing.T) {
-	br, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: t.TempDir()}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := br.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer br.Close()
+	br := startQuietBroker(t)
 	fillPartition(t, br, "small", 3<<20)
 	hw := br.topics["small"].partitions[0].HighWatermark()
 	read := func() int64 {
