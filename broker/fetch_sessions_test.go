@@ -69,8 +69,8 @@ func TestFetchSessionsOverTheWire(t *testing.T) {
 	p := brokertest.Start(t, brokertest.Metrics("127.0.0.1:0"))
 	createTopic(t, newClient(t, p.Addr()), "fs", 3, nil)
 	c := dialRaw(t, p.Addr())
-	produceOK(t, c, "fs", 0, batch(1, []byte("a"), []byte("b")))
-	produceOK(t, c, "fs", 1, batch(1, []byte("c")))
+	produceOK(t, c, "fs", 0, batch(testStart, []byte("a"), []byte("b")))
+	produceOK(t, c, "fs", 1, batch(testStart, []byte("c")))
 
 	full := c.roundTrip(sessionReq(0, 0, "fs", 0, map[int32]int64{0: 0, 1: 0, 2: 0})).(*kmsg.FetchResponse)
 	if full.ErrorCode != 0 || full.SessionID <= 0 || fetched(t, full) != "0:2 1:1 2:0" {
@@ -84,7 +84,7 @@ func TestFetchSessionsOverTheWire(t *testing.T) {
 		t.Fatalf("idle incremental fetch: error %v session %d partitions %q after %v", kerr.ErrorForCode(inc.ErrorCode), inc.SessionID, fetched(t, inc), time.Since(start))
 	}
 	// New data on partition 2 only: the session remembers every partition's offset.
-	produceOK(t, c, "fs", 2, batch(1, []byte("d"), []byte("e"), []byte("f")))
+	produceOK(t, c, "fs", 2, batch(testStart, []byte("d"), []byte("e"), []byte("f")))
 	inc = c.roundTrip(sessionReq(id, 2, "fs", 5000, nil)).(*kmsg.FetchResponse)
 	if inc.ErrorCode != 0 || fetched(t, inc) != "2:3" {
 		t.Fatalf("incremental fetch after a produce: error %v partitions %q", kerr.ErrorForCode(inc.ErrorCode), fetched(t, inc))

@@ -104,12 +104,11 @@ func (c *rawConn) expectClosed(what string) {
 	}
 }
 
-// testStart is when the test binary started, in ms: batch timestamps count from it so that
-// retention (7 days by default, checked every second) keeps what tests write.
+// testStart is when the test binary started, in ms: a timestamp recent enough that retention
+// (7 days by default, checked every second) keeps what tests write.
 var testStart = time.Now().UnixMilli()
 
-// batch builds a valid uncompressed magic-2 record batch of values with first timestamp ts ms
-// after testStart.
+// batch builds a valid uncompressed magic-2 record batch of values with first timestamp ts.
 func batch(ts int64, values ...[]byte) []byte {
 	var recs []byte
 	for i, v := range values {
@@ -122,8 +121,8 @@ func batch(ts int64, values ...[]byte) []byte {
 		PartitionLeaderEpoch: -1,
 		Magic:                2,
 		LastOffsetDelta:      int32(len(values) - 1),
-		FirstTimestamp:       testStart + ts,
-		MaxTimestamp:         testStart + ts,
+		FirstTimestamp:       ts,
+		MaxTimestamp:         ts,
 		ProducerID:           -1,
 		ProducerEpoch:        -1,
 		FirstSequence:        -1,
