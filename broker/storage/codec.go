@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
@@ -24,6 +25,9 @@ const (
 
 // xerialMagic starts snappy data framed the way the Java client writes it.
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+
+// zstdDecoders recycles zstd decoders (each holds sizeable buffers) between decompressions.
+var zstdDecoders sync.Pool
 
 // decompress returns the records section of a batch in plain form. For snappy it also
 // reports whether the input used xerial framing, so compaction can write it back alike.
@@ -73,11 +77,14 @@ func decompress(codec int, src []byte) (out []byte, xerial bool, err error) {
 		}
 		return out, false, nil
 	case codecZstd:
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, false, fmt.Errorf("storage: zstd: %w", err)
+		d, ok := zstdDecoders.Get().(*zstd.Decoder)
+		if !ok {
+			var err error
+			if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)); err != nil {
+				return nil, false, fmt.Errorf("storage: zstd: %w", err)
+			}
 		}
-		defer d.Close()
+		defer zstdDecoders.Put(d)
 		out, err = d.DecodeAll(src, nil)
 		if err != nil {
 			return nil, false, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
