@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/binary"
 	"sort"
 )
@@ -210,7 +209,7 @@ func rebuildBatch(h *batchHeader, b []byte, kept []rawRecord, horizon int64) ([]
 		maxTS = h.MaxTimestamp
 	}
 	codec := int(h.Attributes & attrCompressionMask)
-	xerial := codec == codecSnappy && bytes.HasPrefix(b[batchHeaderSize:], xerialMagic)
+	xerial := codec == codecSnappy && isXerial(b[batchHeaderSize:])
 	records, err := compress(codec, plain, xerial)
 	if err != nil {
 		return nil, err

@@ -29,70 +29,73 @@ var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 // zstdDecoders recycles zstd decoders (each holds sizeable buffers) between decompressions.
 var zstdDecoders sync.Pool
 
-// decompress returns the records section of a batch in plain form. For snappy it also
-// reports whether the input used xerial framing, so compaction can write it back alike.
-func decompress(codec int, src []byte) (out []byte, xerial bool, err error) {
+// decompress returns the records section of a batch in plain form. Snappy may come raw or in
+// the xerial framing the Java client writes (isXerial).
+func decompress(codec int, src []byte) (out []byte, err error) {
 	switch codec {
 	case codecNone:
-		return src, false, nil
+		return src, nil
 	case codecGzip:
 		r, err := gzip.NewReader(bytes.NewReader(src))
 		if err != nil {
-			return nil, false, fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
 		}
 		out, err = io.ReadAll(r)
 		if err != nil {
-			return nil, false, fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: gzip: %w", ErrCorrupt, err)
 		}
-		return out, false, nil
+		return out, nil
 	case codecSnappy:
-		if !bytes.HasPrefix(src, xerialMagic) {
+		if !isXerial(src) {
 			out, err = snappy.Decode(nil, src)
 			if err != nil {
-				return nil, false, fmt.Errorf("%w: snappy: %w", ErrCorrupt, err)
+				return nil, fmt.Errorf("%w: snappy: %w", ErrCorrupt, err)
 			}
-			return out, false, nil
+			return out, nil
 		}
 		p := src[16:] // magic, version, compatible version
 		for len(p) > 0 {
 			if len(p) < 4 {
-				return nil, true, fmt.Errorf("%w: xerial snappy chunk header", ErrCorrupt)
+				return nil, fmt.Errorf("%w: xerial snappy chunk header", ErrCorrupt)
 			}
 			n := int(binary.BigEndian.Uint32(p))
 			if n < 0 || n > len(p)-4 {
-				return nil, true, fmt.Errorf("%w: xerial snappy chunk length", ErrCorrupt)
+				return nil, fmt.Errorf("%w: xerial snappy chunk length", ErrCorrupt)
 			}
 			block, err := snappy.Decode(nil, p[4:4+n])
 			if err != nil {
-				return nil, true, fmt.Errorf("%w: snappy: %w", ErrCorrupt, err)
+				return nil, fmt.Errorf("%w: snappy: %w", ErrCorrupt, err)
 			}
 			out = append(out, block...)
 			p = p[4+n:]
 		}
-		return out, true, nil
+		return out, nil
 	case codecLZ4:
 		out, err = io.ReadAll(lz4.NewReader(bytes.NewReader(src)))
 		if err != nil {
-			return nil, false, fmt.Errorf("%w: lz4: %w", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: lz4: %w", ErrCorrupt, err)
 		}
-		return out, false, nil
+		return out, nil
 	case codecZstd:
 		d, ok := zstdDecoders.Get().(*zstd.Decoder)
 		if !ok {
 			var err error
 			if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)); err != nil {
-				return nil, false, fmt.Errorf("storage: zstd: %w", err)
+				return nil, fmt.Errorf("storage: zstd: %w", err)
 			}
 		}
 		defer zstdDecoders.Put(d)
 		out, err = d.DecodeAll(src, nil)
 		if err != nil {
-			return nil, false, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)
 		}
-		return out, false, nil
+		return out, nil
 	}
-	return nil, false, fmt.Errorf("%w: compression codec %d", ErrCorrupt, codec)
+	return nil, fmt.Errorf("%w: compression codec %d", ErrCorrupt, codec)
 }
+
+// isXerial reports whether snappy data uses the xerial framing.
+func isXerial(src []byte) bool { return bytes.HasPrefix(src, xerialMagic) }
 
 // compress encodes a records section with codec (xerial framing for snappy when asked).
 func compress(codec int, src []byte, xerial bool) ([]byte, error) {

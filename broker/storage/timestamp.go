@@ -163,7 +163,7 @@ func (s *segment) readBatchAt(pos int64, h *batchHeader) ([]byte, error) {
 // walkBatchRecords calls fn for each record of batch b (decompressed when needed) until fn
 // returns false.
 func walkBatchRecords(h *batchHeader, b []byte, fn func(r *rawRecord) bool) error {
-	plain, _, err := decompress(int(h.Attributes&attrCompressionMask), b[batchHeaderSize:])
+	plain, err := decompress(int(h.Attributes&attrCompressionMask), b[batchHeaderSize:])
 	if err != nil {
 		return err
 	}
