@@ -194,7 +194,7 @@ func (c *fetchSessionCache) newContext(r *kmsg.FetchRequest, version int16, foll
 	return fc
 }
 
-// requestTargets flattens the request's partitions in order, each partition once.
+// requestTargets flattens the request's partitions in request order.
 func requestTargets(r *kmsg.FetchRequest) []fetchTarget {
 	n := 0
 	for _, rt := range r.Topics {
@@ -209,6 +209,7 @@ func requestTargets(r *kmsg.FetchRequest) []fetchTarget {
 	return out
 }
 
+// deletePart removes cp from parts, keeping the order of the rest.
 func deletePart(parts []*cachedPartition, cp *cachedPartition) []*cachedPartition {
 	for i, p := range parts {
 		if p == cp {
