@@ -436,7 +436,7 @@ func checkPartition(model porcupine.Model, guard *heapGuard, p *partOps, names [
 	budget := opts.MemoryBudget >> 20
 	for wi := range ws {
 		w := &ws[wi]
-		ops, why := w.ops(p, names)
+		ops, why, evidence := w.ops(p, names)
 		lp.Ops += len(ops)
 		left := time.Until(deadline)
 		if why != "" {
@@ -464,7 +464,10 @@ func checkPartition(model porcupine.Model, guard *heapGuard, p *partOps, names [
 			}
 		}
 		lp.Offsets = []int64{w.first, w.last}
-		if lp.Result == LinearIllegal && why == "" && opts.OutDir != "" {
+		if why != "" {
+			ops = evidence
+		}
+		if lp.Result == LinearIllegal && len(ops) > 0 && opts.OutDir != "" {
 			path, err := visualize(model, guard, p.key, ops, faults, opts)
 			if err != nil {
 				return lp, err

@@ -246,3 +246,44 @@ func resetPeakRSS(t *testing.T) {
 		t.Logf("peak RSS not reset (%v): measuring the whole test process", err)
 	}
 }
+
+// TestLinearTwoSendsAtOneOffset: a batch of 100 records acknowledged at offsets that another
+// batch, concurrent with it, also took (a broker or proxy that acknowledged records it never
+// wrote) is illegal at once, where a search would try both orders of each of the 100 pairs;
+// the visualisation shows the two sends of the first shared offset and what was read there.
+func TestLinearTwoSendsAtOneOffset(t *testing.T) {
+	h := newLinHistory("all")
+	const n = 100
+	var recs []history.Record
+	for i := range n {
+		h.invoke(1, fmt.Sprintf("1-%d", i))
+		h.invoke(2, fmt.Sprintf("2-%d", i))
+	}
+	for i := range n {
+		h.ack(1, fmt.Sprintf("1-%d", i), history.OK, int64(i)) // never written
+	}
+	for i := range n {
+		h.ack(2, fmt.Sprintf("2-%d", i), history.OK, int64(i))
+		recs = append(recs, history.Record{Partition: 0, Offset: int64(i), Value: fmt.Sprintf("2-%d", i)})
+	}
+	h.poll(3, recs)
+	dir := t.TempDir()
+	start := time.Now()
+	res := h.check(t, LinearOptions{Timeout: time.Minute, OutDir: dir})
+	p := res.Partitions[0]
+	if p.Result != LinearIllegal || !strings.Contains(p.Reason, `offset 0 was written by two sends, "1-0" and "2-0"`) {
+		t.Fatalf("want illegal for two sends at offset 0, got %+v", p)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s", d)
+	}
+	html, err := os.ReadFile(p.Visualization)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"send(1-0)", "send(2-0)", "0:2-0"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("visualisation lacks %q", want)
+		}
+	}
+}
