@@ -35,10 +35,10 @@ type LinearOptions struct {
 	// it ends regardless, carrying the earliest time its first send can take effect.
 	WindowSends int
 	// MemoryBudget bounds the Go heap while windows are searched, in bytes; default 1 GiB.
-	// When the heap passes it during a search, the search with the most steps is stopped
-	// (see heapGuard) and its window is unknown; a window that would start with the live heap
-	// above three quarters of it is unknown too. Either way every later window of the
-	// partition is left unsearched.
+	// When the heap passes it during a search and the live heap, after a collection, is still
+	// above three quarters of it, the search with the most steps is stopped (see heapGuard)
+	// and its window is unknown; so is a window that would start in that state. Either way
+	// the partition's later windows are left unsearched.
 	MemoryBudget uint64
 	// Parallel is how many partitions are checked at once; default GOMAXPROCS.
 	Parallel int
