@@ -63,34 +63,3 @@ func TestParsePropertiesErrorsNameFileLineAndKey(t *testing.T) {
 		t.Fatalf("err = %v; want file:line and key", err)
 	}
 }
-
-func TestParseJAAS(t *testing.T) {
-	mods, err := ParseJAAS(`/* c */ org.apache.kafka.common.security.plain.PlainLoginModule REQUIRED
-		username=alice // the user
-		password="p\"w;d" extension_traceId=abc;`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(mods) != 1 || mods[0].Class != PlainLoginModule || mods[0].Flag != "required" {
-		t.Fatalf("modules %+v", mods)
-	}
-	if o := mods[0].Options; o["username"] != "alice" || o["password"] != `p"w;d` || o["extension_traceId"] != "abc" {
-		t.Fatalf("options %v", o)
-	}
-	for _, bad := range []string{
-		"",
-		"X required",
-		"X mandatory a=b;",
-		`X required password="unterminated`,
-		"X required a b;",
-	} {
-		_, err := ParseJAAS(bad)
-		if err == nil {
-			t.Errorf("ParseJAAS(%q) succeeded", bad)
-			continue
-		}
-		if strings.Contains(err.Error(), "unterminated") && strings.Contains(err.Error(), "unterminated\"") {
-			t.Errorf("error quotes the value: %v", err)
-		}
-	}
-}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kchaos/kchaos/jaas"
 )
 
 // SASL mechanisms.
@@ -51,11 +53,11 @@ func (s *SASL) GoString() string { return s.String() }
 
 // loginModules maps each mechanism to the login module the Java client needs for it.
 var loginModules = map[string]string{
-	MechanismPlain:       PlainLoginModule,
-	MechanismScramSHA256: ScramLoginModule,
-	MechanismScramSHA512: ScramLoginModule,
-	MechanismOAuthBearer: OAuthLoginModule,
-	MechanismAWSMSKIAM:   AWSIAMLoginModule,
+	MechanismPlain:       jaas.PlainLoginModule,
+	MechanismScramSHA256: jaas.ScramLoginModule,
+	MechanismScramSHA512: jaas.ScramLoginModule,
+	MechanismOAuthBearer: jaas.OAuthLoginModule,
+	MechanismAWSMSKIAM:   jaas.AWSIAMLoginModule,
 }
 
 // saslConfig reads sasl.mechanism (the Java client's default is GSSAPI) and sasl.jaas.config.
@@ -77,7 +79,7 @@ func saslConfig(ps *Properties, driver string) (*SASL, error) {
 	if !ok {
 		return nil, fmt.Errorf("clientconfig: sasl.mechanism=%s needs sasl.jaas.config (%s required ...;)", mech, module)
 	}
-	mods, err := ParseJAAS(jp.Value)
+	mods, err := jaas.Parse(jp.Value)
 	if err != nil {
 		return nil, fmt.Errorf("clientconfig: %s: %w", jp, err)
 	}
@@ -131,7 +133,7 @@ type oauthSource struct {
 	refresh time.Time
 }
 
-func newOAuthSource(ps *Properties, jp Property, m LoginModule) (*oauthSource, error) {
+func newOAuthSource(ps *Properties, jp Property, m jaas.LoginModule) (*oauthSource, error) {
 	o := &oauthSource{extensions: map[string]string{}, lifetime: time.Hour}
 	for k, v := range m.Options {
 		if name, ok := strings.CutPrefix(k, "extension_"); ok {

@@ -2,19 +2,14 @@ package clientconfig
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/youmark/pkcs8"
+	"github.com/kchaos/kchaos/pemstore"
 )
 
 // tlsConfig builds the TLS configuration of SSL and SASL_SSL from the ssl.* properties:
@@ -124,33 +119,16 @@ func trustStore(ps *Properties) (*x509.CertPool, error) {
 	if p, ok := ps.Get("ssl.truststore.password"); ok {
 		return nil, fmt.Errorf("clientconfig: %s: a PEM trust store has no password; remove it", p)
 	}
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("clientconfig: %s: certificate %d: %w", src, n+1, err)
-		}
-		pool.AddCert(c)
-		n++
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("clientconfig: %s: no PEM CERTIFICATE block", src)
+	pool, err := pemstore.TrustStore(data)
+	if err != nil {
+		return nil, fmt.Errorf("clientconfig: %s: %w", src, err)
 	}
 	return pool, nil
 }
 
 // keyStore reads the client certificate chain and its private key (mTLS): one PEM file (or
-// ssl.keystore.key plus ssl.keystore.certificate.chain) holding the key and the chain, the
-// key in PKCS#8 (encrypted with ssl.key.password, or not), PKCS#1 or SEC 1.
+// ssl.keystore.key plus ssl.keystore.certificate.chain) holding the key and the chain (see
+// package pemstore), an encrypted key decrypted with ssl.key.password.
 func keyStore(ps *Properties) (*tls.Certificate, error) {
 	var keyPEM, chainPEM []byte
 	var src string
@@ -184,80 +162,15 @@ func keyStore(ps *Properties) (*tls.Certificate, error) {
 	if p, ok := ps.Get("ssl.keystore.password"); ok {
 		return nil, fmt.Errorf("clientconfig: %s: a PEM key store has no store password; an encrypted key takes ssl.key.password", p)
 	}
-	var cert tls.Certificate
-	for rest := chainPEM; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type == "CERTIFICATE" {
-			cert.Certificate = append(cert.Certificate, b.Bytes)
-		}
+	var password *string
+	if p, ok := ps.Get("ssl.key.password"); ok {
+		password = &p.Value
 	}
-	if len(cert.Certificate) == 0 {
-		return nil, fmt.Errorf("clientconfig: %s: no PEM CERTIFICATE block in the key store", src)
-	}
-	key, err := privateKey(ps, keyPEM, src)
+	cert, err := pemstore.KeyPair(keyPEM, chainPEM, password)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("clientconfig: %s: %w", src, err)
 	}
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		return nil, fmt.Errorf("clientconfig: %s: certificate: %w", src, err)
-	}
-	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(leaf.PublicKey) {
-		return nil, fmt.Errorf("clientconfig: %s: the private key does not belong to the first certificate", src)
-	}
-	cert.PrivateKey, cert.Leaf = key, leaf
 	return &cert, nil
-}
-
-// privateKey finds and decodes the one private key in data.
-func privateKey(ps *Properties, data []byte, src string) (crypto.Signer, error) {
-	pw, hasPW := ps.Get("ssl.key.password")
-	for rest := data; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		var k any
-		var err error
-		switch b.Type {
-		case "ENCRYPTED PRIVATE KEY":
-			if !hasPW {
-				return nil, fmt.Errorf("clientconfig: %s: the private key is encrypted; set ssl.key.password", src)
-			}
-			k, err = pkcs8.ParsePKCS8PrivateKey(b.Bytes, []byte(pw.Value))
-			if err != nil {
-				// pkcs8's errors never contain the password.
-				return nil, fmt.Errorf("clientconfig: %s: decrypting the private key with %s failed (wrong password?): %w", src, pw, err)
-			}
-		case "PRIVATE KEY":
-			if hasPW {
-				return nil, fmt.Errorf("clientconfig: %s: the private key is not encrypted, but %s is set", src, pw)
-			}
-			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-		case "RSA PRIVATE KEY":
-			k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-		case "EC PRIVATE KEY":
-			k, err = x509.ParseECPrivateKey(b.Bytes)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("clientconfig: %s: private key: %w", src, err)
-		}
-		switch k := k.(type) {
-		case *rsa.PrivateKey:
-			return k, nil
-		case *ecdsa.PrivateKey:
-			return k, nil
-		case ed25519.PrivateKey:
-			return k, nil
-		}
-		return nil, fmt.Errorf("clientconfig: %s: private key of type %T is not supported", src, k)
-	}
-	return nil, fmt.Errorf("clientconfig: %s: no PEM private key in the key store", src)
 }
 
 // tlsVersions applies ssl.protocol and ssl.enabled.protocols (TLSv1.2, TLSv1.3).

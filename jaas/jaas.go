@@ -1,4 +1,7 @@
-package clientconfig
+// Package jaas parses JAAS configurations the way Kafka's JaasConfig does: the value of
+// sasl.jaas.config on a client and of listener.name.<l>.<mechanism>.sasl.jaas.config on a
+// broker.
+package jaas
 
 import (
 	"errors"
@@ -17,7 +20,7 @@ type LoginModule struct {
 	Options map[string]string
 }
 
-// Login module classes of the Java client, by the mechanism they log in with.
+// Login module classes, by the mechanism they log in with.
 const (
 	PlainLoginModule  = "org.apache.kafka.common.security.plain.PlainLoginModule"
 	ScramLoginModule  = "org.apache.kafka.common.security.scram.ScramLoginModule"
@@ -25,11 +28,11 @@ const (
 	AWSIAMLoginModule = "software.amazon.msk.auth.iam.IAMLoginModule"
 )
 
-// ParseJAAS parses a JAAS configuration the way Kafka's JaasConfig does: login modules, each
+// Parse parses a JAAS configuration the way Kafka's JaasConfig does: login modules, each
 // a class name, a control flag and key=value options (values bare words or double-quoted
 // strings with backslash escapes) ended by ';'; // and /* */ comments. Errors never quote
 // option values, which hold passwords.
-func ParseJAAS(s string) ([]LoginModule, error) {
+func Parse(s string) ([]LoginModule, error) {
 	t := &jaasTokens{s: s}
 	var mods []LoginModule
 	for {
@@ -41,7 +44,7 @@ func ParseJAAS(s string) ([]LoginModule, error) {
 			break
 		}
 		if kind != tokWord {
-			return nil, fmt.Errorf("want a login module class name, got %q", tok)
+			return nil, fmt.Errorf("jaas: want a login module class name, got %s", describe(tok, kind))
 		}
 		m := LoginModule{Class: tok, Options: map[string]string{}}
 		flag, kind, err := t.next()
@@ -52,10 +55,7 @@ func ParseJAAS(s string) ([]LoginModule, error) {
 		case "required", "requisite", "sufficient", "optional":
 			m.Flag = strings.ToLower(flag)
 		default:
-			if kind == tokEOF {
-				flag = "the end"
-			}
-			return nil, fmt.Errorf("login module %s: want a control flag (required, requisite, sufficient, optional), got %q", m.Class, flag)
+			return nil, fmt.Errorf("jaas: login module %s: want a control flag (required, requisite, sufficient, optional), got %s", m.Class, describe(flag, kind))
 		}
 		for {
 			key, kind, err := t.next()
@@ -66,26 +66,37 @@ func ParseJAAS(s string) ([]LoginModule, error) {
 				break
 			}
 			if kind != tokWord {
-				return nil, fmt.Errorf("login module %s: want an option name or ';' at the end", m.Class)
+				return nil, fmt.Errorf("jaas: login module %s: want an option name or ';' at the end", m.Class)
 			}
 			if _, eq, err := t.next(); err != nil || eq != tokEquals {
-				return nil, fmt.Errorf("login module %s: option %s: want '=' and a value", m.Class, key)
+				return nil, fmt.Errorf("jaas: login module %s: option %s: want '=' and a value", m.Class, key)
 			}
 			val, kind, err := t.next()
 			if err != nil {
-				return nil, fmt.Errorf("login module %s: option %s: %w", m.Class, key, err)
+				return nil, fmt.Errorf("jaas: login module %s: option %s: %w", m.Class, key, err)
 			}
 			if kind != tokWord && kind != tokQuoted {
-				return nil, fmt.Errorf("login module %s: option %s: want a value", m.Class, key)
+				return nil, fmt.Errorf("jaas: login module %s: option %s: want a value", m.Class, key)
 			}
 			m.Options[key] = val
 		}
 		mods = append(mods, m)
 	}
 	if len(mods) == 0 {
-		return nil, errors.New("no login module")
+		return nil, errors.New("jaas: no login module")
 	}
 	return mods, nil
+}
+
+// describe names a token for an error without quoting a quoted string, which may be a secret.
+func describe(tok string, kind jaasToken) string {
+	switch kind {
+	case tokEOF:
+		return "the end"
+	case tokQuoted:
+		return "a quoted string"
+	}
+	return fmt.Sprintf("%q", tok)
 }
 
 type jaasToken int
@@ -119,7 +130,7 @@ func (t *jaasTokens) next() (string, jaasToken, error) {
 		case strings.HasPrefix(t.s[t.i:], "/*"):
 			j := strings.Index(t.s[t.i+2:], "*/")
 			if j < 0 {
-				return "", tokOther, errors.New("unterminated /* comment")
+				return "", tokOther, errors.New("jaas: unterminated /* comment")
 			}
 			t.i += j + 4
 		default:
@@ -148,7 +159,7 @@ func (t *jaasTokens) token() (string, jaasToken, error) {
 			case '\\':
 				t.i++
 				if t.i == len(t.s) {
-					return "", tokOther, errors.New("unterminated quoted value")
+					return "", tokOther, errors.New("jaas: unterminated quoted value")
 				}
 				switch e := t.s[t.i]; e {
 				case 'n':
@@ -164,7 +175,7 @@ func (t *jaasTokens) token() (string, jaasToken, error) {
 				b.WriteByte(c)
 			}
 		}
-		return "", tokOther, errors.New("unterminated quoted value")
+		return "", tokOther, errors.New("jaas: unterminated quoted value")
 	case isJAASWordByte(c):
 		j := t.i
 		for j < len(t.s) && isJAASWordByte(t.s[j]) {
