@@ -55,7 +55,7 @@ type request struct {
 	unsupportedAPIVersions bool
 	// rawSASL marks a bare SASL token (after SaslHandshake v0), held in frame.
 	rawSASL bool
-	start                  time.Time
+	start   time.Time
 }
 
 // outFrame is an encoded response waiting for the writer.
@@ -127,7 +127,9 @@ func (b *Broker) adopt(nc net.Conn) bool {
 	return true
 }
 
-func (b *Broker) serveConn(nc net.Conn, controllerPlane bool) { b.serveConnOn(nc, controllerPlane, nil) }
+func (b *Broker) serveConn(nc net.Conn, controllerPlane bool) {
+	b.serveConnOn(nc, controllerPlane, nil)
+}
 
 // serveConnOn serves an adopted connection that came in on listener l (nil: the inter-broker
 // listener or the controller listener).
