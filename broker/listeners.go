@@ -585,3 +585,15 @@ func (c *conn) rewriteEndpoints(resp kmsg.Response) {
 		}
 	}
 }
+
+// ListenerAddr returns the bound address of the client listener called name, or "" when the
+// broker has none (the inter-broker listener's is Addr).
+func (b *Broker) ListenerAddr(name string) string {
+	if b.sec == nil {
+		return ""
+	}
+	if l := b.sec.listener(name); l != nil && l.ln != nil {
+		return l.ln.Addr().String()
+	}
+	return ""
+}

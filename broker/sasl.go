@@ -13,11 +13,13 @@ package broker
 // other than SaslHandshake.
 //
 // PLAIN checks the listener's JAAS users (user_<name>="<password>"); SCRAM-SHA-256/512
-// (RFC 5802/7677, github.com/xdg-go/scram's server conversation) checks the credentials the
-// controller keeps in the metadata image (AlterUserScramCredentials).
+// (scram.go) checks the credentials the controller keeps in the metadata image
+// (AlterUserScramCredentials).
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -28,7 +30,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/xdg-go/scram"
 
 	"github.com/kchaos/kchaos/broker/controller"
 	"github.com/kchaos/kchaos/jaas"
@@ -169,9 +170,9 @@ func (s *saslState) newServer(mech string) saslServer {
 	case mechPlain:
 		return &plainServer{users: s.l.plainUsers}
 	case mechScramSHA256:
-		return newScramServer(s.b, controller.ScramSHA256, scram.SHA256)
+		return &scramServer{b: s.b, mech: controller.ScramSHA256, hash: sha256.New}
 	case mechScramSHA512:
-		return newScramServer(s.b, controller.ScramSHA512, scram.SHA512)
+		return &scramServer{b: s.b, mech: controller.ScramSHA512, hash: sha512.New}
 	}
 	return nil
 }
@@ -210,6 +211,8 @@ func (s *saslState) step(token []byte) ([]byte, error) {
 	out, done, err := s.server.step(token)
 	if err != nil {
 		s.b.metrics.badRequests.WithLabelValues("sasl_authentication").Inc()
+		// The reason stays in the broker's log: the client learns only that it failed.
+		s.b.log.Info("SASL authentication failed", "listener", s.l.name, "mechanism", s.mechanism, "reason", err)
 		return nil, errors.New(authFailed(s.mechanism))
 	}
 	if !done {
@@ -287,42 +290,6 @@ func (p *plainServer) step(in []byte) ([]byte, bool, error) {
 }
 
 func (p *plainServer) user() string { return p.name }
-
-// scramServer is SCRAM-SHA-256 or -512 against the credentials in the metadata image.
-type scramServer struct {
-	conv *scram.ServerConversation
-}
-
-func newScramServer(b *Broker, mech int8, hash scram.HashGeneratorFcn) saslServer {
-	srv, err := hash.NewServer(func(user string) (scram.StoredCredentials, error) {
-		cred := b.scramCredential(user, mech)
-		if cred == nil {
-			return scram.StoredCredentials{}, errors.New("unknown user")
-		}
-		return scram.StoredCredentials{KeyFactors: scram.KeyFactors{Salt: string(cred.Salt), Iters: int(cred.Iterations)},
-			StoredKey: cred.StoredKey, ServerKey: cred.ServerKey}, nil
-	})
-	if err != nil {
-		return nil
-	}
-	return &scramServer{conv: srv.NewConversation()}
-}
-
-func (s *scramServer) step(in []byte) ([]byte, bool, error) {
-	out, err := s.conv.Step(string(in))
-	if err != nil {
-		return nil, false, err
-	}
-	if s.conv.Done() {
-		if !s.conv.Valid() {
-			return nil, false, errors.New("invalid proof")
-		}
-		return []byte(out), true, nil
-	}
-	return []byte(out), false, nil
-}
-
-func (s *scramServer) user() string { return s.conv.Username() }
 
 // scramCredential returns user's credential for mech from the metadata image, or nil.
 func (b *Broker) scramCredential(user string, mech int8) *controller.ScramCredential {

@@ -13,7 +13,7 @@ import (
 // is registered and unfenced, as seen in Metadata through each running broker. A single-node
 // cluster is ready once it listens.
 func (c *Cluster) WaitReady(ctx context.Context) error {
-	if len(c.Nodes) < 2 {
+	if !c.cfg.replicated() {
 		return nil
 	}
 	var want []int32
