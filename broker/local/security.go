@@ -223,6 +223,36 @@ func (c *Cluster) finishSecurity(ctx context.Context) error {
 		if err := CreateScramUser(ctx, c.Nodes[0].Addr(), "SCRAM-SHA-512", s.User, s.password); err != nil {
 			return err
 		}
+		for _, n := range c.Nodes {
+			if err := waitScramUser(ctx, n.Addr(), s.User); err != nil {
+				return err
+			}
+		}
 	}
 	return s.writeClientProperties()
+}
+
+// waitScramUser waits until the broker at addr has user's SCRAM credentials in its metadata
+// image (DescribeUserScramCredentials), so a login there succeeds.
+func waitScramUser(ctx context.Context, addr, user string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	u := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+	u.Name = user
+	req.Users = append(req.Users, u)
+	for {
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil && len(resp.Results) == 1 && resp.Results[0].ErrorCode == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("local: broker %s does not know SCRAM user %s: %w", addr, user, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
