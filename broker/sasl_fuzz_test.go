@@ -26,7 +26,9 @@ func FuzzSASLFrames(f *testing.F) {
 		plainUsers: map[string]string{"alice": "pw"}, maxReceive: 4096}
 	formatter := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fuzz"))
 	frame := func(req kmsg.Request) []byte { return formatter.AppendRequest(nil, req, 1) }
-	raw := func(token string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(token))), token...) }
+	raw := func(token string) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(token))), token...)
+	}
 	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	apiVersions := frame(&kmsg.ApiVersionsRequest{Version: 3, ClientSoftwareName: "f", ClientSoftwareVersion: "1"})
 	metadata := frame(kmsg.NewPtrMetadataRequest())

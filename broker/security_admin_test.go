@@ -161,4 +161,6 @@ func TestReauthentication(t *testing.T) {
 	c.expectClosed("Metadata after the session expired")
 }
 
-func quickRetries() []kgo.Opt { return []kgo.Opt{kgo.RetryTimeout(3 * time.Second), kgo.RequestRetries(1)} }
+func quickRetries() []kgo.Opt {
+	return []kgo.Opt{kgo.RetryTimeout(3 * time.Second), kgo.RequestRetries(1)}
+}
