@@ -25,6 +25,7 @@ import (
 	"github.com/kchaos/kchaos/broker"
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/chaos"
+	"github.com/kchaos/kchaos/clientconfig"
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/loadgen"
 	"github.com/kchaos/kchaos/workloads"
@@ -41,6 +42,8 @@ func newRunCmd() *cobra.Command {
 		seed        int64
 		sets        []string
 		target      targetOpts
+		clientFile  string
+		driverFile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "run WORKLOAD.yaml [--bootstrap host:port,... [--cluster-file FILE]] [--out DIR]",
@@ -61,9 +64,17 @@ Exit status: 0 when every claimed guarantee held, 1 when a forbidden anomaly was
 bad input or when a configuration could not run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			plan, err := workloads.Load(args[0])
+			wopts, err := clientOptions(clientFile, driverFile)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			plan, err := workloads.LoadWith(args[0], wopts)
 			if err != nil {
 				return err
+			}
+			clients, err := resolveClients(plan, bootstrap, cmd.ErrOrStderr())
+			if err != nil {
+				return &exitError{code: 2, err: err}
 			}
 			props, err := parseSets(sets)
 			if err != nil {
@@ -107,13 +118,13 @@ bad input or when a configuration could not run.`,
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			var rows []runRow
 			failed := 0
-			for _, rc := range plan.Configs {
+			for i, rc := range plan.Configs {
 				if ctx.Err() != nil {
 					break
 				}
 				dir := filepath.Join(out, configDir(rc.Config))
 				fmt.Fprintf(cmd.OutOrStdout(), "== %s: %s\n", plan.Workload.Name, rc.Config)
-				res, err := runConfig(ctx, rc, dir, splitList(bootstrap), remote, props, seed, logger, cmd.OutOrStdout(), target)
+				res, err := runConfig(ctx, rc, dir, clients[i].bootstrap, clients[i].client, remote, props, seed, logger, cmd.OutOrStdout(), target)
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("run %s: %w", rc.Config, err)}
 				}
@@ -146,13 +157,15 @@ bad input or when a configuration could not run.`,
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the chaos schedule and its random choices (default: from the clock, printed)")
 	cmd.Flags().StringVar(&target.driver, "chaos-driver", "local", "chaos driver of the embedded cluster: local (userspace link proxies, no root) or netns (root on Linux: each broker in its own network namespace, cuts as nftables rules, a tmpfs data directory per broker)")
 	cmd.Flags().StringVar(&target.netnsDisk, "netns-disk", "256MiB", "size of each broker's tmpfs data directory with --chaos-driver netns")
+	cmd.Flags().StringVar(&clientFile, "client-config", "", "Kafka client properties file (Java .properties: security.protocol, ssl.*, sasl.*, acks, linger.ms, ...) for every client of the run")
+	cmd.Flags().StringVar(&driverFile, "driver-config", "", "OpenMessaging Benchmark Kafka driver file (kafka.yaml): replication factor, topic configs and client properties")
 	cmd.Flags().BoolVar(&linear, "linear", false, "also check each partition's log for linearizability with porcupine (slow on long runs; kchaos check --linear does it later)")
 	return cmd
 }
 
 // runConfig runs one configuration into dir: target up, faults scheduled, load, history,
 // everything healed, target down.
-func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, remote *chaos.SSH, props map[string]string, seed int64, logger *slog.Logger, status io.Writer, target targetOpts) (*loadgen.Result, error) {
+func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, client *clientconfig.Config, remote *chaos.SSH, props map[string]string, seed int64, logger *slog.Logger, status io.Writer, target targetOpts) (*loadgen.Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -237,7 +250,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 		return nil, err
 	}
 	hw := history.NewWriter(f)
-	resolver, err := chaos.NewKafkaResolver(bootstrap)
+	resolver, err := chaos.NewKafkaResolver(bootstrap, client.FranzOpts()...)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -278,7 +291,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, bootstra
 			return nil, err
 		}
 	}
-	res, runErr := loadgen.Run(ctx, rc, loadgen.Options{Bootstrap: bootstrap, OutDir: dir, History: hw, Logger: logger, Status: status, RunID: runID,
+	res, runErr := loadgen.Run(ctx, rc, loadgen.Options{Bootstrap: bootstrap, Client: client, OutDir: dir, History: hw, Logger: logger, Status: status, RunID: runID,
 		ConsumerFaults: consumerFaults})
 	stopObserver()
 	<-observed
