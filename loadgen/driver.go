@@ -123,7 +123,7 @@ type ConsumerSettings struct {
 	// Client says how to connect (TLS, SASL); nil is plaintext.
 	Client   *clientconfig.Config
 	ClientID string
-	Topic     string
+	Topic    string
 	// Group is the consumer group id. In assign mode it is used only to commit and to find
 	// the starting offsets; empty means no commits and reading from the start.
 	Group string

@@ -347,14 +347,14 @@ func (d *saramaDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
 // saramaConsumer adapts Sarama's push-style consumers to Poll: claims and partition
 // consumers push messages into msgs.
 type saramaConsumer struct {
-	topic  string
-	auto   bool
+	topic string
+	auto  bool
 	// maxPoll bounds the records of one poll (max.poll.records); default 10000.
 	maxPoll int
-	msgs   chan *sarama.ConsumerMessage
-	errs   chan error
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	msgs    chan *sarama.ConsumerMessage
+	errs    chan error
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	group sarama.ConsumerGroup
 	// assign mode
