@@ -37,11 +37,9 @@ type SASL struct {
 	oauth    *oauthSource
 }
 
-// String names the mechanism and user.
-func (s *SASL) String() string {
-	if s == nil {
-		return "none"
-	}
+// String names the mechanism and user. Its receiver is a value, so printing a SASL value
+// (%+v of *s) cannot reach the password either.
+func (s SASL) String() string {
 	if s.User != "" {
 		return s.Mechanism + " as " + s.User
 	}
@@ -49,7 +47,7 @@ func (s *SASL) String() string {
 }
 
 // GoString is String, so %#v does not print the password either.
-func (s *SASL) GoString() string { return s.String() }
+func (s SASL) GoString() string { return s.String() }
 
 // loginModules maps each mechanism to the login module the Java client needs for it.
 var loginModules = map[string]string{
