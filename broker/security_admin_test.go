@@ -3,6 +3,7 @@ package broker_test
 import (
 	"crypto/sha512"
 	"net"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -163,4 +164,34 @@ func TestReauthentication(t *testing.T) {
 
 func quickRetries() []kgo.Opt {
 	return []kgo.Opt{kgo.RetryTimeout(3 * time.Second), kgo.RequestRetries(1)}
+}
+
+// TestMutualTLS requires client certificates on the SSL listener (ssl.client.auth=required):
+// a client with a key store signed by the CA gets in, one without is refused.
+func TestMutualTLS(t *testing.T) {
+	sb := startSecureBroker(t, map[string]string{
+		"listener.name.ssl.ssl.client.auth":         "required",
+		"listener.name.ssl.ssl.truststore.location": "{ca}",
+	})
+	quick := quickRetries()
+	if err := franzClient(t, sb.props("SSL", "", "", ""), quick...).Ping(ctx(t, 10*time.Second)); err == nil {
+		t.Fatal("a client without a certificate got in")
+	}
+	ks, err := sb.caSelf.Issue("client", nil, "client-Key-Pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "client.pem")
+	writeFile(t, path, ks)
+	ps := sb.props("SSL", "", "", "")
+	ps.Set("ssl.keystore.type", "PEM", "test")
+	ps.Set("ssl.keystore.location", path, "test")
+	ps.Set("ssl.key.password", "client-Key-Pass", "test")
+	if err := produceConsume(t, franzClient(t, ps), "mtls", 5); err != nil {
+		t.Fatalf("client with a certificate: %v", err)
+	}
+	// The SASL_SSL listener does not ask for certificates.
+	if err := franzClient(t, sb.props("SASL_SSL", "PLAIN", "alice", alicePassword)).Ping(ctx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 }

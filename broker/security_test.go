@@ -42,7 +42,7 @@ const (
 	bobPassword   = "bob-Secret-2"
 )
 
-func startSecureBroker(t *testing.T, extra map[string]string) *secureBroker {
+func startSecureBroker(t testing.TB, extra map[string]string) *secureBroker {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := pemstore.NewCA("test CA")
@@ -70,7 +70,7 @@ func startSecureBroker(t *testing.T, extra map[string]string) *secureBroker {
 		"broker.heartbeat.interval.ms":                        "200",
 	}
 	for k, v := range extra {
-		props[k] = v
+		props[k] = strings.ReplaceAll(v, "{ca}", sb.ca) // {ca}: the trust store's path
 	}
 	raft := freeAddr(t)
 	b, err := broker.New(broker.Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Props: props,
@@ -92,7 +92,7 @@ func startSecureBroker(t *testing.T, extra map[string]string) *secureBroker {
 	return sb
 }
 
-func writeFile(t *testing.T, path string, data []byte) {
+func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func writeFile(t *testing.T, path string, data []byte) {
 }
 
 // freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -111,7 +111,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitRegistered waits until the broker lists itself in Metadata (registered and unfenced).
-func waitRegistered(t *testing.T, addr string) {
+func waitRegistered(t testing.TB, addr string) {
 	t.Helper()
 	cl := newClient(t, addr)
 	deadline := time.Now().Add(20 * time.Second)
@@ -146,7 +146,7 @@ func (sb *secureBroker) props(name, mechanism, user, password string) *clientcon
 }
 
 // franzClient returns a franz-go client configured from ps.
-func franzClient(t *testing.T, ps *clientconfig.Properties, opts ...kgo.Opt) *kgo.Client {
+func franzClient(t testing.TB, ps *clientconfig.Properties, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cfg, err := clientconfig.Resolve(ps, "franz-go")
 	if err != nil {
