@@ -545,28 +545,31 @@ func withListenerEndpoints(h func(*conn, *request) (kmsg.Response, error)) func(
 	}
 }
 
+// onListener rewrites the address of each broker entry to its endpoint of c's listener and
+// leaves out the entries of brokers without one; addr gives an entry's id and address fields.
+func onListener[B any](c *conn, brokers []B, addr func(*B) (int32, *string, *int32)) []B {
+	kept := brokers[:0]
+	for i := range brokers {
+		id, host, port := addr(&brokers[i])
+		h, p, ok := c.listenerEndpoint(id, *host, *port)
+		if ok {
+			*host, *port = h, p
+			kept = append(kept, brokers[i])
+		}
+	}
+	return kept
+}
+
 // rewriteEndpoints replaces the addresses in resp with the endpoints of c's listener,
 // leaving out brokers without one; a coordinator without one is COORDINATOR_NOT_AVAILABLE.
 func (c *conn) rewriteEndpoints(resp kmsg.Response) {
 	switch r := resp.(type) {
 	case *kmsg.MetadataResponse:
-		kept := r.Brokers[:0]
-		for _, br := range r.Brokers {
-			var ok bool
-			if br.Host, br.Port, ok = c.listenerEndpoint(br.NodeID, br.Host, br.Port); ok {
-				kept = append(kept, br)
-			}
-		}
-		r.Brokers = kept
+		r.Brokers = onListener(c, r.Brokers, func(b *kmsg.MetadataResponseBroker) (int32, *string, *int32) { return b.NodeID, &b.Host, &b.Port })
 	case *kmsg.DescribeClusterResponse:
-		kept := r.Brokers[:0]
-		for _, br := range r.Brokers {
-			var ok bool
-			if br.Host, br.Port, ok = c.listenerEndpoint(br.NodeID, br.Host, br.Port); ok {
-				kept = append(kept, br)
-			}
-		}
-		r.Brokers = kept
+		r.Brokers = onListener(c, r.Brokers, func(b *kmsg.DescribeClusterResponseBroker) (int32, *string, *int32) {
+			return b.NodeID, &b.Host, &b.Port
+		})
 	case *kmsg.FindCoordinatorResponse:
 		coordinator := func(id *int32, host *string, port *int32, code *int16) {
 			if *code != 0 {

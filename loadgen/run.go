@@ -436,6 +436,9 @@ func (r *runner) writeHeader(topics, outputs []string) {
 	if len(outputs) > 0 {
 		params["output_topics"] = strings.Join(outputs, ",")
 	}
+	if r.opts.Client != nil {
+		params["security"] = r.opts.Client.String() // protocol, mechanism and user; never a secret
+	}
 	flush, _ := strconv.ParseInt(c.TopicConfigStrings()["flush.messages"], 10, 64)
 	start := time.Now()
 	if r.hw != nil {

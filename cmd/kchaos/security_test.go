@@ -102,6 +102,12 @@ func TestRunOverSASLSSL(t *testing.T) {
 		"--client-config", c.Secured.ClientProperties, "--out", out)
 	verdictOK(t, stdout)
 	checkNoSecret(t, password, out, map[string]string{"stdout": stdout, "stderr": stderr})
+	// kchaos groups finds the run's consumer group through the same file (bootstrap.servers
+	// from it).
+	groups, _ := kchaosRun(t, "groups", "list", "--client-config", c.Secured.ClientProperties)
+	if !strings.Contains(groups, "-sub-0") {
+		t.Errorf("groups list over SASL_SSL: %q, want the run's group", groups)
+	}
 	// The brokers' logs do not have it either.
 	checkNoSecret(t, password, filepath.Join(filepath.Dir(c.Secured.Dir), "node-1"), nil)
 }
@@ -187,6 +193,9 @@ func TestRunOMBDriverFile(t *testing.T) {
 	line, _ := bufio.NewReader(f).ReadBytes('\n')
 	if err := json.Unmarshal(line, &head); err != nil {
 		t.Fatal(err)
+	}
+	if head.Run.Params["security"] != "SASL_SSL, SCRAM-SHA-512 as kchaos" {
+		t.Errorf("run header security %q", head.Run.Params["security"])
 	}
 	if head.Run.Acks != "all" || head.Run.Params["linger"] != "1ms" || head.Run.Params["batch_size"] != "1MiB" || head.Run.Params["topic.min.insync.replicas"] != "1" {
 		t.Fatalf("run header %+v: want acks=all, linger 1ms, batch 1MiB and min.insync.replicas 1 from the driver file", head.Run)
