@@ -143,9 +143,8 @@ func (l *listener) sasl() bool { return l.protocol == protoSASLPlaintext || l.pr
 
 // security holds a broker's listeners besides the inter-broker one.
 type security struct {
-	interBroker string
-	listeners   []*listener
-	wg          sync.WaitGroup
+	listeners []*listener
+	wg        sync.WaitGroup
 }
 
 // newSecurity reads the listener settings of cfg. It sets cfg.Listen (and cfg.AdvertisedAddr
@@ -158,7 +157,8 @@ func newSecurity(cfg *Config) (*security, error) {
 		}
 		return securityProps[k]
 	}
-	s := &security{interBroker: prop("inter.broker.listener.name")}
+	s := &security{}
+	interBroker := prop("inter.broker.listener.name")
 	protocols := map[string]string{}
 	for _, e := range splitList(prop("listener.security.protocol.map")) {
 		name, proto, ok := strings.Cut(e, ":")
@@ -168,8 +168,8 @@ func newSecurity(cfg *Config) (*security, error) {
 		}
 		protocols[name] = proto
 	}
-	if p := protocols[s.interBroker]; p != "" && p != protoPlaintext {
-		return nil, fmt.Errorf("broker: inter.broker.listener.name %s is %s; inter-broker and controller links are plaintext only", s.interBroker, p)
+	if p := protocols[interBroker]; p != "" && p != protoPlaintext {
+		return nil, fmt.Errorf("broker: inter.broker.listener.name %s is %s; inter-broker and controller links are plaintext only", interBroker, p)
 	}
 	advertised, err := parseListenerList("advertised.listeners", prop("advertised.listeners"))
 	if err != nil {
@@ -180,14 +180,14 @@ func newSecurity(cfg *Config) (*security, error) {
 		return nil, err
 	}
 	for _, e := range listed {
-		if e.name == s.interBroker {
+		if e.name == interBroker {
 			cfg.Listen = e.addr
 			continue
 		}
 		if e.name == "CONTROLLER" || e.name == protoPlaintext {
 			// Registration names the inter-broker listener PLAINTEXT and the Raft one
 			// CONTROLLER (62_broker_registration.go).
-			return nil, fmt.Errorf("broker: listener %s: this name is reserved for the inter-broker listener (inter.broker.listener.name=%s) and the controller", e.name, s.interBroker)
+			return nil, fmt.Errorf("broker: listener %s: this name is reserved for the inter-broker listener (inter.broker.listener.name=%s) and the controller", e.name, interBroker)
 		}
 		proto, ok := protocols[e.name]
 		if !ok {
@@ -201,7 +201,7 @@ func newSecurity(cfg *Config) (*security, error) {
 	}
 	for _, e := range advertised {
 		switch l := s.listener(e.name); {
-		case e.name == s.interBroker:
+		case e.name == interBroker:
 			if cfg.AdvertisedAddr == "" {
 				cfg.AdvertisedAddr = e.addr
 			}

@@ -175,11 +175,16 @@ func Resolve(ps *Properties, driver string) (*Config, error) {
 }
 
 // FromRun returns a run's client properties (the workload's client: map and the properties
-// given with it, see workloads.Options) as Properties.
-func FromRun(rc *workloads.RunConfig) *Properties {
+// given with it, see workloads.Options) as Properties. Every client of a run connects alike,
+// so a property of how to connect given for producers or consumers only (an OMB driver's
+// producerConfig or consumerConfig) is an error: it belongs in commonConfig.
+func FromRun(rc *workloads.RunConfig) (*Properties, error) {
 	ps := &Properties{}
 	for _, p := range rc.Client {
+		if p.Scope != "" && connectionKeys[p.Key] {
+			return nil, fmt.Errorf("clientconfig: %s: %s given for the %s clients only; every client of a run connects alike: put it in commonConfig", p.Where, p.Key, p.Scope)
+		}
 		ps.Set(p.Key, p.Value, p.Where)
 	}
-	return ps
+	return ps, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kchaos/kchaos/pemstore"
+	"github.com/kchaos/kchaos/workloads"
 )
 
 const secret = "Hunter2-secret"
@@ -254,5 +255,23 @@ consumerConfig: |
 		if _, err := ParseOMBDriver("kafka.yaml", []byte(tc.text)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseOMBDriver(%q) = %v, want %q", tc.text, err, tc.want)
 		}
+	}
+}
+
+func TestFromRunRefusesPerClientConnections(t *testing.T) {
+	rc := &workloads.RunConfig{Client: []workloads.ClientProperty{
+		{Key: "security.protocol", Value: "SSL", Where: "kafka.yaml:9"},
+		{Key: "sasl.mechanism", Value: "PLAIN", Where: "kafka.yaml:14", Scope: workloads.ScopeProducer},
+	}}
+	if _, err := FromRun(rc); err == nil || !strings.Contains(err.Error(), "kafka.yaml:14: sasl.mechanism given for the producer clients only") {
+		t.Fatalf("err = %v", err)
+	}
+	rc.Client[1] = workloads.ClientProperty{Key: "buffer.memory", Value: "1", Where: "kafka.yaml:14", Scope: workloads.ScopeProducer}
+	ps, err := FromRun(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resolve(ps, "sarama"); err == nil || !strings.Contains(err.Error(), "kafka.yaml:14: buffer.memory: property not supported by driver sarama") {
+		t.Fatalf("err = %v", err)
 	}
 }

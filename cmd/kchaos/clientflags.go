@@ -56,7 +56,11 @@ func resolveClients(plan *workloads.Plan, bootstrap string, w io.Writer) ([]runC
 	noted := map[string]bool{}
 	for i := range plan.Configs {
 		rc := &plan.Configs[i]
-		cfg, err := clientconfig.Resolve(clientconfig.FromRun(rc), rc.Driver)
+		ps, err := clientconfig.FromRun(rc)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", rc.Config, err)
+		}
+		cfg, err := clientconfig.Resolve(ps, rc.Driver)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", rc.Config, err)
 		}
