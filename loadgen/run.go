@@ -45,6 +45,10 @@ type Options struct {
 	CatchUpTimeout time.Duration
 	// DrainTimeout bounds the final drain; default 60s.
 	DrainTimeout time.Duration
+	// Measure, when set, runs the load only to measure it: consumers stop with the producers
+	// (no catch-up), there is no final drain, and the run's topics are deleted at the end so
+	// what it wrote costs no disk. The performance steps of kchaos run use it.
+	Measure bool
 	// Driver, when set, replaces NewDriver (tests, benchmarks).
 	Driver Driver
 	// ConsumerFaults, when set, delivers consumer crashes and stalls during the run (the
@@ -304,7 +308,9 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 	prodWG.Wait()
 	close(r.producing)
 	elapsed := time.Since(start)
-	r.waitCatchUp(ctx, drv, topics, groups)
+	if !opts.Measure {
+		r.waitCatchUp(ctx, drv, topics, groups)
+	}
 	stopConsumers()
 	consumers.Wait()
 	stopSeries()
@@ -327,8 +333,13 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 	for k, name := range kindNames {
 		res.Percentiles[name] = rundir.Summarize(col.total[k])
 	}
-	drained, err := r.drain(ctx, drv, append(slices.Clone(topics), outputs...), drainProc)
-	res.Drained = drained
+	if opts.Measure {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = drv.DeleteTopics(dctx, append(slices.Clone(topics), outputs...))
+		cancel()
+	} else {
+		res.Drained, err = r.drain(ctx, drv, append(slices.Clone(topics), outputs...), drainProc)
+	}
 	if herr := r.stopHistory(); herr != nil && err == nil {
 		err = fmt.Errorf("loadgen: history: %w", herr)
 	}

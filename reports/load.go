@@ -184,6 +184,15 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 	fillVerdict(cs, &v, runDir)
 	cd.Series = v.Series
 
+	var perf rundir.Performance
+	havePerf, err := readJSON(filepath.Join(dir, rundir.PerformanceFile), &perf)
+	if err != nil {
+		return nil, err
+	}
+	if havePerf {
+		cs.Performance = performanceOf(&perf)
+	}
+
 	var rs rundir.Resources
 	haveRes, err := readJSON(filepath.Join(dir, ResourcesFile), &rs)
 	if err != nil {

@@ -15,7 +15,7 @@ var SummarySchema []byte
 
 // SchemaVersion is the version of summary.json written by this package. It changes when a
 // field is removed or changes meaning; adding a field keeps it.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Summary is summary.json: everything a run measured, one entry per configuration.
 type Summary struct {
@@ -68,8 +68,11 @@ type ConfigSummary struct {
 	AckedLeaderOnly int64 `json:"acked_leader_only"`
 	// Linearizability is the porcupine result (ok, illegal, unknown) when it ran; Visualizations
 	// are the paths of its HTML visualisations, relative to the run directory.
-	Linearizability string   `json:"linearizability,omitempty"`
-	Visualizations  []string `json:"visualizations,omitempty"`
+	// Performance is the cost measured with no fault in force (schema v2), when the workload
+	// asked for it.
+	Performance     *Performance `json:"performance,omitempty"`
+	Linearizability string       `json:"linearizability,omitempty"`
+	Visualizations  []string     `json:"visualizations,omitempty"`
 }
 
 // Counts are a configuration's operation counts.

@@ -37,6 +37,9 @@ type LoadJob struct {
 	// ConsumerFaults delivers the chaos schedule's consumer crashes and stalls while the load
 	// runs; faults for unknown consumers are ignored.
 	ConsumerFaults <-chan chaos.ConsumerFault
+	// Measure runs the load only to measure it (a performance step): no history, no final
+	// drain, and its topics are deleted at the end.
+	Measure bool
 	// Logger receives progress; Status the live status line every second.
 	Logger *slog.Logger
 	Status io.Writer
@@ -73,7 +76,7 @@ func (InProcess) Run(ctx context.Context, job LoadJob) (*rundir.Result, error) {
 		}()
 	}
 	return loadgen.Run(ctx, job.Config, loadgen.Options{Bootstrap: job.Bootstrap, OutDir: job.OutDir, History: job.History,
-		Logger: job.Logger, Status: job.Status, RunID: job.RunID, ConsumerFaults: faults})
+		Logger: job.Logger, Status: job.Status, RunID: job.RunID, ConsumerFaults: faults, Measure: job.Measure})
 }
 
 // loadgenFault is cf as loadgen's consumers take it: restart-consumer is a crash with a delay.

@@ -7,8 +7,6 @@ package run
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -121,9 +119,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	var rid [8]byte
-	rand.Read(rid[:])
-	runID := hex.EncodeToString(rid[:])
+	runID := newRunID()
 	topics := loadgen.TopicNames(rc, runID)
 	// "topic-N" in a workload's chaos section is the run's N-th topic.
 	chaos.RenameTopics(faults, func(t string) string {
@@ -140,6 +136,11 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, opts Opt
 	}
 	// What the target fails to take down it logs; the run's result stands.
 	defer tg.Close()
+	if rc.Performance != nil {
+		if _, err := measurePerformance(ctx, rc, dir, tg.Bootstrap(), opts); err != nil {
+			return nil, err
+		}
+	}
 	f, err := os.Create(filepath.Join(dir, rundir.HistoryFile))
 	if err != nil {
 		return nil, err
