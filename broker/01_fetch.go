@@ -24,8 +24,18 @@ package broker
 // instead of data when LastFetchedEpoch shows the follower's log diverged (KIP-320). In a
 // replicated cluster only the leader serves fetches (NOT_LEADER_OR_FOLLOWER elsewhere).
 //
-// Differences from Kafka: no incremental fetch sessions (KIP-227): SessionID is always 0, so
-// clients send full fetch requests, which Kafka allows. No preferred read replica (KIP-392).
+// Sessions (KIP-227, v7+): SessionID and SessionEpoch are handled as Kafka's FetchManager
+// does (fetch_session.go): epoch -1 is a sessionless full fetch, epoch 0 a full fetch that
+// opens a session when the cache (max.incremental.fetch.session.cache.slots, default 1000)
+// has room, any other epoch an incremental fetch that updates the session's partitions,
+// drops its ForgottenTopics, reads every session partition and answers only those with
+// records, a changed high watermark or log start offset, or an error;
+// FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH and FETCH_SESSION_TOPIC_ID_ERROR
+// come back top-level with no partitions. A request with no partitions is answered at once.
+//
+// Differences from Kafka: none a client can observe with Kafka's default configuration. The
+// replica fetcher of this broker does not use sessions (Kafka's does); no preferred read
+// replica (KIP-392), which Kafka also never names without a replica.selector.class.
 
 import (
 	"time"
@@ -44,7 +54,12 @@ func handleFetch(c *conn, req *request) (kmsg.Response, error) {
 	if req.version >= 15 {
 		replica = r.ReplicaState.ID
 	}
-	deadline := time.Now().Add(wait)
+	start := time.Now()
+	fc := c.b.fetchSessions.newContext(r, req.version, replica >= 0, start.UnixMilli())
+	if fc.mode == fetchSessionError || len(fc.targets) == 0 {
+		wait = 0
+	}
+	deadline := start.Add(wait)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -52,12 +67,15 @@ func handleFetch(c *conn, req *request) (kmsg.Response, error) {
 		}
 	}()
 	track := replica >= 0
+	var resp *kmsg.FetchResponse
 	for {
 		arrived := c.b.arrivals.wait()
-		resp, size, hasError := c.buildFetch(r, req.version, replica, track)
+		var size int64
+		var hasError bool
+		resp, size, hasError = c.buildFetch(r, fc.targets, req.version, replica, track)
 		track = false
 		if size >= int64(r.MinBytes) || hasError || wait == 0 || !time.Now().Before(deadline) {
-			return resp, nil
+			break
 		}
 		c.releaseParts()
 		if timer == nil {
@@ -65,20 +83,24 @@ func handleFetch(c *conn, req *request) (kmsg.Response, error) {
 		}
 		select {
 		case <-arrived:
+			continue
 		case <-timer.C:
-			resp, _, _ := c.buildFetch(r, req.version, replica, false)
-			return resp, nil
+			resp, _, _ = c.buildFetch(r, fc.targets, req.version, replica, false)
 		case <-c.b.stop:
 			return nil, errCloseConn
 		}
+		break
 	}
+	c.b.fetchSessions.finish(fc, resp, time.Now().UnixMilli())
+	return resp, nil
 }
 
-// buildFetch reads every requested partition once. It returns the response, the record bytes
-// it holds and whether any partition has an error (which ends a long poll early, as in Kafka).
-// replica is the fetching follower (-1 for consumers); track records its progress (the first
-// pass of a long poll only).
-func (c *conn) buildFetch(r *kmsg.FetchRequest, version int16, replica int32, track bool) (*kmsg.FetchResponse, int64, bool) {
+// buildFetch reads every target partition once, in order. It returns the response (one topic
+// entry per run of targets of the same topic), the record bytes it holds and whether any
+// partition has an error (which ends a long poll early, as in Kafka). replica is the fetching
+// follower (-1 for consumers); track records its progress (the first pass of a long poll
+// only).
+func (c *conn) buildFetch(r *kmsg.FetchRequest, targets []fetchTarget, version int16, replica int32, track bool) (*kmsg.FetchResponse, int64, bool) {
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	resp.SetVersion(version)
 	maxBytes := int64(r.MaxBytes)
@@ -89,36 +111,37 @@ func (c *conn) buildFetch(r *kmsg.FetchRequest, version int16, replica int32, tr
 	hasError := false
 	minOne := true
 	readCommitted := r.IsolationLevel == 1
-	for _, rt := range r.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
-		st.TopicID = rt.TopicID
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-			var p *partition
-			var perr *kerr.Error
-			if version >= 13 {
-				p, perr = c.b.partitionByID(rt.TopicID, rp.Partition)
-			} else {
-				p, perr = c.b.partitionFor(rt.Topic, rp.Partition)
-			}
-			if perr == nil {
-				var n int64
-				n, perr = c.readPartition(p, rp, &sp, maxBytes-total, &minOne, readCommitted, replica, track)
-				total += n
-			}
-			if perr != nil {
-				sp.ErrorCode = perr.Code
-				hasError = true
-			}
-			if sp.RecordBatches == nil {
-				sp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
-			}
-			st.Partitions = append(st.Partitions, sp)
+	for i := range targets {
+		t := &targets[i]
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != t.topic || resp.Topics[n-1].TopicID != t.topicID {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = t.topic, t.topicID
+			resp.Topics = append(resp.Topics, st)
 		}
-		resp.Topics = append(resp.Topics, st)
+		st := &resp.Topics[len(resp.Topics)-1]
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = t.part.Partition
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+		var p *partition
+		var perr *kerr.Error
+		if version >= 13 {
+			p, perr = c.b.partitionByID(t.topicID, t.part.Partition)
+		} else {
+			p, perr = c.b.partitionFor(t.topic, t.part.Partition)
+		}
+		if perr == nil {
+			var n int64
+			n, perr = c.readPartition(p, t.part, &sp, maxBytes-total, &minOne, readCommitted, replica, track)
+			total += n
+		}
+		if perr != nil {
+			sp.ErrorCode = perr.Code
+			hasError = true
+		}
+		if sp.RecordBatches == nil {
+			sp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
+		}
+		st.Partitions = append(st.Partitions, sp)
 	}
 	return resp, total, hasError
 }

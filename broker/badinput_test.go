@@ -121,7 +121,7 @@ func TestBadBatches(t *testing.T) {
 	createTopic(t, newClient(t, p.Addr()), "target", 1, nil)
 
 	edit := func(f func(b []byte) []byte) []byte {
-		return f(batch(1, []byte("one"), []byte("two")))
+		return f(batch(testStart, []byte("one"), []byte("two")))
 	}
 	cases := []struct {
 		name  string
@@ -144,7 +144,7 @@ func TestBadBatches(t *testing.T) {
 		{"control batch", edit(func(b []byte) []byte { b[22] |= 0x20; fixCRC(b); return b }), kerr.InvalidRecord},
 		{"batch length past the data", edit(func(b []byte) []byte { binary.BigEndian.PutUint32(b[8:], 5000); return b }), kerr.CorruptMessage},
 		{"shorter than a batch header", []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 1, 2, 3}, kerr.CorruptMessage},
-		{"two batches", append(batch(1, []byte("a")), batch(1, []byte("b"))...), kerr.InvalidRecord},
+		{"two batches", append(batch(testStart, []byte("a")), batch(testStart, []byte("b"))...), kerr.InvalidRecord},
 		{"no records", nil, kerr.InvalidRecord},
 	}
 	c := dialRaw(t, p.Addr())
@@ -161,13 +161,13 @@ func TestBadBatches(t *testing.T) {
 		})
 	}
 	// The same connection still works and the target took nothing.
-	if sp := produceOK(t, c, "target", 0, batch(1, []byte("fine"))); sp.BaseOffset != 0 {
+	if sp := produceOK(t, c, "target", 0, batch(testStart, []byte("fine"))); sp.BaseOffset != 0 {
 		t.Fatalf("first good batch after the bad ones at offset %d, want 0", sp.BaseOffset)
 	}
 
 	t.Run("acks=0 with a bad CRC closes the connection", func(t *testing.T) {
 		c := dialRaw(t, p.Addr())
-		b := batch(1, []byte("x"))
+		b := batch(testStart, []byte("x"))
 		b[len(b)-1] ^= 1
 		c.write(c.frame(produceReq(0, "target", 0, b)))
 		c.expectClosed("acks=0 corrupt produce")
@@ -186,7 +186,7 @@ func seedGoodData(t *testing.T, addr string) *goodData {
 	createTopic(t, newClient(t, addr), "good", 1, nil)
 	c := dialRaw(t, addr)
 	for i := 0; i < 5; i++ {
-		produceOK(t, c, "good", 0, batch(int64(i), []byte("acknowledged"), []byte{byte(i)}))
+		produceOK(t, c, "good", 0, batch(testStart+int64(i), []byte("acknowledged"), []byte{byte(i)}))
 	}
 	sp, _ := fetch(t, c, fetchReq("good", 0, 0, 0, 0, 1<<20))
 	if bs, err := decodeBatches(sp.RecordBatches); err != nil || len(bs) != 5 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -51,6 +52,8 @@ type Broker struct {
 
 	// arrivals wakes long-polling fetches when a high watermark moves.
 	arrivals *broadcast
+	// fetchSessions holds the incremental fetch sessions (KIP-227).
+	fetchSessions *fetchSessionCache
 
 	connMu sync.Mutex // guards conns
 	conns  map[net.Conn]struct{}
@@ -109,6 +112,8 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		conns:      map[net.Conn]struct{}{},
 		stop:       make(chan struct{}),
 	}
+	b.fetchSessions = newFetchSessionCache(int(cfg.propInt("max.incremental.fetch.session.cache.slots")),
+		rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), b.metrics.fetchSessions)
 	pids, err := newProducerIDs(cfg.DataDir, cfg.NodeID)
 	if err != nil {
 		return nil, err
@@ -240,7 +245,7 @@ func (b *Broker) maintainLoop() {
 			return
 		case now := <-t.C:
 			for _, p := range b.allPartitions() {
-				if err := p.log.Maintain(now); err != nil {
+				if err := p.log.Maintain(now, p.HighWatermark()); err != nil {
 					b.log.Warn("log maintenance", "topic", p.topic.name, "partition", p.index, "err", err)
 				}
 			}

@@ -282,21 +282,30 @@ func TestKcatRoundTrip(t *testing.T) {
 			}
 			// kcat -C reads with librdkafka; the franz-go reader cross-checks it.
 			out := kcat(t, "", "-C", "-b", p.Addr(), "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%p %o %s\n")
-			read := map[int32][]rec{}
-			sc := bufio.NewScanner(strings.NewReader(out))
-			for sc.Scan() {
-				f := strings.SplitN(sc.Text(), " ", 3)
-				if len(f) != 3 {
-					t.Fatalf("kcat -C line %q", sc.Text())
-				}
-				part, _ := strconv.Atoi(f[0])
-				off, _ := strconv.ParseInt(f[1], 10, 64)
-				read[int32(part)] = append(read[int32(part)], rec{int32(part), off, f[2]})
-			}
-			checkRoundTrip(t, acked, read)
+			checkRoundTrip(t, acked, parseRecordLines(t, "kcat -C", out))
 			checkRoundTrip(t, acked, readAll(t, p.Addr(), topic, partitions))
 		})
 	}
+}
+
+// parseRecordLines reads a client's "PARTITION OFFSET VALUE" output lines by partition.
+func parseRecordLines(t *testing.T, client, out string) map[int32][]rec {
+	t.Helper()
+	read := map[int32][]rec{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), " ", 3)
+		if len(f) != 3 {
+			t.Fatalf("%s line %q", client, sc.Text())
+		}
+		part, err1 := strconv.Atoi(f[0])
+		off, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s line %q", client, sc.Text())
+		}
+		read[int32(part)] = append(read[int32(part)], rec{int32(part), off, f[2]})
+	}
+	return read
 }
 
 func TestKcatMetadata(t *testing.T) {

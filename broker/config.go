@@ -76,6 +76,8 @@ var brokerProps = map[string]string{
 	"group.max.session.timeout.ms":     "1800000",
 	"offsets.topic.num.partitions":     "50",
 	"producer.id.expiration.ms":        "86400000",
+	// Fetch sessions (KIP-227); 0 disables them.
+	"max.incremental.fetch.session.cache.slots": "1000",
 	// Transaction coordinator (Kafka's defaults).
 	"transaction.state.log.num.partitions":                        "50",
 	"transaction.state.log.replication.factor":                    "3",

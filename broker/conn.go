@@ -98,8 +98,14 @@ func putBuf(b *[]byte) {
 }
 
 // serveControllerConn serves a Kafka-protocol connection from another broker to this node's
-// controller listener (see controller.DialAPI).
+// controller listener (see controller.DialAPI), once the controller has started.
 func (b *Broker) serveControllerConn(nc net.Conn) {
+	select {
+	case <-b.cl.ctlReady:
+	case <-b.stop:
+		nc.Close()
+		return
+	}
 	b.connMu.Lock()
 	select {
 	case <-b.stop:

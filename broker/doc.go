@@ -32,6 +32,10 @@
 //
 // # Coordinators
 //
+// Fetch serves incremental fetch sessions (KIP-227) from a bounded per-broker cache
+// (fetch_session.go); ListOffsets finds records by time inside their batches and answers
+// every sentinel timestamp up to v11 as Kafka does without tiered storage.
+//
 // Consumer groups (Kafka's classic protocol) are coordinated by coordinator.go around the
 // pure state machine in broker/group; committed offsets and group metadata live in the
 // compacted internal topic __consumer_offsets (offsets_topic.go), loaded by each partition's

@@ -91,6 +91,60 @@ func BenchmarkFetchFromDisk(b *testing.B) {
 	}
 }
 
+// BenchmarkFetchManyPartitions reads 128 partitions of 200 small records each with a
+// franz-go consumer whose fetches return at most 4 KiB per partition, so a read takes many
+// fetch round trips; with fetch sessions (franz-go's default) the later requests name only
+// partitions whose offsets moved and responses carry only partitions with news. It reports
+// the broker's response bytes per read beside the time.
+func BenchmarkFetchManyPartitions(b *testing.B) {
+	const parts, perPart = 128, 200
+	br := startInProcess(b, Config{NodeID: 1}, nil)
+	tp := createTestTopic(b, br, "many", parts)
+	var batch kmsg.RecordBatch
+	for i := 0; i < perPart; i++ {
+		batch.Records = appendRecord(batch.Records, int32(i), make([]byte, 100))
+	}
+	batch.Magic, batch.NumRecords, batch.LastOffsetDelta = 2, perPart, perPart-1
+	batch.ProducerID, batch.FirstSequence = -1, -1
+	batch.FirstTimestamp = time.Now().UnixMilli()
+	batch.MaxTimestamp = batch.FirstTimestamp
+	raw := fixBatch(batch.AppendTo(nil))
+	offsets := map[int32]kgo.Offset{}
+	for i, p := range tp.partitions {
+		if _, kerrv, msg := br.appendAsLeader(p, append([]byte(nil), raw...), -1); kerrv != nil {
+			b.Fatal(kerrv, msg)
+		}
+		offsets[int32(i)] = kgo.NewOffset().AtStart()
+	}
+	for _, sessions := range []bool{true, false} {
+		b.Run(fmt.Sprintf("partitions=%d,sessions=%v", parts, sessions), func(b *testing.B) {
+			opts := []kgo.Opt{kgo.SeedBrokers(br.Addr()), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"many": offsets}),
+				kgo.FetchMaxPartitionBytes(4 << 10), kgo.FetchMaxWait(10 * time.Millisecond)}
+			if !sessions {
+				opts = append(opts, kgo.DisableFetchSessions())
+			}
+			bytesBefore := metricValue(b, br.metrics.bytesOutTotal)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				cl, err := kgo.NewClient(opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for n := 0; n < parts*perPart; {
+					fs := cl.PollFetches(context.Background())
+					if err := fs.Err(); err != nil {
+						b.Fatal(err)
+					}
+					n += fs.NumRecords()
+				}
+				cl.Close()
+			}
+			b.StopTimer()
+			b.ReportMetric((metricValue(b, br.metrics.bytesOutTotal)-bytesBefore)/float64(b.N), "response-B/op")
+		})
+	}
+}
+
 // TestFetchCopyPathMatchesSendfile: the copy path (zeroCopy off) serves the same records as the
 // sendfile splice.
 func TestFetchCopyPathMatchesSendfile(t *testing.T) {

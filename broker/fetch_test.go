@@ -33,7 +33,7 @@ func TestFetchLongPoll(t *testing.T) {
 	p := brokertest.Start(t)
 	createTopic(t, newClient(t, p.Addr()), "poll", 1, nil)
 	c := dialRaw(t, p.Addr())
-	produceOK(t, c, "poll", 0, batch(1, []byte("first")))
+	produceOK(t, c, "poll", 0, batch(testStart, []byte("first")))
 
 	// No data past the high watermark: the fetch waits MaxWaitMs and returns empty.
 	sp, took := fetch(t, c, fetchReq("poll", 0, 1, 300, 1, 1<<20))
@@ -63,7 +63,7 @@ func TestFetchLongPoll(t *testing.T) {
 		done <- result{resp.Topics[0].Partitions[0], time.Since(start)}
 	}()
 	time.Sleep(200 * time.Millisecond) // let the fetch start waiting; correctness does not depend on it
-	produceOK(t, c, "poll", 0, batch(2, []byte("second")))
+	produceOK(t, c, "poll", 0, batch(testStart+1, []byte("second")))
 	r := <-done
 	bs, err := decodeBatches(r.sp.RecordBatches)
 	if err != nil || len(bs) != 1 || bs[0].FirstOffset != 1 {
@@ -78,9 +78,9 @@ func TestFetchPartitionMaxBytes(t *testing.T) {
 	p := brokertest.Start(t)
 	createTopic(t, newClient(t, p.Addr()), "sizes", 1, nil)
 	c := dialRaw(t, p.Addr())
-	one := batch(1, bytes.Repeat([]byte("v"), 1000))
+	one := batch(testStart, bytes.Repeat([]byte("v"), 1000))
 	for i := 0; i < 10; i++ {
-		produceOK(t, c, "sizes", 0, batch(1, bytes.Repeat([]byte("v"), 1000)))
+		produceOK(t, c, "sizes", 0, batch(testStart, bytes.Repeat([]byte("v"), 1000)))
 	}
 	for _, tc := range []struct {
 		name     string
@@ -105,7 +105,7 @@ func TestLogAppendTime(t *testing.T) {
 	createTopic(t, newClient(t, p.Addr()), "lat", 1, map[string]string{"message.timestamp.type": "LogAppendTime"})
 	c := dialRaw(t, p.Addr())
 	before := time.Now().UnixMilli()
-	sp := produceOK(t, c, "lat", 0, batch(978307200000, []byte("a"), []byte("b"))) // 2001-01-01
+	sp := produceOK(t, c, "lat", 0, timedBatch(978307200000, 0, 0)) // two records of 2001-01-01
 	after := time.Now().UnixMilli()
 	if sp.LogAppendTime < before || sp.LogAppendTime > after {
 		t.Fatalf("produce response LogAppendTime %d, want within [%d, %d]", sp.LogAppendTime, before, after)
@@ -130,7 +130,7 @@ func TestMaxMessageBytes(t *testing.T) {
 	createTopic(t, cl, "small", 1, nil)
 	createTopic(t, cl, "big", 1, map[string]string{"max.message.bytes": "20000"})
 	c := dialRaw(t, p.Addr())
-	large := batch(1, bytes.Repeat([]byte("x"), 8000))
+	large := batch(testStart, bytes.Repeat([]byte("x"), 8000))
 	sp := c.roundTrip(produceReq(1, "small", 0, large)).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
 	if sp.ErrorCode != kerr.MessageTooLarge.Code {
 		t.Fatalf("8 KB batch over message.max.bytes=4000: %v, want MESSAGE_TOO_LARGE", kerr.ErrorForCode(sp.ErrorCode))

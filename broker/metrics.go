@@ -36,6 +36,8 @@ type metrics struct {
 	truncations prometheus.Counter
 	// produceDuplicates counts idempotent retries answered with the original offsets.
 	produceDuplicates *prometheus.CounterVec
+	// fetchSessions are the fetch session cache's series (fetch_session.go).
+	fetchSessions sessionMetrics
 }
 
 func newMetrics() *metrics {
@@ -92,6 +94,21 @@ func newMetrics() *metrics {
 	m.truncations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "kchaos_log_truncations_total", Help: "Divergent log suffixes truncated by this broker as a follower.",
 	})
+	m.fetchSessions = sessionMetrics{
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kafka_server_fetchsessioncache_numincrementalfetchsessions", Help: "Incremental fetch sessions in the cache.",
+		}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kafka_server_fetchsessioncache_numincrementalfetchpartitionscached", Help: "Partitions held by cached fetch sessions.",
+		}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kafka_server_fetchsessioncache_incrementalfetchsessionevictions_total", Help: "Fetch sessions evicted to make room for new ones.",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kchaos_fetch_session_requests_total", Help: "Fetch requests by session mode (sessionless, full, incremental, error).",
+		}, []string{"mode"}),
+	}
+	m.reg.MustRegister(m.fetchSessions.sessions, m.fetchSessions.partitions, m.fetchSessions.evictions, m.fetchSessions.requests)
 	m.reg.MustRegister(m.isrShrinks, m.isrExpands, m.produceDuplicates, m.truncations)
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.messagesIn, m.bytesOutTotal, m.requests, m.requestSeconds,
 		m.badRequests, m.partitions, m.connections, m.produceErrors, m.rebalances, m.offsetCommits)

@@ -104,6 +104,10 @@ func (c *rawConn) expectClosed(what string) {
 	}
 }
 
+// testStart is when the test binary started, in ms: a timestamp recent enough that retention
+// (7 days by default, checked every second) keeps what tests write.
+var testStart = time.Now().UnixMilli()
+
 // batch builds a valid uncompressed magic-2 record batch of values with first timestamp ts.
 func batch(ts int64, values ...[]byte) []byte {
 	var recs []byte

@@ -83,7 +83,7 @@ func TestKillRecovery(t *testing.T) {
 		t.Fatalf("no segments of crash-0 in %s: %v", p.DataDir(), err)
 	}
 	sort.Strings(segs)
-	torn := batch(1, []byte("torn write"), []byte("never acknowledged"))
+	torn := batch(testStart, []byte("torn write"), []byte("never acknowledged"))
 	f, err := os.OpenFile(segs[len(segs)-1], os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestKillRecovery(t *testing.T) {
 
 	// The recovered logs take new appends right after their recovered ends.
 	for part := int32(0); part < partitions; part++ {
-		sp := produceOK(t, c, "crash", part, batch(1, []byte("after")))
+		sp := produceOK(t, c, "crash", part, batch(testStart, []byte("after")))
 		if sp.BaseOffset != ends[part] {
 			t.Fatalf("partition %d: first append after recovery at offset %d, want %d", part, sp.BaseOffset, ends[part])
 		}

@@ -19,11 +19,11 @@ type api struct {
 // kafka-python 2.0 negotiate. Lower bounds follow Kafka 4.0 (KIP-896): Produce below v3 and
 // Fetch below v4 would need the old message formats, which the broker does not speak. Upper
 // bounds stop before versions whose semantics are not implemented (Produce v12+: transactions
-// v2; ListOffsets v7+: max-timestamp and earliest-local lookups).
+// v2).
 var apis = []api{
 	{kmsg.Produce, 3, 11, handleProduce, false},
 	{kmsg.Fetch, 4, 16, handleFetch, false},
-	{kmsg.ListOffsets, 0, 6, handleListOffsets, false},
+	{kmsg.ListOffsets, 0, 11, handleListOffsets, false},
 	{kmsg.Metadata, 0, 12, handleMetadata, false},
 	{kmsg.ApiVersions, 0, 4, handleApiVersions, false},
 	{kmsg.CreateTopics, 2, 7, handleCreateTopics, false},

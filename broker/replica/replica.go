@@ -117,6 +117,10 @@ func (p *Partition) Leader() int32 { return p.a.Leader }
 // LeaderEpoch returns the current leader epoch (-1 before the first assignment).
 func (p *Partition) LeaderEpoch() int32 { return p.a.LeaderEpoch }
 
+// EpochStart returns the log end offset when this broker became leader in the current leader
+// epoch: a new leader's high watermark may lag below it until its followers catch up.
+func (p *Partition) EpochStart() int64 { return p.epochStart }
+
 // IsLeader reports whether this broker leads the partition.
 func (p *Partition) IsLeader() bool { return p.a.Leader == p.self }
 

@@ -45,6 +45,7 @@ type batchHeader struct {
 	Magic           int8
 	Attributes      int16
 	LastOffsetDelta int32
+	FirstTimestamp  int64
 	MaxTimestamp    int64
 	ProducerID      int64
 	ProducerEpoch   int16
@@ -67,6 +68,7 @@ func parseHeader(b []byte) batchHeader {
 		Magic:           int8(b[offMagic]),
 		Attributes:      int16(binary.BigEndian.Uint16(b[offAttributes:])),
 		LastOffsetDelta: int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:])),
+		FirstTimestamp:  int64(binary.BigEndian.Uint64(b[offFirstTimestamp:])),
 		MaxTimestamp:    int64(binary.BigEndian.Uint64(b[offMaxTimestamp:])),
 		ProducerID:      int64(binary.BigEndian.Uint64(b[offProducerID:])),
 		ProducerEpoch:   int16(binary.BigEndian.Uint16(b[offProducerEpoch:])),

@@ -1,38 +1,52 @@
 package storage
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 )
 
-// compact runs one log-cleaner pass (cleanup.policy=compact) when inactive segments hold data
-// not yet cleaned: it keeps the latest record of each key among the inactive segments, drops
-// tombstones whose batch is older than delete.retention.ms, keeps offsets (gaps appear) and
-// rewrites each changed segment in place of the old one. Appends continue meanwhile; a
-// truncation or retention during the pass discards its result. maintMu must be held.
+// compact runs one log-cleaner pass (cleanup.policy=compact) when the cleanable range holds
+// data not yet cleaned. As in Kafka, the cleanable range is every segment below the one
+// holding the first uncleanable offset: the smaller of the last stable offset (so never at or
+// above the high watermark, nor an open transaction) and the active segment's base. A pass
+// maps each key to its latest offset in that range (records of aborted transactions do not
+// count), then rewrites each segment keeping what Kafka's cleaner keeps (cleanFilter): each
+// key's latest record, tombstones until delete.retention.ms after the pass that first kept
+// them (the delete horizon, KIP-534), transaction markers while a batch of their transaction
+// remains and then until their delete horizon, no records of aborted transactions and none
+// without a key, and the last batch of every active producer (emptied if need be) so
+// idempotence and fencing survive. Offsets are kept (gaps appear). Appends continue meanwhile;
+// a truncation or retention during the pass discards its result. maintMu must be held.
 //
-// Differences from Kafka's cleaner: segments are cleaned one to one (never merged), the
-// offset map covers every inactive segment rather than only the dirty section, there is no
-// min.cleanable.dirty.ratio or min.compaction.lag.ms, control batches and records without a
-// key are kept, and batches that become empty are dropped.
-func (l *Log) compact(now time.Time) error {
+// Differences from Kafka's cleaner: segments are cleaned one to one (never merged into
+// groups), the offset map covers the whole cleanable range rather than only its dirty part
+// (the outcome is the same), and a pass runs whenever the range holds uncleaned data (no
+// min.cleanable.dirty.ratio or compaction lags).
+func (l *Log) compact(now time.Time, hw int64) error {
 	l.appendMu.Lock()
 	if err := l.checkOpen(); err != nil {
 		l.appendMu.Unlock()
 		return err
 	}
 	cfg, gen := l.config(), l.gen
-	segs := append([]*segment(nil), l.segments[:len(l.segments)-1]...)
+	uncleanable := min(l.producers.firstUnstableOffset(hw), l.active().base)
+	n := 0
+	for n < len(l.segments)-1 && l.segments[n+1].base <= uncleanable {
+		n++
+	}
+	upper := l.segments[n].base
+	segs := append([]*segment(nil), l.segments[:n]...)
 	views := make([]segmentView, len(segs))
 	for i, s := range segs {
 		s.refs.Add(1)
 		views[i] = segmentView{s: s, size: s.size, offIdx: s.offIdx, next: s.next}
 	}
-	activeBase := l.active().base
-	dirty := l.firstDirty < 0 || l.firstDirty < activeBase
+	dirty := l.firstDirty < upper
+	start := l.logStartOffset
+	aborted := l.producers.abortedBetween(start, upper)
+	producers := l.producers.lastRecords()
 	l.appendMu.Unlock()
 	defer func() {
 		for _, s := range segs {
@@ -42,121 +56,71 @@ func (l *Log) compact(now time.Time) error {
 	if len(segs) == 0 || !dirty {
 		return nil
 	}
-	latest := make(map[string]int64)
-	for _, v := range views {
-		err := forEachRecord(v, func(_ batchHeader, r rawRecord, off int64) {
-			if r.Key != nil {
-				latest[string(r.Key)] = off
-			}
-		})
-		if err != nil {
-			return err
-		}
+	latest, err := buildOffsetMap(views, aborted)
+	if err != nil {
+		return err
 	}
-	horizon := now.Add(-cfg.DeleteRetentionMs).UnixMilli()
+	f := &cleanFilter{latest: latest, txns: newTxnCleanState(aborted), producers: producers, upperBound: upper,
+		nowMs: now.UnixMilli(), deleteRetentionM: cfg.DeleteRetentionMs.Milliseconds()}
 	for _, v := range views {
-		if err := l.cleanSegment(v, latest, horizon, gen, cfg.IndexIntervalBytes); err != nil {
+		if err := l.cleanSegment(v, f, gen, cfg.IndexIntervalBytes); err != nil {
 			return err
 		}
 	}
 	l.appendMu.Lock()
 	if l.gen == gen {
-		l.firstDirty = activeBase
+		l.firstDirty = upper
 	}
 	l.appendMu.Unlock()
 	return nil
 }
 
-// forEachRecord calls fn for every record of every non-control batch in the view.
-func forEachRecord(v segmentView, fn func(h batchHeader, r rawRecord, off int64)) error {
-	_, err := scanFile(v.s.file, 0, v.size, v.s.base, false, func(h batchHeader, _ int64, b []byte) error {
-		if h.Attributes&attrControl != 0 {
-			return nil
-		}
-		recs, _, err := batchRecords(h, b)
+// buildOffsetMap maps every key in the views to the offset of its latest record, leaving out
+// control batches and batches of aborted transactions.
+func buildOffsetMap(views []segmentView, aborted []AbortedTxn) (map[string]int64, error) {
+	latest := make(map[string]int64)
+	txns := newTxnCleanState(aborted)
+	for _, v := range views {
+		_, err := scanFile(v.s.file, 0, v.size, v.s.base, false, func(h batchHeader, _ int64, b []byte) error {
+			if h.Attributes&attrControl != 0 {
+				txns.onMarker(&h, b)
+				return nil
+			}
+			if txns.onBatch(&h) {
+				return nil
+			}
+			return walkBatchRecords(&h, b, func(r *rawRecord) bool {
+				if r.Key != nil {
+					latest[string(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
+				}
+				return true
+			})
+		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, r := range recs {
-			fn(h, r, h.BaseOffset+int64(r.OffsetDelta))
-		}
-		return nil
-	})
-	return err
-}
-
-// batchRecords decodes the records of a batch.
-func batchRecords(h batchHeader, b []byte) ([]rawRecord, bool, error) {
-	plain, xerial, err := decompress(int(h.Attributes&attrCompressionMask), b[batchHeaderSize:])
-	if err != nil {
-		return nil, false, err
 	}
-	recs, err := parseRecords(plain, int(h.NumRecords))
-	return recs, xerial, err
+	return latest, nil
 }
 
-// cleanSegment rewrites one segment without the records compaction removes and swaps it in.
-// maintMu must be held.
-func (l *Log) cleanSegment(v segmentView, latest map[string]int64, horizon int64, gen uint64, ival int) error {
+// cleanSegment rewrites one segment through the filter and swaps it in when anything
+// changed. maintMu must be held.
+func (l *Log) cleanSegment(v segmentView, f *cleanFilter, gen uint64, ival int) error {
 	var out []byte
 	changed := false
 	_, err := scanFile(v.s.file, 0, v.size, v.s.base, false, func(h batchHeader, _ int64, b []byte) error {
-		if h.Attributes&attrControl != 0 {
-			out = append(out, b...)
-			return nil
-		}
-		recs, xerial, err := batchRecords(h, b)
+		nb, err := f.cleanBatch(h, b)
 		if err != nil {
 			return err
 		}
-		var kept []rawRecord
-		for _, r := range recs {
-			off := h.BaseOffset + int64(r.OffsetDelta)
-			if r.Key != nil && (latest[string(r.Key)] != off || (r.Tombstone && h.MaxTimestamp < horizon)) {
-				continue
-			}
-			kept = append(kept, r)
-		}
-		switch {
-		case len(kept) == len(recs):
-			out = append(out, b...)
-		case len(kept) == 0:
-			changed = true
-		default:
-			changed = true
-			nb, err := rebuildBatch(b, kept, xerial)
-			if err != nil {
-				return err
-			}
-			out = append(out, nb...)
-		}
+		changed = changed || len(nb) != len(b) || len(nb) > 0 && &nb[0] != &b[0]
+		out = append(out, nb...)
 		return nil
 	})
 	if err != nil || !changed {
 		return err
 	}
 	return l.swapSegment(v.s, out, gen, ival)
-}
-
-// rebuildBatch returns a copy of batch b holding only kept records, re-compressed with the
-// batch's codec. Base offset, last offset delta, timestamps and producer fields stay.
-func rebuildBatch(b []byte, kept []rawRecord, xerial bool) ([]byte, error) {
-	var plain []byte
-	for _, r := range kept {
-		plain = append(plain, r.Raw...)
-	}
-	codec := int(binary.BigEndian.Uint16(b[offAttributes:]) & attrCompressionMask)
-	records, err := compress(codec, plain, xerial)
-	if err != nil {
-		return nil, err
-	}
-	nb := make([]byte, batchHeaderSize, batchHeaderSize+len(records))
-	copy(nb, b[:batchHeaderSize])
-	nb = append(nb, records...)
-	binary.BigEndian.PutUint32(nb[offBatchLength:], uint32(len(nb)-logOverhead))
-	binary.BigEndian.PutUint32(nb[offNumRecords:], uint32(len(kept)))
-	binary.BigEndian.PutUint32(nb[offCRC:], batchCRC(nb))
-	return nb, nil
 }
 
 // swapSegment replaces old by a segment holding data: the new file is written and fsynced

@@ -39,7 +39,7 @@ func TestCompactionKeepsLatestPerKey(t *testing.T) {
 			}
 			// Roll so everything is in inactive segments.
 			clk.Add(8 * 24 * time.Hour)
-			if err := l.Maintain(clk.Now()); err != nil {
+			if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 				t.Fatal(err)
 			}
 			cfg.CleanupPolicy = "compact"
@@ -54,27 +54,22 @@ func TestCompactionKeepsLatestPerKey(t *testing.T) {
 					if err := checkCRC(b); err != nil {
 						t.Fatal(err)
 					}
-					recs, _, err := batchRecords(h, b)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, r := range recs {
+					return walkBatchRecords(&h, b, func(r *rawRecord) bool {
 						n++
 						if r.Tombstone {
 							delete(got, string(r.Key))
-							continue
+							return true
 						}
-						// value follows key in Raw; recover it via a reparse of the body
 						got[string(r.Key)] = recordValue(t, r.Raw)
-					}
-					return nil
+						return true
+					})
 				})
 				return got, n
 			}
 			if got, _ := values(); fmt.Sprint(got) != fmt.Sprint(latestVal) {
 				t.Fatalf("before compaction state differs: %v vs %v", got, latestVal)
 			}
-			if err := l.Maintain(clk.Now()); err != nil {
+			if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 				t.Fatal(err)
 			}
 			got, n := values()
@@ -90,18 +85,32 @@ func TestCompactionKeepsLatestPerKey(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
-			// Reopen; then with the tombstone past delete.retention.ms it goes too.
+			// Reopen; once the delete horizon the first pass stamped on the tombstone's batch
+			// (then + delete.retention.ms, KIP-534) has passed, the tombstone goes too; a shorter
+			// delete.retention.ms set later does not move that horizon.
 			cfg.DeleteRetentionMs = time.Hour
 			l = openTest(t, dir, cfg, clk)
 			defer l.Close()
 			if got, _ := values(); fmt.Sprint(got) != fmt.Sprint(latestVal) {
 				t.Fatalf("after reopen: %v", got)
 			}
-			if err := l.Maintain(clk.Now()); err != nil {
+			if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 				t.Fatal(err)
 			}
-			if _, n := values(); n != 4 {
-				t.Fatalf("%d records after tombstone expiry, want 4", n)
+			if _, n := values(); n != 5 {
+				t.Fatalf("%d records before the delete horizon, want 5", n)
+			}
+			// New data (rolled by segment.ms) makes the next pass, past the horizon.
+			if _, err := l.AppendAsLeader(buildBatch(t, now, codec, []testRecord{{Key: []byte("k9"), Value: []byte("new")}}), 0, -1); err != nil {
+				t.Fatal(err)
+			}
+			latestVal["k9"] = "new"
+			clk.Add(10 * 24 * time.Hour)
+			if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
+				t.Fatal(err)
+			}
+			if got, n := values(); n != 5 || fmt.Sprint(got) != fmt.Sprint(latestVal) {
+				t.Fatalf("%d records after the delete horizon (%v), want the 5 latest values", n, got)
 			}
 		})
 	}

@@ -38,6 +38,21 @@
 // snapshot at or below the log start offset. Maintain expires producers idle longer than
 // Options.ProducerIDExpiration (producer.id.expiration.ms) that have no open transaction.
 //
+// # Retention and compaction
+//
+// Maintain takes the partition's high watermark. Retention (cleanup.policy delete) deletes
+// whole segments from the oldest on — past the log start offset, then by retention.bytes, then
+// by retention.ms — but, as in Kafka, only segments whose every offset is below the high
+// watermark; with the high watermark at the log end even the active segment goes (a new one
+// is rolled first) and the log start offset becomes the log end offset. The cleaner
+// (cleanup.policy compact, cleaner.go) follows Kafka's LogCleaner: it cleans only segments
+// below the one holding the last stable offset or the active segment, keeps each key's
+// latest record, drops records of aborted transactions and records without a key, keeps
+// tombstones and transaction markers until a delete horizon (delete.retention.ms after the
+// pass that first found them removable, stored in the batch as KIP-534 does), and keeps the
+// last batch of every active producer, emptied if need be, so idempotence and fencing
+// survive on replicas that copy the cleaned log.
+//
 // # Recovery
 //
 // After a clean shutdown the index files are trusted. Otherwise every segment from the one
@@ -55,17 +70,15 @@
 //     after an unclean shutdown.
 //   - Read excludes a batch that contains maxOffset, like Kafka, and returns whole batches
 //     only (Kafka may send a trailing partial batch).
-//   - OffsetForTimestamp answers at batch granularity (base offset of the first batch whose
-//     MaxTimestamp reaches the target), not per record.
-//   - Retention never considers the high watermark (Kafka only deletes below it).
-//   - The cleaner rewrites segments one to one without merging, keeps control batches and
-//     unkeyed records, drops batches that become empty, has no dirty-ratio or compaction lag
-//     settings and does not remove aborted transactional data.
+//   - The cleaner rewrites segments one to one without merging them into groups, runs
+//     whenever the cleanable range holds uncleaned data (no min.cleanable.dirty.ratio or
+//     compaction lags; the first pass after Open cleans everything), and leaves the
+//     aborted-transaction index alone (entries whose records it removed stay; read_committed
+//     clients ignore them).
 //   - AppendAsFollower accepts a first batch above LogEndOffset (a gap left by the leader's
 //     compaction), as Kafka does.
 //   - Producer snapshots keep all 5 remembered batches per producer (Kafka keeps only the
 //     last), so duplicates of older in-flight batches are recognised after a restart too.
 //     The aborted-transaction index lives in the snapshot instead of per-segment .txnindex
-//     files. Compaction does not preserve producers' last batches, so a restart after
-//     compaction may forget producers whose batches were all removed.
+//     files.
 package storage

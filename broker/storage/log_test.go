@@ -156,12 +156,12 @@ func TestRollBySizeAndTimeAndIndexLookup(t *testing.T) {
 			r.Release()
 			mustEqual(t, "batch by index lookup", b, want[i])
 			ts := batchesOf(t, want[i])[0].MaxTimestamp
-			got, gotTS, found, err := l.OffsetForTimestamp(ts)
-			if err != nil || !found || got != bases[i] || gotTS != ts {
-				t.Fatalf("OffsetForTimestamp(%d) = %d %d %v %v, want %d", ts, got, gotTS, found, err, bases[i])
+			got, found, err := l.OffsetForTimestamp(ts)
+			if err != nil || !found || got.Offset != bases[i] || got.Timestamp != ts {
+				t.Fatalf("OffsetForTimestamp(%d) = %+v %v %v, want %d", ts, got, found, err, bases[i])
 			}
 		}
-		if _, _, found, _ := l.OffsetForTimestamp(clk.Now().UnixMilli() + 1e6); found {
+		if _, found, _ := l.OffsetForTimestamp(clk.Now().UnixMilli() + 1e6); found {
 			t.Fatal("timestamp beyond the log found")
 		}
 	}
@@ -177,7 +177,7 @@ func TestRollBySizeAndTimeAndIndexLookup(t *testing.T) {
 		t.Fatalf("roll by time on append: %d -> %d segments", before, nseg)
 	}
 	clk.Add(2 * time.Hour)
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	l.mu.RLock()
@@ -401,11 +401,11 @@ func TestFlushPolicy(t *testing.T) {
 	}
 	l.SetConfig(Config{FlushMs: time.Minute})
 	appendN(t, l, 1, 2, 10, 1)
-	l.Maintain(clk.Now().Add(30 * time.Second))
+	l.Maintain(clk.Now().Add(30*time.Second), l.LogEndOffset())
 	if l.RecoveryPoint() != 8 {
 		t.Fatalf("flush.ms flushed early: %d", l.RecoveryPoint())
 	}
-	l.Maintain(clk.Now().Add(2 * time.Minute))
+	l.Maintain(clk.Now().Add(2*time.Minute), l.LogEndOffset())
 	if l.RecoveryPoint() != 10 {
 		t.Fatalf("flush.ms: recovery point %d", l.RecoveryPoint())
 	}

@@ -20,10 +20,12 @@ const snapshotSuffix = ".snapshot"
 const snapshotMagic = "KPS1"
 
 // batchMetaOf extracts the producer fields of a batch; ok is false for batches without a
-// producer id. For a control batch the marker (commit or abort, coordinator epoch) is decoded
-// from its single record; a control batch whose record cannot be decoded is ErrCorrupt.
+// producer id and, as in Kafka, for control batches compaction emptied (their transaction is
+// gone from the log). For a control batch the marker (commit or abort, coordinator epoch) is
+// decoded from its single record; a control batch whose record cannot be decoded is
+// ErrCorrupt.
 func batchMetaOf(h batchHeader, b []byte) (batchMeta, bool, error) {
-	if h.ProducerID < 0 {
+	if h.ProducerID < 0 || h.Attributes&attrControl != 0 && h.NumRecords == 0 {
 		return batchMeta{}, false, nil
 	}
 	m := batchMeta{producerID: h.ProducerID, epoch: h.ProducerEpoch, baseSeq: h.BaseSequence,

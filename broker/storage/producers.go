@@ -353,6 +353,29 @@ func (s *producerState) dropAbortedBefore(offset int64) {
 	}
 }
 
+// lastRecord is what compaction must keep of an active producer (Kafka's LastRecord): the
+// last offset of its last data batch, -1 when it has none since its epoch began, and its
+// epoch, which a marker carries when that is all that is left.
+type lastRecord struct {
+	lastDataOffset int64
+	epoch          int16
+}
+
+// lastRecords returns the lastRecord of every producer the log still knows (not expired).
+func (s *producerState) lastRecords() map[int64]lastRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[int64]lastRecord, len(s.producers))
+	for pid, e := range s.producers {
+		lr := lastRecord{lastDataOffset: -1, epoch: e.epoch}
+		if n := len(e.batches); n > 0 {
+			lr.lastDataOffset = e.batches[n-1].LastOffset
+		}
+		out[pid] = lr
+	}
+	return out
+}
+
 // infos returns every producer's state, by producer id.
 func (s *producerState) infos() []ProducerInfo {
 	s.mu.Lock()

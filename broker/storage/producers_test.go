@@ -17,7 +17,12 @@ func producerBatch(t testing.TB, ts int64, pid int64, epoch int16, seq int32, n 
 	for i := range recs {
 		recs[i] = testRecord{Value: []byte{byte(seq), byte(i)}}
 	}
-	b := buildBatch(t, ts, codecNone, recs)
+	return withProducer(buildBatch(t, ts, codecNone, recs), pid, epoch, seq, txn)
+}
+
+// withProducer sets an uncompressed batch's producer id, epoch and base sequence (and the
+// transactional bit) and fixes its CRC.
+func withProducer(b []byte, pid int64, epoch int16, seq int32, txn bool) []byte {
 	binary.BigEndian.PutUint64(b[offProducerID:], uint64(pid))
 	binary.BigEndian.PutUint16(b[offProducerEpoch:], uint16(epoch))
 	binary.BigEndian.PutUint32(b[offBaseSequence:], uint32(seq))
@@ -227,12 +232,12 @@ func TestProducerExpiration(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Add(59 * time.Second)
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	dupAt(t, l, ts, 0, 1, 0)
 	clk.Add(2 * time.Second)
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.AppendAsLeader(producerBatch(t, ts, 1, 0, 1, 1, false), 0, -1); !errors.Is(err, ErrUnknownProducerID) {

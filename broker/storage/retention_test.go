@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestRetentionByTime(t *testing.T) {
 	clk.Add(2 * time.Hour)
 	fresh := appendN(t, l, 20, 2, 400, clk.Now().UnixMilli())
 	before := segmentCount(l)
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	if segmentCount(l) >= before {
@@ -47,7 +48,7 @@ func TestRetentionByTime(t *testing.T) {
 	}
 	// Nothing older than retention remains in any fully old segment except the active one.
 	clk.Add(3 * time.Hour)
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	if segmentCount(l) != 1 {
@@ -64,7 +65,7 @@ func TestRetentionByBytes(t *testing.T) {
 	l := openTest(t, t.TempDir(), cfg, clk)
 	defer l.Close()
 	appendN(t, l, 100, 2, 400, clk.Now().UnixMilli())
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	// Like Kafka, a segment goes only if the rest still holds retention.bytes.
@@ -97,7 +98,7 @@ func TestReadResultOutlivesDeletedSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Maintain(clk.Now()); err != nil {
+	if err := l.Maintain(clk.Now(), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	if l.LogStartOffset() == 0 || segmentCount(l) != 1 {
@@ -114,5 +115,55 @@ func TestReadResultOutlivesDeletedSegment(t *testing.T) {
 	r.Release()
 	if m, _ := filepath.Glob(filepath.Join(dir, segmentName(0)+"*")); len(m) != 0 {
 		t.Fatalf("files left after release: %v", m)
+	}
+}
+
+// TestRetentionStopsAtHighWatermark: like Kafka, retention deletes a segment only when all of
+// it is below the high watermark, so the log start offset never passes the high watermark;
+// with the high watermark at the log end the active segment goes too (a new one is rolled).
+func TestRetentionStopsAtHighWatermark(t *testing.T) {
+	for _, policy := range []Config{
+		{SegmentBytes: 4 << 10, RetentionMs: time.Hour},
+		{SegmentBytes: 4 << 10, RetentionMs: -1, RetentionBytes: RetentionBytesZero},
+	} {
+		t.Run(fmt.Sprintf("retention.ms=%v,retention.bytes=%d", policy.RetentionMs, policy.RetentionBytes), func(t *testing.T) {
+			clk := newClock()
+			l := openTest(t, t.TempDir(), policy, clk)
+			defer l.Close()
+			appendN(t, l, 40, 2, 400, clk.Now().UnixMilli())
+			clk.Add(2 * time.Hour)
+			segs := segmentCount(l)
+			if segs < 4 {
+				t.Fatalf("only %d segments", segs)
+			}
+			l.mu.RLock()
+			second, third := l.segments[1].base, l.segments[2].base
+			l.mu.RUnlock()
+			// A high watermark inside the second segment keeps it and everything after.
+			if err := l.Maintain(clk.Now(), third-1); err != nil {
+				t.Fatal(err)
+			}
+			if got := l.LogStartOffset(); got != second || segmentCount(l) != segs-1 {
+				t.Fatalf("high watermark %d: log start %d with %d segments, want %d with %d", third-1, got, segmentCount(l), second, segs-1)
+			}
+			if err := l.Maintain(clk.Now(), 0); err != nil {
+				t.Fatal(err)
+			}
+			if got := l.LogStartOffset(); got != second {
+				t.Fatalf("high watermark 0 moved the log start to %d", got)
+			}
+			// Everything committed and expired: the active segment goes as well.
+			leo := l.LogEndOffset()
+			if err := l.Maintain(clk.Now(), leo); err != nil {
+				t.Fatal(err)
+			}
+			if l.LogStartOffset() != leo || segmentCount(l) != 1 || l.LogEndOffset() != leo {
+				t.Fatalf("all expired: log start %d, %d segments, log end %d; want %d, 1, %d", l.LogStartOffset(), segmentCount(l), l.LogEndOffset(), leo, leo)
+			}
+			info, err := l.AppendAsLeader(valueBatch(t, clk.Now().UnixMilli(), 2, 100, 1), 0, -1)
+			if err != nil || info.FirstOffset != leo {
+				t.Fatalf("append after deleting every segment: %+v %v, want offset %d", info, err, leo)
+			}
+		})
 	}
 }

@@ -3,7 +3,6 @@ package storage
 import (
 	"fmt"
 	"sort"
-	"time"
 )
 
 // TruncateTo drops everything at and above offset (follower truncation, KIP-101/279); the
@@ -175,79 +174,4 @@ func (l *Log) dropSegments(dead []*segment) error {
 		l.dirSyncNeeded = true
 	}
 	return first
-}
-
-// Maintain does the periodic work Kafka's log manager does: roll a non-empty active segment
-// older than segment.ms, delete whole inactive segments by retention.ms and retention.bytes
-// (cleanup.policy delete), flush per flush.ms, checkpoint the recovery point, and compact
-// (cleanup.policy compact). The broker calls it about once a second.
-func (l *Log) Maintain(now time.Time) error {
-	l.maintMu.Lock()
-	defer l.maintMu.Unlock()
-	if err := l.maintainLocked(now); err != nil {
-		return err
-	}
-	l.appendMu.Lock()
-	cfg := l.config()
-	l.appendMu.Unlock()
-	if cfg.compact() {
-		return l.compact(now)
-	}
-	return nil
-}
-
-// maintainLocked runs the non-compaction part of Maintain. maintMu must be held.
-func (l *Log) maintainLocked(now time.Time) error {
-	l.appendMu.Lock()
-	defer l.appendMu.Unlock()
-	if err := l.checkOpen(); err != nil {
-		return err
-	}
-	cfg := l.config()
-	if s := l.active(); s.size > 0 && now.Sub(s.created) > cfg.SegmentMs {
-		if _, err := l.roll(l.logEndOffset()); err != nil {
-			return err
-		}
-	}
-	if cfg.delete() {
-		if k := l.retainable(now, cfg); k > 0 {
-			if err := l.deletePrefix(k, 0); err != nil {
-				return err
-			}
-		}
-	}
-	l.producers.expire(now.UnixMilli(), l.producerExpiration.Milliseconds())
-	if cfg.FlushMs > 0 && l.unflushed > 0 && now.Sub(l.lastFlush) >= cfg.FlushMs {
-		if err := l.flushLocked(false); err != nil {
-			return err
-		}
-	}
-	return l.writeCheckpoints()
-}
-
-// retainable returns how many leading inactive segments retention deletes: those whose
-// newest batch is older than retention.ms, then those that keep the log above
-// retention.bytes. appendMu must be held.
-func (l *Log) retainable(now time.Time, cfg Config) int {
-	k := 0
-	if cfg.RetentionMs >= 0 {
-		limit := now.Add(-cfg.RetentionMs).UnixMilli()
-		for k < len(l.segments)-1 && l.segments[k].maxTs < limit {
-			k++
-		}
-	}
-	if cfg.RetentionBytes >= 0 {
-		var total int64
-		for _, s := range l.segments {
-			total += s.size
-		}
-		for _, s := range l.segments[:k] {
-			total -= s.size
-		}
-		for k < len(l.segments)-1 && total-l.segments[k].size >= cfg.RetentionBytes {
-			total -= l.segments[k].size
-			k++
-		}
-	}
-	return k
 }
