@@ -5,7 +5,8 @@ package broker
 // Behaviour: a broker of the cluster registers with the active controller (KIP-631) and gets
 // its broker epoch. The PLAINTEXT listener is its Kafka address; a CONTROLLER listener, when
 // present, is the Raft address of a broker that is not a voter, which joins the quorum as an
-// observer. A node that is not the active controller answers NOT_CONTROLLER.
+// observer; any other listener (SSL, SASL_SSL, ...) is kept for Metadata answers to clients
+// on that listener. A node that is not the active controller answers NOT_CONTROLLER.
 
 import (
 	"net"
@@ -35,6 +36,8 @@ func handleBrokerRegistration(c *conn, req *request) (kmsg.Response, error) {
 			reg.Host, reg.Port = l.Host, int32(l.Port)
 		case "CONTROLLER":
 			reg.RaftAddr = net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+		default:
+			reg.Listeners = append(reg.Listeners, controller.Endpoint{Name: l.Name, Host: l.Host, Port: int32(l.Port)})
 		}
 	}
 	epoch, err := cl.ctl.RegisterBroker(reg)

@@ -37,6 +37,8 @@ type Broker struct {
 	// cl is the broker's part in the cluster: its controller quorum node (started by Start),
 	// registration, metadata image and connections to the other brokers.
 	cl *cluster
+	// sec holds the client listeners besides the inter-broker one (listeners.go).
+	sec *security
 
 	ln        net.Listener
 	advertise hostPort
@@ -91,6 +93,10 @@ func New(cfg Config, opts Options) (*Broker, error) {
 	if err := ValidateProps(cfg.Props); err != nil {
 		return nil, err
 	}
+	sec, err := newSecurity(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	if opts.FS == nil {
 		opts.FS = storage.OS
 	}
@@ -111,6 +117,7 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		requestMem: newMemPool(cfg.propInt("queued.max.request.bytes")),
 		conns:      map[net.Conn]struct{}{},
 		stop:       make(chan struct{}),
+		sec:        sec,
 	}
 	b.fetchSessions = newFetchSessionCache(int(cfg.propInt("max.incremental.fetch.session.cache.slots")),
 		rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), b.metrics.fetchSessions)
@@ -155,6 +162,10 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("broker: advertised port %q: %w", port, err)
 	}
 	b.advertise = hostPort{host: host, port: int32(p)}
+	if err := b.startListeners(); err != nil {
+		ln.Close()
+		return err
+	}
 	if b.cfg.MetricsAddr != "" {
 		if err := b.serveMetrics(); err != nil {
 			ln.Close()
@@ -172,7 +183,7 @@ func (b *Broker) Start() error {
 	go b.groups.tickLoop()
 	b.bgWG.Add(1)
 	go b.txns.tickLoop()
-	b.log.Info("broker listening", "addr", ln.Addr().String(), "metrics", b.MetricsAddr(), "data_dir", b.cfg.DataDir)
+	b.log.Info("broker listening", "addr", ln.Addr().String(), "listeners", b.listenersDesc(), "metrics", b.MetricsAddr(), "data_dir", b.cfg.DataDir)
 	return nil
 }
 
@@ -277,6 +288,7 @@ func (b *Broker) Close() error {
 		if b.ln != nil {
 			b.ln.Close()
 		}
+		b.closeListeners()
 		if b.metricsSv != nil {
 			b.metricsSv.Close()
 		}

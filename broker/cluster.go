@@ -293,7 +293,7 @@ func (cl *cluster) toController(ctx context.Context, ch controllerChannel, req k
 func (cl *cluster) register(ctx context.Context) (int64, error) {
 	b := cl.b
 	reg := controller.Registration{ID: b.cfg.NodeID, Host: b.advertise.host, Port: b.advertise.port,
-		RaftAddr: b.cfg.ControllerListen}
+		RaftAddr: b.cfg.ControllerListen, Listeners: b.registrationListeners()}
 	if _, voter := b.cfg.Voters[b.cfg.NodeID]; voter {
 		reg.RaftAddr = ""
 	}
@@ -303,6 +303,10 @@ func (cl *cluster) register(ctx context.Context) (int64, error) {
 	l := kmsg.NewBrokerRegistrationRequestListener()
 	l.Name, l.Host, l.Port = "PLAINTEXT", reg.Host, uint16(reg.Port)
 	req.Listeners = append(req.Listeners, l)
+	for _, e := range reg.Listeners {
+		l.Name, l.Host, l.Port = e.Name, e.Host, uint16(e.Port)
+		req.Listeners = append(req.Listeners, l)
+	}
 	if reg.RaftAddr != "" {
 		host, port, err := net.SplitHostPort(reg.RaftAddr)
 		if err != nil {

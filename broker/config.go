@@ -113,6 +113,12 @@ var brokerProps = map[string]string{
 // type, so a typo in --set fails at start-up instead of being ignored.
 func ValidateProps(props map[string]string) error {
 	for k, v := range props {
+		if known, err := securityProp(k, v); known || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		def, ok := brokerProps[k]
 		if !ok {
 			return fmt.Errorf("broker: unknown setting %q (known: %s)", k, strings.Join(sortedKeys(brokerProps), ", "))

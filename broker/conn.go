@@ -31,6 +31,10 @@ type conn struct {
 	// controllerPlane is set on connections to the controller listener, which serve only the
 	// APIs brokers send to the controller (api.onControllerListener).
 	controllerPlane bool
+	// listener is the client listener the connection came in on; nil for the inter-broker
+	// listener. sasl is its authentication on a SASL listener, else nil (sasl.go).
+	listener *listener
+	sasl     *saslState
 	// parts holds zero-copy record data registered by the Fetch handler for the response
 	// being built; it moves to the outgoing frame when the response is encoded.
 	parts []fetchPart
@@ -49,7 +53,9 @@ type request struct {
 	pooled int64
 	// unsupportedAPIVersions marks an ApiVersions request of a version we do not speak.
 	unsupportedAPIVersions bool
-	start                  time.Time
+	// rawSASL marks a bare SASL token (after SaslHandshake v0), held in frame.
+	rawSASL bool
+	start   time.Time
 }
 
 // outFrame is an encoded response waiting for the writer.
@@ -106,22 +112,36 @@ func (b *Broker) serveControllerConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	if b.adopt(nc) {
+		b.serveConn(nc, true)
+	}
+}
+
+// adopt tracks a connection until it is served, so Close closes it; it closes nc and returns
+// false when the broker is stopping.
+func (b *Broker) adopt(nc net.Conn) bool {
 	b.connMu.Lock()
+	defer b.connMu.Unlock()
 	select {
 	case <-b.stop:
-		b.connMu.Unlock()
 		nc.Close()
-		return
+		return false
 	default:
 	}
 	b.conns[nc] = struct{}{}
 	b.connWG.Add(1)
-	b.connMu.Unlock()
-	b.serveConn(nc, true)
+	return true
 }
 
 func (b *Broker) serveConn(nc net.Conn, controllerPlane bool) {
-	c := &conn{b: b, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), log: b.log.With("remote", nc.RemoteAddr().String()), controllerPlane: controllerPlane}
+	b.serveConnOn(nc, controllerPlane, nil)
+}
+
+// serveConnOn serves an adopted connection that came in on listener l (nil: the inter-broker
+// listener or the controller listener).
+func (b *Broker) serveConnOn(nc net.Conn, controllerPlane bool, l *listener) {
+	c := &conn{b: b, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), log: b.log.With("remote", nc.RemoteAddr().String()), controllerPlane: controllerPlane,
+		listener: l, sasl: newSASLState(b, l)}
 	b.metrics.connections.Inc()
 	out := make(chan outFrame, pipelineDepth)
 	var writeErr error
@@ -174,12 +194,15 @@ func (b *Broker) serveConn(nc net.Conn, controllerPlane bool) {
 
 // readRequest reads and parses one frame.
 func (c *conn) readRequest() (*request, error) {
+	if c.sasl.rawNext() {
+		return c.readRawSASL()
+	}
 	var sizeBuf [4]byte
 	if _, err := io.ReadFull(c.br, sizeBuf[:]); err != nil {
 		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-	maxBytes := int32(c.b.cfg.propInt("socket.request.max.bytes"))
+	maxBytes := c.sasl.maxFrame(int32(c.b.cfg.propInt("socket.request.max.bytes")))
 	if size < 0 || size > maxBytes {
 		c.b.metrics.badRequests.WithLabelValues("frame_size").Inc()
 		return nil, fmt.Errorf("request size %d is outside [0, socket.request.max.bytes=%d]", size, maxBytes)
@@ -237,12 +260,18 @@ func (c *conn) releaseFrame(req *request) {
 
 // serveRequest handles one request and queues its response.
 func (c *conn) serveRequest(req *request, out chan<- outFrame) error {
+	if req.rawSASL {
+		return c.serveRawSASL(req, out)
+	}
+	if err := c.sasl.admit(req.key); err != nil {
+		return err
+	}
 	if req.unsupportedAPIVersions {
 		out <- c.encode(&request{key: req.key, version: 0, correlationID: req.correlationID}, unsupportedAPIVersionsResponse())
 		return nil
 	}
 	resp, err := c.handle(req)
-	if err != nil {
+	if err != nil && !errors.Is(err, errCloseAfterResponse) {
 		return err
 	}
 	// Counted before the response leaves, so a client that has its answer sees it counted.
@@ -250,7 +279,7 @@ func (c *conn) serveRequest(req *request, out chan<- outFrame) error {
 	if resp != nil {
 		out <- c.encode(req, resp)
 	}
-	return nil
+	return err
 }
 
 var errUnsupportedAPIVersions = errors.New("broker: unsupported ApiVersions version")

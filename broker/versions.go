@@ -24,7 +24,7 @@ var apis = []api{
 	{kmsg.Produce, 3, 11, handleProduce, false},
 	{kmsg.Fetch, 4, 16, handleFetch, false},
 	{kmsg.ListOffsets, 0, 11, handleListOffsets, false},
-	{kmsg.Metadata, 0, 12, handleMetadata, false},
+	{kmsg.Metadata, 0, 12, withListenerEndpoints(handleMetadata), false},
 	{kmsg.ApiVersions, 0, 4, handleApiVersions, false},
 	{kmsg.CreateTopics, 2, 7, handleCreateTopics, false},
 	{kmsg.DeleteTopics, 1, 6, handleDeleteTopics, false},
@@ -32,10 +32,10 @@ var apis = []api{
 	{kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs, false},
 	{kmsg.CreatePartitions, 0, 3, handleCreatePartitions, false},
 	{kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs, false},
-	{kmsg.DescribeCluster, 0, 1, handleDescribeCluster, false},
+	{kmsg.DescribeCluster, 0, 1, withListenerEndpoints(handleDescribeCluster), false},
 	{kmsg.OffsetCommit, 2, 9, handleOffsetCommit, false},
 	{kmsg.OffsetFetch, 1, 9, handleOffsetFetch, false},
-	{kmsg.FindCoordinator, 0, 5, handleFindCoordinator, false},
+	{kmsg.FindCoordinator, 0, 5, withListenerEndpoints(handleFindCoordinator), false},
 	{kmsg.JoinGroup, 2, 9, handleJoinGroup, false},
 	{kmsg.Heartbeat, 0, 4, handleHeartbeat, false},
 	{kmsg.LeaveGroup, 0, 5, handleLeaveGroup, false},
@@ -53,6 +53,10 @@ var apis = []api{
 	{kmsg.TxnOffsetCommit, 0, 3, handleTxnOffsetCommit, false},
 	{kmsg.DescribeTransactions, 0, 0, handleDescribeTransactions, false},
 	{kmsg.ListTransactions, 0, 1, handleListTransactions, false},
+	{kmsg.SASLHandshake, 0, 1, handleSaslHandshake, false},
+	{kmsg.SASLAuthenticate, 0, 2, handleSaslAuthenticate, false},
+	{kmsg.DescribeUserSCRAMCredentials, 0, 0, handleDescribeUserScramCredentials, false},
+	{kmsg.AlterUserSCRAMCredentials, 0, 0, handleAlterUserScramCredentials, false},
 	{kmsg.AlterPartition, 0, 1, handleAlterPartition, true},
 	{kmsg.BrokerRegistration, 0, 0, handleBrokerRegistration, true},
 	{kmsg.BrokerHeartbeat, 0, 0, handleBrokerHeartbeat, true},
@@ -63,7 +67,8 @@ var apis = []api{
 // ApiVersions. The client listener serves every API but the internal ones.
 func (a *api) onControllerListener() bool {
 	switch a.key {
-	case kmsg.ApiVersions, kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.CreatePartitions, kmsg.IncrementalAlterConfigs:
+	case kmsg.ApiVersions, kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.CreatePartitions, kmsg.IncrementalAlterConfigs,
+		kmsg.AlterUserSCRAMCredentials:
 		return true
 	}
 	return a.internal

@@ -18,7 +18,8 @@ import (
 // ----, the expected output; go test -run TestFixtures -rewrite regenerates the expectations,
 // reviewed as a diff). Commands:
 //
-//	check file=NAME     the non-zero anomaly counts of testdata/NAME.jsonl and its verdict
+//	check file=NAME     the non-zero anomaly counts of testdata/NAME.jsonl (informational ones
+//	                    marked so) and its verdict
 //	linear file=NAME    porcupine's verdict per partition
 //
 // Whatever the file says, every check also asserts that examples match counts, the summary
@@ -38,7 +39,11 @@ func TestFixtures(t *testing.T) {
 			var b strings.Builder
 			for _, n := range AnomalyNames {
 				if c := res.Count(n); c != 0 {
-					fmt.Fprintf(&b, "%s %d\n", n, c)
+					fmt.Fprintf(&b, "%s %d", n, c)
+					if res.Anomalies[n].Informational != "" {
+						b.WriteString(" informational")
+					}
+					b.WriteString("\n")
 				}
 			}
 			fmt.Fprintf(&b, "verdict %s\n", res.Verdict)

@@ -3,49 +3,37 @@ package checker
 import (
 	"fmt"
 	"strings"
-
-	"gonum.org/v1/gonum/graph"
-	"gonum.org/v1/gonum/graph/iterator"
-	"gonum.org/v1/gonum/graph/simple"
-	"gonum.org/v1/gonum/graph/topo"
 )
 
-// MaxCycleNodes bounds the nodes one cycle search hands to the strongly connected component
-// search, after trimming every node that lies on no cycle of the edges searched; default
-// 200,000. A search over it is skipped, and its anomaly is reported as unsearched with the
-// reason (GraphResult.Skipped).
-var MaxCycleNodes = 200_000
-
-// GraphResult describes the dependency graph of a run with transactions and which cycle
-// searches ran.
+// GraphResult describes the dependency graph of a run with transactions.
 type GraphResult struct {
 	Nodes        int `json:"nodes"`
 	Transactions int `json:"transactions"`
-	// Edges counts the edges of each kind (ww, wr, rw, process, realtime).
+	// Edges counts the edges of each kind (ww, wr, process, realtime).
 	Edges map[string]int `json:"edges"`
-	// Skipped maps a cycle anomaly that was not searched to the reason.
-	Skipped map[string]string `json:"skipped,omitempty"`
 }
 
 // cycleSearch is one cycle anomaly: the edge kinds its cycles may use and the kind every
 // counted component must contain.
 type cycleSearch struct {
-	names []string // the anomaly; for rw searches G-single then G2
+	name  string
 	kinds []int
 	need  int
 }
 
 var cycleSearches = []cycleSearch{
-	{[]string{G0}, []int{edgeWW}, edgeWW},
-	{[]string{G0Process}, []int{edgeWW, edgeProcess}, edgeProcess},
-	{[]string{G0Realtime}, []int{edgeWW, edgeRealtime}, edgeRealtime},
-	{[]string{G1c}, []int{edgeWR}, edgeWR},
-	{[]string{G1cProcess}, []int{edgeWR, edgeProcess}, edgeProcess},
-	{[]string{G1cRealtime}, []int{edgeWR, edgeRealtime}, edgeRealtime},
-	{[]string{GSingle, G2}, []int{edgeWR, edgeRW}, edgeRW},
+	{G0, []int{edgeWW}, edgeWW},
+	{G0Process, []int{edgeWW, edgeProcess}, edgeProcess},
+	{G0Realtime, []int{edgeWW, edgeRealtime}, edgeRealtime},
+	{G1c, []int{edgeWR}, edgeWR},
+	{G1cProcess, []int{edgeWR, edgeProcess}, edgeProcess},
+	{G1cRealtime, []int{edgeWR, edgeRealtime}, edgeRealtime},
 }
 
-// graphAnalyses builds the dependency graph and runs every cycle search.
+// graphAnalyses builds the dependency graph and runs every cycle search. Each search is
+// linear in the graph (see components), so none is ever skipped: a clean 10M-operation
+// transactional history has components of hundreds of thousands of nodes (G0 is common in
+// Kafka).
 func (c *checker) graphAnalyses() (*GraphResult, *depGraph) {
 	g := c.buildGraph()
 	if g == nil {
@@ -55,74 +43,38 @@ func (c *checker) graphAnalyses() (*GraphResult, *depGraph) {
 	for k, n := range g.edges() {
 		res.Edges[edgeNames[k]] = n
 	}
-	for _, s := range cycleSearches {
-		sub := &subgraph{g: g, kinds: s.kinds}
-		sub.trim()
-		if len(sub.nodes) > MaxCycleNodes {
-			for _, n := range s.names {
-				if res.Skipped == nil {
-					res.Skipped = map[string]string{}
-				}
-				res.Skipped[n] = fmt.Sprintf("%d nodes lie on cycles of %s edges, more than the %d searched", len(sub.nodes), kindList(s.kinds), MaxCycleNodes)
-			}
-			continue
-		}
-		if len(sub.nodes) > 0 {
-			c.searchCycles(sub, s)
-		}
+	s := newSCCState(g.n)
+	for _, cs := range cycleSearches {
+		c.searchCycles(g, s, cs)
 	}
 	return res, g
 }
 
-func kindList(kinds []int) string {
-	var s []string
-	for _, k := range kinds {
-		s = append(s, edgeNames[k])
-	}
-	return strings.Join(s, "+")
-}
-
-// searchCycles counts the strongly connected components of sub that contain an edge of kind
-// s.need, with an example cycle through it.
-func (c *checker) searchCycles(sub *subgraph, s cycleSearch) {
-	comp := make(map[int32]int, len(sub.nodes))
-	sccs := topo.TarjanSCC(sub)
-	for i, scc := range sccs {
-		for _, n := range scc {
-			comp[int32(n.ID())] = i
-		}
-	}
-	for i, scc := range sccs {
-		if len(scc) < 2 {
-			continue
-		}
-		var witness [][2]int32
-		for _, n := range scc {
-			u := int32(n.ID())
-			for _, v := range sub.g.adj[s.need].succ(u) {
-				if ci, ok := comp[v]; ok && ci == i {
-					witness = append(witness, [2]int32{u, v})
-				}
-			}
-		}
-		if len(witness) == 0 {
-			continue
-		}
-		name, cycle := s.names[0], []step(nil)
-		if len(s.names) == 2 { // G-single when some rw edge closes a cycle of wr edges alone
-			name = s.names[1]
-			for _, w := range witness[:min(len(witness), 16)] {
-				if path := sub.path(w[1], w[0], []int{edgeWR}, comp, i); path != nil {
-					name, cycle = s.names[0], append([]step{{w[0], s.need}}, path...)
+// searchCycles counts the strongly connected components of g's edges of kinds cs.kinds that
+// contain an edge of kind cs.need, with an example cycle through it.
+func (c *checker) searchCycles(g *depGraph, s *sccState, cs cycleSearch) {
+	s.components(g, cs.kinds)
+	for ci, members := range s.comps {
+		var witness [2]int32
+		found := false
+		for _, u := range members {
+			for _, v := range g.adj[cs.need].succ(u) {
+				if s.comp[v] == int32(ci) {
+					witness, found = [2]int32{u, v}, true
 					break
 				}
 			}
+			if found {
+				break
+			}
 		}
-		if cycle == nil {
-			w := witness[0]
-			cycle = append([]step{{w[0], s.need}}, sub.path(w[1], w[0], sub.kinds, comp, i)...)
+		if !found {
+			continue
 		}
-		c.an.add(name, func() Example { return c.cycleExample(sub.g, cycle) })
+		c.an.add(cs.name, func() Example {
+			cycle := append([]step{{witness[0], cs.need}}, s.path(g, witness[1], witness[0], cs.kinds)...)
+			return c.cycleExample(g, cycle)
+		})
 	}
 }
 
@@ -161,104 +113,130 @@ func (c *checker) cycleExample(g *depGraph, cycle []step) Example {
 	return ex
 }
 
-// subgraph is the dependency graph restricted to some edge kinds and to the nodes that lie on
-// a cycle of them, as a gonum graph.Directed for topo.TarjanSCC.
-type subgraph struct {
-	g     *depGraph
-	kinds []int
-	alive []bool
-	nodes []int32
+// sccState holds the arrays of the component search, reused by every search over one graph.
+type sccState struct {
+	index, low []int32 // Tarjan's depth-first index (0: unvisited) and low link
+	onStack    []bool
+	stack      []int32
+	calls      []sccFrame
+	// comp is each node's component among comps, -1 for a node on no cycle; comps lists the
+	// members of each component of two or more nodes.
+	comp  []int32
+	comps [][]int32
+	// prev is the breadth-first search's predecessor of each node (path), -1 unvisited.
+	prev     []int32
+	prevKind []int8
 }
 
-var _ graph.Directed = (*subgraph)(nil)
+// sccFrame is a node whose successors are being visited: kind indexes the search's kinds,
+// next the successor of that kind to visit next.
+type sccFrame struct {
+	v          int32
+	kind, next int32
+}
 
-// trim keeps the nodes that lie on a cycle of sub's edges, or between two cycles: it removes
-// sources and then sinks until none are left (both in linear time).
-func (sub *subgraph) trim() {
-	g := sub.g
-	sub.alive = make([]bool, g.n)
-	indeg := make([]int32, g.n)
-	for _, k := range sub.kinds {
-		for _, v := range g.adj[k].to {
-			indeg[v]++
-		}
+func newSCCState(n int) *sccState {
+	s := &sccState{index: make([]int32, n), low: make([]int32, n), onStack: make([]bool, n), comp: make([]int32, n),
+		prev: make([]int32, n), prevKind: make([]int8, n)}
+	for i := range s.prev {
+		s.prev[i] = -1
 	}
-	var queue []int32
-	for v := range g.n {
-		sub.alive[v] = true
-		if indeg[v] == 0 {
-			queue = append(queue, int32(v))
-		}
+	return s
+}
+
+// components finds the strongly connected components of g's edges of the given kinds with
+// Tarjan's algorithm, iteratively (paths in offset order are as long as the log, too deep to
+// recurse) and in time linear in the nodes and edges. It fills comp and comps.
+func (s *sccState) components(g *depGraph, kinds []int) {
+	clear(s.index)
+	clear(s.onStack)
+	for i := range s.comp {
+		s.comp[i] = -1
 	}
-	for len(queue) > 0 {
-		u := queue[len(queue)-1]
-		queue = queue[:len(queue)-1]
-		sub.alive[u] = false
-		for _, k := range sub.kinds {
-			for _, v := range g.adj[k].succ(u) {
-				if indeg[v]--; indeg[v] == 0 {
-					queue = append(queue, v)
-				}
-			}
-		}
+	s.comps = s.comps[:0]
+	counter := int32(0)
+	visit := func(v int32) {
+		counter++
+		s.index[v], s.low[v] = counter, counter
+		s.stack = append(s.stack, v)
+		s.onStack[v] = true
+		s.calls = append(s.calls, sccFrame{v: v})
 	}
-	// Sinks: count live successors, and walk live predecessors through a reverse list of
-	// the (few) live nodes.
-	outdeg := make(map[int32]int32)
-	rev := make(map[int32][]int32)
-	for u := range g.n {
-		if !sub.alive[u] {
+	for root := range int32(g.n) {
+		if s.index[root] != 0 {
 			continue
 		}
-		for _, k := range sub.kinds {
-			for _, v := range g.adj[k].succ(int32(u)) {
-				if sub.alive[v] {
-					outdeg[int32(u)]++
-					rev[v] = append(rev[v], int32(u))
+		visit(root)
+		for len(s.calls) > 0 {
+			f := &s.calls[len(s.calls)-1]
+			v := f.v
+			descended := false
+			for int(f.kind) < len(kinds) && !descended {
+				succ := g.adj[kinds[f.kind]].succ(v)
+				for int(f.next) < len(succ) {
+					w := succ[f.next]
+					f.next++
+					if s.index[w] == 0 {
+						visit(w) // f is stale from here on
+						descended = true
+						break
+					}
+					if s.onStack[w] {
+						s.low[v] = min(s.low[v], s.index[w])
+					}
+				}
+				if !descended {
+					f.kind, f.next = f.kind+1, 0
 				}
 			}
-		}
-		if outdeg[int32(u)] == 0 {
-			queue = append(queue, int32(u))
-		}
-	}
-	for len(queue) > 0 {
-		v := queue[len(queue)-1]
-		queue = queue[:len(queue)-1]
-		sub.alive[v] = false
-		for _, u := range rev[v] {
-			if sub.alive[u] {
-				if outdeg[u]--; outdeg[u] == 0 {
-					queue = append(queue, u)
-				}
+			if descended {
+				continue
 			}
-		}
-	}
-	for v := range g.n {
-		if sub.alive[v] {
-			sub.nodes = append(sub.nodes, int32(v))
+			s.calls = s.calls[:len(s.calls)-1]
+			if n := len(s.calls); n > 0 {
+				p := s.calls[n-1].v
+				s.low[p] = min(s.low[p], s.low[v])
+			}
+			if s.low[v] != s.index[v] {
+				continue
+			}
+			i := len(s.stack) - 1
+			for s.stack[i] != v {
+				i--
+			}
+			members := s.stack[i:]
+			for _, m := range members {
+				s.onStack[m] = false
+			}
+			if len(members) > 1 {
+				ci := int32(len(s.comps))
+				for _, m := range members {
+					s.comp[m] = ci
+				}
+				s.comps = append(s.comps, append([]int32(nil), members...))
+			}
+			s.stack = s.stack[:i]
 		}
 	}
 }
 
-// path finds a shortest path from a to b over the given kinds inside component ci (BFS), as
-// steps whose last node leads to b; nil when there is none.
-func (sub *subgraph) path(a, b int32, kinds []int, comp map[int32]int, ci int) []step {
-	type prev struct {
-		node int32
-		kind int
-	}
-	from := map[int32]prev{a: {-1, -1}}
-	queue := []int32{a}
-	for len(queue) > 0 {
-		u := queue[0]
-		queue = queue[1:]
+// path finds a shortest path from a to b over the given kinds inside a's component
+// (breadth-first), as steps whose last node leads to b; nil when there is none.
+func (s *sccState) path(g *depGraph, a, b int32, kinds []int) []step {
+	ci := s.comp[a]
+	visited := []int32{a}
+	s.prev[a] = a
+	defer func() {
+		for _, v := range visited {
+			s.prev[v] = -1
+		}
+	}()
+	for qi := 0; qi < len(visited); qi++ {
+		u := visited[qi]
 		if u == b {
 			var rev []step
-			for v := b; v != a; {
-				p := from[v]
-				rev = append(rev, step{p.node, p.kind})
-				v = p.node
+			for v := b; v != a; v = s.prev[v] {
+				rev = append(rev, step{s.prev[v], int(s.prevKind[v])})
 			}
 			out := make([]step, 0, len(rev))
 			for i := len(rev) - 1; i >= 0; i-- {
@@ -267,90 +245,14 @@ func (sub *subgraph) path(a, b int32, kinds []int, comp map[int32]int, ci int) [
 			return out
 		}
 		for _, k := range kinds {
-			for _, v := range sub.g.adj[k].succ(u) {
-				if _, ok := from[v]; ok || comp[v] != ci || !sub.alive[v] {
+			for _, v := range g.adj[k].succ(u) {
+				if s.prev[v] >= 0 || s.comp[v] != ci {
 					continue
 				}
-				from[v] = prev{u, k}
-				queue = append(queue, v)
+				s.prev[v], s.prevKind[v] = u, int8(k)
+				visited = append(visited, v)
 			}
 		}
 	}
 	return nil
-}
-
-func (sub *subgraph) has(id int64) bool {
-	return id >= 0 && id < int64(sub.g.n) && sub.alive[id]
-}
-
-// Node implements graph.Graph.
-func (sub *subgraph) Node(id int64) graph.Node {
-	if !sub.has(id) {
-		return nil
-	}
-	return simple.Node(id)
-}
-
-// Nodes implements graph.Graph.
-func (sub *subgraph) Nodes() graph.Nodes {
-	ns := make([]graph.Node, len(sub.nodes))
-	for i, n := range sub.nodes {
-		ns[i] = simple.Node(n)
-	}
-	return iterator.NewOrderedNodes(ns)
-}
-
-// From implements graph.Graph: the live successors over sub's kinds.
-func (sub *subgraph) From(id int64) graph.Nodes {
-	if !sub.has(id) {
-		return graph.Empty
-	}
-	var ns []graph.Node
-	for _, k := range sub.kinds {
-		for _, v := range sub.g.adj[k].succ(int32(id)) {
-			if sub.alive[v] {
-				ns = append(ns, simple.Node(v))
-			}
-		}
-	}
-	return iterator.NewOrderedNodes(ns)
-}
-
-// To implements graph.Directed: the live predecessors (a scan; the cycle search never asks).
-func (sub *subgraph) To(id int64) graph.Nodes {
-	var ns []graph.Node
-	for _, u := range sub.nodes {
-		if sub.HasEdgeFromTo(int64(u), id) {
-			ns = append(ns, simple.Node(u))
-		}
-	}
-	return iterator.NewOrderedNodes(ns)
-}
-
-// HasEdgeFromTo implements graph.Directed.
-func (sub *subgraph) HasEdgeFromTo(uid, vid int64) bool {
-	if !sub.has(uid) || !sub.has(vid) {
-		return false
-	}
-	for _, k := range sub.kinds {
-		for _, v := range sub.g.adj[k].succ(int32(uid)) {
-			if int64(v) == vid {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// HasEdgeBetween implements graph.Graph.
-func (sub *subgraph) HasEdgeBetween(xid, yid int64) bool {
-	return sub.HasEdgeFromTo(xid, yid) || sub.HasEdgeFromTo(yid, xid)
-}
-
-// Edge implements graph.Graph.
-func (sub *subgraph) Edge(uid, vid int64) graph.Edge {
-	if !sub.HasEdgeFromTo(uid, vid) {
-		return nil
-	}
-	return simple.Edge{F: simple.Node(uid), T: simple.Node(vid)}
 }

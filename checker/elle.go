@@ -1,25 +1,23 @@
 package checker
 
 import (
-	"fmt"
+	"cmp"
 	"slices"
-	"sort"
 )
 
 // Edge kinds of the dependency graph (see the transactional anomalies in anomaly.go).
 const (
 	edgeWW = iota
 	edgeWR
-	edgeRW
 	edgeProcess
 	edgeRealtime
 	edgeKinds
 )
 
-var edgeNames = [edgeKinds]string{"ww", "wr", "rw", "process", "realtime"}
+var edgeNames = [edgeKinds]string{"ww", "wr", "process", "realtime"}
 
 // depGraph is the dependency graph over the transactions that did not abort and the polls of
-// a run with transactions: nodes 0..len(txnNode) are transactions, then polls. Each kind of
+// a run with transactions: nodes 0..len(txnOf) are transactions, then polls. Each kind of
 // edge is a compressed sparse row list of successors, deduplicated.
 type depGraph struct {
 	n       int
@@ -57,21 +55,39 @@ func (g *depGraph) link(kind int, from, to int32) {
 	*p = append(*p, e)
 }
 
-// build turns the pending edges into sorted, deduplicated adjacency lists.
+// build turns the pending edges into adjacency lists, sorted and deduplicated per node: a
+// counting sort by source (linear in the edges; the ww edges of a 10M-operation history
+// number millions), then a sort of each node's few successors.
 func (g *depGraph) build() {
 	for k := range edgeKinds {
 		es := g.pending[k]
-		slices.Sort(es)
-		es = slices.Compact(es)
-		c := csr{start: make([]int32, g.n+1), to: make([]int32, len(es))}
-		for i, e := range es {
-			c.start[e>>32+1]++
-			c.to[i] = int32(uint32(e))
+		start := make([]int32, g.n+1)
+		for _, e := range es {
+			start[e>>32+1]++
 		}
 		for v := range g.n {
-			c.start[v+1] += c.start[v]
+			start[v+1] += start[v]
 		}
-		g.adj[k] = c
+		next := slices.Clone(start[:g.n])
+		to := make([]int32, len(es))
+		for _, e := range es {
+			u := e >> 32
+			to[next[u]] = int32(uint32(e))
+			next[u]++
+		}
+		// Compact in place: node v's list moves down to w, which never passes its start.
+		w := int32(0)
+		for v := range g.n {
+			s := to[start[v]:start[v+1]]
+			if len(s) > 1 {
+				slices.Sort(s)
+				s = slices.Compact(s)
+			}
+			start[v] = w
+			w += int32(copy(to[w:], s))
+		}
+		start[g.n] = w
+		g.adj[k] = csr{start: start, to: to[:w]}
 		g.pending[k] = nil
 	}
 }
@@ -85,13 +101,6 @@ func (g *depGraph) edges() [edgeKinds]int {
 	return n
 }
 
-// graphRead is what one node read of one partition: the highest offset.
-type graphRead struct {
-	node int32
-	part int32
-	off  int64
-}
-
 // buildGraph builds the dependency graph of a run with transactions; nil without.
 func (c *checker) buildGraph() *depGraph {
 	if !c.graphOn() {
@@ -101,10 +110,14 @@ func (c *checker) buildGraph() *depGraph {
 	// A transaction is a node when it did not abort and it committed or a read saw it.
 	txnNode := make([]int32, len(c.txns))
 	seen := make([]bool, len(c.txns))
+	writes := 0 // bounds the ww edges: sizing their list up front saves copies of millions
 	for i := range c.vals.len() {
 		v := c.vals.at(int32(i))
-		if v.txn >= 0 && v.readPart >= 0 {
-			seen[v.txn] = true
+		if v.txn >= 0 {
+			writes++
+			if v.readPart >= 0 {
+				seen[v.txn] = true
+			}
 		}
 	}
 	for i := range c.txns {
@@ -117,31 +130,29 @@ func (c *checker) buildGraph() *depGraph {
 	}
 	g.nTxn = len(g.txnOf)
 	g.n = g.nTxn + len(c.pollNodes)
+	g.pending[edgeWW] = make([]uint64, 0, writes)
+	g.pending[edgeProcess] = make([]uint64, 0, g.n)
+	g.pending[edgeRealtime] = make([]uint64, 0, 2*g.n)
 	writer := func(id int32) int32 {
+		if id < 0 {
+			return -1
+		}
 		v := c.vals.at(id)
 		if v.txn < 0 || !c.exists(id) {
 			return -1
 		}
 		return txnNode[v.txn]
 	}
-	// Reads: polls, and the inputs of each transaction's outputs.
-	var reads []graphRead
+	// wr: from the writer of the highest offset a node read on a partition to the node. Reads
+	// are polls, and the inputs of each transaction's outputs.
 	for i := range c.pollNodes {
 		for _, r := range c.pollNodes[i].reads {
-			reads = append(reads, graphRead{int32(g.nTxn + i), r.part, r.off})
+			g.link(edgeWR, writer(c.parts[r.part].log.get(r.off)), int32(g.nTxn+i))
 		}
 	}
-	lastWrite := newPairTable(len(c.txns), len(c.parts)) // highest offset per (transaction, partition), + 1
 	for i := range c.vals.len() {
-		id := int32(i)
-		v := c.vals.at(id)
-		if v.txn < 0 {
-			continue
-		}
-		if pid, off := v.ackPart, v.ackOffset; pid >= 0 && off >= 0 && c.exists(id) && off+1 > lastWrite.get(v.txn, pid) {
-			lastWrite.set(v.txn, pid, off+1)
-		}
-		if v.flags&flOutput == 0 || v.in < 0 || txnNode[v.txn] < 0 {
+		v := c.vals.at(int32(i))
+		if v.txn < 0 || v.flags&flOutput == 0 || v.in < 0 || txnNode[v.txn] < 0 {
 			continue
 		}
 		in := c.vals.at(v.in)
@@ -149,43 +160,16 @@ func (c *checker) buildGraph() *depGraph {
 			g.precommitted = append(g.precommitted, v.in)
 		}
 		if in.readPart >= 0 {
-			reads = append(reads, graphRead{txnNode[v.txn], in.readPart, in.readOffset})
+			g.link(edgeWR, writer(c.parts[in.readPart].log.get(in.readOffset)), txnNode[v.txn])
 		}
 	}
-	sort.Slice(reads, func(i, j int) bool {
-		a, b := reads[i], reads[j]
-		return a.part < b.part || (a.part == b.part && (a.off < b.off || (a.off == b.off && a.node < b.node)))
-	})
-	// ww, wr and rw in one walk of each partition's log in offset order.
-	ri := 0
-	for pid, p := range c.parts {
-		for ri < len(reads) && reads[ri].part < int32(pid) {
-			ri++
-		}
+	// ww: each partition's log in offset order.
+	for _, p := range c.parts {
 		prev := int32(-1)
-		var waiting []int32 // readers whose highest read is below the current offset
-		p.log.scan(0, 1<<62, func(off int64, id int32) bool {
-			if !c.exists(id) {
-				return true
-			}
-			w := writer(id)
-			if w >= 0 {
+		p.log.scan(0, 1<<62, func(_ int64, id int32) bool {
+			if w := writer(id); w >= 0 {
 				g.link(edgeWW, prev, w)
 				prev = w
-				for _, r := range waiting {
-					g.link(edgeRW, r, w)
-				}
-				waiting = waiting[:0]
-			}
-			for ; ri < len(reads) && reads[ri].part == int32(pid) && reads[ri].off <= off; ri++ {
-				r := reads[ri]
-				if r.off == off {
-					g.link(edgeWR, w, r.node)
-					if v := c.vals.at(id); w >= 0 && w != r.node && lastWrite.get(v.txn, int32(pid)) > off+1 {
-						c.reportG1b(r, id, p)
-					}
-				}
-				waiting = append(waiting, r.node)
 			}
 			return true
 		})
@@ -193,17 +177,6 @@ func (c *checker) buildGraph() *depGraph {
 	c.orderEdges(g)
 	g.build()
 	return g
-}
-
-// reportG1b reports a read whose highest offset holds a write its transaction followed with
-// another write to the partition.
-func (c *checker) reportG1b(r graphRead, id int32, p *part) {
-	v := c.vals.at(id)
-	c.an.add(G1b, func() Example {
-		return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{r.off},
-			Start: v.invoke, End: max(v.done, v.firstRead), Process: int(v.proc),
-			Detail: fmt.Sprintf("the highest offset a read saw holds an intermediate write of transaction %d", c.txns[v.txn].id)}
-	})
 }
 
 // nodeSpan is a node's process and interval, for process and realtime edges.
@@ -230,18 +203,18 @@ func (c *checker) spans(g *depGraph) []nodeSpan {
 // another completed node that started after it ended).
 func (c *checker) orderEdges(g *depGraph) {
 	sp := c.spans(g)
-	sort.Slice(sp, func(i, j int) bool {
-		a, b := sp[i], sp[j]
-		return a.proc < b.proc || (a.proc == b.proc && (a.start < b.start || (a.start == b.start && a.node > b.node)))
+	slices.SortFunc(sp, func(a, b nodeSpan) int {
+		return cmp.Or(cmp.Compare(a.proc, b.proc), cmp.Compare(a.start, b.start), cmp.Compare(b.node, a.node))
 	})
 	for i := 1; i < len(sp); i++ {
 		if sp[i].proc == sp[i-1].proc && sp[i].proc >= 0 {
 			g.link(edgeProcess, sp[i-1].node, sp[i].node)
 		}
 	}
+	// Events: a start at t<<1, an end at t<<1|1, so that at equal times starts come first
+	// (realtime order is strict).
 	type event struct {
-		t    int64
-		end  bool
+		at   int64
 		node int32
 	}
 	evs := make([]event, 0, 2*len(sp))
@@ -249,34 +222,31 @@ func (c *checker) orderEdges(g *depGraph) {
 		if s.start < 0 {
 			continue
 		}
-		evs = append(evs, event{s.start, false, s.node})
+		evs = append(evs, event{s.start << 1, s.node})
 		if s.end >= 0 {
-			evs = append(evs, event{s.end, true, s.node})
+			evs = append(evs, event{s.end<<1 | 1, s.node})
 		}
 	}
-	// At equal times starts come first: realtime order is strict.
-	sort.Slice(evs, func(i, j int) bool {
-		return evs[i].t < evs[j].t || (evs[i].t == evs[j].t && !evs[i].end && evs[j].end)
-	})
-	preds := make(map[int32][]int32) // node → the frontier when it started, until it ends
+	slices.SortFunc(evs, func(a, b event) int { return cmp.Compare(a.at, b.at) })
+	// A node's predecessors are the realtime edges linked when it started: pending[lo:hi].
+	rt := &g.pending[edgeRealtime]
+	predLo, predHi := make([]int32, g.n), make([]int32, g.n)
 	var frontier []int32
 	in := make([]bool, g.n)
 	for _, e := range evs {
-		if !e.end {
-			ps := make([]int32, 0, len(frontier))
+		if e.at&1 == 0 {
+			predLo[e.node] = int32(len(*rt))
 			for _, f := range frontier {
 				if in[f] {
 					g.link(edgeRealtime, f, e.node)
-					ps = append(ps, f)
 				}
 			}
-			preds[e.node] = ps
+			predHi[e.node] = int32(len(*rt))
 			continue
 		}
-		for _, f := range preds[e.node] {
-			in[f] = false
+		for _, pe := range (*rt)[predLo[e.node]:predHi[e.node]] {
+			in[pe>>32] = false
 		}
-		delete(preds, e.node)
 		in[e.node] = true
 		live := frontier[:0]
 		for _, f := range frontier {

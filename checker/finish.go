@@ -93,8 +93,7 @@ func (c *checker) passed(v *value) bool {
 func (c *checker) valueAnalyses() {
 	// lastAck is the highest ack offset so far per (producer session, partition), + 1.
 	lastAck := newPairTable(len(c.sessIDs), len(c.parts))
-	// txnLast is the offset of each transaction's previous send per partition, + 1.
-	txnLast := newPairTable(len(c.txns), len(c.parts))
+	txnLast := &txnCursors{nparts: len(c.parts), byProc: map[int32]*txnCursor{}}
 	rc := c.readCommitted()
 	for i := range c.vals.len() {
 		id := int32(i)
@@ -177,12 +176,13 @@ func (c *checker) valueAnalyses() {
 // txnSendOrder compares a transactional send with its transaction's previous send to the
 // same partition: IntNonmonotonicSend when it was acknowledged below it (the result is
 // true), IntSendSkip when an existing offset of another writer lies between them.
-func (c *checker) txnSendOrder(txnLast *pairTable, id int32, v *value) bool {
+func (c *checker) txnSendOrder(txnLast *txnCursors, id int32, v *value) bool {
 	if v.txn < 0 || v.ackOffset < 0 {
 		return false
 	}
 	p := c.parts[v.ackPart]
-	prev1 := txnLast.get(v.txn, v.ackPart)
+	cur := txnLast.of(v.proc, v.txn)
+	prev1 := cur.last[v.ackPart]
 	if prev := prev1 - 1; prev1 > 0 && v.ackOffset < prev {
 		c.an.add(IntNonmonotonicSend, func() Example {
 			return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, v.ackOffset},
@@ -206,8 +206,48 @@ func (c *checker) txnSendOrder(txnLast *pairTable, id int32, v *value) bool {
 			})
 		}
 	}
-	txnLast.set(v.txn, v.ackPart, v.ackOffset+1)
+	cur.set(v.ackPart, v.ackOffset+1)
 	return false
+}
+
+// txnCursors hold, per sending process, the offset of its transaction's previous send to each
+// partition: a producer runs one transaction at a time and values come in invoke order, so
+// the sends of one transaction are consecutive among its process's sends. Memory is
+// processes × partitions, not transactions × partitions.
+type txnCursors struct {
+	nparts int
+	byProc map[int32]*txnCursor
+}
+
+// txnCursor is one process's current transaction and, per partition id, the offset of its
+// previous send there + 1 (0: none); touched lists the partitions to clear for the next.
+type txnCursor struct {
+	txn     int32
+	last    []int64
+	touched []int32
+}
+
+// of returns proc's cursor, reset when txn is not the transaction it followed.
+func (t *txnCursors) of(proc, txn int32) *txnCursor {
+	c := t.byProc[proc]
+	if c == nil {
+		c = &txnCursor{txn: -1, last: make([]int64, t.nparts)}
+		t.byProc[proc] = c
+	}
+	if c.txn != txn {
+		for _, p := range c.touched {
+			c.last[p] = 0
+		}
+		c.txn, c.touched = txn, c.touched[:0]
+	}
+	return c
+}
+
+func (c *txnCursor) set(part int32, next int64) {
+	if c.last[part] == 0 {
+		c.touched = append(c.touched, part)
+	}
+	c.last[part] = next
 }
 
 // reorders walks each partition's log in offset order, checking per-key real-time and

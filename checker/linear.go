@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"sort"
 	"strings"
 	"sync"
@@ -35,9 +34,11 @@ type LinearOptions struct {
 	// every send below it, so the windows are independent (see linWindow); at 4×WindowSends
 	// it ends regardless, carrying the earliest time its first send can take effect.
 	WindowSends int
-	// MemoryBudget bounds the Go heap while windows are searched, in bytes; default 1 GiB. A
-	// window that would start above it is unknown, as is every later window of its
-	// partition.
+	// MemoryBudget bounds the Go heap while windows are searched, in bytes; default 1 GiB.
+	// When the heap passes it during a search and the live heap, after a collection, is still
+	// above three quarters of it, the search with the most steps is stopped (see heapGuard)
+	// and its window is unknown; so is a window that would start in that state. Either way
+	// the partition's later windows are left unsearched.
 	MemoryBudget uint64
 	// Parallel is how many partitions are checked at once; default GOMAXPROCS.
 	Parallel int
@@ -383,6 +384,7 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 	})
 	res := &LinearResult{Result: LinearOK, Partitions: make([]LinearPartition, len(l.order))}
 	model := logModel.toPorcupine()
+	guard := newHeapGuard(opts.MemoryBudget)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
@@ -393,7 +395,7 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			lp, err := checkPartition(model, l.parts[k], l.names, l.faults, opts)
+			lp, err := checkPartition(model, guard, l.parts[k], l.names, l.faults, opts)
 			mu.Lock()
 			defer mu.Unlock()
 			res.Partitions[i] = lp
@@ -423,42 +425,37 @@ func CheckLinearizable(r *history.Reader, opts LinearOptions) (*LinearResult, er
 	return res, nil
 }
 
-// heapBytes reads the bytes of live and not yet swept heap objects, without stopping the
-// world.
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s[0].Value.Uint64()
-}
-
 // checkPartition checks the windows of one partition in offset order, stopping at the first
 // that is not ok.
-func checkPartition(model porcupine.Model, p *partOps, names []string, faults []FaultWindow, opts LinearOptions) (LinearPartition, error) {
+func checkPartition(model porcupine.Model, guard *heapGuard, p *partOps, names []string, faults []FaultWindow, opts LinearOptions) (LinearPartition, error) {
 	t0 := time.Now()
 	deadline := t0.Add(opts.Timeout)
 	lp := LinearPartition{Topic: p.key.topic, Partition: p.key.p, Result: LinearOK}
 	ws := splitWindows(p, opts.WindowSends)
 	lp.Windows = len(ws)
+	budget := opts.MemoryBudget >> 20
 	for wi := range ws {
 		w := &ws[wi]
-		ops, why := w.ops(p, names)
+		ops, why, evidence := w.ops(p, names)
 		lp.Ops += len(ops)
 		left := time.Until(deadline)
-		switch {
-		case why != "":
+		if why != "" {
 			lp.Result, lp.Reason = LinearIllegal, why
-		case left <= 0:
+		} else if left <= 0 {
 			lp.Result, lp.Reason = LinearUnknown, fmt.Sprintf("the %s budget ran out before window %d of %d", opts.Timeout, wi+1, len(ws))
-		case heapBytes() > opts.MemoryBudget:
-			lp.Result, lp.Reason = LinearUnknown, fmt.Sprintf("the heap exceeded the %d MiB budget before window %d of %d", opts.MemoryBudget>>20, wi+1, len(ws))
-		default:
-			switch porcupine.CheckOperationsTimeout(model, ops, left) {
-			case porcupine.Ok:
+		} else if live, over := guard.overBefore(); over {
+			lp.Result, lp.Reason = LinearUnknown, fmt.Sprintf("the live heap was %d MiB, near the %d MiB budget, before window %d of %d", live>>20, budget, wi+1, len(ws))
+		} else {
+			s := guard.start()
+			res := porcupine.CheckOperationsTimeout(s.model(model), ops, left)
+			guard.done(s)
+			switch {
+			case s.stop.Load():
+				lp.Result = LinearUnknown
+				lp.Reason = fmt.Sprintf("the live heap reached %d MiB of the %d MiB budget in window %d of %d (%d operations), so its search was stopped", s.heap.Load()>>20, budget, wi+1, len(ws), len(ops))
+			case res == porcupine.Ok:
 				continue
-			case porcupine.Illegal:
+			case res == porcupine.Illegal:
 				lp.Result = LinearIllegal
 				lp.Reason = fmt.Sprintf("window %d of %d (%d operations) has no linearization", wi+1, len(ws), len(ops))
 			default:
@@ -467,8 +464,11 @@ func checkPartition(model porcupine.Model, p *partOps, names []string, faults []
 			}
 		}
 		lp.Offsets = []int64{w.first, w.last}
-		if lp.Result == LinearIllegal && why == "" && opts.OutDir != "" {
-			path, err := visualize(model, p.key, ops, faults, opts)
+		if why != "" {
+			ops = evidence
+		}
+		if lp.Result == LinearIllegal && len(ops) > 0 && opts.OutDir != "" {
+			path, err := visualize(model, guard, p.key, ops, faults, opts)
 			if err != nil {
 				return lp, err
 			}
@@ -481,10 +481,13 @@ func checkPartition(model porcupine.Model, p *partOps, names []string, faults []
 }
 
 // visualize writes porcupine's HTML visualisation of an illegal window, annotated with the
-// fault windows, and returns its path ("" when the verbose check does not confirm it).
-func visualize(model porcupine.Model, k tpKey, ops []porcupine.Operation, faults []FaultWindow, opts LinearOptions) (string, error) {
-	vres, info := porcupine.CheckOperationsVerbose(model, ops, opts.Timeout)
-	if vres != porcupine.Illegal {
+// fault windows, and returns its path ("" when the verbose check, under the heap guard, does
+// not confirm it).
+func visualize(model porcupine.Model, guard *heapGuard, k tpKey, ops []porcupine.Operation, faults []FaultWindow, opts LinearOptions) (string, error) {
+	s := guard.start()
+	vres, info := porcupine.CheckOperationsVerbose(s.model(model), ops, opts.Timeout)
+	guard.done(s)
+	if vres != porcupine.Illegal || s.stop.Load() {
 		return "", nil
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -171,7 +172,118 @@ func TestLinearBudget(t *testing.T) {
 	h.invoke(0, "0-0")
 	h.ack(0, "0-0", history.OK, 0)
 	res = h.check(t, LinearOptions{MemoryBudget: 1})
-	if p := res.Partitions[0]; p.Result != LinearUnknown || !strings.Contains(p.Reason, "heap exceeded") {
+	if p := res.Partitions[0]; p.Result != LinearUnknown || !strings.Contains(p.Reason, "live heap") {
 		t.Fatalf("want unknown with a memory reason, got %+v", p)
+	}
+}
+
+// TestLinearHeapGuardStopsOneSearch: a window whose search grows without bound — 40 polls
+// concurrent with everything, which porcupine orders in every one of their 2^40 subsets before
+// it gives up on a poll no order allows — is stopped by the heap guard long before its time
+// budget and its partition ends unknown with the reason, while an ordinary partition checked
+// beside it ends ok; the process stays under 2 GiB.
+func TestLinearHeapGuardStopsOneSearch(t *testing.T) {
+	resetPeakRSS(t)
+	h := newLinHistory("all")
+	send := func(typ history.Type, p int32, v string, off int64) {
+		h.emit(history.Event{Process: int(p), Type: typ, F: history.FSend, Topic: "t", Partition: p, Value: v, Offset: off})
+	}
+	for i := range 50 { // partition 1: ordinary
+		v := fmt.Sprintf("1-%d", i)
+		send(history.Invoke, 1, v, -1)
+		send(history.OK, 1, v, int64(i))
+	}
+	h.poll(500, []history.Record{{Partition: 1, Offset: 0, Value: "1-0"}, {Partition: 1, Offset: 1, Value: "1-1"}})
+	const polls = 40
+	send(history.Invoke, 0, "0-0", -1)
+	for p := range polls + 1 {
+		h.emit(history.Event{Process: 100 + p, Type: history.Invoke, F: history.FPoll, Topic: "t", Partition: -1, Offset: -1})
+	}
+	send(history.OK, 0, "0-0", 0)
+	for p := range polls + 1 {
+		v := "0-0"
+		if p == polls {
+			v = "never-sent"
+		}
+		h.emit(history.Event{Process: 100 + p, Type: history.OK, F: history.FPoll, Topic: "t", Partition: -1, Offset: -1,
+			Records: []history.Record{{Partition: 0, Offset: 0, Value: v}}})
+	}
+	// Later sends in the same window make each state porcupine keeps larger (a bitset over
+	// every operation of the window), so the budget fills sooner.
+	for i := 1; i <= 2000; i++ {
+		v := fmt.Sprintf("0-%d", i)
+		send(history.Invoke, 0, v, -1)
+		send(history.OK, 0, v, int64(i))
+	}
+	if err := h.w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const budget = 64 << 20
+	start := time.Now()
+	res, err := CheckLinearizable(history.NewReader(&h.buf, "h"), LinearOptions{Timeout: 5 * time.Minute, MemoryBudget: budget, WindowSends: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if len(res.Partitions) != 2 {
+		t.Fatalf("want two partitions, got %+v", res.Partitions)
+	}
+	bad, good := res.Partitions[0], res.Partitions[1]
+	if bad.Result != LinearUnknown || !strings.Contains(bad.Reason, "search was stopped") || good.Result != LinearOK {
+		t.Fatalf("want t/0 unknown (search stopped) and t/1 ok, got %+v", res.Partitions)
+	}
+	rss := peakRSS()
+	t.Logf("%s in %s; peak RSS %d MiB", bad.Reason, took.Round(time.Millisecond), rss>>20)
+	if took > 2*time.Minute || rss > 2<<30 {
+		t.Fatalf("took %s with a peak RSS of %d MiB, want the search stopped by the heap budget under 2 GiB", took, rss>>20)
+	}
+}
+
+// resetPeakRSS resets the process's peak resident set size (VmHWM), so peakRSS measures what
+// follows; where the kernel refuses, peakRSS keeps the whole process's peak, a stricter bound.
+func resetPeakRSS(t *testing.T) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Logf("peak RSS not reset (%v): measuring the whole test process", err)
+	}
+}
+
+// TestLinearTwoSendsAtOneOffset: a batch of 100 records acknowledged at offsets that another
+// batch, concurrent with it, also took (a broker or proxy that acknowledged records it never
+// wrote) is illegal at once, where a search would try both orders of each of the 100 pairs;
+// the visualisation shows the two sends of the first shared offset and what was read there.
+func TestLinearTwoSendsAtOneOffset(t *testing.T) {
+	h := newLinHistory("all")
+	const n = 100
+	var recs []history.Record
+	for i := range n {
+		h.invoke(1, fmt.Sprintf("1-%d", i))
+		h.invoke(2, fmt.Sprintf("2-%d", i))
+	}
+	for i := range n {
+		h.ack(1, fmt.Sprintf("1-%d", i), history.OK, int64(i)) // never written
+	}
+	for i := range n {
+		h.ack(2, fmt.Sprintf("2-%d", i), history.OK, int64(i))
+		recs = append(recs, history.Record{Partition: 0, Offset: int64(i), Value: fmt.Sprintf("2-%d", i)})
+	}
+	h.poll(3, recs)
+	dir := t.TempDir()
+	start := time.Now()
+	res := h.check(t, LinearOptions{Timeout: time.Minute, OutDir: dir})
+	p := res.Partitions[0]
+	if p.Result != LinearIllegal || !strings.Contains(p.Reason, `offset 0 was written by two sends, "1-0" and "2-0"`) {
+		t.Fatalf("want illegal for two sends at offset 0, got %+v", p)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s", d)
+	}
+	html, err := os.ReadFile(p.Visualization)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"send(1-0)", "send(2-0)", "0:2-0"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("visualisation lacks %q", want)
+		}
 	}
 }

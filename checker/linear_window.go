@@ -113,15 +113,25 @@ func (w *linWindow) idx(off int64) int32 {
 }
 
 // ops builds the window's porcupine operations. why is set instead when the window is
-// illegal before any search: its first send returned before the earliest time it could
-// take effect.
-func (w *linWindow) ops(p *partOps, names []string) (ops []porcupine.Operation, why string) {
+// illegal before any search, and evidence then holds the few operations that show it, for
+// the visualisation (nil when there are none): two sends placed at one offset, which no
+// linearization of a log can hold (logModel appends each send at the next offset once; a
+// search would have to try both orders of every such pair before giving up, exponential
+// when a broker or proxy acknowledged a whole batch at offsets others took), or a first send
+// that returned before the earliest time it could take effect.
+func (w *linWindow) ops(p *partOps, names []string) (ops []porcupine.Operation, why string, evidence []porcupine.Operation) {
+	for i := w.sendLo + 1; i < w.sendHi; i++ {
+		if a, b := p.sends[i-1], p.sends[i]; a.off == b.off {
+			return nil, fmt.Sprintf("offset %d was written by two sends, %q and %q, and a log holds one record per offset", a.off, names[a.value], names[b.value]),
+				conflictOps(p, i-1, i, names)
+		}
+	}
 	for i := w.sendLo; i < w.sendHi; i++ {
 		s := p.sends[i]
 		call := s.call
 		if i == w.sendLo && w.clamp > call {
 			if w.clamp > s.ret {
-				return nil, fmt.Sprintf("offset %d was written by a send that returned at t=%d, before a send at a lower offset was invoked (t=%d)", s.off, s.ret, w.clamp)
+				return nil, fmt.Sprintf("offset %d was written by a send that returned at t=%d, before a send at a lower offset was invoked (t=%d)", s.off, s.ret, w.clamp), nil
 			}
 			call = w.clamp
 		}
@@ -139,5 +149,28 @@ func (w *linWindow) ops(p *partOps, names []string) (ops []porcupine.Operation, 
 		ops = append(ops, porcupine.Operation{ClientId: int(pl.client), Call: pl.call, Return: pl.ret,
 			Input: logInput{}, Output: logOutput{records: recs}})
 	}
-	return ops, ""
+	return ops, "", nil
+}
+
+// conflictOps are the operations that show two sends, p.sends[a] and p.sends[b], placed at
+// one offset: the two sends and the polls that read that offset, as a log of that offset
+// alone, which porcupine finds illegal at once.
+func conflictOps(p *partOps, a, b int, names []string) []porcupine.Operation {
+	off := p.sends[a].off
+	var ops []porcupine.Operation
+	for _, s := range []linSend{p.sends[a], p.sends[b]} {
+		ops = append(ops, porcupine.Operation{ClientId: int(s.client), Call: s.call, Return: s.ret,
+			Input: logInput{send: true, value: s.value, name: names[s.value]}, Output: logOutput{offset: off}})
+	}
+	for i := range p.polls {
+		pl := &p.polls[i]
+		for _, r := range pl.recs {
+			if r.off == off {
+				ops = append(ops, porcupine.Operation{ClientId: int(pl.client), Call: pl.call, Return: pl.ret, Input: logInput{},
+					Output: logOutput{records: []linRecord{{offset: off, value: r.value, name: names[r.value]}}}})
+				break
+			}
+		}
+	}
+	return ops
 }

@@ -130,9 +130,14 @@ func (l *pagedLog) scan(lo, hi int64, f func(off int64, id int32) bool) {
 	for ; i < len(l.sorted) && l.sorted[i] <= hi>>pageBits; i++ {
 		k := l.sorted[i]
 		pg := l.page(k<<pageBits, false)
-		for j, v := range pg {
+		j0 := 0
+		if k == lo>>pageBits {
+			j0 = int(lo & (1<<pageBits - 1))
+		}
+		for j := j0; j < len(pg); j++ {
+			v := pg[j]
 			off := k<<pageBits | int64(j)
-			if v == 0 || off < lo {
+			if v == 0 {
 				continue
 			}
 			if off > hi {

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// WriteSummary writes a human summary of r in aligned columns: run, counts, anomalies,
-// guarantees with their verdicts, and the examples of every anomaly found.
+// WriteSummary writes a human summary of r in aligned columns: run, counts, anomalies
+// (informational ones marked, with their reason beside their examples), guarantees with
+// their verdicts, and the examples of every anomaly found.
 func WriteSummary(w io.Writer, r *Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "History\t%s\n", r.File)
@@ -35,7 +36,11 @@ func WriteSummary(w io.Writer, r *Result) error {
 	}
 	fmt.Fprintf(tw, "\nAnomaly\tCount\n")
 	for _, n := range AnomalyNames {
-		fmt.Fprintf(tw, "  %s\t%d\n", n, r.Count(n))
+		note := ""
+		if a := r.Anomalies[n]; a != nil && a.Informational != "" {
+			note = "\tinformational"
+		}
+		fmt.Fprintf(tw, "  %s\t%d%s\n", n, r.Count(n), note)
 	}
 	if l := r.Linearizable; l != nil {
 		fmt.Fprintf(tw, "\nLinearizable [result, partitions, illegal, unknown, elapsed]\t%s, %d, %d, %d, %s\n",
@@ -64,6 +69,9 @@ func WriteSummary(w io.Writer, r *Result) error {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s: %d (showing %d)\n", n, a.Count, len(a.Examples))
+		if a.Informational != "" {
+			fmt.Fprintf(w, "  informational, judges nothing: %s\n", a.Informational)
+		}
 		for _, ex := range a.Examples {
 			fmt.Fprintf(w, "  value %q %s/%d offsets %v t=[%s, %s] process %d faults %v: %s\n", ex.Value, ex.Topic, ex.Partition,
 				ex.Offsets, time.Duration(ex.Start), time.Duration(ex.End), ex.Process, ex.Faults, ex.Detail)

@@ -184,18 +184,6 @@ var guaranteeTable = []rule{
 			}
 			return false, "isolation.level is not read_committed"
 		},
-		unknown: func(r *Result) string {
-			if r.Graph == nil {
-				return ""
-			}
-			var why []string
-			for _, n := range []string{G1c, G1cProcess, G1cRealtime} {
-				if s, ok := r.Graph.Skipped[n]; ok {
-					why = append(why, n+" not searched: "+s)
-				}
-			}
-			return strings.Join(why, "; ")
-		},
 	},
 	{
 		name: "min-insync-enforced", claim: "acks=all writes are refused while the ISR is below min.insync.replicas",

@@ -152,3 +152,26 @@ func TestExactlyOnceVerdict(t *testing.T) {
 		})
 	}
 }
+
+// TestInformationalJudgesNothing: an informational anomaly carries its reason in the result
+// and no guarantee forbids it, so a history full of them still passes.
+func TestInformationalJudgesNothing(t *testing.T) {
+	for _, row := range guaranteeTable {
+		for _, a := range row.forbids {
+			if Informational[a] != "" {
+				t.Errorf("guarantee %s forbids informational anomaly %s", row.name, a)
+			}
+		}
+	}
+	res, err := CheckFile("testdata/int-send-skip-bad.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := res.Anomalies[IntSendSkip]
+	if a.Count == 0 || a.Informational == "" || res.Failed() {
+		t.Fatalf("int-send-skip: count %d, informational %q, verdict %s", a.Count, a.Informational, res.Verdict)
+	}
+	if res.Anomalies[Lost].Informational != "" {
+		t.Errorf("lost is labelled informational")
+	}
+}

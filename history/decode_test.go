@@ -183,6 +183,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 		{Index: 2, Time: 9, Process: 3, Type: OK, F: FSend, Topic: "t", Partition: 2, Value: "3-2", Offset: 41},
 		{Index: 3, Time: 10, Process: 10, Type: OK, F: FPoll, Topic: "t", Partition: -1, Offset: -1, Records: []Record{{2, 41, "3-1"}, {2, 42, ""}, {1, 7, "x"}}},
 		{Index: 4, Time: 11, Process: -2, Type: OK, F: FPoll, Topic: "u", Partition: -1, Offset: -1, Records: []Record{}},
+		{Index: 5, Time: 12, Process: 4, Type: OK, F: FSend, Topic: "t", Partition: 0, Key: "k", Value: "4-1", Offset: 7, TxnID: 12345678901},
 	}
 	for i, e := range events {
 		line, _ := appendEvent(nil, &e)
@@ -214,6 +215,7 @@ func FuzzFastPath(f *testing.F) {
 	}
 	f.Add([]byte(`{"i":123456789012,"t":-9,"p":7,"type":"ok","f":"commit","offsets":[[1,99999999],[2,0]]}`))
 	f.Add([]byte(`{"i":1,"t":2,"p":3,"type":"fail","f":"send","topic":"t","partition":0,"key":"k","value":"v","offset":-1,"error":"NOT_LEADER_OR_FOLLOWER"}`))
+	f.Add([]byte(`{"i":1,"t":2,"p":3,"type":"ok","f":"send","topic":"t","partition":0,"key":"k","value":"v","offset":4,"txn_id":9}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var fast Event
 		d := decoder{}

@@ -18,7 +18,7 @@ func (d *decoder) decodeFast(line []byte, e *Event) bool {
 
 // fastPrefix parses the event that starts b in the Writer's layout: the head fields i, t, p,
 // type and f in that order, then any of the fields the load generator writes on every record
-// (topic, partition, key, value, offset, error, records, offsets), with no whitespace and
+// (topic, partition, key, value, offset, error, records, offsets, txn_id), with no whitespace and
 // strings without escapes. It returns the length of the event's JSON object, which is either
 // all of b or followed by a newline, so a block of lines is parsed without splitting it first.
 // It returns false for anything else (nested objects, escapes, other fields, a '\r' before the
@@ -53,14 +53,18 @@ func (d *decoder) fastPrefix(b []byte, e *Event) (int, bool) {
 		var s []byte
 		switch b[i+2] {
 		case 't':
-			if !litTopic.at(b, i) {
-				return 0, false
-			}
-			if s, i, ok = fastStr(b, i+9); ok {
-				if string(s) != d.topic {
-					d.topic = d.internBytes(s)
+			switch {
+			case litTopic.at(b, i):
+				if s, i, ok = fastStr(b, i+9); ok {
+					if string(s) != d.topic {
+						d.topic = d.internBytes(s)
+					}
+					e.Topic = d.topic
 				}
-				e.Topic = d.topic
+			case litTxnID.at(b, i):
+				e.TxnID, i, ok = swarInt(b, i+10)
+			default:
+				return 0, false
 			}
 		case 'p':
 			if !litPartition.at(b, i) {
@@ -163,6 +167,7 @@ var (
 	litOffsets   = newLiteral(`,"offsets":`)
 	litError     = newLiteral(`,"error":`)
 	litRecords   = newLiteral(`,"records":`)
+	litTxnID     = newLiteral(`,"txn_id":`)
 )
 
 // A commonName is a name a string field usually holds, recognized by its quoted bytes.

@@ -188,7 +188,10 @@ func bareFranzRate(b *testing.B, bootstrap []string, topic string, rate float64)
 
 // bareSaramaRate is bareFranzRate with a plain Sarama AsyncProducer.
 func bareSaramaRate(b *testing.B, bootstrap []string, topic string, rate float64) (float64, [2]float64) {
-	cfg := saramaProducerConfig(benchProducerSettings(b, "sarama", bootstrap))
+	cfg, err := saramaProducerConfig(benchProducerSettings(b, "sarama", bootstrap))
+	if err != nil {
+		b.Fatal(err)
+	}
 	ap, err := sarama.NewAsyncProducer(bootstrap, cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -347,7 +350,7 @@ func resetTopics(b *testing.B, bootstrap []string, driver string) {
 	if driver == "" {
 		return
 	}
-	drv, err := NewDriver(driver, bootstrap)
+	drv, err := NewDriver(driver, bootstrap, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 			parts = append(parts, p)
 		}
 		slices.Sort(parts)
-		c, err := drv.NewConsumer(ConsumerSettings{Bootstrap: r.opts.Bootstrap, ClientID: "kchaos-drain", Topic: topic,
+		c, err := drv.NewConsumer(ConsumerSettings{Bootstrap: r.opts.Bootstrap, Client: r.opts.Client, ClientID: "kchaos-drain", Topic: topic,
 			Partitions: parts, FromStart: true, ReadCommitted: readCommitted})
 		if err != nil {
 			return int64(len(seen)), fmt.Errorf("loadgen: drain %s: %w", topic, err)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kchaos/kchaos/clientconfig"
 	"github.com/kchaos/kchaos/workloads"
 )
 
@@ -99,6 +100,8 @@ type Fetched struct {
 // ProducerSettings configure a producer client.
 type ProducerSettings struct {
 	Bootstrap []string
+	// Client says how to connect (TLS, SASL); nil is plaintext.
+	Client *clientconfig.Config
 	// ClientID names the client in broker logs.
 	ClientID string
 	// TransactionalID is the producer's transactional.id when ProducerConfig.Transactional.
@@ -119,8 +122,10 @@ type TxnProducer interface {
 // ConsumerSettings configure a consumer client.
 type ConsumerSettings struct {
 	Bootstrap []string
-	ClientID  string
-	Topic     string
+	// Client says how to connect (TLS, SASL); nil is plaintext.
+	Client   *clientconfig.Config
+	ClientID string
+	Topic    string
 	// Group is the consumer group id. In assign mode it is used only to commit and to find
 	// the starting offsets; empty means no commits and reading from the start.
 	Group string
@@ -136,15 +141,33 @@ type ConsumerSettings struct {
 	InstanceID      string
 	SessionTimeout  time.Duration
 	MaxPollInterval time.Duration
+	// HeartbeatInterval, FetchMinBytes, FetchMaxBytes, MaxPartitionFetchBytes and
+	// MaxPollRecords are Kafka's heartbeat.interval.ms, fetch.min.bytes, fetch.max.bytes,
+	// max.partition.fetch.bytes and max.poll.records; 0 leaves the driver's default.
+	HeartbeatInterval      time.Duration
+	FetchMinBytes          int32
+	FetchMaxBytes          int32
+	MaxPartitionFetchBytes int32
+	MaxPollRecords         int
+	// FetchMaxWait is fetch.max.wait.ms; default 100ms.
+	FetchMaxWait time.Duration
 }
 
-// NewDriver returns the driver named by a workload ("franz-go" or "sarama").
-func NewDriver(name string, bootstrap []string) (Driver, error) {
+// fetchSettings copies the consumer fetch settings of a workload into s.
+func (s *ConsumerSettings) fetchSettings(c workloads.ConsumerConfig) {
+	s.HeartbeatInterval, s.FetchMaxWait = time.Duration(c.HeartbeatInterval), time.Duration(c.FetchMaxWait)
+	s.FetchMinBytes, s.FetchMaxBytes = int32(c.FetchMinBytes), int32(c.FetchMaxBytes)
+	s.MaxPartitionFetchBytes, s.MaxPollRecords = int32(c.MaxPartitionFetchBytes), c.MaxPollRecords
+}
+
+// NewDriver returns the driver named by a workload ("franz-go" or "sarama"), whose admin
+// client connects as client says (nil: plaintext).
+func NewDriver(name string, bootstrap []string, client *clientconfig.Config) (Driver, error) {
 	switch name {
 	case "franz-go", "":
-		return newFranzDriver(bootstrap)
+		return newFranzDriver(bootstrap, client)
 	case "sarama":
-		return newSaramaDriver(bootstrap)
+		return newSaramaDriver(bootstrap, client)
 	}
 	return nil, fmt.Errorf("loadgen: unknown driver %q; allowed: franz-go, sarama", name)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kchaos/kchaos/clientconfig"
 )
 
 // franzDriver runs clients of github.com/twmb/franz-go (kgo).
@@ -22,8 +24,8 @@ type franzDriver struct {
 
 var _ Driver = (*franzDriver)(nil)
 
-func newFranzDriver(bootstrap []string) (*franzDriver, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...))
+func newFranzDriver(bootstrap []string, client *clientconfig.Config) (*franzDriver, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap...)}, client.FranzOpts()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: franz-go admin client: %w", err)
 	}
@@ -223,6 +225,7 @@ func franzProducerOpts(p ProducerSettings) []kgo.Opt {
 		kgo.MaxBufferedRecords(1 << 16),
 	}
 	opts = append(opts, franzRecoveryOpts()...)
+	opts = append(opts, p.Client.FranzOpts()...)
 	switch p.Acks {
 	case "0":
 		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
@@ -304,12 +307,30 @@ func (d *franzDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
 // franzConsumerOpts returns a consumer without its client and the kgo options of its client.
 func franzConsumerOpts(c ConsumerSettings) (*franzConsumer, []kgo.Opt) {
 	fc := &franzConsumer{topic: c.Topic, group: c.Group, assigned: map[int32]bool{}}
+	fc.maxPoll = c.MaxPollRecords
+	wait := c.FetchMaxWait
+	if wait <= 0 {
+		wait = 100 * time.Millisecond
+	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Bootstrap...),
 		kgo.ClientID(c.ClientID),
-		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.FetchMaxWait(wait),
 	}
 	opts = append(opts, franzRecoveryOpts()...)
+	opts = append(opts, c.Client.FranzOpts()...)
+	if c.FetchMinBytes > 0 {
+		opts = append(opts, kgo.FetchMinBytes(c.FetchMinBytes))
+	}
+	if c.FetchMaxBytes > 0 {
+		opts = append(opts, kgo.FetchMaxBytes(c.FetchMaxBytes))
+	}
+	if c.MaxPartitionFetchBytes > 0 {
+		opts = append(opts, kgo.FetchMaxPartitionBytes(c.MaxPartitionFetchBytes))
+	}
+	if c.HeartbeatInterval > 0 && c.Partitions == nil {
+		opts = append(opts, kgo.HeartbeatInterval(c.HeartbeatInterval))
+	}
 	if c.ReadCommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
@@ -353,6 +374,8 @@ type franzConsumer struct {
 	group   string
 	grouped bool
 	topicID [16]byte
+	// maxPoll bounds the records of one poll (max.poll.records); 0: all buffered.
+	maxPoll int
 
 	mu       sync.Mutex // guards assigned, changed
 	assigned map[int32]bool
@@ -382,7 +405,12 @@ func (c *franzConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, e
 		c.cl.AllowRebalance()
 	}
 	pctx, cancel := context.WithTimeout(ctx, wait)
-	fs := c.cl.PollFetches(pctx)
+	var fs kgo.Fetches
+	if c.maxPoll > 0 {
+		fs = c.cl.PollRecords(pctx, c.maxPoll)
+	} else {
+		fs = c.cl.PollFetches(pctx)
+	}
 	cancel()
 	var out Polled
 	if fs.IsClientClosed() {

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kchaos/kchaos/clientconfig"
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/rundir"
 	"github.com/kchaos/kchaos/workloads"
@@ -28,6 +29,8 @@ import (
 type Options struct {
 	// Bootstrap lists the cluster's brokers (host:port).
 	Bootstrap []string
+	// Client says how every client of the run connects (TLS, SASL); nil is plaintext.
+	Client *clientconfig.Config
 	// OutDir receives series.json, result.json and HdrHistogram interval logs
 	// (publish-latency.hlog, publish-delay.hlog, end-to-end.hlog); empty writes none.
 	OutDir string
@@ -146,7 +149,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 	}
 	if drv == nil {
 		var err error
-		if drv, err = NewDriver(cfg.Driver, opts.Bootstrap); err != nil {
+		if drv, err = NewDriver(cfg.Driver, opts.Bootstrap, opts.Client); err != nil {
 			return nil, err
 		}
 		defer drv.Close()
@@ -196,11 +199,12 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 			groups = append(groups, pos)
 			for ci := range cfg.ConsumerPerSubscription {
 				set := ConsumerSettings{
-					Bootstrap: opts.Bootstrap, ClientID: fmt.Sprintf("kchaos-c%d", proc), Topic: topic, Group: group,
+					Bootstrap: opts.Bootstrap, Client: opts.Client, ClientID: fmt.Sprintf("kchaos-c%d", proc), Topic: topic, Group: group,
 					AutoCommit: cfg.Consumer.Commit == workloads.CommitAuto, AutoCommitInterval: time.Duration(cfg.Consumer.AutoCommitInterval),
 					ReadCommitted: cfg.Consumer.IsolationLevel == "read_committed", SessionTimeout: time.Duration(cfg.Consumer.SessionTimeout),
 					MaxPollInterval: time.Duration(cfg.Consumer.MaxPollInterval),
 				}
+				set.fetchSettings(cfg.Consumer)
 				if cfg.Consumer.StaticMembership {
 					set.InstanceID = fmt.Sprintf("%s-%d", group, ci)
 				}
@@ -216,7 +220,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 				if transform {
 					ct.lagOnProcess = true
 					tt := &transformTask{consumerTask: *ct, tdrv: tdrv, outTopic: outputs[ti], tset: TransformSettings{Consumer: set,
-						Producer: ProducerSettings{Bootstrap: opts.Bootstrap, ClientID: set.ClientID, TransactionalID: fmt.Sprintf("kchaos-%s-t%d", r.runName, proc),
+						Producer: ProducerSettings{Bootstrap: opts.Bootstrap, Client: opts.Client, ClientID: set.ClientID, TransactionalID: fmt.Sprintf("kchaos-%s-t%d", r.runName, proc),
 							ProducerConfig: cfg.Producer},
 						Transactional: cfg.Consumer.Commit == workloads.CommitTransactional}}
 					tt.tcl, err = tdrv.NewTransformer(tt.tset)
@@ -264,7 +268,7 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 	for ti, topic := range topics {
 		for pi := range cfg.ProducersPerTopic {
 			p := ti*cfg.ProducersPerTopic + pi
-			cl, err := drv.NewProducer(ProducerSettings{Bootstrap: opts.Bootstrap, ClientID: fmt.Sprintf("kchaos-p%d", p),
+			cl, err := drv.NewProducer(ProducerSettings{Bootstrap: opts.Bootstrap, Client: opts.Client, ClientID: fmt.Sprintf("kchaos-p%d", p),
 				TransactionalID: fmt.Sprintf("kchaos-%s-p%d", r.runName, p), ProducerConfig: cfg.Producer})
 			if err != nil {
 				stopConsumers()
@@ -408,6 +412,9 @@ func (r *runner) writeHeader(topics, outputs []string) {
 	}
 	if len(outputs) > 0 {
 		params["output_topics"] = strings.Join(outputs, ",")
+	}
+	if r.opts.Client != nil {
+		params["security"] = r.opts.Client.String() // protocol, mechanism and user; never a secret
 	}
 	flush, _ := strconv.ParseInt(c.TopicConfigStrings()["flush.messages"], 10, 64)
 	start := time.Now()

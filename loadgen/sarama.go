@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/kchaos/kchaos/clientconfig"
 )
 
 // SaramaVersion is the Kafka protocol version the Sarama driver speaks; default 2.8.0
@@ -27,18 +29,27 @@ type saramaDriver struct {
 
 var _ Driver = (*saramaDriver)(nil)
 
-func saramaConfig(clientID string) *sarama.Config {
+// saramaConfig is the base configuration of every Sarama client: version, client id, and
+// TLS and SASL as client says (nil: plaintext).
+func saramaConfig(clientID string, client *clientconfig.Config) (*sarama.Config, error) {
 	cfg := sarama.NewConfig()
 	cfg.Version = SaramaVersion
 	if clientID != "" {
 		cfg.ClientID = clientID
 	}
 	cfg.Metadata.RefreshFrequency = 10 * time.Second
-	return cfg
+	if err := client.ApplySarama(cfg); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	return cfg, nil
 }
 
-func newSaramaDriver(bootstrap []string) (*saramaDriver, error) {
-	cl, err := sarama.NewClient(bootstrap, saramaConfig("kchaos-admin"))
+func newSaramaDriver(bootstrap []string, client *clientconfig.Config) (*saramaDriver, error) {
+	cfg, err := saramaConfig("kchaos-admin", client)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := sarama.NewClient(bootstrap, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: sarama admin client: %w", err)
 	}
@@ -148,7 +159,11 @@ func (d *saramaDriver) EndOffsets(ctx context.Context, topic string, _ bool) (ma
 }
 
 func (d *saramaDriver) NewProducer(p ProducerSettings) (Producer, error) {
-	ap, err := sarama.NewAsyncProducer(p.Bootstrap, saramaProducerConfig(p))
+	cfg, err := saramaProducerConfig(p)
+	if err != nil {
+		return nil, err
+	}
+	ap, err := sarama.NewAsyncProducer(p.Bootstrap, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: sarama producer: %w", err)
 	}
@@ -160,8 +175,11 @@ func (d *saramaDriver) NewProducer(p ProducerSettings) (Producer, error) {
 }
 
 // saramaProducerConfig is the Sarama configuration of a producer configured from p.
-func saramaProducerConfig(p ProducerSettings) *sarama.Config {
-	cfg := saramaConfig(p.ClientID)
+func saramaProducerConfig(p ProducerSettings) (*sarama.Config, error) {
+	cfg, err := saramaConfig(p.ClientID, p.Client)
+	if err != nil {
+		return nil, err
+	}
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
 	switch p.Acks {
@@ -193,7 +211,7 @@ func saramaProducerConfig(p ProducerSettings) *sarama.Config {
 		"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP, "snappy": sarama.CompressionSnappy,
 		"lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD,
 	}[p.Compression]
-	return cfg
+	return cfg, nil
 }
 
 // saramaProducer wraps an AsyncProducer; each message carries its Outcome in Metadata.
@@ -291,10 +309,25 @@ func (p *saramaProducer) Close() {
 }
 
 func (d *saramaDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
-	cfg := saramaConfig(c.ClientID)
+	cfg, err := saramaConfig(c.ClientID, c.Client)
+	if err != nil {
+		return nil, err
+	}
 	cfg.Consumer.Return.Errors = true
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
+	if c.FetchMaxWait > 0 {
+		cfg.Consumer.MaxWaitTime = c.FetchMaxWait
+	}
+	if c.FetchMinBytes > 0 {
+		cfg.Consumer.Fetch.Min = c.FetchMinBytes
+	}
+	if c.FetchMaxBytes > 0 {
+		cfg.Consumer.Fetch.Max = c.FetchMaxBytes
+	}
+	if c.MaxPartitionFetchBytes > 0 {
+		cfg.Consumer.Fetch.Default = c.MaxPartitionFetchBytes
+	}
 	cfg.Consumer.Offsets.AutoCommit.Enable = c.AutoCommit
 	if c.AutoCommitInterval > 0 {
 		cfg.Consumer.Offsets.AutoCommit.Interval = c.AutoCommitInterval
@@ -306,11 +339,17 @@ func (d *saramaDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
 		cfg.Consumer.Group.Session.Timeout = c.SessionTimeout
 		cfg.Consumer.Group.Heartbeat.Interval = c.SessionTimeout / 10
 	}
+	if c.HeartbeatInterval > 0 {
+		cfg.Consumer.Group.Heartbeat.Interval = c.HeartbeatInterval
+	}
 	if c.MaxPollInterval > 0 {
 		cfg.Consumer.Group.Rebalance.Timeout = c.MaxPollInterval
 	}
 	cfg.Consumer.Group.InstanceId = c.InstanceID
-	sc := &saramaConsumer{topic: c.Topic, auto: c.AutoCommit, msgs: make(chan *sarama.ConsumerMessage, 4096), errs: make(chan error, 64)}
+	sc := &saramaConsumer{topic: c.Topic, auto: c.AutoCommit, msgs: make(chan *sarama.ConsumerMessage, 4096), errs: make(chan error, 64), maxPoll: 10000}
+	if c.MaxPollRecords > 0 {
+		sc.maxPoll = c.MaxPollRecords
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sc.cancel = cancel
 	if c.Partitions != nil {
@@ -344,12 +383,14 @@ func (d *saramaDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
 // saramaConsumer adapts Sarama's push-style consumers to Poll: claims and partition
 // consumers push messages into msgs.
 type saramaConsumer struct {
-	topic  string
-	auto   bool
-	msgs   chan *sarama.ConsumerMessage
-	errs   chan error
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	topic string
+	auto  bool
+	// maxPoll bounds the records of one poll (max.poll.records); default 10000.
+	maxPoll int
+	msgs    chan *sarama.ConsumerMessage
+	errs    chan error
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	group sarama.ConsumerGroup
 	// assign mode
@@ -463,7 +504,7 @@ func (c *saramaConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, 
 	case m := <-c.msgs:
 		add(m)
 	drain:
-		for len(out.Records) < 10000 {
+		for len(out.Records) < c.maxPoll {
 			select {
 			case m := <-c.msgs:
 				add(m)

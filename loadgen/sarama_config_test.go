@@ -26,7 +26,10 @@ func TestSaramaIdempotentConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := ProducerSettings{ClientID: "c", TransactionalID: "tx", ProducerConfig: plan.Configs[0].Producer}
-			cfg := saramaProducerConfig(p)
+			cfg, err := saramaProducerConfig(p)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := cfg.Validate(); err != nil {
 				t.Fatalf("sarama rejects the config: %v", err)
 			}
@@ -44,7 +47,10 @@ func TestSaramaIdempotentConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := saramaProducerConfig(ProducerSettings{ProducerConfig: plain.Configs[0].Producer})
+	cfg, err := saramaProducerConfig(ProducerSettings{ProducerConfig: plain.Configs[0].Producer})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cfg.Producer.Idempotent || cfg.Net.MaxOpenRequests != 3 || cfg.Producer.RequiredAcks != sarama.WaitForLocal {
 		t.Errorf("plain producer: idempotent %v open %d acks %d", cfg.Producer.Idempotent, cfg.Net.MaxOpenRequests, cfg.Producer.RequiredAcks)
 	}

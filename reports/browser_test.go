@@ -84,7 +84,7 @@ func TestReportInChromium(t *testing.T) {
 	if !strings.Contains(title, run.Summary.Workload) {
 		t.Errorf("title %q lacks the workload name %q", title, run.Summary.Workload)
 	}
-	if want := 4 + 2*len(run.Configs); len(imgs) != want {
+	if want := 4 + 3*len(run.Configs); len(imgs) != want { // as in TestReportHTMLIsSelfContained
 		t.Errorf("%d images in the page, want %d", len(imgs), want)
 	}
 	for i, im := range imgs {

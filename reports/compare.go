@@ -69,8 +69,8 @@ func delta(base, cur float64) float64 {
 
 // Compare compares every configuration present in both summaries: throughput (a drop past
 // ThroughputDrop regresses), publish and end-to-end p50/p99/p99.9/max (a p99 rise past P99Rise
-// regresses), every anomaly count (any rise from zero regresses: a new anomaly) and the
-// verdict (pass to anything else regresses).
+// regresses), every anomaly count (any rise from zero regresses: a new anomaly, unless it is
+// informational, see checker.Informational) and the verdict (pass to anything else regresses).
 func Compare(base, cur *Summary, th Thresholds) *Comparison {
 	out := &Comparison{}
 	for _, b := range base.Configs {
@@ -105,7 +105,7 @@ func Compare(base, cur *Summary, th Thresholds) *Comparison {
 			if bv == 0 && nv == 0 {
 				continue
 			}
-			add("anomaly "+a, float64(bv), float64(nv), bv == 0 && nv > 0, "new anomaly")
+			add("anomaly "+a, float64(bv), float64(nv), bv == 0 && nv > 0 && checker.Informational[a] == "", "new anomaly")
 		}
 		if b.Verdict != n.Verdict {
 			reg := b.Verdict == checker.StatusPass

@@ -41,6 +41,7 @@ func TestCompareFlagsPlantedRegressions(t *testing.T) {
 	p99 := &cur.Config("acks=all").PublishLatency.P99
 	*p99 = max(2, *p99*3)                           // p99 tripled, above the 1 ms floor
 	cur.Config("acks=0").Anomalies["duplicate"] = 2 // a new anomaly
+	cur.Config("acks=1").Anomalies["G0"] = 5        // new, but informational: judges nothing
 	// Within thresholds: a 5% throughput drop and a faster p99 are not regressions.
 	cur.Config("acks=all").Throughput.MsgsPerSec *= 0.95
 	cur.Config("acks=1").PublishLatency.P99 *= 0.5

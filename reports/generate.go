@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kchaos/kchaos/checker"
 )
 
 //go:embed report.html.tmpl
@@ -21,12 +23,26 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.2f / %.2f / %.2f / %.2f", l.P50, l.P99, l.P999, l.Max)
 	},
-	"counts": func(m map[string]int64) string {
-		s := countsText("", m)
-		return strings.TrimSuffix(strings.TrimPrefix(s, " ["), "]")
+	"counts": countsCell,
+	// judged and informational are a configuration's anomaly counts, apart.
+	"judged": func(c *ConfigSummary) string {
+		judged, _ := c.splitAnomalies()
+		return countsCell(judged)
+	},
+	"informational": func(c *ConfigSummary) string {
+		_, info := c.splitAnomalies()
+		if len(info) == 0 {
+			return ""
+		}
+		return countsCell(info)
 	},
 	"cls": func(s string) string { return strings.ReplaceAll(s, " ", "-") },
 }).Parse(reportTemplate))
+
+func countsCell(m map[string]int64) string {
+	s := countsText("", m)
+	return strings.TrimSuffix(strings.TrimPrefix(s, " ["), "]")
+}
 
 // PlotsDir is the folder, in the run directory and in each configuration's folder, that
 // holds the charts.
@@ -83,7 +99,7 @@ func Generate(dir string, opts Options) (*Run, error) {
 	}
 	for _, cd := range run.Configs {
 		rel := filepath.Join(cd.Summary.Dir, PlotsDir)
-		cv := configView{S: cd.Summary}
+		cv := configView{S: cd.Summary, Anomalies: anomalyRows(cd.Summary)}
 		charts := []Chart{}
 		tl, err := PlotTimeline(cd, filepath.Join(dir, rel), rel)
 		if err != nil {
@@ -136,8 +152,28 @@ type htmlView struct {
 }
 
 type configView struct {
-	S      *ConfigSummary
-	Charts []image
+	S         *ConfigSummary
+	Charts    []image
+	Anomalies []anomalyRow
+}
+
+// anomalyRow is one anomaly a configuration's page lists: found at least once.
+type anomalyRow struct {
+	Name  string
+	Count int64
+	// Informational is why the anomaly judges nothing, when it does not.
+	Informational string
+}
+
+// anomalyRows lists c's non-zero anomalies in the checker's order.
+func anomalyRows(c *ConfigSummary) []anomalyRow {
+	var rows []anomalyRow
+	for _, n := range checker.AnomalyNames {
+		if c.Anomalies[n] != 0 {
+			rows = append(rows, anomalyRow{Name: n, Count: c.Anomalies[n], Informational: c.Informational[n]})
+		}
+	}
+	return rows
 }
 
 // image is a chart embedded in the page.

@@ -128,8 +128,10 @@ func parseXML(b []byte) (string, error) {
 	}
 }
 
-func TestSummaryValidatesAgainstSchema(t *testing.T) {
-	dir, run := generated(t)
+// validateSummary fails the test when dir's summary.json does not validate against
+// summary.schema.json; it returns the compiled schema.
+func validateSummary(t *testing.T, dir string) *jsonschema.Schema {
+	t.Helper()
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(SummarySchema))
@@ -155,6 +157,12 @@ func TestSummaryValidatesAgainstSchema(t *testing.T) {
 	if err := sch.Validate(v); err != nil {
 		t.Fatalf("summary.json does not validate: %v", err)
 	}
+	return sch
+}
+
+func TestSummaryValidatesAgainstSchema(t *testing.T) {
+	dir, run := generated(t)
+	sch := validateSummary(t, dir)
 	// The schema must reject what a broken writer would produce.
 	bad := map[string]any{"schema_version": 1, "workload": "x", "generated": "not a time", "versions": map[string]any{"kchaos": "x", "go": "y"},
 		"configs": []any{}, "claims": []any{}}
@@ -214,7 +222,9 @@ func TestReportHTMLIsSelfContained(t *testing.T) {
 	}
 	page := string(b)
 	imgs := regexp.MustCompile(`<img src="([^"]*)"`).FindAllStringSubmatch(page, -1)
-	if want := 4 + 2*len(fixtureConfigs); len(imgs) != want {
+	// Four by-config charts, then per configuration its timeline, unseen records and
+	// resources.
+	if want := 4 + 3*len(fixtureConfigs); len(imgs) != want {
 		t.Errorf("%d images, want %d", len(imgs), want)
 	}
 	for _, m := range imgs {

@@ -232,6 +232,19 @@ func fillVerdict(cs *ConfigSummary, v *checker.Result, runDir string) {
 	cs.Verdict = v.Verdict
 	for _, n := range checker.AnomalyNames {
 		cs.Anomalies[n] = v.Count(n)
+		if cs.Anomalies[n] == 0 {
+			continue
+		}
+		why := checker.Informational[n] // verdicts written before the label carry none
+		if a := v.Anomalies[n]; a != nil && a.Informational != "" {
+			why = a.Informational
+		}
+		if why != "" {
+			if cs.Informational == nil {
+				cs.Informational = map[string]string{}
+			}
+			cs.Informational[n] = why
+		}
 	}
 	for _, g := range v.Guarantees {
 		cs.Guarantees = append(cs.Guarantees, Guarantee{Name: g.Name, Claim: g.Claim, Claimed: g.Claimed, Reason: g.Reason,
@@ -245,16 +258,29 @@ func fillVerdict(cs *ConfigSummary, v *checker.Result, runDir string) {
 	if l := v.Linearizable; l != nil {
 		cs.Linearizability = l.Result
 		for _, p := range l.Partitions {
-			if p.Visualization == "" {
-				continue
+			lp := LinearPartition{Topic: p.Topic, Partition: p.Partition, Result: p.Result, Reason: p.Reason, Windows: p.Windows,
+				Ops: p.Ops, Seconds: p.Elapsed.Seconds(), Offsets: p.Offsets}
+			if p.Visualization != "" {
+				lp.Visualization = visualizationPath(runDir, cs.Dir, p.Visualization)
+				cs.Visualizations = append(cs.Visualizations, lp.Visualization)
 			}
-			rel, err := filepath.Rel(runDir, p.Visualization)
-			if err != nil || strings.HasPrefix(rel, "..") {
-				rel = p.Visualization
-			}
-			cs.Visualizations = append(cs.Visualizations, rel)
+			cs.LinearPartitions = append(cs.LinearPartitions, lp)
 		}
 	}
+}
+
+// visualizationPath returns the path of a porcupine visualisation relative to the run
+// directory: found by name in the configuration's linearizability folder (kchaos check
+// writes it there, under whatever path it was given), else the path verdict.json names.
+func visualizationPath(runDir, configDir, path string) string {
+	rel := filepath.Join(configDir, "linearizability", filepath.Base(path))
+	if _, err := os.Stat(filepath.Join(runDir, rel)); err == nil {
+		return filepath.ToSlash(rel)
+	}
+	if r, err := filepath.Rel(runDir, path); err == nil && !strings.HasPrefix(r, "..") {
+		return filepath.ToSlash(r)
+	}
+	return path
 }
 
 // headerParams flattens a history header into strings.

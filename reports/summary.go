@@ -15,7 +15,7 @@ var SummarySchema []byte
 
 // SchemaVersion is the version of summary.json written by this package. It changes when a
 // field is removed or changes meaning; adding a field keeps it.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Summary is summary.json: everything a run measured, one entry per configuration.
 type Summary struct {
@@ -68,11 +68,36 @@ type ConfigSummary struct {
 	AckedLeaderOnly int64 `json:"acked_leader_only"`
 	// Linearizability is the porcupine result (ok, illegal, unknown) when it ran; Visualizations
 	// are the paths of its HTML visualisations, relative to the run directory.
-	// Performance is the cost measured with no fault in force (schema v2), when the workload
+	// Performance is the cost measured with no fault in force (schema v3), when the workload
 	// asked for it.
 	Performance     *Performance `json:"performance,omitempty"`
 	Linearizability string       `json:"linearizability,omitempty"`
 	Visualizations  []string     `json:"visualizations,omitempty"`
+	// LinearPartitions are porcupine's verdicts partition by partition, when it ran.
+	LinearPartitions []LinearPartition `json:"linear_partitions,omitempty"`
+	// Informational names each anomaly counted in Anomalies that breaks nothing Kafka
+	// promises (checker.Informational), with the reason, when its count is not zero.
+	Informational map[string]string `json:"informational,omitempty"`
+}
+
+// LinearPartition is porcupine's verdict on one partition of a configuration.
+type LinearPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Result is ok, illegal or unknown; Reason says why when it is not ok.
+	Result string `json:"result"`
+	Reason string `json:"reason,omitempty"`
+	// Windows is how many independent searches the partition took, Ops the operations they
+	// checked, Seconds the time they took.
+	Windows int     `json:"windows"`
+	Ops     int     `json:"ops"`
+	Seconds float64 `json:"seconds"`
+	// Offsets are the first and last offset of the window that decided an illegal or unknown
+	// verdict.
+	Offsets []int64 `json:"offsets,omitempty"`
+	// Visualization is the porcupine visualisation of an illegal partition, annotated with the
+	// fault windows, relative to the run directory.
+	Visualization string `json:"visualization,omitempty"`
 }
 
 // Counts are a configuration's operation counts.

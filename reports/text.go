@@ -53,14 +53,35 @@ func WritePerfTable(w io.Writer, s *Summary) error {
 		if l == nil {
 			l = &Latency{}
 		}
+		judged, info := c.splitAnomalies()
+		anomalies := countsText("anomalies", judged)
+		if len(info) > 0 {
+			anomalies += " " + countsText("informational", info)
+		}
 		fmt.Fprintf(tw, "%s:\t%d records sent, %.1f records/sec (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency, %.2f ms 50th, %.2f ms 99th, %.2f ms 99.9th.\t%s\t%s\t%s\n",
 			c.Name, c.Counts.Sent, c.Throughput.MsgsPerSec, c.Throughput.MBPerSec, l.Mean, l.Max, l.P50, l.P99, l.P999,
-			countsText("errors", c.Errors), countsText("anomalies", c.Anomalies), strings.ToUpper(c.Verdict))
+			countsText("errors", c.Errors), anomalies, strings.ToUpper(c.Verdict))
 	}
 	return tw.Flush()
 }
 
 // countsText renders non-zero counts as "label [NAME n, ...]", or "label [none]".
+// splitAnomalies returns the non-zero anomaly counts apart from the informational ones (see
+// ConfigSummary.Informational), which judge nothing.
+func (c *ConfigSummary) splitAnomalies() (judged, info map[string]int64) {
+	judged, info = map[string]int64{}, map[string]int64{}
+	for k, n := range c.Anomalies {
+		switch {
+		case n == 0:
+		case c.Informational[k] != "":
+			info[k] = n
+		default:
+			judged[k] = n
+		}
+	}
+	return judged, info
+}
+
 func countsText(label string, m map[string]int64) string {
 	var parts []string
 	for _, k := range sortedKeys(m) {

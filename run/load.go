@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/kchaos/kchaos/chaos"
+	"github.com/kchaos/kchaos/clientconfig"
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/loadgen"
 	"github.com/kchaos/kchaos/rundir"
@@ -29,6 +30,8 @@ type LoadJob struct {
 	RunID string
 	// Bootstrap lists the cluster's brokers.
 	Bootstrap []string
+	// Client says how the load's clients connect (TLS, SASL); nil is plaintext.
+	Client *clientconfig.Config
 	// History receives the run header and every operation's events.
 	History *history.Writer
 	// OutDir receives the load's files: rundir.ResultFile, rundir.SeriesFile and the
@@ -75,7 +78,7 @@ func (InProcess) Run(ctx context.Context, job LoadJob) (*rundir.Result, error) {
 			}
 		}()
 	}
-	return loadgen.Run(ctx, job.Config, loadgen.Options{Bootstrap: job.Bootstrap, OutDir: job.OutDir, History: job.History,
+	return loadgen.Run(ctx, job.Config, loadgen.Options{Bootstrap: job.Bootstrap, Client: job.Client, OutDir: job.OutDir, History: job.History,
 		Logger: job.Logger, Status: job.Status, RunID: job.RunID, ConsumerFaults: faults, Measure: job.Measure})
 }
 

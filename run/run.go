@@ -21,6 +21,7 @@ import (
 
 	"github.com/kchaos/kchaos/chaos"
 	"github.com/kchaos/kchaos/checker"
+	"github.com/kchaos/kchaos/clientconfig"
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/loadgen"
 	"github.com/kchaos/kchaos/rundir"
@@ -34,6 +35,9 @@ type Options struct {
 	Targets *target.Provider
 	// Load runs each configuration's producers and consumers; default InProcess{}.
 	Load Load
+	// Clients says, by configuration name, how its clients connect (TLS, SASL) and which
+	// client properties they carry; a missing entry is plaintext with the workload's settings.
+	Clients map[string]*clientconfig.Config
 	// Seed seeds the chaos schedule, its random choices and the link proxies; print it.
 	Seed int64
 	// Linear also checks each partition's log with porcupine, LinearTimeout per partition
@@ -130,7 +134,8 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, opts Opt
 		}
 		return t
 	})
-	tg, err := opts.Targets.Start(ctx, rc, dir, opts.Seed)
+	client := opts.Clients[rc.Config]
+	tg, err := opts.Targets.Start(ctx, rc, dir, opts.Seed, client)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +183,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, opts Opt
 			return nil, err
 		}
 	}
-	res, runErr := opts.Load.Run(ctx, LoadJob{Config: rc, RunID: runID, Bootstrap: tg.Bootstrap(), History: hw, OutDir: dir,
+	res, runErr := opts.Load.Run(ctx, LoadJob{Config: rc, RunID: runID, Bootstrap: tg.Bootstrap(), Client: client, History: hw, OutDir: dir,
 		ConsumerFaults: consumerFaults, Logger: opts.Logger, Status: opts.Status})
 	stopObserver()
 	<-observed

@@ -1,6 +1,8 @@
 package target
 
 import (
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kchaos/kchaos/chaos"
 )
 
@@ -15,9 +17,10 @@ type External struct {
 
 var _ Target = (*External)(nil)
 
-// newExternal connects a resolver to bootstrap; ssh may be nil and stays the Provider's.
-func newExternal(bootstrap []string, ssh *chaos.SSH) (*External, error) {
-	r, err := chaos.NewKafkaResolver(bootstrap)
+// newExternal connects a resolver to bootstrap with the client options opts (TLS, SASL); ssh
+// may be nil and stays the Provider's.
+func newExternal(bootstrap []string, ssh *chaos.SSH, opts ...kgo.Opt) (*External, error) {
+	r, err := chaos.NewKafkaResolver(bootstrap, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/kchaos/kchaos/chaos"
+	"github.com/kchaos/kchaos/clientconfig"
 	"github.com/kchaos/kchaos/workloads"
 )
 
@@ -122,12 +123,14 @@ func Open(spec Spec) (*Provider, error) {
 
 // Start starts (embedded) or connects to (external) the target of rc, keeping what it writes
 // under dir: the embedded brokers' data and logs in dir/cluster, the netns fabric's journal,
-// and the resources file. seed seeds the link proxies' random choices.
-func (p *Provider) Start(ctx context.Context, rc workloads.RunConfig, dir string, seed int64) (Target, error) {
+// and the resources file. seed seeds the link proxies' random choices. client says how the
+// target's own clients (the resolver) connect to an external cluster; nil is plaintext, which
+// the embedded clusters speak.
+func (p *Provider) Start(ctx context.Context, rc workloads.RunConfig, dir string, seed int64, client *clientconfig.Config) (Target, error) {
 	brokers := max(1, rc.ReplicationFactor)
 	switch {
 	case len(p.spec.Bootstrap) > 0:
-		return newExternal(p.spec.Bootstrap, p.ssh)
+		return newExternal(p.spec.Bootstrap, p.ssh, client.FranzOpts()...)
 	case p.spec.ChaosDriver == "netns":
 		size, err := p.spec.netnsDiskBytes()
 		if err != nil {

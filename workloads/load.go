@@ -36,6 +36,11 @@ type RunConfig struct {
 	Config string
 	// Values are the matrix values of this combination, in matrix order.
 	Values []MatrixValue
+	// Client are the client properties that say how clients connect (the ones that set no
+	// workload field), each key once; see Options and package clientconfig.
+	Client []ClientProperty
+	// setBy names the client property that set a field, for validation errors.
+	setBy map[string]string
 }
 
 // MatrixValue is one field's value in a matrix combination.
@@ -45,17 +50,23 @@ type MatrixValue struct {
 }
 
 // Load reads and validates the workload file at path.
-func Load(path string) (*Plan, error) {
+func Load(path string) (*Plan, error) { return LoadWith(path, Options{}) }
+
+// LoadWith is Load with client properties and topic settings from outside the file.
+func LoadWith(path string, opts Options) (*Plan, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("workloads: %w", err)
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, opts)
 }
 
 // Parse reads and validates a workload from data; file names it in errors and defaults
 // the workload name.
-func Parse(file string, data []byte) (*Plan, error) {
+func Parse(file string, data []byte) (*Plan, error) { return ParseWith(file, data, Options{}) }
+
+// ParseWith is Parse with client properties and topic settings from outside the file.
+func ParseWith(file string, data []byte, opts Options) (*Plan, error) {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, positioned(file, err)
@@ -96,6 +107,9 @@ func Parse(file string, data []byte) (*Plan, error) {
 	seen := map[string]bool{}
 	for _, c := range combos {
 		rc, err := c.apply(file, w, pos)
+		if err == nil {
+			err = rc.applyClient(c.pos, opts)
+		}
 		if err == nil {
 			err = rc.validate(c.pos)
 		}

@@ -35,13 +35,23 @@ var (
 type validator struct {
 	file string
 	pos  map[string]*token.Position
-	errs []error
+	// setBy names the client property that set a field (see applyClient): "FILE:LINE (key)".
+	setBy map[string]string
+	errs  []error
+}
+
+// has reports whether the workload or a client property set field.
+func (v *validator) has(field string) bool {
+	_, ok := v.pos[field]
+	return ok || v.setBy[field] != ""
 }
 
 func (v *validator) errf(field, format string, args ...any) {
 	where := v.file
 	if p := v.pos[field]; p != nil {
 		where = fmt.Sprintf("%s:%d:%d", v.file, p.Line, p.Column)
+	} else if s := v.setBy[field]; s != "" {
+		where = s
 	}
 	v.errs = append(v.errs, fmt.Errorf("workloads: %s: %s: %s", where, field, fmt.Sprintf(format, args...)))
 }
@@ -60,7 +70,7 @@ func (v *validator) atLeast(field string, value, min float64) {
 
 // validate fills defaults into rc and checks every field.
 func (rc *RunConfig) validate(pos map[string]*token.Position) error {
-	v := &validator{file: rc.File, pos: pos}
+	v := &validator{file: rc.File, pos: pos, setBy: rc.setBy}
 	w := &rc.Workload
 	def := func(p *int, d int) {
 		if *p == 0 {
@@ -249,7 +259,7 @@ func (rc *RunConfig) validateProducer(v *validator) {
 		p.Compression = "none"
 	}
 	v.oneOf("producer.compression", p.Compression, Compressions)
-	if _, has := v.pos["producer.maxInFlight"]; has {
+	if v.has("producer.maxInFlight") {
 		v.atLeast("producer.maxInFlight", float64(p.MaxInFlight), 1)
 	}
 	if p.MaxInFlight == 0 {
@@ -266,10 +276,15 @@ func (rc *RunConfig) validateProducer(v *validator) {
 	if p.DeliveryTimeout == 0 {
 		p.DeliveryTimeout = Duration(2 * time.Minute)
 	}
+	if least := *p.Linger + p.RequestTimeout; p.DeliveryTimeout < least && !v.has("producer.deliveryTimeout") {
+		// As the Java producer does, a default delivery timeout grows to linger + request
+		// timeout (a client property may raise request.timeout.ms past it).
+		p.DeliveryTimeout = least
+	}
 	if p.Transactional {
 		p.Idempotence = true
 	}
-	if _, has := v.pos["producer.transactionSize"]; has {
+	if v.has("producer.transactionSize") {
 		v.atLeast("producer.transactionSize", float64(p.TransactionSize), 1)
 	}
 	if p.TransactionSize == 0 {
@@ -317,7 +332,7 @@ func (rc *RunConfig) validateConsumer(v *validator) {
 	if c.AutoCommitInterval == 0 {
 		c.AutoCommitInterval = Duration(5 * time.Second)
 	}
-	if _, has := v.pos["consumer.batchSize"]; has {
+	if v.has("consumer.batchSize") {
 		v.atLeast("consumer.batchSize", float64(c.BatchSize), 1)
 	}
 	if c.BatchSize == 0 {
@@ -326,7 +341,7 @@ func (rc *RunConfig) validateConsumer(v *validator) {
 	if c.BatchTimeout == 0 {
 		c.BatchTimeout = Duration(100 * time.Millisecond)
 	}
-	if _, has := v.pos["consumer.workers"]; has {
+	if v.has("consumer.workers") {
 		v.atLeast("consumer.workers", float64(c.Workers), 1)
 	}
 	if c.Workers == 0 {
@@ -347,6 +362,15 @@ func (rc *RunConfig) validateConsumer(v *validator) {
 	}
 	if c.MaxPollInterval == 0 {
 		c.MaxPollInterval = Duration(5 * time.Minute)
+	}
+	if c.HeartbeatInterval != 0 && c.HeartbeatInterval >= c.SessionTimeout {
+		v.errf("consumer.heartbeatInterval", "%s is not allowed; it must be below consumer.sessionTimeout (%s)", c.HeartbeatInterval, c.SessionTimeout)
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = Duration(100 * time.Millisecond)
+	}
+	if v.has("consumer.maxPollRecords") {
+		v.atLeast("consumer.maxPollRecords", float64(c.MaxPollRecords), 1)
 	}
 	if c.Mode == ModeAsync && c.Commit == CommitBeforeProcessing {
 		v.errf("consumer.commit", "%s is not allowed with mode async; allowed: auto, manual-after-processing, none", c.Commit)

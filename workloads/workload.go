@@ -68,6 +68,12 @@ type Workload struct {
 	Producer ProducerConfig `yaml:"producer"`
 	// Consumer is the consumer client configuration.
 	Consumer ConsumerConfig `yaml:"consumer"`
+	// Client holds Kafka client properties by their Java-client names for every client of
+	// the run: how to connect (security.protocol, ssl.*, sasl.*; see package clientconfig)
+	// and producer or consumer properties, which set the field they name (acks sets
+	// producer.acks, fetch.min.bytes consumer.fetchMinBytes; see IsClientSetting). A
+	// property contradicting a field the file sets is an error.
+	Client map[string]any `yaml:"client"`
 	// Keys chooses record keys; it replaces KeyDistributor when set.
 	Keys *KeysConfig `yaml:"keys"`
 	// Performance, when set, measures the config's cost with no fault in force before the
@@ -198,6 +204,24 @@ type ConsumerConfig struct {
 	// MaxPollInterval is the longest time between polls before the member is expelled;
 	// default 5m (Kafka's).
 	MaxPollInterval Duration `yaml:"maxPollInterval"`
+	// HeartbeatInterval is the group heartbeat period (heartbeat.interval.ms); must be
+	// below SessionTimeout. Default 0: the driver's (franz-go 3s, Sarama SessionTimeout/10).
+	HeartbeatInterval Duration `yaml:"heartbeatInterval"`
+	// FetchMinBytes is the least data a fetch waits for (fetch.min.bytes); default 0: the
+	// driver's, 1 byte as in Kafka.
+	FetchMinBytes Size `yaml:"fetchMinBytes"`
+	// FetchMaxWait is how long a fetch waits for FetchMinBytes (fetch.max.wait.ms); default
+	// 100ms (Kafka's is 500ms; shorter keeps end-to-end latency low at low rates).
+	FetchMaxWait Duration `yaml:"fetchMaxWait"`
+	// FetchMaxBytes bounds one fetch response (fetch.max.bytes); default 0: the driver's
+	// (franz-go 50MiB as Kafka, Sarama unbounded).
+	FetchMaxBytes Size `yaml:"fetchMaxBytes"`
+	// MaxPartitionFetchBytes bounds one partition's data in a fetch
+	// (max.partition.fetch.bytes); default 0: the driver's, 1MiB as in Kafka.
+	MaxPartitionFetchBytes Size `yaml:"maxPartitionFetchBytes"`
+	// MaxPollRecords bounds the records one poll returns (max.poll.records); default 0:
+	// what the client has buffered (Sarama: at most 10000). Kafka's default is 500.
+	MaxPollRecords int `yaml:"maxPollRecords"`
 }
 
 // Key distributions.

@@ -48,6 +48,8 @@ type Registration struct {
 	// RaftAddr, when set for a node that is not a voter, makes the active controller add it
 	// to the quorum as an observer (Raft non-voter).
 	RaftAddr string
+	// Listeners are its other client listeners, by name.
+	Listeners []Endpoint
 }
 
 // RegisterBroker registers (or re-registers) a broker and returns its new broker epoch. The
@@ -59,7 +61,7 @@ func (c *Controller) RegisterBroker(reg Registration) (int64, error) {
 	}
 	now := c.cfg.Now()
 	img, err := c.decide(func(img *Image) ([]Record, error) {
-		return registerRecords(img, c.pol, RegisterBrokerRecord{ID: reg.ID, Host: reg.Host, Port: reg.Port, Rack: reg.Rack, Time: now})
+		return registerRecords(img, c.pol, RegisterBrokerRecord{ID: reg.ID, Host: reg.Host, Port: reg.Port, Rack: reg.Rack, Time: now, Listeners: reg.Listeners})
 	})
 	if err != nil {
 		return 0, err

@@ -49,6 +49,26 @@ type Broker struct {
 	// UnfencedAt is zero while the broker has never been unfenced in this registration.
 	RegisteredAt time.Time `json:"registeredAt"`
 	UnfencedAt   time.Time `json:"unfencedAt,omitzero"`
+	// Listeners are the broker's client listeners besides Host:Port (SSL, SASL_SSL, ...),
+	// so Metadata can answer each client with the listener it connected on.
+	Listeners []Endpoint `json:"listeners,omitempty"`
+}
+
+// Endpoint is one named listener of a broker.
+type Endpoint struct {
+	Name string `json:"name"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+}
+
+// Endpoint returns the broker's listener called name.
+func (b *Broker) Endpoint(name string) (Endpoint, bool) {
+	for _, e := range b.Listeners {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Endpoint{}, false
 }
 
 // Partition is one partition's assignment and leadership.
@@ -122,6 +142,8 @@ type Image struct {
 	Topics map[string]*Topic `json:"topics"`
 	// Stats are the cluster's election and ISR counters.
 	Stats Stats `json:"stats"`
+	// Scram holds users' SCRAM credentials by name and mechanism (scram.go).
+	Scram map[string]map[int8]*ScramCredential `json:"scram,omitempty"`
 }
 
 // emptyImage returns the image before any record.
@@ -134,6 +156,7 @@ func (img *Image) shallowClone() *Image {
 	c := *img
 	c.Brokers = maps.Clone(img.Brokers)
 	c.Topics = maps.Clone(img.Topics)
+	c.Scram = maps.Clone(img.Scram)
 	return &c
 }
 

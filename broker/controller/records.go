@@ -31,6 +31,9 @@ type Record struct {
 	CreatePartitions *CreatePartitionsRecord `json:"createPartitions,omitempty"`
 	AlterConfigs     *AlterConfigsRecord     `json:"alterConfigs,omitempty"`
 	ChangePartition  *ChangePartitionRecord  `json:"changePartition,omitempty"`
+	// SCRAM credentials (scram.go).
+	ScramCredential       *ScramCredentialRecord       `json:"scramCredential,omitempty"`
+	RemoveScramCredential *RemoveScramCredentialRecord `json:"removeScramCredential,omitempty"`
 }
 
 // Record type names.
@@ -52,6 +55,8 @@ type RegisterBrokerRecord struct {
 	Port int32     `json:"port"`
 	Rack string    `json:"rack,omitempty"`
 	Time time.Time `json:"time"`
+	// Listeners are the broker's client listeners besides Host:Port, by listener name.
+	Listeners []Endpoint `json:"listeners,omitempty"`
 }
 
 // FenceBrokerRecord fences a broker's current registration.
@@ -153,7 +158,8 @@ func applyRecord(next *Image, index uint64, r Record) error {
 		if rr == nil {
 			return fmt.Errorf("missing body")
 		}
-		next.Brokers[rr.ID] = &Broker{ID: rr.ID, Host: rr.Host, Port: rr.Port, Rack: rr.Rack, Epoch: int64(index), Fenced: true, RegisteredAt: rr.Time}
+		next.Brokers[rr.ID] = &Broker{ID: rr.ID, Host: rr.Host, Port: rr.Port, Rack: rr.Rack, Epoch: int64(index), Fenced: true, RegisteredAt: rr.Time,
+			Listeners: slices.Clone(rr.Listeners)}
 	case TypeFenceBroker, TypeUnfenceBroker:
 		var id int32
 		var epoch int64
@@ -225,6 +231,8 @@ func applyRecord(next *Image, index uint64, r Record) error {
 		nt := t.shallowClone()
 		nt.Configs = maps.Clone(rr.Configs)
 		next.Topics[rr.Name] = nt
+	case TypeScramCredential, TypeRemoveScramCredential:
+		return applyScram(next, r)
 	case TypeChangePartition:
 		rr := r.ChangePartition
 		if rr == nil {

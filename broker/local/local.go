@@ -64,6 +64,11 @@ type Config struct {
 	// retry on new ports. Client links come as from = ClientLinks: the
 	// answer is what broker to advertises to clients (--advertise).
 	Route func(from, to int32, raft bool, addr string) string
+	// Security, when set (ssl, sasl_plaintext or sasl_ssl), gives every broker a client
+	// listener of that protocol beside its plaintext one, with a CA and a SCRAM user made for
+	// the cluster (see security.go and Cluster.Secured). A secured single broker runs as a
+	// controller quorum of one, which keeps the SCRAM credentials.
+	Security string
 	// Place, when set, gives broker id an address of its own and a command prefix to run it
 	// under (e.g. ip netns exec NS, for a broker in its own network namespace). The broker
 	// then listens on host:PlacedPort for clients and host:PlacedControllerPort for the
@@ -77,6 +82,10 @@ const (
 	PlacedPort           = 9092
 	PlacedControllerPort = 9093
 )
+
+// replicated reports whether the brokers form a controller quorum: more than one broker, or a
+// secured one (SCRAM credentials live in the quorum's metadata).
+func (cfg *Config) replicated() bool { return cfg.Brokers > 1 || cfg.Security != "" }
 
 // ClientLinks is the from of client links in Config.Route.
 const ClientLinks int32 = -1
@@ -101,6 +110,9 @@ var ClusterDefaults = map[string]string{
 type Cluster struct {
 	cfg   Config
 	Nodes []*Node
+	// Secured describes the secured listeners and the client configuration file when
+	// Config.Security is set; nil otherwise.
+	Secured *Secured
 }
 
 // NodeConfig describes one broker process.
@@ -194,9 +206,22 @@ var errPortTaken = errors.New("local: port taken")
 // start is one attempt of Start.
 func start(ctx context.Context, cfg Config) (*Cluster, error) {
 	c := &Cluster{cfg: cfg}
+	if cfg.Security != "" {
+		sec, props, err := prepareSecurity(&cfg)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(props, cfg.Props)
+		cfg.Props, c.Secured = props, sec
+	}
 	ncs, err := nodeConfigs(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if c.Secured != nil {
+		if err := c.Secured.secureListeners(ncs, cfg.Host); err != nil {
+			return nil, err
+		}
 	}
 	// Start all brokers at once: each waits for the quorum, which needs a majority of voters.
 	nodes := make([]*Node, len(ncs))
@@ -217,7 +242,7 @@ func start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		c.Stop()
-		if strings.Contains(err.Error(), "address already in use") && cfg.Brokers > 1 {
+		if strings.Contains(err.Error(), "address already in use") && cfg.replicated() {
 			return nil, fmt.Errorf("%w: %w", errPortTaken, err)
 		}
 		return nil, err
@@ -228,6 +253,12 @@ func start(ctx context.Context, cfg Config) (*Cluster, error) {
 		c.Stop()
 		return nil, err
 	}
+	if c.Secured != nil {
+		if err := c.finishSecurity(rctx); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -237,7 +268,7 @@ func start(ctx context.Context, cfg Config) (*Cluster, error) {
 func nodeConfigs(cfg Config) ([]NodeConfig, error) {
 	var ncs []NodeConfig
 	props := maps.Clone(cfg.Props)
-	if cfg.Brokers > 1 {
+	if cfg.replicated() {
 		props = maps.Clone(ClusterDefaults)
 		props["offsets.topic.replication.factor"] = strconv.Itoa(min(3, cfg.Brokers))
 		maps.Copy(props, cfg.Props)
@@ -261,7 +292,7 @@ func nodeConfigs(cfg Config) ([]NodeConfig, error) {
 		if cfg.Place != nil {
 			nc.Listen = net.JoinHostPort(host, strconv.Itoa(PlacedPort))
 		}
-		if cfg.Brokers > 1 {
+		if cfg.replicated() {
 			ports := []int{PlacedPort, PlacedControllerPort}
 			if cfg.Place == nil {
 				var err error
@@ -278,7 +309,7 @@ func nodeConfigs(cfg Config) ([]NodeConfig, error) {
 		}
 		ncs = append(ncs, nc)
 	}
-	if cfg.Brokers == 1 {
+	if !cfg.replicated() {
 		return ncs, nil
 	}
 	for i := range ncs {

@@ -13,7 +13,7 @@ import (
 // is registered and unfenced, as seen in Metadata through each running broker. A cluster of
 // one is ready once StartNode returned.
 func (c *Cluster) WaitReady(ctx context.Context) error {
-	if len(c.Nodes) < 2 {
+	if !c.cfg.replicated() {
 		return nil
 	}
 	var want []int32

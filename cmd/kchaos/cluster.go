@@ -43,7 +43,17 @@ Each broker's data and log live under DIR/node-N.`,
 			if err != nil {
 				return err
 			}
-			fmt.Println(strings.Join(c.Bootstrap(), ","))
+			if s := c.Secured; s != nil {
+				fmt.Println(strings.Join(s.Bootstrap, ","))
+				fmt.Printf("client properties (%s", s.Protocol)
+				if s.User != "" {
+					fmt.Printf(", user %s", s.User)
+				}
+				fmt.Printf("): %s\n", s.ClientProperties)
+				fmt.Fprintf(os.Stderr, "plaintext inter-broker listeners (loopback, unauthenticated): %s\n", strings.Join(c.Bootstrap(), ","))
+			} else {
+				fmt.Println(strings.Join(c.Bootstrap(), ","))
+			}
 			for _, n := range c.Nodes {
 				if m := n.MetricsAddr(); m != "" {
 					fmt.Fprintf(os.Stderr, "broker %d metrics: http://%s/metrics\n", n.ID, m)
@@ -59,6 +69,7 @@ Each broker's data and log live under DIR/node-N.`,
 	f.StringVar(&cfg.Host, "host", "127.0.0.1", "loopback address to listen on")
 	f.StringArrayVar(&sets, "set", nil, "broker setting key=value given to every broker")
 	f.BoolVar(&metrics, "metrics", true, "serve each broker's Prometheus metrics")
+	f.StringVar(&cfg.Security, "security", "", "add a client listener of this protocol to every broker (ssl, sasl_plaintext, sasl_ssl), with a CA, certificates and a SCRAM-SHA-512 user made under DIR/security; the first line printed is then that listener's bootstrap list, the second the client properties file to use")
 	up.MarkFlagRequired("dir")
 	cmd.AddCommand(up)
 	return cmd

@@ -20,8 +20,9 @@ func init() { commands = append(commands, newGroupsCmd) }
 
 func newGroupsCmd() *cobra.Command {
 	var (
-		bootstrap string
-		timeout   time.Duration
+		bootstrap  string
+		timeout    time.Duration
+		clientFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "groups list|describe GROUP",
@@ -40,7 +41,11 @@ kafka-consumer-groups.sh --describe ("-" where there is no committed offset or o
 			return fmt.Errorf("groups: want 'list' or 'describe GROUP'")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...))
+			seeds, client, err := groupsClient(clientFile, bootstrap, cmd.Flags().Changed("bootstrap"))
+			if err != nil {
+				return err
+			}
+			cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, client.FranzOpts()...)...)
 			if err != nil {
 				return fmt.Errorf("groups: %w", err)
 			}
@@ -55,6 +60,7 @@ kafka-consumer-groups.sh --describe ("-" where there is no committed offset or o
 	}
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "127.0.0.1:9092", "comma-separated broker addresses")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for the brokers")
+	cmd.Flags().StringVar(&clientFile, "client-config", "", "Kafka client properties file (security.protocol, ssl.*, sasl.*; bootstrap.servers when --bootstrap is not given)")
 	return cmd
 }
 

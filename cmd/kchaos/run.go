@@ -22,12 +22,14 @@ func init() { commands = append(commands, newRunCmd) }
 
 func newRunCmd() *cobra.Command {
 	var (
-		bootstrap string
-		out       string
-		linear    bool
-		seed      int64
-		sets      []string
-		spec      target.Spec
+		bootstrap  string
+		out        string
+		linear     bool
+		seed       int64
+		sets       []string
+		spec       target.Spec
+		clientFile string
+		driverFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "run WORKLOAD.yaml [--bootstrap host:port,... [--cluster-file FILE]] [--out DIR]",
@@ -48,9 +50,17 @@ Exit status: 0 when every claimed guarantee held, 1 when a forbidden anomaly was
 bad input or when a configuration could not run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			plan, err := workloads.Load(args[0])
+			wopts, err := clientOptions(clientFile, driverFile)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			plan, err := workloads.LoadWith(args[0], wopts)
 			if err != nil {
 				return err
+			}
+			clients, err := resolveClients(plan, bootstrap, cmd.ErrOrStderr())
+			if err != nil {
+				return &exitError{code: 2, err: err}
 			}
 			if spec.Props, err = parseSets(sets); err != nil {
 				return err
@@ -58,7 +68,9 @@ bad input or when a configuration could not run.`,
 			if err := broker.ValidateProps(spec.Props); err != nil {
 				return err
 			}
-			spec.Bootstrap = splitList(bootstrap)
+			if spec.Bootstrap, err = clients.bootstrap(); err != nil {
+				return &exitError{code: 2, err: err}
+			}
 			if err := spec.Validate(); err != nil {
 				return err
 			}
@@ -81,7 +93,7 @@ bad input or when a configuration could not run.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			outs, err := run.Plan(ctx, plan, out, run.Options{Targets: targets, Seed: seed, Linear: linear,
-				Logger: spec.Logger, Status: cmd.OutOrStdout()})
+				Clients: clients.byConfig(), Logger: spec.Logger, Status: cmd.OutOrStdout()})
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -105,6 +117,8 @@ bad input or when a configuration could not run.`,
 	cmd.Flags().Int64Var(&seed, "seed", 0, "seed of the chaos schedule and its random choices (default: from the clock, printed)")
 	cmd.Flags().StringVar(&spec.ChaosDriver, "chaos-driver", "local", "chaos driver of the embedded cluster: local (userspace link proxies, no root) or netns (root on Linux: each broker in its own network namespace, cuts as nftables rules, a tmpfs data directory per broker)")
 	cmd.Flags().StringVar(&spec.NetnsDisk, "netns-disk", target.DefaultNetnsDisk, "size of each broker's tmpfs data directory with --chaos-driver netns")
+	cmd.Flags().StringVar(&clientFile, "client-config", "", "Kafka client properties file (Java .properties: security.protocol, ssl.*, sasl.*, acks, linger.ms, ...) for every client of the run")
+	cmd.Flags().StringVar(&driverFile, "driver-config", "", "OpenMessaging Benchmark Kafka driver file (kafka.yaml): replication factor, topic configs and client properties")
 	cmd.Flags().BoolVar(&linear, "linear", true, "also check each partition's log for linearizability with porcupine")
 	return cmd
 }
