@@ -69,7 +69,7 @@ func Load(dir, version string) (*Run, error) {
 		if !e.IsDir() {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), HistoryFile)); err != nil {
+		if !history.Exists(filepath.Join(dir, e.Name(), HistoryFile)) {
 			continue
 		}
 		cd, err := loadConfig(dir, e.Name())

@@ -67,7 +67,7 @@ type secondAcc struct {
 
 // ReadTimeline reads the history at path and computes its per-second timeline.
 func ReadTimeline(path string) (*Timeline, error) {
-	f, err := os.Open(path)
+	f, err := history.OpenFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}

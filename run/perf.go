@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kchaos/kchaos/clientconfig"
 	"github.com/kchaos/kchaos/rundir"
 	"github.com/kchaos/kchaos/workloads"
 )
@@ -22,7 +23,7 @@ import (
 // offered load in increasing order. Every step is a load of its own through opts.Load, on
 // topics of its own that the load deletes after it, with no history; its files go to
 // dir/performance/STEP. It writes rundir.PerformanceFile into dir.
-func measurePerformance(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, opts Options) (*rundir.Performance, error) {
+func measurePerformance(ctx context.Context, rc workloads.RunConfig, dir string, bootstrap []string, client *clientconfig.Config, stopLoad <-chan struct{}, opts Options) (*rundir.Performance, error) {
 	pc := rc.Performance
 	perf := &rundir.Performance{}
 	step := func(name string, rate float64, warmup, d time.Duration) (*rundir.Result, error) {
@@ -34,8 +35,8 @@ func measurePerformance(ctx context.Context, rc workloads.RunConfig, dir string,
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return nil, err
 		}
-		res, err := opts.Load.Run(ctx, LoadJob{Config: job, RunID: newRunID(), Bootstrap: bootstrap, OutDir: out,
-			Measure: true, Logger: opts.Logger, Status: io.Discard})
+		res, err := opts.Load.Run(ctx, LoadJob{Config: job, RunID: newRunID(), Bootstrap: bootstrap, Client: client, OutDir: out,
+			Measure: true, Stop: stopLoad, Logger: opts.Logger, Status: io.Discard})
 		if err != nil {
 			return nil, fmt.Errorf("performance step %s: %w", name, err)
 		}
