@@ -182,6 +182,9 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 		v = *r
 	}
 	fillVerdict(cs, &v, runDir)
+	if cs.Params["acks"] != "0" {
+		cs.Impacts = faultImpacts(cs.Faults, tl)
+	}
 	cd.Series = v.Series
 
 	var perf rundir.Performance

@@ -64,6 +64,8 @@ type ConfigSummary struct {
 	Guarantees []Guarantee `json:"guarantees"`
 	// Faults are the fault windows the chaos controller recorded.
 	Faults []Fault `json:"faults"`
+	// Impacts are what each fault cost the producers (schema v3); none for acks=0.
+	Impacts []Impact `json:"fault_impacts,omitempty"`
 	// AckedLeaderOnly counts acks=all sends acknowledged while the ISR was the leader alone.
 	AckedLeaderOnly int64 `json:"acked_leader_only"`
 	// Linearizability is the porcupine result (ok, illegal, unknown) when it ran; Visualizations
