@@ -59,9 +59,9 @@ type Timeline struct {
 	LeaderChanges []Marker
 	// Gaps are the intervals of at least 100ms between consecutive acknowledgements, while
 	// sends were outstanding or being invoked, in order.
-	Gaps []Gap
-	Publish       *hdrhistogram.Histogram
-	EndToEnd      *hdrhistogram.Histogram
+	Gaps     []Gap
+	Publish  *hdrhistogram.Histogram
+	EndToEnd *hdrhistogram.Histogram
 	// Errors counts failed and indeterminate sends by error name.
 	Errors map[string]int64
 }
