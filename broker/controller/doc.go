@@ -18,9 +18,9 @@
 // the way KRaft's controller runs one event thread, over an image that includes every earlier
 // decision (it waits on a Raft barrier when it takes over). A decision is a batch of Records
 // (RegisterBroker, FenceBroker, UnfenceBroker, CreateTopic, DeleteTopic, CreatePartitions,
-// AlterConfigs, ChangePartition, BrokerConfigs) proposed as one versioned JSON log entry; every node applies
-// it atomically and deterministically (applyRecords). Other nodes answer mutations with
-// *NotControllerError naming the active controller, so the broker can forward.
+// AlterConfigs, ChangePartition, BrokerConfigs) proposed as one versioned JSON log entry;
+// every node applies it atomically and deterministically (applyRecords). Other nodes answer
+// mutations with *NotControllerError naming the active controller, so the broker can forward.
 //
 // The decisions are pure functions over an image (and a clock), tested without Raft:
 // placement (placeReplicas), leader election from the ISR with optional unclean election
