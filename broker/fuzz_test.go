@@ -162,6 +162,15 @@ func seedRequest(key kmsg.Key) kmsg.Request {
 		br.Configs = append(br.Configs, bc)
 		r.Resources = append(r.Resources, br)
 		return r
+	case kmsg.AlterConfigs:
+		r := kmsg.NewPtrAlterConfigsRequest()
+		rr := kmsg.NewAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+		c := kmsg.NewAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = "retention.ms", kmsg.StringPtr("60000")
+		rr.Configs = append(rr.Configs, c)
+		r.Resources = append(r.Resources, rr)
+		return r
 	case kmsg.DeleteRecords:
 		r := kmsg.NewPtrDeleteRecordsRequest()
 		r.TimeoutMillis = 10

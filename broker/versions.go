@@ -31,6 +31,7 @@ var apis = []api{
 	{kmsg.DeleteRecords, 0, 2, handleDeleteRecords, false},
 	{kmsg.OffsetForLeaderEpoch, 2, 4, handleOffsetForLeaderEpoch, false},
 	{kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs, false},
+	{kmsg.AlterConfigs, 0, 2, handleAlterConfigs, false},
 	{kmsg.CreatePartitions, 0, 3, handleCreatePartitions, false},
 	{kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs, false},
 	{kmsg.DescribeLogDirs, 1, 5, handleDescribeLogDirs, false},
