@@ -28,6 +28,9 @@ import (
 type cluster struct {
 	b   *Broker
 	ctl *controller.Controller
+	// ctlReady is closed once ctl is set: the controller listener serves connections from
+	// inside controller.New, before startCluster has stored ctl.
+	ctlReady chan struct{}
 
 	// brokerEpoch is this broker's registration epoch; 0 while unregistered.
 	brokerEpoch atomic.Int64
@@ -80,7 +83,7 @@ const clusterRequestTimeout = 10 * time.Second
 const loneVoterRaftTimeout = 25 * time.Millisecond
 
 func newCluster(b *Broker) *cluster {
-	cl := &cluster{b: b, fetchers: map[int32]*fetcher{}, caughtUp: make(chan struct{})}
+	cl := &cluster{b: b, fetchers: map[int32]*fetcher{}, caughtUp: make(chan struct{}), ctlReady: make(chan struct{})}
 	for i := range cl.channels {
 		cl.channels[i] = map[int32]*peerClient{}
 	}
@@ -166,6 +169,7 @@ func (b *Broker) startCluster() error {
 		return err
 	}
 	cl.ctl = ctl
+	close(cl.ctlReady)
 	b.metrics.registerCluster(b)
 	b.bgWG.Add(3)
 	go cl.heartbeatLoop()

@@ -100,6 +100,12 @@ func putBuf(b *[]byte) {
 // serveControllerConn serves a Kafka-protocol connection from another broker to this node's
 // controller listener (see controller.DialAPI).
 func (b *Broker) serveControllerConn(nc net.Conn) {
+	select {
+	case <-b.cl.ctlReady:
+	case <-b.stop:
+		nc.Close()
+		return
+	}
 	b.connMu.Lock()
 	select {
 	case <-b.stop:
