@@ -79,7 +79,8 @@ func reassigning(t *testing.T, adm *kadm.Client, topic string) *kadm.ListPartiti
 // reassignment is seen in flight, and the active controller is killed meanwhile); once it is
 // in sync the target becomes the replica set, the removed leader hands over and deletes its
 // log, and every acknowledged record is read back from the new replicas. A second
-// reassignment is cancelled with a null replica list.
+// reassignment is cancelled with a null replica list; a third removes a dead broker's
+// replica, which that broker deletes when it is back.
 func TestReassignPartition(t *testing.T) {
 	c := clustertest.Start(t, 4)
 	cl := c.Client()
@@ -208,6 +209,33 @@ func TestReassignPartition(t *testing.T) {
 	if res, err := adm.AlterPartitionAssignments(bg(t), req); err != nil || !errors.Is(res.Error(), kerr.NoReassignmentInProgress) {
 		t.Fatalf("cancelling again: %v %v, want NO_REASSIGNMENT_IN_PROGRESS", err, res.Error())
 	}
+
+	// A replica removed while its broker is down goes when the broker is back (a stray log).
+	c.Kill(3)
+	c.CheckFor(20*time.Second, "3 out of the ISR", func() error {
+		if st, err := c.Partition("moving", 0); err != nil || slices.Contains(st.ISR, 3) {
+			return errf("%+v %v", st, err)
+		}
+		return nil
+	})
+	req = nil
+	req.Assign("moving", 0, []int32{4, 2})
+	if res, err := adm.AlterPartitionAssignments(bg(t), req); err != nil || res.Error() != nil {
+		t.Fatalf("reassigning away from the dead broker 3: %v %v", err, res.Error())
+	}
+	if r := reassigning(t, adm, "moving"); r != nil {
+		t.Fatalf("a reassignment whose targets are in sync is still in flight: %+v", *r)
+	}
+	if !hosts(c, 3, "moving") {
+		t.Fatal("dead broker 3's moving-0 is already gone")
+	}
+	c.Restart(3)
+	c.CheckFor(20*time.Second, "broker 3 to delete its stray replica", func() error {
+		if hosts(c, 3, "moving") {
+			return errf("broker 3 still has moving-0")
+		}
+		return nil
+	})
 }
 
 // electOne runs an election of topic-0 through kadm and returns its result.
