@@ -360,6 +360,44 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	if resp, err := cl.SeedBrokers()[0].Request(ctx(t, 10*time.Second), other); err != nil || resp.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Errorf("broker 1 altering broker 2's configs: %+v %v, want INVALID_REQUEST", resp, err)
 	}
+	// Kafka's preprocessing: a resource named twice (both refused), a null value to SET; the
+	// valid resource between them is applied.
+	bad := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	for _, rc := range []struct {
+		typ   kmsg.ConfigResourceType
+		name  string
+		value *string
+	}{
+		{kmsg.ConfigResourceTypeBroker, "", kmsg.StringPtr("1")},
+		{kmsg.ConfigResourceTypeTopic, "dyn", kmsg.StringPtr("1000")},
+		{kmsg.ConfigResourceTypeBroker, "", kmsg.StringPtr("2")},
+		{kmsg.ConfigResourceTypeBroker, "1", nil},
+	} {
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = rc.typ, rc.name
+		op := alterOp(kmsg.IncrementalAlterConfigOpSet, "min.insync.replicas", "")
+		if rc.typ == kmsg.ConfigResourceTypeTopic {
+			op.Name = "segment.ms"
+		}
+		op.Value = rc.value
+		rr.Configs = append(rr.Configs, op)
+		bad.Resources = append(bad.Resources, rr)
+	}
+	resp, err := cl.SeedBrokers()[0].Request(ctx(t, 10*time.Second), bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []int16
+	for _, r := range resp.(*kmsg.IncrementalAlterConfigsResponse).Resources {
+		codes = append(codes, r.ErrorCode)
+	}
+	inv := kerr.InvalidRequest.Code
+	if !slices.Equal(codes, []int16{inv, 0, inv, inv}) {
+		t.Errorf("preprocessing: error codes %v, want [%d 0 %d %d]", codes, inv, inv, inv)
+	}
+	if tc := describeTopicConfigs(t, cl, "dyn")["segment.ms"]; deref(tc.Value) != "1000" {
+		t.Errorf("segment.ms of dyn after the mixed request: %s, want 1000", deref(tc.Value))
+	}
 	dc := kmsg.NewPtrDescribeConfigsRequest()
 	rr := kmsg.NewDescribeConfigsRequestResource()
 	rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeBroker, "1", []string{"replica.lag.time.max.ms", "log.retention.ms"}

@@ -108,6 +108,11 @@ func TestReassignPartition(t *testing.T) {
 	if r == nil || !slices.Equal(r.Replicas, []int32{4, 2, 3, 1}) || !slices.Equal(r.AddingReplicas, []int32{4}) || !slices.Equal(r.RemovingReplicas, []int32{1}) {
 		t.Fatalf("reassignment in flight: %+v; want replicas [4 2 3 1], adding [4], removing [1]", r)
 	}
+	// A broker that is not the active controller forwards the listing there.
+	list, err := cl.Broker(int(notController(t, c))).Request(bg(t), kmsg.NewPtrListPartitionReassignmentsRequest())
+	if lr, _ := list.(*kmsg.ListPartitionReassignmentsResponse); err != nil || len(lr.Topics) != 1 || !slices.Equal(lr.Topics[0].Partitions[0].AddingReplicas, []int32{4}) {
+		t.Fatalf("ListPartitionReassignments through a broker that forwards it: %+v %v", list, err)
+	}
 	// The reassignment is in the replicated metadata: it outlives the active controller.
 	ctl := c.Controller()
 	c.Kill(ctl)
@@ -210,6 +215,13 @@ func TestReassignPartition(t *testing.T) {
 		t.Fatalf("cancelling again: %v %v, want NO_REASSIGNMENT_IN_PROGRESS", err, res.Error())
 	}
 
+	// KIP-860: a request that forbids changing the replication factor cannot shrink it.
+	req = nil
+	req.Assign("moving", 0, []int32{4, 2})
+	if res, err := adm.AlterPartitionAssignments(kadm.ForbidAlterRf(bg(t)), req); err != nil || !errors.Is(res.Error(), kerr.InvalidReplicationFactor) {
+		t.Fatalf("shrinking the replication factor while forbidden: %v %v, want INVALID_REPLICATION_FACTOR", err, res.Error())
+	}
+
 	// A replica removed while its broker is down goes when the broker is back (a stray log).
 	c.Kill(3)
 	c.CheckFor(20*time.Second, "3 out of the ISR", func() error {
@@ -236,6 +248,19 @@ func TestReassignPartition(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// notController returns a live broker that is not the active controller.
+func notController(t *testing.T, c *clustertest.Cluster) int32 {
+	t.Helper()
+	ctl := c.Controller()
+	for _, id := range c.Others(ctl) {
+		if c.Node(id).Running() {
+			return id
+		}
+	}
+	t.Fatalf("no live broker besides the controller %d", ctl)
+	return -1
 }
 
 // electOne runs an election of topic-0 through kadm and returns its result.
@@ -288,6 +313,15 @@ func TestElectLeaders(t *testing.T) {
 	})
 	if err := electOne(t, adm, kadm.ElectPreferredReplica, "pref"); !errors.Is(err, kerr.ElectionNotNeeded) {
 		t.Fatalf("second preferred election: %v, want ELECTION_NOT_NEEDED", err)
+	}
+	// A broker that is not the active controller forwards the request there.
+	el := kmsg.NewPtrElectLeadersRequest()
+	et := kmsg.NewElectLeadersRequestTopic()
+	et.Topic, et.Partitions = "pref", []int32{0}
+	el.Topics = append(el.Topics, et)
+	resp, err := cl.Broker(int(notController(t, c))).Request(bg(t), el)
+	if err != nil || resp.(*kmsg.ElectLeadersResponse).Topics[0].Partitions[0].ErrorCode != kerr.ElectionNotNeeded.Code {
+		t.Fatalf("preferred election through a broker that forwards it: %+v %v", resp, err)
 	}
 
 	// Two topics led by 1 with follower 3; 3 is cut off, 1 takes more writes, 3 leaves both
