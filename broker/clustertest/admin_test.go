@@ -414,6 +414,7 @@ func TestDeleteRecordsReplicated(t *testing.T) {
 	}
 	var os kadm.Offsets
 	os.Add(kadm.Offset{Topic: "trim", Partition: 0, At: 300})
+	start := time.Now()
 	res, err := adm.DeleteRecords(bg(t), os)
 	if err != nil {
 		t.Fatal(err)
@@ -421,6 +422,7 @@ func TestDeleteRecordsReplicated(t *testing.T) {
 	if r, _ := res.On("trim", 0, nil); r.Err != nil || r.LowWatermark != 300 {
 		t.Fatalf("DeleteRecords at 300: %+v", r)
 	}
+	t.Logf("DeleteRecords answered after %s (both followers reported the new log start offset)", time.Since(start).Round(time.Millisecond))
 	c.Kill(1)
 	if l := c.WaitLeader("trim", 0); l == 1 {
 		t.Fatal("killed broker 1 still leads")
