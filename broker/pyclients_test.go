@@ -17,18 +17,15 @@ import (
 // run with Debian's /usr/bin/python3. Both send the older AlterConfigs and DescribeConfigs;
 // what they set is read back with franz-go's kadm.
 
-// debianPython is the interpreter the Debian client packages are installed for.
-const debianPython = "/usr/bin/python3"
-
-// runPython runs script with args under debianPython once module imports, and decodes the
+// runPythonScript runs script with args under systemPython once module imports, and decodes the
 // JSON object it prints into out. A missing module skips the test (fails it under
 // KCHAOS_REQUIRE_ALL).
-func runPython(t *testing.T, module, pkg, script string, out any, args ...string) {
+func runPythonScript(t *testing.T, module, pkg, script string, out any, args ...string) {
 	t.Helper()
-	if msg, err := exec.Command(debianPython, "-c", "import "+module).CombinedOutput(); err != nil {
-		testkit.Need(t, pkg+" (Debian) for "+debianPython, &pyError{err, msg})
+	if msg, err := exec.Command(systemPython, "-c", "import "+module).CombinedOutput(); err != nil {
+		testkit.Need(t, pkg+" (Debian) for "+systemPython, &pyError{err, msg})
 	}
-	res, err := exec.Command(debianPython, append([]string{"-c", script}, args...)...).Output()
+	res, err := exec.Command(systemPython, append([]string{"-c", script}, args...)...).Output()
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -86,7 +83,7 @@ func TestKafkaPythonAlterConfigs(t *testing.T) {
 		ReadOnly []int16          `json:"readonly"`
 		Describe map[string]entry `json:"describe"`
 	}
-	runPython(t, "kafka", "python3-kafka", kafkaPythonConfigs, &out, p.Addr())
+	runPythonScript(t, "kafka", "python3-kafka", kafkaPythonConfigs, &out, p.Addr())
 	if len(out.Alter) != 2 || out.Alter[0] != 0 || out.Alter[1] != 0 {
 		t.Fatalf("alter_configs: error codes %v", out.Alter)
 	}
@@ -152,7 +149,7 @@ func TestConfluentKafkaAlterConfigs(t *testing.T) {
 		ReadOnly string           `json:"readonly"`
 		Describe map[string]entry `json:"describe"`
 	}
-	runPython(t, "confluent_kafka", "python3-confluent-kafka", confluentConfigs, &out, p.Addr())
+	runPythonScript(t, "confluent_kafka", "python3-confluent-kafka", confluentConfigs, &out, p.Addr())
 	if out.ReadOnly != "INVALID_REQUEST" {
 		t.Errorf("alter_configs of replica.lag.time.max.ms: %s, want INVALID_REQUEST", out.ReadOnly)
 	}
