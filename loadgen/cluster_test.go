@@ -43,3 +43,11 @@ var targets = []struct {
 	{"kchaos", kchaosBootstrap, allModes},
 	{"kfake", testBootstrap, allModes},
 }
+
+// allDrivers are the drivers every end-to-end table runs; txnDrivers those that send in
+// transactions and consume-transform-produce (all but kafka-go). The confluent driver is in
+// both when the test binary has cgo (confluent_test.go).
+var (
+	allDrivers = append([]string{"franz-go", "sarama", "kafka-go"}, cgoDrivers...)
+	txnDrivers = append([]string{"franz-go", "sarama"}, cgoDrivers...)
+)

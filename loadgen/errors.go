@@ -31,6 +31,11 @@ func ErrorName(err error) string {
 			return k.Message
 		}
 	}
+	for _, name := range driverErrors {
+		if n, _ := name(err); n != "" {
+			return n
+		}
+	}
 	switch {
 	case errors.Is(err, kgo.ErrRecordTimeout), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		return "TIMEOUT"
@@ -101,5 +106,26 @@ func SendOutcome(err error, retries int) history.Type {
 func IsKafkaError(err error) bool {
 	var ke *kerr.Error
 	var se sarama.KError
-	return errors.As(err, &ke) || errors.As(err, &se)
+	if errors.As(err, &ke) || errors.As(err, &se) {
+		return true
+	}
+	for _, name := range driverErrors {
+		if _, broker := name(err); broker {
+			return true
+		}
+	}
+	return false
+}
+
+// driverErrors name the errors of the kafka-go and confluent drivers' libraries, registered
+// by their files: the history's name for err ("" when the library did not make it) and
+// whether it carries an error code from a broker.
+var driverErrors []func(err error) (name string, broker bool)
+
+// kafkaErrorName is the Kafka name of a broker error code ("" for 0 or an unknown code).
+func kafkaErrorName(code int16) string {
+	if k, ok := kerr.ErrorForCode(code).(*kerr.Error); ok {
+		return k.Message
+	}
+	return ""
 }

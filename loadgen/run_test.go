@@ -121,7 +121,7 @@ func runWithHistory(t *testing.T, rc workloads.RunConfig, bootstrap []string) (*
 
 func TestDriversEndToEnd(t *testing.T) {
 	for _, target := range targets {
-		for _, driver := range []string{"franz-go", "sarama"} {
+		for _, driver := range allDrivers {
 			for _, mode := range []string{workloads.ModeGroup, workloads.ModeAssign, workloads.ModeBatch, workloads.ModeAsync} {
 				if !target.modes[mode] {
 					continue
