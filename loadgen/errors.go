@@ -49,7 +49,7 @@ func ErrorName(err error) string {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE), errors.Is(err, sarama.ErrOutOfBrokers),
 		errors.Is(err, sarama.ErrNotConnected), errors.Is(err, net.ErrClosed):
 		return "CONNECTION_LOST"
-	case errors.Is(err, sarama.ErrMessageSizeTooLarge):
+	case errors.Is(err, sarama.ErrMessageSizeTooLarge), isSaramaTooLarge(err):
 		return "MESSAGE_TOO_LARGE"
 	}
 	s := err.Error()
@@ -57,6 +57,13 @@ func ErrorName(err error) string {
 		s = s[:80]
 	}
 	return strings.TrimSpace(s)
+}
+
+// isSaramaTooLarge reports Sarama's refusal of a record over Producer.MaxMessageBytes,
+// a ConfigurationError before anything is sent.
+func isSaramaTooLarge(err error) bool {
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) && strings.Contains(string(ce), "larger than configured Producer.MaxMessageBytes")
 }
 
 func isTimeout(err error) bool {
