@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -44,10 +45,10 @@ var targets = []struct {
 	{"kfake", testBootstrap, allModes},
 }
 
-// allDrivers are the drivers every end-to-end table runs; txnDrivers those that send in
-// transactions and consume-transform-produce (all but kafka-go). The confluent driver is in
-// both when the test binary has cgo (confluent_test.go).
+// allDrivers are the drivers every end-to-end table runs (those this test binary was built
+// with: confluent needs cgo); txnDrivers those that send in transactions and
+// consume-transform-produce (all but kafka-go).
 var (
-	allDrivers = append([]string{"franz-go", "sarama", "kafka-go"}, cgoDrivers...)
-	txnDrivers = append([]string{"franz-go", "sarama"}, cgoDrivers...)
+	allDrivers = AvailableDrivers()
+	txnDrivers = slices.DeleteFunc(AvailableDrivers(), func(d string) bool { return d == "kafka-go" })
 )

@@ -181,6 +181,21 @@ func NewDriver(name string, bootstrap []string, client *clientconfig.Config) (Dr
 // DriverNames are the drivers NewDriver knows, in the order reports list them.
 var DriverNames = []string{"sarama", "franz-go", "kafka-go", "confluent"}
 
+// driverMissing holds, for a driver this binary was built without (confluent without cgo),
+// the error NewDriver returns for it; set by the drivers' files.
+var driverMissing = map[string]error{}
+
+// AvailableDrivers are the drivers of DriverNames this binary was built with.
+func AvailableDrivers() []string {
+	var out []string
+	for _, d := range DriverNames {
+		if driverMissing[d] == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // driverModules maps each driver to the Go module of its client library.
 var driverModules = map[string]string{
 	"franz-go":  "github.com/twmb/franz-go",
