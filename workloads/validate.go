@@ -386,7 +386,11 @@ func (rc *RunConfig) validateKafkaGo(v *validator) {
 		v.errf("producer.deliveryTimeout", "not supported by %s: its Writer has no delivery timeout (it makes retries+1 attempts)", why)
 	}
 	if need := int64(rc.MessageSize) + kafkaGoRecordOverhead; int64(p.BatchSize) < need {
-		v.errf("producer.batchSize", "%s is too small for %s: its Writer refuses records larger than a batch; messageSize %s needs at least %s",
-			p.BatchSize, why, rc.MessageSize, Size(need))
+		field := "producer.batchSize"
+		if !v.has(field) {
+			field = "messageSize"
+		}
+		v.errf(field, "messageSize %s does not fit producer.batchSize %s for %s: its Writer refuses records larger than a batch; batchSize must be at least %s",
+			rc.MessageSize, p.BatchSize, why, Size(need))
 	}
 }
