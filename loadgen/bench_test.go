@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	kafkago "github.com/segmentio/kafka-go"
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/workloads"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/shirou/gopsutil/v4/process"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
