@@ -306,14 +306,7 @@ func (p *confluentProducer) Send(ctx context.Context, m *Message, done Outcome) 
 }
 
 func (p *confluentProducer) Flush(ctx context.Context) error {
-	ch := make(chan struct{})
-	go func() { p.inflight.wait(); close(ch) }()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("loadgen: flush: %w", ctx.Err())
-	}
+	return p.inflight.waitCtx(ctx)
 }
 
 // Close purges what librdkafka still holds (those records fail with a purge error), waits

@@ -321,19 +321,15 @@ func (p *kafkaGoProducer) complete(msgs []kafka.Message, err error) {
 }
 
 func (p *kafkaGoProducer) Flush(ctx context.Context) error {
-	ch := make(chan struct{})
-	go func() { p.flight.wait(); close(ch) }()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("loadgen: flush: %w", ctx.Err())
-	}
+	return p.flight.waitCtx(ctx)
 }
 
 // Close closes the Writer, which first writes what it holds (kafka-go has no way to drop
-// buffered records).
-func (p *kafkaGoProducer) Close() { _ = p.w.Close() }
+// buffered records), and its Transport's connections.
+func (p *kafkaGoProducer) Close() {
+	_ = p.w.Close()
+	p.w.Transport.(*kafka.Transport).CloseIdleConnections()
+}
 
 func (d *kafkaGoDriver) NewConsumer(c ConsumerSettings) (Consumer, error) {
 	return newKafkaGoConsumer(c)
@@ -477,10 +473,8 @@ func (c *kafkaGoConsumer) readerLog(format string, args ...any) {
 
 func (c *kafkaGoConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, error) {
 	var out Polled
-	t := time.NewTimer(wait)
-	defer t.Stop()
 	var last map[int32]kafka.Message
-	add := func(m kafka.Message) {
+	pollChan(ctx, c.msgs, wait, c.maxPoll, func(m kafka.Message) {
 		out.Records = append(out.Records, Fetched{Partition: int32(m.Partition), Offset: m.Offset, Key: m.Key, Value: m.Value})
 		if c.grouped && c.set.AutoCommit {
 			if last == nil {
@@ -488,22 +482,7 @@ func (c *kafkaGoConsumer) Poll(ctx context.Context, wait time.Duration) (Polled,
 			}
 			last[int32(m.Partition)] = m
 		}
-	}
-	select {
-	case m := <-c.msgs:
-		add(m)
-	drain:
-		for len(out.Records) < c.maxPoll {
-			select {
-			case m := <-c.msgs:
-				add(m)
-			default:
-				break drain
-			}
-		}
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	})
 	if len(last) > 0 {
 		// What ReadMessage does after each fetch: queue the offsets for the next interval's
 		// commit (CommitInterval set: CommitMessages does not wait).
@@ -577,18 +556,7 @@ func (c *kafkaGoConsumer) Commit(ctx context.Context, offsets map[int32]int64) e
 // group.
 func (c *kafkaGoConsumer) Close() {
 	c.cancel()
-	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-c.msgs:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	c.wg.Wait()
-	close(stop)
+	waitDraining(&c.wg, c.msgs)
 	for _, r := range c.readers {
 		_ = r.Close()
 	}
@@ -617,4 +585,43 @@ func subscribedPartitions(arg any, topic string) []int32 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// pollChan takes from ch what a poll returns: it waits up to wait (or until ctx ends) for
+// the first item, then takes what is there without waiting, max items in all, each passed
+// to add. The Sarama and kafka-go consumers, whose clients push records, poll this way.
+func pollChan[T any](ctx context.Context, ch <-chan T, wait time.Duration, max int, add func(T)) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case m := <-ch:
+		add(m)
+		for n := 1; n < max; n++ {
+			select {
+			case m := <-ch:
+				add(m)
+			default:
+				return
+			}
+		}
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// waitDraining waits for wg while discarding what arrives on ch, so goroutines blocked
+// sending to ch can see that they must stop.
+func waitDraining[T any](wg *sync.WaitGroup, ch <-chan T) {
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
 }
