@@ -169,6 +169,9 @@ func testDriverEndToEnd(t *testing.T, targetName string, bootstrap func(testing.
 		}
 		if res.Percentiles["end-to-end"].Count == 0 || res.Percentiles["publish-latency"].Count != res.Acked {
 			t.Errorf("histograms: %+v", res.Percentiles)
+			for _, s := range res.Series {
+				t.Logf("series: t=%.3f sent %d acked %d p99 %dus", s.T, s.Sent, s.Acked, s.P99Micros)
+			}
 		}
 		if len(res.Series) < 1 || status == "" {
 			t.Errorf("series %d points, status %q", len(res.Series), status)
