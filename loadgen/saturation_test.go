@@ -177,7 +177,7 @@ func TestSaturationNoSpuriousFailover(t *testing.T) {
 	}
 	c := clustertest.Start(t, 3)
 	for _, acks := range []string{"0", "1", "all"} {
-		saturate(t, c, "franz-go", acks, 6*time.Second)
+		saturate(t, c, "franz-go", acks, 5*time.Second)
 	}
 }
 

@@ -166,7 +166,7 @@ topics: 1
 partitionsPerTopic: 2
 messageSize: 256
 producerRate: 300
-duration: 8s
+duration: 6s
 replicationFactor: 3
 topicConfig:
   min.insync.replicas: 2
@@ -175,7 +175,7 @@ producer:
 consumer:
   commit: manual-after-processing
 chaos:
-  - {kind: kill, target: leader(topic-0,0), at: 2s, for: 3s}
+  - {kind: kill, target: leader(topic-0,0), at: 1500ms, for: 2500ms}
 matrix:
   driver: [`+strings.Join(drivers, ", ")+`]
 `)
