@@ -4,7 +4,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"time"
 
 	"github.com/kchaos/kchaos/broker/controller"
 	"github.com/kchaos/kchaos/broker/replica"
@@ -104,7 +103,7 @@ func (b *Broker) openPartition(t *topic, i int32) (*partition, error) {
 func (b *Broker) applyPartition(p *partition, ip *controller.Partition, minISR int) {
 	p.mu.Lock()
 	c := p.rs.Apply(replica.Assignment{Leader: ip.Leader, LeaderEpoch: ip.LeaderEpoch, PartitionEpoch: ip.PartitionEpoch,
-		Replicas: ip.Replicas, ISR: ip.ISR}, minISR, p.log.LogEndOffset(), time.Now())
+		Replicas: ip.Replicas, ISR: ip.ISR}, minISR, p.log.LogEndOffset(), b.now())
 	p.publish()
 	p.mu.Unlock()
 	if c.Stale {

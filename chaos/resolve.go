@@ -100,6 +100,19 @@ func Select(t Target, view ClusterView, rng *rand.Rand) ([]int32, error) {
 	switch t.Sel {
 	case SelRandom:
 		return pick(1), nil
+	case SelData:
+		var data []int32
+		for _, b := range view.Brokers {
+			if b != view.Controller {
+				data = append(data, b)
+			}
+		}
+		if len(data) == 0 {
+			return pick(1), nil
+		}
+		return []int32{data[rng.IntN(len(data))]}, nil
+	case SelClients:
+		return slices.Clone(view.Brokers), nil
 	case SelMinority:
 		if (n-1)/2 == 0 {
 			return nil, fmt.Errorf("chaos: minority: a minority of %d brokers is empty", n)
@@ -147,6 +160,7 @@ func Resolve(f Fault, view ClusterView, rng *rand.Rand) (Resolved, error) {
 			return r, err
 		}
 		r.Nodes = nodes
+		r.Clients = f.Target.Sel == SelClients
 	}
 	others := func(in []int32) []int32 {
 		var out []int32

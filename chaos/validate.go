@@ -56,8 +56,14 @@ func (f *Fault) validate() error {
 		}
 		return &targetError{fmt.Sprintf("%s acts on brokers; consumer(N) is for crash-consumer, restart-consumer and stall-consumer", f.Kind)}
 	}
-	if f.Kind == LeaderIsolateFromFollowers && f.Target.Sel != SelLeader {
-		return &targetError{fmt.Sprintf("%s needs target leader(topic,partition) or leader(topic), not %s", f.Kind, f.Target)}
+	switch f.Kind {
+	case LeaderIsolateFromFollowers, Reassign, ElectLeader, AddBroker:
+		if f.Target.Sel != SelLeader {
+			return &targetError{fmt.Sprintf("%s needs target leader(topic,partition) or leader(topic), not %s", f.Kind, f.Target)}
+		}
+	}
+	if f.Target.Sel == SelClients && !slices.Contains(clientKinds, f.Kind) {
+		return &targetError{fmt.Sprintf("%s acts on brokers; target clients is for %s", f.Kind, kindList(clientKinds))}
 	}
 	for name := range f.Params {
 		if !slices.Contains(info.params, name) && !slices.Contains(info.params, "!"+name) {
@@ -86,6 +92,77 @@ func (f *Fault) validate() error {
 		}
 	}
 	return nil
+}
+
+// clientKinds are the kinds that accept target clients.
+var clientKinds = []Kind{ClockSkew, Corrupt, Duplicate, Reorder}
+
+// modes are the values param "mode" takes per kind (network kinds: blackhole or reset).
+var modes = map[Kind][]string{
+	CorruptFile: {"bitflip", "truncate"},
+	Reassign:    {"move", "shrink", "grow"},
+	CPUStress:   {"cgroup", "hog"},
+}
+
+// choices are the values of enumerated params.
+var choices = map[string][]string{
+	"where":   {"batches", "anywhere"},
+	"file":    {"log", "index", "timeindex"},
+	"segment": {"closed", "active"},
+	"type":    {"preferred", "unclean"},
+	"errno":   {"EIO", "ENOSPC"},
+	"scope":   {"all", "controller", "brokers", "clients"},
+}
+
+func kindList(ks []Kind) string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = string(k)
+	}
+	return strings.Join(out, ", ")
+}
+
+// parseSignedDuration parses Go duration text that may be negative ("-30s").
+func parseSignedDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("chaos: %q is not a duration; use 30s, -1m", s)
+	}
+	return d, nil
+}
+
+// paramSigned returns a signed duration param, or def when absent.
+func (f Fault) paramSigned(name string, def time.Duration) time.Duration {
+	if v, ok := f.Params[name]; ok {
+		if d, err := parseSignedDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+// paramInt returns an integer param, or def when absent.
+func (f Fault) paramInt(name string, def int) int {
+	if v, ok := f.Params[name]; ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// paramRate returns a probability param, or def when absent.
+func (f Fault) paramRate(name string, def float64) float64 {
+	if v, ok := f.Params[name]; ok {
+		if r, err := parseRate(v); err == nil {
+			return r
+		}
+	}
+	return def
 }
 
 func paramList(ps []string) string {
@@ -123,15 +200,60 @@ func checkParam(k Kind, name, v string) error {
 			return bad("peers, clients or both")
 		}
 	case "mode":
-		if v != "blackhole" && v != "reset" {
-			return bad("blackhole or reset")
+		want := modes[k]
+		if want == nil {
+			want = []string{"blackhole", "reset"}
+		}
+		if !slices.Contains(want, v) {
+			return bad(strings.Join(want, " or "))
 		}
 	case "delay", "jitter", "rto", "gap":
 		if _, err := parseDuration(v); err != nil {
 			return bad("a duration (200ms, 1s)")
 		}
+	case "period", "window":
+		if d, err := parseDuration(v); err != nil || d <= 0 {
+			return bad("a positive duration (100ms, 1s)")
+		}
+	case "offset", "delta":
+		d, err := parseSignedDuration(v)
+		if err != nil {
+			return bad("a duration, negative for the past (30s, -1m)")
+		}
+		if d == 0 && k != ClockSkew {
+			return bad("a duration other than 0")
+		}
+	case "where", "file", "segment", "type", "errno", "scope":
+		want := choices[name]
+		if !slices.Contains(want, v) {
+			return bad(strings.Join(want, ", "))
+		}
+	case "ops":
+		for _, op := range strings.Split(v, ",") {
+			if !slices.Contains([]string{"read", "write", "fsync"}, strings.TrimSpace(op)) {
+				return bad("a list of read, write, fsync")
+			}
+		}
+	case "flips", "workers", "partition":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || (name != "partition" && (n == 0 || n > 4096)) {
+			return bad("a count")
+		}
+	case "topic":
+		if v == "" {
+			return bad("a topic name")
+		}
+	case "cpus":
+		c, err := strconv.ParseFloat(v, 64)
+		if err != nil || c <= 0 || c > 1024 {
+			return bad("a number of CPUs above 0 (0.2: a fifth of one)")
+		}
+	case "limit":
+		if s, err := workloads.ParseSize(v); err != nil || s <= 0 {
+			return bad("a size (64MiB)")
+		}
 	case "rate":
-		if k == Loss || k == DropResponses {
+		if k == Loss || k == DropResponses || k == Corrupt || k == Duplicate || k == Reorder || k == IOError {
 			if _, err := parseRate(v); err != nil {
 				return bad("a probability in [0,1] or a percentage (5%)")
 			}
