@@ -112,7 +112,9 @@ func TestRandomMixScopes(t *testing.T) {
 		scope string
 		ok    func(Fault) bool
 	}{
-		{"controller", func(f Fault) bool { return f.Target.Sel == SelController && f.Kind.Class() != "network" || f.Kind == Isolate }},
+		{"controller", func(f Fault) bool {
+			return f.Target.Sel == SelController && f.Kind.Class() != "network" || f.Kind == Isolate
+		}},
 		{"brokers", func(f Fault) bool { return f.Target.Sel == SelData }},
 		{"clients", func(f Fault) bool {
 			return f.Target.Sel == SelClients || (f.Kind == Isolate && f.Params["from"] == "clients") || (f.Kind == DropResponses && f.Target.Sel == SelAll)
