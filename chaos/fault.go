@@ -3,6 +3,7 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -465,4 +466,16 @@ func RenameTopics(faults []Fault, rename func(string) string) {
 			}
 		}
 	}
+}
+
+// String is a short description for logs and test names: "clock-bump broker(1) delta=1h".
+func (f Fault) String() string {
+	parts := []string{string(f.Kind)}
+	if !f.Target.IsZero() {
+		parts = append(parts, f.Target.String())
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Params)) {
+		parts = append(parts, k+"="+f.Params[k])
+	}
+	return strings.Join(parts, " ")
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kchaos/kchaos/broker/clock"
 	"github.com/kchaos/kchaos/broker/storage/faultfs"
 )
 
@@ -175,6 +176,16 @@ func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, e
 				continue
 			}
 			msg = fmt.Sprintf("cleared disk fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
+		case "clock-fault":
+			if filepath.Base(rec.Path) != clock.ControlFile {
+				errs = append(errs, fmt.Errorf("chaos: journal change %d: %q is not a clock control file; not touched", rec.Seq, rec.Path))
+				continue
+			}
+			if err := clock.SetMode(filepath.Dir(rec.Path), clock.Mode{}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			msg = fmt.Sprintf("cleared clock fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
 		case "lose-unsynced":
 			msg = fmt.Sprintf("broker %d killed by lose-unsynced fault %d: its cluster ended with the harness; nothing to restart", rec.Node, rec.Fault)
 		case "ssh":

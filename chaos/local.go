@@ -43,8 +43,11 @@ type Local struct {
 	Net *Net
 	// DataDirs are the brokers' data directories by id, for disk faults; a Node that is a
 	// *local.Node needs no entry. Disk faults need Nodes and brokers started with disk
-	// faults enabled (the default of `kchaos broker`).
+	// faults enabled (the default of `kchaos broker`). Clock faults need the same, with
+	// clock faults enabled.
 	DataDirs map[int32]string
+
+	clocks clockModes
 }
 
 var _ Driver = (*Local)(nil)
@@ -54,7 +57,7 @@ func (d *Local) Kinds() []Kind {
 	var out []Kind
 	for _, k := range Kinds() {
 		switch k.Class() {
-		case "process", "disk":
+		case "process", "disk", "clock":
 			if d.Nodes != nil {
 				out = append(out, k)
 			}
@@ -91,6 +94,19 @@ func (d *Local) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r R
 		}
 		for _, n := range r.Nodes {
 			if err := d.disk(ctx, reg, id, f, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "clock":
+		if f.Target.Sel == SelClients {
+			return d.clientClock(reg, id, f, r)
+		}
+		if d.Nodes == nil {
+			break
+		}
+		for _, n := range r.Nodes {
+			if err := d.clockFault(ctx, reg, id, f, n); err != nil {
 				return err
 			}
 		}
@@ -174,6 +190,12 @@ func impairment(f Fault) proxy.Impairment {
 	case DropResponses:
 		rate, _ := parseRate(f.param("rate", "1"))
 		return proxy.Impairment{DropResponses: rate}
+	case Corrupt:
+		return proxy.Impairment{Corrupt: f.paramRate("rate", 0.05), CorruptAnywhere: f.param("where", "batches") == "anywhere"}
+	case Duplicate:
+		return proxy.Impairment{Duplicate: f.paramRate("rate", 0.5)}
+	case Reorder:
+		return proxy.Impairment{Reorder: f.paramRate("rate", 0.5), ReorderWindow: f.paramDuration("window", 20*time.Millisecond)}
 	}
 	return proxy.Impairment{Cut: true, Reset: f.param("mode", "blackhole") == "reset"}
 }
@@ -181,13 +203,21 @@ func impairment(f Fault) proxy.Impairment {
 // linkMatcher returns which links fault f resolved to r touches.
 func linkMatcher(f Fault, r Resolved) func(LinkID) bool {
 	switch f.Kind {
-	case DropResponses:
+	case DropResponses, Duplicate, Reorder:
 		return func(l LinkID) bool { return l.Plane == PlaneClient && slices.Contains(r.Nodes, l.To) }
-	case Latency, Loss, Bandwidth:
+	case Latency, Loss, Bandwidth, Corrupt:
 		which := f.param("links", "both")
+		if r.Clients && f.Target.Sel == SelClients {
+			which = "clients"
+		}
 		return func(l LinkID) bool {
 			if l.Plane == PlaneClient {
 				return which != "peers" && slices.Contains(r.Nodes, l.To)
+			}
+			if f.Kind == Corrupt && l.Plane == PlaneRaft {
+				// The Raft transport carries no checksum of its own: corrupting it would
+				// corrupt the quorum's log, which TCP's checksum protects in real life.
+				return false
 			}
 			return which != "clients" && (slices.Contains(r.Nodes, l.From) || slices.Contains(r.Nodes, l.To))
 		}
@@ -206,6 +236,11 @@ func (d *Local) network(reg *Registry, id int64, f Fault, r Resolved) error {
 	if len(links) == 0 {
 		return fmt.Errorf("chaos: %s on %v: no proxied link to impair (is the cluster behind link proxies?)", f.Kind, r.Nodes)
 	}
+	return d.recordImpair(reg, id, key, links)
+}
+
+// recordImpair journals links impaired under key by fault id, undone by clearing them.
+func (d *Local) recordImpair(reg *Registry, id int64, key string, links []LinkID) error {
 	names := make([]string, len(links))
 	for i, l := range links {
 		names[i] = l.String()

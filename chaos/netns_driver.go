@@ -41,12 +41,12 @@ func (d *Netns) Kinds() []Kind {
 	var out []Kind
 	for _, k := range Kinds() {
 		switch k.Class() {
-		case "process", "disk":
-			if d.Local != nil && d.Local.Nodes != nil {
+		case "process", "disk", "clock":
+			if d.Local != nil && d.Local.Nodes != nil && k != ClockSkew {
 				out = append(out, k)
 			}
 		case "network":
-			if d.qdiscErr(k) == nil {
+			if d.qdiscErr(k) == nil && !slices.Contains(frameKinds, k) {
 				out = append(out, k)
 			}
 		}
@@ -63,8 +63,15 @@ func (d *Netns) Missing() map[Kind]string {
 			out[k] = err.Error()
 		}
 	}
+	for _, k := range frameKinds {
+		out[k] = "the netns driver's links carry real packets and no Kafka-aware proxy; use the local driver for " + string(k)
+	}
+	out[ClockSkew] = "clock-skew on the netns driver: use clock-bump on brokers (a skew of clients needs the local driver's client proxies)"
 	return out
 }
+
+// frameKinds are the kinds the link proxies do by reading Kafka frames.
+var frameKinds = []Kind{Corrupt, Duplicate, Reorder}
 
 // qdiscErr says why degradation kind k cannot be done (nil for cut kinds).
 func (d *Netns) qdiscErr(k Kind) error {
@@ -86,11 +93,14 @@ func (d *Netns) qdiscErr(k Kind) error {
 // Apply does f to r.
 func (d *Netns) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Resolved) error {
 	switch f.Kind.Class() {
-	case "process":
+	case "process", "clock":
 		if d.Local != nil {
 			return d.Local.Apply(ctx, reg, id, f, r)
 		}
 	case "network":
+		if slices.Contains(frameKinds, f.Kind) {
+			break
+		}
 		if err := d.qdiscErr(f.Kind); err != nil {
 			return err
 		}
