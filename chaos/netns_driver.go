@@ -42,7 +42,7 @@ func (d *Netns) Kinds() []Kind {
 	for _, k := range Kinds() {
 		switch k.Class() {
 		case "process", "disk", "clock":
-			if d.Local != nil && d.Local.Nodes != nil && k != ClockSkew {
+			if d.Local != nil && d.Local.Nodes != nil {
 				out = append(out, k)
 			}
 		case "network":
@@ -66,7 +66,6 @@ func (d *Netns) Missing() map[Kind]string {
 	for _, k := range frameKinds {
 		out[k] = "the netns driver's links carry real packets and no Kafka-aware proxy; use the local driver for " + string(k)
 	}
-	out[ClockSkew] = "clock-skew on the netns driver: use clock-bump on brokers (a skew of clients needs the local driver's client proxies)"
 	return out
 }
 
