@@ -212,7 +212,7 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 	}
 	res, err := p.log.Read(rp.FetchOffset, int(limit), maxOffset, *minOne)
 	if err != nil {
-		return 0, storageError(err)
+		return 0, c.b.onReadError(p, err)
 	}
 	if res.Size == 0 {
 		res.Release()

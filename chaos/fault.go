@@ -141,11 +141,13 @@ const (
 
 // File faults.
 const (
-	// CorruptFile kills each target broker, damages one file of one partition in its data
-	// directory and restarts it: param "file" log (default), index or timeindex; "segment"
-	// closed (default; the active one when there is no other) or active; "mode" bitflip
-	// (default: param "flips" random bits, default 8) or truncate (cut the file at a random
-	// point in its second half). The partition is the target's (leader(t,p), followers(t,p)),
+	// CorruptFile stops each target broker (param "down" stop, default: a clean shutdown, so
+	// its indexes are trusted on restart and the damage is found when a batch is first read;
+	// or kill: found by recovery), damages one file of one partition in its data directory
+	// and restarts it: param "file" log (default), index or timeindex; "segment" closed
+	// (default; the active one when there is no other) or active; "mode" bitflip (default:
+	// param "flips" random bits, default 8, in a log file inside the part of random batches
+	// their CRC32C covers) or truncate (cut the file at a random point in its second half). The partition is the target's (leader(t,p), followers(t,p)),
 	// else params "topic" and "partition", else a random partition of a non-internal topic
 	// on that broker. It has no duration.
 	CorruptFile Kind = "corrupt-file"
@@ -238,7 +240,7 @@ var kinds = map[Kind]kindInfo{
 	Corrupt:                    {target: "optional", params: []string{"rate", "where", "links"}, class: "network"},
 	Duplicate:                  {target: "optional", params: []string{"rate"}, class: "network"},
 	Reorder:                    {target: "optional", params: []string{"rate", "window"}, class: "network"},
-	CorruptFile:                {target: "optional", instant: true, params: []string{"file", "segment", "mode", "flips", "topic", "partition"}, class: "disk"},
+	CorruptFile:                {target: "optional", instant: true, params: []string{"file", "segment", "mode", "flips", "topic", "partition", "down"}, class: "disk"},
 	IOError:                    {target: "optional", params: []string{"ops", "errno", "rate"}, class: "disk"},
 	Reassign:                   {target: "required", params: []string{"mode"}, class: "membership"},
 	ElectLeader:                {target: "required", instant: true, params: []string{"type"}, class: "membership"},

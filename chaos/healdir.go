@@ -186,6 +186,8 @@ func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, e
 				continue
 			}
 			msg = fmt.Sprintf("cleared clock fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
+		case "corrupt-file":
+			msg = fmt.Sprintf("broker %d stopped by corrupt-file fault %d (%s: %s): its cluster ended with the harness; the damage stays, as bit rot would", rec.Node, rec.Fault, rec.Path, rec.Object)
 		case "lose-unsynced":
 			msg = fmt.Sprintf("broker %d killed by lose-unsynced fault %d: its cluster ended with the harness; nothing to restart", rec.Node, rec.Fault)
 		case "ssh":

@@ -112,6 +112,7 @@ var choices = map[string][]string{
 	"type":    {"preferred", "unclean"},
 	"errno":   {"EIO", "ENOSPC"},
 	"scope":   {"all", "controller", "brokers", "clients"},
+	"down":    {"stop", "kill"},
 }
 
 func kindList(ks []Kind) string {
@@ -223,7 +224,7 @@ func checkParam(k Kind, name, v string) error {
 		if d == 0 && k != ClockSkew {
 			return bad("a duration other than 0")
 		}
-	case "where", "file", "segment", "type", "errno", "scope":
+	case "where", "file", "segment", "type", "errno", "scope", "down":
 		want := choices[name]
 		if !slices.Contains(want, v) {
 			return bad(strings.Join(want, ", "))
