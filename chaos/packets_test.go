@@ -84,6 +84,9 @@ func readAll(t *testing.T, c *e2e.Cluster, topic string, n int) ([]string, []err
 				errs = append(errs, err)
 			}
 		})
+		if len(errs) > 1000 {
+			break // a consumer stuck on a batch it refuses
+		}
 		for _, r := range fs.Records() {
 			out = append(out, string(r.Value))
 		}
