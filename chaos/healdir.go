@@ -186,6 +186,20 @@ func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, e
 				continue
 			}
 			msg = fmt.Sprintf("cleared clock fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
+		case "cgroup":
+			if err := removeCgroup(rec.Path); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			msg = fmt.Sprintf("removed cgroup %s of fault %d (broker %d moved back to its own)", rec.Path, rec.Fault, rec.Node)
+		case "hog":
+			if err := killHog(rec); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			msg = fmt.Sprintf("busy loop %d of cpu-stress fault %d is gone", rec.Pid, rec.Fault)
+		case "memory-limit":
+			msg = fmt.Sprintf("broker %d under memory-pressure fault %d: its cluster ended with the harness; nothing to restart", rec.Node, rec.Fault)
 		case "corrupt-file":
 			msg = fmt.Sprintf("broker %d stopped by corrupt-file fault %d (%s: %s): its cluster ended with the harness; the damage stays, as bit rot would", rec.Node, rec.Fault, rec.Path, rec.Object)
 		case "lose-unsynced":

@@ -52,13 +52,18 @@ type Local struct {
 
 var _ Driver = (*Local)(nil)
 
-// Kinds returns the process and disk kinds when Nodes is set and the network kinds when Net is.
+// Kinds returns the process, disk, clock and resource kinds when Nodes is set (memory-pressure
+// only where cgroups allow) and the network kinds when Net is.
 func (d *Local) Kinds() []Kind {
 	var out []Kind
 	for _, k := range Kinds() {
 		switch k.Class() {
 		case "process", "disk", "clock":
 			if d.Nodes != nil {
+				out = append(out, k)
+			}
+		case "resource":
+			if d.Nodes != nil && (k != MemoryPressure || CgroupsAvailable("memory") == nil) {
 				out = append(out, k)
 			}
 		case "network":
@@ -68,6 +73,14 @@ func (d *Local) Kinds() []Kind {
 		}
 	}
 	return out
+}
+
+// Missing says why memory-pressure is missing when there is no memory cgroup to make.
+func (d *Local) Missing() map[Kind]string {
+	if err := CgroupsAvailable("memory"); err != nil {
+		return map[Kind]string{MemoryPressure: err.Error()}
+	}
+	return nil
 }
 
 // Apply does f to r.
@@ -94,6 +107,16 @@ func (d *Local) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r R
 		}
 		for _, n := range r.Nodes {
 			if err := d.disk(ctx, reg, id, f, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "resource":
+		if d.Nodes == nil {
+			break
+		}
+		for _, n := range r.Nodes {
+			if err := d.resource(ctx, reg, id, f, n); err != nil {
 				return err
 			}
 		}

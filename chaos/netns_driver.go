@@ -41,8 +41,8 @@ func (d *Netns) Kinds() []Kind {
 	var out []Kind
 	for _, k := range Kinds() {
 		switch k.Class() {
-		case "process", "disk", "clock":
-			if d.Local != nil && d.Local.Nodes != nil {
+		case "process", "disk", "clock", "resource":
+			if d.Local != nil && d.Local.Nodes != nil && (k != MemoryPressure || CgroupsAvailable("memory") == nil) {
 				out = append(out, k)
 			}
 		case "network":
@@ -92,7 +92,7 @@ func (d *Netns) qdiscErr(k Kind) error {
 // Apply does f to r.
 func (d *Netns) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Resolved) error {
 	switch f.Kind.Class() {
-	case "process", "clock":
+	case "process", "clock", "resource":
 		if d.Local != nil {
 			return d.Local.Apply(ctx, reg, id, f, r)
 		}
