@@ -192,7 +192,7 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 			return 0, kerr.OffsetOutOfRange
 		}
 		if track {
-			c.b.onFollowerFetch(p, replica, rp.FetchOffset, c.b.now())
+			c.b.onFollowerFetch(p, replica, rp.FetchOffset, rp.LogStartOffset, c.b.now())
 			sp.HighWatermark = p.HighWatermark()
 		}
 		maxOffset = leo

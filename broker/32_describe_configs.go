@@ -3,24 +3,23 @@ package broker
 // DescribeConfigs (key 32), versions 1-4.
 //
 // Behaviour: for a topic resource (type 2) every topic config the broker honours (or the
-// ConfigNames asked for), with its value and source: DYNAMIC_TOPIC_CONFIG for an override,
-// STATIC_BROKER_CONFIG when the broker was started with its synonym set, DEFAULT_CONFIG
-// otherwise; synonyms when asked (v1+), type and documentation (v3+). For a broker resource
-// (type 4, this node's id or empty) the broker settings, read-only. Unknown topics get
-// UNKNOWN_TOPIC_OR_PARTITION, other resource types INVALID_REQUEST.
+// ConfigNames asked for), with its value and source, in Kafka's order of precedence:
+// DYNAMIC_TOPIC_CONFIG for the topic's override, else the source of its broker-level
+// synonym (DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG,
+// DEFAULT_CONFIG); synonyms when asked (v1+), highest precedence first; type and
+// documentation (v3+). For a broker resource (type 4) named with this node's id, every broker
+// setting with its source and synonyms, read-only unless it may change dynamically (see
+// 44_incremental_alter_configs.go); for the broker resource "" the cluster-wide dynamic
+// defaults only (DYNAMIC_DEFAULT_BROKER_CONFIG), as Kafka answers. Unknown topics get
+// UNKNOWN_TOPIC_OR_PARTITION; another broker's id, or another resource type, INVALID_REQUEST.
+// What differs from Kafka: the broker settings listed are those the reference broker
+// understands (brokerProps), not all of Kafka's.
 
 import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
-
-// Config sources, as kmsg.ConfigSource numbers them.
-const (
-	sourceDynamicTopic = 1
-	sourceStaticBroker = 4
-	sourceDefault      = 5
 )
 
 func handleDescribeConfigs(c *conn, req *request) (kmsg.Response, error) {
@@ -36,22 +35,21 @@ func handleDescribeConfigs(c *conn, req *request) (kmsg.Response, error) {
 		if rr.ConfigNames == nil {
 			names = nil
 		}
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		self := strconv.Itoa(int(c.b.cfg.NodeID))
+		switch {
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			t := c.b.cl.topicForConfigs(rr.ResourceName)
 			if t == nil {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
 			sr.Configs = c.b.describeTopicConfigs(t, names, r.IncludeSynonyms, r.IncludeDocumentation)
-		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(c.b.cfg.NodeID)) {
-				sr.ErrorCode = kerr.InvalidRequest.Code
-				msg := "unknown broker id " + rr.ResourceName
-				sr.ErrorMessage = &msg
-				break
-			}
-			sr.Configs = c.b.describeBrokerConfigs(names)
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker && (rr.ResourceName == "" || rr.ResourceName == self):
+			sr.Configs = c.b.describeBrokerConfigs(rr.ResourceName != "", names, r.IncludeSynonyms, r.IncludeDocumentation)
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
+			sr.ErrorCode = kerr.InvalidRequest.Code
+			msg := "Unexpected broker id, expected " + self + " or empty string, but received " + rr.ResourceName
+			sr.ErrorMessage = &msg
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
 			msg := "only topic and broker configs can be described"
@@ -77,22 +75,16 @@ func (b *Broker) describeTopicConfigs(t *topic, names map[string]bool, synonyms,
 		v := t.props(b).get(name)
 		e.Value = &v
 		e.ConfigType = kmsg.ConfigType(tc.typ)
-		e.Source = sourceDefault
-		_, static := b.cfg.Props[tc.synonym]
-		if static {
-			e.Source = sourceStaticBroker
-		}
-		if _, ok := t.configs[name]; ok {
-			e.Source = sourceDynamicTopic
+		_, e.Source = b.cfg.propSource(tc.synonym)
+		ov, overridden := t.configs[name]
+		if overridden {
+			e.Source = kmsg.ConfigSourceDynamicTopicConfig
 		}
 		if synonyms {
-			if ov, ok := t.configs[name]; ok {
-				e.ConfigSynonyms = append(e.ConfigSynonyms, synonym(name, ov, sourceDynamicTopic))
+			if overridden {
+				e.ConfigSynonyms = append(e.ConfigSynonyms, synonym(name, ov, kmsg.ConfigSourceDynamicTopicConfig))
 			}
-			if static {
-				e.ConfigSynonyms = append(e.ConfigSynonyms, synonym(tc.synonym, b.cfg.Props[tc.synonym], sourceStaticBroker))
-			}
-			e.ConfigSynonyms = append(e.ConfigSynonyms, synonym(tc.synonym, brokerProps[tc.synonym], sourceDefault))
+			e.ConfigSynonyms = append(e.ConfigSynonyms, b.cfg.propSynonyms(tc.synonym)...)
 		}
 		if docs {
 			d := "Kafka topic config " + name + "; broker default from " + tc.synonym + "."
@@ -110,25 +102,60 @@ func synonym(name, value string, source kmsg.ConfigSource) kmsg.DescribeConfigsR
 	return s
 }
 
-// describeBrokerConfigs lists the broker settings (read-only).
-func (b *Broker) describeBrokerConfigs(names map[string]bool) []kmsg.DescribeConfigsResponseResourceConfig {
+// describeBrokerConfigs lists the broker settings: with perBroker every setting as this
+// broker resolves it, else only the cluster-wide dynamic defaults.
+func (b *Broker) describeBrokerConfigs(perBroker bool, names map[string]bool, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	keys := sortedKeys(brokerProps)
+	if !perBroker {
+		keys = sortedKeys(b.cfg.layers().cluster)
+	}
 	var out []kmsg.DescribeConfigsResponseResourceConfig
-	for _, name := range sortedKeys(brokerProps) {
+	for _, name := range keys {
 		if names != nil && !names[name] {
 			continue
 		}
 		e := kmsg.NewDescribeConfigsResponseResourceConfig()
 		e.Name = name
-		v := b.cfg.prop(name)
-		e.Value = &v
-		e.ReadOnly = true
-		e.Source = sourceDefault
-		if _, ok := b.cfg.Props[name]; ok {
-			e.Source = sourceStaticBroker
+		v, src := b.cfg.propSource(name)
+		syns := b.cfg.propSynonyms(name)
+		if !perBroker {
+			v, src = b.cfg.layers().cluster[name], kmsg.ConfigSourceDynamicDefaultBrokerConfig
+			for len(syns) > 0 && syns[0].Source == kmsg.ConfigSourceDynamicBrokerConfig {
+				syns = syns[1:]
+			}
+		}
+		e.Value, e.Source = &v, src
+		e.ReadOnly = !dynamicBrokerConfig(name)
+		e.ConfigType = brokerConfigType(name)
+		if synonyms {
+			e.ConfigSynonyms = syns
+		}
+		if docs {
+			d := "Kafka broker config " + name + "."
+			if !e.ReadOnly {
+				d += " Dynamic (cluster-wide): settable per broker or as the cluster default."
+			}
+			e.Documentation = &d
 		}
 		out = append(out, e)
 	}
 	return out
+}
+
+// brokerConfigType is broker setting name's Kafka type: its topic config's, else boolean,
+// long or string as its default reads.
+func brokerConfigType(name string) kmsg.ConfigType {
+	if tc, ok := topicConfigFor(name); ok {
+		return kmsg.ConfigType(tc.typ)
+	}
+	def := brokerProps[name]
+	if def == "true" || def == "false" {
+		return kmsg.ConfigTypeBoolean
+	}
+	if _, err := strconv.ParseInt(def, 10, 64); err == nil {
+		return kmsg.ConfigTypeLong
+	}
+	return kmsg.ConfigTypeString
 }
 
 // topicForConfigs returns a topic value carrying name's config overrides from the metadata

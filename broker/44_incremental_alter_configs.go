@@ -2,20 +2,44 @@ package broker
 
 // IncrementalAlterConfigs (key 44), versions 0-1.
 //
-// Behaviour: decided by the active controller (forwarded there by other brokers, see
-// admin.go): for topic resources applies SET, DELETE (back to the default), APPEND and
-// SUBTRACT (list configs: cleanup.policy) to the topic's overrides, validating names and
-// values first (INVALID_CONFIG; nothing of a failed resource is applied). ValidateOnly changes
-// nothing. New values are in the controller quorum's log, so they survive restarts; this
-// broker's logs have them when it answers, the other brokers' as they apply the image. Unknown
-// topics get UNKNOWN_TOPIC_OR_PARTITION. Differences from Kafka: dynamic broker configs (type
-// 4) are refused with INVALID_REQUEST; set broker settings with --set at start-up.
+// Behaviour: first, as Kafka's ConfigAdminManager.preprocess on the broker that received the
+// request, INVALID_REQUEST for a resource named twice (both), a config named twice in one
+// resource, a null value for anything but DELETE, a resource type other than topic (2) and
+// broker (4), and a broker resource naming another broker (per-broker configs are altered
+// through that broker, as kadm's AlterBrokerConfigs does). The rest is decided by the
+// active controller (forwarded there by other brokers, see admin.go).
+//
+// Topic resources: SET, DELETE (back to the default), APPEND and SUBTRACT (list configs:
+// cleanup.policy) on the topic's overrides, names and values validated first
+// (INVALID_CONFIG; nothing of a failed resource is applied); UNKNOWN_TOPIC_OR_PARTITION for
+// unknown topics.
+//
+// Broker resources (dynamic broker configs, KIP-226): "" is the cluster-wide default, a
+// broker id that broker's own; the same operations on the resource's dynamic configs. Only
+// the broker-level defaults of topic configs may change (log.segment.bytes, log.roll.ms,
+// log.index.*, log.flush.interval.messages, log.flush.interval.ms, log.retention.ms,
+// log.retention.bytes, log.cleanup.policy, log.cleaner.delete.retention.ms,
+// log.message.timestamp.type, message.max.bytes, min.insync.replicas,
+// unclean.leader.election.enable, compression.type); other keys are refused with
+// INVALID_REQUEST "cannot update these configs dynamically", bad values and unknown keys with
+// INVALID_REQUEST, as Kafka answers broker config validation failures. They take effect on
+// every broker as it applies the image: topics without their own setting follow them
+// (retention, flushing, segments, min.insync.replicas, message size), and the controller
+// uses unclean.leader.election.enable, electing leaders for offline partitions at once when
+// it is enabled. DescribeConfigs shows them with their sources.
+//
+// New values are in the controller quorum's log, so they survive restarts; this broker
+// applies them before it answers, the others as they apply the image. ValidateOnly changes
+// nothing. What differs from Kafka: unknown broker config names are refused (Kafka stores
+// them); replica.lag.time.max.ms and other settings that Kafka also treats as read-only stay
+// read-only (set them with --set at start-up).
 
 import (
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,15 +52,109 @@ func handleIncrementalAlterConfigs(c *conn, req *request) (kmsg.Response, error)
 	return c.b.cl.alterConfigs(c.controllerPlane, req.msg.(*kmsg.IncrementalAlterConfigsRequest)), nil
 }
 
-// alterConfigs handles IncrementalAlterConfigs (topic resources only).
+// alterConfigs handles IncrementalAlterConfigs: it preprocesses the request (unless it was
+// forwarded, then the sender did), forwards or decides the rest, and answers every resource
+// in request order.
 func (cl *cluster) alterConfigs(forwarded bool, r *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+	out := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	refused := map[int]string{}
+	if !forwarded {
+		refused = cl.preprocessConfigs(r.Resources)
+	}
+	rest := *r
+	rest.Resources = nil
+	for i, rr := range r.Resources {
+		if _, ok := refused[i]; !ok {
+			rest.Resources = append(rest.Resources, rr)
+		}
+	}
+	var decided []kmsg.IncrementalAlterConfigsResponseResource
+	if len(rest.Resources) > 0 {
+		decided = cl.decideConfigs(forwarded, &rest)
+	}
+	for i, rr := range r.Resources {
+		if msg, ok := refused[i]; ok {
+			sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, &msg
+			out.Resources = append(out.Resources, sr)
+			continue
+		}
+		if len(decided) == 0 {
+			sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			sr.ResourceType, sr.ResourceName, sr.ErrorCode = rr.ResourceType, rr.ResourceName, kerr.UnknownServerError.Code
+			out.Resources = append(out.Resources, sr)
+			continue
+		}
+		out.Resources = append(out.Resources, decided[0])
+		decided = decided[1:]
+	}
+	return out
+}
+
+// preprocessConfigs returns the INVALID_REQUEST message of each resource (by index) that the
+// receiving broker refuses before anything is forwarded, as Kafka's
+// ConfigAdminManager.preprocess.
+func (cl *cluster) preprocessConfigs(resources []kmsg.IncrementalAlterConfigsRequestResource) map[int]string {
+	refused := map[int]string{}
+	type key struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	first := map[key]int{}
+	for i, rr := range resources {
+		k := key{rr.ResourceType, rr.ResourceName}
+		if j, dup := first[k]; dup {
+			refused[i], refused[j] = "Each resource must appear at most once.", "Each resource must appear at most once."
+			continue
+		}
+		first[k] = i
+	}
+	self := strconv.Itoa(int(cl.b.cfg.NodeID))
+	for i, rr := range resources {
+		if _, ok := refused[i]; ok {
+			continue
+		}
+		var names, nulls []string
+		for _, c := range rr.Configs {
+			if slices.Contains(names, c.Name) {
+				refused[i] = "Error due to duplicate config keys"
+			}
+			names = append(names, c.Name)
+			if c.Value == nil && c.Op != kmsg.IncrementalAlterConfigOpDelete {
+				nulls = append(nulls, c.Name)
+			}
+		}
+		switch {
+		case refused[i] != "":
+		case len(nulls) > 0:
+			refused[i] = "Null value not supported for : " + strings.Join(nulls, ", ")
+		case rr.ResourceType != kmsg.ConfigResourceTypeTopic && rr.ResourceType != kmsg.ConfigResourceTypeBroker:
+			refused[i] = fmt.Sprintf("Unknown resource type %d", rr.ResourceType)
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker && rr.ResourceName != "" && rr.ResourceName != self:
+			if _, err := strconv.ParseInt(rr.ResourceName, 10, 32); err != nil {
+				refused[i] = "Node id must be an integer, but it is: " + rr.ResourceName
+			} else {
+				refused[i] = fmt.Sprintf("Unexpected broker id, expected %s, but received %s", self, rr.ResourceName)
+			}
+		}
+		if refused[i] == "" {
+			delete(refused, i)
+		}
+	}
+	return refused
+}
+
+// decideConfigs forwards r to the active controller or, on it, applies each resource, and
+// returns one answer per resource in order.
+func (cl *cluster) decideConfigs(forwarded bool, r *kmsg.IncrementalAlterConfigsRequest) []kmsg.IncrementalAlterConfigsResponseResource {
 	out, err := forward(cl, forwarded, r, func(r *kmsg.IncrementalAlterConfigsResponse) []int16 {
 		return errorCodes(r.Resources, func(rr kmsg.IncrementalAlterConfigsResponseResource) int16 { return rr.ErrorCode })
 	})
 	if err == nil {
-		return out
+		return out.Resources
 	}
-	out = r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	var answers []kmsg.IncrementalAlterConfigsResponseResource
 	for _, rr := range r.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
@@ -45,22 +163,26 @@ func (cl *cluster) alterConfigs(forwarded bool, r *kmsg.IncrementalAlterConfigsR
 		switch {
 		case !errors.Is(err, errLocalController):
 			code, msg = unavailable(err)
-		case rr.ResourceType != kmsg.ConfigResourceTypeTopic:
-			code, msg = kerr.InvalidRequest.Code, "only topic configs can be altered; broker settings are static (--set)"
-		default:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
+			if e := cl.alterBrokerConfigs(rr, r.ValidateOnly); e != nil {
+				code, msg = controller.ErrorCode(e), e.Error()
+			}
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			if e := cl.alterTopicConfigs(rr, r.ValidateOnly); e != nil {
 				code, msg = controller.ErrorCode(e), e.Error()
 			}
+		default:
+			code, msg = kerr.InvalidRequest.Code, fmt.Sprintf("Unknown resource type %d", rr.ResourceType)
 		}
 		if code != 0 {
 			sr.ErrorCode, sr.ErrorMessage = code, &msg
 		}
-		out.Resources = append(out.Resources, sr)
+		answers = append(answers, sr)
 	}
 	if !r.ValidateOnly {
 		cl.waitApplied()
 	}
-	return out
+	return answers
 }
 
 // alterTopicConfigs turns one resource's operations into the controller's set and delete
@@ -70,38 +192,88 @@ func (cl *cluster) alterTopicConfigs(rr kmsg.IncrementalAlterConfigsRequestResou
 	if t == nil {
 		return kerr.UnknownTopicOrPartition
 	}
-	next, e, msg := applyConfigOps(topicProps{broker: &cl.b.cfg, overrides: t.Configs}, rr.Configs)
+	space := configSpace{
+		kind: "topic",
+		typ: func(name string) (int8, bool) {
+			tc, ok := topicConfigs[name]
+			return tc.typ, ok
+		},
+		base: func(next map[string]string, name string) string {
+			return topicProps{broker: &cl.b.cfg, overrides: next}.get(name)
+		},
+	}
+	next, e, msg := space.apply(t.Configs, rr.Configs)
 	if e != nil {
 		return fmt.Errorf("%w: %s", e, msg)
 	}
-	set := map[string]string{}
-	for k, v := range next {
-		if old, ok := t.Configs[k]; !ok || old != v {
-			set[k] = v
-		}
-	}
-	var del []string
-	for k := range t.Configs {
-		if _, ok := next[k]; !ok {
-			del = append(del, k)
-		}
-	}
+	set, del := configDiff(t.Configs, next)
 	_, err := cl.ctl.AlterConfigs(rr.ResourceName, set, del, validateOnly)
 	return err
 }
 
-// applyConfigOps applies IncrementalAlterConfigs operations to a topic's overrides and returns
-// the new overrides (props' are not modified); APPEND and SUBTRACT work on the effective value
-// of list configs.
-func applyConfigOps(props topicProps, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, *kerr.Error, string) {
-	next := maps.Clone(props.overrides)
+// alterBrokerConfigs does the same for a broker resource's dynamic configs. APPEND and
+// SUBTRACT start from the resource's own value, else Kafka's default, as Kafka does.
+func (cl *cluster) alterBrokerConfigs(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	cur := cl.ctl.Image().BrokerConfigs[rr.ResourceName]
+	space := configSpace{
+		kind: "broker",
+		typ: func(name string) (int8, bool) {
+			// Every name passes here; validateBrokerConfigs refuses unknown and read-only ones.
+			tc, _ := topicConfigFor(name)
+			return tc.typ, true
+		},
+		base: func(next map[string]string, name string) string {
+			if v, ok := next[name]; ok {
+				return v
+			}
+			return brokerProps[name]
+		},
+	}
+	next, e, msg := space.apply(cur, rr.Configs)
+	if e != nil {
+		return fmt.Errorf("%w: %s", e, msg)
+	}
+	set, del := configDiff(cur, next)
+	_, err := cl.ctl.AlterBrokerConfigs(rr.ResourceName, set, del, validateOnly)
+	return err
+}
+
+// configDiff returns what turns cur into next: the keys to set and the keys to delete.
+func configDiff(cur, next map[string]string) (set map[string]string, del []string) {
+	set = map[string]string{}
+	for k, v := range next {
+		if old, ok := cur[k]; !ok || old != v {
+			set[k] = v
+		}
+	}
+	for k := range cur {
+		if _, ok := next[k]; !ok {
+			del = append(del, k)
+		}
+	}
+	return set, del
+}
+
+// configSpace is what IncrementalAlterConfigs operations need to know of a resource type:
+// each config's Kafka type (7 is a list; false for unknown names) and the value APPEND and
+// SUBTRACT start from, given the configs as changed so far.
+type configSpace struct {
+	kind string
+	typ  func(name string) (int8, bool)
+	base func(next map[string]string, name string) string
+}
+
+// apply applies IncrementalAlterConfigs operations to a resource's configs and returns the
+// new configs (cur is not modified).
+func (s configSpace) apply(cur map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, *kerr.Error, string) {
+	next := maps.Clone(cur)
 	if next == nil {
 		next = map[string]string{}
 	}
 	for _, op := range ops {
-		tc, ok := topicConfigs[op.Name]
+		typ, ok := s.typ(op.Name)
 		if !ok {
-			return nil, kerr.InvalidConfig, "unknown topic config " + op.Name
+			return nil, kerr.InvalidConfig, "unknown " + s.kind + " config " + op.Name
 		}
 		val := ""
 		if op.Value != nil {
@@ -113,10 +285,10 @@ func applyConfigOps(props topicProps, ops []kmsg.IncrementalAlterConfigsRequestR
 		case kmsg.IncrementalAlterConfigOpDelete:
 			delete(next, op.Name)
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if tc.typ != 7 {
+			if typ != 7 {
 				return nil, kerr.InvalidConfig, "APPEND and SUBTRACT apply only to list configs; " + op.Name + " is not one"
 			}
-			items := strings.Split(topicProps{broker: props.broker, overrides: next}.get(op.Name), ",")
+			items := strings.Split(s.base(next, op.Name), ",")
 			if op.Op == kmsg.IncrementalAlterConfigOpAppend {
 				for _, it := range strings.Split(val, ",") {
 					if !slices.Contains(items, it) {

@@ -1,7 +1,8 @@
 package broker
 
-// Administration through the controller: CreateTopics, DeleteTopics, CreatePartitions and
-// IncrementalAlterConfigs (one handler file each) are decided by the active controller. A
+// Administration through the controller: CreateTopics, DeleteTopics, CreatePartitions,
+// IncrementalAlterConfigs, ElectLeaders, AlterPartitionReassignments and
+// ListPartitionReassignments (one handler file each) are decided by the active controller. A
 // broker that is not the active controller forwards the request there unchanged (as
 // KIP-590's forwarding does, on its forwarding channel to the controller listener) and
 // returns the answer once its own metadata image reflects the change; the active controller

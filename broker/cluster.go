@@ -152,6 +152,7 @@ func (b *Broker) startCluster() error {
 		DefaultPartitions:            int32(b.cfg.propInt("num.partitions")),
 		DefaultReplicationFactor:     int16(b.cfg.propInt("default.replication.factor")),
 		ValidateTopicConfigs:         validateTopicConfigs,
+		ValidateBrokerConfigs:        validateBrokerConfigs,
 		ServeAPI:                     b.serveControllerConn,
 		RaftHeartbeatTimeout:         heartbeat,
 		RaftElectionTimeout:          election,
@@ -437,6 +438,7 @@ func (cl *cluster) markCaughtUp() {
 	defer b.bgWG.Done()
 	b.groups.awaitHandoffs()
 	b.txns.awaitHandoffs()
+	b.removeStrayLogs()
 	topics, parts := 0, 0
 	b.mu.RLock()
 	for _, t := range b.topics {

@@ -45,6 +45,10 @@ type Config struct {
 	// RaftPeers maps voter ids to the Raft address this node dials to reach them; default
 	// their Voters address.
 	RaftPeers map[int32]string
+
+	// dynamic holds the dynamic broker configs (KIP-226) from the metadata image; nil until
+	// New sets it. Copies of the Config share it.
+	dynamic *dynamicConfigs
 }
 
 // brokerProps are the broker-level settings understood, with Kafka's defaults. Topic-level
@@ -138,12 +142,11 @@ func ValidateProps(props map[string]string) error {
 	return nil
 }
 
-// prop returns the broker setting k, falling back to Kafka's default.
+// prop returns the broker setting k as Kafka resolves it: this broker's dynamic config, the
+// cluster-wide dynamic default, the static setting (--set), Kafka's default.
 func (c *Config) prop(k string) string {
-	if v, ok := c.Props[k]; ok {
-		return v
-	}
-	return brokerProps[k]
+	v, _ := c.propSource(k)
+	return v
 }
 
 func (c *Config) propInt(k string) int64 {

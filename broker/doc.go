@@ -19,11 +19,16 @@
 //   - cluster.go starts the quorum node, registers and heartbeats on the lifecycle channel to
 //     the active controller's controller listener, and follows the metadata image
 //     (imageLoop); client requests wait until the broker has caught up (conn.go).
-//   - cluster_apply.go applies each image: opens the logs of assigned partitions, deletes
-//     those of deleted topics, and feeds each partition's assignment to its replica state.
+//   - cluster_apply.go applies each image: installs the dynamic broker configs (KIP-226,
+//     dynamic_config.go), opens the logs of assigned partitions, deletes those of deleted
+//     topics and of replicas reassigned away (and, once caught up, stray logs left from while
+//     the broker was down), and feeds each partition's assignment to its replica state.
 //   - Metadata, DescribeCluster, FindCoordinator and DescribeConfigs answer from the image;
-//     CreateTopics, DeleteTopics, CreatePartitions and IncrementalAlterConfigs are decided by
-//     the active controller, forwarded there by other brokers (admin.go).
+//     CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs (and the older
+//     AlterConfigs), ElectLeaders, AlterPartitionReassignments and ListPartitionReassignments
+//     are decided by the active controller, forwarded there by other brokers (admin.go).
+//     DeleteRecords is answered by the partitions' leaders, DescribeLogDirs by each broker
+//     for its own data directory.
 //   - partition.go holds a partition's log and its replica state machine (broker/replica):
 //     leadership, ISR, high watermark, followers' progress. replication.go drives it on the
 //     leader (follower fetches, ISR shrink and expansion through AlterPartition, acks=all

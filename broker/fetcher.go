@@ -222,7 +222,7 @@ func (f *fetcher) apply(st fetchPartState, rp *kmsg.FetchResponseTopicPartition)
 	p.mu.RLock()
 	stale := p.rs.Leader() != f.leader || p.rs.LeaderEpoch() != st.leaderEpoch
 	p.mu.RUnlock()
-	if stale || p.LogEndOffset() != st.offset {
+	if stale || p.dropped || p.LogEndOffset() != st.offset {
 		return false, 0
 	}
 	switch rp.ErrorCode {

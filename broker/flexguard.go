@@ -100,6 +100,28 @@ var flexSchemas = map[kmsg.Key][]field{
 		farr(f(fInt8), f(fString), farr(f(fString), f(fInt8), f(fString))),
 		f(fInt8),
 	},
+	kmsg.AlterConfigs: {
+		farr(f(fInt8), f(fString), farr(f(fString), f(fString))),
+		f(fInt8),
+	},
+	kmsg.DeleteRecords: {
+		farr(f(fString), farr(f(fInt32), f(fInt64))),
+		f(fInt32),
+	},
+	kmsg.DescribeLogDirs: {farr(f(fString), f(fInt32Array))},
+	kmsg.ElectLeaders: {
+		fv(fInt8, 1, -1),
+		farr(f(fString), f(fInt32Array)),
+		f(fInt32),
+	},
+	kmsg.AlterPartitionAssignments: {
+		f(fInt32), fv(fInt8, 1, -1),
+		farr(f(fString), farr(f(fInt32), f(fInt32Array))),
+	},
+	kmsg.ListPartitionReassignments: {
+		f(fInt32),
+		farr(f(fString), f(fInt32Array)),
+	},
 	kmsg.DescribeCluster: {f(fInt8), fv(fInt8, 1, -1), fv(fInt8, 2, -1)},
 	kmsg.OffsetCommit: {
 		f(fString), f(fInt32), f(fString), f(fString),

@@ -62,6 +62,8 @@ func tame(req kmsg.Request) {
 		for i := range r.Topics {
 			r.Topics[i].Count = min(r.Topics[i].Count, 5)
 		}
+	case *kmsg.DeleteRecordsRequest:
+		r.TimeoutMillis = min(r.TimeoutMillis, 10)
 	}
 }
 
@@ -132,6 +134,11 @@ func seedRequest(key kmsg.Key) kmsg.Request {
 		rr := kmsg.NewDescribeConfigsRequestResource()
 		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
 		r.Resources = append(r.Resources, rr)
+		for _, name := range []string{"", "1"} {
+			br := kmsg.NewDescribeConfigsRequestResource()
+			br.ResourceType, br.ResourceName = kmsg.ConfigResourceTypeBroker, name
+			r.Resources = append(r.Resources, br)
+		}
 		r.IncludeSynonyms, r.IncludeDocumentation = true, true
 		return r
 	case kmsg.CreatePartitions:
@@ -148,6 +155,58 @@ func seedRequest(key kmsg.Key) kmsg.Request {
 		c.Op, c.Name, c.Value = kmsg.IncrementalAlterConfigOpAppend, "cleanup.policy", kmsg.StringPtr("compact")
 		rr.Configs = append(rr.Configs, c)
 		r.Resources = append(r.Resources, rr)
+		br := kmsg.NewIncrementalAlterConfigsRequestResource()
+		br.ResourceType = kmsg.ConfigResourceTypeBroker
+		bc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		bc.Op, bc.Name, bc.Value = kmsg.IncrementalAlterConfigOpSet, "log.retention.ms", kmsg.StringPtr("3600000")
+		br.Configs = append(br.Configs, bc)
+		r.Resources = append(r.Resources, br)
+		return r
+	case kmsg.AlterConfigs:
+		r := kmsg.NewPtrAlterConfigsRequest()
+		rr := kmsg.NewAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+		c := kmsg.NewAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = "retention.ms", kmsg.StringPtr("60000")
+		rr.Configs = append(rr.Configs, c)
+		r.Resources = append(r.Resources, rr)
+		return r
+	case kmsg.DeleteRecords:
+		r := kmsg.NewPtrDeleteRecordsRequest()
+		r.TimeoutMillis = 10
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Offset = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.DescribeLogDirs:
+		r := kmsg.NewPtrDescribeLogDirsRequest()
+		rt := kmsg.NewDescribeLogDirsRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0, 1}
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.ElectLeaders:
+		r := kmsg.NewPtrElectLeadersRequest()
+		rt := kmsg.NewElectLeadersRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0, 1}
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.AlterPartitionAssignments:
+		r := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+		rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+		rp.Replicas = []int32{1}
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.ListPartitionReassignments:
+		r := kmsg.NewPtrListPartitionReassignmentsRequest()
+		rt := kmsg.NewListPartitionReassignmentsRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0}
+		r.Topics = append(r.Topics, rt)
 		return r
 	}
 	return kmsg.RequestForKey(key.Int16())

@@ -21,6 +21,9 @@ type partition struct {
 	// appendMu serialises appends so that offsets assigned and the high watermark advance in
 	// order. Readers never take it.
 	appendMu sync.Mutex
+	// dropped is set, under appendMu, when the log is deleted (topic deleted or replica
+	// reassigned away), so a follower fetch in flight does not apply to it.
+	dropped bool
 
 	mu sync.RWMutex // guards rs
 	rs *replica.Partition

@@ -18,14 +18,15 @@ import (
 )
 
 // onFollowerFetch records a replica fetch of p by follower replica at fetchOffset (its log end
-// offset), advances the high watermark if it can, and sends the ISR expansion the state
-// machine proposes.
-func (b *Broker) onFollowerFetch(p *partition, replica int32, fetchOffset int64, now time.Time) {
+// offset) with its log start offset, advances the high watermark if it can, and sends the ISR
+// expansion the state machine proposes.
+func (b *Broker) onFollowerFetch(p *partition, replica int32, fetchOffset, logStartOffset int64, now time.Time) {
 	p.mu.Lock()
 	moved, prop := p.rs.FollowerFetch(replica, fetchOffset, p.log.LogEndOffset(), now)
+	lsoMoved := p.rs.FollowerLogStartOffset(replica, logStartOffset)
 	p.publish()
 	p.mu.Unlock()
-	if moved {
+	if moved || lsoMoved {
 		b.arrivals.notify()
 	}
 	if prop != nil {

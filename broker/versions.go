@@ -28,10 +28,16 @@ var apis = []api{
 	{kmsg.ApiVersions, 0, 4, handleApiVersions, false},
 	{kmsg.CreateTopics, 2, 7, handleCreateTopics, false},
 	{kmsg.DeleteTopics, 1, 6, handleDeleteTopics, false},
+	{kmsg.DeleteRecords, 0, 2, handleDeleteRecords, false},
 	{kmsg.OffsetForLeaderEpoch, 2, 4, handleOffsetForLeaderEpoch, false},
 	{kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs, false},
+	{kmsg.AlterConfigs, 0, 2, handleAlterConfigs, false},
 	{kmsg.CreatePartitions, 0, 3, handleCreatePartitions, false},
 	{kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs, false},
+	{kmsg.DescribeLogDirs, 1, 5, handleDescribeLogDirs, false},
+	{kmsg.ElectLeaders, 0, 2, handleElectLeaders, false},
+	{kmsg.AlterPartitionAssignments, 0, 1, handleAlterPartitionReassignments, false},
+	{kmsg.ListPartitionReassignments, 0, 0, handleListPartitionReassignments, false},
 	{kmsg.DescribeCluster, 0, 1, withListenerEndpoints(handleDescribeCluster), false},
 	{kmsg.OffsetCommit, 2, 9, handleOffsetCommit, false},
 	{kmsg.OffsetFetch, 1, 9, handleOffsetFetch, false},
@@ -68,7 +74,7 @@ var apis = []api{
 func (a *api) onControllerListener() bool {
 	switch a.key {
 	case kmsg.ApiVersions, kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.CreatePartitions, kmsg.IncrementalAlterConfigs,
-		kmsg.AlterUserSCRAMCredentials:
+		kmsg.AlterUserSCRAMCredentials, kmsg.ElectLeaders, kmsg.AlterPartitionAssignments, kmsg.ListPartitionReassignments:
 		return true
 	}
 	return a.internal

@@ -8,7 +8,6 @@ package checker
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -79,7 +78,7 @@ func (r *Result) Count(name string) int64 {
 
 // CheckFile runs the linear analyses and the verdicts on the history at path.
 func CheckFile(path string) (*Result, error) {
-	f, err := os.Open(path)
+	f, err := history.OpenFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checker: %w", err)
 	}

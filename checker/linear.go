@@ -96,7 +96,7 @@ type LinearPartition struct {
 
 // CheckLinearizableFile runs the porcupine check on the history at path.
 func CheckLinearizableFile(path string, opts LinearOptions) (*LinearResult, error) {
-	f, err := os.Open(path)
+	f, err := history.OpenFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checker: %w", err)
 	}

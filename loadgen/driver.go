@@ -21,6 +21,8 @@ type Driver interface {
 	// CreateTopics creates topics with the given partitions, replication factor and configs.
 	// A topic that already exists is an error: runs use fresh topics.
 	CreateTopics(ctx context.Context, topics []string, partitions int32, replicationFactor int16, configs map[string]string) error
+	// DeleteTopics deletes topics and waits until the cluster has accepted the deletion.
+	DeleteTopics(ctx context.Context, topics []string) error
 	// EndOffsets returns each partition's end offset (ListOffsets latest; the high
 	// watermark, or the last stable offset for read_committed).
 	EndOffsets(ctx context.Context, topic string, readCommitted bool) (map[int32]int64, error)

@@ -59,6 +59,32 @@ func (d *franzDriver) CreateTopics(ctx context.Context, topics []string, partiti
 	return waitForLeaders(ctx, d.admin, topics)
 }
 
+// DeleteTopics deletes topics; a topic already gone is not an error.
+func (d *franzDriver) DeleteTopics(ctx context.Context, topics []string) error {
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.TimeoutMillis = 30000
+	for _, t := range topics {
+		rt := kmsg.NewDeleteTopicsRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+		req.TopicNames = append(req.TopicNames, t)
+	}
+	resp, err := req.RequestWith(ctx, d.admin)
+	if err != nil {
+		return fmt.Errorf("loadgen: delete topics: %w", err)
+	}
+	for _, t := range resp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			name := ""
+			if t.Topic != nil {
+				name = *t.Topic
+			}
+			return fmt.Errorf("loadgen: delete topic %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // waitForLeaders polls metadata until every partition of topics has a leader in the view of
 // every broker, each asked on its own: a broker that has not yet learnt of a new partition
 // refuses produce requests for it, and with acks=0 that refusal closes the connection and loses

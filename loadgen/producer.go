@@ -44,12 +44,19 @@ type producerTask struct {
 	searchBest float64
 }
 
-// run sends until stop (wall clock) or ctx ends, then waits for every outcome. At a fixed
+// run sends until stop (wall clock), ctx ends or the run is halted, then waits for every
+// outcome. At a fixed
 // rate it paces sends (open loop: latency counts from the intended send time); at rate 0 it
 // finds the capacity with a CapacitySearch, keeping at most the search's window of records in
 // flight (closed loop).
 func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 	r := p.r
+	// halt ends sending early (ctx, or the run's Options.Stop); sends keep ctx, so records
+	// already handed to the client are not failed by it.
+	halt := r.halt
+	if halt == nil {
+		halt = ctx
+	}
 	pacer := NewPacer(start, p.rate)
 	var search *CapacitySearch
 	const searchStep = 250 * time.Millisecond
@@ -83,7 +90,7 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 					nextStep = now.Add(searchStep)
 					p.target.Store(int64(search.Capacity()))
 				}
-				if !now.Before(stop) || ctx.Err() != nil {
+				if !now.Before(stop) || halt.Err() != nil {
 					break
 				}
 				if p.flight.outstanding() < window {
@@ -94,7 +101,7 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 					wake = stop
 				}
 				stepTimer.Reset(wake.Sub(now))
-				p.flight.waitRoom(ctx, window, stepTimer)
+				p.flight.waitRoom(halt, window, stepTimer)
 				now = start.Add(time.Since(start))
 			}
 			intended = now
@@ -104,7 +111,7 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 			if wait > 0 {
 				timer.Reset(wait)
 				select {
-				case <-ctx.Done():
+				case <-halt.Done():
 					timer.Stop()
 					p.finish()
 					return
@@ -112,7 +119,7 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 				}
 			}
 		}
-		if !now.Before(stop) || ctx.Err() != nil || (p.limit > 0 && seq >= p.limit) {
+		if !now.Before(stop) || halt.Err() != nil || (p.limit > 0 && seq >= p.limit) {
 			break
 		}
 		op := p.newOp(size)

@@ -48,6 +48,13 @@ type Options struct {
 	CatchUpTimeout time.Duration
 	// DrainTimeout bounds the final drain; default 60s.
 	DrainTimeout time.Duration
+	// Stop, when it closes, ends the producing early as if the duration had passed: consumers
+	// catch up and the final drain runs as usual (the disk guard of kchaos run uses it).
+	Stop <-chan struct{}
+	// Measure, when set, runs the load only to measure it: consumers stop with the producers
+	// (no catch-up), there is no final drain, and the run's topics are deleted at the end so
+	// what it wrote costs no disk. The performance steps of kchaos run use it.
+	Measure bool
 	// Driver, when set, replaces NewDriver (tests, benchmarks).
 	Driver Driver
 	// ConsumerFaults, when set, delivers consumer crashes and stalls during the run (the
@@ -57,8 +64,10 @@ type Options struct {
 
 // runner holds one run's shared state.
 type runner struct {
-	cfg         workloads.RunConfig
-	opts        Options
+	cfg  workloads.RunConfig
+	opts Options
+	// halt is done when producers must stop sending: ctx ended or Options.Stop closed.
+	halt        context.Context
 	log         *slog.Logger
 	runID       uint64
 	runName     string
@@ -295,6 +304,18 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 	r.log.Info("loadgen: run starting", "run", r.runName, "config", cfg.Config, "driver", cfg.Driver, "topics", topics,
 		"producers", nprod, "consumers", drainProc-nprod, "rate", cfg.ProducerRate, "duration", time.Duration(cfg.Duration))
 
+	halt, stopHalt := context.WithCancel(ctx)
+	defer stopHalt()
+	r.halt = halt
+	if opts.Stop != nil {
+		go func() {
+			select {
+			case <-opts.Stop:
+				stopHalt()
+			case <-halt.Done():
+			}
+		}()
+	}
 	var prodWG sync.WaitGroup
 	for _, p := range producers {
 		prodWG.Add(1)
@@ -308,7 +329,9 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 	prodWG.Wait()
 	close(r.producing)
 	elapsed := time.Since(start)
-	r.waitCatchUp(ctx, drv, topics, groups)
+	if !opts.Measure {
+		r.waitCatchUp(ctx, drv, topics, groups)
+	}
 	stopConsumers()
 	consumers.Wait()
 	stopSeries()
@@ -331,8 +354,13 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 	for k, name := range kindNames {
 		res.Percentiles[name] = rundir.Summarize(col.total[k])
 	}
-	drained, err := r.drain(ctx, drv, append(slices.Clone(topics), outputs...), drainProc)
-	res.Drained = drained
+	if opts.Measure {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = drv.DeleteTopics(dctx, append(slices.Clone(topics), outputs...))
+		cancel()
+	} else {
+		res.Drained, err = r.drain(ctx, drv, append(slices.Clone(topics), outputs...), drainProc)
+	}
 	if herr := r.stopHistory(); herr != nil && err == nil {
 		err = fmt.Errorf("loadgen: history: %w", herr)
 	}

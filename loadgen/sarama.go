@@ -58,6 +58,20 @@ func newSaramaDriver(bootstrap []string, client *clientconfig.Config) (*saramaDr
 
 func (d *saramaDriver) Close() error { return d.client.Close() }
 
+// DeleteTopics deletes topics; a topic already gone is not an error.
+func (d *saramaDriver) DeleteTopics(ctx context.Context, topics []string) error {
+	admin, err := sarama.NewClusterAdminFromClient(d.client)
+	if err != nil {
+		return fmt.Errorf("loadgen: sarama admin: %w", err)
+	}
+	for _, t := range topics {
+		if err := admin.DeleteTopic(t); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			return fmt.Errorf("loadgen: delete topic %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
 func (d *saramaDriver) CreateTopics(ctx context.Context, topics []string, partitions int32, rf int16, configs map[string]string) error {
 	admin, err := sarama.NewClusterAdminFromClient(d.client)
 	if err != nil {

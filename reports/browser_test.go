@@ -2,6 +2,7 @@ package reports
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // chromiumPath finds a Chromium or Chrome binary, or "".
@@ -27,7 +30,7 @@ func chromiumPath() string {
 func TestReportInChromium(t *testing.T) {
 	bin := chromiumPath()
 	if bin == "" {
-		t.Skip("no chromium on PATH (apt-get install chromium); .ci/run installs it")
+		testkit.Need(t, "chromium on PATH (apt-get install chromium; .ci/run installs it)", errors.New("not found"))
 	}
 	dir, run := generated(t)
 	page, err := filepath.Abs(filepath.Join(dir, ReportFile))

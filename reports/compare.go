@@ -19,10 +19,16 @@ type Thresholds struct {
 	// P99FloorMs ignores p99 rises whose new value is below this many milliseconds (noise on
 	// sub-millisecond latencies); default 1.
 	P99FloorMs float64
+	// CapacityDrop is the largest tolerated relative drop of the capacity measured with no
+	// fault in force; default 0.10.
+	CapacityDrop float64
+	// LoadP99Rise is the largest tolerated relative rise of the publish p99 at an offered load
+	// both runs measured (same name: "0.5x" or "5000/s"); default 0.25, with P99FloorMs.
+	LoadP99Rise float64
 }
 
 // DefaultThresholds are the thresholds kchaos compare uses unless told otherwise.
-var DefaultThresholds = Thresholds{ThroughputDrop: 0.10, P99Rise: 0.25, P99FloorMs: 1}
+var DefaultThresholds = Thresholds{ThroughputDrop: 0.10, P99Rise: 0.25, P99FloorMs: 1, CapacityDrop: 0.10, LoadP99Rise: 0.25}
 
 // Change is one metric of one configuration compared between two runs.
 type Change struct {
@@ -68,7 +74,9 @@ func delta(base, cur float64) float64 {
 }
 
 // Compare compares every configuration present in both summaries: throughput (a drop past
-// ThroughputDrop regresses), publish and end-to-end p50/p99/p99.9/max (a p99 rise past P99Rise
+// ThroughputDrop regresses), the capacity with no fault in force (a drop past CapacityDrop
+// regresses) and the publish latency at each offered load both measured (a p99 rise past
+// LoadP99Rise regresses), publish and end-to-end p50/p99/p99.9/max (a p99 rise past P99Rise
 // regresses), every anomaly count (any rise from zero regresses: a new anomaly, unless it is
 // informational, see checker.Informational) and the verdict (pass to anything else regresses).
 func Compare(base, cur *Summary, th Thresholds) *Comparison {
@@ -99,6 +107,21 @@ func Compare(base, cur *Summary, th Thresholds) *Comparison {
 				fmt.Sprintf("rise > %.0f%%", th.P99Rise*100))
 			add(l.name+" p99.9 ms", l.bl.P999, l.nl.P999, false, "")
 			add(l.name+" max ms", l.bl.Max, l.nl.Max, false, "")
+		}
+		if bp, np := b.Performance, n.Performance; bp != nil && np != nil {
+			d := delta(bp.Capacity, np.Capacity)
+			add("capacity records/s", bp.Capacity, np.Capacity, d < -th.CapacityDrop,
+				fmt.Sprintf("drop > %.0f%%", th.CapacityDrop*100))
+			for _, bpt := range bp.Points {
+				npt := np.point(bpt.Name)
+				if npt == nil || bpt.Publish == nil || npt.Publish == nil {
+					continue
+				}
+				add("publish p50 ms at "+bpt.Name, bpt.Publish.P50, npt.Publish.P50, false, "")
+				d := delta(bpt.Publish.P99, npt.Publish.P99)
+				add("publish p99 ms at "+bpt.Name, bpt.Publish.P99, npt.Publish.P99, d > th.LoadP99Rise && npt.Publish.P99 >= th.P99FloorMs,
+					fmt.Sprintf("rise > %.0f%%", th.LoadP99Rise*100))
+			}
 		}
 		for _, a := range checker.AnomalyNames {
 			bv, nv := b.Anomalies[a], n.Anomalies[a]

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,39 @@ func TestCompareFlagsPlantedRegressions(t *testing.T) {
 	cur2.Configs = cur2.Configs[:2]
 	if c := Compare(&run.Summary, cur2, DefaultThresholds); !c.Regressed() || len(c.Missing) != 1 {
 		t.Errorf("missing config: regressed %v, missing %v", c.Regressed(), c.Missing)
+	}
+}
+
+// TestComparePerformance: a capacity drop and a p99 rise at a common offered load past the
+// default thresholds are regressions; the same summary compared with itself is not.
+func TestComparePerformance(t *testing.T) {
+	perf := func(capacity, p99 float64) *Summary {
+		return &Summary{Configs: []ConfigSummary{{Name: "c", Verdict: "pass", Anomalies: map[string]int64{},
+			Performance: &Performance{Capacity: capacity, Points: []LoadPoint{{Name: "5000/s", Offered: 5000, Achieved: 5000,
+				Publish: &Latency{P50: 2, P99: p99}}}}}}}
+	}
+	base := perf(60000, 10)
+	if c := Compare(base, base, DefaultThresholds); c.Regressed() {
+		t.Fatalf("a run compared with itself regressed: %+v", c.Changes)
+	}
+	for _, tc := range []struct {
+		name        string
+		cur         *Summary
+		wantMetrics []string
+	}{
+		{"capacity drop", perf(40000, 10), []string{"capacity records/s"}},
+		{"p99 rise at load", perf(60000, 30), []string{"publish p99 ms at 5000/s"}},
+		{"within thresholds", perf(57000, 11), nil},
+	} {
+		c := Compare(base, tc.cur, DefaultThresholds)
+		var got []string
+		for _, ch := range c.Changes {
+			if ch.Regression {
+				got = append(got, ch.Metric)
+			}
+		}
+		if !slices.Equal(got, tc.wantMetrics) {
+			t.Errorf("%s: regressions %v, want %v", tc.name, got, tc.wantMetrics)
+		}
 	}
 }

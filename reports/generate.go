@@ -78,7 +78,18 @@ func Generate(dir string, opts Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	perfCharts, err := PlotPerformance(run, filepath.Join(dir, PlotsDir), PlotsDir)
+	if err != nil {
+		return nil, err
+	}
 	view := htmlView{S: &run.Summary}
+	for _, c := range perfCharts {
+		img, err := dataURI(dir, c)
+		if err != nil {
+			return nil, err
+		}
+		view.Performance = append(view.Performance, img)
+	}
 	for _, c := range byConfig {
 		img, err := dataURI(dir, c)
 		if err != nil {
@@ -133,9 +144,11 @@ func Generate(dir string, opts Options) (*Run, error) {
 type htmlView struct {
 	S         *Summary
 	PerfTable string
-	ByConfig  []image
-	Configs   []configView
-	AnyFaults bool
+	// Performance holds the no-fault comparisons (PlotPerformance); ByConfig the run proper's.
+	Performance []image
+	ByConfig    []image
+	Configs     []configView
+	AnyFaults   bool
 }
 
 type configView struct {

@@ -69,7 +69,7 @@ func Load(dir, version string) (*Run, error) {
 		if !e.IsDir() {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), HistoryFile)); err != nil {
+		if !history.Exists(filepath.Join(dir, e.Name(), HistoryFile)) {
 			continue
 		}
 		cd, err := loadConfig(dir, e.Name())
@@ -182,7 +182,19 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 		v = *r
 	}
 	fillVerdict(cs, &v, runDir)
+	if cs.Params["acks"] != "0" {
+		cs.Impacts = faultImpacts(cs.Faults, tl)
+	}
 	cd.Series = v.Series
+
+	var perf rundir.Performance
+	havePerf, err := readJSON(filepath.Join(dir, rundir.PerformanceFile), &perf)
+	if err != nil {
+		return nil, err
+	}
+	if havePerf {
+		cs.Performance = performanceOf(&perf)
+	}
 
 	var rs rundir.Resources
 	haveRes, err := readJSON(filepath.Join(dir, ResourcesFile), &rs)

@@ -26,6 +26,9 @@ type Point struct {
 	// polled in it. NaN when nothing completed.
 	PublishP99  float64 `json:"publish_p99_ms"`
 	EndToEndP99 float64 `json:"e2e_p99_ms"`
+	// InvokedMax is the longest publish latency of the acknowledged sends invoked in the
+	// second (however late they completed), in ms; 0 when none.
+	InvokedMax float64 `json:"invoked_max_ms"`
 	// Lag is the consumer lag the load generator sampled in the second (records); -1 unknown.
 	Lag int64 `json:"lag"`
 	// MinISR is the smallest ISR size sampled in the second over all partitions; 0 unknown.
@@ -38,14 +41,27 @@ type Marker struct {
 	Label string  `json:"label"`
 }
 
-// Timeline is what a history says over time: the per-second points, leader changes and the
-// whole-run latency histograms (microseconds) used when no HdrHistogram log exists.
+// Gap is an interval without any acknowledgement, in seconds since the run started.
+type Gap struct {
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+}
+
+// minGap is the shortest interval between acknowledgements a Timeline keeps as a Gap.
+const minGap = 0.1
+
+// Timeline is what a history says over time: the per-second points, leader changes, the
+// intervals without acknowledgements and the whole-run latency histograms (microseconds)
+// used when no HdrHistogram log exists.
 type Timeline struct {
 	Header        *history.Run
 	Points        []Point
 	LeaderChanges []Marker
-	Publish       *hdrhistogram.Histogram
-	EndToEnd      *hdrhistogram.Histogram
+	// Gaps are the intervals of at least 100ms between consecutive acknowledgements, while
+	// sends were outstanding or being invoked, in order.
+	Gaps     []Gap
+	Publish  *hdrhistogram.Histogram
+	EndToEnd *hdrhistogram.Histogram
 	// Errors counts failed and indeterminate sends by error name.
 	Errors map[string]int64
 }
@@ -63,11 +79,12 @@ type secondAcc struct {
 	sent, acked, errors int64
 	pub, e2e            *hdrhistogram.Histogram
 	minISR              int
+	invokedMax          int64 // µs
 }
 
 // ReadTimeline reads the history at path and computes its per-second timeline.
 func ReadTimeline(path string) (*Timeline, error) {
-	f, err := os.Open(path)
+	f, err := history.OpenFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
@@ -85,6 +102,7 @@ func ReadTimeline(path string) (*Timeline, error) {
 	invoked := map[string]int64{}  // value → send invoke time, until its completion
 	unpolled := map[string]int64{} // value → send invoke time, until its first poll
 	leaders := map[tp]int32{}
+	lastAck := int64(-1) // time of the previous acknowledgement, ns
 	var e history.Event
 	for {
 		err := r.Next(&e)
@@ -110,6 +128,10 @@ func ReadTimeline(path string) (*Timeline, error) {
 			}
 			if e.Type == history.OK {
 				s.acked++
+				if lastAck >= 0 && float64(e.Time-lastAck)/1e9 >= minGap {
+					tl.Gaps = append(tl.Gaps, Gap{Start: float64(lastAck) / 1e9, End: float64(e.Time) / 1e9})
+				}
+				lastAck = e.Time
 			} else {
 				s.errors++
 				name := e.Error
@@ -123,6 +145,9 @@ func ReadTimeline(path string) (*Timeline, error) {
 				if e.Type == history.OK {
 					us := max(1, (e.Time-t0)/1e3)
 					record(&s.pub, us)
+					if inv := at(t0); us > inv.invokedMax {
+						inv.invokedMax = us
+					}
 					_ = tl.Publish.RecordValue(min(us, tl.Publish.HighestTrackableValue()))
 				}
 			}
@@ -159,7 +184,7 @@ func ReadTimeline(path string) (*Timeline, error) {
 	tl.Points = make([]Point, len(secs))
 	for i, s := range secs {
 		tl.Points[i] = Point{T: float64(i + 1), Sent: s.sent, Acked: s.acked, Errors: s.errors,
-			PublishP99: p99ms(s.pub), EndToEndP99: p99ms(s.e2e), Lag: -1, MinISR: s.minISR}
+			PublishP99: p99ms(s.pub), EndToEndP99: p99ms(s.e2e), Lag: -1, MinISR: s.minISR, InvokedMax: float64(s.invokedMax) / 1e3}
 	}
 	sort.SliceStable(tl.LeaderChanges, func(i, j int) bool { return tl.LeaderChanges[i].T < tl.LeaderChanges[j].T })
 	return tl, nil

@@ -15,7 +15,7 @@ var SummarySchema []byte
 
 // SchemaVersion is the version of summary.json written by this package. It changes when a
 // field is removed or changes meaning; adding a field keeps it.
-const SchemaVersion = 1
+const SchemaVersion = 3
 
 // Summary is summary.json: everything a run measured, one entry per configuration.
 type Summary struct {
@@ -64,12 +64,17 @@ type ConfigSummary struct {
 	Guarantees []Guarantee `json:"guarantees"`
 	// Faults are the fault windows the chaos controller recorded.
 	Faults []Fault `json:"faults"`
+	// Impacts are what each fault cost the producers (schema v3); none for acks=0.
+	Impacts []Impact `json:"fault_impacts,omitempty"`
 	// AckedLeaderOnly counts acks=all sends acknowledged while the ISR was the leader alone.
 	AckedLeaderOnly int64 `json:"acked_leader_only"`
 	// Linearizability is the porcupine result (ok, illegal, unknown) when it ran; Visualizations
 	// are the paths of its HTML visualisations, relative to the run directory.
-	Linearizability string   `json:"linearizability,omitempty"`
-	Visualizations  []string `json:"visualizations,omitempty"`
+	// Performance is the cost measured with no fault in force (schema v3), when the workload
+	// asked for it.
+	Performance     *Performance `json:"performance,omitempty"`
+	Linearizability string       `json:"linearizability,omitempty"`
+	Visualizations  []string     `json:"visualizations,omitempty"`
 	// LinearPartitions are porcupine's verdicts partition by partition, when it ran.
 	LinearPartitions []LinearPartition `json:"linear_partitions,omitempty"`
 	// Informational names each anomaly counted in Anomalies that breaks nothing Kafka

@@ -40,6 +40,11 @@ type LoadJob struct {
 	// ConsumerFaults delivers the chaos schedule's consumer crashes and stalls while the load
 	// runs; faults for unknown consumers are ignored.
 	ConsumerFaults <-chan chaos.ConsumerFault
+	// Stop, when it closes, ends the producing early; the load still drains and finishes.
+	Stop <-chan struct{}
+	// Measure runs the load only to measure it (a performance step): no history, no final
+	// drain, and its topics are deleted at the end.
+	Measure bool
 	// Logger receives progress; Status the live status line every second.
 	Logger *slog.Logger
 	Status io.Writer
@@ -76,7 +81,7 @@ func (InProcess) Run(ctx context.Context, job LoadJob) (*rundir.Result, error) {
 		}()
 	}
 	return loadgen.Run(ctx, job.Config, loadgen.Options{Bootstrap: job.Bootstrap, Client: job.Client, OutDir: job.OutDir, History: job.History,
-		Logger: job.Logger, Status: job.Status, RunID: job.RunID, ConsumerFaults: faults})
+		Logger: job.Logger, Status: job.Status, RunID: job.RunID, ConsumerFaults: faults, Measure: job.Measure, Stop: job.Stop})
 }
 
 // loadgenFault is cf as loadgen's consumers take it: restart-consumer is a crash with a delay.

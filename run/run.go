@@ -7,8 +7,6 @@ package run
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +35,13 @@ type Options struct {
 	Targets *target.Provider
 	// Load runs each configuration's producers and consumers; default InProcess{}.
 	Load Load
+	// KeepData keeps the embedded brokers' data directories of configurations that passed;
+	// by default only a failed configuration's are kept.
+	KeepData bool
+	// MinFree is the free space the run directory's file system keeps: below it the
+	// configuration in progress stops its load, is checked and written, and the run ends with
+	// ErrDiskFull. Default DefaultMinFree.
+	MinFree uint64
 	// Clients says, by configuration name, how its clients connect (TLS, SASL) and which
 	// client properties they carry; a missing entry is plaintext with the workload's settings.
 	Clients map[string]*clientconfig.Config
@@ -58,6 +63,9 @@ func (o *Options) defaults() {
 	if o.Load == nil {
 		o.Load = InProcess{}
 	}
+	if o.MinFree == 0 {
+		o.MinFree = DefaultMinFree
+	}
 	if o.LinearTimeout <= 0 {
 		o.LinearTimeout = 30 * time.Second
 	}
@@ -77,6 +85,8 @@ type Outcome struct {
 	// Result is what the load measured; Verdict the checker's judgement of the history.
 	Result  *rundir.Result
 	Verdict *checker.Result
+	// Bytes is what the configuration's folder holds once settled.
+	Bytes int64
 }
 
 // Plan runs every configuration of plan in turn, each into out/CONFIG, printing a header line
@@ -92,32 +102,57 @@ func Plan(ctx context.Context, plan *workloads.Plan, out string, opts Options) (
 		dir := filepath.Join(out, configDir(rc.Config))
 		fmt.Fprintf(opts.Status, "== %s: %s\n", plan.Workload.Name, rc.Config)
 		o, err := Config(ctx, rc, dir, opts)
+		if o != nil {
+			outs = append(outs, *o)
+		}
 		if err != nil {
 			return outs, err
 		}
-		outs = append(outs, *o)
 	}
 	return outs, nil
 }
 
 // Config runs the configuration rc into dir and checks its history. An error running it is
 // "run CONFIG: ..."; an error checking it is the checker's.
+//
+// The run directory's file system is watched while the configuration runs: when it is about to
+// fill (Options.MinFree), the load stops, and the configuration is healed, checked and written
+// all the same; its Outcome comes back with an error wrapping ErrDiskFull. Once checked, the
+// history is compressed and, unless it failed or KeepData, the brokers' data is removed.
 func Config(ctx context.Context, rc workloads.RunConfig, dir string, opts Options) (*Outcome, error) {
 	opts.defaults()
-	res, err := runConfig(ctx, rc, dir, opts)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	guard := guardDisk(dir, opts.MinFree)
+	res, err := runConfig(ctx, rc, dir, guard.low, opts)
+	full := guard.stop()
 	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", rc.Config, err)
+		return nil, fmt.Errorf("run %s: %w", rc.Config, errors.Join(err, full))
+	}
+	if full != nil {
+		fmt.Fprintf(opts.Status, "warning: %v; checking what ran\n", full)
 	}
 	verdict, err := Check(opts.Status, filepath.Join(dir, rundir.HistoryFile), opts.Linear, opts.LinearTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return &Outcome{Config: rc.Config, Dir: dir, Result: res, Verdict: verdict}, nil
+	o := &Outcome{Config: rc.Config, Dir: dir, Result: res, Verdict: verdict}
+	size, err := settle(dir, verdict.Failed(), opts.KeepData)
+	if err != nil {
+		return o, err
+	}
+	o.Bytes = size
+	if full != nil {
+		return o, fmt.Errorf("run %s: %w", rc.Config, full)
+	}
+	return o, nil
 }
 
 // runConfig runs one configuration into dir: target up, history open, observer and faults
 // started, load run and drained, everything healed, history closed, target down.
-func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, opts Options) (*rundir.Result, error) {
+// Closing stopLoad ends the producing early (the disk guard).
+func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, stopLoad <-chan struct{}, opts Options) (*rundir.Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -125,9 +160,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	var rid [8]byte
-	rand.Read(rid[:])
-	runID := hex.EncodeToString(rid[:])
+	runID := newRunID()
 	topics := loadgen.TopicNames(rc, runID)
 	// "topic-N" in a workload's chaos section is the run's N-th topic.
 	chaos.RenameTopics(faults, func(t string) string {
@@ -145,6 +178,11 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, opts Opt
 	}
 	// What the target fails to take down it logs; the run's result stands.
 	defer tg.Close()
+	if rc.Performance != nil {
+		if _, err := measurePerformance(ctx, rc, dir, tg.Bootstrap(), client, stopLoad, opts); err != nil {
+			return nil, err
+		}
+	}
 	f, err := os.Create(filepath.Join(dir, rundir.HistoryFile))
 	if err != nil {
 		return nil, err
@@ -182,7 +220,7 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, opts Opt
 			return nil, err
 		}
 	}
-	res, runErr := opts.Load.Run(ctx, LoadJob{Config: rc, RunID: runID, Bootstrap: tg.Bootstrap(), Client: client, History: hw, OutDir: dir,
+	res, runErr := opts.Load.Run(ctx, LoadJob{Config: rc, RunID: runID, Bootstrap: tg.Bootstrap(), Client: client, History: hw, OutDir: dir, Stop: stopLoad,
 		ConsumerFaults: consumerFaults, Logger: opts.Logger, Status: opts.Status})
 	stopObserver()
 	<-observed

@@ -24,7 +24,40 @@ const (
 	VerdictFile = "verdict.json"
 	// ResourcesFile is the resource sampler's Resources.
 	ResourcesFile = "resources.json"
+	// PerformanceFile is the configuration's Performance, when its workload asks for it.
+	PerformanceFile = "performance.json"
 )
+
+// Performance is what a configuration costs, measured before its run proper with no fault in
+// force (workloads.PerformanceConfig): PerformanceFile.
+type Performance struct {
+	// Capacity is the highest rate the cluster sustained with a bounded queue, in records/s
+	// (acknowledged; for acks=0, handed to the network), and CapacityMBps the same in MB/s
+	// (10^6 bytes) of record values.
+	Capacity     float64 `json:"capacity"`
+	CapacityMBps float64 `json:"capacity_mbps"`
+	// CapacityLatency is the publish latency while the search ran: a bounded queue, not an
+	// idle cluster, so it is the latency at capacity.
+	CapacityLatency Percentiles `json:"capacity_latency"`
+	// Points are the latency-throughput curve in increasing offered load.
+	Points []LoadPoint `json:"points"`
+}
+
+// LoadPoint is one offered load of a latency-throughput curve.
+type LoadPoint struct {
+	// Name is how the load was asked for: "0.5x" of the capacity, or "5000/s".
+	Name string `json:"name"`
+	// Offered is the scheduled rate and Achieved the rate of outcomes over the measured part
+	// (after the step's warmup), both in records/s.
+	Offered  float64 `json:"offered"`
+	Achieved float64 `json:"achieved"`
+	// Publish is the publish latency (from the intended send time) and EndToEnd the latency
+	// to the first poll, after the step's warmup.
+	Publish  Percentiles `json:"publish"`
+	EndToEnd Percentiles `json:"end_to_end"`
+	// Errors counts errors by Kafka error name during the step.
+	Errors map[string]int64 `json:"errors,omitempty"`
+}
 
 // Result is what the load of one configuration measured: ResultFile.
 type Result struct {

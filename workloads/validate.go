@@ -144,6 +144,7 @@ func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 	}
 	rc.validateProducer(v)
 	rc.validateConsumer(v)
+	rc.validatePerformance(v)
 	if w.Keys != nil {
 		k := w.Keys
 		if _, has = pos["keys.distinct"]; has {
@@ -162,6 +163,45 @@ func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 		}
 	}
 	return errors.Join(v.errs...)
+}
+
+func (rc *RunConfig) validatePerformance(v *validator) {
+	if rc.Performance == nil {
+		return
+	}
+	// Each config gets its own copy: the matrix may set its fields, and defaults are filled in.
+	cp := *rc.Performance
+	cp.Loads, cp.Rates = slices.Clone(cp.Loads), slices.Clone(cp.Rates)
+	p := &cp
+	rc.Performance = p
+	if p.Capacity == 0 {
+		p.Capacity = Duration(10 * time.Second)
+	}
+	if p.Capacity < Duration(3*time.Second) {
+		v.errf("performance.capacity", "%s is too short; the search needs at least 3s", p.Capacity)
+	}
+	if len(p.Loads) == 0 && len(p.Rates) == 0 {
+		p.Loads = []float64{0.25, 0.5, 0.75, 0.9}
+	}
+	for _, f := range p.Loads {
+		if f <= 0 || f > 1.5 {
+			v.errf("performance.loads", "%v is not allowed; a load is a fraction of the capacity in (0, 1.5]", f)
+		}
+	}
+	for _, r := range p.Rates {
+		if r <= 0 {
+			v.errf("performance.rates", "%v is not allowed; a rate is records/s above 0", r)
+		}
+	}
+	if p.Step == 0 {
+		p.Step = Duration(4 * time.Second)
+	}
+	if p.Warmup == 0 {
+		p.Warmup = Duration(time.Second)
+	}
+	if p.Warmup >= p.Step {
+		v.errf("performance.warmup", "%s is not shorter than the step (%s)", p.Warmup, p.Step)
+	}
 }
 
 func (rc *RunConfig) validateTopicConfig(v *validator) {

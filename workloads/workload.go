@@ -76,6 +76,9 @@ type Workload struct {
 	Client map[string]any `yaml:"client"`
 	// Keys chooses record keys; it replaces KeyDistributor when set.
 	Keys *KeysConfig `yaml:"keys"`
+	// Performance, when set, measures the config's cost with no fault in force before the
+	// run proper (whose load and faults are the fields above and Chaos).
+	Performance *PerformanceConfig `yaml:"performance"`
 	// Chaos is the fault schedule, kept as YAML for the chaos package.
 	Chaos *Raw `yaml:"chaos"`
 	// Matrix maps field names to lists of values; see MatrixFields.
@@ -109,6 +112,27 @@ type ProducerConfig struct {
 	// AbortRatio is the fraction of transactions aborted on purpose, so read_committed
 	// consumers can be checked for aborted reads; default 0.
 	AbortRatio float64 `yaml:"abortRatio"`
+}
+
+// PerformanceConfig asks for a config's performance figures, measured before the run proper
+// with no fault in force, each step on a topic of its own that is deleted after it (so what it
+// wrote costs no disk): the capacity (the highest rate the cluster sustains with a bounded
+// queue, found by a closed-loop search) and the publish and end-to-end latency at offered
+// loads given as fractions of that capacity and as absolute rates — the points of a
+// latency–throughput curve. The run proper's history and checks do not cover these steps.
+type PerformanceConfig struct {
+	// Capacity is how long the capacity search runs; default 10s, at least 3s.
+	Capacity Duration `yaml:"capacity"`
+	// Loads are offered loads as fractions of the config's capacity, each in (0, 1.5];
+	// default 0.25, 0.5, 0.75, 0.9 when Rates is empty too.
+	Loads []float64 `yaml:"loads"`
+	// Rates are offered loads in records/s shared by every config, so configs can be compared
+	// at the same load; default none.
+	Rates []float64 `yaml:"rates"`
+	// Step is how long each offered load runs; default 4s.
+	Step Duration `yaml:"step"`
+	// Warmup is the start of each step left out of its figures; default 1s, less than Step.
+	Warmup Duration `yaml:"warmup"`
 }
 
 // Consumer modes.

@@ -21,7 +21,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/broker/local"
+	"github.com/kchaos/kchaos/internal/testkit"
 )
 
 // Cluster is a running test cluster.
@@ -70,13 +70,7 @@ func Start(t testing.TB, brokers int, opts ...Option) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("KCHAOS_SEED"); s != "" {
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("clustertest: KCHAOS_SEED=%q: %v", s, err)
-		}
-	}
-	t.Logf("clustertest: seed %d (replay with KCHAOS_SEED=%d)", seed, seed)
+	seed := testkit.Seed(t)
 	c := &Cluster{t: t, links: map[link]*Proxy{}, Seed: seed, Rand: rand.New(rand.NewPCG(seed, seed))}
 	cfg := local.Config{Brokers: brokers, Dir: t.TempDir(), Binary: bin, Metrics: true,
 		StartTimeout: 60 * time.Second, Logger: slog.New(slog.DiscardHandler)}

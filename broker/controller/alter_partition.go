@@ -27,7 +27,9 @@ type AlterPartitionRequest struct {
 
 // alterPartitionRecord validates req against img and returns the ChangePartition record that
 // applies it (new ISR, partition epoch + 1, leader and leader epoch unchanged), or nil when
-// the ISR is already as proposed. Errors, checked in this order, as Kafka names them:
+// the ISR is already as proposed, with the partition as it is afterwards. An ISR that holds
+// every target replica of a reassignment in flight completes it in the same record (see
+// buildChange), which may remove replicas and move leadership. Errors, checked in this order, as Kafka names them:
 //
 //   - UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID: no such partition;
 //   - STALE_BROKER_EPOCH: the proposer's broker epoch is not its current registration;
@@ -82,12 +84,19 @@ func alterPartitionRecord(img *Image, req AlterPartitionRequest) (*Record, *Part
 			return nil, nil, errorf(kerr.IneligibleReplica, "%s-%d: broker %d is fenced or not registered and cannot join the ISR", req.Topic, req.Partition, id)
 		}
 	}
-	r := changeRecord(t, req.Partition, p, p.Leader, req.NewISR, false)
+	r := buildChange(img, t, req.Partition, p, p.Leader, req.NewISR, currentAssignment(p), false)
 	if r == nil {
 		return nil, p, nil
 	}
+	return r, changed(p, r.ChangePartition), nil
+}
+
+// changed returns p as the record cp leaves it.
+func changed(p *Partition, cp *ChangePartitionRecord) *Partition {
 	np := p.clone()
-	np.ISR = slices.Clone(req.NewISR)
-	np.PartitionEpoch++
-	return r, np, nil
+	np.Leader, np.ISR, np.LeaderEpoch, np.PartitionEpoch = cp.Leader, slices.Clone(cp.ISR), cp.LeaderEpoch, cp.PartitionEpoch
+	if a := cp.Assignment; a != nil {
+		np.Replicas, np.AddingReplicas, np.RemovingReplicas = slices.Clone(a.Replicas), slices.Clone(a.Adding), slices.Clone(a.Removing)
+	}
+	return np
 }

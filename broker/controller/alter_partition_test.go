@@ -13,7 +13,7 @@ func TestAlterPartitionRules(t *testing.T) {
 	c.topic("t", nil, []int32{1, 2, 3})
 	c.fence(4)
 	// Make the state interesting: leader 1, epochs (0, 1) after 3 left the ISR.
-	c.apply([]Record{*changeRecord(c.img.Topics["t"], 0, c.part("t", 0), 1, []int32{1, 2}, false)})
+	c.setISR("t", 0, []int32{1, 2})
 	c.want("t", 0, 1, []int32{1, 2}, 0, 1)
 	id := c.img.Topics["t"].ID
 	epoch1 := c.img.Brokers[1].Epoch

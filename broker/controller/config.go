@@ -57,6 +57,10 @@ type Config struct {
 	// ValidateTopicConfigs, when set, checks topic config overrides on CreateTopic and
 	// AlterConfigs (the broker knows every topic config); its error becomes INVALID_CONFIG.
 	ValidateTopicConfigs func(configs map[string]string) error
+	// ValidateBrokerConfigs, when set, checks a broker resource's dynamic configs on
+	// AlterBrokerConfigs (names that may change dynamically, values); its error becomes
+	// INVALID_REQUEST, as Kafka answers.
+	ValidateBrokerConfigs func(configs map[string]string) error
 
 	// RaftHeartbeatTimeout and RaftElectionTimeout are hashicorp/raft's timeouts. Default 1s
 	// each; tests use 200-500ms.

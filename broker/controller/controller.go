@@ -72,7 +72,7 @@ func New(cfg Config) (*Controller, error) {
 	c := &Controller{
 		cfg:           cfg,
 		log:           cfg.Logger.With("component", "controller", "node", cfg.NodeID),
-		pol:           policy{uncleanDefault: cfg.UncleanLeaderElection},
+		pol:           policy{uncleanDefault: cfg.UncleanLeaderElection, node: cfg.NodeID},
 		fsm:           newFSM(),
 		lastHeartbeat: map[int32]time.Time{},
 		activeCh:      make(chan struct{}),

@@ -7,7 +7,9 @@
 // voters ("combined mode"); the rest are observers (Raft non-voters) that only replicate. The
 // replicated state is the metadata Image: registered brokers with their epochs and fencing,
 // topics with ids, config overrides and partitions (replicas, ISR, leader, leader epoch,
-// partition epoch), and cluster-wide election and ISR counters. Readers get immutable images
+// partition epoch, and the adding and removing replicas of a reassignment in flight), the
+// dynamic broker configs (KIP-226: cluster-wide defaults and per broker), and cluster-wide
+// election and ISR counters. Readers get immutable images
 // (Image, Watch, WaitFor); each applied entry publishes a new one by copy-on-write.
 //
 // # Who decides
@@ -16,15 +18,19 @@
 // the way KRaft's controller runs one event thread, over an image that includes every earlier
 // decision (it waits on a Raft barrier when it takes over). A decision is a batch of Records
 // (RegisterBroker, FenceBroker, UnfenceBroker, CreateTopic, DeleteTopic, CreatePartitions,
-// AlterConfigs, ChangePartition) proposed as one versioned JSON log entry; every node applies
-// it atomically and deterministically (applyRecords). Other nodes answer mutations with
-// *NotControllerError naming the active controller, so the broker can forward.
+// AlterConfigs, ChangePartition, BrokerConfigs) proposed as one versioned JSON log entry;
+// every node applies it atomically and deterministically (applyRecords). Other nodes answer
+// mutations with *NotControllerError naming the active controller, so the broker can forward.
 //
 // The decisions are pure functions over an image (and a clock), tested without Raft:
 // placement (placeReplicas), leader election from the ISR with optional unclean election
 // (electLeader, reconcile), fencing and unfencing (fenceRecords, unfenceRecords),
 // re-registration (registerRecords), preferred-leader rebalancing (preferredLeaderRecords),
-// session expiry (expiredBrokers) and AlterPartition's fencing rules (alterPartitionRecord).
+// session expiry (expiredBrokers), AlterPartition's fencing rules (alterPartitionRecord),
+// ElectLeaders (electionRecord, KIP-460) and partition reassignment (reassignRecord, KIP-455).
+// Every partition change goes through buildChange, KRaft's PartitionChangeBuilder: it
+// completes a reassignment as soon as every target replica is in the ISR and elects a leader
+// when the current one is gone.
 //
 // # Broker lifecycle, as in KRaft
 //
@@ -57,9 +63,10 @@
 //
 //   - registers through the active controller (RegisterBroker) and heartbeats every
 //     BrokerHeartbeatInterval (Heartbeat), re-registering on STALE_BROKER_EPOCH;
-//   - sends CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs and its
-//     leaders' AlterPartition to the active controller, passing ValidateTopicConfigs so
-//     INVALID_CONFIG matches the broker's own config checks;
+//   - sends CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs,
+//     ElectLeaders, AlterPartitionReassignments and its leaders' AlterPartition to the active
+//     controller, passing ValidateTopicConfigs and ValidateBrokerConfigs so INVALID_CONFIG and
+//     INVALID_REQUEST match the broker's own config checks;
 //   - follows the local image (Watch/WaitFor) to become leader or follower of partitions, and
 //     answers Metadata from it, with LeaderID as the controller id.
 //
@@ -75,4 +82,9 @@
 //   - Brokers do not report "want fence" or controlled shutdown in heartbeats: any heartbeat
 //     with the current epoch unfences, and FenceBroker serves controlled shutdown.
 //   - ELR (KIP-966's eligible leader replicas) is not modelled: the last known ISR is kept.
+//   - Replacing a reassignment in flight keeps as adding the earlier adding replicas that stay
+//     in the target (KRaft keeps the earlier adding list only when the new one is empty).
+//   - A reassignment of an offline partition of a topic that allows unclean election elects
+//     its leader at once, as the next reconcile would; KRaft leaves that to its periodic
+//     unclean-election check.
 package controller

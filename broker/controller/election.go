@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // UncleanLeaderElectionConfig is the topic config (and broker default) that lets an
@@ -12,17 +14,25 @@ const UncleanLeaderElectionConfig = "unclean.leader.election.enable"
 
 // policy carries the broker-level defaults the pure decisions need.
 type policy struct {
-	// uncleanDefault is the broker-level unclean.leader.election.enable.
+	// uncleanDefault is the static broker-level unclean.leader.election.enable.
 	uncleanDefault bool
+	// node is the deciding controller's node id, whose dynamic broker configs apply.
+	node int32
 }
 
-// unclean reports whether unclean leader election is enabled for topic t.
-func (pol policy) unclean(t *Topic) bool {
-	if v, ok := t.Configs[UncleanLeaderElectionConfig]; ok {
-		b, err := strconv.ParseBool(v)
-		return err == nil && b
+// unclean reports whether unclean leader election is enabled for topic t in img, as KRaft's
+// controller resolves it: the topic's override, else the deciding node's dynamic broker
+// config, else the cluster-wide dynamic default, else the static setting.
+func (pol policy) unclean(img *Image, t *Topic) bool {
+	v, ok := t.Configs[UncleanLeaderElectionConfig]
+	if !ok {
+		v, ok = img.BrokerConfig(pol.node, UncleanLeaderElectionConfig)
 	}
-	return pol.uncleanDefault
+	if !ok {
+		return pol.uncleanDefault
+	}
+	b, err := strconv.ParseBool(v)
+	return err == nil && b
 }
 
 // electLeader chooses a leader for a partition whose leader is gone: the first live in-sync
@@ -59,22 +69,6 @@ func shrinkISR(isr []int32, live func(int32) bool) []int32 {
 	return out
 }
 
-// changeRecord returns the ChangePartition record taking p to (leader, isr), bumping the
-// leader epoch when the leader changes and the partition epoch always; nil if nothing changes.
-func changeRecord(t *Topic, idx int32, p *Partition, leader int32, isr []int32, unclean bool) *Record {
-	if leader == p.Leader && slices.Equal(isr, p.ISR) {
-		return nil
-	}
-	le := p.LeaderEpoch
-	if leader != p.Leader {
-		le++
-	}
-	return &Record{Type: TypeChangePartition, ChangePartition: &ChangePartitionRecord{
-		Topic: t.Name, ID: t.ID, Partition: idx, Leader: leader, ISR: slices.Clone(isr),
-		LeaderEpoch: le, PartitionEpoch: p.PartitionEpoch + 1, Unclean: unclean,
-	}}
-}
-
 // reconcile returns the partition changes that make img consistent with broker liveness:
 // fenced brokers leave every ISR they are not the last member of, and partitions whose leader
 // is not live (or is NoLeader) get a new leader by electLeader. Topics and partitions are
@@ -85,11 +79,7 @@ func reconcile(img *Image, pol policy) []Record {
 		t := img.Topics[name]
 		for i, p := range t.Partitions {
 			isr := shrinkISR(p.ISR, img.Live)
-			leader, unclean := p.Leader, false
-			if leader == NoLeader || !img.Live(leader) {
-				leader, isr, unclean = electLeader(p.Replicas, isr, img.Live, pol.unclean(t))
-			}
-			if r := changeRecord(t, int32(i), p, leader, isr, unclean); r != nil {
+			if r := buildChange(img, t, int32(i), p, p.Leader, isr, currentAssignment(p), pol.unclean(img, t)); r != nil {
 				out = append(out, *r)
 			}
 		}
@@ -151,7 +141,7 @@ func preferredLeaderRecords(img *Image) []Record {
 			if p.Leader == pref || !img.Live(pref) || !p.InISR(pref) {
 				continue
 			}
-			if r := changeRecord(t, int32(i), p, pref, p.ISR, false); r != nil {
+			if r := buildChange(img, t, int32(i), p, pref, p.ISR, currentAssignment(p), false); r != nil {
 				out = append(out, *r)
 			}
 		}
@@ -175,4 +165,54 @@ func expiredBrokers(img *Image, lastHeartbeat map[int32]time.Time, since, now ti
 		}
 	}
 	return out
+}
+
+// electionRecord decides ElectLeaders (KIP-460) for partition idx of topic, as KRaft's
+// controller does:
+//
+//   - preferred: ELECTION_NOT_NEEDED when the preferred replica (Replicas[0]) leads; it takes
+//     over when it is live and in the ISR; otherwise, only when the current leader is gone,
+//     the first live in-sync replica after it; else PREFERRED_LEADER_NOT_AVAILABLE;
+//   - unclean: ELECTION_NOT_NEEDED when the partition has a leader; else the first live
+//     in-sync replica, or failing that the first live replica with ISR [it], whatever the
+//     topic's unclean.leader.election.enable says; else ELIGIBLE_LEADERS_NOT_AVAILABLE.
+//
+// UNKNOWN_TOPIC_OR_PARTITION when the partition does not exist.
+func electionRecord(img *Image, topic string, idx int32, unclean bool) (*Record, error) {
+	t := img.Topics[topic]
+	p := img.Partition(topic, idx)
+	if t == nil || p == nil {
+		return nil, errorf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", topic, idx)
+	}
+	valid := func(r int32) bool { return r != NoLeader && img.Live(r) && p.InISR(r) }
+	if unclean {
+		if p.Leader != NoLeader {
+			return nil, errorf(kerr.ElectionNotNeeded, "%s-%d has a leader (%d)", topic, idx, p.Leader)
+		}
+		r := buildChange(img, t, idx, p, NoLeader, p.ISR, currentAssignment(p), true)
+		if r == nil || r.ChangePartition.Leader == NoLeader {
+			return nil, errorf(kerr.EligibleLeadersNotAvailable, "%s-%d: no replica of %v is live", topic, idx, p.Replicas)
+		}
+		return r, nil
+	}
+	pref := p.Replicas[0]
+	if p.Leader == pref {
+		return nil, errorf(kerr.ElectionNotNeeded, "%s-%d: the preferred replica %d leads", topic, idx, pref)
+	}
+	leader := NoLeader
+	switch {
+	case valid(pref):
+		leader = pref
+	case !valid(p.Leader):
+		for _, r := range p.Replicas[1:] {
+			if valid(r) {
+				leader = r
+				break
+			}
+		}
+	}
+	if leader == NoLeader {
+		return nil, errorf(kerr.PreferredLeaderNotAvailable, "%s-%d: the preferred replica %d is not a live in-sync replica (ISR %v)", topic, idx, pref, p.ISR)
+	}
+	return buildChange(img, t, idx, p, leader, p.ISR, currentAssignment(p), false), nil
 }

@@ -14,6 +14,8 @@ type cluster struct {
 	t   *testing.T
 	img *Image
 	pol policy
+	// reassigned and completed count the random walk's reassignments.
+	reassigned, completed int
 }
 
 // newCluster registers and unfences brokers 1..n.
@@ -49,6 +51,13 @@ func (c *cluster) apply(recs []Record) {
 // topic creates a topic with explicit assignments, all replicas in sync, replicas[0] leading.
 func (c *cluster) topic(name string, configs map[string]string, assign ...[]int32) {
 	c.apply([]Record{{Type: TypeCreateTopic, CreateTopic: &CreateTopicRecord{Name: name, ID: TopicID{byte(len(c.img.Topics) + 1)}, Configs: configs, Partitions: newPartitions(assign)}}})
+}
+
+// setISR has partition p of topic's leader set its ISR to isr.
+func (c *cluster) setISR(topic string, p int32, isr []int32) {
+	c.t.Helper()
+	part := c.part(topic, p)
+	c.apply([]Record{*buildChange(c.img, c.img.Topics[topic], p, part, part.Leader, isr, currentAssignment(part), false)})
 }
 
 func (c *cluster) fence(id int32) { c.apply(c.must(fenceRecords(c.img, c.pol, id))) }
@@ -154,7 +163,7 @@ func TestUncleanLeaderElection(t *testing.T) {
 			c.pol.uncleanDefault = tc.broker
 			c.topic("t", tc.topic, []int32{1, 2, 3})
 			// The leader shrinks the ISR to itself (followers lagging), then dies.
-			c.apply([]Record{*changeRecord(c.img.Topics["t"], 0, c.part("t", 0), 1, []int32{1}, false)})
+			c.setISR("t", 0, []int32{1})
 			c.fence(1)
 			if tc.unclean {
 				c.want("t", 0, 2, []int32{2}, 1, 2)
@@ -171,7 +180,7 @@ func TestUncleanLeaderElection(t *testing.T) {
 func TestEnablingUncleanElectsOfflinePartition(t *testing.T) {
 	c := newCluster(t, 2)
 	c.topic("t", nil, []int32{1, 2})
-	c.apply([]Record{*changeRecord(c.img.Topics["t"], 0, c.part("t", 0), 1, []int32{1}, false)})
+	c.setISR("t", 0, []int32{1})
 	c.fence(1)
 	c.want("t", 0, NoLeader, []int32{1}, 1, 2)
 	rec := c.must(func() ([]Record, error) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,8 +30,8 @@ func TestEntryRoundTripAndVersion(t *testing.T) {
 	if !reflect.DeepEqual(got, []Record{r}) {
 		t.Fatalf("round trip changed the record:\n%+v\n%+v", got[0].CreateTopic, r.CreateTopic)
 	}
-	newer := bytes.Replace(data, []byte(`"v":1`), []byte(`"v":2`), 1)
-	if _, err := decodeEntry(newer); err == nil || !strings.Contains(err.Error(), "version 2") {
+	newer := bytes.Replace(data, []byte(`"v":`+strconv.Itoa(entryVersion)), []byte(`"v":`+strconv.Itoa(entryVersion+1)), 1)
+	if _, err := decodeEntry(newer); err == nil || !strings.Contains(err.Error(), "version "+strconv.Itoa(entryVersion+1)) {
 		t.Fatalf("entry from a newer version: %v", err)
 	}
 }
@@ -76,9 +78,19 @@ func (s *memSink) Close() error  { return nil }
 var _ raft.SnapshotSink = (*memSink)(nil)
 
 func TestSnapshotRestore(t *testing.T) {
-	c := newCluster(t, 3)
+	c := newCluster(t, 4)
 	c.topic("t", map[string]string{"x": "y"}, []int32{1, 2, 3}, []int32{3, 1, 2})
 	c.fence(2)
+	// A reassignment in flight and dynamic broker configs are part of the image too.
+	r, err := reassignRecord(c.img, c.pol, "t", 1, []int32{1, 4}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.apply([]Record{*r})
+	c.apply([]Record{{Type: TypeBrokerConfigs, BrokerConfigs: &BrokerConfigsRecord{Name: "", Configs: map[string]string{"log.retention.ms": "5"}}}})
+	if p := c.part("t", 1); !slices.Equal(p.AddingReplicas, []int32{4}) || !slices.Equal(p.RemovingReplicas, []int32{2, 3}) {
+		t.Fatalf("reassignment not in flight: %+v", p)
+	}
 	f := newFSM()
 	f.publish(c.img)
 	snap, err := f.Snapshot()
@@ -104,6 +116,9 @@ func TestSnapshotRestore(t *testing.T) {
 	have, _ := json.Marshal(got)
 	if !bytes.Equal(want, have) {
 		t.Fatalf("restored image differs:\n%s\n%s", want, have)
+	}
+	if p := got.Partition("t", 1); !slices.Equal(p.AddingReplicas, []int32{4}) || got.BrokerConfigs[""]["log.retention.ms"] != "5" {
+		t.Fatalf("restored image lost the reassignment or the broker configs: %+v %v", p, got.BrokerConfigs)
 	}
 	if got.Stats.ISRShrinks != 2 || got.Index != c.img.Index {
 		t.Fatalf("restored stats %+v index %d", got.Stats, got.Index)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -82,9 +83,14 @@ type Partition struct {
 	Leader int32 `json:"leader"`
 	// LeaderEpoch grows every time the leader changes (including to and from NoLeader).
 	LeaderEpoch int32 `json:"leaderEpoch"`
-	// PartitionEpoch grows on every change of the partition (leader, ISR); AlterPartition
-	// requests carrying an older one are rejected with INVALID_UPDATE_VERSION.
+	// PartitionEpoch grows on every change of the partition (leader, ISR, replicas);
+	// AlterPartition requests carrying an older one are rejected with INVALID_UPDATE_VERSION.
 	PartitionEpoch int32 `json:"partitionEpoch"`
+	// AddingReplicas and RemovingReplicas are the reassignment in flight (KIP-455), empty when
+	// none: Replicas is then the target followed by the removing replicas, and the
+	// reassignment completes once every target replica is in the ISR.
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
 }
 
 // clone returns a deep copy of p.
@@ -92,7 +98,24 @@ func (p *Partition) clone() *Partition {
 	c := *p
 	c.Replicas = slices.Clone(p.Replicas)
 	c.ISR = slices.Clone(p.ISR)
+	c.AddingReplicas = slices.Clone(p.AddingReplicas)
+	c.RemovingReplicas = slices.Clone(p.RemovingReplicas)
 	return &c
+}
+
+// Reassigning reports whether a reassignment of p is in flight.
+func (p *Partition) Reassigning() bool { return len(p.AddingReplicas)+len(p.RemovingReplicas) > 0 }
+
+// TargetReplicas returns the replicas p has once its reassignment completes (Replicas
+// without the removing ones); Replicas when none is in flight.
+func (p *Partition) TargetReplicas() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.RemovingReplicas, r) })
+}
+
+// OriginalReplicas returns the replicas p had before its reassignment began (Replicas
+// without the adding ones); Replicas when none is in flight.
+func (p *Partition) OriginalReplicas() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.AddingReplicas, r) })
 }
 
 // InISR reports whether broker id is in the ISR.
@@ -140,6 +163,9 @@ type Image struct {
 	Brokers map[int32]*Broker `json:"brokers"`
 	// Topics by name.
 	Topics map[string]*Topic `json:"topics"`
+	// BrokerConfigs are the dynamic broker configs (KIP-226) by resource name: "" for the
+	// cluster-wide defaults, a broker id in decimal for one broker's own.
+	BrokerConfigs map[string]map[string]string `json:"brokerConfigs,omitempty"`
 	// Stats are the cluster's election and ISR counters.
 	Stats Stats `json:"stats"`
 	// Scram holds users' SCRAM credentials by name and mechanism (scram.go).
@@ -157,7 +183,18 @@ func (img *Image) shallowClone() *Image {
 	c.Brokers = maps.Clone(img.Brokers)
 	c.Topics = maps.Clone(img.Topics)
 	c.Scram = maps.Clone(img.Scram)
+	c.BrokerConfigs = maps.Clone(img.BrokerConfigs)
 	return &c
+}
+
+// BrokerConfig returns the dynamic config key of broker id (its own, else the cluster-wide
+// default) and whether either sets it.
+func (img *Image) BrokerConfig(id int32, key string) (string, bool) {
+	if v, ok := img.BrokerConfigs[strconv.Itoa(int(id))][key]; ok {
+		return v, true
+	}
+	v, ok := img.BrokerConfigs[""][key]
+	return v, ok
 }
 
 // Live reports whether broker id is registered and unfenced.

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 )
 
 // entryVersion is the version of the Raft log entry encoding written by this code. Decoding
-// rejects newer versions instead of misreading them.
-const entryVersion = 1
+// rejects newer versions instead of misreading them. Version 2 added reassignments
+// (ChangePartitionRecord.Assignment) and dynamic broker configs (BrokerConfigsRecord).
+const entryVersion = 2
 
 // entry is one Raft log entry: a batch of records applied atomically (all or none), like a
 // KRaft record batch. The active controller decides a batch over the current image and
@@ -31,6 +33,7 @@ type Record struct {
 	CreatePartitions *CreatePartitionsRecord `json:"createPartitions,omitempty"`
 	AlterConfigs     *AlterConfigsRecord     `json:"alterConfigs,omitempty"`
 	ChangePartition  *ChangePartitionRecord  `json:"changePartition,omitempty"`
+	BrokerConfigs    *BrokerConfigsRecord    `json:"brokerConfigs,omitempty"`
 	// SCRAM credentials (scram.go).
 	ScramCredential       *ScramCredentialRecord       `json:"scramCredential,omitempty"`
 	RemoveScramCredential *RemoveScramCredentialRecord `json:"removeScramCredential,omitempty"`
@@ -46,6 +49,7 @@ const (
 	TypeCreatePartitions = "CreatePartitions"
 	TypeAlterConfigs     = "AlterConfigs"
 	TypeChangePartition  = "ChangePartition"
+	TypeBrokerConfigs    = "BrokerConfigs"
 )
 
 // RegisterBrokerRecord (re-)registers a broker, fenced, with epoch = the entry's log index.
@@ -112,6 +116,26 @@ type ChangePartitionRecord struct {
 	PartitionEpoch int32   `json:"partitionEpoch"`
 	// Unclean marks an unclean leader election (an out-of-sync replica became leader).
 	Unclean bool `json:"unclean,omitempty"`
+	// Assignment, when set, replaces the partition's replicas and the reassignment in flight
+	// (KIP-455); nil leaves them as they are.
+	Assignment *AssignmentChange `json:"assignment,omitempty"`
+}
+
+// AssignmentChange is a partition's new replica set and reassignment state: Replicas in
+// preference order, and the replicas a reassignment in flight is adding and removing (both
+// empty when none is).
+type AssignmentChange struct {
+	Replicas []int32 `json:"replicas"`
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
+}
+
+// BrokerConfigsRecord replaces the dynamic configs of one broker resource (KIP-226): Name ""
+// is the cluster-wide default, a decimal broker id that broker's own. Empty Configs removes
+// the resource.
+type BrokerConfigsRecord struct {
+	Name    string            `json:"name"`
+	Configs map[string]string `json:"configs,omitempty"`
 }
 
 // encodeEntry serialises a batch of records for the Raft log.
@@ -239,8 +263,65 @@ func applyRecord(next *Image, index uint64, r Record) error {
 			return fmt.Errorf("missing body")
 		}
 		return applyChangePartition(next, rr)
+	case TypeBrokerConfigs:
+		rr := r.BrokerConfigs
+		if rr == nil {
+			return fmt.Errorf("missing body")
+		}
+		if err := validBrokerResource(rr.Name); err != nil {
+			return err
+		}
+		if next.BrokerConfigs == nil {
+			next.BrokerConfigs = map[string]map[string]string{}
+		}
+		if len(rr.Configs) == 0 {
+			delete(next.BrokerConfigs, rr.Name)
+		} else {
+			next.BrokerConfigs[rr.Name] = maps.Clone(rr.Configs)
+		}
 	default:
 		return fmt.Errorf("unknown record type %q", r.Type)
+	}
+	return nil
+}
+
+// checkPartition checks what every partition state must satisfy: replicas without
+// duplicates, an ISR of replicas, a leader that is a replica (or none), and adding and
+// removing replicas that are disjoint replicas.
+func checkPartition(p *Partition) error {
+	if len(p.Replicas) == 0 {
+		return fmt.Errorf("no replicas")
+	}
+	for i, r := range p.Replicas {
+		if slices.Contains(p.Replicas[:i], r) {
+			return fmt.Errorf("replicas %v repeat %d", p.Replicas, r)
+		}
+	}
+	for _, set := range [][]int32{p.ISR, p.AddingReplicas, p.RemovingReplicas} {
+		for _, r := range set {
+			if !slices.Contains(p.Replicas, r) {
+				return fmt.Errorf("%d is not one of the replicas %v", r, p.Replicas)
+			}
+		}
+	}
+	for _, r := range p.AddingReplicas {
+		if slices.Contains(p.RemovingReplicas, r) {
+			return fmt.Errorf("%d is both adding and removing", r)
+		}
+	}
+	if p.Leader != NoLeader && !slices.Contains(p.Replicas, p.Leader) {
+		return fmt.Errorf("leader %d is not one of the replicas %v", p.Leader, p.Replicas)
+	}
+	return nil
+}
+
+// validBrokerResource checks a broker config resource name: "" or a broker id.
+func validBrokerResource(name string) error {
+	if name == "" {
+		return nil
+	}
+	if n, err := strconv.ParseInt(name, 10, 32); err != nil || n < 0 || strconv.FormatInt(n, 10) != name {
+		return fmt.Errorf("broker resource %q is neither \"\" nor a broker id", name)
 	}
 	return nil
 }
@@ -272,8 +353,10 @@ func applyChangePartition(next *Image, rr *ChangePartitionRecord) error {
 	if len(rr.ISR) == 0 {
 		return fmt.Errorf("partition %s-%d: empty ISR", rr.Topic, rr.Partition)
 	}
-	np := old.clone()
-	np.Leader, np.ISR, np.LeaderEpoch, np.PartitionEpoch = rr.Leader, slices.Clone(rr.ISR), rr.LeaderEpoch, rr.PartitionEpoch
+	np := changed(old, rr)
+	if err := checkPartition(np); err != nil {
+		return fmt.Errorf("partition %s-%d: %w", rr.Topic, rr.Partition, err)
+	}
 	nt := t.shallowClone()
 	nt.Partitions[rr.Partition] = np
 	next.Topics[rr.Topic] = nt

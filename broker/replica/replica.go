@@ -49,6 +49,9 @@ type Follower struct {
 	LogEndOffset int64
 	// LastCaughtUp is the last time the follower had fetched everything the leader had.
 	LastCaughtUp time.Time
+	// LogStartOffset is the follower's log start offset from its last fetch; -1 until it
+	// fetches in the current leader epoch.
+	LogStartOffset int64
 	// lastFetch and lastFetchLeaderLEO are the time of the previous fetch and the leader's
 	// log end offset then: a fetch reaching lastFetchLeaderLEO was caught up at lastFetch.
 	lastFetch          time.Time
@@ -210,7 +213,7 @@ func (p *Partition) addFollowers(now time.Time) {
 		if r == p.self || p.followers[r] != nil {
 			continue
 		}
-		f := &Follower{LogEndOffset: -1, lastFetchLeaderLEO: -1}
+		f := &Follower{LogEndOffset: -1, LogStartOffset: -1, lastFetchLeaderLEO: -1}
 		if slices.Contains(p.a.ISR, r) {
 			f.LastCaughtUp = now
 		}
@@ -269,6 +272,36 @@ func (p *Partition) FollowerFetch(replica int32, fetchOffset, leo int64, now tim
 		return moved, nil
 	}
 	return moved, p.propose(append(slices.Clone(p.a.ISR), replica))
+}
+
+// FollowerLogStartOffset records the log start offset follower replica reported in its
+// fetch (Kafka carries it in every replica fetch request) and reports whether it changed.
+// Fetches from brokers that are not replicas, or while this broker does not lead, change
+// nothing.
+func (p *Partition) FollowerLogStartOffset(replica int32, logStartOffset int64) bool {
+	f := p.followers[replica]
+	if !p.IsLeader() || f == nil || f.LogStartOffset == logStartOffset {
+		return false
+	}
+	f.LogStartOffset = logStartOffset
+	return true
+}
+
+// LowWatermark returns the smallest log start offset over the leader (leaderLogStartOffset)
+// and its followers on live brokers, as Kafka's lowWatermarkIfLeader: DeleteRecords is done
+// once it reaches the requested offset. A live follower that has not fetched in this leader
+// epoch yet counts as -1. It returns -1 when this broker does not lead.
+func (p *Partition) LowWatermark(leaderLogStartOffset int64, live func(int32) bool) int64 {
+	if !p.IsLeader() {
+		return -1
+	}
+	low := leaderLogStartOffset
+	for id, f := range p.followers {
+		if live(id) {
+			low = min(low, f.LogStartOffset)
+		}
+	}
+	return low
 }
 
 // Tick proposes removing the ISR followers that are out of sync at now: behind the leader's

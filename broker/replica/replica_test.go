@@ -53,6 +53,41 @@ func TestCheckAcks(t *testing.T) {
 	}
 }
 
+// TestLowWatermark: DeleteRecords on a leader of replicas 1,2,3 is done when every live
+// replica's log start offset reached the requested offset; a live follower that has not
+// reported one holds it at -1, a dead one does not count, and a new leader epoch forgets
+// what the followers reported.
+func TestLowWatermark(t *testing.T) {
+	p := New(1, 0)
+	p.Apply(Assignment{Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}, 1, 10, t0)
+	all := func(int32) bool { return true }
+	not3 := func(id int32) bool { return id != 3 }
+	if low := p.LowWatermark(5, all); low != -1 {
+		t.Fatalf("before any follower reported: low watermark %d, want -1", low)
+	}
+	if !p.FollowerLogStartOffset(2, 5) || p.FollowerLogStartOffset(2, 5) {
+		t.Fatal("FollowerLogStartOffset must report a change once")
+	}
+	if low := p.LowWatermark(5, not3); low != 5 {
+		t.Fatalf("with 3 dead: low watermark %d, want 5", low)
+	}
+	p.FollowerLogStartOffset(3, 2)
+	if low := p.LowWatermark(5, all); low != 2 {
+		t.Fatalf("3 at 2: low watermark %d, want 2", low)
+	}
+	if p.FollowerLogStartOffset(4, 9) {
+		t.Fatal("a broker that is not a replica changed the state")
+	}
+	p.Apply(Assignment{Leader: 1, LeaderEpoch: 2, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}, 1, 10, t0)
+	if low := p.LowWatermark(5, all); low != -1 {
+		t.Fatalf("new leader epoch: low watermark %d, want -1", low)
+	}
+	p.Apply(Assignment{Leader: 2, LeaderEpoch: 3, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}, 1, 10, t0)
+	if low := p.LowWatermark(5, all); low != -1 || p.FollowerLogStartOffset(2, 7) {
+		t.Fatal("a follower answered for the low watermark")
+	}
+}
+
 func TestOnDivergingEpoch(t *testing.T) {
 	for _, tc := range []struct {
 		name       string

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/run"
 	"github.com/kchaos/kchaos/rundir"
 	"github.com/spf13/cobra"
@@ -58,7 +59,8 @@ Exit status: 0 when no claimed guarantee failed, 1 when a forbidden anomaly was 
 	return cmd
 }
 
-// findHistories returns path itself when it is a file, else every history.jsonl under it.
+// findHistories returns path itself when it is a file, else every history.jsonl (or
+// history.jsonl.zst) under it.
 func findHistories(path string) ([]string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -72,7 +74,7 @@ func findHistories(path string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && d.Name() == rundir.HistoryFile {
+		if !d.IsDir() && (d.Name() == rundir.HistoryFile || d.Name() == rundir.HistoryFile+history.CompressedSuffix) {
 			out = append(out, p)
 		}
 		return nil

@@ -52,7 +52,9 @@ func newCompareCmd() *cobra.Command {
 		Long: `compare reads BASE and NEW (run directories or summary.json files) and prints, for
 every configuration in both and every metric, the base and new value and the change.
 A throughput drop past --max-throughput-drop, a p99 latency rise past --max-p99-rise
-(ignored below --p99-floor-ms), any anomaly new in NEW, a verdict that was pass and is no
+(ignored below --p99-floor-ms), a drop of the capacity measured with no fault past
+--max-capacity-drop, a rise of the publish p99 at an offered load both runs measured past
+--max-load-p99-rise, any anomaly new in NEW, a verdict that was pass and is no
 longer, or a configuration missing from NEW is a regression.
 
 Exit status: 0 without regressions, 1 with one, 2 on bad input.`,
@@ -79,5 +81,7 @@ Exit status: 0 without regressions, 1 with one, 2 on bad input.`,
 	cmd.Flags().Float64Var(&th.ThroughputDrop, "max-throughput-drop", th.ThroughputDrop, "largest tolerated relative drop of msgs/s (0.10 = 10%)")
 	cmd.Flags().Float64Var(&th.P99Rise, "max-p99-rise", th.P99Rise, "largest tolerated relative rise of publish and end-to-end p99 latency")
 	cmd.Flags().Float64Var(&th.P99FloorMs, "p99-floor-ms", th.P99FloorMs, "ignore p99 rises whose new value is below this many milliseconds")
+	cmd.Flags().Float64Var(&th.CapacityDrop, "max-capacity-drop", th.CapacityDrop, "largest tolerated relative drop of the capacity measured with no fault in force")
+	cmd.Flags().Float64Var(&th.LoadP99Rise, "max-load-p99-rise", th.LoadP99Rise, "largest tolerated relative rise of the publish p99 at an offered load both runs measured")
 	return cmd
 }

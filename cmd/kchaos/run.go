@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -30,6 +31,8 @@ func newRunCmd() *cobra.Command {
 		spec       target.Spec
 		clientFile string
 		driverFile string
+		keepData   bool
+		minFree    string
 	)
 	cmd := &cobra.Command{
 		Use:   "run WORKLOAD.yaml [--bootstrap host:port,... [--cluster-file FILE]] [--out DIR]",
@@ -92,10 +95,14 @@ bad input or when a configuration could not run.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "chaos seed %d (replay with --seed %d)\n", seed, seed)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			outs, err := run.Plan(ctx, plan, out, run.Options{Targets: targets, Seed: seed, Linear: linear,
-				Clients: clients.byConfig(), Logger: spec.Logger, Status: cmd.OutOrStdout()})
+			minFreeBytes, err := workloads.ParseSize(minFree)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return &exitError{code: 2, err: fmt.Errorf("run: --min-free: %w", err)}
+			}
+			outs, runErr := run.Plan(ctx, plan, out, run.Options{Targets: targets, Seed: seed, Linear: linear,
+				KeepData: keepData, MinFree: uint64(minFreeBytes), Clients: clients.byConfig(), Logger: spec.Logger, Status: cmd.OutOrStdout()})
+			if runErr != nil && !errors.Is(runErr, run.ErrDiskFull) {
+				return &exitError{code: 2, err: runErr}
 			}
 			run.WriteTable(cmd.OutOrStdout(), outs)
 			if len(outs) > 0 {
@@ -103,7 +110,10 @@ bad input or when a configuration could not run.`,
 					return err
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s\n", out)
+			fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (%s)\n", out, dirSize(out))
+			if runErr != nil {
+				return &exitError{code: 2, err: runErr}
+			}
 			if failed := run.Failed(outs); failed > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("run: %d of %d configurations broke a claimed guarantee", failed, len(outs))}
 			}
@@ -119,8 +129,24 @@ bad input or when a configuration could not run.`,
 	cmd.Flags().StringVar(&spec.NetnsDisk, "netns-disk", target.DefaultNetnsDisk, "size of each broker's tmpfs data directory with --chaos-driver netns")
 	cmd.Flags().StringVar(&clientFile, "client-config", "", "Kafka client properties file (Java .properties: security.protocol, ssl.*, sasl.*, acks, linger.ms, ...) for every client of the run")
 	cmd.Flags().StringVar(&driverFile, "driver-config", "", "OpenMessaging Benchmark Kafka driver file (kafka.yaml): replication factor, topic configs and client properties")
+	cmd.Flags().BoolVar(&keepData, "keep-data", false, "keep the embedded brokers' data directories of configurations that passed (a failed configuration's are always kept)")
+	cmd.Flags().StringVar(&minFree, "min-free", "2GiB", "free space the run directory's file system keeps: below it the configuration in progress stops producing, is checked and written, and the run ends")
 	cmd.Flags().BoolVar(&linear, "linear", true, "also check each partition's log for linearizability with porcupine")
 	return cmd
+}
+
+// dirSize returns the bytes under dir, for the last line of a run.
+func dirSize(dir string) string {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, ierr := d.Info(); ierr == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
 func splitList(s string) []string {

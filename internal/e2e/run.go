@@ -25,6 +25,22 @@ import (
 // fails the test.
 func RunWorkload(t testing.TB, workload string, sets ...string) (map[string]*checker.Result, string) {
 	t.Helper()
+	outs, printed, err := RunPlan(t, workload, nil, sets...)
+	if err != nil {
+		t.Fatalf("e2e: run %v: %v\n%s", sets, err, printed)
+	}
+	res := map[string]*checker.Result{}
+	for _, o := range outs {
+		res[filepath.Base(o.Dir)] = o.Verdict
+	}
+	return res, printed
+}
+
+// RunPlan is RunWorkload with the run's options adjusted by edit (nil: none), returning the
+// outcomes and the run's error instead of failing the test on it. The run directory is
+// t.TempDir()/out.
+func RunPlan(t testing.TB, workload string, edit func(*run.Options), sets ...string) ([]run.Outcome, string, error) {
+	t.Helper()
 	bin, err := brokertest.Binary()
 	if err != nil {
 		t.Fatal(err)
@@ -53,15 +69,12 @@ func RunWorkload(t testing.TB, workload string, sets ...string) (map[string]*che
 	defer targets.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	outs, err := run.Plan(ctx, plan, filepath.Join(t.TempDir(), "out"), run.Options{Targets: targets, Seed: 1, Logger: logger, Status: &out})
-	if err != nil {
-		t.Fatalf("e2e: run %v: %v\n%s", sets, err, out.String())
+	opts := run.Options{Targets: targets, Seed: 1, Logger: logger, Status: &out}
+	if edit != nil {
+		edit(&opts)
 	}
-	res := map[string]*checker.Result{}
-	for _, o := range outs {
-		res[filepath.Base(o.Dir)] = o.Verdict
-	}
-	return res, out.String()
+	outs, err := run.Plan(ctx, plan, filepath.Join(t.TempDir(), "out"), opts)
+	return outs, out.String(), err
 }
 
 // lockedBuffer is a bytes.Buffer the load's status line and the logger may write to at once.
