@@ -46,6 +46,8 @@ type Local struct {
 	// faults enabled (the default of `kchaos broker`). Clock faults need the same, with
 	// clock faults enabled.
 	DataDirs map[int32]string
+	// AddNode, when set, starts a new broker that joins the cluster (add-broker).
+	AddNode AddNodeFunc
 
 	clocks clockModes
 }
