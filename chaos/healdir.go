@@ -186,6 +186,12 @@ func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, e
 				continue
 			}
 			msg = fmt.Sprintf("cleared clock fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
+		case "reassign":
+			msg = fmt.Sprintf("reassignment %s of fault %d was made through the admin API: an embedded cluster ended with the harness; on an external cluster reassign the partition back to %s", rec.Object, rec.Fault, rec.Undo)
+		case "elect-leader":
+			msg = fmt.Sprintf("leader election of %s by fault %d: nothing to undo", rec.Object, rec.Fault)
+		case "add-broker":
+			msg = fmt.Sprintf("broker %d added by fault %d: its cluster ended with the harness; nothing to stop", rec.Node, rec.Fault)
 		case "cgroup":
 			if err := removeCgroup(rec.Path); err != nil {
 				errs = append(errs, err)

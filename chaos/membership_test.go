@@ -107,7 +107,18 @@ func TestMembershipFaults(t *testing.T) {
 	c.Heal(r)
 	waitReplicas("decommission undone", func(pv chaos.PartitionView) bool { return slices.Equal(sorted(pv.Replicas), sorted(before.Replicas)) })
 	t.Logf("decommission broker %d: replicas moved and broker stopped in %v; back in %v", victim, left, time.Since(healStart))
-	got := c.ReadPartition("m", 0, "d19")
+	// Add-broker: a fifth broker joins and takes a replica of m-0; heal moves it back and
+	// stops the new broker.
+	start = time.Now()
+	r = c.Fault(chaos.Fault{Kind: chaos.AddBroker, Target: chaos.Target{Sel: chaos.SelLeader, Topic: "m", Partition: 0}})
+	joined := time.Since(start)
+	took := waitReplicas("replica on broker 5", func(pv chaos.PartitionView) bool { return slices.Contains(pv.Replicas, 5) })
+	produceAll(t, p, "m", seqValues("n", 20))
+	healStart = time.Now()
+	c.Heal(r)
+	waitReplicas("add-broker undone", func(pv chaos.PartitionView) bool { return slices.Equal(sorted(pv.Replicas), sorted(before.Replicas)) })
+	t.Logf("add-broker: broker 5 joined and got a replica of m-0 in %v (+%v in sync); moved back and stopped in %v", joined, took, time.Since(healStart))
+	got := c.ReadPartition("m", 0, "n19")
 	if len(got) < 50 {
 		t.Errorf("read %d records of m-0 after the faults", len(got))
 	}
