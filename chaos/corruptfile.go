@@ -58,7 +58,7 @@ func pickPartitionDir(f Fault, dataDir string, rng *rand.Rand) (string, error) {
 	if s := f.param("partition", ""); s != "" {
 		part, _ = strconv.Atoi(s)
 	}
-	if t := f.Target; (t.Sel == SelLeader || t.Sel == SelFollowers) && t.Topic != "" {
+	if t := f.Target; (t.Sel == SelLeader || t.Sel == SelFollowers || t.Sel == SelFollower) && t.Topic != "" {
 		topic, part = t.Topic, int(t.Partition)
 	}
 	ents, err := os.ReadDir(dataDir)

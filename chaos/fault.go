@@ -195,7 +195,10 @@ const (
 // supports that needs no special target), "gap" (the mean fault-free period; default the
 // fault's For), "mode" (handed to network kinds), "scope" (all, the default; controller: faults
 // on the active controller only; brokers: on brokers other than the controller, or any when
-// every broker is a voter; clients: on the clients' links and clocks only). At is when the mix
+// every broker is a voter; clients: on the clients' links and clocks only), "pick" (random, the
+// default, draws each kind at random; rotate takes the kinds in turn, in an order shuffled by
+// the seed, so a long enough mix runs every one), and "KIND.NAME" params handed to the
+// instances of KIND as their NAME (latency.delay: 50ms lets the mix pick latency). At is when the mix
 // starts (default 0), For the mean duration of each fault (required), and the mix runs to the
 // end of the run. Durations and gaps are drawn uniformly from [x/2, 3x/2).
 const Random Kind = "random"
@@ -248,7 +251,7 @@ var kinds = map[Kind]kindInfo{
 	AddBroker:                  {target: "required", class: "membership"},
 	CPUStress:                  {target: "optional", params: []string{"cpus", "mode", "workers"}, class: "resource"},
 	MemoryPressure:             {target: "optional", params: []string{"limit"}, class: "resource"},
-	Random:                     {target: "optional", params: []string{"kinds", "gap", "mode", "scope"}, class: "mix"},
+	Random:                     {target: "optional", params: []string{"kinds", "gap", "mode", "scope", "pick"}, class: "mix"},
 }
 
 // kindAliases maps spellings used in shipped workload files to kinds.
@@ -339,6 +342,8 @@ const (
 	SelLeader Selector = "leader"
 	// SelFollowers are the replicas other than the leader of followers(topic,partition).
 	SelFollowers Selector = "followers"
+	// SelFollower is one random follower of follower(topic,partition) or follower(topic).
+	SelFollower Selector = "follower"
 	// SelController is the active controller (Metadata's ControllerID).
 	SelController Selector = "controller"
 	// SelRandom is one random broker.
@@ -361,7 +366,7 @@ const (
 )
 
 // Target selects brokers. Its text form is what a workload file writes: leader(t,0),
-// leader(t), followers(t,0), controller, random, minority, majority, all, broker(2), data, clients.
+// leader(t), followers(t,0), follower(t,0), controller, random, minority, majority, all, broker(2), data, clients.
 type Target struct {
 	Sel Selector
 	// Topic is set for leader and followers.
@@ -378,7 +383,7 @@ func (t Target) IsZero() bool { return t.Sel == "" }
 // String returns the text form.
 func (t Target) String() string {
 	switch t.Sel {
-	case SelLeader, SelFollowers:
+	case SelLeader, SelFollowers, SelFollower:
 		if t.Partition < 0 {
 			return string(t.Sel) + "(" + t.Topic + ")"
 		}
@@ -433,7 +438,7 @@ func ParseTarget(s string) (Target, error) {
 			return Target{}, fmt.Errorf("chaos: target %q: want %s(N) with a %s number", s, name, name)
 		}
 		return Target{Sel: sel, Broker: int32(id)}, nil
-	case SelLeader, SelFollowers:
+	case SelLeader, SelFollowers, SelFollower:
 		parts := strings.Split(args, ",")
 		topic := strings.TrimSpace(parts[0])
 		if !hasArgs || topic == "" || len(parts) > 2 {
@@ -449,7 +454,7 @@ func ParseTarget(s string) (Target, error) {
 		}
 		return t, nil
 	}
-	return Target{}, fmt.Errorf("chaos: unknown target %q; want leader(topic,partition), leader(topic), followers(topic,partition), controller, random, minority, majority, all, broker(N), consumer(N), data or clients", s)
+	return Target{}, fmt.Errorf("chaos: unknown target %q; want leader(topic,partition), leader(topic), followers(topic,partition), follower(topic,partition), controller, random, minority, majority, all, broker(N), consumer(N), data or clients", s)
 }
 
 // RenameTopics rewrites the topic of every fault's target, and of target-valued params

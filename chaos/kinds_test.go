@@ -183,3 +183,67 @@ func TestSelectDataAndClients(t *testing.T) {
 		t.Fatalf("data on a lone broker: %v %v", got, err)
 	}
 }
+
+// TestSelectOneFollower picks one follower of a partition, never its leader.
+func TestSelectOneFollower(t *testing.T) {
+	view := ClusterView{Brokers: []int32{1, 2, 3}, Topics: map[string][]PartitionView{"t": {{Partition: 0, Leader: 2, Replicas: []int32{1, 2, 3}}}}}
+	rng := rand.New(rand.NewPCG(3, 4))
+	seen := map[int32]bool{}
+	for range 50 {
+		got, err := Select(Target{Sel: SelFollower, Topic: "t", Partition: 0}, view, rng)
+		if err != nil || len(got) != 1 || got[0] == 2 {
+			t.Fatalf("follower(t,0) picked %v %v", got, err)
+		}
+		seen[got[0]] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("follower(t,0) always picked %v", seen)
+	}
+	if tg, err := ParseTarget("follower(t,0)"); err != nil || tg.String() != "follower(t,0)" {
+		t.Errorf("follower(t,0) parses to %v %v", tg, err)
+	}
+}
+
+// TestRandomMixRotatesAndHandsOnParams checks pick: rotate takes every kind in turn and that
+// KIND.NAME params reach KIND's instances, which lets a mix pick kinds that need params.
+func TestRandomMixRotatesAndHandsOnParams(t *testing.T) {
+	if _, err := ParseYAML("r.yaml", []byte("- {kind: random, for: 1s, kinds: [latency, kill]}")); err == nil || !strings.Contains(err.Error(), "give it as latency.delay") {
+		t.Fatalf("a mix of latency without latency.delay: %v", err)
+	}
+	if _, err := ParseYAML("r.yaml", []byte("- {kind: random, for: 1s, kinds: [kill], params: {kill.delay: 1s}}")); err == nil || !strings.Contains(err.Error(), `kill does not take param "delay"`) {
+		t.Fatalf("kill.delay: %v", err)
+	}
+	fs, err := ParseYAML("r.yaml", []byte("- {kind: random, for: 1s, gap: 1s, pick: rotate, kinds: [latency, kill, clock-bump], params: {latency.delay: 70ms, clock-bump.delta: -5m}}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts, err := Schedule(3, fs, time.Minute, View{Brokers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []Kind
+	for _, a := range acts {
+		if a.Phase != PhaseStart {
+			continue
+		}
+		order = append(order, a.Fault.Kind)
+		switch a.Fault.Kind {
+		case Latency:
+			if a.Fault.Params["delay"] != "70ms" {
+				t.Errorf("latency instance params %v", a.Fault.Params)
+			}
+		case ClockBump:
+			if a.Fault.Params["delta"] != "-5m" {
+				t.Errorf("clock-bump instance params %v", a.Fault.Params)
+			}
+		}
+	}
+	for i := 3; i < len(order); i++ {
+		if order[i] != order[i-3] {
+			t.Fatalf("rotate order %v does not repeat every 3", order)
+		}
+	}
+	if len(order) < 6 {
+		t.Fatalf("only %d faults in a minute", len(order))
+	}
+}

@@ -198,7 +198,7 @@ func parseFault(file string, n ast.Node) (Fault, error) {
 				}
 				setParam(&f, name, v)
 			}
-		case "kinds", "gap", "scope":
+		case "kinds", "gap", "scope", "pick":
 			v, ok := scalarOrList(mv.Value)
 			if !ok {
 				fail(mv.Value, "%s must be a value or a list of values", key)

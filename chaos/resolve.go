@@ -60,7 +60,7 @@ func Select(t Target, view ClusterView, rng *rand.Rand) ([]int32, error) {
 		return out
 	}
 	switch t.Sel {
-	case SelLeader, SelFollowers:
+	case SelLeader, SelFollowers, SelFollower:
 		p, err := partitionOf(t, view, rng)
 		if err != nil {
 			return nil, err
@@ -81,6 +81,9 @@ func Select(t Target, view ClusterView, rng *rand.Rand) ([]int32, error) {
 			return nil, fmt.Errorf("chaos: %s: %s-%d has no followers (replicas %v)", t, t.Topic, p.Partition, p.Replicas)
 		}
 		slices.Sort(out)
+		if t.Sel == SelFollower {
+			return []int32{out[rng.IntN(len(out))]}, nil
+		}
 		return out, nil
 	case SelController:
 		if view.Controller < 0 {

@@ -258,9 +258,17 @@ func randomMix(rng *rand.Rand, f Fault, duration time.Duration, view View, busy 
 	}
 	var out []mixInst
 	t := f.At.D()
+	rotate := f.param("pick", "random") == "rotate"
+	if rotate {
+		rng.Shuffle(len(ks), func(i, j int) { ks[i], ks[j] = ks[j], ks[i] })
+	}
+	turn := 0
 	for {
 		t += draw(gap)
 		k := ks[rng.IntN(len(ks))]
+		if rotate {
+			k = ks[turn%len(ks)]
+		}
 		d := draw(f.For.D())
 		if k.Instant() {
 			d = 0
@@ -280,8 +288,17 @@ func randomMix(rng *rand.Rand, f Fault, duration time.Duration, view View, busy 
 			}
 			inst.Params["mode"] = m
 		}
+		for name, v := range f.Params {
+			if kk, pn, ok := strings.Cut(name, "."); ok && Kind(kk) == k {
+				if inst.Params == nil {
+					inst.Params = map[string]string{}
+				}
+				inst.Params[pn] = v
+			}
+		}
 		out = append(out, mixInst{f: inst, w: w})
 		busy = append(busy, w)
+		turn++
 		t = w.end
 	}
 }
@@ -339,11 +356,8 @@ func scoped(f Fault, k Kind) Fault {
 			inst.Target = Target{Sel: SelAll}
 		}
 	}
-	if inst.Target.IsZero() || (inst.Target.Sel == SelLeader && !slices.Contains(leaderKinds, k) && f.Target.Sel != SelLeader) {
+	if inst.Target.IsZero() {
 		inst.Target = Target{Sel: SelRandom}
 	}
 	return inst
 }
-
-// leaderKinds need a leader(topic,...) target.
-var leaderKinds = []Kind{LeaderIsolateFromFollowers, Reassign, ElectLeader, AddBroker}

@@ -66,6 +66,9 @@ func (f *Fault) validate() error {
 		return &targetError{fmt.Sprintf("%s acts on brokers; target clients is for %s", f.Kind, kindList(clientKinds))}
 	}
 	for name := range f.Params {
+		if _, _, dotted := strings.Cut(name, "."); dotted && f.Kind == Random {
+			continue
+		}
 		if !slices.Contains(info.params, name) && !slices.Contains(info.params, "!"+name) {
 			return fmt.Errorf("chaos: %s does not take param %q (it takes %s)", f.Kind, name, paramList(info.params))
 		}
@@ -76,7 +79,21 @@ func (f *Fault) validate() error {
 		}
 	}
 	for name, v := range f.Params {
-		if err := checkParam(f.Kind, name, v); err != nil {
+		if k, pn, dotted := strings.Cut(name, "."); dotted && f.Kind == Random {
+			sub := Fault{Kind: Kind(k), Params: map[string]string{pn: v}}
+			ki, ok := kinds[sub.Kind]
+			if !ok || sub.Kind == Random {
+				return fmt.Errorf("chaos: random param %s: %q is not a fault kind", name, k)
+			}
+			if !slices.Contains(ki.params, pn) && !slices.Contains(ki.params, "!"+pn) {
+				return fmt.Errorf("chaos: random param %s: %s does not take param %q (it takes %s)", name, k, pn, paramList(ki.params))
+			}
+			if err := checkParam(sub.Kind, pn, v); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := checkParam(f.Kind, name, v, f.Params); err != nil {
 			return err
 		}
 	}
@@ -113,6 +130,7 @@ var choices = map[string][]string{
 	"errno":   {"EIO", "ENOSPC"},
 	"scope":   {"all", "controller", "brokers", "clients"},
 	"down":    {"stop", "kill"},
+	"pick":    {"random", "rotate"},
 }
 
 func kindList(ks []Kind) string {
@@ -177,7 +195,11 @@ func paramList(ps []string) string {
 	return strings.Join(out, ", ")
 }
 
-func checkParam(k Kind, name, v string) error {
+func checkParam(k Kind, name, v string, mixParams ...map[string]string) error {
+	var params map[string]string
+	if len(mixParams) > 0 {
+		params = mixParams[0]
+	}
 	bad := func(want string) error {
 		return fmt.Errorf("chaos: %s param %s=%q: want %s", k, name, v, want)
 	}
@@ -224,7 +246,7 @@ func checkParam(k Kind, name, v string) error {
 		if d == 0 && k != ClockSkew {
 			return bad("a duration other than 0")
 		}
-	case "where", "file", "segment", "type", "errno", "scope", "down":
+	case "where", "file", "segment", "type", "errno", "scope", "down", "pick":
 		want := choices[name]
 		if !slices.Contains(want, v) {
 			return bad(strings.Join(want, ", "))
@@ -273,8 +295,10 @@ func checkParam(k Kind, name, v string) error {
 			if !ok || kk == Random {
 				return bad("a list of fault kinds")
 			}
-			if slices.ContainsFunc(info.params, func(p string) bool { return strings.HasPrefix(p, "!") }) {
-				return fmt.Errorf("chaos: random cannot pick %s: it needs parameters; schedule it on its own", kk)
+			for _, p := range info.params {
+				if req, ok := strings.CutPrefix(p, "!"); ok && params[string(kk)+"."+req] == "" {
+					return fmt.Errorf("chaos: random cannot pick %s: it needs param %s; give it as %s.%s", kk, req, kk, req)
+				}
 			}
 		}
 	}
