@@ -186,6 +186,8 @@ func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, e
 				continue
 			}
 			msg = fmt.Sprintf("cleared clock fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
+		case "nfqueue":
+			msg = fmt.Sprintf("userspace netem queue %s of fault %d in %s lived in the harness; its table goes with the namespace", rec.Object, rec.Fault, rec.Netns)
 		case "reassign":
 			msg = fmt.Sprintf("reassignment %s of fault %d was made through the admin API: an embedded cluster ended with the harness; on an external cluster reassign the partition back to %s", rec.Object, rec.Fault, rec.Undo)
 		case "elect-leader":

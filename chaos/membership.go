@@ -114,7 +114,7 @@ func (d *membershipDriver) Apply(ctx context.Context, reg *Registry, id int64, f
 		return nil
 	case Decommission:
 		for _, n := range r.Nodes {
-			if err := d.decommission(ctx, reg, id, n, view, rng); err != nil {
+			if err := d.decommission(ctx, reg, id, n, view, rng, moveLimit(f)); err != nil {
 				return err
 			}
 		}
@@ -212,10 +212,10 @@ func (d *membershipDriver) alter(ctx context.Context, topic string, p int32, to 
 	return nil
 }
 
-// waitReplicas waits up to 60s until each partition's replicas are the wanted ones (as a set)
-// and all in sync: the reassignments finished.
-func (d *membershipDriver) waitReplicas(ctx context.Context, want map[string]map[int32][]int32) error {
-	deadline := time.Now().Add(60 * time.Second)
+// waitReplicas waits up to limit until each partition's replicas are the wanted ones (as a
+// set) and all in sync: the reassignments finished.
+func (d *membershipDriver) waitReplicas(ctx context.Context, want map[string]map[int32][]int32, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
 	for {
 		v, err := d.res.View(ctx)
 		pending := ""
@@ -235,7 +235,7 @@ func (d *membershipDriver) waitReplicas(ctx context.Context, want map[string]map
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("chaos: reassignment not done after 60s: %s %v", pending, err)
+			return fmt.Errorf("chaos: reassignment not done after %s: %s %v", limit, pending, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -245,10 +245,15 @@ func (d *membershipDriver) waitReplicas(ctx context.Context, want map[string]map
 	}
 }
 
+// moveLimit is how long decommission waits for its moves: the fault's duration, at least 5s
+// and at most 30s, so a move that cannot finish does not hold the schedule up.
+func moveLimit(f Fault) time.Duration { return min(max(f.For.D(), 5*time.Second), 30*time.Second) }
+
 // decommission moves every replica of broker node to other brokers (shrinking partitions that
-// have no broker left to take it), waits for the moves, and stops it through the inner driver.
+// have no broker left to take it), waits up to limit for the moves, and stops it through the
+// inner driver.
 // Undone newest first: the broker starts again, then its replicas move back.
-func (d *membershipDriver) decommission(ctx context.Context, reg *Registry, id int64, node int32, view ClusterView, rng *rand.Rand) error {
+func (d *membershipDriver) decommission(ctx context.Context, reg *Registry, id int64, node int32, view ClusterView, rng *rand.Rand, limit time.Duration) error {
 	if d.inner == nil {
 		return errors.New("chaos: decommission needs a driver that can stop brokers")
 	}
@@ -282,7 +287,7 @@ func (d *membershipDriver) decommission(ctx context.Context, reg *Registry, id i
 			want[topic][p.Partition] = to
 		}
 	}
-	if err := d.waitReplicas(ctx, want); err != nil {
+	if err := d.waitReplicas(ctx, want, limit); err != nil {
 		return err
 	}
 	return d.inner.Apply(ctx, reg, id, Fault{Kind: Stop, Target: Target{Sel: SelBroker, Broker: node}}, Resolved{Nodes: []int32{node}})
