@@ -152,4 +152,3 @@ func leftovers(t *testing.T, out string, cgroups []string) []string {
 	}
 	return got
 }
-
