@@ -22,7 +22,7 @@ import (
 // hold), or, for cpu-stress without cgroups, with busy-loop processes pinned to its CPUs.
 // cgroup v2 (a unified hierarchy with the cpu and memory controllers) is used where the
 // broker's cgroup offers it, else cgroup v1's cpu and memory hierarchies. The cgroups are
-// named kchaos-f<fault>-b<broker> and journalled; healing moves the broker back and removes
+// named kchaos-<harness pid>-f<fault>-b<broker> and journalled; healing moves the broker back and removes
 // them. A broker restarted while the fault lasts runs outside the cgroup.
 
 // cgroupRoot is where the cgroup file systems are mounted.
@@ -153,7 +153,7 @@ func (d *Local) resource(ctx context.Context, reg *Registry, id int64, f Fault, 
 	if pid <= 0 {
 		return fmt.Errorf("chaos: %s: broker %d is not running", f.Kind, node)
 	}
-	name := fmt.Sprintf("%sf%d-b%d", NetnsPrefix, id, node)
+	name := fmt.Sprintf("%s%d-f%d-b%d", NetnsPrefix, os.Getpid(), id, node)
 	switch f.Kind {
 	case CPUStress:
 		cpus := 0.2
