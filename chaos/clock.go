@@ -58,17 +58,6 @@ func clockMode(f Fault) clock.Mode {
 	return clock.Mode{Offset: f.paramSigned("offset", 30*time.Second)}
 }
 
-// clockSettle waits until every clock read a broker makes from now on sees a control file
-// change made before: two clock.CheckInterval.
-func clockSettle(ctx context.Context) error {
-	select {
-	case <-time.After(2 * clock.CheckInterval):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // clockFault does clock fault f to broker node through its clock control file, and returns
 // once the broker's next clock read sees it.
 func (d *Local) clockFault(ctx context.Context, reg *Registry, id int64, f Fault, node int32) error {
@@ -89,9 +78,9 @@ func (d *Local) clockFault(ctx context.Context, reg *Registry, id int64, f Fault
 		if err := clock.SetMode(dir, d.clocks.set(node, id, clock.Mode{}, false)); err != nil {
 			return err
 		}
-		return clockSettle(ctx)
+		return settle(ctx)
 	})
-	return clockSettle(ctx)
+	return settle(ctx)
 }
 
 // clientClock skews the clients' clocks as brokers see them: every client link rewrites the

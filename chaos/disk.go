@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kchaos/kchaos/broker/controlfile"
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/broker/storage/faultfs"
 )
@@ -24,11 +25,11 @@ func (d *Local) dataDir(node int32) (string, error) {
 	return "", fmt.Errorf("chaos: broker %d: no data directory known for disk faults", node)
 }
 
-// settle waits until every I/O call a broker starts from now on sees a control file change
-// made before: two faultfs.CheckInterval.
+// settle waits until every I/O call or clock read a broker makes from now on sees a control
+// file change made before: two controlfile.CheckInterval.
 func settle(ctx context.Context) error {
 	select {
-	case <-time.After(2 * faultfs.CheckInterval):
+	case <-time.After(2 * controlfile.CheckInterval):
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

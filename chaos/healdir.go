@@ -70,6 +70,12 @@ func sameProcess(rec Record) (procInfo, bool) {
 	return pi, pi.Start == rec.PidStart && slices.Equal(pi.Cmdline, rec.Cmdline) && isKchaosBroker(pi.Cmdline)
 }
 
+// controlFiles clear each control file a fault may leave in a broker's data directory.
+var controlFiles = map[string]func(dataDir string) error{
+	faultfs.ControlFile: func(dir string) error { return faultfs.SetMode(dir, faultfs.Mode{}) },
+	clock.ControlFile:   func(dir string) error { return clock.SetMode(dir, clock.Mode{}) },
+}
+
 // ReadJournal returns the changes of dir/chaos-actions.jsonl that have no successful undo,
 // oldest first.
 func ReadJournal(dir string) ([]Record, error) {
@@ -166,26 +172,17 @@ func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, e
 			}
 		case "kill", "stop":
 			msg = fmt.Sprintf("broker %d %s by fault %d: its cluster ended with the harness; nothing to restart", rec.Node, map[string]string{"kill": "killed", "stop": "stopped"}[rec.Action], rec.Fault)
-		case "disk-fault":
-			if filepath.Base(rec.Path) != faultfs.ControlFile {
-				errs = append(errs, fmt.Errorf("chaos: journal change %d: %q is not a disk fault control file; not touched", rec.Seq, rec.Path))
+		case "disk-fault", "clock-fault":
+			clear, ok := controlFiles[filepath.Base(rec.Path)]
+			if !ok || (rec.Action == "clock-fault") != (filepath.Base(rec.Path) == clock.ControlFile) {
+				errs = append(errs, fmt.Errorf("chaos: journal change %d: %q is not a %s control file; not touched", rec.Seq, rec.Path, strings.TrimSuffix(rec.Action, "-fault")))
 				continue
 			}
-			if err := faultfs.SetMode(filepath.Dir(rec.Path), faultfs.Mode{}); err != nil {
+			if err := clear(filepath.Dir(rec.Path)); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			msg = fmt.Sprintf("cleared disk fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
-		case "clock-fault":
-			if filepath.Base(rec.Path) != clock.ControlFile {
-				errs = append(errs, fmt.Errorf("chaos: journal change %d: %q is not a clock control file; not touched", rec.Seq, rec.Path))
-				continue
-			}
-			if err := clock.SetMode(filepath.Dir(rec.Path), clock.Mode{}); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			msg = fmt.Sprintf("cleared clock fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
+			msg = fmt.Sprintf("cleared %s %d of broker %d (%s)", strings.ReplaceAll(rec.Action, "-", " "), rec.Fault, rec.Node, rec.Path)
 		case "nfqueue":
 			msg = fmt.Sprintf("userspace netem queue %s of fault %d in %s lived in the harness; its table goes with the namespace", rec.Object, rec.Fault, rec.Netns)
 		case "reassign":

@@ -87,55 +87,28 @@ func (d *Local) Missing() map[Kind]string {
 
 // Apply does f to r.
 func (d *Local) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Resolved) error {
-	switch f.Kind.Class() {
-	case "process":
-		if d.Nodes == nil {
-			break
-		}
+	each := func(fn func(node int32) error) error {
 		for _, n := range r.Nodes {
-			if err := d.process(ctx, reg, id, f.Kind, n); err != nil {
+			if err := fn(n); err != nil {
 				return err
 			}
 		}
 		return nil
-	case "network":
-		if d.Net == nil {
-			break
-		}
+	}
+	switch c := f.Kind.Class(); {
+	case c == "clock" && f.Target.Sel == SelClients:
+		return d.clientClock(reg, id, f, r)
+	case c == "network" && d.Net != nil:
 		return d.network(reg, id, f, r)
-	case "disk":
-		if d.Nodes == nil {
-			break
-		}
-		for _, n := range r.Nodes {
-			if err := d.disk(ctx, reg, id, f, n); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "resource":
-		if d.Nodes == nil {
-			break
-		}
-		for _, n := range r.Nodes {
-			if err := d.resource(ctx, reg, id, f, n); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "clock":
-		if f.Target.Sel == SelClients {
-			return d.clientClock(reg, id, f, r)
-		}
-		if d.Nodes == nil {
-			break
-		}
-		for _, n := range r.Nodes {
-			if err := d.clockFault(ctx, reg, id, f, n); err != nil {
-				return err
-			}
-		}
-		return nil
+	case d.Nodes == nil:
+	case c == "process":
+		return each(func(n int32) error { return d.process(ctx, reg, id, f.Kind, n) })
+	case c == "disk":
+		return each(func(n int32) error { return d.disk(ctx, reg, id, f, n) })
+	case c == "clock":
+		return each(func(n int32) error { return d.clockFault(ctx, reg, id, f, n) })
+	case c == "resource":
+		return each(func(n int32) error { return d.resource(ctx, reg, id, f, n) })
 	}
 	return fmt.Errorf("chaos: the local driver cannot do %s", f.Kind)
 }

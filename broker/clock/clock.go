@@ -31,7 +31,6 @@
 package clock
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -39,13 +38,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/kchaos/kchaos/broker/controlfile"
 )
 
 // ControlFile is the name of the control file in the data directory.
 const ControlFile = ".kchaos-clock"
 
 // CheckInterval is how often, at most, Now rereads the control file: 20ms.
-const CheckInterval = 20 * time.Millisecond
+const CheckInterval = controlfile.CheckInterval
 
 // Mode is a clock fault as the control file states it; the zero Mode is the true time.
 type Mode struct {
@@ -105,23 +106,9 @@ func (m Mode) shift(real time.Time) time.Duration {
 }
 
 // SetMode writes m to the control file of the broker whose data directory is dataDir,
-// atomically (a temporary file renamed over it). The zero Mode removes the file.
+// atomically. The zero Mode removes the file.
 func SetMode(dataDir string, m Mode) error {
-	path := filepath.Join(dataDir, ControlFile)
-	if m == (Mode{}) {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("clock: clear %s: %w", path, err)
-		}
-		return nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(m.String()+"\n"), 0o644); err != nil {
-		return fmt.Errorf("clock: set %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("clock: set %s: %w", path, err)
-	}
-	return nil
+	return controlfile.Set(filepath.Join(dataDir, ControlFile), m.String())
 }
 
 // Clock is a broker's wall clock. The zero value and nil are the true time. It is safe for
@@ -130,9 +117,9 @@ type Clock struct {
 	control string
 	logger  *slog.Logger
 
-	lastCheck atomic.Int64 // UnixNano (true time) of the last control file read
-	mode      atomic.Pointer[Mode]
-	badText   atomic.Pointer[string]
+	poll    controlfile.Poller
+	mode    atomic.Pointer[Mode]
+	badText atomic.Pointer[string]
 }
 
 // New returns the clock of the broker whose data directory is dataDir; logger (nil:
@@ -167,9 +154,7 @@ func (c *Clock) Mode() Mode {
 	if c == nil || c.control == "" {
 		return Mode{}
 	}
-	now := time.Now().UnixNano()
-	last := c.lastCheck.Load()
-	if now-last >= int64(CheckInterval) && c.lastCheck.CompareAndSwap(last, now) {
+	if c.poll.Due() {
 		c.reload()
 	}
 	return *c.mode.Load()

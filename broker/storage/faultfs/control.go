@@ -1,22 +1,22 @@
 package faultfs
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kchaos/kchaos/broker/controlfile"
 )
 
 // ControlFile is the name of the control file in the data directory.
 const ControlFile = ".kchaos-disk-fault"
 
 // CheckInterval is how often, at most, the wrapper rereads the control file: 20ms.
-const CheckInterval = 20 * time.Millisecond
+const CheckInterval = controlfile.CheckInterval
 
 // Mode is a disk fault as the control file states it; the zero Mode is no fault.
 type Mode struct {
@@ -153,22 +153,7 @@ func ParseMode(s string) (Mode, error) {
 }
 
 // SetMode writes m to the control file of the broker whose data directory is dataDir,
-// atomically (a temporary file renamed over it), so the broker never reads half a line. The
-// zero Mode removes the file.
+// atomically, so the broker never reads half a line. The zero Mode removes the file.
 func SetMode(dataDir string, m Mode) error {
-	path := filepath.Join(dataDir, ControlFile)
-	if m == (Mode{}) {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("faultfs: clear %s: %w", path, err)
-		}
-		return nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(m.String()+"\n"), 0o644); err != nil {
-		return fmt.Errorf("faultfs: set %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("faultfs: set %s: %w", path, err)
-	}
-	return nil
+	return controlfile.Set(filepath.Join(dataDir, ControlFile), m.String())
 }

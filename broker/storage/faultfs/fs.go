@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kchaos/kchaos/broker/controlfile"
 	"github.com/kchaos/kchaos/broker/storage"
 )
 
@@ -23,9 +24,9 @@ type FS struct {
 	control string
 	logger  *slog.Logger
 
-	lastCheck atomic.Int64 // UnixNano of the last control file read
-	mode      atomic.Pointer[Mode]
-	badText   string // control text last reported as malformed; guarded by the lastCheck CAS
+	poll    controlfile.Poller
+	mode    atomic.Pointer[Mode]
+	badText string // control text last reported as malformed; guarded by poll (one rereader)
 
 	mu      sync.Mutex // guards journal
 	journal *os.File
@@ -71,9 +72,7 @@ func (f *FS) Close() error {
 
 // Mode returns the fault in force, rereading the control file if CheckInterval has passed.
 func (f *FS) Mode() Mode {
-	now := time.Now().UnixNano()
-	last := f.lastCheck.Load()
-	if now-last >= int64(CheckInterval) && f.lastCheck.CompareAndSwap(last, now) {
+	if f.poll.Due() {
 		f.reload()
 	}
 	return *f.mode.Load()
