@@ -88,7 +88,10 @@ func (d *membershipDriver) Apply(ctx context.Context, reg *Registry, id int64, f
 		if err != nil {
 			return err
 		}
-		return d.reassign(ctx, reg, id, f.Target.Topic, p, to)
+		if err := d.reassign(ctx, reg, id, f.Target.Topic, p, to); err != nil {
+			return err
+		}
+		return d.waitReplicas(ctx, map[string]map[int32][]int32{f.Target.Topic: {p.Partition: to}}, moveLimit(f))
 	case ElectLeader:
 		p, err := targetPartition(f, r, view)
 		if err != nil {
@@ -183,14 +186,20 @@ func reassignment(mode string, p PartitionView, brokers []int32, rng *rand.Rand)
 	return to, nil
 }
 
-// reassign moves topic-p to replicas to and journals the move back to its replicas now.
+// reassign moves topic-p to replicas to and journals the move back to its replicas now; the
+// undo waits (up to 30s) until the move back is done.
 func (d *membershipDriver) reassign(ctx context.Context, reg *Registry, id int64, topic string, p PartitionView, to []int32) error {
 	from := slices.Clone(p.Replicas)
 	if err := d.alter(ctx, topic, p.Partition, to); err != nil {
 		return err
 	}
 	rec := Record{Fault: id, Action: "reassign", Object: fmt.Sprintf("%s-%d %v -> %v", topic, p.Partition, from, to), Undo: fmt.Sprint(from)}
-	reg.Add(rec, func(ctx context.Context) error { return d.alter(ctx, topic, p.Partition, from) })
+	reg.Add(rec, func(ctx context.Context) error {
+		if err := d.alter(ctx, topic, p.Partition, from); err != nil {
+			return err
+		}
+		return d.waitReplicas(ctx, map[string]map[int32][]int32{topic: {p.Partition: from}}, 30*time.Second)
+	})
 	return nil
 }
 
@@ -335,5 +344,8 @@ func (d *membershipDriver) addBroker(ctx context.Context, reg *Registry, id int6
 	} else {
 		to[followers[rand.New(rand.NewPCG(uint64(id), 1)).IntN(len(followers))]] = node
 	}
-	return d.reassign(ctx, reg, id, f.Target.Topic, p, to)
+	if err := d.reassign(ctx, reg, id, f.Target.Topic, p, to); err != nil {
+		return err
+	}
+	return d.waitReplicas(ctx, map[string]map[int32][]int32{f.Target.Topic: {p.Partition: to}}, moveLimit(f))
 }
