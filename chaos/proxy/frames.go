@@ -41,14 +41,16 @@ type piece struct {
 	frame bool
 }
 
-// framer splits one direction's byte stream into frames.
+// framer splits one direction's byte stream into frames. Whether a frame is collected whole
+// is decided at its first byte; a streamed frame's bytes, its size included, go on at once.
 type framer struct {
-	hdr    [4]byte
-	nhdr   int
-	left   int64  // bytes of the current frame still to pass through
-	buf    []byte // the frame being collected whole (size included); nil when streaming
-	want   int
-	broken bool
+	hdr     [4]byte
+	nhdr    int
+	holding bool   // the current frame is collected whole
+	left    int64  // bytes of the current (streamed) frame still to pass through
+	buf     []byte // the frame being collected whole (size included)
+	want    int
+	broken  bool
 }
 
 // feed splits b. At each frame's start hold says whether to collect the frame whole.
@@ -72,8 +74,14 @@ func (f *framer) feed(b []byte, hold func() bool) []piece {
 			f.left -= int64(n)
 			b = b[n:]
 		default:
+			if f.nhdr == 0 {
+				f.holding = hold()
+			}
 			n := min(len(b), 4-f.nhdr)
 			copy(f.hdr[f.nhdr:], b[:n])
+			if !f.holding {
+				out = append(out, piece{b: b[:n]})
+			}
 			f.nhdr += n
 			b = b[n:]
 			if f.nhdr < 4 {
@@ -81,22 +89,20 @@ func (f *framer) feed(b []byte, hold func() bool) []piece {
 			}
 			f.nhdr = 0
 			size := int32(binary.BigEndian.Uint32(f.hdr[:]))
-			if size < 0 || size > maxFrame {
+			switch {
+			case size < 0 || size > maxFrame:
 				f.broken = true
-				out = append(out, piece{b: append([]byte(nil), f.hdr[:]...)})
-				continue
-			}
-			if hold() {
+				if f.holding {
+					out = append(out, piece{b: append([]byte(nil), f.hdr[:]...)})
+				}
+			case !f.holding:
+				f.left = int64(size)
+			case size == 0:
+				out = append(out, piece{b: append([]byte(nil), f.hdr[:]...), frame: true})
+			default:
 				f.want = 4 + int(size)
 				f.buf = append(make([]byte, 0, f.want), f.hdr[:]...)
-				if size == 0 {
-					out = append(out, piece{b: f.buf, frame: true})
-					f.buf = nil
-				}
-				continue
 			}
-			out = append(out, piece{b: append([]byte(nil), f.hdr[:]...)})
-			f.left = int64(size)
 		}
 	}
 	return out
