@@ -41,6 +41,8 @@ type Config struct {
 	// Notes name properties accepted without effect on a kchaos client (serializers: kchaos
 	// sends bytes), for the caller to print.
 	Notes []string
+	// trustPEM is the trust store's PEM text, kept for librdkafka (driver confluent only).
+	trustPEM []byte
 }
 
 // String describes the configuration without secrets: "SASL_SSL, SCRAM-SHA-512 as alice".
@@ -108,7 +110,8 @@ func IsSecret(key string) bool {
 		strings.HasSuffix(key, ".sasl.jaas.config")
 }
 
-// Resolve reads the connection properties of ps for clients of driver (franz-go or sarama).
+// Resolve reads the connection properties of ps for clients of driver (franz-go, sarama,
+// kafka-go or confluent).
 // Producer and consumer properties (workloads.IsClientSetting) are left to the workload; any
 // other property is an error naming it, where it was set and the driver, as is anything the
 // driver cannot do. A nil ps is a plaintext connection.
@@ -164,6 +167,17 @@ func Resolve(ps *Properties, driver string) (*Config, error) {
 	if usesTLS {
 		if c.TLS, err = tlsConfig(ps); err != nil {
 			return nil, err
+		}
+		if driver == "confluent" {
+			// librdkafka takes PEM text and negotiates the TLS version itself.
+			for _, k := range []string{"ssl.protocol", "ssl.enabled.protocols"} {
+				if p, ok := ps.Get(k); ok {
+					return nil, fmt.Errorf("clientconfig: %s: property not supported by driver confluent (librdkafka negotiates the TLS version)", p)
+				}
+			}
+			if c.trustPEM, _, err = readStore(ps, "ssl.truststore.certificates", "ssl.truststore.location"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if usesSASL {

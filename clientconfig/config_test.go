@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,7 +69,7 @@ sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule require
 acks=all
 key.serializer=org.apache.kafka.common.serialization.ByteArraySerializer
 `, ca, ks, secret, secret))
-	for _, driver := range []string{"franz-go", "sarama"} {
+	for _, driver := range []string{"franz-go", "sarama", "kafka-go", "confluent"} {
 		cfg, err := Resolve(ps, driver)
 		if err != nil {
 			t.Fatal(err)
@@ -81,6 +83,20 @@ key.serializer=org.apache.kafka.common.serialization.ByteArraySerializer
 		}
 		if len(cfg.FranzOpts()) != 2 {
 			t.Fatalf("franz options: %d, want TLS and SASL", len(cfg.FranzOpts()))
+		}
+		if tc, mech, err := cfg.KafkaGo(); err != nil || tc == nil || len(tc.Certificates) != 1 || mech == nil || mech.Name() != "SCRAM-SHA-512" {
+			t.Fatalf("kafka-go: tls %v, mechanism %v, %v", tc != nil, mech, err)
+		}
+		if driver == "confluent" {
+			m, err := cfg.Librdkafka()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m["security.protocol"] != "sasl_ssl" || m["sasl.mechanisms"] != "SCRAM-SHA-512" || m["sasl.username"] != "alice" ||
+				!strings.Contains(m["ssl.ca.pem"], "BEGIN CERTIFICATE") || !strings.Contains(m["ssl.certificate.pem"], "BEGIN CERTIFICATE") ||
+				!strings.Contains(m["ssl.key.pem"], "BEGIN PRIVATE KEY") {
+				t.Fatalf("librdkafka properties: %v", slices.Sorted(maps.Keys(m)))
+			}
 		}
 		sc := sarama.NewConfig()
 		if err := cfg.ApplySarama(sc); err != nil {
@@ -111,6 +127,12 @@ func TestResolveRefusesWhatADriverCannotDo(t *testing.T) {
 		{"ssl without TLS", "ssl.truststore.location=/x\n", "franz-go", "client.properties:1: ssl.truststore.location: set, but security.protocol=PLAINTEXT does not use TLS"},
 		{"sasl without SASL", "security.protocol=SSL\nsasl.mechanism=PLAIN\n", "franz-go", "sasl.mechanism: set, but security.protocol=SSL does not use SASL"},
 		{"GSSAPI by default", "security.protocol=SASL_PLAINTEXT\nsasl.jaas.config=x required;\n", "franz-go", `"GSSAPI" is not supported by driver franz-go`},
+		{"AWS on kafka-go", "security.protocol=SASL_SSL\nsasl.mechanism=AWS_MSK_IAM\nsasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;\n", "kafka-go",
+			"client.properties:2: sasl.mechanism: AWS_MSK_IAM is not supported by driver kafka-go"},
+		{"OAUTHBEARER on confluent", "security.protocol=SASL_SSL\nsasl.mechanism=OAUTHBEARER\nsasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;\n", "confluent",
+			"client.properties:2: sasl.mechanism: OAUTHBEARER is not supported by driver confluent"},
+		{"TLS versions on confluent", "security.protocol=SSL\nssl.enabled.protocols=TLSv1.3\n", "confluent",
+			"client.properties:2: ssl.enabled.protocols: property not supported by driver confluent"},
 		{"AWS on sarama", "security.protocol=SASL_SSL\nsasl.mechanism=AWS_MSK_IAM\nsasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;\n", "sarama",
 			"client.properties:2: sasl.mechanism: AWS_MSK_IAM is not supported by driver sarama"},
 		{"module for another mechanism", "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"" + secret + "\";\n", "franz-go",

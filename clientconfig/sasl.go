@@ -70,8 +70,13 @@ func saslConfig(ps *Properties, driver string) (*SASL, error) {
 	if !ok {
 		return nil, fmt.Errorf("clientconfig: %s: %q is not supported by driver %s; allowed: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, AWS_MSK_IAM", where(ps, "sasl.mechanism"), mech, driver)
 	}
-	if mech == MechanismAWSMSKIAM && driver == "sarama" {
-		return nil, fmt.Errorf("clientconfig: %s: AWS_MSK_IAM is not supported by driver sarama (use driver franz-go)", mp)
+	if mech == MechanismAWSMSKIAM && driver != "franz-go" {
+		return nil, fmt.Errorf("clientconfig: %s: AWS_MSK_IAM is not supported by driver %s (use driver franz-go)", mp, driver)
+	}
+	if mech == MechanismOAuthBearer && (driver == "kafka-go" || driver == "confluent") {
+		// kafka-go has no OAUTHBEARER mechanism; librdkafka's needs a token refresh callback
+		// loop the confluent driver does not run.
+		return nil, fmt.Errorf("clientconfig: %s: OAUTHBEARER is not supported by driver %s (use driver franz-go or sarama)", mp, driver)
 	}
 	jp, ok := ps.Get("sasl.jaas.config")
 	if !ok {

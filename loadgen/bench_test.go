@@ -18,6 +18,7 @@ import (
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/workloads"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/shirou/gopsutil/v4/process"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -218,6 +219,34 @@ func bareSaramaRate(b *testing.B, bootstrap []string, topic string, rate float64
 	return r, c
 }
 
+// bareKafkaGoRate is bareFranzRate with a plain async kafka-go Writer, configured as the
+// kafka-go driver configures it (batch records sized for 1KiB values, as its first Send
+// does), and the same bound on records without an outcome (kafkaGoMaxBuffered).
+func bareKafkaGoRate(b *testing.B, bootstrap []string, topic string, rate float64) (float64, [2]float64) {
+	w, err := kafkaGoWriter(benchProducerSettings(b, "kafka-go", bootstrap))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.BatchSize = int(w.BatchBytes)/1024 + 1
+	var acked, done atomic.Int64
+	w.Completion = func(msgs []kafkago.Message, err error) {
+		if err == nil {
+			acked.Add(int64(len(msgs)))
+		}
+		done.Add(int64(len(msgs)))
+	}
+	var sent int64
+	r, c := bareLoop(b, "kafka-go", rate, &acked, func() {
+		for sent-done.Load() >= kafkaGoMaxBuffered {
+			time.Sleep(50 * time.Microsecond)
+		}
+		sent++
+		_ = w.WriteMessages(context.Background(), kafkago.Message{Topic: topic, Value: make([]byte, 1024)})
+	})
+	_ = w.Close()
+	return r, c
+}
+
 // BenchmarkHarnessOverhead compares the load generator with a bare producer loop of the
 // same client against the same broker process in the same run, alternating rounds so both
 // see the same machine load. Throughputs are medians over rounds (KCHAOS_BENCH_ROUNDS,
@@ -240,7 +269,10 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("KCHAOS_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	for _, driver := range []string{"franz-go", "sarama"} {
+	bares := map[string]func(*testing.B, []string, string, float64) (float64, [2]float64){
+		"franz-go": bareFranzRate, "sarama": bareSaramaRate, "kafka-go": bareKafkaGoRate, "confluent": bareConfluentRate,
+	}
+	for _, driver := range AvailableDrivers() {
 		b.Run("driver="+driver+",size=1KiB", func(b *testing.B) {
 			for range b.N {
 				broker := brokertest.Start(b, brokertest.Set("group.initial.rebalance.delay.ms", "0"))
@@ -255,10 +287,7 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 				add := func(i int, r float64, c [2]float64) {
 					rate[i], cpu[i], total[i] = append(rate[i], r), append(cpu[i], c[0]), append(total[i], c[1])
 				}
-				bare := bareFranzRate
-				if driver == "sarama" {
-					bare = bareSaramaRate
-				}
+				bare := bares[driver]
 				for range rounds {
 					// Each side starts on an empty broker: the data written so far (gigabytes)
 					// would otherwise load later rounds with page-cache pressure and writeback.

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -43,3 +44,11 @@ var targets = []struct {
 	{"kchaos", kchaosBootstrap, allModes},
 	{"kfake", testBootstrap, allModes},
 }
+
+// allDrivers are the drivers every end-to-end table runs (those this test binary was built
+// with: confluent needs cgo); txnDrivers those that send in transactions and
+// consume-transform-produce (all but kafka-go).
+var (
+	allDrivers = AvailableDrivers()
+	txnDrivers = slices.DeleteFunc(AvailableDrivers(), func(d string) bool { return d == "kafka-go" })
+)

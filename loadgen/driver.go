@@ -2,14 +2,17 @@
 // Kafka-protocol cluster and records what they do: every operation goes to a history
 // (package history), latencies go to HDR histograms, throughput, errors and lag go to
 // per-second series. Producers are paced open-loop (Pacer) and latency is measured from the
-// intended send time. Two client libraries sit behind the Driver interface: franz-go and
-// IBM/sarama. Both send idempotently and in transactions, and both run Kafka's
-// consume-transform-produce pattern (consumer mode transform) behind TransformDriver.
+// intended send time. Four client libraries sit behind the Driver interface: franz-go,
+// IBM/sarama, segmentio/kafka-go and confluent-kafka-go (librdkafka, cgo). All but kafka-go
+// send idempotently and in transactions and run Kafka's consume-transform-produce pattern
+// (consumer mode transform) behind TransformDriver; kafka-go has neither.
 package loadgen
 
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/kchaos/kchaos/clientconfig"
@@ -160,16 +163,79 @@ func (s *ConsumerSettings) fetchSettings(c workloads.ConsumerConfig) {
 	s.MaxPartitionFetchBytes, s.MaxPollRecords = int32(c.MaxPartitionFetchBytes), c.MaxPollRecords
 }
 
-// NewDriver returns the driver named by a workload ("franz-go" or "sarama"), whose admin
-// client connects as client says (nil: plaintext).
+// NewDriver returns the driver named by a workload ("franz-go", "sarama", "kafka-go" or
+// "confluent"), whose admin client connects as client says (nil: plaintext). The confluent
+// driver needs cgo: in a build without it, asking for it is an error that says so.
 func NewDriver(name string, bootstrap []string, client *clientconfig.Config) (Driver, error) {
 	switch name {
 	case "franz-go", "":
 		return newFranzDriver(bootstrap, client)
 	case "sarama":
 		return newSaramaDriver(bootstrap, client)
+	case "kafka-go":
+		return newKafkaGoDriver(bootstrap, client)
+	case "confluent":
+		return newConfluentDriver(bootstrap, client)
 	}
-	return nil, fmt.Errorf("loadgen: unknown driver %q; allowed: franz-go, sarama", name)
+	return nil, fmt.Errorf("loadgen: unknown driver %q; allowed: %s", name, strings.Join(DriverNames, ", "))
+}
+
+// DriverNames are the drivers NewDriver knows, in the order reports list them.
+var DriverNames = []string{"sarama", "franz-go", "kafka-go", "confluent"}
+
+// driverMissing holds, for a driver this binary was built without (confluent without cgo),
+// the error NewDriver returns for it; set by the drivers' files.
+var driverMissing = map[string]error{}
+
+// AvailableDrivers are the drivers of DriverNames this binary was built with.
+func AvailableDrivers() []string {
+	var out []string
+	for _, d := range DriverNames {
+		if driverMissing[d] == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// driverModules maps each driver to the Go module of its client library.
+var driverModules = map[string]string{
+	"franz-go":  "github.com/twmb/franz-go",
+	"sarama":    "github.com/IBM/sarama",
+	"kafka-go":  "github.com/segmentio/kafka-go",
+	"confluent": "github.com/confluentinc/confluent-kafka-go/v2",
+}
+
+// driverVersionNotes adds to a driver's version what the build info does not say (the
+// confluent driver: the bundled librdkafka's version); set by the drivers' files.
+var driverVersionNotes = map[string]string{}
+
+// DriverLibrary returns the Go module of a driver's client library and its version as this
+// binary was built with it (debug.ReadBuildInfo), e.g. "github.com/segmentio/kafka-go",
+// "v0.4.51"; the version is "unknown" without build info and empty for an unknown driver.
+func DriverLibrary(driver string) (module, version string) {
+	if driver == "" {
+		driver = "franz-go"
+	}
+	module = driverModules[driver]
+	if module == "" {
+		return "", ""
+	}
+	version = "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == module {
+				version = d.Version
+				if d.Replace != nil {
+					version = d.Replace.Version
+				}
+			}
+		}
+	}
+	if n := driverVersionNotes[driver]; n != "" {
+		version += " (" + n + ")"
+	}
+	return module, version
 }
 
 // TransformDriver is a Driver that can run consume-transform-produce clients.

@@ -31,6 +31,11 @@ func ErrorName(err error) string {
 			return k.Message
 		}
 	}
+	for _, name := range driverErrors {
+		if n, _ := name(err); n != "" {
+			return n
+		}
+	}
 	switch {
 	case errors.Is(err, kgo.ErrRecordTimeout), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		return "TIMEOUT"
@@ -44,7 +49,7 @@ func ErrorName(err error) string {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE), errors.Is(err, sarama.ErrOutOfBrokers),
 		errors.Is(err, sarama.ErrNotConnected), errors.Is(err, net.ErrClosed):
 		return "CONNECTION_LOST"
-	case errors.Is(err, sarama.ErrMessageSizeTooLarge):
+	case errors.Is(err, sarama.ErrMessageSizeTooLarge), isSaramaTooLarge(err):
 		return "MESSAGE_TOO_LARGE"
 	}
 	s := err.Error()
@@ -52,6 +57,13 @@ func ErrorName(err error) string {
 		s = s[:80]
 	}
 	return strings.TrimSpace(s)
+}
+
+// isSaramaTooLarge reports Sarama's refusal of a record over Producer.MaxMessageBytes,
+// a ConfigurationError before anything is sent.
+func isSaramaTooLarge(err error) bool {
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) && strings.Contains(string(ce), "larger than configured Producer.MaxMessageBytes")
 }
 
 func isTimeout(err error) bool {
@@ -101,5 +113,26 @@ func SendOutcome(err error, retries int) history.Type {
 func IsKafkaError(err error) bool {
 	var ke *kerr.Error
 	var se sarama.KError
-	return errors.As(err, &ke) || errors.As(err, &se)
+	if errors.As(err, &ke) || errors.As(err, &se) {
+		return true
+	}
+	for _, name := range driverErrors {
+		if _, broker := name(err); broker {
+			return true
+		}
+	}
+	return false
+}
+
+// driverErrors name the errors of the kafka-go and confluent drivers' libraries, registered
+// by their files: the history's name for err ("" when the library did not make it) and
+// whether it carries an error code from a broker.
+var driverErrors []func(err error) (name string, broker bool)
+
+// kafkaErrorName is the Kafka name of a broker error code ("" for 0 or an unknown code).
+func kafkaErrorName(code int16) string {
+	if k, ok := kerr.ErrorForCode(code).(*kerr.Error); ok {
+		return k.Message
+	}
+	return ""
 }

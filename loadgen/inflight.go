@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,18 @@ func (f *inflight) wait() {
 	}
 	f.waiters.Add(-1)
 	f.mu.Unlock()
+}
+
+// waitCtx is wait bounded by ctx: it fails when ctx ends first (a Producer's Flush).
+func (f *inflight) waitCtx(ctx context.Context) error {
+	ch := make(chan struct{})
+	go func() { f.wait(); close(ch) }()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("loadgen: flush: %w", ctx.Err())
+	}
 }
 
 // initRoom prepares waitRoom; call it before the first record is added.

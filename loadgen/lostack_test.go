@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -95,8 +96,11 @@ func (c *loserConn) Write(p []byte) (int, error) {
 // checker reports duplicates (allowed: no-duplicates is not claimed); with idempotence the
 // broker recognises the retry and the checker finds none (no-duplicates holds).
 func TestLostAcksDuplicateWithoutIdempotence(t *testing.T) {
-	for _, driver := range []string{"franz-go", "sarama"} {
+	for _, driver := range allDrivers {
 		for _, idem := range []bool{false, true} {
+			if idem && !slices.Contains(txnDrivers, driver) {
+				continue // kafka-go has no idempotent producer
+			}
 			name := "driver=" + driver + ",idempotence=false"
 			if idem {
 				name = "driver=" + driver + ",idempotence=true"

@@ -433,6 +433,7 @@ func (r *runner) writeHeader(topics, outputs []string) {
 	if r.opts.Client != nil {
 		params["security"] = r.opts.Client.String() // protocol, mechanism and user; never a secret
 	}
+	params["client_library"], params["client_version"] = DriverLibrary(c.Driver)
 	flush, _ := strconv.ParseInt(c.TopicConfigStrings()["flush.messages"], 10, 64)
 	start := time.Now()
 	if r.hw != nil {

@@ -291,14 +291,7 @@ func (p *saramaProducer) Send(ctx context.Context, m *Message, done Outcome) {
 }
 
 func (p *saramaProducer) Flush(ctx context.Context) error {
-	ch := make(chan struct{})
-	go func() { p.inflight.wait(); close(ch) }()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("loadgen: flush: %w", ctx.Err())
-	}
+	return p.inflight.waitCtx(ctx)
 }
 
 func (p *saramaProducer) Close() {
@@ -495,26 +488,9 @@ func (c *saramaConsumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sa
 
 func (c *saramaConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, error) {
 	var out Polled
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	add := func(m *sarama.ConsumerMessage) {
+	pollChan(ctx, c.msgs, wait, c.maxPoll, func(m *sarama.ConsumerMessage) {
 		out.Records = append(out.Records, Fetched{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value})
-	}
-	select {
-	case m := <-c.msgs:
-		add(m)
-	drain:
-		for len(out.Records) < c.maxPoll {
-			select {
-			case m := <-c.msgs:
-				add(m)
-			default:
-				break drain
-			}
-		}
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	})
 	for len(c.errs) > 0 {
 		out.Errors = append(out.Errors, ErrorName(<-c.errs))
 	}
@@ -564,18 +540,7 @@ func (c *saramaConsumer) Close() {
 	for _, pc := range c.pcs {
 		pc.AsyncClose()
 	}
-	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-c.msgs:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	c.wg.Wait()
-	close(stop)
+	waitDraining(&c.wg, c.msgs)
 	if c.consumer != nil {
 		_ = c.consumer.Close()
 	}

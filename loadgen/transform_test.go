@@ -105,7 +105,7 @@ func guarantee(r *checker.Result, name string) checker.Guarantee {
 // outputs and committing: the crashed transaction is aborted when the restarted
 // transformer fences it, so every input appears exactly once in the committed output.
 func TestTransformExactlyOnce(t *testing.T) {
-	for _, driver := range []string{"franz-go", "sarama"} {
+	for _, driver := range txnDrivers {
 		t.Run("driver="+driver, func(t *testing.T) {
 			_, cres := runTransform(t, transformConfig(t, driver, workloads.CommitTransactional))
 			assertExactlyOnce(t, cres)
@@ -120,7 +120,7 @@ func TestTransformExactlyOnce(t *testing.T) {
 // transformer that commits its offsets after the outputs, outside any transaction, leaves
 // the crashed poll's outputs in the output topic and processes its inputs again.
 func TestTransformWithoutTransactionsDuplicates(t *testing.T) {
-	for _, driver := range []string{"franz-go", "sarama"} {
+	for _, driver := range txnDrivers {
 		t.Run("driver="+driver, func(t *testing.T) {
 			_, cres := runTransform(t, transformConfig(t, driver, workloads.CommitAfterProcessing))
 			if cres.Count(checker.DuplicateOutput) == 0 {
@@ -162,7 +162,11 @@ func TestTransformExactlyOnceRebalance(t *testing.T) {
 // coordinator rehash: NOT_COORDINATOR until the clients look them up again), with no client
 // crash: every input still appears exactly once in the committed output. (kfake's leader
 // shuffle is left out: after it franz-go reports "lost records" and re-reads from the start
-// even in a plain consumer group, a kfake artefact.)
+// even in a plain consumer group, a kfake artefact.) The confluent driver is left out too:
+// under a move every 400ms librdkafka's transformer sometimes (1 run of 2) stops making
+// progress for over a second without an error — it looks the coordinators up again more
+// slowly than they move — and the run ends with inputs not yet transformed (unknown, not a
+// violation); it is covered alone, with a crash, by TestTransformExactlyOnce.
 func TestTransformExactlyOnceCoordinatorMoves(t *testing.T) {
 	for _, driver := range []string{"franz-go", "sarama"} {
 		t.Run("driver="+driver, func(t *testing.T) {

@@ -164,7 +164,7 @@ func TestSummaryValidatesAgainstSchema(t *testing.T) {
 	dir, run := generated(t)
 	sch := validateSummary(t, dir)
 	// The schema must reject what a broken writer would produce.
-	bad := map[string]any{"schema_version": 1, "workload": "x", "generated": "not a time", "versions": map[string]any{"kchaos": "x", "go": "y"},
+	bad := map[string]any{"schema_version": 2, "workload": "x", "generated": "not a time", "versions": map[string]any{"kchaos": "x", "go": "y"},
 		"configs": []any{}, "claims": []any{}}
 	if err := sch.Validate(bad); err == nil {
 		t.Error("schema accepted an empty config list and a malformed time")

@@ -97,6 +97,8 @@ func Load(dir, version string) (*Run, error) {
 		s.Workload = h.Params["workload"]
 	}
 	s.Claims = JudgeClaims(run.Configs)
+	s.Clients = CompareClients(s)
+	clientVersions(s.Versions, s)
 	return run, nil
 }
 
@@ -330,7 +332,8 @@ func versions(kchaos string) map[string]string {
 		return v
 	}
 	for _, d := range bi.Deps {
-		for _, want := range []string{"github.com/twmb/franz-go", "github.com/IBM/sarama", "gonum.org/v1/plot",
+		for _, want := range []string{"github.com/twmb/franz-go", "github.com/IBM/sarama", "github.com/segmentio/kafka-go",
+			"github.com/confluentinc/confluent-kafka-go/v2", "gonum.org/v1/plot",
 			"github.com/anishathalye/porcupine", "github.com/HdrHistogram/hdrhistogram-go"} {
 			if d.Path == want {
 				v[d.Path] = d.Version

@@ -14,8 +14,10 @@ import _ "embed"
 var SummarySchema []byte
 
 // SchemaVersion is the version of summary.json written by this package. It changes when a
-// field is removed or changes meaning; adding a field keeps it.
-const SchemaVersion = 3
+// field is added (the schema admits no field it does not name), removed or changes meaning.
+// Version 2 added per-partition linearizability and informational anomalies, 3 performance
+// and fault impacts, 4 clients; this package reads every version up to its own.
+const SchemaVersion = 4
 
 // Summary is summary.json: everything a run measured, one entry per configuration.
 type Summary struct {
@@ -31,6 +33,10 @@ type Summary struct {
 	Configs []ConfigSummary `json:"configs"`
 	// Claims answer each claim of CLAIMS.md from the configs above.
 	Claims []ClaimResult `json:"claims"`
+	// Clients compare the configurations that differ only in their driver (a matrix over
+	// driver): throughput, latencies, errors and anomalies of each client library under the
+	// same seeded faults. Empty when no two drivers ran the same configuration.
+	Clients []ClientComparison `json:"clients,omitempty"`
 }
 
 // ConfigSummary is one configuration of the matrix.

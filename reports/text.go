@@ -37,8 +37,8 @@ func ReadSummary(path string) (*Summary, error) {
 	if !ok {
 		return nil, fmt.Errorf("reports: %s does not exist", path)
 	}
-	if s.SchemaVersion != SchemaVersion {
-		return nil, fmt.Errorf("reports: %s: schema version %d, this kchaos reads %d", path, s.SchemaVersion, SchemaVersion)
+	if s.SchemaVersion < 1 || s.SchemaVersion > SchemaVersion {
+		return nil, fmt.Errorf("reports: %s: schema version %d, this kchaos reads 1 to %d", path, s.SchemaVersion, SchemaVersion)
 	}
 	return &s, nil
 }

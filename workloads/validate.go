@@ -19,7 +19,7 @@ const HeaderSize = 32
 // Allowed values, as listed in error messages.
 var (
 	KeyDistributors = []string{"NO_KEY", "KEY_ROUND_ROBIN", "RANDOM_NANO"}
-	Drivers         = []string{"franz-go", "sarama"}
+	Drivers         = []string{"franz-go", "sarama", "kafka-go", "confluent"}
 	AcksValues      = []string{"0", "1", "all", "-1"}
 	Compressions    = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 	ConsumerModes   = []string{ModeGroup, ModeAssign, ModeBatch, ModeAsync, ModeTransform}
@@ -145,6 +145,9 @@ func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 	rc.validateProducer(v)
 	rc.validateConsumer(v)
 	rc.validatePerformance(v)
+	if w.Driver == "kafka-go" {
+		rc.validateKafkaGo(v)
+	}
 	if w.Keys != nil {
 		k := w.Keys
 		if _, has = pos["keys.distinct"]; has {
@@ -390,4 +393,44 @@ func (rc *RunConfig) TopicConfigStrings() map[string]string {
 func (rc *RunConfig) MinInsyncReplicas() int {
 	n, _ := strconv.Atoi(fmt.Sprint(rc.TopicConfig["min.insync.replicas"]))
 	return n
+}
+
+// kafkaGoRecordOverhead is what segmentio/kafka-go's Writer counts beyond a record's key and
+// value against its batch limit (offset, sizes, timestamp, attributes), rounded up for keys.
+const kafkaGoRecordOverhead = 64
+
+// validateKafkaGo refuses what segmentio/kafka-go cannot do: it has no idempotent or
+// transactional producer (so no consume-transform-produce either), no static group
+// membership, no per-connection in-flight limit (its Writer sends one batch per partition at
+// a time) and no delivery timeout (it retries MaxAttempts times); and its Writer refuses a
+// record larger than its batch (BatchBytes, which batch.size sets), where Kafka's producer
+// sends such a record in a batch of its own.
+func (rc *RunConfig) validateKafkaGo(v *validator) {
+	const why = "driver kafka-go"
+	p, c := &rc.Producer, &rc.Consumer
+	switch {
+	case p.Transactional:
+		v.errf("producer.transactional", "not supported by %s: kafka-go has no transactional producer", why)
+	case c.Mode == ModeTransform:
+		v.errf("consumer.mode", "transform is not supported by %s: kafka-go has no transactional producer to consume-transform-produce with", why)
+	case p.Idempotence:
+		v.errf("producer.idempotence", "not supported by %s: kafka-go has no idempotent producer", why)
+	}
+	if c.StaticMembership {
+		v.errf("consumer.staticMembership", "not supported by %s: kafka-go's consumer group has no group.instance.id", why)
+	}
+	if v.has("producer.maxInFlight") {
+		v.errf("producer.maxInFlight", "not supported by %s: its Writer sends one batch per partition at a time and has no in-flight setting", why)
+	}
+	if v.has("producer.deliveryTimeout") {
+		v.errf("producer.deliveryTimeout", "not supported by %s: its Writer has no delivery timeout (it makes retries+1 attempts)", why)
+	}
+	if need := int64(rc.MessageSize) + kafkaGoRecordOverhead; int64(p.BatchSize) < need {
+		field := "producer.batchSize"
+		if !v.has(field) {
+			field = "messageSize"
+		}
+		v.errf(field, "messageSize %s does not fit producer.batchSize %s for %s: its Writer refuses records larger than a batch; batchSize must be at least %s",
+			rc.MessageSize, p.BatchSize, why, Size(need))
+	}
 }

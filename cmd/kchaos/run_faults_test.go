@@ -6,6 +6,7 @@ import (
 
 	"github.com/kchaos/kchaos/checker"
 	"github.com/kchaos/kchaos/internal/e2e"
+	"github.com/kchaos/kchaos/loadgen"
 )
 
 // runConfigs is e2e.RunWorkload for runs whose faults must all apply; it needs at least one
@@ -151,4 +152,47 @@ func TestMutationTxnCommitOnAbort(t *testing.T) {
 		t.Fatalf("kchaos.bug.txn-commit-on-abort: %+v; want aborted reads and a failed verdict", bug)
 	}
 	t.Logf("txn-commit-on-abort: %d aborted reads, verdict %s (clean run: 0, %s)", count(bug, checker.AbortedRead), bug.Verdict, clean.Verdict)
+}
+
+// TestLeaderKillAcksAllEveryDriver (claim 3, per client): the leader of partition 0 is killed
+// mid-run on a 3-broker cluster, acks=all with min.insync.replicas=2, once for every driver
+// this binary has (the driver matrix dimension). Whatever each client's retries do, no
+// acknowledged record may be lost, so the checker's verdict must not be a failure; each
+// driver's client must have acknowledged records after the kill too.
+func TestLeaderKillAcksAllEveryDriver(t *testing.T) {
+	drivers := loadgen.AvailableDrivers()
+	res := runConfigs(t, `name: leaderkill
+topics: 1
+partitionsPerTopic: 2
+messageSize: 256
+producerRate: 300
+duration: 8s
+replicationFactor: 3
+topicConfig:
+  min.insync.replicas: 2
+producer:
+  acks: all
+consumer:
+  commit: manual-after-processing
+chaos:
+  - {kind: kill, target: leader(topic-0,0), at: 2s, for: 3s}
+matrix:
+  driver: [`+strings.Join(drivers, ", ")+`]
+`)
+	if len(res) != len(drivers) {
+		t.Fatalf("%d verdicts for %d drivers", len(res), len(drivers))
+	}
+	for _, d := range drivers {
+		r := res["driver="+d]
+		if r == nil {
+			t.Fatalf("no verdict for driver %s: %v", d, res)
+		}
+		t.Logf("%s: verdict %s; sends ok %d, lost %d, duplicates %d, faults %d", d, r.Verdict, r.Stats.SendsOK, count(r, checker.Lost), count(r, checker.Duplicate), len(r.Faults))
+		if len(r.Faults) != 1 || r.Stats.SendsOK == 0 {
+			t.Errorf("%s: %d faults, %d sends acknowledged", d, len(r.Faults), r.Stats.SendsOK)
+		}
+		if l := count(r, checker.Lost); l != 0 || r.Verdict == "fail" {
+			t.Errorf("%s: %d acknowledged records lost under acks=all, verdict %s", d, l, r.Verdict)
+		}
+	}
 }

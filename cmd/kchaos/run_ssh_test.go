@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/chaos"
 	"github.com/kchaos/kchaos/chaos/sshtest"
+	"github.com/kchaos/kchaos/history"
+	"github.com/kchaos/kchaos/rundir"
 )
 
 // TestRunExternalClusterWithSSHDriver: `kchaos run --bootstrap ... --cluster-file ...` makes a
@@ -82,7 +85,12 @@ chaos:
 	if ops["apply"] != 1 || ops["undo"] != 1 {
 		t.Errorf("journal: %v ssh applies/undos, want 1 each:\n%s", ops, journal)
 	}
-	hist, err := os.ReadFile(filepath.Join(out, "default", "history.jsonl"))
+	hf, err := history.OpenFile(filepath.Join(out, "default", rundir.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := io.ReadAll(hf)
+	hf.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

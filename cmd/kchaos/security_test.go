@@ -18,7 +18,9 @@ import (
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/clientconfig"
+	"github.com/kchaos/kchaos/history"
 	"github.com/kchaos/kchaos/jaas"
+	"github.com/kchaos/kchaos/rundir"
 )
 
 // startSecuredCluster starts a one-broker SASL_SSL local cluster, as `kchaos cluster up
@@ -130,6 +132,18 @@ func checkNoSecret(t *testing.T, secret, dir string, texts map[string]string) {
 		if err != nil {
 			return err
 		}
+		if strings.HasSuffix(path, history.CompressedSuffix) {
+			// A compressed history is searched as what it holds.
+			r, err := history.OpenFile(path)
+			if err != nil {
+				return err
+			}
+			b, err = io.ReadAll(r)
+			r.Close()
+			if err != nil {
+				return err
+			}
+		}
 		files++
 		if bytes.Contains(b, []byte(secret)) {
 			t.Errorf("%s contains the password", path)
@@ -179,7 +193,7 @@ func TestRunOMBDriverFile(t *testing.T) {
 		t.Errorf("no note that default.api.timeout.ms has no effect:\n%s", stderr)
 	}
 	checkNoSecret(t, password, out, map[string]string{"stdout": stdout, "stderr": stderr})
-	f, err := os.Open(filepath.Join(out, "default", "history.jsonl"))
+	f, err := history.OpenFile(filepath.Join(out, "default", rundir.HistoryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
