@@ -56,76 +56,90 @@ func TestRunNewFaultsInterrupted(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			wl := filepath.Join(dir, "w.yaml")
-			if err := os.WriteFile(wl, []byte(lingeringWorkload), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			out := filepath.Join(dir, "out")
-			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(bin, "run", wl, "--out", out)
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			journal := filepath.Join(out, "default", chaos.JournalFile)
-			want := []string{`"action":"clock-fault"`, `"action":"disk-fault"`, `"action":"hog"`, `"action":"impair"`}
-			deadline := time.Now().Add(60 * time.Second)
-			for {
-				b, _ := os.ReadFile(journal)
-				n := 0
-				for _, w := range want {
-					if bytes.Contains(b, []byte(w)) {
-						n++
+			var cgroups []string
+			out := interruptRun(t, bin, lingeringWorkload, nil, sig, func(b []byte) bool {
+				for _, w := range []string{`"action":"clock-fault"`, `"action":"disk-fault"`, `"action":"hog"`} {
+					if !bytes.Contains(b, []byte(w)) {
+						return false
 					}
 				}
-				if n == len(want) && bytes.Count(b, []byte(`"action":"cgroup"`)) == 2 && bytes.Count(b, []byte(`"action":"impair"`)) == 2 {
-					break
+				return bytes.Count(b, []byte(`"action":"cgroup"`)) == 2 && bytes.Count(b, []byte(`"action":"impair"`)) == 2
+			}, func(out string) {
+				pending, _ := chaos.ReadJournal(filepath.Join(out, "default"))
+				for _, r := range pending {
+					if r.Action == "cgroup" {
+						cgroups = append(cgroups, r.Path)
+					}
 				}
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					cmd.Wait()
-					t.Fatalf("faults not all applied within 60s; journal:\n%s\nstderr:\n%s", b, stderr.String())
+				got := leftovers(t, out, cgroups)
+				if len(got) < 5 {
+					t.Fatalf("only %v in force before the signal", got)
 				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			var cgroups []string
-			pending, _ := chaos.ReadJournal(filepath.Join(out, "default"))
-			for _, r := range pending {
-				if r.Action == "cgroup" {
-					cgroups = append(cgroups, r.Path)
-				}
-			}
-			if got := leftovers(t, out, cgroups); len(got) < 5 {
-				t.Fatalf("only %v in force before the signal", got)
-			}
-			start := time.Now()
-			cmd.Process.Signal(sig)
-			werr := cmd.Wait()
-			t.Logf("kchaos run after %s: %v (exited in %v)", sig, werr, time.Since(start))
-			if sig == syscall.SIGKILL {
-				t.Logf("left by the killed run: %v", leftovers(t, out, cgroups))
-				heal := exec.Command(bin, "chaos", "heal", out)
-				b, err := heal.CombinedOutput()
-				if err != nil {
-					t.Fatalf("kchaos chaos heal: %v\n%s", err, b)
-				}
-				t.Logf("kchaos chaos heal:\n%s", b)
-			}
+				t.Logf("in force before %s: %v", sig, got)
+			})
 			if p, err := chaos.ReadJournal(filepath.Join(out, "default")); err != nil || len(p) > 0 {
 				t.Errorf("journal has changes not undone: %+v %v", p, err)
 			}
 			if got := leftovers(t, out, cgroups); len(got) > 0 {
 				t.Errorf("left after %s and heal: %v", sig, got)
 			}
-			if pids := processesWith(out); len(pids) > 0 {
-				t.Errorf("processes of the run still alive: %v", pids)
-			}
-			if t.Failed() {
-				t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-			}
 		})
 	}
+}
+
+// interruptRun runs `kchaos run workload args...` until the journal of its default
+// configuration satisfies ready (within 60s), calls before with the output directory, and
+// sends sig; after SIGKILL it runs `kchaos chaos heal` on the output directory. It checks that
+// no process of the run is left and returns the output directory.
+func interruptRun(t *testing.T, bin, workload string, args []string, sig syscall.Signal, ready func(journal []byte) bool, before func(out string)) string {
+	t.Helper()
+	dir := t.TempDir()
+	wl := filepath.Join(dir, "w.yaml")
+	if err := os.WriteFile(wl, []byte(workload), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, append([]string{"run", wl, "--out", out}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
+	journal := filepath.Join(out, "default", chaos.JournalFile)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(journal)
+		if ready(b) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the faults were not in place within 60s; journal:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before(out)
+	start := time.Now()
+	cmd.Process.Signal(sig)
+	werr := cmd.Wait()
+	t.Logf("kchaos run after %s: %v (exited in %v)", sig, werr, time.Since(start))
+	if sig == syscall.SIGKILL {
+		b, err := exec.Command(bin, "chaos", "heal", out).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kchaos chaos heal: %v\n%s", err, b)
+		}
+		t.Logf("kchaos chaos heal:\n%s", b)
+	}
+	if pids := processesWith(out); len(pids) > 0 {
+		t.Errorf("processes of the run still alive: %v", pids)
+	}
+	return out
 }
 
 // leftovers lists what the run's faults changed that is still there: control files under
