@@ -142,7 +142,7 @@ func (b *Broker) produceTo(acks int16, topicName string, records []byte, sp *kms
 	}
 	logAppendTime := int64(-1)
 	if props.get("message.timestamp.type") == "LogAppendTime" {
-		logAppendTime = time.Now().UnixMilli()
+		logAppendTime = b.now().UnixMilli()
 	}
 	replicated := acks == -1 && !b.cfg.bug(bugAckBeforeReplication)
 	p.mu.RLock()

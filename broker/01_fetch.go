@@ -192,7 +192,7 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 			return 0, kerr.OffsetOutOfRange
 		}
 		if track {
-			c.b.onFollowerFetch(p, replica, rp.FetchOffset, rp.LogStartOffset, time.Now())
+			c.b.onFollowerFetch(p, replica, rp.FetchOffset, rp.LogStartOffset, c.b.now())
 			sp.HighWatermark = p.HighWatermark()
 		}
 		maxOffset = leo
@@ -212,7 +212,7 @@ func (c *conn) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, s
 	}
 	res, err := p.log.Read(rp.FetchOffset, int(limit), maxOffset, *minOne)
 	if err != nil {
-		return 0, storageError(err)
+		return 0, c.b.onReadError(p, err)
 	}
 	if res.Size == 0 {
 		res.Release()

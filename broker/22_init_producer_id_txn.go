@@ -35,7 +35,7 @@ func initTransactionalProducer(c *conn, r *kmsg.InitProducerIDRequest) *kmsg.Ini
 	}
 	b := c.b
 	t, err := b.txns.update(id, func(cur *txn.Txn) (*txn.Txn, *kerr.Error) {
-		res, err := txn.Init(b.txns.cfg, id, cur, req, time.Now(), b.producerIDs.nextID)
+		res, err := txn.Init(b.txns.cfg, id, cur, req, b.now(), b.producerIDs.nextID)
 		if err != nil {
 			return nil, err
 		}

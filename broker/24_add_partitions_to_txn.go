@@ -11,8 +11,6 @@ package broker
 // brokers' batched form, KIP-890) is not served.
 
 import (
-	"time"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -42,7 +40,7 @@ func handleAddPartitionsToTxn(c *conn, req *request) (kmsg.Response, error) {
 		all = kerr.OperationNotAttempted
 	} else {
 		_, all = b.txns.update(r.TransactionalID, func(cur *txn.Txn) (*txn.Txn, *kerr.Error) {
-			return txn.AddPartitions(cur, r.ProducerID, r.ProducerEpoch, parts, time.Now())
+			return txn.AddPartitions(cur, r.ProducerID, r.ProducerEpoch, parts, b.now())
 		})
 		if all == kerr.ProducerFenced && req.version < 2 {
 			all = kerr.InvalidProducerEpoch

@@ -8,8 +8,6 @@ package broker
 // below v2). __consumer_offsets is created if it does not exist yet.
 
 import (
-	"time"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -26,7 +24,7 @@ func handleAddOffsetsToTxn(c *conn, req *request) (kmsg.Response, error) {
 	} else if err = b.groups.ensureReady(); err == nil {
 		tp := txn.TopicPartition{Topic: offsetsTopic, Partition: partitionFor(r.Group, b.groups.numPartitions())}
 		_, err = b.txns.update(r.TransactionalID, func(cur *txn.Txn) (*txn.Txn, *kerr.Error) {
-			return txn.AddPartitions(cur, r.ProducerID, r.ProducerEpoch, []txn.TopicPartition{tp}, time.Now())
+			return txn.AddPartitions(cur, r.ProducerID, r.ProducerEpoch, []txn.TopicPartition{tp}, b.now())
 		})
 	}
 	if err == kerr.ProducerFenced && req.version < 2 {

@@ -11,8 +11,6 @@ package broker
 // the opposite outcome, or ending with no transaction, gets INVALID_TXN_STATE.
 
 import (
-	"time"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -23,7 +21,7 @@ func handleEndTxn(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.EndTxnRequest)
 	resp := r.ResponseKind().(*kmsg.EndTxnResponse)
 	_, err := c.b.txns.update(r.TransactionalID, func(cur *txn.Txn) (*txn.Txn, *kerr.Error) {
-		return txn.End(cur, r.ProducerID, r.ProducerEpoch, r.Commit, time.Now())
+		return txn.End(cur, r.ProducerID, r.ProducerEpoch, r.Commit, c.b.now())
 	})
 	if err == kerr.ProducerFenced && req.version < 2 {
 		err = kerr.InvalidProducerEpoch

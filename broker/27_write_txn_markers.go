@@ -48,7 +48,7 @@ func handleWriteTxnMarkers(c *conn, req *request) (kmsg.Response, error) {
 				sp.Partition = part
 				p, kerrv := c.b.leaderOf(c.b.partitionFor(mt.Topic, part))
 				if kerrv == nil {
-					b := txnMarkerBatch(m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch, time.Now().UnixMilli())
+					b := txnMarkerBatch(m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch, c.b.now().UnixMilli())
 					var ai storage.AppendInfo
 					ai, kerrv, _ = c.b.appendAsLeader(p, b, -1)
 					if kerrv == nil {

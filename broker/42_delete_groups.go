@@ -7,8 +7,6 @@ package broker
 // NON_EMPTY_GROUP; an unknown group GROUP_ID_NOT_FOUND. Same as Kafka.
 
 import (
-	"time"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -54,7 +52,7 @@ func (c *coordinator) deleteGroup(id string) *kerr.Error {
 		c.b.log.Warn("delete group", "group", id, "err", err)
 		return kerr.CoordinatorNotAvailable
 	}
-	g.Kill(time.Now(), kerr.GroupIDNotFound)
+	g.Kill(c.b.now(), kerr.GroupIDNotFound)
 	g.TakeOutbox()
 	delete(c.groups, id)
 	delete(c.books, g)

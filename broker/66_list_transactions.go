@@ -32,7 +32,7 @@ func handleListTransactions(c *conn, req *request) (kmsg.Response, error) {
 	if len(r.StateFilters) > 0 && len(states) == 0 {
 		return resp, nil
 	}
-	now := time.Now()
+	now := c.b.now()
 	tc := c.b.txns
 	tc.mu.Lock()
 	defer tc.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kchaos/kchaos/broker/clock"
 	"github.com/kchaos/kchaos/broker/storage"
 )
 
@@ -26,6 +27,7 @@ type Broker struct {
 	cfg     Config
 	log     *slog.Logger
 	fs      storage.FS
+	clock   *clock.Clock
 	metrics *metrics
 	groups  *coordinator
 	// readAboveHW is the kchaos.bug.read-above-high-watermark switch (bugs.go), read once.
@@ -71,10 +73,11 @@ type hostPort struct {
 	port int32
 }
 
-// Options are the broker's seams: file system and logger. Zero values mean the real file
-// system and slog.Default().
+// Options are the broker's seams: file system, wall clock and logger. Zero values mean the
+// real file system, the true time and slog.Default().
 type Options struct {
 	FS     storage.FS
+	Clock  *clock.Clock
 	Logger *slog.Logger
 }
 
@@ -111,6 +114,7 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		cfg:        cfg,
 		log:        opts.Logger.With("node", cfg.NodeID),
 		fs:         opts.FS,
+		clock:      opts.Clock,
 		metrics:    newMetrics(),
 		topics:     map[string]*topic{},
 		topicsByID: map[[16]byte]*topic{},
@@ -255,7 +259,8 @@ func (b *Broker) maintainLoop() {
 		select {
 		case <-b.stop:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := b.now()
 			for _, p := range b.allPartitions() {
 				if err := p.log.Maintain(now, p.HighWatermark()); err != nil {
 					b.log.Warn("log maintenance", "topic", p.topic.name, "partition", p.index, "err", err)
@@ -264,6 +269,10 @@ func (b *Broker) maintainLoop() {
 		}
 	}
 }
+
+// now is the broker's wall clock (package clock): every time that Kafka's semantics read
+// from the wall clock comes from here, so a clock fault shifts all of them at once.
+func (b *Broker) now() time.Time { return b.clock.Now() }
 
 // allPartitions returns a snapshot of every hosted partition.
 func (b *Broker) allPartitions() []*partition {

@@ -30,7 +30,12 @@ package broker
 //     plain commit, instead of holding them until the transaction's commit marker; a
 //     consume-transform-produce transaction that aborts still moves the group past its input
 //     (the checker's exactly-once analysis: inputs missing from the output).
+//   - kchaos.bug.serve-corrupt: a segment loaded from disk is served without the CRC32C check
+//     of its batches on first read (storage.Options.TrustReads), so a batch damaged at rest
+//     (the corrupt-file fault) reaches consumers, which refuse it and cannot read past it (the
+//     checker's "lost"), instead of the broker handing the partition over and re-replicating it.
 const (
+	bugServeCorrupt         = "kchaos.bug.serve-corrupt"
 	bugAckBeforeReplication = "kchaos.bug.ack-before-replication"
 	bugLoseLastBatch        = "kchaos.bug.lose-last-batch-on-restart"
 	bugReadAboveHW          = "kchaos.bug.read-above-high-watermark"

@@ -119,7 +119,7 @@ func (b *Broker) openPartition(t *topic, i int32) (*partition, error) {
 // leader stamps its epoch into the log, stops fetching and loads the coordinators' state of
 // internal partitions; a follower fetches from the leader; a former leader unloads them.
 func (b *Broker) applyPartition(p *partition, ip *controller.Partition, minISR int) {
-	c := p.assign(ip, minISR)
+	c := p.assign(ip, minISR, b.now())
 	if c.Stale {
 		return // an AlterPartition answer already moved us past this image
 	}
@@ -167,11 +167,11 @@ func (b *Broker) lostLeadership(p *partition, ip *controller.Partition) {
 
 // assign feeds the controller's decision for p to its replica state machine and publishes
 // the high watermark.
-func (p *partition) assign(ip *controller.Partition, minISR int) replica.Change {
+func (p *partition) assign(ip *controller.Partition, minISR int, now time.Time) replica.Change {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.rs.Apply(replica.Assignment{Leader: ip.Leader, LeaderEpoch: ip.LeaderEpoch, PartitionEpoch: ip.PartitionEpoch,
-		Replicas: ip.Replicas, ISR: ip.ISR}, minISR, p.log.LogEndOffset(), time.Now())
+		Replicas: ip.Replicas, ISR: ip.ISR}, minISR, p.log.LogEndOffset(), now)
 	p.publish()
 	return c
 }
@@ -181,7 +181,7 @@ func (p *partition) assign(ip *controller.Partition, minISR int) replica.Change 
 // acks=all requests end with NOT_LEADER_OR_FOLLOWER), fetching stops, and the log is
 // deleted.
 func (b *Broker) removePartition(p *partition, ip *controller.Partition, minISR int) {
-	c := p.assign(ip, minISR)
+	c := p.assign(ip, minISR, b.now())
 	if c.LostLeadership {
 		b.lostLeadership(p, ip)
 	}

@@ -111,6 +111,7 @@ var brokerProps = map[string]string{
 	bugLoseLastBatch:        "false",
 	bugReadAboveHW:          "false",
 	bugSkipIdempotence:      "false",
+	bugServeCorrupt:         "false",
 }
 
 // ValidateProps checks that every key is a known broker setting with a value of the right

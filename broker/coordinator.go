@@ -180,7 +180,7 @@ func (c *coordinator) lookup(id string, create bool) (*group.Group, *kerr.Error)
 	}
 	g := c.groups[id]
 	if g == nil && create {
-		g = group.New(id, c.cfg, time.Now())
+		g = group.New(id, c.cfg, c.b.now())
 		c.groups[id] = g
 		c.books[g] = &groupBook{stored: g.MetaVersion()}
 	}
@@ -202,7 +202,7 @@ func (c *coordinator) do(id string, create bool, op func(g *group.Group, now tim
 		}
 		return err
 	}
-	op(g, time.Now())
+	op(g, c.b.now())
 	out := c.settle(g)
 	c.mu.Unlock()
 	for _, f := range out {
@@ -245,8 +245,8 @@ func (c *coordinator) tickLoop() {
 		case <-c.b.stop:
 			c.shutdown()
 			return
-		case now := <-t.C:
-			c.tick(now)
+		case <-t.C:
+			c.tick(c.b.now())
 		}
 	}
 }
@@ -270,7 +270,7 @@ func (c *coordinator) shutdown() {
 	var out []func()
 	c.mu.Lock()
 	for _, g := range c.groups {
-		g.Kill(time.Now(), kerr.NotCoordinator)
+		g.Kill(c.b.now(), kerr.NotCoordinator)
 		out = append(out, g.TakeOutbox()...)
 	}
 	c.mu.Unlock()

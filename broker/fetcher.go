@@ -8,12 +8,14 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kchaos/kchaos/broker/replica"
+	"github.com/kchaos/kchaos/broker/storage"
 )
 
 // replicaFetchVersion is the Fetch version followers use: the last one addressing topics by
@@ -240,6 +242,11 @@ func (f *fetcher) apply(st fetchPartState, rp *kmsg.FetchResponseTopicPartition)
 	changed := false
 	if len(rp.RecordBatches) > 0 {
 		if _, err := p.log.AppendAsFollower(rp.RecordBatches); err != nil {
+			if errors.Is(err, storage.ErrCorrupt) {
+				// Damaged in transit: fetch it again soon.
+				b.log.Warn("follower append refused a corrupt batch", "topic", p.topic.name, "partition", p.index, "err", err)
+				return false, 50 * time.Millisecond
+			}
 			b.log.Error("follower append", "topic", p.topic.name, "partition", p.index, "err", err)
 			return false, time.Second
 		}

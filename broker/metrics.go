@@ -34,6 +34,8 @@ type metrics struct {
 	// truncations counts divergent log suffixes this broker truncated as a follower
 	// (KIP-101/279): records a leader change discarded.
 	truncations prometheus.Counter
+	// corruptReads counts stored batches found corrupt when first read (corruption.go).
+	corruptReads prometheus.Counter
 	// produceDuplicates counts idempotent retries answered with the original offsets.
 	produceDuplicates *prometheus.CounterVec
 	// fetchSessions are the fetch session cache's series (fetch_session.go).
@@ -94,6 +96,9 @@ func newMetrics() *metrics {
 	m.truncations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "kchaos_log_truncations_total", Help: "Divergent log suffixes truncated by this broker as a follower.",
 	})
+	m.corruptReads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kchaos_log_corrupt_reads_total", Help: "Stored record batches found corrupt (CRC32C) when first read; each starts a recovery by re-replication.",
+	})
 	m.fetchSessions = sessionMetrics{
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kafka_server_fetchsessioncache_numincrementalfetchsessions", Help: "Incremental fetch sessions in the cache.",
@@ -109,7 +114,7 @@ func newMetrics() *metrics {
 		}, []string{"mode"}),
 	}
 	m.reg.MustRegister(m.fetchSessions.sessions, m.fetchSessions.partitions, m.fetchSessions.evictions, m.fetchSessions.requests)
-	m.reg.MustRegister(m.isrShrinks, m.isrExpands, m.produceDuplicates, m.truncations)
+	m.reg.MustRegister(m.isrShrinks, m.isrExpands, m.produceDuplicates, m.truncations, m.corruptReads)
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.messagesIn, m.bytesOutTotal, m.requests, m.requestSeconds,
 		m.badRequests, m.partitions, m.connections, m.produceErrors, m.rebalances, m.offsetCommits)
 	return m

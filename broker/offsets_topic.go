@@ -125,7 +125,7 @@ func (c *coordinator) appendRecords(groupID string, recs []record) error {
 	if kerrv != nil {
 		return kerrv
 	}
-	ai, kerrv, msg := c.b.appendAsLeader(p, encodeBatch(recs, time.Now().UnixMilli()), -1)
+	ai, kerrv, msg := c.b.appendAsLeader(p, encodeBatch(recs, c.b.now().UnixMilli()), -1)
 	if kerrv != nil {
 		return fmt.Errorf("%w: %s", kerrv, msg)
 	}
@@ -163,7 +163,7 @@ func (c *coordinator) loadPartition(p int32) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := c.b.now()
 	for id, g := range groups {
 		g.SetLoaded(now)
 		c.groups[id] = g
@@ -187,7 +187,7 @@ func (c *coordinator) unloadPartition(p int32) {
 	n := c.numPartitions()
 	for id, g := range c.groups {
 		if partitionFor(id, n) == p {
-			g.Kill(time.Now(), kerr.NotCoordinator)
+			g.Kill(c.b.now(), kerr.NotCoordinator)
 			out = append(out, g.TakeOutbox()...)
 			delete(c.groups, id)
 			delete(c.books, g)
@@ -209,10 +209,11 @@ func (c *coordinator) readPartition(p int32) (map[string]*group.Group, txnOffset
 	}
 	groups := map[string]*group.Group{}
 	pending := txnOffsetReplay{}
+	now := c.b.now()
 	get := func(id string) *group.Group {
 		g := groups[id]
 		if g == nil {
-			g = group.New(id, c.cfg, time.Now())
+			g = group.New(id, c.cfg, now)
 			groups[id] = g
 		}
 		return g
@@ -246,7 +247,7 @@ func (c *coordinator) readPartition(p int32) (map[string]*group.Group, txnOffset
 				}
 				return nil
 			}
-			if err := applyRecord(get, groups, r); err != nil {
+			if err := applyRecord(get, groups, r, now); err != nil {
 				// One bad record must not keep the coordinator (or the broker) from starting.
 				c.b.log.Warn("skipping malformed __consumer_offsets record", "partition", p, "err", err)
 			}
@@ -339,7 +340,7 @@ func replayOrigins(raw []byte, fn func(batchOrigin, record) error) (int64, error
 }
 
 // applyRecord applies one __consumer_offsets record to the groups being loaded.
-func applyRecord(get func(string) *group.Group, groups map[string]*group.Group, r record) error {
+func applyRecord(get func(string) *group.Group, groups map[string]*group.Group, r record, now time.Time) error {
 	if len(r.key) < 2 {
 		return fmt.Errorf("record key of %d bytes", len(r.key))
 	}
@@ -369,7 +370,7 @@ func applyRecord(get func(string) *group.Group, groups map[string]*group.Group, 
 		if r.value == nil {
 			if g := groups[k.Group]; g != nil {
 				offsets := g.Offsets
-				g = group.New(k.Group, g.Config(), time.Now())
+				g = group.New(k.Group, g.Config(), now)
 				g.Offsets = offsets
 				groups[k.Group] = g
 			}
@@ -380,7 +381,7 @@ func applyRecord(get func(string) *group.Group, groups map[string]*group.Group, 
 			return fmt.Errorf("group metadata value: %w", err)
 		}
 		old := get(k.Group)
-		g := group.New(k.Group, old.Config(), time.Now())
+		g := group.New(k.Group, old.Config(), now)
 		g.Offsets = old.Offsets
 		g.ProtocolType, g.Generation = v.ProtocolType, v.Generation
 		if v.Protocol != nil {
@@ -389,7 +390,6 @@ func applyRecord(get func(string) *group.Group, groups map[string]*group.Group, 
 		if v.Leader != nil {
 			g.Leader = *v.Leader
 		}
-		now := time.Now()
 		for _, vm := range v.Members {
 			m := &group.Member{ID: vm.MemberID, ClientID: vm.ClientID, ClientHost: vm.ClientHost,
 				SessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,

@@ -31,6 +31,9 @@ type partition struct {
 	// highWatermark mirrors rs.HighWatermark() for readers that take no lock; it is written
 	// only under mu (publish).
 	highWatermark atomic.Int64
+	// recovering is set while the broker recovers the partition from stored corruption
+	// (corruption.go).
+	recovering atomic.Bool
 }
 
 // newPartition returns partition i of t on broker self over log l, leading nothing yet, with

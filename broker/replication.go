@@ -120,7 +120,8 @@ func (cl *cluster) isrLoop() {
 		select {
 		case <-cl.b.stop:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := cl.b.now()
 			for _, p := range cl.b.allPartitions() {
 				p.mu.Lock()
 				prop := p.rs.Tick(p.log.LogEndOffset(), now, maxLag)

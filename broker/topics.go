@@ -87,8 +87,8 @@ func (b *Broker) leaderOf(p *partition, err *kerr.Error) (*partition, *kerr.Erro
 // dropped.
 func (b *Broker) openLog(t *topic, i int32) (*storage.Log, string, error) {
 	dir := filepath.Join(b.cfg.DataDir, t.name+"-"+strconv.Itoa(int(i)))
-	l, err := storage.Open(dir, t.props(b).storageConfig(), storage.Options{FS: b.fs, Logger: b.log.With("topic", t.name, "partition", i),
-		ProducerIDExpiration: time.Duration(b.cfg.propInt("producer.id.expiration.ms")) * time.Millisecond})
+	l, err := storage.Open(dir, t.props(b).storageConfig(), storage.Options{FS: b.fs, Now: b.now, Logger: b.log.With("topic", t.name, "partition", i),
+		ProducerIDExpiration: time.Duration(b.cfg.propInt("producer.id.expiration.ms")) * time.Millisecond, TrustReads: b.cfg.bug(bugServeCorrupt)})
 	if err != nil {
 		return nil, "", fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
 	}

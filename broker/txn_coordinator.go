@@ -190,7 +190,7 @@ func (tc *txnCoordinator) update(id string, op func(cur *txn.Txn) (*txn.Txn, *ke
 
 // store persists t and installs it. tc.mu must be held.
 func (tc *txnCoordinator) store(t *txn.Txn) *kerr.Error {
-	raw := encodeBatch([]record{txnRecord(t)}, time.Now().UnixMilli())
+	raw := encodeBatch([]record{txnRecord(t)}, tc.b.now().UnixMilli())
 	if err := tc.b.appendInternal(txnStateTopic, tc.txnPartitionOf(t.ID), raw); err != nil {
 		tc.b.log.Warn("store transaction state", "transactional_id", t.ID, "err", err)
 		if err == kerr.NotLeaderForPartition {
@@ -212,8 +212,8 @@ func (tc *txnCoordinator) tickLoop() {
 		case <-tc.b.stop:
 			tc.closePeers()
 			return
-		case now := <-t.C:
-			tc.tick(now)
+		case <-t.C:
+			tc.tick(tc.b.now())
 		}
 	}
 }

@@ -80,7 +80,7 @@ func (tc *txnCoordinator) complete(t *txn.Txn, coordinatorEpoch int32) {
 	}
 	// A failed write leaves t installed: the next tick starts a new writer, which rewrites
 	// the markers (a repeated marker is harmless).
-	if tc.store(t.Completed(time.Now())) == nil {
+	if tc.store(t.Completed(tc.b.now())) == nil {
 		if t.State == txn.PrepareCommit {
 			tc.committed.Add(1)
 		} else {

@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -57,7 +56,7 @@ func (c *coordinator) applyTxnMarker(partition int32, producerID int64, commit b
 		}
 		g := c.groups[id]
 		if g == nil {
-			g = group.New(id, c.cfg, time.Now())
+			g = group.New(id, c.cfg, c.b.now())
 			c.groups[id] = g
 			c.books[g] = &groupBook{stored: g.MetaVersion()}
 		}

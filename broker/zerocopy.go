@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -137,8 +138,12 @@ func (c *conn) sendRecords(res *storage.ReadResult) (int64, error) {
 	for _, ch := range res.Chunks {
 		var n int64
 		var err error
+		var osf *os.File
 		if of, ok := ch.File.(storage.OSFile); ok && zeroCopy {
-			n, err = sendfileTo(c.nc, of, ch.Pos, ch.Len)
+			osf = of.OSFile() // nil while read errors are injected (faultfs)
+		}
+		if osf != nil {
+			n, err = sendfileTo(c.nc, osf, ch.Pos, ch.Len)
 		} else {
 			n, err = io.Copy(c.nc, io.NewSectionReader(ch.File, ch.Pos, ch.Len))
 		}
@@ -155,12 +160,12 @@ func (c *conn) sendRecords(res *storage.ReadResult) (int64, error) {
 
 // sendfileTo copies n bytes at off of f to nc with sendfile(2), falling back to a copy when
 // nc is not a TCP connection.
-func sendfileTo(nc net.Conn, f storage.OSFile, off, n int64) (int64, error) {
+func sendfileTo(nc net.Conn, f *os.File, off, n int64) (int64, error) {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
-		return io.Copy(nc, io.NewSectionReader(f.OSFile(), off, n))
+		return io.Copy(nc, io.NewSectionReader(f, off, n))
 	}
-	src, err := f.OSFile().SyscallConn()
+	src, err := f.SyscallConn()
 	if err != nil {
 		return 0, err
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"time"
 
+	"github.com/kchaos/kchaos/broker/controlfile"
 	"github.com/kchaos/kchaos/broker/local"
 	"github.com/kchaos/kchaos/broker/storage/faultfs"
 )
@@ -23,11 +25,11 @@ func (d *Local) dataDir(node int32) (string, error) {
 	return "", fmt.Errorf("chaos: broker %d: no data directory known for disk faults", node)
 }
 
-// settle waits until every I/O call a broker starts from now on sees a control file change
-// made before: two faultfs.CheckInterval.
+// settle waits until every I/O call or clock read a broker makes from now on sees a control
+// file change made before: two controlfile.CheckInterval.
 func settle(ctx context.Context) error {
 	select {
-	case <-time.After(2 * faultfs.CheckInterval):
+	case <-time.After(2 * controlfile.CheckInterval):
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -49,10 +51,16 @@ func (d *Local) disk(ctx context.Context, reg *Registry, id int64, f Fault, node
 		return err
 	}
 	switch f.Kind {
-	case DiskFull, DiskSlow:
+	case DiskFull, DiskSlow, IOError:
 		m := faultfs.Mode{Full: true}
-		if f.Kind == DiskSlow {
+		switch f.Kind {
+		case DiskSlow:
 			m = faultfs.Mode{Slow: f.paramDuration("delay", 0)}
+		case IOError:
+			var err error
+			if m, err = ioErrorMode(f); err != nil {
+				return err
+			}
 		}
 		if err := faultfs.SetMode(dir, m); err != nil {
 			return fmt.Errorf("chaos: %s broker %d: %w", f.Kind, node, err)
@@ -65,6 +73,8 @@ func (d *Local) disk(ctx context.Context, reg *Registry, id int64, f Fault, node
 			return settle(ctx)
 		})
 		return settle(ctx)
+	case CorruptFile:
+		return d.corruptFile(ctx, reg, id, f, node, p, dir)
 	case LoseUnsynced:
 		rec := processRecord(id, "lose-unsynced", node, p)
 		rec.Path, rec.Undo = dir, "restart"
@@ -84,4 +94,17 @@ func (d *Local) disk(ctx context.Context, reg *Registry, id int64, f Fault, node
 		return errors.Join(derr, reg.Undo(ctx, seq))
 	}
 	return fmt.Errorf("chaos: the local driver cannot do %s", f.Kind)
+}
+
+// ioErrorMode is the faultfs mode of an io-error fault.
+func ioErrorMode(f Fault) (faultfs.Mode, error) {
+	ops, err := faultfs.ParseOps(f.param("ops", "write,fsync"))
+	if err != nil {
+		return faultfs.Mode{}, fmt.Errorf("chaos: %s: %w", f.Kind, err)
+	}
+	m := faultfs.Mode{Errno: syscall.EIO, Ops: ops, Rate: f.paramRate("rate", 1)}
+	if f.param("errno", "EIO") == "ENOSPC" {
+		m.Errno = syscall.ENOSPC
+	}
+	return m, nil
 }

@@ -10,9 +10,13 @@
 //	       ──Driver.Apply──▶ world changed, undo kept in the Registry (+ RUNDIR/chaos-actions.jsonl)
 //	       ──▶ history fault events (start/end, resolved nodes)
 //
-// Drivers: Local (link proxies and the launcher's processes, no root), Netns (root on Linux:
-// each broker in a network namespace of a Fabric, cuts as nftables rules, tc qdiscs, tmpfs
-// data directories) and SSH (command templates on remote hosts). The same fault spec works
+// Drivers: Local (link proxies, which also read the Kafka frames crossing them for corrupt,
+// duplicate, reorder and client clock skew; the launcher's processes; the brokers' clock and
+// disk control files; cgroups and busy loops; no root except for cgroups), Netns (root on
+// Linux: each broker in a network namespace of a Fabric, cuts as nftables rules, tc qdiscs or,
+// without netem, a userspace netem on NFQUEUE, tmpfs data directories) and SSH (command
+// templates on remote hosts, with the fault's params as template values). WithMembership adds
+// the membership kinds through the Kafka admin API to any of them. The same fault spec works
 // on each; a driver's Kinds say what it can do.
 //
 // The scheduler and target selection are pure (seed and view in, values out) and open no

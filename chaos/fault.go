@@ -3,6 +3,7 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,12 +102,105 @@ const (
 // idempotence a retried batch is written twice.
 const DropResponses Kind = "drop-responses"
 
+// Clock faults move a broker's wall clock (package broker/clock: its control file, for the
+// local and netns drivers) or, for target clients, the clock the clients stamp their records
+// with. Overlapping clock faults on one broker add up; each end removes exactly its own.
+const (
+	// ClockSkew runs each target's clock param "offset" (a signed duration, default 30s) off
+	// the true time while it lasts. Target clients skews the clients' clocks instead: the
+	// client links rewrite the CreateTime of every produced record batch by the offset
+	// (timestamps and CRC32C), which is all of a client's clock a broker ever sees.
+	ClockSkew Kind = "clock-skew"
+	// ClockBump jumps each target's clock by param "delta" (signed, default 1m) and jumps it
+	// back when the fault ends (Jepsen's bump, then reset).
+	ClockBump Kind = "clock-bump"
+	// ClockStrobe flips each target's clock between true and param "delta" (signed, default
+	// 10s) ahead every param "period" (default 100ms) while it lasts (Jepsen's strobe).
+	ClockStrobe Kind = "clock-strobe"
+)
+
+// Packet faults act on the Kafka requests and responses on the links of each target, read
+// frame by frame by the link proxies (plaintext links only: TLS is passed through untouched).
+const (
+	// Corrupt flips one bit in param "rate" (a probability, default 0.05) of the record
+	// batches carried by produce requests and fetch responses, inside the part the batch's
+	// CRC32C covers: what a corruption TCP's checksum missed looks like to Kafka, whose CRC
+	// must catch it (brokers answer CORRUPT_MESSAGE, clients and followers refetch). Param
+	// "where" anywhere instead flips a bit anywhere in a chunk of bytes, headers included,
+	// which no Kafka checksum covers. Param "links" narrows the links as for latency.
+	Corrupt Kind = "corrupt"
+	// Duplicate sends param "rate" (default 0.5) of the produce requests on the client links
+	// twice; the second answer is swallowed, so the client never learns of the copy. It is
+	// what an idempotent producer must survive.
+	Duplicate Kind = "duplicate"
+	// Reorder swaps pipelined produce requests on the client links: with chance param "rate"
+	// (default 0.5) a produce request is held up to param "window" (default 20ms) and sent
+	// after the next request of its connection; answers reach the client in its own order.
+	Reorder Kind = "reorder"
+)
+
+// File faults.
+const (
+	// CorruptFile stops each target broker (param "down" stop, default: a clean shutdown, so
+	// its indexes are trusted on restart and the damage is found when a batch is first read;
+	// or kill: found by recovery), damages one file of one partition in its data directory
+	// and restarts it: param "file" log (default), index or timeindex; "segment" closed
+	// (default; the active one when there is no other) or active; "mode" bitflip (default:
+	// param "flips" random bits, default 8, in a log file inside the part of random batches
+	// their CRC32C covers) or truncate (cut the file at a random point in its second half). The partition is the target's (leader(t,p), followers(t,p)),
+	// else params "topic" and "partition", else a random partition of a non-internal topic
+	// on that broker. It has no duration.
+	CorruptFile Kind = "corrupt-file"
+	// IOError makes the targets' file I/O fail through the storage seam: param "ops" (read,
+	// write, fsync; comma-separated, default write,fsync), "errno" (EIO, default, or ENOSPC)
+	// and "rate" (the chance per call, default 1).
+	IOError Kind = "io-error"
+)
+
+// Membership faults change who holds what through the Kafka admin API.
+const (
+	// Reassign changes the replica set of the target's partition (leader(t,p) or leader(t))
+	// with AlterPartitionReassignments, and restores it when the fault ends: param "mode"
+	// move (default: one replica replaced by a broker outside the set, which grows the set
+	// by one and shrinks it back), shrink (one follower dropped) or grow (one broker added).
+	Reassign Kind = "reassign"
+	// ElectLeader runs ElectLeaders for the target's partition (leader(t,p) or leader(t)):
+	// param "type" preferred (default) or unclean. It has no duration.
+	ElectLeader Kind = "elect-leader"
+	// Decommission makes each target leave the cluster: its replicas are reassigned to the
+	// other brokers, it is stopped and unregistered; the end of the fault starts it again and
+	// moves its replicas back.
+	Decommission Kind = "decommission"
+	// AddBroker starts a new broker that joins the cluster (the local driver only) and moves
+	// one replica of the target's partition (leader(t,p) or leader(t)) to it; the end of the
+	// fault moves the replica back and decommissions the new broker.
+	AddBroker Kind = "add-broker"
+)
+
+// Resource faults squeeze a broker process.
+const (
+	// CPUStress limits each target to param "cpus" (a fraction of one CPU, default 0.2) with a
+	// cgroup CPU quota; param "mode" hog instead starts param "workers" (default 1) busy-loop
+	// processes pinned to the CPUs the broker may run on. Without cgroups it is a hog.
+	CPUStress Kind = "cpu-stress"
+	// MemoryPressure caps each target's memory with a cgroup limit of param "limit" (a size;
+	// default the broker's resident size when the fault starts plus 16MiB), so the kernel
+	// reclaims its page cache and the broker works in what is left. A broker the kernel
+	// kills for it is restarted when the fault ends.
+	MemoryPressure Kind = "memory-pressure"
+)
+
 // Random is a seeded mix of fault kinds with fault-free gaps between them, in the manner of
 // Jepsen's nemesis packages. Params: "kinds" (comma-separated; default every kind the driver
 // supports that needs no special target), "gap" (the mean fault-free period; default the
-// fault's For), "mode" (handed to network kinds). At is when the mix starts (default 0), For the mean duration of each fault
-// (required), and the mix runs to the end of the run. Durations and gaps are drawn uniformly
-// from [x/2, 3x/2).
+// fault's For), "mode" (handed to network kinds), "scope" (all, the default; controller: faults
+// on the active controller only; brokers: on brokers other than the controller, or any when
+// every broker is a voter; clients: on the clients' links and clocks only), "pick" (random, the
+// default, draws each kind at random; rotate takes the kinds in turn, in an order shuffled by
+// the seed, so a long enough mix runs every one), and "KIND.NAME" params handed to the
+// instances of KIND as their NAME (latency.delay: 50ms lets the mix pick latency). At is when the mix
+// starts (default 0), For the mean duration of each fault (required), and the mix runs to the
+// end of the run. Durations and gaps are drawn uniformly from [x/2, 3x/2).
 const Random Kind = "random"
 
 // kindInfo says what a kind accepts.
@@ -143,7 +237,21 @@ var kinds = map[Kind]kindInfo{
 	CrashConsumer:              {target: "required", instant: true, params: []string{"delay"}, class: "consumer"},
 	RestartConsumer:            {target: "required", class: "consumer"},
 	StallConsumer:              {target: "required", class: "consumer"},
-	Random:                     {target: "optional", params: []string{"kinds", "gap", "mode"}, class: "mix"},
+	ClockSkew:                  {target: "optional", params: []string{"offset"}, class: "clock"},
+	ClockBump:                  {target: "optional", params: []string{"delta"}, class: "clock"},
+	ClockStrobe:                {target: "optional", params: []string{"delta", "period"}, class: "clock"},
+	Corrupt:                    {target: "optional", params: []string{"rate", "where", "links"}, class: "network"},
+	Duplicate:                  {target: "optional", params: []string{"rate"}, class: "network"},
+	Reorder:                    {target: "optional", params: []string{"rate", "window"}, class: "network"},
+	CorruptFile:                {target: "optional", instant: true, params: []string{"file", "segment", "mode", "flips", "topic", "partition", "down"}, class: "disk"},
+	IOError:                    {target: "optional", params: []string{"ops", "errno", "rate"}, class: "disk"},
+	Reassign:                   {target: "required", params: []string{"mode"}, class: "membership"},
+	ElectLeader:                {target: "required", instant: true, params: []string{"type"}, class: "membership"},
+	Decommission:               {target: "optional", class: "membership"},
+	AddBroker:                  {target: "required", class: "membership"},
+	CPUStress:                  {target: "optional", params: []string{"cpus", "mode", "workers"}, class: "resource"},
+	MemoryPressure:             {target: "optional", params: []string{"limit"}, class: "resource"},
+	Random:                     {target: "optional", params: []string{"kinds", "gap", "mode", "scope", "pick"}, class: "mix"},
 }
 
 // kindAliases maps spellings used in shipped workload files to kinds.
@@ -162,7 +270,8 @@ func Kinds() []Kind {
 // Instant reports whether k has no duration (restart, lose-unsynced).
 func (k Kind) Instant() bool { return kinds[k].instant }
 
-// Class returns "process", "network", "disk" or "mix" ("" for an unknown kind).
+// Class returns "process", "network", "disk", "clock", "membership", "resource", "consumer"
+// or "mix" ("" for an unknown kind).
 func (k Kind) Class() string { return kinds[k].class }
 
 // Fault is one entry of a workload's chaos section: a serialisable value.
@@ -233,6 +342,8 @@ const (
 	SelLeader Selector = "leader"
 	// SelFollowers are the replicas other than the leader of followers(topic,partition).
 	SelFollowers Selector = "followers"
+	// SelFollower is one random follower of follower(topic,partition) or follower(topic).
+	SelFollower Selector = "follower"
 	// SelController is the active controller (Metadata's ControllerID).
 	SelController Selector = "controller"
 	// SelRandom is one random broker.
@@ -246,10 +357,16 @@ const (
 	SelBroker Selector = "broker"
 	// SelConsumer is consumer(N), the load generator's N-th consumer (consumer faults only).
 	SelConsumer Selector = "consumer"
+	// SelData is one random broker other than the active controller (any broker when it is
+	// the only one): a data broker, for a random mix scoped to brokers.
+	SelData Selector = "data"
+	// SelClients is the clients of the run (clock-skew, and the packet kinds, which act on
+	// client links anyway).
+	SelClients Selector = "clients"
 )
 
 // Target selects brokers. Its text form is what a workload file writes: leader(t,0),
-// leader(t), followers(t,0), controller, random, minority, majority, all, broker(2).
+// leader(t), followers(t,0), follower(t,0), controller, random, minority, majority, all, broker(2), data, clients.
 type Target struct {
 	Sel Selector
 	// Topic is set for leader and followers.
@@ -266,7 +383,7 @@ func (t Target) IsZero() bool { return t.Sel == "" }
 // String returns the text form.
 func (t Target) String() string {
 	switch t.Sel {
-	case SelLeader, SelFollowers:
+	case SelLeader, SelFollowers, SelFollower:
 		if t.Partition < 0 {
 			return string(t.Sel) + "(" + t.Topic + ")"
 		}
@@ -310,7 +427,7 @@ func ParseTarget(s string) (Target, error) {
 	}
 	sel := Selector(name)
 	switch sel {
-	case SelController, SelRandom, SelMinority, SelMajority, SelAll:
+	case SelController, SelRandom, SelMinority, SelMajority, SelAll, SelClients, SelData:
 		if hasArgs {
 			return Target{}, fmt.Errorf("chaos: target %q: %s takes no arguments", s, name)
 		}
@@ -321,7 +438,7 @@ func ParseTarget(s string) (Target, error) {
 			return Target{}, fmt.Errorf("chaos: target %q: want %s(N) with a %s number", s, name, name)
 		}
 		return Target{Sel: sel, Broker: int32(id)}, nil
-	case SelLeader, SelFollowers:
+	case SelLeader, SelFollowers, SelFollower:
 		parts := strings.Split(args, ",")
 		topic := strings.TrimSpace(parts[0])
 		if !hasArgs || topic == "" || len(parts) > 2 {
@@ -337,7 +454,7 @@ func ParseTarget(s string) (Target, error) {
 		}
 		return t, nil
 	}
-	return Target{}, fmt.Errorf("chaos: unknown target %q; want leader(topic,partition), leader(topic), followers(topic,partition), controller, random, minority, majority, all, broker(N) or consumer(N)", s)
+	return Target{}, fmt.Errorf("chaos: unknown target %q; want leader(topic,partition), leader(topic), followers(topic,partition), follower(topic,partition), controller, random, minority, majority, all, broker(N), consumer(N), data or clients", s)
 }
 
 // RenameTopics rewrites the topic of every fault's target, and of target-valued params
@@ -356,4 +473,16 @@ func RenameTopics(faults []Fault, rename func(string) string) {
 			}
 		}
 	}
+}
+
+// String is a short description for logs and test names: "clock-bump broker(1) delta=1h".
+func (f Fault) String() string {
+	parts := []string{string(f.Kind)}
+	if !f.Target.IsZero() {
+		parts = append(parts, f.Target.String())
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Params)) {
+		parts = append(parts, k+"="+f.Params[k])
+	}
+	return strings.Join(parts, " ")
 }

@@ -41,13 +41,13 @@ type Record struct {
 	// Links names impaired proxy links ("client->2", "1->3/kafka"); for an nft-table change,
 	// the peer addresses its rules cut off.
 	Links []string `json:"links,omitempty"`
-	// Path is the disk fault control file written (disk-fault) or the data directory
-	// (lose-unsynced).
+	// Path is the disk or clock fault control file written (disk-fault, clock-fault), the data
+	// directory (lose-unsynced) or the file damaged (corrupt-file).
 	Path string `json:"path,omitempty"`
 	// Netns is the network namespace a netns-driver change was made in ("": the root one).
 	Netns string `json:"netns,omitempty"`
 	// Object names what a netns-driver change created: a link, an nftables table, the device
-	// of a qdisc, the source of a tmpfs mount.
+	// of a qdisc, the source of a tmpfs mount; for corrupt-file, what was done to Path.
 	Object string `json:"object,omitempty"`
 	// Host is the SSH host an ssh change ran on.
 	Host string `json:"host,omitempty"`

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kchaos/kchaos/broker/clock"
 	"github.com/kchaos/kchaos/broker/storage/faultfs"
 )
 
@@ -67,6 +68,12 @@ func sameProcess(rec Record) (procInfo, bool) {
 		return procInfo{}, false
 	}
 	return pi, pi.Start == rec.PidStart && slices.Equal(pi.Cmdline, rec.Cmdline) && isKchaosBroker(pi.Cmdline)
+}
+
+// controlFiles clear each control file a fault may leave in a broker's data directory.
+var controlFiles = map[string]func(dataDir string) error{
+	faultfs.ControlFile: func(dir string) error { return faultfs.SetMode(dir, faultfs.Mode{}) },
+	clock.ControlFile:   func(dir string) error { return clock.SetMode(dir, clock.Mode{}) },
 }
 
 // ReadJournal returns the changes of dir/chaos-actions.jsonl that have no successful undo,
@@ -165,16 +172,41 @@ func HealDirWith(ctx context.Context, dir string, opts HealOptions) ([]string, e
 			}
 		case "kill", "stop":
 			msg = fmt.Sprintf("broker %d %s by fault %d: its cluster ended with the harness; nothing to restart", rec.Node, map[string]string{"kill": "killed", "stop": "stopped"}[rec.Action], rec.Fault)
-		case "disk-fault":
-			if filepath.Base(rec.Path) != faultfs.ControlFile {
-				errs = append(errs, fmt.Errorf("chaos: journal change %d: %q is not a disk fault control file; not touched", rec.Seq, rec.Path))
+		case "disk-fault", "clock-fault":
+			clear, ok := controlFiles[filepath.Base(rec.Path)]
+			if !ok || (rec.Action == "clock-fault") != (filepath.Base(rec.Path) == clock.ControlFile) {
+				errs = append(errs, fmt.Errorf("chaos: journal change %d: %q is not a %s control file; not touched", rec.Seq, rec.Path, strings.TrimSuffix(rec.Action, "-fault")))
 				continue
 			}
-			if err := faultfs.SetMode(filepath.Dir(rec.Path), faultfs.Mode{}); err != nil {
+			if err := clear(filepath.Dir(rec.Path)); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			msg = fmt.Sprintf("cleared disk fault %d of broker %d (%s)", rec.Fault, rec.Node, rec.Path)
+			msg = fmt.Sprintf("cleared %s %d of broker %d (%s)", strings.ReplaceAll(rec.Action, "-", " "), rec.Fault, rec.Node, rec.Path)
+		case "nfqueue":
+			msg = fmt.Sprintf("userspace netem queue %s of fault %d in %s lived in the harness; its table goes with the namespace", rec.Object, rec.Fault, rec.Netns)
+		case "reassign":
+			msg = fmt.Sprintf("reassignment %s of fault %d was made through the admin API: an embedded cluster ended with the harness; on an external cluster reassign the partition back to %s", rec.Object, rec.Fault, rec.Undo)
+		case "elect-leader":
+			msg = fmt.Sprintf("leader election of %s by fault %d: nothing to undo", rec.Object, rec.Fault)
+		case "add-broker":
+			msg = fmt.Sprintf("broker %d added by fault %d: its cluster ended with the harness; nothing to stop", rec.Node, rec.Fault)
+		case "cgroup":
+			if err := removeCgroup(rec.Path); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			msg = fmt.Sprintf("removed cgroup %s of fault %d (broker %d moved back to its own)", rec.Path, rec.Fault, rec.Node)
+		case "hog":
+			if err := killHog(rec); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			msg = fmt.Sprintf("busy loop %d of cpu-stress fault %d is gone", rec.Pid, rec.Fault)
+		case "memory-limit":
+			msg = fmt.Sprintf("broker %d under memory-pressure fault %d: its cluster ended with the harness; nothing to restart", rec.Node, rec.Fault)
+		case "corrupt-file":
+			msg = fmt.Sprintf("broker %d stopped by corrupt-file fault %d (%s: %s): its cluster ended with the harness; the damage stays, as bit rot would", rec.Node, rec.Fault, rec.Path, rec.Object)
 		case "lose-unsynced":
 			msg = fmt.Sprintf("broker %d killed by lose-unsynced fault %d: its cluster ended with the harness; nothing to restart", rec.Node, rec.Fault)
 		case "ssh":

@@ -43,19 +43,29 @@ type Local struct {
 	Net *Net
 	// DataDirs are the brokers' data directories by id, for disk faults; a Node that is a
 	// *local.Node needs no entry. Disk faults need Nodes and brokers started with disk
-	// faults enabled (the default of `kchaos broker`).
+	// faults enabled (the default of `kchaos broker`). Clock faults need the same, with
+	// clock faults enabled.
 	DataDirs map[int32]string
+	// AddNode, when set, starts a new broker that joins the cluster (add-broker).
+	AddNode AddNodeFunc
+
+	clocks clockModes
 }
 
 var _ Driver = (*Local)(nil)
 
-// Kinds returns the process and disk kinds when Nodes is set and the network kinds when Net is.
+// Kinds returns the process, disk, clock and resource kinds when Nodes is set (memory-pressure
+// only where cgroups allow) and the network kinds when Net is.
 func (d *Local) Kinds() []Kind {
 	var out []Kind
 	for _, k := range Kinds() {
 		switch k.Class() {
-		case "process", "disk":
+		case "process", "disk", "clock":
 			if d.Nodes != nil {
+				out = append(out, k)
+			}
+		case "resource":
+			if d.Nodes != nil && (k != MemoryPressure || CgroupsAvailable("memory") == nil) {
 				out = append(out, k)
 			}
 		case "network":
@@ -67,34 +77,38 @@ func (d *Local) Kinds() []Kind {
 	return out
 }
 
+// Missing says why memory-pressure is missing when there is no memory cgroup to make.
+func (d *Local) Missing() map[Kind]string {
+	if err := CgroupsAvailable("memory"); err != nil {
+		return map[Kind]string{MemoryPressure: err.Error()}
+	}
+	return nil
+}
+
 // Apply does f to r.
 func (d *Local) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Resolved) error {
-	switch f.Kind.Class() {
-	case "process":
-		if d.Nodes == nil {
-			break
-		}
+	each := func(fn func(node int32) error) error {
 		for _, n := range r.Nodes {
-			if err := d.process(ctx, reg, id, f.Kind, n); err != nil {
+			if err := fn(n); err != nil {
 				return err
 			}
 		}
 		return nil
-	case "network":
-		if d.Net == nil {
-			break
-		}
+	}
+	switch c := f.Kind.Class(); {
+	case c == "clock" && f.Target.Sel == SelClients:
+		return d.clientClock(reg, id, f, r)
+	case c == "network" && d.Net != nil:
 		return d.network(reg, id, f, r)
-	case "disk":
-		if d.Nodes == nil {
-			break
-		}
-		for _, n := range r.Nodes {
-			if err := d.disk(ctx, reg, id, f, n); err != nil {
-				return err
-			}
-		}
-		return nil
+	case d.Nodes == nil:
+	case c == "process":
+		return each(func(n int32) error { return d.process(ctx, reg, id, f.Kind, n) })
+	case c == "disk":
+		return each(func(n int32) error { return d.disk(ctx, reg, id, f, n) })
+	case c == "clock":
+		return each(func(n int32) error { return d.clockFault(ctx, reg, id, f, n) })
+	case c == "resource":
+		return each(func(n int32) error { return d.resource(ctx, reg, id, f, n) })
 	}
 	return fmt.Errorf("chaos: the local driver cannot do %s", f.Kind)
 }
@@ -174,6 +188,12 @@ func impairment(f Fault) proxy.Impairment {
 	case DropResponses:
 		rate, _ := parseRate(f.param("rate", "1"))
 		return proxy.Impairment{DropResponses: rate}
+	case Corrupt:
+		return proxy.Impairment{Corrupt: f.paramRate("rate", 0.05), CorruptAnywhere: f.param("where", "batches") == "anywhere"}
+	case Duplicate:
+		return proxy.Impairment{Duplicate: f.paramRate("rate", 0.5)}
+	case Reorder:
+		return proxy.Impairment{Reorder: f.paramRate("rate", 0.5), ReorderWindow: f.paramDuration("window", 20*time.Millisecond)}
 	}
 	return proxy.Impairment{Cut: true, Reset: f.param("mode", "blackhole") == "reset"}
 }
@@ -181,13 +201,21 @@ func impairment(f Fault) proxy.Impairment {
 // linkMatcher returns which links fault f resolved to r touches.
 func linkMatcher(f Fault, r Resolved) func(LinkID) bool {
 	switch f.Kind {
-	case DropResponses:
+	case DropResponses, Duplicate, Reorder:
 		return func(l LinkID) bool { return l.Plane == PlaneClient && slices.Contains(r.Nodes, l.To) }
-	case Latency, Loss, Bandwidth:
+	case Latency, Loss, Bandwidth, Corrupt:
 		which := f.param("links", "both")
+		if r.Clients && f.Target.Sel == SelClients {
+			which = "clients"
+		}
 		return func(l LinkID) bool {
 			if l.Plane == PlaneClient {
 				return which != "peers" && slices.Contains(r.Nodes, l.To)
+			}
+			if f.Kind == Corrupt && l.Plane == PlaneRaft {
+				// The Raft transport carries no checksum of its own: corrupting it would
+				// corrupt the quorum's log, which TCP's checksum protects in real life.
+				return false
 			}
 			return which != "clients" && (slices.Contains(r.Nodes, l.From) || slices.Contains(r.Nodes, l.To))
 		}
@@ -206,6 +234,11 @@ func (d *Local) network(reg *Registry, id int64, f Fault, r Resolved) error {
 	if len(links) == 0 {
 		return fmt.Errorf("chaos: %s on %v: no proxied link to impair (is the cluster behind link proxies?)", f.Kind, r.Nodes)
 	}
+	return d.recordImpair(reg, id, key, links)
+}
+
+// recordImpair journals links impaired under key by fault id, undone by clearing them.
+func (d *Local) recordImpair(reg *Registry, id int64, key string, links []LinkID) error {
 	names := make([]string, len(links))
 	for i, l := range links {
 		names[i] = l.String()

@@ -41,6 +41,7 @@ type Fabric struct {
 	reg      *Registry
 	netemErr error // nil: the kernel has the netem qdisc
 	htbErr   error // nil: the kernel has the htb qdisc
+	nfqErr   error // nil: the kernel has nfnetlink_queue (the userspace netem, nfqueue.go)
 
 	mu    sync.Mutex // guards nodes
 	nodes map[int32]*fabricNode
@@ -133,6 +134,11 @@ func (f *Fabric) build(ctx context.Context, n int) error {
 	veth := f.nodes[1].veth
 	f.netemErr = f.probeQdisc(ctx, veth, "netem", "delay", "1ms")
 	f.htbErr = f.probeQdisc(ctx, veth, "htb", "default", "10")
+	if q, err := openNFQueue(f.nodes[1].ns, 65000, netemSpec{}, 0); err != nil {
+		f.nfqErr = err
+	} else {
+		q.Close()
+	}
 	return nil
 }
 

@@ -23,7 +23,8 @@ import (
 // fabric's host address. Degradation is an htb qdisc on both ends of each target's veth pair
 // whose filters send the chosen links' packets (by the fabric's addresses) to a class limited
 // to the bandwidth, or holding a netem qdisc for latency and loss, when the kernel has htb and
-// netem. Disk-full fills the broker's tmpfs data directory (Fabric.MountData) until writes
+// netem; without netem, latency and loss run in this process, on the real packets, through
+// NFQUEUE (nfqueue.go). Disk-full fills the broker's tmpfs data directory (Fabric.MountData) until writes
 // fail with a real ENOSPC. Process faults, disk-slow and lose-unsynced act as in the Local
 // driver.
 type Netns struct {
@@ -41,12 +42,12 @@ func (d *Netns) Kinds() []Kind {
 	var out []Kind
 	for _, k := range Kinds() {
 		switch k.Class() {
-		case "process", "disk":
-			if d.Local != nil && d.Local.Nodes != nil {
+		case "process", "disk", "clock", "resource":
+			if d.Local != nil && d.Local.Nodes != nil && (k != MemoryPressure || CgroupsAvailable("memory") == nil) {
 				out = append(out, k)
 			}
 		case "network":
-			if d.qdiscErr(k) == nil {
+			if d.qdiscErr(k) == nil && !slices.Contains(frameKinds, k) {
 				out = append(out, k)
 			}
 		}
@@ -63,8 +64,14 @@ func (d *Netns) Missing() map[Kind]string {
 			out[k] = err.Error()
 		}
 	}
+	for _, k := range frameKinds {
+		out[k] = "the netns driver's links carry real packets and no Kafka-aware proxy; use the local driver for " + string(k)
+	}
 	return out
 }
+
+// frameKinds are the kinds the link proxies do by reading Kafka frames.
+var frameKinds = []Kind{Corrupt, Duplicate, Reorder}
 
 // qdiscErr says why degradation kind k cannot be done (nil for cut kinds).
 func (d *Netns) qdiscErr(k Kind) error {
@@ -72,6 +79,10 @@ func (d *Netns) qdiscErr(k Kind) error {
 	switch k {
 	case Latency, Loss:
 		err = errors.Join(d.Fabric.htbErr, d.Fabric.netemErr)
+		if err != nil && d.Fabric.nfqErr == nil {
+			return nil // the userspace netem does it
+		}
+		err = errors.Join(err, d.Fabric.nfqErr)
 	case Bandwidth:
 		err = d.Fabric.htbErr
 	default:
@@ -86,16 +97,24 @@ func (d *Netns) qdiscErr(k Kind) error {
 // Apply does f to r.
 func (d *Netns) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Resolved) error {
 	switch f.Kind.Class() {
-	case "process":
+	case "process", "clock", "resource":
 		if d.Local != nil {
 			return d.Local.Apply(ctx, reg, id, f, r)
 		}
 	case "network":
+		if slices.Contains(frameKinds, f.Kind) {
+			break
+		}
 		if err := d.qdiscErr(f.Kind); err != nil {
 			return err
 		}
 		switch f.Kind {
-		case Latency, Loss, Bandwidth:
+		case Latency, Loss:
+			if errors.Join(d.Fabric.htbErr, d.Fabric.netemErr) != nil {
+				return d.userspaceNetem(reg, id, f, r)
+			}
+			return d.degrade(ctx, reg, id, f, r)
+		case Bandwidth:
 			return d.degrade(ctx, reg, id, f, r)
 		}
 		return d.cut(reg, id, f, r)
@@ -262,6 +281,37 @@ func (d *Netns) fill(reg *Registry, id int64, node int32) error {
 	cerr := fl.Close()
 	if !errors.Is(err, syscall.ENOSPC) {
 		return fmt.Errorf("chaos: disk-full broker %d: filling %s: %w", node, path, errors.Join(err, cerr))
+	}
+	return nil
+}
+
+// userspaceNetem delays or drops the chosen links' packets of each target in this process
+// (nfqueue.go), for kernels without netem: a queue per target broker and fault, and a table
+// in the broker's namespace that sends its eth0 packets (both directions) there.
+func (d *Netns) userspaceNetem(reg *Registry, id int64, f Fault, r Resolved) error {
+	spec := netemSpec{Delay: f.paramDuration("delay", 0), Jitter: f.paramDuration("jitter", 0)}
+	if f.Kind == Loss {
+		spec.Loss, _ = parseRate(f.param("rate", "0"))
+	}
+	subnet := netip.PrefixFrom(d.Fabric.HostAddr, 24).Masked()
+	for _, n := range r.Nodes {
+		ns := d.Fabric.Namespace(n)
+		if ns == "" {
+			return fmt.Errorf("chaos: %s: broker %d has no namespace in fabric %s", f.Kind, n, d.Fabric.RunID)
+		}
+		num := uint16(1 + (id*int64(len(d.Fabric.nodes)+1)+int64(n))%60000)
+		q, err := openNFQueue(ns, num, spec, uint64(id))
+		if err != nil {
+			return fmt.Errorf("chaos: %s broker %d: %w", f.Kind, n, err)
+		}
+		reg.Add(Record{Fault: id, Action: "nfqueue", Node: n, Netns: ns, Object: strconv.Itoa(int(num)), Undo: "close"},
+			func(context.Context) error { return q.Close() })
+		table := NetnsPrefix + d.Fabric.RunID + "-q" + strconv.FormatInt(id, 10)
+		rec := Record{Fault: id, Action: "nft-table", Node: n, Netns: ns, Object: table, Undo: "delete"}
+		reg.Add(rec, undoNetnsFunc(rec))
+		if err := addQueueTable(ns, table, num, f.param("links", "both"), d.Fabric.HostAddr, subnet); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -353,42 +353,110 @@ func TestNetnsPartitionCutsEstablishedConnection(t *testing.T) {
 	}
 }
 
-// TestNetnsDegradationQdiscs checks the degradation kinds against the kernel's qdiscs: without
-// netem, latency and loss are not among the driver's kinds and applying one fails naming the
-// missing qdisc; with htb, bandwidth slows exactly the links param "links" picks (a transfer
-// from a client, from another broker, or both) to the rate, and its end removes the qdiscs.
+// TestNetnsDegradationQdiscs checks the degradation kinds against the kernel: latency and
+// loss use the netem qdisc where the kernel has it, else the userspace netem (nfqueue.go),
+// which must delay exactly the links param "links" picks and heal when the fault ends; with
+// htb, bandwidth slows exactly the links "links" picks (a transfer from a client, from another
+// broker, or both) to the rate, and its end removes the qdiscs.
 func TestNetnsDegradationQdiscs(t *testing.T) {
 	needNetns(t)
 	f := newTestFabric(t, "", 2)
 	drv := &Netns{Fabric: f}
 	reg, _ := NewRegistry("")
 	r := Resolved{Nodes: []int32{1}}
-	for _, k := range []Kind{Latency, Loss} {
-		fl := Fault{Kind: k, Params: map[string]string{"delay": "50ms"}}
-		if k == Loss {
-			fl.Params = map[string]string{"rate": "10%"}
-		}
-		err := drv.Apply(context.Background(), reg, 1, fl, r)
-		switch {
-		case f.netemErr == nil && f.htbErr == nil && err != nil:
-			t.Errorf("%s with netem present: %v", k, err)
-		case f.netemErr == nil && f.htbErr == nil:
-			reg.UndoFault(context.Background(), 1)
-		case err == nil:
-			t.Errorf("%s applied though netem is missing (%v)", k, f.netemErr)
-		case !strings.Contains(err.Error(), "netem") || !strings.Contains(err.Error(), string(k)):
-			t.Errorf("%s error does not name the kind and the missing netem qdisc: %v", k, err)
-		case slices.Contains(drv.Kinds(), k):
-			t.Errorf("Kinds() has %s without netem", k)
-		default:
-			t.Logf("without netem: %v", err)
-			// A workload asking for it is refused up front, with the reason.
-			fl.At, fl.For = Duration(time.Second), Duration(time.Second)
-			_, serr := Schedule(1, []Fault{fl}, time.Minute, View{Brokers: 2, Kinds: drv.Kinds(), Missing: drv.Missing()})
-			if serr == nil || !strings.Contains(serr.Error(), "netem") {
-				t.Errorf("scheduling %s without netem: %v; want an error naming netem", k, serr)
+	userspace := errors.Join(f.htbErr, f.netemErr) != nil
+	if userspace && f.nfqErr != nil {
+		t.Fatalf("neither netem (%v) nor nfnetlink_queue (%v): latency and loss cannot run", f.netemErr, f.nfqErr)
+	}
+	t.Logf("netem: %v; latency and loss in userspace: %v", f.netemErr, userspace)
+	var echo net.Listener
+	if err := inNetns(f.Namespace(1), func() error {
+		var err error
+		echo, err = net.Listen("tcp", netip.AddrPortFrom(f.Addr(1), 7003).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
 			}
+			go func() { io.Copy(c, c); c.Close() }()
 		}
+	}()
+	// rtt is how long a connection from `from` takes to open and echo one byte.
+	rtt := func(from int32) time.Duration {
+		ns := ""
+		if from != Clients {
+			ns = f.Namespace(from)
+		}
+		start := time.Now()
+		err := inNetns(ns, func() error {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(f.Addr(1), 7003).String(), 10*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			b := []byte{1}
+			if _, err := c.Write(b); err != nil {
+				return err
+			}
+			_, err = io.ReadFull(c, b)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	const delay = 100 * time.Millisecond
+	for i, links := range []string{"clients", "peers"} {
+		id := int64(1 + i)
+		fl := Fault{Kind: Latency, Params: map[string]string{"delay": delay.String(), "links": links}}
+		start := time.Now()
+		if err := drv.Apply(context.Background(), reg, id, fl, r); err != nil {
+			t.Fatal(err)
+		}
+		applied := time.Since(start)
+		client, peer := rtt(Clients), rtt(2)
+		healStart := time.Now()
+		if err := reg.UndoFault(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		after := rtt(Clients)
+		t.Logf("latency %v links=%s: Apply %v; connect+echo from a client %v, from broker 2 %v; undo %v, then from a client %v",
+			delay, links, applied, client.Round(time.Millisecond), peer.Round(time.Millisecond), time.Since(healStart).Round(time.Millisecond), after.Round(time.Millisecond))
+		slow, fast := client, peer
+		if links == "peers" {
+			slow, fast = peer, client
+		}
+		// Each packet is held once on the way in and once on the way out: a round trip costs
+		// 2 delays, and connect plus echo take two round trips.
+		if slow < 2*delay || fast > delay || after > delay {
+			t.Errorf("links=%s: delayed path %v, other path %v, after the fault %v", links, slow, fast, after)
+		}
+	}
+	fl := Fault{Kind: Loss, Params: map[string]string{"rate": "30%"}}
+	if err := drv.Apply(context.Background(), reg, 5, fl, r); err != nil {
+		t.Fatal(err)
+	}
+	var lossy []time.Duration
+	for range 5 {
+		lossy = append(lossy, rtt(Clients))
+	}
+	if err := reg.UndoFault(context.Background(), 5); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lossy)
+	t.Logf("loss 30%%: connect+echo from a client %v (sorted), after the fault %v", lossy, rtt(Clients))
+	if lossy[len(lossy)-1] < 150*time.Millisecond {
+		t.Errorf("30%% loss never cost a retransmission in 5 connections: %v", lossy)
+	}
+	if tables, _ := kchaosTables(f.Namespace(1)); len(tables) > 0 {
+		t.Errorf("tables left in broker 1's namespace: %v", tables)
 	}
 	if f.htbErr != nil {
 		t.Logf("htb missing (%v): bandwidth is left out", f.htbErr)

@@ -186,6 +186,17 @@ func (n *Net) Impaired() []LinkID {
 	return out
 }
 
+// Stats returns what the Kafka-level impairments did on each link so far.
+func (n *Net) Stats() map[LinkID]proxy.Stats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[LinkID]proxy.Stats, len(n.links))
+	for id, p := range n.links {
+		out[id] = p.Stats()
+	}
+	return out
+}
+
 // Close closes every proxy: after it no proxy port listens.
 func (n *Net) Close() error {
 	n.mu.Lock()

@@ -13,7 +13,7 @@ import (
 )
 
 // Parse reads a workload's chaos section: a YAML sequence of faults, each a mapping with
-// kind, target, at, for, every and params (kinds and gap of a random mix may also be written
+// kind, target, at, for, every and params (kinds, gap and scope of a random mix may also be written
 // beside kind). Errors name file:line of the offending value, all of them at once. A nil raw
 // means no faults.
 func Parse(raw *workloads.Raw) ([]Fault, error) {
@@ -198,7 +198,7 @@ func parseFault(file string, n ast.Node) (Fault, error) {
 				}
 				setParam(&f, name, v)
 			}
-		case "kinds", "gap":
+		case "kinds", "gap", "scope", "pick":
 			v, ok := scalarOrList(mv.Value)
 			if !ok {
 				fail(mv.Value, "%s must be a value or a list of values", key)

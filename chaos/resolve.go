@@ -60,7 +60,7 @@ func Select(t Target, view ClusterView, rng *rand.Rand) ([]int32, error) {
 		return out
 	}
 	switch t.Sel {
-	case SelLeader, SelFollowers:
+	case SelLeader, SelFollowers, SelFollower:
 		p, err := partitionOf(t, view, rng)
 		if err != nil {
 			return nil, err
@@ -81,6 +81,9 @@ func Select(t Target, view ClusterView, rng *rand.Rand) ([]int32, error) {
 			return nil, fmt.Errorf("chaos: %s: %s-%d has no followers (replicas %v)", t, t.Topic, p.Partition, p.Replicas)
 		}
 		slices.Sort(out)
+		if t.Sel == SelFollower {
+			return []int32{out[rng.IntN(len(out))]}, nil
+		}
 		return out, nil
 	case SelController:
 		if view.Controller < 0 {
@@ -100,6 +103,19 @@ func Select(t Target, view ClusterView, rng *rand.Rand) ([]int32, error) {
 	switch t.Sel {
 	case SelRandom:
 		return pick(1), nil
+	case SelData:
+		var data []int32
+		for _, b := range view.Brokers {
+			if b != view.Controller {
+				data = append(data, b)
+			}
+		}
+		if len(data) == 0 {
+			return pick(1), nil
+		}
+		return []int32{data[rng.IntN(len(data))]}, nil
+	case SelClients:
+		return slices.Clone(view.Brokers), nil
 	case SelMinority:
 		if (n-1)/2 == 0 {
 			return nil, fmt.Errorf("chaos: minority: a minority of %d brokers is empty", n)
@@ -147,6 +163,7 @@ func Resolve(f Fault, view ClusterView, rng *rand.Rand) (Resolved, error) {
 			return r, err
 		}
 		r.Nodes = nodes
+		r.Clients = f.Target.Sel == SelClients
 	}
 	others := func(in []int32) []int32 {
 		var out []int32

@@ -216,20 +216,27 @@ func mixKinds(f Fault, view View) ([]Kind, error) {
 	} else {
 		want = defaultMix
 	}
+	scope := f.param("scope", "all")
 	var out []Kind
 	for _, k := range want {
+		if !inScope(k, scope) {
+			continue
+		}
 		if kinds[k].target == "required" && f.Target.IsZero() {
 			continue
 		}
-		if k == LeaderIsolateFromFollowers && f.Target.Sel != SelLeader {
-			continue
+		switch k {
+		case LeaderIsolateFromFollowers, Reassign, ElectLeader, AddBroker:
+			if f.Target.Sel != SelLeader {
+				continue
+			}
 		}
 		if view.supports(k) && (view.Brokers == 0 || view.Brokers >= minBrokers(k)) {
 			out = append(out, k)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("chaos: %s: random has no kind it can run on %d brokers with this driver (asked for %v)", f.Pos, view.Brokers, want)
+		return nil, fmt.Errorf("chaos: %s: random has no kind it can run on %d brokers with this driver in scope %s (asked for %v)", f.Pos, view.Brokers, scope, want)
 	}
 	return out, nil
 }
@@ -251,9 +258,17 @@ func randomMix(rng *rand.Rand, f Fault, duration time.Duration, view View, busy 
 	}
 	var out []mixInst
 	t := f.At.D()
+	rotate := f.param("pick", "random") == "rotate"
+	if rotate {
+		rng.Shuffle(len(ks), func(i, j int) { ks[i], ks[j] = ks[j], ks[i] })
+	}
+	turn := 0
 	for {
 		t += draw(gap)
 		k := ks[rng.IntN(len(ks))]
+		if rotate {
+			k = ks[turn%len(ks)]
+		}
 		d := draw(f.For.D())
 		if k.Instant() {
 			d = 0
@@ -266,18 +281,24 @@ func randomMix(rng *rand.Rand, f Fault, duration time.Duration, view View, busy 
 		if w.end >= duration {
 			return out, nil
 		}
-		inst := Fault{Kind: k, Pos: f.Pos}
-		if kinds[k].target != "none" {
-			inst.Target = f.Target
-			if inst.Target.IsZero() {
-				inst.Target = Target{Sel: SelRandom}
+		inst := scoped(f, k)
+		if m := f.param("mode", ""); m != "" && k.Class() == "network" && slices.Contains(kinds[k].params, "mode") {
+			if inst.Params == nil {
+				inst.Params = map[string]string{}
 			}
+			inst.Params["mode"] = m
 		}
-		if m := f.param("mode", ""); m != "" && slices.Contains(kinds[k].params, "mode") {
-			inst.Params = map[string]string{"mode": m}
+		for name, v := range f.Params {
+			if kk, pn, ok := strings.Cut(name, "."); ok && Kind(kk) == k {
+				if inst.Params == nil {
+					inst.Params = map[string]string{}
+				}
+				inst.Params[pn] = v
+			}
 		}
 		out = append(out, mixInst{f: inst, w: w})
 		busy = append(busy, w)
+		turn++
 		t = w.end
 	}
 }
@@ -291,4 +312,52 @@ func overlapping(w window, busy []window) (window, bool) {
 		}
 	}
 	return window{}, false
+}
+
+// inScope reports whether a random mix of scope may pick k. Controller and brokers scopes
+// take the kinds that act on one chosen broker (process, disk, clock, resource faults and
+// isolate); clients takes the kinds that act on the clients' links and clocks.
+func inScope(k Kind, scope string) bool {
+	switch scope {
+	case "controller", "brokers":
+		switch k.Class() {
+		case "process", "disk", "clock", "resource":
+			return true
+		}
+		return k == Isolate
+	case "clients":
+		return slices.Contains(clientKinds, k) || k == Isolate || k == DropResponses
+	}
+	return true
+}
+
+// scoped returns the fault instance a random mix f draws for kind k: its target by the mix's
+// scope (the active controller, a broker that is not the controller, or the clients) or the
+// mix's own target (default random), and the params the scope implies.
+func scoped(f Fault, k Kind) Fault {
+	inst := Fault{Kind: k, Pos: f.Pos}
+	if kinds[k].target == "none" {
+		return inst
+	}
+	inst.Target = f.Target
+	switch f.param("scope", "all") {
+	case "controller":
+		inst.Target = Target{Sel: SelController}
+	case "brokers":
+		inst.Target = Target{Sel: SelData}
+	case "clients":
+		switch {
+		case slices.Contains(clientKinds, k):
+			inst.Target = Target{Sel: SelClients}
+		case k == Isolate:
+			inst.Target = Target{Sel: SelRandom}
+			inst.Params = map[string]string{"from": "clients"}
+		default:
+			inst.Target = Target{Sel: SelAll}
+		}
+	}
+	if inst.Target.IsZero() {
+		inst.Target = Target{Sel: SelRandom}
+	}
+	return inst
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -31,6 +32,13 @@ import (
 //	faults:
 //	  kill: {apply: "systemctl kill -s KILL kafka", undo: "systemctl start kafka"}
 //	  partition: {apply: "iptables -A INPUT -s {peer} -j DROP", undo: "iptables -D INPUT -s {peer} -j DROP"}
+//	  clock-bump: {apply: "date -s @$(( $(date +%s) + {delta_s} ))", undo: "chronyc makestep"}
+//
+// A fault's params are template values too: {offset} is the text given (or the kind's
+// default), and a duration param also gives {offset_s} and {offset_ms}, whole seconds and
+// milliseconds, negative for the past. Clock faults over ssh move the host's clock, which
+// every process there shares: stop the host's time sync (chronyd, ntpd, systemd-timesyncd)
+// in apply and restart it in undo, or it slews the clock back.
 type SSHCluster struct {
 	// User is the SSH user; required.
 	User string `yaml:"user"`
@@ -97,6 +105,9 @@ func (c *SSHCluster) check() error {
 		}
 		if !k.Instant() && cmd.Undo == "" && k != LoseUnsynced {
 			return fmt.Errorf("faults: %s needs an undo command", k)
+		}
+		if k.Class() == "membership" {
+			return fmt.Errorf("faults: %s goes through the Kafka admin API, not ssh", k)
 		}
 		if k.Class() == "network" && k != Partition && k != Isolate && k != PartitionHalves && k != MajoritiesRing && k != Bridge && k != LeaderIsolateFromFollowers {
 			return fmt.Errorf("faults: %s is link degradation, which the ssh driver does not do", k)
@@ -181,6 +192,10 @@ func (d *SSH) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Res
 		node int32
 		vars map[string]string
 	}
+	if f.Target.Sel == SelClients {
+		return fmt.Errorf("chaos: %s on clients: the ssh driver acts on brokers' hosts only", f.Kind)
+	}
+	params := templateParams(f)
 	var steps []step
 	if f.Kind.Class() == "network" {
 		if r.Clients {
@@ -197,7 +212,14 @@ func (d *SSH) Apply(ctx context.Context, reg *Registry, id int64, f Fault, r Res
 		}
 	} else {
 		for _, n := range r.Nodes {
-			steps = append(steps, step{node: n})
+			steps = append(steps, step{node: n, vars: map[string]string{}})
+		}
+	}
+	for _, st := range steps {
+		for k, v := range params {
+			if _, set := st.vars[k]; !set {
+				st.vars[k] = v
+			}
 		}
 	}
 	for _, s := range steps {
@@ -300,4 +322,29 @@ func (d *SSH) drop(host string, c *ssh.Client) {
 		delete(d.conns, host)
 	}
 	c.Close()
+}
+
+// templateParams are the template values of fault f's params: each param's text (with the
+// defaults of the clock kinds filled in), and for duration params NAME_s and NAME_ms.
+func templateParams(f Fault) map[string]string {
+	ps := maps.Clone(f.Params)
+	if ps == nil {
+		ps = map[string]string{}
+	}
+	switch f.Kind {
+	case ClockSkew:
+		ps["offset"] = f.paramSigned("offset", 30*time.Second).String()
+	case ClockBump:
+		ps["delta"] = f.paramSigned("delta", time.Minute).String()
+	case ClockStrobe:
+		ps["delta"] = f.paramSigned("delta", 10*time.Second).String()
+		ps["period"] = f.paramDuration("period", 100*time.Millisecond).String()
+	}
+	for k, v := range maps.Clone(ps) {
+		if d, err := parseSignedDuration(v); err == nil && strings.ContainsAny(v, "hmsuµn") {
+			ps[k+"_s"] = strconv.FormatInt(int64(d/time.Second), 10)
+			ps[k+"_ms"] = strconv.FormatInt(d.Milliseconds(), 10)
+		}
+	}
+	return ps
 }

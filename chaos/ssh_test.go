@@ -162,3 +162,59 @@ faults:
 		t.Error("the broker was paused through a host with the wrong key")
 	}
 }
+
+// TestSSHClockBumpMovesTheBrokersClock bumps a real broker's clock through an ssh cluster
+// file whose commands write the broker's clock control file (what a cluster of kchaos brokers
+// would name; a JVM cluster names date -s and chrony), with the fault's params as template
+// values, and undoes it at the end.
+func TestSSHClockBumpMovesTheBrokersClock(t *testing.T) {
+	sshd := sshtest.Start(t)
+	node := brokertest.Start(t)
+	dir := t.TempDir()
+	clusterFile := filepath.Join(dir, "cluster.yaml")
+	ctl := filepath.Join(node.DataDir(), ".kchaos-clock")
+	os.WriteFile(clusterFile, fmt.Appendf(nil, `user: %s
+key: %s
+known_hosts: %s
+brokers:
+  1: {host: "%s", vars: {data: "%s"}}
+faults:
+  clock-bump: {apply: "echo offset={delta_ms}ms > {data}/.kchaos-clock.tmp && mv {data}/.kchaos-clock.tmp {data}/.kchaos-clock && touch {data}/bumped-{delta_s}", undo: "rm -f {data}/.kchaos-clock"}
+`, sshtest.User(t), sshd.Key, sshd.KnownHosts, sshd.Host, node.DataDir()), 0o644)
+	cluster, err := LoadSSHCluster(clusterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv, err := NewSSH(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drv.Close()
+	reg, err := NewRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	start := time.Now()
+	f := Fault{Kind: ClockBump, Target: Target{Sel: SelBroker, Broker: 1}, Params: map[string]string{"delta": "-2m30s"}}
+	if err := drv.Apply(context.Background(), reg, 1, f, Resolved{Nodes: []int32{1}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(ctl)
+	if err != nil || strings.TrimSpace(string(b)) != "offset=-150000ms" {
+		t.Fatalf("control file %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(node.DataDir(), "bumped--150")); err != nil {
+		t.Fatalf("{delta_s} not expanded: %v", err)
+	}
+	t.Logf("clock-bump over ssh applied in %v", time.Since(start))
+	if err := reg.UndoFault(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(ctl); !os.IsNotExist(err) {
+		t.Fatalf("undo left the control file: %v", err)
+	}
+	if err := drv.Apply(context.Background(), reg, 2, Fault{Kind: ClockSkew, Target: Target{Sel: SelClients}}, Resolved{}); err == nil {
+		t.Fatal("the ssh driver accepted a clock fault on clients")
+	}
+}

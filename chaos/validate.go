@@ -56,10 +56,19 @@ func (f *Fault) validate() error {
 		}
 		return &targetError{fmt.Sprintf("%s acts on brokers; consumer(N) is for crash-consumer, restart-consumer and stall-consumer", f.Kind)}
 	}
-	if f.Kind == LeaderIsolateFromFollowers && f.Target.Sel != SelLeader {
-		return &targetError{fmt.Sprintf("%s needs target leader(topic,partition) or leader(topic), not %s", f.Kind, f.Target)}
+	switch f.Kind {
+	case LeaderIsolateFromFollowers, Reassign, ElectLeader, AddBroker:
+		if f.Target.Sel != SelLeader {
+			return &targetError{fmt.Sprintf("%s needs target leader(topic,partition) or leader(topic), not %s", f.Kind, f.Target)}
+		}
+	}
+	if f.Target.Sel == SelClients && !slices.Contains(clientKinds, f.Kind) {
+		return &targetError{fmt.Sprintf("%s acts on brokers; target clients is for %s", f.Kind, kindList(clientKinds))}
 	}
 	for name := range f.Params {
+		if _, _, dotted := strings.Cut(name, "."); dotted && f.Kind == Random {
+			continue
+		}
 		if !slices.Contains(info.params, name) && !slices.Contains(info.params, "!"+name) {
 			return fmt.Errorf("chaos: %s does not take param %q (it takes %s)", f.Kind, name, paramList(info.params))
 		}
@@ -70,7 +79,21 @@ func (f *Fault) validate() error {
 		}
 	}
 	for name, v := range f.Params {
-		if err := checkParam(f.Kind, name, v); err != nil {
+		if k, pn, dotted := strings.Cut(name, "."); dotted && f.Kind == Random {
+			sub := Fault{Kind: Kind(k), Params: map[string]string{pn: v}}
+			ki, ok := kinds[sub.Kind]
+			if !ok || sub.Kind == Random {
+				return fmt.Errorf("chaos: random param %s: %q is not a fault kind", name, k)
+			}
+			if !slices.Contains(ki.params, pn) && !slices.Contains(ki.params, "!"+pn) {
+				return fmt.Errorf("chaos: random param %s: %s does not take param %q (it takes %s)", name, k, pn, paramList(ki.params))
+			}
+			if err := checkParam(sub.Kind, pn, v); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := checkParam(f.Kind, name, v, f.Params); err != nil {
 			return err
 		}
 	}
@@ -88,6 +111,79 @@ func (f *Fault) validate() error {
 	return nil
 }
 
+// clientKinds are the kinds that accept target clients.
+var clientKinds = []Kind{ClockSkew, Corrupt, Duplicate, Reorder}
+
+// modes are the values param "mode" takes per kind (network kinds: blackhole or reset).
+var modes = map[Kind][]string{
+	CorruptFile: {"bitflip", "truncate"},
+	Reassign:    {"move", "shrink", "grow"},
+	CPUStress:   {"cgroup", "hog"},
+}
+
+// choices are the values of enumerated params.
+var choices = map[string][]string{
+	"where":   {"batches", "anywhere"},
+	"file":    {"log", "index", "timeindex"},
+	"segment": {"closed", "active"},
+	"type":    {"preferred", "unclean"},
+	"errno":   {"EIO", "ENOSPC"},
+	"scope":   {"all", "controller", "brokers", "clients"},
+	"down":    {"stop", "kill"},
+	"pick":    {"random", "rotate"},
+}
+
+func kindList(ks []Kind) string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = string(k)
+	}
+	return strings.Join(out, ", ")
+}
+
+// parseSignedDuration parses Go duration text that may be negative ("-30s").
+func parseSignedDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("chaos: %q is not a duration; use 30s, -1m", s)
+	}
+	return d, nil
+}
+
+// paramSigned returns a signed duration param, or def when absent.
+func (f Fault) paramSigned(name string, def time.Duration) time.Duration {
+	if v, ok := f.Params[name]; ok {
+		if d, err := parseSignedDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+// paramInt returns an integer param, or def when absent.
+func (f Fault) paramInt(name string, def int) int {
+	if v, ok := f.Params[name]; ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// paramRate returns a probability param, or def when absent.
+func (f Fault) paramRate(name string, def float64) float64 {
+	if v, ok := f.Params[name]; ok {
+		if r, err := parseRate(v); err == nil {
+			return r
+		}
+	}
+	return def
+}
+
 func paramList(ps []string) string {
 	if len(ps) == 0 {
 		return "none"
@@ -99,7 +195,11 @@ func paramList(ps []string) string {
 	return strings.Join(out, ", ")
 }
 
-func checkParam(k Kind, name, v string) error {
+func checkParam(k Kind, name, v string, mixParams ...map[string]string) error {
+	var params map[string]string
+	if len(mixParams) > 0 {
+		params = mixParams[0]
+	}
 	bad := func(want string) error {
 		return fmt.Errorf("chaos: %s param %s=%q: want %s", k, name, v, want)
 	}
@@ -123,15 +223,60 @@ func checkParam(k Kind, name, v string) error {
 			return bad("peers, clients or both")
 		}
 	case "mode":
-		if v != "blackhole" && v != "reset" {
-			return bad("blackhole or reset")
+		want := modes[k]
+		if want == nil {
+			want = []string{"blackhole", "reset"}
+		}
+		if !slices.Contains(want, v) {
+			return bad(strings.Join(want, " or "))
 		}
 	case "delay", "jitter", "rto", "gap":
 		if _, err := parseDuration(v); err != nil {
 			return bad("a duration (200ms, 1s)")
 		}
+	case "period", "window":
+		if d, err := parseDuration(v); err != nil || d <= 0 {
+			return bad("a positive duration (100ms, 1s)")
+		}
+	case "offset", "delta":
+		d, err := parseSignedDuration(v)
+		if err != nil {
+			return bad("a duration, negative for the past (30s, -1m)")
+		}
+		if d == 0 && k != ClockSkew {
+			return bad("a duration other than 0")
+		}
+	case "where", "file", "segment", "type", "errno", "scope", "down", "pick":
+		want := choices[name]
+		if !slices.Contains(want, v) {
+			return bad(strings.Join(want, ", "))
+		}
+	case "ops":
+		for _, op := range strings.Split(v, ",") {
+			if !slices.Contains([]string{"read", "write", "fsync"}, strings.TrimSpace(op)) {
+				return bad("a list of read, write, fsync")
+			}
+		}
+	case "flips", "workers", "partition":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || (name != "partition" && (n == 0 || n > 4096)) {
+			return bad("a count")
+		}
+	case "topic":
+		if v == "" {
+			return bad("a topic name")
+		}
+	case "cpus":
+		c, err := strconv.ParseFloat(v, 64)
+		if err != nil || c <= 0 || c > 1024 {
+			return bad("a number of CPUs above 0 (0.2: a fifth of one)")
+		}
+	case "limit":
+		if s, err := workloads.ParseSize(v); err != nil || s <= 0 {
+			return bad("a size (64MiB)")
+		}
 	case "rate":
-		if k == Loss || k == DropResponses {
+		if k == Loss || k == DropResponses || k == Corrupt || k == Duplicate || k == Reorder || k == IOError {
 			if _, err := parseRate(v); err != nil {
 				return bad("a probability in [0,1] or a percentage (5%)")
 			}
@@ -150,8 +295,10 @@ func checkParam(k Kind, name, v string) error {
 			if !ok || kk == Random {
 				return bad("a list of fault kinds")
 			}
-			if slices.ContainsFunc(info.params, func(p string) bool { return strings.HasPrefix(p, "!") }) {
-				return fmt.Errorf("chaos: random cannot pick %s: it needs parameters; schedule it on its own", kk)
+			for _, p := range info.params {
+				if req, ok := strings.CutPrefix(p, "!"); ok && params[string(kk)+"."+req] == "" {
+					return fmt.Errorf("chaos: random cannot pick %s: it needs param %s; give it as %s.%s", kk, req, kk, req)
+				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"time"
 
 	"github.com/kchaos/kchaos/rundir"
 	"gonum.org/v1/plot"
@@ -139,11 +140,17 @@ func PlotResources(cd *ConfigData, dir, rel string) (c Chart, ok bool, err error
 		}
 		return ls
 	}
-	// The sampler's clock starts before the history's; fault bands are not drawn here.
+	// The sampler's clock starts before the history's: the windows of the faults that squeeze
+	// a broker's resources move by the difference of the two wall-clock starts, so each sits
+	// over the samples it squeezed (the other faults are on the timeline).
+	bands := faultBands{faults: shiftedFaults(cd, r.Start)}
 	panel := func(title, y string) *plot.Plot {
 		p := newPlot(title, y)
 		p.X.Label.Text = "seconds since sampler start"
 		p.X.Min, p.X.Max, p.Y.Min = 0, end, 0
+		if len(bands.faults) > 0 {
+			p.Add(bands)
+		}
 		return p
 	}
 	cpu := panel("Broker CPU — "+cd.Summary.Name, "% of one core")
@@ -188,6 +195,28 @@ func PlotResources(cd *ConfigData, dir, rel string) (c Chart, ok bool, err error
 		return Chart{}, false, err
 	}
 	return Chart{"Broker resources — " + cd.Summary.Name, filepath.Join(rel, "resources")}, true, nil
+}
+
+// shiftedFaults returns the windows of cd's resource faults (cpu-stress, memory-pressure) in
+// seconds since samplerStart (RFC 3339), or none when either start is unknown.
+func shiftedFaults(cd *ConfigData, samplerStart string) []Fault {
+	if cd.Header == nil || cd.Summary == nil {
+		return nil
+	}
+	hs, err1 := time.Parse(time.RFC3339Nano, cd.Header.Start)
+	ss, err2 := time.Parse(time.RFC3339Nano, samplerStart)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	off := hs.Sub(ss).Seconds()
+	var out []Fault
+	for _, f := range cd.Summary.Faults {
+		if f.Kind == "cpu-stress" || f.Kind == "memory-pressure" {
+			f.Start, f.End = f.Start+off, f.End+off
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func scaled(vs []int64, f float64) []float64 {

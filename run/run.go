@@ -200,11 +200,14 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, stopLoad
 	consumerFaults := make(chan chaos.ConsumerFault, 16)
 	if len(faults) > 0 {
 		driver := tg.Driver()
-		if driver == nil && slices.ContainsFunc(faults, func(f chaos.Fault) bool { return f.Kind.Class() != "consumer" }) {
+		if driver == nil && slices.ContainsFunc(faults, func(f chaos.Fault) bool {
+			return f.Kind.Class() != "consumer" && f.Kind.Class() != "membership"
+		}) {
 			f.Close()
 			return nil, errors.New("the workload has faults, but with --bootstrap no chaos driver can reach the cluster (give --cluster-file for the ssh driver, or use the embedded cluster)")
 		}
-		// Consumer faults go to the load's consumers.
+		// Membership faults go through the admin API; consumer faults to the load's consumers.
+		driver = chaos.WithMembership(driver, tg.Resolver())
 		withConsumers := chaos.WithConsumers(driver, func(cf chaos.ConsumerFault) error {
 			select {
 			case consumerFaults <- cf:

@@ -106,6 +106,15 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	for _, n := range c.Nodes {
 		e.driver.Nodes[n.ID] = n
 	}
+	if brokers > 1 {
+		e.driver.AddNode = func(ctx context.Context) (int32, chaos.Process, error) {
+			n, err := c.AddNode(ctx)
+			if err != nil {
+				return 0, nil, err
+			}
+			return n.ID, n, nil
+		}
+	}
 	if e.resolver, err = chaos.NewKafkaResolver(c.Bootstrap()); err != nil {
 		e.Close()
 		return nil, err

@@ -110,6 +110,10 @@ var ClusterDefaults = map[string]string{
 type Cluster struct {
 	cfg   Config
 	Nodes []*Node
+	// addMu guards added: brokers started by AddNode after Start, kept apart from Nodes,
+	// which readers use without a lock.
+	addMu sync.Mutex
+	added []*Node
 	// Secured describes the secured listeners and the client configuration file when
 	// Config.Security is set; nil otherwise.
 	Secured *Secured
@@ -442,12 +446,68 @@ func (c *Cluster) Node(id int32) *Node {
 	return nil
 }
 
+// AddNode starts one more broker in a replicated cluster — id one above the highest, an
+// observer of the controller quorum, its links routed as Start routes them (Config.Route) —
+// and waits until it listens. It joins the cluster by registering; it is not in Nodes (see
+// Added), and Stop stops it too.
+func (c *Cluster) AddNode(ctx context.Context) (*Node, error) {
+	if !c.cfg.replicated() || len(c.Nodes) == 0 {
+		return nil, errors.New("local: only a replicated cluster can grow")
+	}
+	c.addMu.Lock()
+	defer c.addMu.Unlock()
+	all := append(slices.Clone(c.Nodes), c.added...)
+	id := int32(0)
+	for _, n := range all {
+		id = max(id, n.ID)
+	}
+	id++
+	ports, err := freePorts(c.cfg.Host, 2)
+	if err != nil {
+		return nil, err
+	}
+	base := c.Nodes[0].cfg
+	dir := filepath.Join(c.cfg.Dir, "node-"+strconv.Itoa(int(id)))
+	kafka := net.JoinHostPort(c.cfg.Host, strconv.Itoa(ports[0]))
+	nc := NodeConfig{ID: id, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "broker.log"), Binary: base.Binary,
+		Listen: kafka, ControllerListen: net.JoinHostPort(c.cfg.Host, strconv.Itoa(ports[1])), Props: base.Props, Voters: base.Voters,
+		Peers: map[int32]string{}, RaftPeers: map[int32]string{}, StartTimeout: base.StartTimeout, StopTimeout: base.StopTimeout, Logger: base.Logger}
+	if c.cfg.Metrics {
+		nc.MetricsListen = c.cfg.Host + ":0"
+	}
+	route := c.cfg.Route
+	if route == nil {
+		route = func(_, _ int32, _ bool, addr string) string { return addr }
+	}
+	nc.Advertise = route(ClientLinks, id, false, kafka)
+	for _, n := range all {
+		nc.Peers[n.ID] = route(id, n.ID, false, n.cfg.Listen)
+		if v, ok := base.Voters[n.ID]; ok {
+			nc.RaftPeers[n.ID] = route(id, n.ID, true, v)
+		}
+	}
+	n, err := StartNode(ctx, nc)
+	if err != nil {
+		return nil, err
+	}
+	c.added = append(c.added, n)
+	return n, nil
+}
+
+// Added returns the brokers AddNode started.
+func (c *Cluster) Added() []*Node {
+	c.addMu.Lock()
+	defer c.addMu.Unlock()
+	return slices.Clone(c.added)
+}
+
 // Stop stops every broker gracefully (SIGTERM; SIGKILL after StopTimeout) and waits for
 // them. It returns the first error.
 func (c *Cluster) Stop() error {
 	var wg sync.WaitGroup
-	errs := make([]error, len(c.Nodes))
-	for i, n := range c.Nodes {
+	nodes := append(slices.Clone(c.Nodes), c.Added()...)
+	errs := make([]error, len(nodes))
+	for i, n := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -73,8 +73,9 @@ func (l *Log) AppendAsLeader(batches []byte, leaderEpoch int32, logAppendTimeMs 
 	return info, l.write(batches, &info, leaderEpoch, true)
 }
 
-// AppendAsFollower appends batches whose offsets the leader assigned (replication). The
-// first batch must start at or after LogEndOffset (after it only when the leader's log has a
+// AppendAsFollower appends batches whose offsets the leader assigned (replication), each with
+// its CRC32C checked (ErrCorrupt: nothing is written). The first batch must start at or after
+// LogEndOffset (after it only when the leader's log has a
 // compaction gap there) and offsets must increase; the epoch cache learns each batch's
 // PartitionLeaderEpoch that is newer than its latest epoch.
 func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
@@ -90,6 +91,11 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	err := walkBatches(batches, func(h batchHeader, b []byte) error {
 		if h.BaseOffset < next {
 			return fmt.Errorf("%w: batch base offset %d below expected %d", ErrCorrupt, h.BaseOffset, next)
+		}
+		// As Kafka's follower append (ensureValid): a batch damaged on its way from the
+		// leader is refused whole, and the follower fetches it again.
+		if err := checkCRC(b); err != nil {
+			return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
 		if info.FirstOffset < 0 {
 			info.FirstOffset = h.BaseOffset

@@ -31,6 +31,9 @@ type Options struct {
 	// ProducerIDExpiration is producer.id.expiration.ms: Maintain forgets a producer whose
 	// last batch is older than this and that has no open transaction; default 24h.
 	ProducerIDExpiration time.Duration
+	// TrustReads skips the CRC32C check of batches read for the first time since Open (the
+	// kchaos.bug.serve-corrupt switch); default false.
+	TrustReads bool
 }
 
 // Log is the durable log of one partition: a directory of segments, indexes, the
@@ -41,10 +44,11 @@ type Options struct {
 // readers see. Fields guarded by mu are only written with appendMu held as well, so appendMu
 // holders may read them without mu.
 type Log struct {
-	dir    string
-	fs     FS
-	now    func() time.Time
-	logger *slog.Logger
+	dir        string
+	fs         FS
+	now        func() time.Time
+	logger     *slog.Logger
+	trustReads bool
 
 	maintMu  sync.Mutex
 	appendMu sync.Mutex
@@ -94,7 +98,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, fs: opts.FS, now: opts.Now, logger: opts.Logger.With("log", dir),
 		cfg: cfg.withDefaults(), firstDirty: -1, producers: newProducerState(),
-		producerExpiration: opts.ProducerIDExpiration}
+		producerExpiration: opts.ProducerIDExpiration, trustReads: opts.TrustReads}
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, ioErr("mkdir", dir, err)
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -103,7 +104,10 @@ func (v segmentView) findOffset(off, end int64) (int64, batchHeader, bool, error
 // batch whose base offset is >= maxOffset (the high watermark or last stable offset) and
 // after at most maxBytes, except that with minOneBatch the first batch is returned whole even
 // when larger (KIP-74). offset == LogEndOffset gives an empty result; an offset outside
-// [LogStartOffset, LogEndOffset] gives ErrOffsetOutOfRange. The caller must Release the result.
+// [LogStartOffset, LogEndOffset] gives ErrOffsetOutOfRange. Batches of a segment that was
+// loaded without a CRC check (below the recovery point) are checked the first time they are
+// read: the result stops before a bad one, or is a *CorruptError when the first batch is bad
+// (unless Options.TrustReads). The caller must Release the result.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (*ReadResult, error) {
 	l.mu.RLock()
 	if l.closed {
@@ -155,6 +159,14 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool
 			end = pos + h.Size()
 		}
 	}
+	if !l.trustReads && pos < v.s.trustedEnd && v.s.checkedTo.Load() < min(end, v.s.trustedEnd) {
+		good, err := l.checkRead(v, pos, end, h.BaseOffset)
+		if err != nil && good == pos {
+			res.Release()
+			return nil, err
+		}
+		end = good
+	}
 	if end > pos {
 		res.Chunks = []Chunk{{File: v.s.file, Pos: pos, Len: end - pos}}
 		res.Size = end - pos
@@ -197,4 +209,54 @@ func (l *Log) cutAt(v segmentView, from, limit int64) (int64, error) {
 		pos += h.Size()
 	}
 	return pos, nil
+}
+
+// CorruptError is returned by Read for a stored batch whose CRC32C (or shape) is wrong: the
+// log must not serve it. Offset is the batch's base offset, where the good data ends.
+type CorruptError struct {
+	Dir    string
+	Offset int64
+	Err    error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("storage: %s: stored batch at offset %d is corrupt: %v", e.Dir, e.Offset, e.Err)
+}
+
+// Unwrap returns ErrCorrupt's chain.
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// checkRead checks the CRC32C of the batches in [pos, end) of a segment that was loaded
+// without a check, the first time a reader asks for them, and returns where the good batches
+// end. When the first batch (at offset first) is bad it returns pos and a *CorruptError.
+// Checked bytes at the start of the segment are remembered, so each is checked once.
+func (l *Log) checkRead(v segmentView, pos, end, first int64) (int64, error) {
+	stop := min(end, v.s.trustedEnd)
+	next := first
+	good, err := scanFile(v.s.file, pos, stop, v.s.base, true, func(h batchHeader, _ int64, _ []byte) error {
+		next = h.LastOffset() + 1
+		return nil
+	})
+	if errors.Is(err, ErrStorage) {
+		return pos, err
+	}
+	if pos <= v.s.checkedTo.Load() {
+		for {
+			cur := v.s.checkedTo.Load()
+			if cur >= good || v.s.checkedTo.CompareAndSwap(cur, good) {
+				break
+			}
+		}
+	}
+	if err != nil {
+		l.logger.Error("storage: corrupt batch found on read; not serving it", "segment", v.s.path(logSuffix), "position", good, "offset", next, "err", err)
+		if good == pos {
+			return pos, &CorruptError{Dir: l.dir, Offset: next, Err: err}
+		}
+		return good, nil
+	}
+	if good == stop && stop < end {
+		good = end
+	}
+	return good, nil
 }

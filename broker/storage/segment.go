@@ -49,6 +49,12 @@ type segment struct {
 	indexSynced bool // index files are current and fsynced
 	synced      bool // log file fsynced up to size
 
+	// trustedEnd is how much of the file was loaded from disk without a CRC check (a segment
+	// below the recovery point, whose index files were trusted); checkedTo is how much of that
+	// readers have since checked. Bytes appended by this process were checked on the way in.
+	trustedEnd int64
+	checkedTo  atomic.Int64
+
 	refs       atomic.Int32 // the log's reference plus one per unreleased ReadResult
 	removeOnFD atomic.Bool  // remove the (renamed) files once the last reference is gone
 	fs         FS
@@ -261,6 +267,15 @@ func (s *segment) loadIndexes(fileSize int64, indexInterval int) bool {
 	if err != nil {
 		return false
 	}
+	// Every entry must point at the batch holding its offset, or the index is damaged.
+	for _, e := range offIdx {
+		h, err := s.readHeaderAt(int64(e.Pos), fileSize)
+		if err != nil || h.BaseOffset != s.base+int64(e.Rel) {
+			s.logger.Warn("storage: offset index entry does not match the log; rebuilding", "segment", s.path(indexSuffix),
+				"relative_offset", e.Rel, "position", e.Pos)
+			return false
+		}
+	}
 	timeIdx, err := decodeTimeIndex(tb)
 	if err != nil {
 		return false
@@ -269,6 +284,7 @@ func (s *segment) loadIndexes(fileSize int64, indexInterval int) bool {
 		return false
 	}
 	s.indexDirty, s.indexSynced = false, true
+	s.trustedEnd = fileSize
 	return true
 }
 

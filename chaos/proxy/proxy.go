@@ -1,6 +1,8 @@
 // Package proxy is a userspace TCP proxy for one directed link (client→broker 2, broker 1→
 // broker 3 replication, ...), whose impairments the chaos controller switches at run time:
-// cut (blackhole or reset), latency with jitter, loss, and a bandwidth limit.
+// cut (blackhole or reset), latency with jitter, loss, a bandwidth limit, lost answers, and,
+// reading the Kafka frames that cross it (frames.go), corrupted record batches, duplicated
+// and reordered produce requests and skewed client clocks.
 //
 // It is our own small proxy rather than Shopify's toxiproxy used as a library. Toxiproxy is
 // per destination, runs its toxics per connection behind an HTTP API and a server package,
@@ -21,6 +23,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -46,13 +49,30 @@ type Impairment struct {
 	// dropped and the connection reset instead: the upstream has read and acted on the
 	// request, the client never hears the answer (a lost acknowledgement).
 	DropResponses float64
+	// Corrupt is the chance (0..1) that a record batch in a produce request or a fetch
+	// response gets one bit flipped inside the part its CRC32C covers; with CorruptAnywhere,
+	// the chance that a chunk of bytes in either direction gets one bit flipped anywhere.
+	Corrupt         float64
+	CorruptAnywhere bool
+	// Duplicate is the chance (0..1) that a produce request is sent twice; the copy's answer
+	// is swallowed.
+	Duplicate float64
+	// Reorder is the chance (0..1) that a produce request is held up to ReorderWindow
+	// (default 20ms) and sent after the next request of its connection; answers still reach
+	// the client in its order.
+	Reorder       float64
+	ReorderWindow time.Duration
+	// ClockSkew moves the CreateTime of every produced record batch (its timestamps, with the
+	// CRC recomputed): the clients' clocks as the broker sees them.
+	ClockSkew time.Duration
 }
 
-// combine composes impairments set by overlapping faults: cut if any cuts, delays and loss
-// add up, the narrowest bandwidth wins.
+// combine composes impairments set by overlapping faults: cut if any cuts, delays, loss,
+// corruption and clock skews add up, the narrowest bandwidth and the highest duplicate and
+// reorder chances win.
 func combine(ims map[string]Impairment) Impairment {
 	var out Impairment
-	keep := 1.0
+	keep, keepBatch := 1.0, 1.0
 	for _, im := range ims {
 		out.Cut = out.Cut || im.Cut
 		out.Reset = out.Reset || (im.Cut && im.Reset)
@@ -64,6 +84,16 @@ func combine(ims map[string]Impairment) Impairment {
 			out.Bandwidth = im.Bandwidth
 		}
 		out.DropResponses = max(out.DropResponses, im.DropResponses)
+		keepBatch *= 1 - im.Corrupt
+		out.CorruptAnywhere = out.CorruptAnywhere || (im.Corrupt > 0 && im.CorruptAnywhere)
+		out.Duplicate = max(out.Duplicate, im.Duplicate)
+		out.Reorder = max(out.Reorder, im.Reorder)
+		out.ReorderWindow = max(out.ReorderWindow, im.ReorderWindow)
+		out.ClockSkew += im.ClockSkew
+	}
+	out.Corrupt = 1 - keepBatch
+	if out.ReorderWindow == 0 {
+		out.ReorderWindow = 20 * time.Millisecond
 	}
 	out.Loss = 1 - keep
 	if out.RTO == 0 {
@@ -86,6 +116,7 @@ type Proxy struct {
 	conns    map[*link]struct{}
 	rng      *rand.Rand
 	nextFree [2]time.Time // bandwidth: when each direction may send again
+	stats    Stats
 	closed   bool
 
 	done chan struct{} // closed by Close
@@ -158,6 +189,24 @@ func (p *Proxy) Impaired() bool {
 	return len(p.ims) > 0
 }
 
+// Stats counts what the Kafka-level impairments did.
+type Stats struct {
+	corrupted, duplicated, reordered int64
+}
+
+// Corrupted, Duplicated and Reordered return how many record batches (or, with
+// CorruptAnywhere, chunks) were corrupted, produce requests duplicated and requests reordered.
+func (s Stats) Corrupted() int64  { return s.corrupted }
+func (s Stats) Duplicated() int64 { return s.duplicated }
+func (s Stats) Reordered() int64  { return s.reordered }
+
+// Stats returns the counts so far.
+func (p *Proxy) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
+}
+
 // Conns returns the number of open proxied connections.
 func (p *Proxy) Conns() int {
 	p.mu.Lock()
@@ -216,7 +265,7 @@ func (p *Proxy) acceptLoop() {
 			continue
 		}
 		up := p.upstream
-		l := &link{p: p, down: c}
+		l := &link{p: p, down: c, sess: newSession()}
 		p.conns[l] = struct{}{}
 		p.wg.Add(1)
 		p.mu.Unlock()
@@ -228,6 +277,7 @@ func (p *Proxy) acceptLoop() {
 type link struct {
 	p        *Proxy
 	down, up net.Conn
+	sess     *session
 	once     sync.Once
 	mu       sync.Mutex // guards up and closed
 	closed   bool
@@ -304,20 +354,56 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, dir int) {
 	go func() {
 		defer close(q)
 		var last time.Time
+		send := func(b []byte) bool {
+			due := p.dueTime(time.Now())
+			if due.Before(last) {
+				due = last
+			}
+			last = due
+			select {
+			case q <- chunk{b: b, due: due}:
+				return true
+			case <-p.done:
+				return false
+			}
+		}
+		var fr framer
+		var held *request
 		for {
 			b := make([]byte, chunkSize)
+			if held != nil {
+				src.SetReadDeadline(time.Now().Add(p.effective().ReorderWindow))
+			}
 			n, err := src.Read(b)
-			if n > 0 {
-				due := p.dueTime(time.Now())
-				if due.Before(last) {
-					due = last
+			if held != nil {
+				src.SetReadDeadline(time.Time{})
+			}
+			var out [][]byte
+			for _, pc := range fr.feed(b[:n], func() bool { return p.holdFrame(l, dir) }) {
+				if !pc.frame {
+					out = append(out, pc.b)
+					continue
 				}
-				last = due
-				select {
-				case q <- chunk{b: b[:n], due: due}:
-				case <-p.done:
+				im := p.effective()
+				if dir == 0 {
+					var frames [][]byte
+					frames, held = p.onRequest(l.sess, im, pc.b, held)
+					out = append(out, frames...)
+				} else {
+					out = append(out, p.onResponse(l.sess, im, pc.b)...)
+				}
+			}
+			if err != nil && held != nil {
+				out = append(out, held.frame)
+				held = nil
+			}
+			for _, o := range out {
+				if !send(o) {
 					return
 				}
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
 			}
 			if err != nil {
 				// A reset (or any other failure) of one side reaches the other side as a
@@ -355,6 +441,7 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, dir int) {
 			l.close()
 			return
 		}
+		p.corruptChunk(c.b)
 		if dir == 1 && p.dropResponse() {
 			l.refuse()
 			l.close()
@@ -378,6 +465,33 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, dir int) {
 		}
 	}
 	l.close()
+}
+
+// effective returns the impairment in force.
+func (p *Proxy) effective() Impairment {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.eff
+}
+
+// holdFrame decides, at the start of a frame in direction dir, whether the link collects it
+// whole: requests while a frame-level impairment is in force, answers while requests the
+// link looked at are outstanding.
+func (p *Proxy) holdFrame(l *link, dir int) bool {
+	if dir == 0 {
+		return p.effective().frameLevel()
+	}
+	return l.sess.tracking()
+}
+
+// corruptChunk flips a bit of b with the chance CorruptAnywhere gives.
+func (p *Proxy) corruptChunk(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.eff.CorruptAnywhere && p.eff.Corrupt > 0 && p.rng.Float64() < p.eff.Corrupt {
+		flipBit(p.rng, b, 0)
+		p.stats.corrupted++
+	}
 }
 
 // dropResponse decides whether an answer from the upstream is lost (DropResponses).

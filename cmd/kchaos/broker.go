@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kchaos/kchaos/broker"
+	"github.com/kchaos/kchaos/broker/clock"
 	"github.com/kchaos/kchaos/broker/storage"
 	"github.com/kchaos/kchaos/broker/storage/faultfs"
 )
@@ -27,6 +28,7 @@ func newBrokerCmd() *cobra.Command {
 		peers     []string
 		raftPeers []string
 		noFaults  bool
+		noClock   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "broker --node-id N --listen HOST:PORT --data-dir DIR [--voters 1@HOST:PORT,...] [--controller-listen HOST:PORT] [--set key=value ...]",
@@ -47,7 +49,14 @@ Disk faults of the chaos controller go through the broker's storage: the file
 DATA_DIR/.kchaos-disk-fault, reread at most every 20ms, holds "full" (writes fail with
 ENOSPC and producers get KAFKA_STORAGE_ERROR), "slow=DURATION" (each write and fsync waits)
 or nothing; DATA_DIR/.kchaos-synced journals fsyncs so a simulated power loss can drop what
-was not fsynced. --no-disk-faults turns both off.`,
+was not fsynced. --no-disk-faults turns both off.
+
+Clock faults go through the broker's wall clock (package broker/clock): the file
+DATA_DIR/.kchaos-clock, reread at most every 20ms, holds "offset=DURATION" (the clock runs
+that far ahead, or behind when negative) and/or "strobe=DELTA,PERIOD" (another DELTA during
+every other PERIOD), or nothing. It moves LogAppendTime, retention, producer-id expiration,
+transaction and group timeouts, offset commit times and the ISR's lag; timers and the Raft
+quorum keep the monotonic clock. --no-clock-faults turns it off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			props, err := parseSets(sets)
@@ -78,6 +87,11 @@ was not fsynced. --no-disk-faults turns both off.`,
 				defer ffs.Close()
 				opts.FS = ffs
 			}
+			if !noClock && cfg.DataDir != "" {
+				if opts.Clock, err = clock.New(cfg.DataDir, logger); err != nil {
+					return err
+				}
+			}
 			b, err := broker.New(cfg, opts)
 			if err != nil {
 				return err
@@ -101,6 +115,7 @@ was not fsynced. --no-disk-faults turns both off.`,
 	f.StringArrayVar(&peers, "peer", nil, "ID=HOST:PORT: the Kafka address to dial for broker ID (replication and controller requests)")
 	f.StringArrayVar(&raftPeers, "raft-peer", nil, "ID=HOST:PORT: the Raft address to dial for voter ID")
 	f.BoolVar(&noFaults, "no-disk-faults", false, "do not watch DATA_DIR/"+faultfs.ControlFile+" for disk faults nor journal fsyncs to DATA_DIR/"+faultfs.JournalFile)
+	f.BoolVar(&noClock, "no-clock-faults", false, "do not watch DATA_DIR/"+clock.ControlFile+" for clock faults")
 	cmd.MarkFlagRequired("data-dir")
 	return cmd
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/kchaos/kchaos/broker/brokertest"
 	"github.com/kchaos/kchaos/chaos"
@@ -184,56 +183,16 @@ func TestRunNetnsInterrupted(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			wl := filepath.Join(dir, "w.yaml")
-			if err := os.WriteFile(wl, []byte(longNetnsWorkload), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			out := filepath.Join(dir, "out")
-			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(bin, "run", wl, "--out", out, "--chaos-driver", "netns", "--netns-disk", "64MiB")
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			journal := filepath.Join(out, "default", chaos.JournalFile)
-			deadline := time.Now().Add(40 * time.Second)
-			for {
-				b, _ := os.ReadFile(journal)
-				if bytes.Contains(b, []byte(`"action":"nft-table"`)) {
-					break
-				}
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					cmd.Wait()
-					t.Fatalf("no cut within 40s\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			tag := fabricTag(t, filepath.Join(out, "default"))
-			cmd.Process.Signal(sig)
-			werr := cmd.Wait()
-			t.Logf("kchaos run after %s: %v", sig, werr)
-			if sig == syscall.SIGKILL {
-				heal := exec.Command(bin, "chaos", "heal", out)
-				b, err := heal.CombinedOutput()
-				if err != nil {
-					t.Fatalf("kchaos chaos heal: %v\n%s", err, b)
-				}
-				t.Logf("kchaos chaos heal:\n%s", b)
-			}
+			var tag string
+			out := interruptRun(t, bin, longNetnsWorkload, []string{"--chaos-driver", "netns", "--netns-disk", "64MiB"}, sig,
+				func(b []byte) bool { return bytes.Contains(b, []byte(`"action":"nft-table"`)) },
+				func(out string) { tag = fabricTag(t, filepath.Join(out, "default")) })
 			for _, d := range []string{filepath.Join(out, "default"), filepath.Join(out, "default", chaos.FabricJournalDir)} {
 				if p, err := chaos.ReadJournal(d); err != nil || len(p) > 0 {
 					t.Errorf("journal %s has changes not undone: %+v %v", d, p, err)
 				}
 			}
 			checkNothingLeft(t, tag)
-			if pids := processesWith(out); len(pids) > 0 {
-				t.Errorf("processes of the run still alive: %v", pids)
-			}
-			if t.Failed() {
-				t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-			}
 		})
 	}
 }

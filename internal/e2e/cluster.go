@@ -140,7 +140,7 @@ func StartCluster(t testing.TB, brokers int, opts ...Option) *Cluster {
 		c.target, c.nodes, c.net = emb, emb.Cluster().Nodes, emb.Net()
 	}
 	t.Cleanup(c.cleanup)
-	c.driver, c.resolver = c.target.Driver(), c.target.Resolver()
+	c.driver, c.resolver = chaos.WithMembership(c.target.Driver(), c.target.Resolver()), c.target.Resolver()
 	t.Logf("e2e: cluster of %d up in %s: %v", brokers, time.Since(start).Round(time.Millisecond), c.Bootstrap())
 	c.connect(ctx)
 	return c

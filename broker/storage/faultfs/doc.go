@@ -8,6 +8,10 @@
 //	             storage.ErrStorage, producers get KAFKA_STORAGE_ERROR); reads, truncations
 //	             and removals still work, as they do on a full disk
 //	slow=50ms    every write and fsync sleeps that long first
+//	error=EIO ops=read,fsync rate=0.5
+//	             the calls named (read: ReadAt, and no sendfile; write: writes and file
+//	             creations; fsync: file and directory fsyncs) fail with EIO (or ENOSPC),
+//	             each with the chance rate (default 1)
 //	(empty)      no fault; an absent file is the same
 //
 // The file is read at most every CheckInterval, so a change takes effect within that time

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kchaos/kchaos/broker/controlfile"
 	"github.com/kchaos/kchaos/broker/storage"
 )
 
@@ -22,9 +24,9 @@ type FS struct {
 	control string
 	logger  *slog.Logger
 
-	lastCheck atomic.Int64 // UnixNano of the last control file read
-	mode      atomic.Pointer[Mode]
-	badText   string // control text last reported as malformed; guarded by the lastCheck CAS
+	poll    controlfile.Poller
+	mode    atomic.Pointer[Mode]
+	badText string // control text last reported as malformed; guarded by poll (one rereader)
 
 	mu      sync.Mutex // guards journal
 	journal *os.File
@@ -70,9 +72,7 @@ func (f *FS) Close() error {
 
 // Mode returns the fault in force, rereading the control file if CheckInterval has passed.
 func (f *FS) Mode() Mode {
-	now := time.Now().UnixNano()
-	last := f.lastCheck.Load()
-	if now-last >= int64(CheckInterval) && f.lastCheck.CompareAndSwap(last, now) {
+	if f.poll.Due() {
 		f.reload()
 	}
 	return *f.mode.Load()
@@ -113,7 +113,19 @@ func (f *FS) before(op, name string) error {
 	if m.Slow > 0 {
 		time.Sleep(m.Slow)
 	}
-	return nil
+	kind := OpWrite
+	if op == "fsync" {
+		kind = OpFsync
+	}
+	return injected(m, kind, op, name)
+}
+
+// injected returns the error m injects into a call of kind, or nil (by chance m.Rate).
+func injected(m Mode, kind Ops, op, name string) error {
+	if m.Errno == 0 || m.Ops&kind == 0 || (m.Rate > 0 && m.Rate < 1 && rand.Float64() >= m.Rate) {
+		return nil
+	}
+	return &os.PathError{Op: op, Path: name, Err: m.Errno}
 }
 
 // note appends one entry to the sync journal. A journal that cannot be written is closed and
@@ -153,8 +165,12 @@ func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (storage.File, er
 		}
 	}
 	if !existed || (writable && flag&os.O_TRUNC != 0) {
-		if f.Mode().Full {
+		m := f.Mode()
+		if m.Full {
 			return nil, enospc("open", name)
+		}
+		if err := injected(m, OpWrite, "open", name); err != nil {
+			return nil, err
 		}
 	}
 	inner, err := f.inner.OpenFile(name, flag, perm)
@@ -253,6 +269,14 @@ func (w *file) Sync() error {
 	return nil
 }
 
+// ReadAt reads from the file; it fails when read errors are injected.
+func (w *file) ReadAt(p []byte, off int64) (int, error) {
+	if err := injected(w.fs.Mode(), OpRead, "read", w.Name()); err != nil {
+		return 0, err
+	}
+	return w.File.ReadAt(p, off)
+}
+
 // Truncate cuts or extends the file to size; it works on a full disk, which is what lets the
 // log undo a failed write.
 func (w *file) Truncate(size int64) error {
@@ -274,5 +298,11 @@ var (
 	_ storage.OSFile = (*osBacked)(nil)
 )
 
-// OSFile returns the underlying *os.File.
-func (o *osBacked) OSFile() *os.File { return o.os }
+// OSFile returns the underlying *os.File, or nil while read errors are injected, so the
+// broker reads through ReadAt (which fails) instead of handing the file to sendfile.
+func (o *osBacked) OSFile() *os.File {
+	if m := o.fs.Mode(); m.Errno != 0 && m.Ops&OpRead != 0 {
+		return nil
+	}
+	return o.os
+}

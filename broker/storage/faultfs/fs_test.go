@@ -180,3 +180,51 @@ func TestDiskParseMode(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorModeText(t *testing.T) {
+	m, err := ParseMode("error=ENOSPC ops=read,fsync rate=0.25")
+	if err != nil || m.Errno != syscall.ENOSPC || m.Ops != OpRead|OpFsync || m.Rate != 0.25 {
+		t.Fatalf("ParseMode: %+v %v", m, err)
+	}
+	if back, err := ParseMode(m.String()); err != nil || back != m {
+		t.Fatalf("round trip of %q: %+v %v", m.String(), back, err)
+	}
+	for _, bad := range []string{"error=EPERM ops=read", "error=EIO", "error=EIO ops=open", "error=EIO ops=read rate=2"} {
+		if _, err := ParseMode(bad); err == nil {
+			t.Errorf("ParseMode(%q) accepted", bad)
+		}
+	}
+}
+
+func TestReadErrorsFailReadsAndSendfile(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := New(storage.OS, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	l := openLog(t, dir, fs)
+	defer l.Close()
+	if _, err := l.AppendAsLeader(batch(3), 0, -1); err != nil {
+		t.Fatal(err)
+	}
+	setMode(t, fs, dir, Mode{Errno: syscall.EIO, Ops: OpRead, Rate: 1})
+	if _, err := l.Read(0, 1<<20, 3, true); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read with read errors injected: %v", err)
+	}
+	f, err := fs.OpenFile(filepath.Join(dir, "t-0", "00000000000000000000.log"), os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if osf := f.(storage.OSFile).OSFile(); osf != nil {
+		t.Fatal("the file offers sendfile while reads fail")
+	}
+	setMode(t, fs, dir, Mode{})
+	if _, err := l.Read(0, 1<<20, 3, true); err != nil {
+		t.Fatalf("read after the fault: %v", err)
+	}
+	if f.(storage.OSFile).OSFile() == nil {
+		t.Fatal("sendfile still off after the fault")
+	}
+}
