@@ -40,6 +40,8 @@ func TestGuaranteeTable(t *testing.T) {
 			[]string{"acked-writes-durable", "consistent-offsets", "monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
 		{"acks=all power loss on one replica", strong, fsyncOne,
 			[]string{"acked-writes-durable", "consistent-offsets", "monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
+		{"idempotent, unclean election with faults", with(strong, func(r *history.Run) { r.Idempotent, r.UncleanElection = true, true }), kill,
+			[]string{"no-duplicates", "no-aborted-reads", "min-insync-enforced"}},
 		{"idempotent", with(strong, func(r *history.Run) { r.Idempotent = true }), nil,
 			[]string{"acked-writes-durable", "consistent-offsets", "no-duplicates", "producer-order", "monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
 		{"max.in.flight=1", history.Run{Acks: "1", MaxInFlight: 1}, kill,
