@@ -34,8 +34,9 @@ const (
 	// FaultCrash kills a consumer without finishing or committing what it polled; it
 	// restarts with fresh state after For (never when For < 0).
 	FaultCrash = "crash"
-	// FaultStall stops a consumer from polling for For, as a stuck processing loop does
-	// (longer than max.poll.interval gets it expelled from its group).
+	// FaultStall stops a consumer from polling for For, as a stuck processing loop does.
+	// Past max.poll.interval.ms a group member leaves its group, as Kafka's Java client does,
+	// and rejoins with a new client when the stall ends.
 	FaultStall = "stall"
 )
 
@@ -50,8 +51,9 @@ type ConsumerFault struct {
 	For time.Duration
 }
 
-// run runs sessions of the consumer until ctx ends; a crash ends a session and, after the
-// fault's delay, starts a new one with a fresh client under the same process number.
+// run runs sessions of the consumer until ctx ends; a crash (or a stall past
+// max.poll.interval.ms) ends a session and, after the fault's delay (what is left of the
+// stall), starts a new one with a fresh client under the same process number.
 func (c *consumerTask) run(ctx context.Context) {
 	c.r.runSessions(ctx, "consumer", c.proc, c.session, func() error {
 		cl, err := c.drv.NewConsumer(c.settings)
@@ -114,12 +116,13 @@ func (p *positions) lag(end map[int32]int64) int64 {
 }
 
 // session polls and processes until ctx ends, then finishes processing and commits, or
-// until a crash fault, which abandons everything and reports the fault.
+// until a crash fault (or a stall past max.poll.interval.ms), which abandons everything and
+// reports the fault.
 func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashed bool) {
 	r := c.r
 	cc := &r.cfg.Consumer
 	if c.group != "" && cc.Mode != workloads.ModeAssign {
-		r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FSubscribe, Topic: c.topic, Partition: -1, Offset: -1})
+		r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FSubscribe, Topic: c.topic, Partition: -1, Offset: -1, Group: c.membership()})
 	}
 	var (
 		batch    []history.Record
@@ -141,7 +144,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 					if dead.Load() {
 						continue
 					}
-					debt = sleepOwed(debt + time.Duration(cc.ProcessingTime))
+					debt = sleepOwed(debt + time.Duration(cc.ProcessingTime+cc.ProcessingOverhead))
 					r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: []history.Record{rec}})
 					r.counts.processed.Add(1)
 					tracker.complete(rec.Partition, rec.Offset)
@@ -161,6 +164,25 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 				}
 				c.client.Close()
 				return f, true
+			}
+			if mpi := time.Duration(cc.MaxPollInterval); c.membership() != nil && f.For > mpi {
+				// Kafka's Java client leaves its group once it has not polled for
+				// max.poll.interval.ms (a static member stops heartbeating, and the
+				// coordinator removes it after the session timeout); it rejoins with a
+				// new client when it polls again. What it polled and did not process is
+				// dropped: the partitions' new owners read it from the committed offsets.
+				select {
+				case <-time.After(mpi):
+				case <-ctx.Done():
+					continue
+				}
+				dead.Store(true)
+				if work != nil {
+					close(work)
+					workers.Wait()
+				}
+				c.client.Close()
+				return ConsumerFault{Kind: FaultStall, For: f.For - mpi}, true
 			}
 			select {
 			case <-time.After(f.For):
@@ -185,7 +207,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 			}
 			continue
 		}
-		r.notePoll(c.proc, c.topic, polled)
+		r.notePoll(c.proc, c.topic, c.membership(), polled)
 		recs := c.recordPoll(polled.Records)
 		if len(recs) > 0 && cc.Commit == workloads.CommitBeforeProcessing {
 			c.commit(nextOffsets(recs))
@@ -265,10 +287,16 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 }
 
 // process spends the processing time on recs, records them processed and commits after
-// processing when configured.
+// processing when configured. Mode batch makes one processing call for recs, the other
+// modes one per record (workloads.ConsumerConfig.ProcessingOverhead).
 func (c *consumerTask) process(recs []history.Record) {
 	r := c.r
-	c.debt = sleepOwed(c.debt + time.Duration(len(recs))*time.Duration(r.cfg.Consumer.ProcessingTime))
+	cc := &r.cfg.Consumer
+	calls := len(recs)
+	if cc.Mode == workloads.ModeBatch {
+		calls = 1
+	}
+	c.debt = sleepOwed(c.debt + time.Duration(len(recs))*time.Duration(cc.ProcessingTime) + time.Duration(calls)*time.Duration(cc.ProcessingOverhead))
 	r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: recs})
 	r.counts.processed.Add(int64(len(recs)))
 	if r.cfg.Consumer.Commit == workloads.CommitAfterProcessing {
@@ -389,15 +417,31 @@ func (t *offsetTracker) take() map[int32]int64 {
 	return out
 }
 
+// membership is the consumer's group as history events name it, nil outside a group
+// (assign mode).
+func (c *consumerTask) membership() *history.Membership {
+	if c.group == "" || c.settings.Partitions != nil {
+		return nil
+	}
+	return &history.Membership{ID: c.group, Generation: -1, Instance: c.settings.InstanceID}
+}
+
 // notePoll records what a poll of consumer proc says besides its records: a new assignment
-// (an FAssign event) and fetch errors (counted).
-func (r *runner) notePoll(proc int, topic string, polled Polled) {
+// (an FAssign event, with the generation it came with in group m) and fetch errors
+// (counted).
+func (r *runner) notePoll(proc int, topic string, m *history.Membership, polled Polled) {
 	if polled.AssignmentChanged {
 		offs := make([]history.PartitionOffset, 0, len(polled.Assignment))
 		for _, p := range polled.Assignment {
 			offs = append(offs, history.PartitionOffset{Partition: p, Offset: -1})
 		}
-		r.hist(&history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs})
+		if m != nil {
+			m.Generation, m.Member = polled.Generation, polled.Member
+			if m.Generation == 0 {
+				m.Generation = -1
+			}
+		}
+		r.hist(&history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs, Group: m})
 	}
 	for _, e := range polled.Errors {
 		r.counts.addError(e)

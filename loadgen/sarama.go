@@ -401,10 +401,12 @@ type saramaConsumer struct {
 	cfg         *sarama.Config
 	pcs         []sarama.PartitionConsumer
 
-	mu       sync.Mutex // guards sess, assigned, changed
-	sess     sarama.ConsumerGroupSession
-	assigned []int32
-	changed  bool
+	mu         sync.Mutex // guards sess, assigned, changed, generation, member
+	sess       sarama.ConsumerGroupSession
+	assigned   []int32
+	changed    bool
+	generation int32
+	member     string
 }
 
 func (c *saramaConsumer) pushErr(err error) {
@@ -461,7 +463,7 @@ func (c *saramaConsumer) Setup(sess sarama.ConsumerGroupSession) error {
 	c.sess = sess
 	c.assigned = slices.Clone(sess.Claims()[c.topic])
 	slices.Sort(c.assigned)
-	c.changed = true
+	c.changed, c.generation, c.member = true, sess.GenerationID(), sess.MemberID()
 	return nil
 }
 
@@ -531,6 +533,7 @@ func (c *saramaConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, 
 	if c.changed {
 		out.AssignmentChanged, c.changed = true, false
 		out.Assignment = slices.Clone(c.assigned)
+		out.Generation, out.Member = c.generation, c.member
 	}
 	c.mu.Unlock()
 	return out, nil
