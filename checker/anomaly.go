@@ -1,6 +1,10 @@
 package checker
 
-import "sort"
+import (
+	"slices"
+	"sort"
+	"strings"
+)
 
 // Anomaly names, as in Jepsen's Kafka workload where one exists. Every name is always present
 // in Result.Anomalies, with a zero count when the history shows none.
@@ -164,7 +168,34 @@ type Anomaly struct {
 	// Informational): it is counted for the reader and judges nothing.
 	Informational string    `json:"informational,omitempty"`
 	Examples      []Example `json:"examples,omitempty"`
+	// Faults counts every instance by the fault kinds whose windows, widened by
+	// FaultHorizon on both sides, overlap the operations involved: the kinds in order joined
+	// by "+" ("kill+partition"), or NoFault. It is what lets a claim count only the
+	// anomalies its faults caused.
+	Faults map[string]int64 `json:"faults,omitempty"`
+	// Causes counts the instances of Reorder and NonmonotonicSend by mechanism: CauseRetry
+	// when both records involved sit at their acknowledged offsets (only a resent batch puts
+	// them out of order), CauseTruncation when an offset involved later held another value
+	// or a record involved was lost (the log was truncated and written again).
+	Causes map[string]int64 `json:"causes,omitempty"`
+	// spans are the instances' [start, end] times, until attribute turns them into Faults.
+	spans [][2]int64
 }
+
+// Attribution labels (Anomaly.Faults and Anomaly.Causes).
+const (
+	// NoFault labels instances that overlap no fault window.
+	NoFault = "none"
+	// CauseRetry and CauseTruncation are the mechanisms of an order anomaly.
+	CauseRetry      = "retry"
+	CauseTruncation = "truncation"
+)
+
+// FaultHorizon is how far before a fault starts and after it ends an anomaly's operations
+// may lie and still count as caused by it: 5s. Effects trail their causes (a record
+// acknowledged just before its leader is killed is lost by the kill; a rebalance completes
+// after the consumer that caused it came back).
+const FaultHorizon = int64(5e9)
 
 // Example is one concrete instance of an anomaly. Times are nanoseconds since the run started.
 type Example struct {
@@ -205,14 +236,56 @@ func newAnomalies() anomalies {
 	return a
 }
 
-// add counts one anomaly and keeps ex while fewer than MaxExamples are kept. ex is built
-// lazily so the common case allocates nothing.
-func (a anomalies) add(name string, ex func() Example) {
+// add counts one anomaly whose operations span [start, end] and keeps ex while fewer than
+// MaxExamples are kept. ex is built lazily so the common case allocates little.
+func (a anomalies) add(name string, start, end int64, ex func() Example) {
 	an := a[name]
 	an.Count++
+	an.spans = append(an.spans, [2]int64{start, end})
 	if len(an.Examples) < MaxExamples {
 		an.Examples = append(an.Examples, ex())
 	}
+}
+
+// addCause is add for an anomaly whose mechanism is known (Anomaly.Causes).
+func (a anomalies) addCause(name, cause string, start, end int64, ex func() Example) {
+	an := a[name]
+	if an.Causes == nil {
+		an.Causes = map[string]int64{}
+	}
+	an.Causes[cause]++
+	a.add(name, start, end, ex)
+}
+
+// attribute counts every anomaly's instances by the fault kinds they overlap (see
+// Anomaly.Faults) and drops the spans.
+func (a anomalies) attribute(ws []FaultWindow) {
+	for _, an := range a {
+		if len(an.spans) == 0 {
+			continue
+		}
+		an.Faults = map[string]int64{}
+		for _, sp := range an.spans {
+			an.Faults[faultKinds(ws, sp[0], sp[1])]++
+		}
+		an.spans = nil
+	}
+}
+
+// faultKinds names the kinds of the fault windows that overlap [start, end] once widened by
+// FaultHorizon, sorted and joined by "+", or NoFault.
+func faultKinds(ws []FaultWindow, start, end int64) string {
+	var kinds []string
+	for _, w := range ws {
+		if w.Start-FaultHorizon <= end && w.End+FaultHorizon >= start && !slices.Contains(kinds, w.Kind) {
+			kinds = append(kinds, w.Kind)
+		}
+	}
+	if len(kinds) == 0 {
+		return NoFault
+	}
+	slices.Sort(kinds)
+	return strings.Join(kinds, "+")
 }
 
 // attachFaults sets Faults on every example to the windows overlapping it.

@@ -41,6 +41,14 @@ type facts struct {
 	commitMode    string
 }
 
+// PowerLoss reports whether a fault kind loses what its brokers wrote since their last fsync
+// (chaos's lose-unsynced; older histories name it lose-unfsynced-writes, or after fsync or
+// power).
+func PowerLoss(kind string) bool {
+	k := strings.ToLower(kind)
+	return k == "lose-unsynced" || strings.Contains(k, "fsync") || strings.Contains(k, "power")
+}
+
 // benignFaults are fault kinds that slow things down but neither kill, pause nor isolate a
 // process, so they do not void guarantees that hold only without leader or process faults.
 var benignFaults = map[string]bool{"delay": true, "latency": true, "jitter": true, "bandwidth": true, "slow-disk": true}
@@ -60,7 +68,7 @@ func factsOf(r *Result) facts {
 	f.commitMode = strings.ToLower(f.run.CommitMode)
 	for _, w := range r.Faults {
 		k := strings.ToLower(w.Kind)
-		if strings.Contains(k, "fsync") || strings.Contains(k, "power") {
+		if PowerLoss(k) {
 			if strings.Contains(strings.ToLower(w.Target), "all") || (f.run.ReplicationFactor > 0 && len(w.Nodes) >= f.run.ReplicationFactor) {
 				f.fsyncLossAll = true
 			}
