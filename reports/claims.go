@@ -113,9 +113,12 @@ func JudgeClaims(cds []*ConfigData, info *rundir.RunInfo) []ClaimResult {
 		}
 		x := newExperiment(*decl, cs)
 		var res ClaimResult
-		switch {
+		switch p := x.problems(r); {
 		case len(x.all) == 0:
 			res = ClaimResult{ID: r.id, Text: r.text, Status: ClaimNotExercised, Measured: "no configuration of the run is on either side"}
+		case len(p) > 0:
+			res.Status, res.Measured = ClaimUnknown, "the configurations do not make the experiment: "+strings.Join(p, "; ")
+			res.Tried = res.Measured
 		case r.judge != nil:
 			res = r.judge(r, x)
 		default:
@@ -188,11 +191,6 @@ func (x *experiment) problems(r *rule) []string {
 // contrast judges a claim by counting its anomaly on each side, trial by trial.
 func contrast(r *rule, x *experiment) ClaimResult {
 	res := ClaimResult{}
-	if p := x.problems(r); len(p) > 0 {
-		res.Status, res.Measured = ClaimUnknown, "the configurations do not make the experiment: "+strings.Join(p, "; ")
-		res.Tried = res.Measured
-		return res
-	}
 	res.Unsafe = countSide(r, x.unsafe, x.decl.Unsafe, x.trials)
 	res.Safe = countSide(r, x.safe, x.decl.Safe, x.trials)
 	exercised, shown := true, ""
@@ -227,6 +225,20 @@ func contrast(r *rule, x *experiment) ClaimResult {
 
 // countSide counts r's anomaly on one side's configurations, trial by trial.
 func countSide(r *rule, cs []*ConfigSummary, match string, trials []int) *SideResult {
+	return walkSide(cs, match, trials, func(c *ConfigSummary) (int64, string) {
+		n, note := r.count(c)
+		line := fmt.Sprintf("%s: %d", c.Name, n)
+		if note != "" {
+			line += " (" + note + ")"
+		}
+		return n, line
+	})
+}
+
+// walkSide builds one side's result: each configuration of each trial shows n (its count of
+// the claim's anomaly, or whatever the claim looks for) and an evidence line; the side
+// showed it in a trial when some configuration's n was above 0.
+func walkSide(cs []*ConfigSummary, match string, trials []int, show func(c *ConfigSummary) (n int64, line string)) *SideResult {
 	s := &SideResult{Match: match, Trials: len(trials)}
 	for _, t := range trials {
 		seen := false
@@ -237,13 +249,9 @@ func countSide(r *rule, cs []*ConfigSummary, match string, trials []int) *SideRe
 			if !slices.Contains(s.Configs, c.Config) {
 				s.Configs = append(s.Configs, c.Config)
 			}
-			n, note := r.count(c)
+			n, line := show(c)
 			s.Count += n
 			seen = seen || n > 0
-			line := fmt.Sprintf("%s: %d", c.Name, n)
-			if note != "" {
-				line += " (" + note + ")"
-			}
 			s.Evidence = append(s.Evidence, line)
 		}
 		if seen {

@@ -39,70 +39,52 @@ var rule15 = rule{id: 15, text: "Within a group each partition is read by exactl
 // idle members that read nothing, the safe side none.
 func judgeExclusive(r *rule, x *experiment) ClaimResult {
 	res := ClaimResult{}
-	if p := x.problems(r); len(p) > 0 {
-		res.Status, res.Measured = ClaimUnknown, "the configurations do not make the experiment: "+strings.Join(p, "; ")
-		res.Tried = res.Measured
-		return res
-	}
 	broken := int64(0)
 	known := true
-	side := func(cs []*ConfigSummary, match string) *SideResult {
-		s := &SideResult{Match: match, Trials: len(x.trials)}
-		for _, t := range x.trials {
-			seen := false
-			for _, c := range cs {
-				if c.Trial != t {
-					continue
+	side := func(c *ConfigSummary) (int64, string) {
+		known = known && knownGenerations(c)
+		idle, gens := 0, 0
+		var shared, idleReads int64
+		for _, g := range c.Groups {
+			shared += g.Shared
+			idleReads += g.IdleReads
+			for _, gen := range g.Generations {
+				gens++
+				// Idle members count once the generation's assignment covers every
+				// partition: a cooperative rebalance first revokes, and the member that is
+				// to get a revoked partition has none for one generation.
+				if gen.Partitions >= intParam(inputOf(c), "partitions") {
+					idle = max(idle, gen.Idle)
 				}
-				if !slices.Contains(s.Configs, c.Config) {
-					s.Configs = append(s.Configs, c.Config)
-				}
-				known = known && knownGenerations(c)
-				idle, gens, rebalances := 0, 0, 0
-				var shared, idleReads int64
-				for _, g := range c.Groups {
-					shared += g.Shared
-					idleReads += g.IdleReads
-					rebalances += g.Rebalances
-					for _, gen := range g.Generations {
-						gens++
-						// Idle members count once the generation's assignment covers every
-						// partition: a cooperative rebalance first revokes, and the member
-						// that is to get a revoked partition has none for one generation.
-						if gen.Partitions >= intParam(inputOf(c), "partitions") {
-							idle = max(idle, gen.Idle)
-						}
-					}
-				}
-				broken += shared + idleReads
-				s.Count += int64(idle)
-				seen = seen || idle > 0
-				s.Evidence = append(s.Evidence, fmt.Sprintf("%s: %d generations, up to %d idle members of %s; %d partitions shared in a generation, %d records read by idle members",
-					c.Name, gens, idle, c.Params["consumers"], shared, idleReads))
-			}
-			if seen {
-				s.Observed++
 			}
 		}
-		return s
+		broken += shared + idleReads
+		return int64(idle), fmt.Sprintf("%s: %d generations, up to %d idle members of %s; %d partitions shared in a generation, %d records read by idle members",
+			c.Name, gens, idle, c.Params["consumers"], shared, idleReads)
 	}
-	res.Unsafe = side(x.unsafe, x.decl.Unsafe)
-	res.Safe = side(x.safe, x.decl.Safe)
+	res.Unsafe = walkSide(x.unsafe, x.decl.Unsafe, x.trials, side)
+	res.Safe = walkSide(x.safe, x.decl.Safe, x.trials, side)
+	settleGroups(&res, known, broken > 0, fmt.Sprintf("%s: no generation of the unsafe side had an idle member", trialsText(len(x.trials))))
+	return res
+}
+
+// settleGroups sets a group claim's status and evidence from its sides: unknown when the
+// driver recorded no generations, refuted when the group broke the claim or the safe side
+// showed the anomaly, held when the unsafe side did, else unknown (never says what ran).
+func settleGroups(res *ClaimResult, known, broken bool, never string) {
 	switch {
 	case !known:
 		res.Status = ClaimUnknown
 		res.Tried = "the driver records no group generations"
-	case broken > 0 || res.Safe.Observed > 0:
+	case broken || res.Safe.Observed > 0:
 		res.Status = ClaimRefuted
 	case res.Unsafe.Observed > 0:
 		res.Status = ClaimHeld
 	default:
-		res.Status = ClaimUnknown
-		res.Tried = fmt.Sprintf("%s: no generation of the unsafe side had an idle member", trialsText(len(x.trials)))
+		res.Status, res.Tried = ClaimUnknown, never
 	}
 	res.Measured = fmt.Sprintf("unsafe %s: %s; safe %s: %s", res.Unsafe.Match, strings.Join(res.Unsafe.Evidence, "; "),
 		res.Safe.Match, strings.Join(res.Safe.Evidence, "; "))
-	return res
 }
 
 var rule16 = rule{id: 16, text: "Rebalances pause consumption; a consumer that exceeds max.poll.interval.ms is expelled and triggers a rebalance; static membership avoids rebalances on quick restarts.",
@@ -138,76 +120,40 @@ func stallsPastPollInterval(c *ConfigSummary) bool {
 // one ran, rebalanced both; and each rebalance's pause is reported.
 func judgeRebalances(r *rule, x *experiment) ClaimResult {
 	res := ClaimResult{}
-	if p := x.problems(r); len(p) > 0 {
-		res.Status, res.Measured = ClaimUnknown, "the configurations do not make the experiment: "+strings.Join(p, "; ")
-		res.Tried = res.Measured
-		return res
-	}
 	known, notExpelled := true, []string{}
-	side := func(cs []*ConfigSummary, match string) *SideResult {
-		s := &SideResult{Match: match, Trials: len(x.trials)}
-		for _, t := range x.trials {
-			seen := false
-			for _, c := range cs {
-				if c.Trial != t {
+	side := func(c *ConfigSummary) (int64, string) {
+		known = known && knownGenerations(c)
+		restarts, stalls, total := 0, 0, 0
+		var pauses []string
+		for _, g := range c.Groups {
+			total += g.Rebalances
+			for i, gen := range g.Generations {
+				if i == 0 {
 					continue
 				}
-				if !slices.Contains(s.Configs, c.Config) {
-					s.Configs = append(s.Configs, c.Config)
+				if slices.Contains(gen.Faults, "restart-consumer") {
+					restarts++
 				}
-				known = known && knownGenerations(c)
-				restarts, stalls, total := 0, 0, 0
-				var pauses []string
-				for _, g := range c.Groups {
-					total += g.Rebalances
-					for i, gen := range g.Generations {
-						if i == 0 {
-							continue
-						}
-						if slices.Contains(gen.Faults, "restart-consumer") {
-							restarts++
-						}
-						if slices.Contains(gen.Faults, "stall-consumer") {
-							stalls++
-						}
-						if gen.Pause >= 0 {
-							pauses = append(pauses, fmt.Sprintf("%.1fs", float64(gen.Pause)/1e9))
-						}
-					}
+				if slices.Contains(gen.Faults, "stall-consumer") {
+					stalls++
 				}
-				if stallsPastPollInterval(c) && stalls == 0 {
-					notExpelled = append(notExpelled, c.Name)
+				if gen.Pause >= 0 {
+					pauses = append(pauses, fmt.Sprintf("%.1fs", float64(gen.Pause)/1e9))
 				}
-				s.Count += int64(restarts)
-				seen = seen || restarts > 0
-				line := fmt.Sprintf("%s: %d rebalances, %d after the quick restart, %d after the stall", c.Name, total, restarts, stalls)
-				if len(pauses) > 0 {
-					line += ", consumption paused " + strings.Join(pauses, ", ")
-				}
-				s.Evidence = append(s.Evidence, line)
-			}
-			if seen {
-				s.Observed++
 			}
 		}
-		return s
+		if stallsPastPollInterval(c) && stalls == 0 {
+			notExpelled = append(notExpelled, c.Name)
+		}
+		line := fmt.Sprintf("%s: %d rebalances, %d after the quick restart, %d after the stall", c.Name, total, restarts, stalls)
+		if len(pauses) > 0 {
+			line += ", consumption paused " + strings.Join(pauses, ", ")
+		}
+		return int64(restarts), line
 	}
-	res.Unsafe = side(x.unsafe, x.decl.Unsafe)
-	res.Safe = side(x.safe, x.decl.Safe)
-	switch {
-	case !known:
-		res.Status = ClaimUnknown
-		res.Tried = "the driver records no group generations"
-	case res.Safe.Observed > 0 || len(notExpelled) > 0:
-		res.Status = ClaimRefuted
-	case res.Unsafe.Observed > 0:
-		res.Status = ClaimHeld
-	default:
-		res.Status = ClaimUnknown
-		res.Tried = fmt.Sprintf("%s: the quick restart never rebalanced the unsafe side", trialsText(len(x.trials)))
-	}
-	res.Measured = fmt.Sprintf("unsafe %s: %s; safe %s: %s", res.Unsafe.Match, strings.Join(res.Unsafe.Evidence, "; "),
-		res.Safe.Match, strings.Join(res.Safe.Evidence, "; "))
+	res.Unsafe = walkSide(x.unsafe, x.decl.Unsafe, x.trials, side)
+	res.Safe = walkSide(x.safe, x.decl.Safe, x.trials, side)
+	settleGroups(&res, known, len(notExpelled) > 0, fmt.Sprintf("%s: the quick restart never rebalanced the unsafe side", trialsText(len(x.trials))))
 	if len(notExpelled) > 0 {
 		res.Measured += "; a stall past max.poll.interval.ms caused no rebalance in " + strings.Join(notExpelled, ", ")
 	}
