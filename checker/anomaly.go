@@ -169,9 +169,10 @@ type Anomaly struct {
 	Informational string    `json:"informational,omitempty"`
 	Examples      []Example `json:"examples,omitempty"`
 	// Faults counts every instance by the fault kinds whose windows, widened by
-	// FaultHorizon on both sides, overlap the operations involved: the kinds in order joined
-	// by "+" ("kill+partition"), or NoFault. It is what lets a claim count only the
-	// anomalies its faults caused.
+	// FaultHorizon on both sides, overlap the operations involved (for Lost, from the send
+	// to the end of the history: whatever lost an acknowledged record came after its
+	// acknowledgement): the kinds in order joined by "+" ("kill+partition"), or NoFault. It
+	// is what lets a claim count only the anomalies its faults caused.
 	Faults map[string]int64 `json:"faults,omitempty"`
 	// Causes counts the instances of Reorder and NonmonotonicSend by mechanism: CauseRetry
 	// when both records involved sit at their acknowledged offsets (only a resent batch puts

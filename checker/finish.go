@@ -114,7 +114,9 @@ func (c *checker) valueAnalyses() {
 			case !read && v.txn >= 0 && !c.txns[v.txn].committed:
 				// A record of an aborted or undecided transaction is not expected to be read.
 			case !read && c.passed(v):
-				c.an.add(Lost, v.invoke, v.done, func() Example {
+				// A loss happens after the acknowledgement, by whatever came after it
+				// (a power loss drops everything since the last fsync).
+				c.an.add(Lost, v.invoke, c.end, func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc), Detail: "acknowledged, never read, reads covered its offset"}
 				})

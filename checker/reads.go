@@ -48,7 +48,8 @@ func (c *checker) poll(e *history.Event) {
 		case (v.readPart != pid || v.readOffset != r.Offset) && v.flags&flDuplicate == 0:
 			v.flags |= flDuplicate
 			first, firstPart := v.readOffset, c.parts[v.readPart]
-			c.an.add(Duplicate, v.firstRead, e.Time, func() Example {
+			// The second write came from the send: its retry overlapped the fault.
+			c.an.add(Duplicate, min(max(v.invoke, 0), v.firstRead), e.Time, func() Example {
 				p := c.parts[pid]
 				return Example{Value: strings.Clone(r.Value), Topic: p.topic, Partition: p.partition, Offsets: []int64{first, r.Offset},
 					Start: v.firstRead, End: e.Time, Process: e.Process,
