@@ -14,6 +14,11 @@ const (
 	// assign/seek/crash, started at or below the offset and read at or above it. A send in a
 	// transaction counts only when the transaction committed (ok); so does Unseen.
 	Lost = "lost"
+	// LostAfterRead is an acknowledged send that some read returned but the final drain did
+	// not, although the drain read its partition up to the acknowledged offset: the log lost
+	// it after a consumer had read it (a leader truncated it, an unclean election replaced
+	// it). Counted once per value.
+	LostAfterRead = "lost-after-read"
 	// Unseen is an acknowledged send whose value no read saw and whose offset no read session
 	// covered: not yet proof of loss.
 	Unseen = "unseen"
@@ -152,7 +157,7 @@ var Informational = map[string]string{
 
 // AnomalyNames lists every anomaly the checker reports, in report order.
 var AnomalyNames = []string{
-	Lost, Unseen, Duplicate, InconsistentOffsets, NonmonotonicSend, IntNonmonotonicSend, IntSendSkip, Reorder, PollSkip,
+	Lost, LostAfterRead, Unseen, Duplicate, InconsistentOffsets, NonmonotonicSend, IntNonmonotonicSend, IntSendSkip, Reorder, PollSkip,
 	IntPollSkip, NonmonotonicPoll, IntNonmonotonicPoll, AbortedRead, UncommittedRead, PrecommittedRead, MinInsync, ProcessedTwice,
 	CommittedUnprocessed, MissingOutput, DuplicateOutput, G0, G0Process, G0Realtime, G1c, G1cProcess, G1cRealtime,
 }

@@ -163,6 +163,8 @@ type checker struct {
 	// order is, per consumer process, the send time of the latest record it read in each
 	// ordering scope since its last assignment (noteOrder).
 	order map[int32]map[[2]int32]int64
+	// drainHi is, per partition id, the highest offset the final drain read; -1.
+	drainHi []int64
 }
 
 func newChecker() *checker {

@@ -125,6 +125,11 @@ func (c *checker) valueAnalyses() {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc), Detail: "acknowledged, no read reached its offset"}
 				})
+			case v.flags&flDrained == 0 && v.ackOffset >= 0 && c.drained(v.ackPart, v.ackOffset) && (v.txn < 0 || c.txns[v.txn].committed):
+				c.an.add(LostAfterRead, v.invoke, c.end, func() Example {
+					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset, v.readOffset},
+						Start: v.invoke, End: v.firstRead, Process: int(v.proc), Detail: "acknowledged and read, then gone: the final drain read past its offset without it"}
+				})
 			case v.flags&flReadAtAck == 0 && !p.conflicts[v.ackOffset]:
 				rp := c.parts[v.readPart]
 				c.an.add(InconsistentOffsets, v.invoke, v.firstRead, func() Example {

@@ -34,6 +34,10 @@ func (c *checker) poll(e *history.Event) {
 		id := c.valueID(r.Value)
 		c.associate(pid, r.Offset, id, e.Time, e.Process)
 		v := c.vals.at(id)
+		if proc == c.series.drainProc {
+			v.flags |= flDrained
+			c.noteDrained(pid, r.Offset)
+		}
 		c.noteOrder(proc, v)
 		c.series.noteKnown(pid, r.Offset, e.Time)
 		reads = notePartMax(reads, pid, r.Offset)
@@ -77,6 +81,19 @@ func (c *checker) poll(e *history.Event) {
 		node.reads = append([]partMax(nil), reads...)
 	}
 	c.scratch = reads
+}
+
+// noteDrained raises the highest offset the final drain read on partition pid.
+func (c *checker) noteDrained(pid int32, off int64) {
+	for int(pid) >= len(c.drainHi) {
+		c.drainHi = append(c.drainHi, -1)
+	}
+	c.drainHi[pid] = max(c.drainHi[pid], off)
+}
+
+// drained reports whether the final drain read partition pid up to offset off or past it.
+func (c *checker) drained(pid int32, off int64) bool {
+	return pid >= 0 && int(pid) < len(c.drainHi) && c.drainHi[pid] >= off
 }
 
 // noteOrder counts a read out of send order: a record that consumer proc reads after a

@@ -19,6 +19,7 @@ const (
 	flOutput                         // a transform output "<input>/<output>"; in is its input
 	flPrecommitted                   // reported as a precommitted read
 	flUnseen                         // counted unseen in Series until its first read
+	flDrained                        // read by the final drain
 )
 
 // value is the compact per-value state; values are interned into dense ids in order of first

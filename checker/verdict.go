@@ -120,7 +120,7 @@ type rule struct {
 var guaranteeTable = []rule{
 	{
 		name: "acked-writes-durable", claim: "no acknowledged write is lost",
-		forbids: []string{Lost}, claimed: durable,
+		forbids: []string{Lost, LostAfterRead}, claimed: durable,
 		unknown: func(r *Result) string {
 			if r.Count(Unseen) > 0 {
 				return fmt.Sprintf("%d acknowledged writes were never reached by any read", r.Count(Unseen))

@@ -132,10 +132,13 @@ func caused(c *ConfigSummary, anomaly, cause string) int64 {
 	return 0
 }
 
-// lostBy counts acknowledged records lost around faults of kinds.
+// lostBy counts acknowledged records lost after faults of kinds: never read, or read and
+// then gone from the log (checker.Lost and checker.LostAfterRead).
 func lostBy(kinds []string) func(c *ConfigSummary) (int64, string) {
 	return func(c *ConfigSummary) (int64, string) {
 		in, out := attributed(c, checker.Lost, kinds)
+		in2, out2 := attributed(c, checker.LostAfterRead, kinds)
+		in, out = in+in2, out+out2
 		note := fmt.Sprintf("of %d acknowledged", c.Counts.Acked)
 		if out > 0 {
 			note += fmt.Sprintf("; %d more lost away from the claim's faults, not counted", out)
@@ -158,13 +161,13 @@ var claimRules = []rule{
 			if c.Params["acks"] == "0" {
 				return c.UnacknowledgedUnread, fmt.Sprintf("of %d sent, never read and never reported failed", c.Counts.Sent)
 			}
-			return c.Anomalies[checker.Lost], fmt.Sprintf("acknowledged and lost, of %d acknowledged", c.Counts.Acked)
+			return c.Anomalies[checker.Lost] + c.Anomalies[checker.LostAfterRead], fmt.Sprintf("acknowledged and lost, of %d acknowledged", c.Counts.Acked)
 		}},
 	{id: 2, text: "acks=1 loses acknowledged messages when the leader dies before a follower copied them.",
 		anomaly: "acknowledged records lost",
 		unsafe:  both(acks("1"), minRF(2)), safe: durableSide,
 		faults: hasFault("that cuts a partition leader off from its followers", leaderCut, cuts...),
-		count:  lostBy(slices.Concat(cuts, brokerDown)), excuses: []string{checker.Lost, checker.InconsistentOffsets}},
+		count:  lostBy(slices.Concat(cuts, brokerDown)), excuses: []string{checker.Lost, checker.LostAfterRead, checker.InconsistentOffsets}},
 	{id: 3, text: "acks=all with min.insync.replicas ≥ 2 and RF ≥ 3 loses no acknowledged message when one broker dies or is cut off.",
 		anomaly: "acknowledged records lost",
 		unsafe: both(minRF(3), func(in *ClaimInput) string {
@@ -174,7 +177,7 @@ var claimRules = []rule{
 			return want(param(in, "unclean.leader.election.enable") != "true", "unclean leader election off")
 		}),
 		faults: hasFault("that kills, pauses or cuts off one broker", oneBroker, slices.Concat(brokerDown, cuts)...),
-		count:  lostBy(slices.Concat(brokerDown, cuts)), excuses: []string{checker.Lost, checker.InconsistentOffsets}},
+		count:  lostBy(slices.Concat(brokerDown, cuts)), excuses: []string{checker.Lost, checker.LostAfterRead, checker.InconsistentOffsets}},
 	{id: 4, text: "acks=all with min.insync.replicas=1 degrades to acks=1 once the ISR shrinks to the leader alone.",
 		anomaly: "writes acknowledged by the leader alone",
 		unsafe: both(acks("all"), minRF(3), func(in *ClaimInput) string {
@@ -183,10 +186,10 @@ var claimRules = []rule{
 		safe:   durableSide,
 		faults: hasFault("that takes followers out of the ISR", nil, slices.Concat(brokerDown, cuts)...),
 		count: func(c *ConfigSummary) (int64, string) {
-			lost, _ := attributed(c, checker.Lost, slices.Concat(brokerDown, cuts))
-			return c.AckedLeaderOnly + c.Anomalies[checker.MinInsync], fmt.Sprintf("%d of them lost when the leader went", lost)
+			lost, _ := lostBy(slices.Concat(brokerDown, cuts))(c)
+			return c.AckedLeaderOnly + c.Anomalies[checker.MinInsync], fmt.Sprintf("%d acknowledged records lost", lost)
 		},
-		excuses: []string{checker.Lost, checker.InconsistentOffsets}},
+		excuses: []string{checker.Lost, checker.LostAfterRead, checker.InconsistentOffsets}},
 	{id: 5, text: "With min.insync.replicas=2 and one in-sync replica left, acks=all writes are refused (NOT_ENOUGH_REPLICAS), never accepted unsafely.",
 		anomaly: "writes accepted with the ISR below two replicas",
 		unsafe: both(acks("all"), func(in *ClaimInput) string {
@@ -218,7 +221,7 @@ var claimRules = []rule{
 			}
 			return worst >= 1, fmt.Sprintf("offline for up to %.1fs", worst)
 		},
-		excuses: []string{checker.Lost, checker.InconsistentOffsets, checker.PollSkip}},
+		excuses: []string{checker.Lost, checker.LostAfterRead, checker.InconsistentOffsets, checker.PollSkip}},
 	rule7,
 	{id: 8, text: "Kafka acknowledges from the page cache: losing un-fsynced writes on every replica loses acknowledged messages unless flush.messages=1.",
 		anomaly: "acknowledged records lost",
@@ -231,7 +234,7 @@ var claimRules = []rule{
 		faults: hasFault("lose-unsynced on every replica at once (target all)", func(f FaultSpec) bool {
 			return f.Target == "all" || f.Nodes >= 3
 		}, "lose-unsynced"),
-		count: lostBy([]string{"lose-unsynced"}), excuses: []string{checker.Lost, checker.InconsistentOffsets}},
+		count: lostBy([]string{"lose-unsynced"}), excuses: []string{checker.Lost, checker.LostAfterRead, checker.InconsistentOffsets}},
 	{id: 9, text: "Replication, not fsync, protects data: one machine losing its un-fsynced writes loses nothing acknowledged with acks=all.",
 		anomaly: "acknowledged records lost",
 		unsafe: both(acks("all", "1"), func(in *ClaimInput) string {
@@ -239,7 +242,7 @@ var claimRules = []rule{
 		}),
 		safe:   durableSide,
 		faults: hasFault("lose-unsynced on one broker", oneBroker, "lose-unsynced"),
-		count:  lostBy([]string{"lose-unsynced"}), excuses: []string{checker.Lost, checker.InconsistentOffsets}},
+		count:  lostBy([]string{"lose-unsynced"}), excuses: []string{checker.Lost, checker.LostAfterRead, checker.InconsistentOffsets}},
 	{id: 10, text: "Order is kept only within a partition: records with the same key keep their order, records spread over partitions do not.",
 		anomaly: "records read out of send order",
 		unsafe: both(func(in *ClaimInput) string {
