@@ -38,12 +38,12 @@ func TestRunSmoke(t *testing.T) {
 	if f := strings.Fields(row); len(f) != 9 || f[1] == "0" || f[1] != f[2] || f[2] != f[5] || f[8] != "ok" {
 		t.Fatalf("want a results row with sent = acked = drained > 0 and verdict ok, got %q:\n%s", row, text)
 	}
-	for _, name := range []string{"history.jsonl", "verdict.json", "result.json", "series.json", "publish-latency.hlog", "cluster/node-1/broker.log"} {
+	for _, name := range []string{"history.jsonl.zst", "verdict.json", "result.json", "series.json", "publish-latency.hlog", "cluster/node-1/broker.log"} {
 		if st, err := os.Stat(filepath.Join(out, "default", name)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	for _, name := range []string{"report.html", "summary.json", "bench.txt", "plots/latency.png", "default/plots/timeline.svg", "default/resources.json"} {
+	for _, name := range []string{"report.html", "summary.json", "run.json", "bench.txt", "plots/latency.png", "default/plots/timeline.svg", "default/resources.json"} {
 		if st, err := os.Stat(filepath.Join(out, name)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", name, err)
 		}
