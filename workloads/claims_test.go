@@ -17,6 +17,7 @@ matrix:
   - {acks: 1, topicConfig.min.insync.replicas: 1}
   - {acks: all, idempotence: true}
   - {batchSize: 256KiB}
+  - {linger: 20ms, retries: 3}
 `
 	plan, err := Parse("l.yaml", []byte(src))
 	if err != nil {
@@ -26,7 +27,7 @@ matrix:
 	for _, c := range plan.Configs {
 		names = append(names, c.Config)
 	}
-	want := "acks=0;acks=1,topicConfig.min.insync.replicas=1;acks=all,idempotence=true;batchSize=256KiB"
+	want := "acks=0;acks=1,topicConfig.min.insync.replicas=1;acks=all,idempotence=true;batchSize=256KiB;linger=20ms,retries=3"
 	if got := strings.Join(names, ";"); got != want {
 		t.Fatalf("configs %s, want %s", got, want)
 	}
@@ -36,6 +37,10 @@ matrix:
 	}
 	if c := plan.Configs[3]; c.Producer.Acks != "all" || c.Producer.BatchSize != 256<<10 || c.MinInsyncReplicas() != 2 {
 		t.Errorf("entry 3 lost the file's values: acks %s batch %s min.insync %d", c.Producer.Acks, c.Producer.BatchSize, c.MinInsyncReplicas())
+	}
+	// Pointer fields take the entry's value (linger once came out as its 5ms default).
+	if c := plan.Configs[4]; *c.Producer.Linger != Duration(20*time.Millisecond) || *c.Producer.Retries != 3 || *plan.Configs[0].Producer.Retries == 3 {
+		t.Errorf("entry 4: linger %s retries %d", c.Producer.Linger, *c.Producer.Retries)
 	}
 }
 

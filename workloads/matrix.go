@@ -254,11 +254,22 @@ func setPath(w *Workload, path string, n ast.Node) error {
 		f, _ := fieldByTag(v.Type(), part)
 		v = v.FieldByIndex(f.Index)
 		if i == len(parts)-1 {
-			p := reflect.New(v.Type())
+			// A pointer field (producer.linger, producer.retries) gets a fresh value: decoding
+			// into a pointer to a nil pointer leaves it nil for types with an unmarshaler.
+			t := v.Type()
+			ptr := t.Kind() == reflect.Pointer
+			if ptr {
+				t = t.Elem()
+			}
+			p := reflect.New(t)
 			if err := yaml.NodeToValue(n, p.Interface(), yaml.Strict()); err != nil {
 				return err
 			}
-			v.Set(p.Elem())
+			if ptr {
+				v.Set(p)
+			} else {
+				v.Set(p.Elem())
+			}
 		}
 	}
 	return nil
