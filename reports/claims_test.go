@@ -1,10 +1,14 @@
 package reports
 
 import (
+	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kchaos/kchaos/checker"
 	"github.com/kchaos/kchaos/rundir"
@@ -426,5 +430,39 @@ func TestClaimSeventeen(t *testing.T) {
 	}
 	if c := judgeOne(t, 17, []*ConfigData{cfg("group", 0, 0)}, []*ConfigData{cfg("batch", 0, 0)}); c.Status != ClaimUnknown || !strings.Contains(c.Tried, "no backlog") {
 		t.Errorf("no backlog: %s: %s", c.Status, c.Tried)
+	}
+}
+
+// TestClaimsIndex: the claims index lists each declared claim of each run with its sides,
+// trials and wall time, links it to its run's report, and lists a run that failed.
+func TestClaimsIndex(t *testing.T) {
+	held := ClaimResult{ID: 2, Status: ClaimHeld, Pos: "f:3", Trials: 1, Measured: "lost 12",
+		Unsafe: &SideResult{Match: "acks=1", Count: 12, Observed: 1, Trials: 1}, Safe: &SideResult{Match: "acks=all", Trials: 1}}
+	runs := []ClaimRun{
+		{File: "workloads/claim-02.yaml", Dir: "claim-02", Wall: 61 * time.Second, Summary: &Summary{Claims: []ClaimResult{held, {ID: 3, Status: ClaimNotExercised}}}},
+		{File: "workloads/claim-08.yaml", Dir: "claim-08", Wall: 2 * time.Second, Err: errors.New("run: disk full")},
+	}
+	rows := ClaimRows(runs)
+	if len(rows) != 2 || rows[0].Claim.ID != 2 || rows[1].Claim.Status != "error" {
+		t.Fatalf("rows: %+v", rows)
+	}
+	var b strings.Builder
+	if err := WriteClaimsIndexTable(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"acks=1: 12 in 1 of 1 trials", "1m1s", "claim-02.yaml", "error"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "index.html")
+	if err := WriteClaimsIndex(path, rows, 2, 63*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	page, _ := os.ReadFile(path)
+	for _, want := range []string{`href="claim-02/report.html#claim-2"`, "run: disk full", "total wall time 1m3s"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("index lacks %q", want)
+		}
 	}
 }
