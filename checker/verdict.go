@@ -164,8 +164,11 @@ var guaranteeTable = []rule{
 		name: "monotonic-reads", claim: "a consumer neither skips existing records nor goes backwards between rebalances",
 		forbids: []string{PollSkip, IntPollSkip, NonmonotonicPoll, IntNonmonotonicPoll},
 		claimed: func(f facts) (bool, string) {
-			if f.run.UncleanElection {
+			switch {
+			case f.run.UncleanElection:
 				return false, "unclean leader election may truncate below a consumer's position"
+			case f.fsyncLossAll && f.run.FlushMessages != 1:
+				return false, "un-fsynced writes lost on every replica rewind the log below a consumer's position"
 			}
 			return true, "consumers read a partition in offset order"
 		},
