@@ -301,10 +301,20 @@ func (p *saramaProducer) Flush(ctx context.Context) error {
 	}
 }
 
+// saramaCloseTimeout bounds how long Close waits for Sarama to hand back what it holds:
+// after broker restarts with several requests in flight an AsyncProducer can hold records it
+// never reports, and then never closes.
+const saramaCloseTimeout = 10 * time.Second
+
 func (p *saramaProducer) Close() {
 	p.once.Do(func() {
 		p.ap.AsyncClose()
-		p.wg.Wait()
+		done := make(chan struct{})
+		go func() { p.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(saramaCloseTimeout):
+		}
 	})
 }
 
