@@ -27,6 +27,9 @@ type consumerTask struct {
 	// lagOnProcess advances pos when records are processed rather than polled (transformers:
 	// a poll whose transaction aborts is read again).
 	lagOnProcess bool
+	// pending is a fault that arrived while records were being processed, for the poll
+	// loop to act on.
+	pending *ConsumerFault
 }
 
 // Consumer fault kinds.
@@ -153,8 +156,14 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 		}
 	}
 	for ctx.Err() == nil {
+		faults := c.faults
+		if c.pending != nil {
+			pending := make(chan ConsumerFault, 1)
+			pending <- *c.pending
+			faults, c.pending = pending, nil
+		}
 		select {
-		case f := <-c.faults:
+		case f := <-faults:
 			if f.Kind == FaultCrash {
 				dead.Store(true)
 				r.hist(&history.Event{Process: c.proc, Type: history.Info, F: history.FCrash, Topic: c.topic, Partition: -1, Offset: -1})
@@ -230,13 +239,11 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 				deadline = time.Now().Add(time.Duration(cc.BatchTimeout))
 			}
 			batch = append(batch, recs...)
-			for len(batch) >= cc.BatchSize {
-				c.process(batch[:cc.BatchSize])
+			for len(batch) >= cc.BatchSize && c.process(batch[:cc.BatchSize]) {
 				batch = slices.Clone(batch[cc.BatchSize:])
 				deadline = time.Now().Add(time.Duration(cc.BatchTimeout))
 			}
-			if len(batch) > 0 && !time.Now().Before(deadline) {
-				c.process(batch)
+			if len(batch) > 0 && !time.Now().Before(deadline) && c.process(batch) {
 				batch = nil
 			}
 		default:
@@ -288,20 +295,43 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 
 // process spends the processing time on recs, records them processed and commits after
 // processing when configured. Mode batch makes one processing call for recs, the other
-// modes one per record (workloads.ConsumerConfig.ProcessingOverhead).
-func (c *consumerTask) process(recs []history.Record) {
+// modes one per record (workloads.ConsumerConfig.ProcessingOverhead). A crash fault that
+// arrives meanwhile stops it as a killed process stops: the records of the calls that
+// finished are processed, the rest are not, nothing is committed; it reports false and
+// leaves the fault to the poll loop (c.pending).
+func (c *consumerTask) process(recs []history.Record) bool {
 	r := c.r
 	cc := &r.cfg.Consumer
-	calls := len(recs)
+	perCall, calls := 1, len(recs)
 	if cc.Mode == workloads.ModeBatch {
-		calls = 1
+		perCall, calls = len(recs), 1
 	}
-	c.debt = sleepOwed(c.debt + time.Duration(len(recs))*time.Duration(cc.ProcessingTime) + time.Duration(calls)*time.Duration(cc.ProcessingOverhead))
-	r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: recs})
-	r.counts.processed.Add(int64(len(recs)))
+	done := 0
+	for range calls {
+		c.debt = sleepOwed(c.debt + time.Duration(perCall)*time.Duration(cc.ProcessingTime) + time.Duration(cc.ProcessingOverhead))
+		if c.pending == nil {
+			select {
+			case f := <-c.faults:
+				c.pending = &f
+			default:
+			}
+		}
+		if c.pending != nil && c.pending.Kind == FaultCrash {
+			break
+		}
+		done += perCall
+	}
+	if done > 0 {
+		r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: recs[:done]})
+		r.counts.processed.Add(int64(done))
+	}
+	if done < len(recs) {
+		return false
+	}
 	if r.cfg.Consumer.Commit == workloads.CommitAfterProcessing {
 		c.commit(nextOffsets(recs))
 	}
+	return true
 }
 
 // commit commits offsets and records the outcome: ok, fail for a Kafka error (the broker
