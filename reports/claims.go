@@ -117,8 +117,8 @@ func JudgeClaims(cds []*ConfigData, info *rundir.RunInfo) []ClaimResult {
 		case len(x.all) == 0:
 			res = ClaimResult{ID: r.id, Text: r.text, Status: ClaimNotExercised, Measured: "no configuration of the run is on either side"}
 		case len(p) > 0:
-			res.Status, res.Measured = ClaimUnknown, "the configurations do not make the experiment: "+strings.Join(p, "; ")
-			res.Tried = res.Measured
+			res.Status, res.Measured = ClaimUnknown, "the configurations do not make the experiment"
+			res.Tried = "missing: " + strings.Join(p, "; ")
 		case r.judge != nil:
 			res = r.judge(r, x)
 		default:

@@ -235,7 +235,7 @@ func TestMissingInputs(t *testing.T) {
 	wrong := []Fault{{Kind: "power-off", Target: "all", Nodes: []int32{1, 2, 3}}}
 	c := judgeOne(t, 8, []*ConfigData{claimFixture("u", 1, nil, wrong, lost("power-off", 3))},
 		[]*ConfigData{claimFixture("s", 1, map[string]string{"flush.messages": "1"}, wrong, nil)})
-	if c.Status != ClaimUnknown || !strings.Contains(c.Measured, "lose-unsynced on every replica") {
+	if c.Status != ClaimUnknown || !strings.Contains(c.Tried, "lose-unsynced on every replica") {
 		t.Errorf("claim 8 without lose-unsynced: %s: %s", c.Status, c.Measured)
 	}
 	err := CheckClaims(nil, nil)

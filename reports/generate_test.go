@@ -264,7 +264,7 @@ func TestClaimsFromFixture(t *testing.T) {
 	}
 	// Claim 7 takes every configuration, and needs their performance figures, which the
 	// fixture did not measure.
-	if c := got[7]; c.Status != ClaimUnknown || len(c.Configs) != 3 || !strings.Contains(c.Measured, "performance section") {
+	if c := got[7]; c.Status != ClaimUnknown || len(c.Configs) != 3 || !strings.Contains(c.Tried, "performance section") {
 		t.Errorf("claim 7: %+v", c)
 	}
 	if run.Summary.Trials != 1 || run.Summary.Stopped != "all trials ran" {
