@@ -58,11 +58,12 @@ const (
 	UncommittedRead = "uncommitted-read"
 	// MinInsync is a send acknowledged (ok) with acks=all while the partition's ISR, as sampled
 	// by FMeta events, was known to be smaller than min.insync.replicas for the whole send: the
-	// latest sample at or before the send's invoke was too small, no sample up to its ok showed
-	// enough replicas, and the first sample after its ok is still too small (without that
-	// bracket the ISR may have grown between samples). Such a write should have failed with
-	// NOT_ENOUGH_REPLICAS. The minimum comes from the sample's MinInsyncReplicas, else the run
-	// header. A change and its reversal both between two samples goes unseen.
+	// latest sample at or before the send's invoke was too small, and every sample from then
+	// to InsyncSettle after its ok (at least one) is too small (without that bracket the ISR
+	// may have grown between samples; and a leader takes a caught-up follower back in its ISR
+	// before the metadata shows it). Such a write should have failed with NOT_ENOUGH_REPLICAS.
+	// The minimum comes from the sample's MinInsyncReplicas, else the run header. A change
+	// and its reversal both between two samples goes unseen.
 	MinInsync = "min-insync"
 	// ProcessedTwice is a (partition, offset) that FProcess events reported as processed more
 	// than once. Counted once per offset.

@@ -535,6 +535,13 @@ func (c *checker) fault(e *history.Event) {
 	}
 }
 
+// InsyncSettle is how long after its acknowledgement the sampled ISR must still read too
+// small for an acks=all write to count as acknowledged with too small an ISR (MinInsync,
+// Stats.AckedLeaderOnly): 500ms. A leader counts a follower that caught up back in its ISR
+// before the controller's metadata shows it (Kafka's maximal ISR), so writes acknowledged
+// as the ISR grows back are no violation.
+const InsyncSettle = int64(500e6)
+
 // meta tracks the sampled ISR of a partition for the min-insync analysis.
 func (c *checker) meta(e *history.Event) {
 	if e.ISR == nil {
@@ -549,17 +556,29 @@ func (c *checker) meta(e *history.Event) {
 		p.isrMin = c.run.MinInsyncReplicas
 	}
 	if len(p.smallAcks) > 0 {
+		keep := p.smallAcks[:0]
 		if p.isrSize < p.isrMin {
 			for _, id := range p.smallAcks {
-				c.reportInsync(p, id, e.Time)
+				if c.vals.at(id).done <= e.Time-InsyncSettle {
+					c.reportInsync(p, id, e.Time)
+				} else {
+					keep = append(keep, id)
+				}
 			}
 		}
-		p.smallAcks = p.smallAcks[:0]
+		p.smallAcks = keep
 	}
+	keep := p.aloneAcks[:0]
 	if p.isrSize <= 1 {
-		c.stats.AckedLeaderOnly += p.aloneAcks
+		for _, t := range p.aloneAcks {
+			if t <= e.Time-InsyncSettle {
+				c.stats.AckedLeaderOnly++
+			} else {
+				keep = append(keep, t)
+			}
+		}
 	}
-	p.aloneAcks = 0
+	p.aloneAcks = keep
 	if p.isrSize < p.isrMin {
 		if p.smallSince < 0 {
 			p.smallSince = e.Time
@@ -581,7 +600,7 @@ func (c *checker) checkInsync(pid int32, id int32) {
 	p := c.parts[pid]
 	v := c.vals.at(id)
 	if p.isrKnown && p.aloneSince >= 0 && p.aloneSince <= v.invoke {
-		p.aloneAcks++
+		p.aloneAcks = append(p.aloneAcks, v.done)
 	}
 	if !p.isrKnown || p.smallSince < 0 || p.smallSince > v.invoke {
 		return
