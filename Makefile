@@ -6,7 +6,7 @@ OUT       ?= out/demo
 # TESTFLAGS lets CI add -race or -v; the default keeps `make test` under 10 minutes on 2 cores.
 TESTFLAGS ?= -race -timeout 9m
 
-.PHONY: all build run test bench lint fuzz soak clean
+.PHONY: all build run claims test bench lint fuzz soak clean
 
 all: build
 
@@ -15,6 +15,13 @@ build:
 
 run: build
 	./$(BIN) run $(WORKLOAD) --out $(OUT)
+
+# claims runs every shipped claim-NN workload (CLAIMS=08 or CLAIMS="2 11" for some) and
+# writes one index page of the claims they answer under CLAIMS_OUT.
+CLAIMS     ?=
+CLAIMS_OUT ?= out/claims
+claims: build
+	./$(BIN) claims $(CLAIMS) --out $(CLAIMS_OUT)
 
 test:
 	$(GO) vet ./...

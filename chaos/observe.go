@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/kchaos/kchaos/history"
@@ -10,14 +9,14 @@ import (
 
 // Observe samples the cluster's partition metadata every interval (default 500ms) until ctx
 // ends and writes a history meta event (process history.ProcessObserver) for every partition
-// of topics at the first sample and whenever its leader, leader epoch or ISR changes, so
-// reports can mark leader changes and ISR size and the checker can judge min.insync claims.
+// of topics at every sample, so reports can mark leader changes and ISR size and the checker
+// can judge min.insync claims: a sample that repeats the last one still tells the checker the
+// ISR stayed that small until then (writing changes only would hide how long it lasted).
 // minISR is the topics' min.insync.replicas (0 when unknown). Failed samples are skipped.
 func Observe(ctx context.Context, res Resolver, hw *history.Writer, topics []string, minISR int, interval time.Duration) {
 	if interval <= 0 {
 		interval = 500 * time.Millisecond
 	}
-	last := map[string][]PartitionView{}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -26,18 +25,11 @@ func Observe(ctx context.Context, res Resolver, hw *history.Writer, topics []str
 		cancel()
 		if err == nil {
 			for _, name := range topics {
-				prev := last[name]
 				for _, p := range view.Topics[name] {
-					if int(p.Partition) < len(prev) && samePartition(prev[p.Partition], p) {
-						continue
-					}
 					hw.Write(&history.Event{Type: history.Info, F: history.FMeta, Process: history.ProcessObserver,
 						Topic: name, Partition: p.Partition, Offset: -1,
 						ISR: &history.PartitionState{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas,
 							ISR: p.ISR, MinInsyncReplicas: minISR}})
-				}
-				if ps := view.Topics[name]; len(ps) > 0 {
-					last[name] = ps
 				}
 			}
 		}
@@ -47,8 +39,4 @@ func Observe(ctx context.Context, res Resolver, hw *history.Writer, topics []str
 		case <-t.C:
 		}
 	}
-}
-
-func samePartition(a, b PartitionView) bool {
-	return a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch && slices.Equal(a.ISR, b.ISR)
 }

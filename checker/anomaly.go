@@ -1,6 +1,10 @@
 package checker
 
-import "sort"
+import (
+	"slices"
+	"sort"
+	"strings"
+)
 
 // Anomaly names, as in Jepsen's Kafka workload where one exists. Every name is always present
 // in Result.Anomalies, with a zero count when the history shows none.
@@ -10,6 +14,11 @@ const (
 	// assign/seek/crash, started at or below the offset and read at or above it. A send in a
 	// transaction counts only when the transaction committed (ok); so does Unseen.
 	Lost = "lost"
+	// LostAfterRead is an acknowledged send that some read returned but the final drain did
+	// not, although the drain read its partition up to the acknowledged offset: the log lost
+	// it after a consumer had read it (a leader truncated it, an unclean election replaced
+	// it). Counted once per value.
+	LostAfterRead = "lost-after-read"
 	// Unseen is an acknowledged send whose value no read saw and whose offset no read session
 	// covered: not yet proof of loss.
 	Unseen = "unseen"
@@ -49,11 +58,12 @@ const (
 	UncommittedRead = "uncommitted-read"
 	// MinInsync is a send acknowledged (ok) with acks=all while the partition's ISR, as sampled
 	// by FMeta events, was known to be smaller than min.insync.replicas for the whole send: the
-	// latest sample at or before the send's invoke was too small, no sample up to its ok showed
-	// enough replicas, and the first sample after its ok is still too small (without that
-	// bracket the ISR may have grown between samples). Such a write should have failed with
-	// NOT_ENOUGH_REPLICAS. The minimum comes from the sample's MinInsyncReplicas, else the run
-	// header. A change and its reversal both between two samples goes unseen.
+	// latest sample at or before the send's invoke was too small, and every sample from then
+	// to InsyncSettle after its ok (at least one) is too small (without that bracket the ISR
+	// may have grown between samples; and a leader takes a caught-up follower back in its ISR
+	// before the metadata shows it). Such a write should have failed with NOT_ENOUGH_REPLICAS.
+	// The minimum comes from the sample's MinInsyncReplicas, else the run header. A change
+	// and its reversal both between two samples goes unseen.
 	MinInsync = "min-insync"
 	// ProcessedTwice is a (partition, offset) that FProcess events reported as processed more
 	// than once. Counted once per offset.
@@ -148,7 +158,7 @@ var Informational = map[string]string{
 
 // AnomalyNames lists every anomaly the checker reports, in report order.
 var AnomalyNames = []string{
-	Lost, Unseen, Duplicate, InconsistentOffsets, NonmonotonicSend, IntNonmonotonicSend, IntSendSkip, Reorder, PollSkip,
+	Lost, LostAfterRead, Unseen, Duplicate, InconsistentOffsets, NonmonotonicSend, IntNonmonotonicSend, IntSendSkip, Reorder, PollSkip,
 	IntPollSkip, NonmonotonicPoll, IntNonmonotonicPoll, AbortedRead, UncommittedRead, PrecommittedRead, MinInsync, ProcessedTwice,
 	CommittedUnprocessed, MissingOutput, DuplicateOutput, G0, G0Process, G0Realtime, G1c, G1cProcess, G1cRealtime,
 }
@@ -164,7 +174,35 @@ type Anomaly struct {
 	// Informational): it is counted for the reader and judges nothing.
 	Informational string    `json:"informational,omitempty"`
 	Examples      []Example `json:"examples,omitempty"`
+	// Faults counts every instance by the fault kinds whose windows, widened by
+	// FaultHorizon on both sides, overlap the operations involved (for Lost, from the send
+	// to the end of the history: whatever lost an acknowledged record came after its
+	// acknowledgement): the kinds in order joined by "+" ("kill+partition"), or NoFault. It
+	// is what lets a claim count only the anomalies its faults caused.
+	Faults map[string]int64 `json:"faults,omitempty"`
+	// Causes counts the instances of Reorder and NonmonotonicSend by mechanism: CauseRetry
+	// when both records involved sit at their acknowledged offsets (only a resent batch puts
+	// them out of order), CauseTruncation when an offset involved later held another value
+	// or a record involved was lost (the log was truncated and written again).
+	Causes map[string]int64 `json:"causes,omitempty"`
+	// spans are the instances' [start, end] times, until attribute turns them into Faults.
+	spans [][2]int64
 }
+
+// Attribution labels (Anomaly.Faults and Anomaly.Causes).
+const (
+	// NoFault labels instances that overlap no fault window.
+	NoFault = "none"
+	// CauseRetry and CauseTruncation are the mechanisms of an order anomaly.
+	CauseRetry      = "retry"
+	CauseTruncation = "truncation"
+)
+
+// FaultHorizon is how far before a fault starts and after it ends an anomaly's operations
+// may lie and still count as caused by it: 5s. Effects trail their causes (a record
+// acknowledged just before its leader is killed is lost by the kill; a rebalance completes
+// after the consumer that caused it came back).
+const FaultHorizon = int64(5e9)
 
 // Example is one concrete instance of an anomaly. Times are nanoseconds since the run started.
 type Example struct {
@@ -205,14 +243,56 @@ func newAnomalies() anomalies {
 	return a
 }
 
-// add counts one anomaly and keeps ex while fewer than MaxExamples are kept. ex is built
-// lazily so the common case allocates nothing.
-func (a anomalies) add(name string, ex func() Example) {
+// add counts one anomaly whose operations span [start, end] and keeps ex while fewer than
+// MaxExamples are kept. ex is built lazily so the common case allocates little.
+func (a anomalies) add(name string, start, end int64, ex func() Example) {
 	an := a[name]
 	an.Count++
+	an.spans = append(an.spans, [2]int64{start, end})
 	if len(an.Examples) < MaxExamples {
 		an.Examples = append(an.Examples, ex())
 	}
+}
+
+// addCause is add for an anomaly whose mechanism is known (Anomaly.Causes).
+func (a anomalies) addCause(name, cause string, start, end int64, ex func() Example) {
+	an := a[name]
+	if an.Causes == nil {
+		an.Causes = map[string]int64{}
+	}
+	an.Causes[cause]++
+	a.add(name, start, end, ex)
+}
+
+// attribute counts every anomaly's instances by the fault kinds they overlap (see
+// Anomaly.Faults) and drops the spans.
+func (a anomalies) attribute(ws []FaultWindow) {
+	for _, an := range a {
+		if len(an.spans) == 0 {
+			continue
+		}
+		an.Faults = map[string]int64{}
+		for _, sp := range an.spans {
+			an.Faults[faultKinds(ws, sp[0], sp[1])]++
+		}
+		an.spans = nil
+	}
+}
+
+// faultKinds names the kinds of the fault windows that overlap [start, end] once widened by
+// FaultHorizon, sorted and joined by "+", or NoFault.
+func faultKinds(ws []FaultWindow, start, end int64) string {
+	var kinds []string
+	for _, w := range ws {
+		if w.Start-FaultHorizon <= end && w.End+FaultHorizon >= start && !slices.Contains(kinds, w.Kind) {
+			kinds = append(kinds, w.Kind)
+		}
+	}
+	if len(kinds) == 0 {
+		return NoFault
+	}
+	slices.Sort(kinds)
+	return strings.Join(kinds, "+")
 }
 
 // attachFaults sets Faults on every example to the windows overlapping it.

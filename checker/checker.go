@@ -33,6 +33,8 @@ type Result struct {
 	Graph *GraphResult `json:"graph,omitempty"`
 	// Series are unseen records and consumer lag over time, for plots.
 	Series *Series `json:"series,omitempty"`
+	// Groups are what each consumer group did: generations, exclusive reads, rebalances.
+	Groups []GroupStats `json:"groups,omitempty"`
 	// Linearizable is the porcupine verdict, when it was run.
 	Linearizable *LinearResult `json:"linearizable,omitempty"`
 	// Verdict is "pass", "fail" or "unknown": fail when any claimed guarantee failed, unknown
@@ -66,6 +68,15 @@ type Stats struct {
 	// alone for the whole send (same rule as MinInsync, with a minimum of 2): the writes that
 	// acks=all with min.insync.replicas=1 leaves unreplicated (claim 4).
 	AckedLeaderOnly int64 `json:"acked_leader_only"`
+	// UnacknowledgedUnread counts, in acks=0 runs, sends no read returned although reads
+	// covered their topic: with no acknowledgement the producer never learns these were
+	// lost (claim 1).
+	UnacknowledgedUnread int64 `json:"unacknowledged_unread,omitempty"`
+	// ReadInversions counts records a consumer read after a record of the same ordering
+	// scope (the same producer, and the same key when keyed) that was sent later, since its
+	// last assignment; the final drain is left out. Keyed records keep their order (claim
+	// 10), records of one producer spread over partitions do not.
+	ReadInversions int64 `json:"read_inversions"`
 }
 
 // Count returns the count of the named anomaly.
@@ -146,6 +157,14 @@ type checker struct {
 	pollNodes      []pollNode
 	series         *seriesState
 	scratch        []partMax
+	// groups are the consumer groups by id, memberOf each member's group (groups.go).
+	groups   map[string]*groupState
+	memberOf map[int32]*groupState
+	// order is, per consumer process, the send time of the latest record it read in each
+	// ordering scope since its last assignment (noteOrder).
+	order map[int32]map[[2]int32]int64
+	// drainHi is, per partition id, the highest offset the final drain read; -1.
+	drainHi []int64
 }
 
 func newChecker() *checker {
@@ -270,6 +289,7 @@ func (c *checker) event(e *history.Event) {
 		switch e.Type {
 		case history.OK:
 			c.poll(e)
+			c.groupPoll(e)
 		case history.Invoke:
 			c.procOf(int32(e.Process)).pollCall = e.Time
 		default:
@@ -284,11 +304,19 @@ func (c *checker) event(e *history.Event) {
 			c.reposition(e)
 			if e.F == history.FAssign {
 				s.assign(proc, e.Time, e.Offsets, fresh)
+				c.groupEvent(e)
+				delete(c.order, proc)
 			}
+		}
+	case history.FSubscribe:
+		if e.Type == history.OK {
+			c.groupEvent(e)
 		}
 	case history.FCrash:
 		c.crash(proc)
 		delete(s.holdsByProcs, proc)
+		c.groupCrash(proc)
+		delete(c.order, proc)
 	case history.FProcess:
 		if e.Type != history.Fail && e.Type != history.Invoke {
 			c.process(e)
@@ -399,7 +427,7 @@ func (c *checker) associate(pid int32, off int64, id int32, t int64, proc int) {
 		p.conflicts = make(map[int64]bool)
 	}
 	p.conflicts[off] = true
-	c.an.add(InconsistentOffsets, func() Example {
+	c.an.add(InconsistentOffsets, t, t, func() Example {
 		return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off},
 			Start: t, End: t, Process: proc,
 			Detail: "offset holds " + strconv.Quote(c.vals.name(cur)) + " and " + strconv.Quote(c.vals.name(id))}
@@ -483,7 +511,7 @@ func (c *checker) reportPrecommitted(id, pid int32, off, t int64, why string) {
 		return
 	}
 	v.flags |= flPrecommitted
-	c.an.add(PrecommittedRead, func() Example {
+	c.an.add(PrecommittedRead, v.invoke, t, func() Example {
 		p := c.parts[pid]
 		return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off},
 			Start: v.invoke, End: t, Process: int(v.proc), Detail: fmt.Sprintf("transaction %d's value %s", c.txns[v.txn].id, why)}
@@ -507,6 +535,13 @@ func (c *checker) fault(e *history.Event) {
 	}
 }
 
+// InsyncSettle is how long after its acknowledgement the sampled ISR must still read too
+// small for an acks=all write to count as acknowledged with too small an ISR (MinInsync,
+// Stats.AckedLeaderOnly): 500ms. A leader counts a follower that caught up back in its ISR
+// before the controller's metadata shows it (Kafka's maximal ISR), so writes acknowledged
+// as the ISR grows back are no violation.
+const InsyncSettle = int64(500e6)
+
 // meta tracks the sampled ISR of a partition for the min-insync analysis.
 func (c *checker) meta(e *history.Event) {
 	if e.ISR == nil {
@@ -521,17 +556,29 @@ func (c *checker) meta(e *history.Event) {
 		p.isrMin = c.run.MinInsyncReplicas
 	}
 	if len(p.smallAcks) > 0 {
+		keep := p.smallAcks[:0]
 		if p.isrSize < p.isrMin {
 			for _, id := range p.smallAcks {
-				c.reportInsync(p, id, e.Time)
+				if c.vals.at(id).done <= e.Time-InsyncSettle {
+					c.reportInsync(p, id, e.Time)
+				} else {
+					keep = append(keep, id)
+				}
 			}
 		}
-		p.smallAcks = p.smallAcks[:0]
+		p.smallAcks = keep
 	}
+	keep := p.aloneAcks[:0]
 	if p.isrSize <= 1 {
-		c.stats.AckedLeaderOnly += p.aloneAcks
+		for _, t := range p.aloneAcks {
+			if t <= e.Time-InsyncSettle {
+				c.stats.AckedLeaderOnly++
+			} else {
+				keep = append(keep, t)
+			}
+		}
 	}
-	p.aloneAcks = 0
+	p.aloneAcks = keep
 	if p.isrSize < p.isrMin {
 		if p.smallSince < 0 {
 			p.smallSince = e.Time
@@ -553,7 +600,7 @@ func (c *checker) checkInsync(pid int32, id int32) {
 	p := c.parts[pid]
 	v := c.vals.at(id)
 	if p.isrKnown && p.aloneSince >= 0 && p.aloneSince <= v.invoke {
-		p.aloneAcks++
+		p.aloneAcks = append(p.aloneAcks, v.done)
 	}
 	if !p.isrKnown || p.smallSince < 0 || p.smallSince > v.invoke {
 		return
@@ -565,7 +612,7 @@ func (c *checker) checkInsync(pid int32, id int32) {
 func (c *checker) reportInsync(p *part, id int32, until int64) {
 	v := c.vals.at(id)
 	size, need, since := p.isrSize, p.isrMin, p.smallSince
-	c.an.add(MinInsync, func() Example {
+	c.an.add(MinInsync, v.invoke, v.done, func() Example {
 		return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
 			Start: v.invoke, End: v.done, Process: int(v.proc),
 			Detail: fmt.Sprintf("acks=all acknowledged with ISR size %d < min.insync.replicas %d in samples from t=%d to t=%d", size, need, since, until)}

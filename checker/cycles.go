@@ -71,10 +71,9 @@ func (c *checker) searchCycles(g *depGraph, s *sccState, cs cycleSearch) {
 		if !found {
 			continue
 		}
-		c.an.add(cs.name, func() Example {
-			cycle := append([]step{{witness[0], cs.need}}, s.path(g, witness[1], witness[0], cs.kinds)...)
-			return c.cycleExample(g, cycle)
-		})
+		cycle := append([]step{{witness[0], cs.need}}, s.path(g, witness[1], witness[0], cs.kinds)...)
+		ex := c.cycleExample(g, cycle)
+		c.an.add(cs.name, ex.Start, ex.End, func() Example { return ex })
 	}
 }
 

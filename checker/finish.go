@@ -46,11 +46,12 @@ func (c *checker) finish() *Result {
 		}
 	}
 	c.an.attachFaults(c.faults)
+	c.an.attribute(c.faults)
 	c.an.sortExamples()
 	c.stats.Partitions = len(c.parts)
 	c.series.advance(c.end+c.series.step, len(c.parts))
 	res := &Result{Run: c.run, Events: c.events, End: c.end, Stats: c.stats, Anomalies: c.an, Faults: c.faults, Graph: gr,
-		Series: c.series.result(c.parts)}
+		Series: c.series.result(c.parts), Groups: c.groupStats()}
 	Judge(res)
 	return res
 }
@@ -95,6 +96,8 @@ func (c *checker) valueAnalyses() {
 	lastAck := newPairTable(len(c.sessIDs), len(c.parts))
 	txnLast := &txnCursors{nparts: len(c.parts), byProc: map[int32]*txnCursor{}}
 	rc := c.readCommitted()
+	acks0 := c.run != nil && c.run.Acks == "0"
+	anyRead := c.stats.RecordsRead > 0
 	for i := range c.vals.len() {
 		id := int32(i)
 		v := c.vals.at(id)
@@ -102,24 +105,34 @@ func (c *checker) valueAnalyses() {
 		if v.status == stInvoked {
 			c.stats.SendsPending++
 		}
+		if v.status == stInfo && !read && acks0 && anyRead {
+			c.stats.UnacknowledgedUnread++
+		}
 		if v.status == stOK {
 			p := c.parts[v.ackPart]
 			switch {
 			case !read && v.txn >= 0 && !c.txns[v.txn].committed:
 				// A record of an aborted or undecided transaction is not expected to be read.
 			case !read && c.passed(v):
-				c.an.add(Lost, func() Example {
+				// A loss happens after the acknowledgement, by whatever came after it
+				// (a power loss drops everything since the last fsync).
+				c.an.add(Lost, v.invoke, c.end, func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc), Detail: "acknowledged, never read, reads covered its offset"}
 				})
 			case !read:
-				c.an.add(Unseen, func() Example {
+				c.an.add(Unseen, v.invoke, v.done, func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc), Detail: "acknowledged, no read reached its offset"}
 				})
+			case v.flags&flDrained == 0 && v.ackOffset >= 0 && c.drained(v.ackPart, v.ackOffset) && (v.txn < 0 || c.txns[v.txn].committed):
+				c.an.add(LostAfterRead, v.invoke, c.end, func() Example {
+					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset, v.readOffset},
+						Start: v.invoke, End: v.firstRead, Process: int(v.proc), Detail: "acknowledged and read, then gone: the final drain read past its offset without it"}
+				})
 			case v.flags&flReadAtAck == 0 && !p.conflicts[v.ackOffset]:
 				rp := c.parts[v.readPart]
-				c.an.add(InconsistentOffsets, func() Example {
+				c.an.add(InconsistentOffsets, v.invoke, v.firstRead, func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{v.ackOffset, v.readOffset},
 						Start: v.invoke, End: v.firstRead, Process: int(v.proc),
 						Detail: fmt.Sprintf("acknowledged at offset %d, read only elsewhere (first at %s/%d offset %d)", v.ackOffset, rp.topic, rp.partition, v.readOffset)}
@@ -131,7 +144,11 @@ func (c *checker) valueAnalyses() {
 			switch {
 			case intNM: // counted as IntNonmonotonicSend
 			case last1 > 0 && v.ackOffset >= 0 && v.ackOffset < last:
-				c.an.add(NonmonotonicSend, func() Example {
+				cause := CauseRetry
+				if c.truncated(v.ackPart, last, -1) || c.truncated(v.ackPart, v.ackOffset, id) {
+					cause = CauseTruncation
+				}
+				c.an.addCause(NonmonotonicSend, cause, v.invoke, v.done, func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{last, v.ackOffset},
 						Start: v.invoke, End: v.done, Process: int(v.proc),
 						Detail: fmt.Sprintf("acknowledged at %d after an earlier send of the same producer at %d", v.ackOffset, last)}
@@ -150,7 +167,7 @@ func (c *checker) valueAnalyses() {
 			if aborted {
 				why = fmt.Sprintf("transaction %d aborted", c.txns[v.txn].id)
 			}
-			c.an.add(AbortedRead, func() Example {
+			c.an.add(AbortedRead, v.invoke, v.firstRead, func() Example {
 				return Example{Value: c.vals.name(id), Topic: rp.topic, Partition: rp.partition, Offsets: []int64{v.readOffset},
 					Start: v.invoke, End: v.firstRead, Process: int(v.proc), Detail: "read although " + why}
 			})
@@ -160,7 +177,7 @@ func (c *checker) valueAnalyses() {
 			t := &c.txns[v.txn]
 			if t.commitInvoke < 0 || v.firstRead < t.commitInvoke {
 				rp := c.parts[v.readPart]
-				c.an.add(UncommittedRead, func() Example {
+				c.an.add(UncommittedRead, v.invoke, v.firstRead, func() Example {
 					why := "transaction never committed"
 					if t.commitInvoke >= 0 {
 						why = fmt.Sprintf("read at t=%d before transaction %d's commit at t=%d", v.firstRead, t.id, t.commitInvoke)
@@ -171,6 +188,31 @@ func (c *checker) valueAnalyses() {
 			}
 		}
 	}
+}
+
+// truncated reports whether offset off of partition pid shows a truncated log: a read or
+// an acknowledgement placed more than one value there, or the value there (id, or the one
+// first placed there when id < 0) was acknowledged elsewhere, read elsewhere, or never read
+// although it was acknowledged. Records of an intact log sit at the offsets they were
+// acknowledged with.
+func (c *checker) truncated(pid int32, off int64, id int32) bool {
+	p := c.parts[pid]
+	if off < 0 || p.conflicts[off] {
+		return true
+	}
+	if id < 0 {
+		if id = p.log.get(off); id < 0 {
+			return false
+		}
+	}
+	v := c.vals.at(id)
+	switch {
+	case v.status == stOK && v.readPart < 0:
+		return true // acknowledged, never read: lost or not yet reached
+	case v.status == stOK && (v.ackPart != pid || v.ackOffset != off) && v.flags&flReadAtAck == 0:
+		return true
+	}
+	return false
 }
 
 // txnSendOrder compares a transactional send with its transaction's previous send to the
@@ -184,7 +226,7 @@ func (c *checker) txnSendOrder(txnLast *txnCursors, id int32, v *value) bool {
 	cur := txnLast.of(v.proc, v.txn)
 	prev1 := cur.last[v.ackPart]
 	if prev := prev1 - 1; prev1 > 0 && v.ackOffset < prev {
-		c.an.add(IntNonmonotonicSend, func() Example {
+		c.an.add(IntNonmonotonicSend, v.invoke, v.done, func() Example {
 			return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, v.ackOffset},
 				Start: v.invoke, End: v.done, Process: int(v.proc),
 				Detail: fmt.Sprintf("acknowledged at %d after transaction %d's previous send to the partition at %d", v.ackOffset, c.txns[v.txn].id, prev)}
@@ -199,7 +241,7 @@ func (c *checker) txnSendOrder(txnLast *txnCursors, id int32, v *value) bool {
 			return other < 0
 		})
 		if other >= 0 {
-			c.an.add(IntSendSkip, func() Example {
+			c.an.add(IntSendSkip, v.invoke, v.done, func() Example {
 				return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, v.ackOffset},
 					Start: v.invoke, End: v.done, Process: int(v.proc),
 					Detail: fmt.Sprintf("transaction %d sent at %d then %d; %q lies between", c.txns[v.txn].id, prev, v.ackOffset, c.vals.name(other))}
@@ -290,7 +332,11 @@ func (c *checker) reorders() {
 			}
 			if culprit >= 0 {
 				u := c.vals.at(culprit)
-				c.an.add(Reorder, func() Example {
+				cause := CauseRetry
+				if c.truncated(int32(pid), u.readOffset, culprit) || c.truncated(int32(pid), off, id) {
+					cause = CauseTruncation
+				}
+				c.an.addCause(Reorder, cause, min(v.invoke, u.invoke), max(v.done, u.done), func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{u.readOffset, off},
 						Start: min(v.invoke, u.invoke), End: max(v.done, u.done), Process: int(v.proc),
 						Detail: fmt.Sprintf("%q (offset %d) %s", c.vals.name(culprit), u.readOffset, why)}
@@ -332,7 +378,7 @@ func (c *checker) pollSkips() {
 		if g.within {
 			name = IntPollSkip
 		}
-		c.an.add(name, func() Example {
+		c.an.add(name, g.start, g.end, func() Example {
 			return Example{Value: c.vals.name(firstID), Topic: p.topic, Partition: p.partition, Offsets: []int64{g.from, g.to},
 				Start: g.start, End: g.end, Process: int(g.proc),
 				Detail: fmt.Sprintf("read offset %d then %d, skipping %d existing offsets (first %d)", g.from, g.to, skipped, first)}
@@ -349,7 +395,7 @@ func (c *checker) committedUnprocessed() {
 		p.log.scan(p.lowProcessed, p.maxCommitted-1, func(off int64, id int32) bool {
 			if p.processedCount(off) == 0 && c.exists(id) {
 				v := c.vals.at(id)
-				c.an.add(CommittedUnprocessed, func() Example {
+				c.an.add(CommittedUnprocessed, max(v.firstRead, v.done, 0), p.commitTime, func() Example {
 					return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off, p.maxCommitted},
 						Start: max(v.firstRead, v.done, 0), End: p.commitTime, Process: int(p.commitProc),
 						Detail: fmt.Sprintf("committed up to %d, offset %d never processed", p.maxCommitted, off)}

@@ -34,6 +34,11 @@ func (c *checker) poll(e *history.Event) {
 		id := c.valueID(r.Value)
 		c.associate(pid, r.Offset, id, e.Time, e.Process)
 		v := c.vals.at(id)
+		if proc == c.series.drainProc {
+			v.flags |= flDrained
+			c.noteDrained(pid, r.Offset)
+		}
+		c.noteOrder(proc, v)
 		c.series.noteKnown(pid, r.Offset, e.Time)
 		reads = notePartMax(reads, pid, r.Offset)
 		if v.flags&flUnseen != 0 && v.readPart < 0 {
@@ -47,7 +52,8 @@ func (c *checker) poll(e *history.Event) {
 		case (v.readPart != pid || v.readOffset != r.Offset) && v.flags&flDuplicate == 0:
 			v.flags |= flDuplicate
 			first, firstPart := v.readOffset, c.parts[v.readPart]
-			c.an.add(Duplicate, func() Example {
+			// The second write came from the send: its retry overlapped the fault.
+			c.an.add(Duplicate, min(max(v.invoke, 0), v.firstRead), e.Time, func() Example {
 				p := c.parts[pid]
 				return Example{Value: strings.Clone(r.Value), Topic: p.topic, Partition: p.partition, Offsets: []int64{first, r.Offset},
 					Start: v.firstRead, End: e.Time, Process: e.Process,
@@ -77,6 +83,44 @@ func (c *checker) poll(e *history.Event) {
 	c.scratch = reads
 }
 
+// noteDrained raises the highest offset the final drain read on partition pid.
+func (c *checker) noteDrained(pid int32, off int64) {
+	for int(pid) >= len(c.drainHi) {
+		c.drainHi = append(c.drainHi, -1)
+	}
+	c.drainHi[pid] = max(c.drainHi[pid], off)
+}
+
+// drained reports whether the final drain read partition pid up to offset off or past it.
+func (c *checker) drained(pid int32, off int64) bool {
+	return pid >= 0 && int(pid) < len(c.drainHi) && c.drainHi[pid] >= off
+}
+
+// noteOrder counts a read out of send order: a record that consumer proc reads after a
+// record of the same ordering scope that was sent later (Stats.ReadInversions). The scope
+// is the producer session, and the key when the record has one; the final drain is left out.
+func (c *checker) noteOrder(proc int32, v *value) {
+	if v.session < 0 || v.invoke < 0 || proc == c.series.drainProc {
+		return
+	}
+	m := c.order[proc]
+	if m == nil {
+		if c.order == nil {
+			c.order = map[int32]map[[2]int32]int64{}
+		}
+		m = map[[2]int32]int64{}
+		c.order[proc] = m
+	}
+	k := [2]int32{v.key, v.session}
+	last, ok := m[k]
+	switch {
+	case ok && v.invoke < last:
+		c.stats.ReadInversions++
+	case !ok || v.invoke > last:
+		m[k] = v.invoke
+	}
+}
+
 // notePartMax raises the highest offset of partition pid in reads.
 func notePartMax(reads []partMax, pid int32, off int64) []partMax {
 	for i := range reads {
@@ -100,7 +144,7 @@ func (c *checker) advance(s *session, pid int32, off int64, proc int32, t, poll 
 			if within {
 				name = IntNonmonotonicPoll
 			}
-			c.an.add(name, func() Example {
+			c.an.add(name, prevTime, t, func() Example {
 				p := c.parts[pid]
 				id := p.log.get(off)
 				ex := Example{Topic: p.topic, Partition: p.partition, Offsets: []int64{prev, off}, Start: prevTime, End: t, Process: int(proc),
@@ -161,7 +205,7 @@ func (c *checker) process(e *history.Event) {
 		pid := c.partID(e.Topic, r.Partition)
 		p := c.parts[pid]
 		if p.markProcessed(r.Offset) == 2 {
-			c.an.add(ProcessedTwice, func() Example {
+			c.an.add(ProcessedTwice, e.Time, e.Time, func() Example {
 				return Example{Value: strings.Clone(r.Value), Topic: p.topic, Partition: p.partition, Offsets: []int64{r.Offset},
 					Start: e.Time, End: e.Time, Process: e.Process, Detail: "second processing of this offset"}
 			})

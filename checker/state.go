@@ -19,6 +19,7 @@ const (
 	flOutput                         // a transform output "<input>/<output>"; in is its input
 	flPrecommitted                   // reported as a precommitted read
 	flUnseen                         // counted unseen in Series until its first read
+	flDrained                        // read by the final drain
 )
 
 // value is the compact per-value state; values are interned into dense ids in order of first
@@ -175,11 +176,13 @@ type part struct {
 	isrMin     int
 	smallSince int64 // time of the first of the current run of too-small samples; -1
 	// smallAcks are acks=all sends acknowledged inside the current run of too-small samples,
-	// waiting for the next sample: they are violations only if it is still too small.
+	// waiting for a sample InsyncSettle after their acknowledgement: they are violations only
+	// if it is still too small.
 	smallAcks []int32
-	// aloneAcks counts acks=all sends acknowledged inside the current run of leader-only
-	// samples, counted in Stats.AckedLeaderOnly if the next sample is still leader-only.
-	aloneAcks  int64
+	// aloneAcks are the acknowledgement times of acks=all sends acknowledged inside the
+	// current run of leader-only samples, counted in Stats.AckedLeaderOnly once a sample
+	// InsyncSettle after them is still leader-only.
+	aloneAcks  []int64
 	aloneSince int64 // time of the first of the current run of leader-only samples; -1
 }
 

@@ -73,8 +73,8 @@ func (c *checker) exactlyOnceOutputs(tf *transform) {
 				ex.Topic, ex.Partition, ex.Offsets = p.topic, p.partition, []int64{off}
 			}
 			a, b := tf.first[id][0], tf.first[id][1]
-			c.an.add(DuplicateOutput, func() Example {
-				ex.End = max(c.vals.at(a).firstRead, c.vals.at(b).firstRead)
+			ex.End = max(c.vals.at(a).firstRead, c.vals.at(b).firstRead)
+			c.an.add(DuplicateOutput, ex.Start, ex.End, func() Example {
 				ex.Detail = fmt.Sprintf("%d outputs, among them %q and %q", n, c.vals.name(a), c.vals.name(b))
 				return ex
 			})
@@ -82,7 +82,7 @@ func (c *checker) exactlyOnceOutputs(tf *transform) {
 			c.stats.Untransformed++
 		case n == 0 && pid >= 0 && off >= 0 && c.exists(id):
 			p := c.parts[pid]
-			c.an.add(MissingOutput, func() Example {
+			c.an.add(MissingOutput, v.invoke, p.commitTime, func() Example {
 				return Example{Value: c.vals.name(id), Topic: p.topic, Partition: p.partition, Offsets: []int64{off, p.maxCommitted},
 					Start: v.invoke, End: p.commitTime, Process: int(p.commitProc),
 					Detail: fmt.Sprintf("input committed past (up to %d), no output of it read", p.maxCommitted)}

@@ -41,6 +41,14 @@ type facts struct {
 	commitMode    string
 }
 
+// PowerLoss reports whether a fault kind loses what its brokers wrote since their last fsync
+// (chaos's lose-unsynced; older histories name it lose-unfsynced-writes, or after fsync or
+// power).
+func PowerLoss(kind string) bool {
+	k := strings.ToLower(kind)
+	return k == "lose-unsynced" || strings.Contains(k, "fsync") || strings.Contains(k, "power")
+}
+
 // benignFaults are fault kinds that slow things down but neither kill, pause nor isolate a
 // process, so they do not void guarantees that hold only without leader or process faults.
 var benignFaults = map[string]bool{"delay": true, "latency": true, "jitter": true, "bandwidth": true, "slow-disk": true}
@@ -60,7 +68,7 @@ func factsOf(r *Result) facts {
 	f.commitMode = strings.ToLower(f.run.CommitMode)
 	for _, w := range r.Faults {
 		k := strings.ToLower(w.Kind)
-		if strings.Contains(k, "fsync") || strings.Contains(k, "power") {
+		if PowerLoss(k) {
 			if strings.Contains(strings.ToLower(w.Target), "all") || (f.run.ReplicationFactor > 0 && len(w.Nodes) >= f.run.ReplicationFactor) {
 				f.fsyncLossAll = true
 			}
@@ -112,7 +120,7 @@ type rule struct {
 var guaranteeTable = []rule{
 	{
 		name: "acked-writes-durable", claim: "no acknowledged write is lost",
-		forbids: []string{Lost}, claimed: durable,
+		forbids: []string{Lost, LostAfterRead}, claimed: durable,
 		unknown: func(r *Result) string {
 			if r.Count(Unseen) > 0 {
 				return fmt.Sprintf("%d acknowledged writes were never reached by any read", r.Count(Unseen))
@@ -160,8 +168,11 @@ var guaranteeTable = []rule{
 		name: "monotonic-reads", claim: "a consumer neither skips existing records nor goes backwards between rebalances",
 		forbids: []string{PollSkip, IntPollSkip, NonmonotonicPoll, IntNonmonotonicPoll},
 		claimed: func(f facts) (bool, string) {
-			if f.run.UncleanElection {
+			switch {
+			case f.run.UncleanElection:
 				return false, "unclean leader election may truncate below a consumer's position"
+			case f.fsyncLossAll && f.run.FlushMessages != 1:
+				return false, "un-fsynced writes lost on every replica rewind the log below a consumer's position"
 			}
 			return true, "consumers read a partition in offset order"
 		},

@@ -35,7 +35,7 @@ func TestGuaranteeTable(t *testing.T) {
 		{"acks=all unclean election with faults", with(strong, func(r *history.Run) { r.UncleanElection = true }), kill,
 			[]string{"no-aborted-reads", "min-insync-enforced"}},
 		{"acks=all power loss on every replica", strong, fsyncAll,
-			[]string{"monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
+			[]string{"no-aborted-reads", "min-insync-enforced"}},
 		{"acks=all power loss on every replica, flush.messages=1", with(strong, func(r *history.Run) { r.FlushMessages = 1 }), fsyncAll,
 			[]string{"acked-writes-durable", "consistent-offsets", "monotonic-reads", "no-aborted-reads", "min-insync-enforced"}},
 		{"acks=all power loss on one replica", strong, fsyncOne,

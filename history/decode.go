@@ -176,6 +176,9 @@ func (d *decoder) field(key []byte, e *Event) error {
 	case "txn":
 		e.Txn = new(Txn)
 		err = d.nested(e.Txn)
+	case "group":
+		e.Group = new(Membership)
+		err = d.nested(e.Group)
 	case "fault":
 		e.Fault = new(Fault)
 		err = d.nested(e.Fault)

@@ -23,6 +23,8 @@ func sampleEvents() []Event {
 		{Index: 6, Time: 13, Process: ProcessNemesis, Type: Info, F: FFault, Partition: -1, Offset: -1, Fault: &Fault{ID: 1, Phase: "start", Kind: "kill", Nodes: []int32{1}}},
 		{Index: 7, Time: 14, Process: ProcessObserver, Type: Info, F: FMeta, Topic: "t", Partition: 2, Offset: -1, ISR: &PartitionState{Leader: 1, ISR: []int32{1, 2}, MinInsyncReplicas: 2}},
 		{Index: 8, Time: 15, Process: 5, Type: OK, F: FTxn, Partition: -1, Offset: -1, TxnID: 7, Txn: &Txn{Op: "commit", TransactionalID: "tx-5"}},
+		{Index: 9, Time: 16, Process: 10, Type: OK, F: FAssign, Topic: "t", Partition: -1, Offset: -1, Offsets: []PartitionOffset{{0, -1}},
+			Group: &Membership{ID: "t-sub-0", Generation: 3, Member: "kgo-1", Instance: "t-sub-0-0"}},
 	}
 }
 

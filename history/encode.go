@@ -91,6 +91,9 @@ func appendRest(b []byte, e *Event) ([]byte, error) {
 	if e.Txn != nil {
 		b, err = appendNested(b, `,"txn":`, e.Txn)
 	}
+	if err == nil && e.Group != nil {
+		b, err = appendNested(b, `,"group":`, e.Group)
+	}
 	if err == nil && e.Fault != nil {
 		b, err = appendNested(b, `,"fault":`, e.Fault)
 	}

@@ -125,6 +125,9 @@ type Event struct {
 	TxnID int64 `json:"txn_id,omitempty"`
 	// Txn describes a transaction boundary (FTxn).
 	Txn *Txn `json:"txn,omitempty"`
+	// Group is the consumer group membership a subscribe or assign event belongs to (FAssign:
+	// the generation the assignment came with), when the consumer is in a group.
+	Group *Membership `json:"group,omitempty"`
 	// Fault describes a fault phase (FFault).
 	Fault *Fault `json:"fault,omitempty"`
 	// ISR is a metadata sample (FMeta).
@@ -153,6 +156,16 @@ type Txn struct {
 	Op string `json:"op"`
 	// TransactionalID is the producer's transactional.id.
 	TransactionalID string `json:"transactional_id,omitempty"`
+}
+
+// Membership is a consumer's place in its group: the group, the generation of the group's
+// current assignment (Kafka's generation id, -1 when not known) and the member id the
+// coordinator gave it, and its group.instance.id when it is a static member.
+type Membership struct {
+	ID         string `json:"id"`
+	Generation int32  `json:"generation"`
+	Member     string `json:"member,omitempty"`
+	Instance   string `json:"instance,omitempty"`
 }
 
 // Fault is one phase of a fault, as the chaos controller records it.

@@ -27,6 +27,9 @@ type consumerTask struct {
 	// lagOnProcess advances pos when records are processed rather than polled (transformers:
 	// a poll whose transaction aborts is read again).
 	lagOnProcess bool
+	// pending is a fault that arrived while records were being processed, for the poll
+	// loop to act on.
+	pending *ConsumerFault
 }
 
 // Consumer fault kinds.
@@ -34,8 +37,9 @@ const (
 	// FaultCrash kills a consumer without finishing or committing what it polled; it
 	// restarts with fresh state after For (never when For < 0).
 	FaultCrash = "crash"
-	// FaultStall stops a consumer from polling for For, as a stuck processing loop does
-	// (longer than max.poll.interval gets it expelled from its group).
+	// FaultStall stops a consumer from polling for For, as a stuck processing loop does.
+	// Past max.poll.interval.ms a group member leaves its group, as Kafka's Java client does,
+	// and rejoins with a new client when the stall ends.
 	FaultStall = "stall"
 )
 
@@ -50,8 +54,9 @@ type ConsumerFault struct {
 	For time.Duration
 }
 
-// run runs sessions of the consumer until ctx ends; a crash ends a session and, after the
-// fault's delay, starts a new one with a fresh client under the same process number.
+// run runs sessions of the consumer until ctx ends; a crash (or a stall past
+// max.poll.interval.ms) ends a session and, after the fault's delay (what is left of the
+// stall), starts a new one with a fresh client under the same process number.
 func (c *consumerTask) run(ctx context.Context) {
 	c.r.runSessions(ctx, "consumer", c.proc, c.session, func() error {
 		cl, err := c.drv.NewConsumer(c.settings)
@@ -114,12 +119,13 @@ func (p *positions) lag(end map[int32]int64) int64 {
 }
 
 // session polls and processes until ctx ends, then finishes processing and commits, or
-// until a crash fault, which abandons everything and reports the fault.
+// until a crash fault (or a stall past max.poll.interval.ms), which abandons everything and
+// reports the fault.
 func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashed bool) {
 	r := c.r
 	cc := &r.cfg.Consumer
 	if c.group != "" && cc.Mode != workloads.ModeAssign {
-		r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FSubscribe, Topic: c.topic, Partition: -1, Offset: -1})
+		r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FSubscribe, Topic: c.topic, Partition: -1, Offset: -1, Group: c.membership()})
 	}
 	var (
 		batch    []history.Record
@@ -141,7 +147,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 					if dead.Load() {
 						continue
 					}
-					debt = sleepOwed(debt + time.Duration(cc.ProcessingTime))
+					debt = sleepOwed(debt + time.Duration(cc.ProcessingTime+cc.ProcessingOverhead))
 					r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: []history.Record{rec}})
 					r.counts.processed.Add(1)
 					tracker.complete(rec.Partition, rec.Offset)
@@ -150,8 +156,14 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 		}
 	}
 	for ctx.Err() == nil {
+		faults := c.faults
+		if c.pending != nil {
+			pending := make(chan ConsumerFault, 1)
+			pending <- *c.pending
+			faults, c.pending = pending, nil
+		}
 		select {
-		case f := <-c.faults:
+		case f := <-faults:
 			if f.Kind == FaultCrash {
 				dead.Store(true)
 				r.hist(&history.Event{Process: c.proc, Type: history.Info, F: history.FCrash, Topic: c.topic, Partition: -1, Offset: -1})
@@ -161,6 +173,25 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 				}
 				c.client.Close()
 				return f, true
+			}
+			if mpi := time.Duration(cc.MaxPollInterval); c.membership() != nil && f.For > mpi {
+				// Kafka's Java client leaves its group once it has not polled for
+				// max.poll.interval.ms (a static member stops heartbeating, and the
+				// coordinator removes it after the session timeout); it rejoins with a
+				// new client when it polls again. What it polled and did not process is
+				// dropped: the partitions' new owners read it from the committed offsets.
+				select {
+				case <-time.After(mpi):
+				case <-ctx.Done():
+					continue
+				}
+				dead.Store(true)
+				if work != nil {
+					close(work)
+					workers.Wait()
+				}
+				c.client.Close()
+				return ConsumerFault{Kind: FaultStall, For: f.For - mpi}, true
 			}
 			select {
 			case <-time.After(f.For):
@@ -185,7 +216,7 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 			}
 			continue
 		}
-		r.notePoll(c.proc, c.topic, polled)
+		r.notePoll(c.proc, c.topic, c.membership(), polled)
 		recs := c.recordPoll(polled.Records)
 		if len(recs) > 0 && cc.Commit == workloads.CommitBeforeProcessing {
 			c.commit(nextOffsets(recs))
@@ -208,13 +239,11 @@ func (c *consumerTask) session(ctx context.Context) (crash ConsumerFault, crashe
 				deadline = time.Now().Add(time.Duration(cc.BatchTimeout))
 			}
 			batch = append(batch, recs...)
-			for len(batch) >= cc.BatchSize {
-				c.process(batch[:cc.BatchSize])
+			for len(batch) >= cc.BatchSize && c.process(batch[:cc.BatchSize]) {
 				batch = slices.Clone(batch[cc.BatchSize:])
 				deadline = time.Now().Add(time.Duration(cc.BatchTimeout))
 			}
-			if len(batch) > 0 && !time.Now().Before(deadline) {
-				c.process(batch)
+			if len(batch) > 0 && !time.Now().Before(deadline) && c.process(batch) {
 				batch = nil
 			}
 		default:
@@ -265,15 +294,44 @@ func (c *consumerTask) recordPoll(fs []Fetched) []history.Record {
 }
 
 // process spends the processing time on recs, records them processed and commits after
-// processing when configured.
-func (c *consumerTask) process(recs []history.Record) {
+// processing when configured. Mode batch makes one processing call for recs, the other
+// modes one per record (workloads.ConsumerConfig.ProcessingOverhead). A crash fault that
+// arrives meanwhile stops it as a killed process stops: the records of the calls that
+// finished are processed, the rest are not, nothing is committed; it reports false and
+// leaves the fault to the poll loop (c.pending).
+func (c *consumerTask) process(recs []history.Record) bool {
 	r := c.r
-	c.debt = sleepOwed(c.debt + time.Duration(len(recs))*time.Duration(r.cfg.Consumer.ProcessingTime))
-	r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: recs})
-	r.counts.processed.Add(int64(len(recs)))
+	cc := &r.cfg.Consumer
+	perCall, calls := 1, len(recs)
+	if cc.Mode == workloads.ModeBatch {
+		perCall, calls = len(recs), 1
+	}
+	done := 0
+	for range calls {
+		c.debt = sleepOwed(c.debt + time.Duration(perCall)*time.Duration(cc.ProcessingTime) + time.Duration(cc.ProcessingOverhead))
+		if c.pending == nil {
+			select {
+			case f := <-c.faults:
+				c.pending = &f
+			default:
+			}
+		}
+		if c.pending != nil && c.pending.Kind == FaultCrash {
+			break
+		}
+		done += perCall
+	}
+	if done > 0 {
+		r.hist(&history.Event{Process: c.proc, Type: history.OK, F: history.FProcess, Topic: c.topic, Partition: -1, Offset: -1, Records: recs[:done]})
+		r.counts.processed.Add(int64(done))
+	}
+	if done < len(recs) {
+		return false
+	}
 	if r.cfg.Consumer.Commit == workloads.CommitAfterProcessing {
 		c.commit(nextOffsets(recs))
 	}
+	return true
 }
 
 // commit commits offsets and records the outcome: ok, fail for a Kafka error (the broker
@@ -389,15 +447,31 @@ func (t *offsetTracker) take() map[int32]int64 {
 	return out
 }
 
+// membership is the consumer's group as history events name it, nil outside a group
+// (assign mode).
+func (c *consumerTask) membership() *history.Membership {
+	if c.group == "" || c.settings.Partitions != nil {
+		return nil
+	}
+	return &history.Membership{ID: c.group, Generation: -1, Instance: c.settings.InstanceID}
+}
+
 // notePoll records what a poll of consumer proc says besides its records: a new assignment
-// (an FAssign event) and fetch errors (counted).
-func (r *runner) notePoll(proc int, topic string, polled Polled) {
+// (an FAssign event, with the generation it came with in group m) and fetch errors
+// (counted).
+func (r *runner) notePoll(proc int, topic string, m *history.Membership, polled Polled) {
 	if polled.AssignmentChanged {
 		offs := make([]history.PartitionOffset, 0, len(polled.Assignment))
 		for _, p := range polled.Assignment {
 			offs = append(offs, history.PartitionOffset{Partition: p, Offset: -1})
 		}
-		r.hist(&history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs})
+		if m != nil {
+			m.Generation, m.Member = polled.Generation, polled.Member
+			if m.Generation == 0 {
+				m.Generation = -1
+			}
+		}
+		r.hist(&history.Event{Process: proc, Type: history.OK, F: history.FAssign, Topic: topic, Partition: -1, Offset: -1, Offsets: offs, Group: m})
 	}
 	for _, e := range polled.Errors {
 		r.counts.addError(e)

@@ -88,6 +88,11 @@ type Polled struct {
 	// Assignment is the consumer's full set of partitions when AssignmentChanged.
 	Assignment        []int32
 	AssignmentChanged bool
+	// Generation and Member are the group generation and member id the assignment came
+	// with, when AssignmentChanged in a group; Generation is -1 (or 0) when the driver does
+	// not know it.
+	Generation int32
+	Member     string
 	// Errors are fetch errors by Kafka error name.
 	Errors []string
 }

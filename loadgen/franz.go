@@ -377,27 +377,31 @@ type franzConsumer struct {
 	// maxPoll bounds the records of one poll (max.poll.records); 0: all buffered.
 	maxPoll int
 
-	mu       sync.Mutex // guards assigned, changed
-	assigned map[int32]bool
-	changed  bool
+	mu         sync.Mutex // guards assigned, changed, generation, member
+	assigned   map[int32]bool
+	changed    bool
+	generation int32
+	member     string
 }
 
-func (c *franzConsumer) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+func (c *franzConsumer) onAssigned(_ context.Context, cl *kgo.Client, m map[string][]int32) {
+	member, gen := cl.GroupMetadata()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range m[c.topic] {
 		c.assigned[p] = true
 	}
-	c.changed = true
+	c.changed, c.generation, c.member = true, gen, member
 }
 
-func (c *franzConsumer) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+func (c *franzConsumer) onRevoked(_ context.Context, cl *kgo.Client, m map[string][]int32) {
+	member, gen := cl.GroupMetadata()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range m[c.topic] {
 		delete(c.assigned, p)
 	}
-	c.changed = true
+	c.changed, c.generation, c.member = true, gen, member
 }
 
 func (c *franzConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, error) {
@@ -428,6 +432,7 @@ func (c *franzConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, e
 	c.mu.Lock()
 	if c.changed {
 		out.AssignmentChanged, c.changed = true, false
+		out.Generation, out.Member = c.generation, c.member
 		for p := range c.assigned {
 			out.Assignment = append(out.Assignment, p)
 		}

@@ -22,6 +22,8 @@ type inflight struct {
 	done atomic.Int64
 	// waiters counts goroutines in wait; an outcome wakes them only then.
 	waiters atomic.Int32
+	// abandoned, once set, ends wait early (waitFor gave up).
+	abandoned atomic.Bool
 	// lowWater, while the sender waits for room (waitRoom), is the count of records in
 	// flight at or below which an outcome signals room; 0 otherwise.
 	lowWater atomic.Int64
@@ -61,7 +63,7 @@ func (f *inflight) wait() {
 	// waiters goes up before the counts are read: an outcome that reads waiters as 0 came
 	// before, and its count is seen below.
 	f.waiters.Add(1)
-	for f.done.Load() < f.sent.Load() {
+	for f.done.Load() < f.sent.Load() && !f.abandoned.Load() {
 		f.cond.Wait()
 	}
 	f.waiters.Add(-1)
@@ -78,6 +80,29 @@ func (f *inflight) waitCtx(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("loadgen: flush: %w", ctx.Err())
 	}
+}
+
+// waitFor is wait for at most d and until ctx ends; it reports whether every outcome came
+// back. Once it gave up, later waits return at once.
+func (f *inflight) waitFor(ctx context.Context, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { f.wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return f.done.Load() >= f.sent.Load()
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	f.mu.Lock()
+	f.abandoned.Store(true)
+	if f.cond != nil {
+		f.cond.Broadcast()
+	}
+	f.mu.Unlock()
+	<-done
+	return false
 }
 
 // initRoom prepares waitRoom; call it before the first record is added.

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,4 +48,37 @@ func TestInflightWaitsForEveryOutcome(t *testing.T) {
 	}
 	close(work)
 	completers.Wait()
+}
+
+// TestInflightWaitForGivesUp: an outcome that never comes holds waitFor for its bound only
+// (or until its context ends), and waits after it return at once; outcomes that all come
+// back make it report so.
+func TestInflightWaitForGivesUp(t *testing.T) {
+	var f inflight
+	f.add()
+	f.add()
+	f.doneOne()
+	start := time.Now()
+	if f.waitFor(context.Background(), 50*time.Millisecond) {
+		t.Fatal("waitFor reported every outcome back with one missing")
+	}
+	if d := time.Since(start); d < 50*time.Millisecond || d > 5*time.Second {
+		t.Errorf("waitFor gave up after %v, want about 50ms", d)
+	}
+	f.wait() // returns at once once abandoned
+
+	var g inflight
+	g.add()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	if g.waitFor(ctx, time.Hour) {
+		t.Fatal("waitFor reported every outcome back after its context ended")
+	}
+
+	var h inflight
+	h.add()
+	go func() { time.Sleep(20 * time.Millisecond); h.doneOne() }()
+	if !h.waitFor(context.Background(), time.Hour) {
+		t.Fatal("waitFor gave up although the outcome came")
+	}
 }

@@ -113,7 +113,7 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 				select {
 				case <-halt.Done():
 					timer.Stop()
-					p.finish()
+					p.finish(ctx)
 					return
 				case now = <-timer.C:
 				}
@@ -148,7 +148,7 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 	if search != nil {
 		p.searchBest = search.Capacity()
 	}
-	p.finish()
+	p.finish(ctx)
 }
 
 // windowFloor is the smallest window of the capacity search: enough records for every
@@ -219,9 +219,17 @@ func (p *producerTask) txnIDName() string {
 	return fmt.Sprintf("kchaos-%s-p%d", p.r.runName, p.proc)
 }
 
-// finish waits for every outcome.
-func (p *producerTask) finish() {
-	p.flight.wait()
+// finish waits for every outcome, but no longer than the delivery timeout (a client that
+// never reports a record, as Sarama can after broker restarts with several requests in
+// flight, must not hold the run forever) and not past ctx. Records left without an outcome
+// stay pending in the history: indeterminate.
+func (p *producerTask) finish(ctx context.Context) {
+	if p.flight.waitFor(ctx, time.Duration(p.r.cfg.Producer.DeliveryTimeout)) {
+		return
+	}
+	p.r.log.Warn("loadgen: producer gave up waiting for outcomes; they stay indeterminate", "process", p.proc,
+		"outstanding", p.flight.outstanding(), "waited", time.Duration(p.r.cfg.Producer.DeliveryTimeout))
+	p.r.counts.addError("NO_OUTCOME")
 }
 
 // sendOp is one record in flight: the message and what its outcome event needs. Once the

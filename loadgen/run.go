@@ -414,12 +414,30 @@ func (r *runner) readPayloadFile() []byte {
 }
 
 func (r *runner) writeHeader(topics, outputs []string) {
-	c := &r.cfg
+	h := RunHeader(&r.cfg, r.runName, topics, outputs, r.opts.Client)
+	if r.hw != nil {
+		h.Start = r.hw.Start().Format(time.RFC3339Nano)
+	}
+	// The header has process -1, as in the schema example of history/event.go.
+	r.hist(&history.Event{Process: -1, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: h})
+}
+
+// RunHeader is the history header of a run of c named runName: the settings that decide
+// which guarantees apply and, in Params, the rest of the configuration as strings. Start is
+// the current time. client names the run's security settings (never a secret); nil is
+// plaintext.
+func RunHeader(c *workloads.RunConfig, runName string, topics, outputs []string, client *clientconfig.Config) *history.Run {
 	params := map[string]string{
 		"workload": c.Name, "file": c.File, "batch_size": c.Producer.BatchSize.String(), "linger": c.Producer.Linger.String(),
 		"compression": c.Producer.Compression, "message_size": c.MessageSize.String(),
 		"producer_rate": strconv.FormatFloat(c.ProducerRate, 'f', -1, 64), "consumer_mode": c.Consumer.Mode,
 		"partitions": strconv.Itoa(c.PartitionsPerTopic), "duration": c.Duration.String(), "warmup": c.Warmup.String(),
+		"producers": strconv.Itoa(c.ProducersPerTopic), "subscriptions": strconv.Itoa(*c.SubscriptionsPerTopic),
+		"consumers": strconv.Itoa(c.ConsumerPerSubscription), "brokers": strconv.Itoa(c.Brokers), "keys": keysParam(c),
+		"static_membership": strconv.FormatBool(c.Consumer.StaticMembership), "session_timeout": c.Consumer.SessionTimeout.String(),
+		"max_poll_interval": c.Consumer.MaxPollInterval.String(), "processing_time": c.Consumer.ProcessingTime.String(),
+		"processing_overhead": c.Consumer.ProcessingOverhead.String(), "performance": strconv.FormatBool(c.Performance != nil),
+		"abort_ratio": strconv.FormatFloat(c.Producer.AbortRatio, 'f', -1, 64),
 	}
 	for k, v := range c.TopicConfigStrings() {
 		params["topic."+k] = v
@@ -430,23 +448,32 @@ func (r *runner) writeHeader(topics, outputs []string) {
 	if len(outputs) > 0 {
 		params["output_topics"] = strings.Join(outputs, ",")
 	}
-	if r.opts.Client != nil {
-		params["security"] = r.opts.Client.String() // protocol, mechanism and user; never a secret
+	if client != nil {
+		params["security"] = client.String() // protocol, mechanism and user; never a secret
 	}
 	params["client_library"], params["client_version"] = DriverLibrary(c.Driver)
 	flush, _ := strconv.ParseInt(c.TopicConfigStrings()["flush.messages"], 10, 64)
-	start := time.Now()
-	if r.hw != nil {
-		start = r.hw.Start()
-	}
-	// The header has process -1, as in the schema example of history/event.go.
-	r.hist(&history.Event{Process: -1, Type: history.Info, F: history.FRun, Partition: -1, Offset: -1, Run: &history.Run{
-		Version: history.Version, RunID: r.runName, Config: c.Config, Seed: c.Seed, Start: start.Format(time.RFC3339Nano),
+	return &history.Run{
+		Version: history.Version, RunID: runName, Config: c.Config, Seed: c.Seed, Start: time.Now().Format(time.RFC3339Nano),
 		Acks: c.Producer.Acks, Idempotent: c.Producer.Idempotence, Transactional: c.Producer.Transactional || c.Consumer.Commit == workloads.CommitTransactional, MaxInFlight: c.Producer.MaxInFlight, Retries: *c.Producer.Retries,
 		IsolationLevel: c.Consumer.IsolationLevel, CommitMode: c.Consumer.Commit, ReplicationFactor: c.ReplicationFactor,
 		MinInsyncReplicas: c.MinInsyncReplicas(), UncleanElection: c.TopicConfigStrings()["unclean.leader.election.enable"] == "true",
 		FlushMessages: flush, Topics: topics, Driver: c.Driver, Params: params,
-	}})
+	}
+}
+
+// keysParam names a workload's record keys for the history header: "none" (no key), "nano"
+// (a new key per record) or the number of distinct keys and their distribution, "100 zipf".
+func keysParam(c *workloads.RunConfig) string {
+	switch {
+	case c.Keys != nil:
+		return strconv.Itoa(c.Keys.Distinct) + " " + c.Keys.Distribution
+	case c.KeyDistributor == "KEY_ROUND_ROBIN":
+		return "10000 " + workloads.DistRoundRobin
+	case c.KeyDistributor == "RANDOM_NANO":
+		return "nano"
+	}
+	return "none"
 }
 
 // waitCatchUp waits until every group has read to the end offsets, or until positions and

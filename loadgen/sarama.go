@@ -294,10 +294,20 @@ func (p *saramaProducer) Flush(ctx context.Context) error {
 	return p.inflight.waitCtx(ctx)
 }
 
+// saramaCloseTimeout bounds how long Close waits for Sarama to hand back what it holds:
+// after broker restarts with several requests in flight an AsyncProducer can hold records it
+// never reports, and then never closes.
+const saramaCloseTimeout = 10 * time.Second
+
 func (p *saramaProducer) Close() {
 	p.once.Do(func() {
 		p.ap.AsyncClose()
-		p.wg.Wait()
+		done := make(chan struct{})
+		go func() { p.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(saramaCloseTimeout):
+		}
 	})
 }
 
@@ -394,10 +404,12 @@ type saramaConsumer struct {
 	cfg         *sarama.Config
 	pcs         []sarama.PartitionConsumer
 
-	mu       sync.Mutex // guards sess, assigned, changed
-	sess     sarama.ConsumerGroupSession
-	assigned []int32
-	changed  bool
+	mu         sync.Mutex // guards sess, assigned, changed, generation, member
+	sess       sarama.ConsumerGroupSession
+	assigned   []int32
+	changed    bool
+	generation int32
+	member     string
 }
 
 func (c *saramaConsumer) pushErr(err error) {
@@ -454,7 +466,7 @@ func (c *saramaConsumer) Setup(sess sarama.ConsumerGroupSession) error {
 	c.sess = sess
 	c.assigned = slices.Clone(sess.Claims()[c.topic])
 	slices.Sort(c.assigned)
-	c.changed = true
+	c.changed, c.generation, c.member = true, sess.GenerationID(), sess.MemberID()
 	return nil
 }
 
@@ -507,6 +519,7 @@ func (c *saramaConsumer) Poll(ctx context.Context, wait time.Duration) (Polled, 
 	if c.changed {
 		out.AssignmentChanged, c.changed = true, false
 		out.Assignment = slices.Clone(c.assigned)
+		out.Generation, out.Member = c.generation, c.member
 	}
 	c.mu.Unlock()
 	return out, nil

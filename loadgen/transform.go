@@ -62,7 +62,7 @@ func (t *transformTask) session(ctx context.Context) (ConsumerFault, bool) {
 			}
 			continue
 		}
-		r.notePoll(t.proc, t.topic, polled)
+		r.notePoll(t.proc, t.topic, t.membership(), polled)
 		recs := t.recordPoll(polled.Records)
 		if len(recs) == 0 {
 			continue

@@ -1,311 +1,394 @@
 package reports
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kchaos/kchaos/checker"
+	"github.com/kchaos/kchaos/rundir"
+	"github.com/kchaos/kchaos/workloads"
 )
 
-// claimRule answers one claim of CLAIMS.md from the configurations of a run.
-type claimRule struct {
+// A claim of CLAIMS.md is an experiment a workload file declares (workloads.Claim): the
+// configurations on its unsafe side (the setting the lore warns about) and on its safe side
+// (the one it recommends), run under the same seeded faults, trial after trial. Each claim has
+// one rule here: what each side's configurations and faults must be, and what evidence counts,
+// only from the mechanism the claim names. The claim held when the unsafe side showed the
+// predicted anomaly and the safe side never did; it is refuted when the safe side showed it;
+// it is unknown when the unsafe side never showed it (Tried says what ran), and not exercised
+// when no configuration of the run was on either side.
+
+// ClaimInput is what one configuration brings to the claims: its parameters as the history
+// header names them (see HeaderParams) and its faults.
+type ClaimInput struct {
+	Config string
+	Params map[string]string
+	Faults []FaultSpec
+}
+
+// FaultSpec is one fault of a configuration as a claim sees it.
+type FaultSpec struct {
+	// Kind and Target are as the chaos section writes them (kinds resolved from aliases).
+	Kind, Target string
+	// Nodes is how many brokers it hit; 0 before the run, when the target is not resolved.
+	Nodes int
+	// For is how long it lasted (0 for instant kinds).
+	For time.Duration
+}
+
+// rule answers one claim of CLAIMS.md.
+type rule struct {
 	id   int
 	text string
-	// judge returns the status, what was measured and the configurations that exercised the
-	// claim; no configurations means not exercised.
-	judge func(cs []*ConfigSummary) (status, measured string, configs []string)
+	// anomaly is what the unsafe side must show and the safe side never, in words.
+	anomaly string
+	// unsafe and safe check a configuration of each side, faults the faults of every
+	// configuration of both; each returns what is missing, "" when nothing. Nil accepts all.
+	unsafe, safe, faults func(in *ClaimInput) string
+	// all is set for a rule that compares every configuration (claim 7): its claim may
+	// have no sides.
+	all bool
+	// count is the evidence one configuration shows: the anomaly's count from the claim's
+	// mechanism only, and a note on what was left out or measured beside it.
+	count func(c *ConfigSummary) (int64, string)
+	// exercised, when set, says whether a safe configuration was put to the test (some
+	// write refused, the partition offline), with what it showed; a claim whose safe side
+	// never was stays unknown.
+	exercised func(c *ConfigSummary) (bool, string)
+	// excuses are the checker anomalies the unsafe side is run to show: there they do not
+	// count against the run's exit status (Failures).
+	excuses []string
+	// judge replaces the counting contrast, for claims that compare costs or group
+	// behaviour rather than count one anomaly.
+	judge func(r *rule, x *experiment) ClaimResult
 }
 
-func p(c *ConfigSummary, k string) string { return c.Params[k] }
-
-// pi returns a numeric parameter, 0 when absent.
-func pi(c *ConfigSummary, k string) int {
-	n, _ := strconv.Atoi(c.Params[k])
-	return n
+// experiment is one declared claim's configurations in a run.
+type experiment struct {
+	decl         rundir.ClaimDecl
+	unsafe, safe []*ConfigSummary
+	// all are the configurations of both sides, or every configuration of a claim without
+	// sides.
+	all    []*ConfigSummary
+	trials []int
 }
 
-func acksAll(c *ConfigSummary) bool { return p(c, "acks") == "all" || p(c, "acks") == "-1" }
-
-// killingFaults reports whether a config ran a fault that kills, pauses or isolates a broker.
-func killingFaults(c *ConfigSummary) bool {
-	for _, f := range c.Faults {
-		k := strings.ToLower(f.Kind)
-		if k != "delay" && k != "latency" && k != "jitter" && k != "bandwidth" && k != "slow-disk" {
-			return true
-		}
-	}
-	return false
-}
-
-func fsyncFault(c *ConfigSummary) *Fault {
-	for i, f := range c.Faults {
-		k := strings.ToLower(f.Kind)
-		if strings.Contains(k, "fsync") || strings.Contains(k, "power") {
-			return &c.Faults[i]
+// ruleFor returns the rule of claim id, or nil.
+func ruleFor(id int) *rule {
+	for i := range claimRules {
+		if claimRules[i].id == id {
+			return &claimRules[i]
 		}
 	}
 	return nil
 }
 
-func guarantee(c *ConfigSummary, name string) *Guarantee {
-	for i := range c.Guarantees {
-		if c.Guarantees[i].Name == name {
-			return &c.Guarantees[i]
-		}
-	}
-	return nil
-}
-
-// selectConfigs returns the configs matching keep.
-func selectConfigs(cs []*ConfigSummary, keep func(*ConfigSummary) bool) []*ConfigSummary {
-	var out []*ConfigSummary
-	for _, c := range cs {
-		if keep(c) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func names(cs []*ConfigSummary) []string {
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = c.Name
-	}
-	return out
-}
-
-// existence judges a "can happen" claim: held when count > 0 in some exercising config,
-// else unknown (absence in one run does not refute "can").
-func existence(cs []*ConfigSummary, keep func(*ConfigSummary) bool, count func(*ConfigSummary) int64, what string) (string, string, []string) {
-	sel := selectConfigs(cs, keep)
-	if len(sel) == 0 {
-		return ClaimNotExercised, "", nil
-	}
-	var parts []string
-	total := int64(0)
-	for _, c := range sel {
-		n := count(c)
-		total += n
-		parts = append(parts, fmt.Sprintf("%s: %d %s", c.Name, n, what))
-	}
-	if total > 0 {
-		return ClaimHeld, strings.Join(parts, "; "), names(sel)
-	}
-	return ClaimUnknown, strings.Join(parts, "; ") + " (not observed in this run; one run without it does not refute a claim that it can happen)", names(sel)
-}
-
-// guaranteeHolds judges a "never happens" claim by the checker's verdict on a guarantee.
-func guaranteeHolds(cs []*ConfigSummary, keep func(*ConfigSummary) bool, name string) (string, string, []string) {
-	sel := selectConfigs(cs, func(c *ConfigSummary) bool {
-		g := guarantee(c, name)
-		return g != nil && g.Claimed && keep(c)
-	})
-	if len(sel) == 0 {
-		return ClaimNotExercised, "", nil
-	}
-	status := ClaimHeld
-	var parts []string
-	for _, c := range sel {
-		g := guarantee(c, name)
-		s := fmt.Sprintf("%s: %s, %d violations", c.Name, g.Status, g.Violations)
-		if g.Note != "" {
-			s += " (" + g.Note + ")"
-		}
-		parts = append(parts, s)
-		switch g.Status {
-		case checker.StatusFail:
-			status = ClaimDidNotHold
-		case checker.StatusUnknown:
-			if status == ClaimHeld {
-				status = ClaimUnknown
-			}
-		}
-	}
-	return status, fmt.Sprintf("checker guarantee %s — %s", name, strings.Join(parts, "; ")), names(sel)
-}
-
-// claimRules are the claims of CLAIMS.md this report can answer, by number.
-var claimRules = []claimRule{
-	{1, "acks=0 can lose messages even without faults: the producer never learns of a failure.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return existence(cs, func(c *ConfigSummary) bool { return p(c, "acks") == "0" },
-				func(c *ConfigSummary) int64 { return max(0, c.Counts.Sent-c.Counts.Drained) }, "sent records never read back")
-		}},
-	{2, "acks=1 loses acknowledged messages when the leader dies before a follower copied them.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return existence(cs, func(c *ConfigSummary) bool { return p(c, "acks") == "1" && killingFaults(c) },
-				func(c *ConfigSummary) int64 { return c.Anomalies[checker.Lost] }, "acknowledged records lost")
-		}},
-	{3, "acks=all with min.insync.replicas ≥ 2 and RF ≥ 3 loses no acknowledged message when one broker dies or is cut off.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return guaranteeHolds(cs, func(c *ConfigSummary) bool { return acksAll(c) && killingFaults(c) }, "acked-writes-durable")
-		}},
-	{4, "acks=all with min.insync.replicas=1 degrades to acks=1 once the ISR shrinks to the leader alone.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return existence(cs, func(c *ConfigSummary) bool {
-				return acksAll(c) && pi(c, "min.insync.replicas") <= 1 && killingFaults(c)
-			}, func(c *ConfigSummary) int64 { return c.AckedLeaderOnly + c.Anomalies[checker.Lost] }, "writes acknowledged by the leader alone or lost")
-		}},
-	{5, "With min.insync.replicas=2 and one in-sync replica left, acks=all writes are refused (NOT_ENOUGH_REPLICAS), never accepted unsafely.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			st, m, c := guaranteeHolds(cs, func(c *ConfigSummary) bool { return killingFaults(c) && pi(c, "min.insync.replicas") >= 2 }, "min-insync-enforced")
-			if st != ClaimNotExercised {
-				var refused int64
-				for _, n := range c {
-					for _, x := range cs {
-						if x.Name == n {
-							refused += x.Errors["NOT_ENOUGH_REPLICAS"] + x.Errors["NOT_ENOUGH_REPLICAS_AFTER_APPEND"]
-						}
-					}
-				}
-				m += fmt.Sprintf("; %d writes refused with NOT_ENOUGH_REPLICAS(_AFTER_APPEND)", refused)
-			}
-			return st, m, c
-		}},
-	{6, "Unclean leader election trades consistency for availability: with it on, data is lost.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return existence(cs, func(c *ConfigSummary) bool {
-				return p(c, "unclean.leader.election.enable") == "true" && killingFaults(c)
-			},
-				func(c *ConfigSummary) int64 { return c.Anomalies[checker.Lost] }, "acknowledged records lost")
-		}},
-	{7, "Throughput falls and latency rises from acks=0 to acks=1 to acks=all.", judgeAcksOrder},
-	{8, "Kafka acknowledges from the page cache: losing un-fsynced writes on every replica loses acknowledged messages unless flush.messages=1.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return existence(cs, func(c *ConfigSummary) bool {
-				f := fsyncFault(c)
-				return f != nil && (strings.Contains(f.Target, "all") || len(f.Nodes) > 1) && p(c, "flush.messages") != "1"
-			}, func(c *ConfigSummary) int64 { return c.Anomalies[checker.Lost] }, "acknowledged records lost")
-		}},
-	{9, "Replication, not fsync, protects data: one machine losing its un-fsynced writes loses nothing acknowledged with acks=all.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return guaranteeHolds(cs, func(c *ConfigSummary) bool { f := fsyncFault(c); return f != nil && len(f.Nodes) == 1 && acksAll(c) }, "acked-writes-durable")
-		}},
-	{10, "Order is kept within a partition: records with the same key keep their order.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return guaranteeHolds(cs, func(*ConfigSummary) bool { return true }, "producer-order")
-		}},
-	{11, "Retries can reorder messages unless idempotence is on or max.in.flight=1.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return existence(cs, func(c *ConfigSummary) bool {
-				return p(c, "enable.idempotence") == "false" && pi(c, "max.in.flight") > 1 && p(c, "acks") != "0" && killingFaults(c)
-			}, func(c *ConfigSummary) int64 {
-				return c.Anomalies[checker.Reorder] + c.Anomalies[checker.NonmonotonicSend]
-			}, "reordered sends")
-		}},
-	{12, "Idempotence removes the duplicates producer retries create.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return guaranteeHolds(cs, killingFaults, "no-duplicates")
-		}},
-	{13, "Transactions make consume-transform-produce exactly-once; read_committed consumers never see aborted data.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return guaranteeHolds(cs, func(c *ConfigSummary) bool { return p(c, "transactional") == "true" }, "read-committed")
-		}},
-	{14, "Auto-commit can lose messages when a consumer crashes; commit-after-processing gives at-least-once.",
-		func(cs []*ConfigSummary) (string, string, []string) {
-			return guaranteeHolds(cs, func(c *ConfigSummary) bool { return len(c.Faults) > 0 }, "at-least-once-processing")
-		}},
-}
-
-// judgeAcksOrder compares fault-free configurations by acks (averaging over the other
-// parameters). Throughput is compared only when some configuration ran unthrottled
-// (producer_rate 0): at a fixed target rate every acks setting keeps up and throughput says
-// nothing. A stronger acks setting contradicts the claim when it is more than 5% faster, or
-// when its publish p50 is lower by more than 10% and 0.5 ms (less is noise).
-func judgeAcksOrder(cs []*ConfigSummary) (string, string, []string) {
-	type agg struct {
-		rate, p50 float64
-		n         int
-		cfgs      []string
-	}
-	by := map[string]*agg{}
-	throttled := true
-	for _, c := range cs {
-		if len(c.Faults) > 0 || c.PublishLatency == nil {
-			continue
-		}
-		if r, err := strconv.ParseFloat(p(c, "producer_rate"), 64); err == nil && r == 0 {
-			throttled = false
-		}
-		a := p(c, "acks")
-		if a == "-1" {
-			a = "all"
-		}
-		if by[a] == nil {
-			by[a] = &agg{}
-		}
-		by[a].rate += c.Throughput.MsgsPerSec
-		by[a].p50 += c.PublishLatency.P50
-		by[a].n++
-		by[a].cfgs = append(by[a].cfgs, c.Name)
-	}
-	var order []string
-	for _, a := range []string{"0", "1", "all"} {
-		if by[a] != nil {
-			order = append(order, a)
-		}
-	}
-	if len(order) < 2 {
-		return ClaimNotExercised, "", nil
-	}
-	status := ClaimHeld
-	var parts, cfgs, why []string
-	prevRate, prevP50 := 0.0, 0.0
-	for i, a := range order {
-		g := by[a]
-		rate, p50 := g.rate/float64(g.n), g.p50/float64(g.n)
-		parts = append(parts, fmt.Sprintf("acks=%s: %.0f msgs/s, publish p50 %.2f ms (mean of %d configs)", a, rate, p50, g.n))
-		cfgs = append(cfgs, g.cfgs...)
-		if i > 0 {
-			if !throttled && rate > prevRate*1.05 {
-				status = ClaimDidNotHold
-				why = append(why, fmt.Sprintf("acks=%s was faster than acks=%s", a, order[i-1]))
-			}
-			if p50 < prevP50-max(0.1*prevP50, 0.5) {
-				status = ClaimDidNotHold
-				why = append(why, fmt.Sprintf("acks=%s had a lower p50 than acks=%s", a, order[i-1]))
-			}
-		}
-		prevRate, prevP50 = rate, p50
-	}
-	sort.Strings(cfgs)
-	m := strings.Join(parts, "; ")
-	if throttled {
-		m += "; every config ran at a fixed target rate, so only latency is compared"
-	}
-	if len(why) > 0 {
-		m += " (" + strings.Join(why, "; ") + ")"
-	}
-	return status, m, cfgs
-}
-
-// unanswered lists the claims no rule answers yet, with why.
-var unanswered = map[int]string{
-	15: "Within a group each partition is read by exactly one consumer; consumers beyond the partition count stay idle.",
-	16: "Rebalances pause consumption; static membership avoids rebalances on quick restarts.",
-	17: "A slow consumer builds lag; batched and asynchronous processing drain a backlog faster.",
-}
-
-// JudgeClaims answers every claim of CLAIMS.md from the configurations' summaries.
-func JudgeClaims(cds []*ConfigData) []ClaimResult {
+// JudgeClaims answers every claim of CLAIMS.md from the configurations of a run and the
+// claims its workload declared (info; nil declares none).
+func JudgeClaims(cds []*ConfigData, info *rundir.RunInfo) []ClaimResult {
 	cs := make([]*ConfigSummary, len(cds))
 	for i, cd := range cds {
 		cs[i] = cd.Summary
 	}
 	var out []ClaimResult
-	for _, r := range claimRules {
-		st, m, cfgs := r.judge(cs)
-		if st == ClaimNotExercised {
-			m = "no configuration of this run exercised it"
+	for i := range claimRules {
+		r := &claimRules[i]
+		var decl *rundir.ClaimDecl
+		if info != nil {
+			for j := range info.Claims {
+				if info.Claims[j].ID == r.id {
+					decl = &info.Claims[j]
+				}
+			}
 		}
-		out = append(out, ClaimResult{ID: r.id, Text: r.text, Status: st, Measured: m, Configs: cfgs})
+		if decl == nil {
+			out = append(out, ClaimResult{ID: r.id, Text: r.text, Status: ClaimNotExercised,
+				Measured: "the workload declares no experiment for this claim"})
+			continue
+		}
+		x := newExperiment(*decl, cs)
+		var res ClaimResult
+		switch p := x.problems(r); {
+		case len(x.all) == 0:
+			res = ClaimResult{ID: r.id, Text: r.text, Status: ClaimNotExercised, Measured: "no configuration of the run is on either side"}
+		case len(p) > 0:
+			res.Status, res.Measured = ClaimUnknown, "the configurations do not make the experiment"
+			res.Tried = "missing: " + strings.Join(p, "; ")
+		case r.judge != nil:
+			res = r.judge(r, x)
+		default:
+			res = contrast(r, x)
+		}
+		res.ID, res.Text, res.Pos, res.Trials = r.id, r.text, decl.Pos, len(x.trials)
+		for _, c := range x.all {
+			if !slices.Contains(res.Configs, c.Config) {
+				res.Configs = append(res.Configs, c.Config)
+			}
+		}
+		out = append(out, res)
 	}
-	for _, id := range []int{15, 16, 17} {
-		out = append(out, ClaimResult{ID: id, Text: unanswered[id], Status: ClaimNotExercised,
-			Measured: "the checker has no measurement for this claim yet"})
+	return out
+}
+
+func newExperiment(decl rundir.ClaimDecl, cs []*ConfigSummary) *experiment {
+	x := &experiment{decl: decl}
+	for _, c := range cs {
+		switch {
+		case slices.Contains(decl.UnsafeConfigs, c.Config):
+			x.unsafe = append(x.unsafe, c)
+		case slices.Contains(decl.SafeConfigs, c.Config):
+			x.safe = append(x.safe, c)
+		case !decl.All:
+			continue
+		}
+		x.all = append(x.all, c)
+		if !slices.Contains(x.trials, c.Trial) {
+			x.trials = append(x.trials, c.Trial)
+		}
+	}
+	sort.Ints(x.trials)
+	return x
+}
+
+// inputOf is what a configuration of a run brought to the claims.
+func inputOf(c *ConfigSummary) *ClaimInput {
+	in := &ClaimInput{Config: c.Config, Params: c.Params}
+	for _, f := range c.Faults {
+		in.Faults = append(in.Faults, FaultSpec{Kind: f.Kind, Target: f.Target, Nodes: len(f.Nodes),
+			For: time.Duration((f.End - f.Start) * float64(time.Second))})
+	}
+	return in
+}
+
+// problems lists what the configurations of x lack for rule r (one line per problem).
+func (x *experiment) problems(r *rule) []string {
+	var out []string
+	check := func(c *ConfigSummary, f func(*ClaimInput) string) {
+		if f == nil {
+			return
+		}
+		if p := f(inputOf(c)); p != "" && !slices.Contains(out, c.Config+": "+p) {
+			out = append(out, c.Config+": "+p)
+		}
+	}
+	for _, c := range x.unsafe {
+		check(c, r.unsafe)
+	}
+	for _, c := range x.safe {
+		check(c, r.safe)
+	}
+	for _, c := range x.all {
+		check(c, r.faults)
+	}
+	return out
+}
+
+// contrast judges a claim by counting its anomaly on each side, trial by trial.
+func contrast(r *rule, x *experiment) ClaimResult {
+	res := ClaimResult{}
+	res.Unsafe = countSide(r, x.unsafe, x.decl.Unsafe, x.trials)
+	res.Safe = countSide(r, x.safe, x.decl.Safe, x.trials)
+	exercised, shown := true, ""
+	if r.exercised != nil {
+		exercised = false
+		var notes []string
+		for _, c := range x.safe {
+			ok, note := r.exercised(c)
+			exercised = exercised || ok
+			notes = append(notes, c.Name+": "+note)
+		}
+		shown = strings.Join(notes, "; ")
+	}
+	switch {
+	case res.Safe.Observed > 0:
+		res.Status = ClaimRefuted
+	case res.Unsafe.Observed > 0 && exercised:
+		res.Status = ClaimHeld
+	case res.Unsafe.Observed > 0:
+		res.Status = ClaimUnknown
+		res.Tried = "the safe side was never put to the test (" + shown + ")"
+	default:
+		res.Status = ClaimUnknown
+		res.Tried = fmt.Sprintf("%s under %s: the unsafe side never showed %s", trialsText(len(x.trials)), faultsText(x.all), r.anomaly)
+	}
+	res.Measured = fmt.Sprintf("unsafe %s: %s; safe %s: %s", res.Unsafe.Match, sideText(r, res.Unsafe), res.Safe.Match, sideText(r, res.Safe))
+	if shown != "" {
+		res.Measured += " (" + shown + ")"
+	}
+	return res
+}
+
+// countSide counts r's anomaly on one side's configurations, trial by trial.
+func countSide(r *rule, cs []*ConfigSummary, match string, trials []int) *SideResult {
+	return walkSide(cs, match, trials, func(c *ConfigSummary) (int64, string) {
+		n, note := r.count(c)
+		line := fmt.Sprintf("%s: %d", c.Name, n)
+		if note != "" {
+			line += " (" + note + ")"
+		}
+		return n, line
+	})
+}
+
+// walkSide builds one side's result: each configuration of each trial shows n (its count of
+// the claim's anomaly, or whatever the claim looks for) and an evidence line; the side
+// showed it in a trial when some configuration's n was above 0.
+func walkSide(cs []*ConfigSummary, match string, trials []int, show func(c *ConfigSummary) (n int64, line string)) *SideResult {
+	s := &SideResult{Match: match, Trials: len(trials)}
+	for _, t := range trials {
+		seen := false
+		for _, c := range cs {
+			if c.Trial != t {
+				continue
+			}
+			if !slices.Contains(s.Configs, c.Config) {
+				s.Configs = append(s.Configs, c.Config)
+			}
+			n, line := show(c)
+			s.Count += n
+			seen = seen || n > 0
+			s.Evidence = append(s.Evidence, line)
+		}
+		if seen {
+			s.Observed++
+		}
+	}
+	return s
+}
+
+func sideText(r *rule, s *SideResult) string {
+	if s.Count == 0 {
+		return fmt.Sprintf("no %s in %s [%s]", r.anomaly, trialsText(s.Trials), strings.Join(s.Evidence, "; "))
+	}
+	return fmt.Sprintf("%d %s, observed in %d of %d trials [%s]", s.Count, r.anomaly, s.Observed, s.Trials, strings.Join(s.Evidence, "; "))
+}
+
+func trialsText(n int) string {
+	if n == 1 {
+		return "1 trial"
+	}
+	return strconv.Itoa(n) + " trials"
+}
+
+// faultsText lists the fault kinds the configurations ran, "no faults" for none.
+func faultsText(cs []*ConfigSummary) string {
+	var kinds []string
+	for _, c := range cs {
+		for _, f := range c.Faults {
+			if !slices.Contains(kinds, f.Kind) {
+				kinds = append(kinds, f.Kind)
+			}
+		}
+	}
+	if len(kinds) == 0 {
+		return "no faults"
+	}
+	return "faults " + strings.Join(kinds, ", ")
+}
+
+// CheckClaims checks, before a run, that the configurations of each declared claim make
+// its experiment: the claim has a rule, its sides' configurations have the settings and
+// faults the rule needs (inputs by configuration name). The errors name the claim's place in
+// the workload file.
+func CheckClaims(claims []workloads.Claim, inputs []ClaimInput) error {
+	byName := map[string]*ClaimInput{}
+	for i := range inputs {
+		byName[inputs[i].Config] = &inputs[i]
+	}
+	var errs []error
+	for _, c := range claims {
+		r := ruleFor(c.ID)
+		if r == nil {
+			errs = append(errs, fmt.Errorf("reports: %s: claim %d: CLAIMS.md has claims 1 to %d", c.Pos, c.ID, len(claimRules)))
+			continue
+		}
+		if c.All && !r.all {
+			errs = append(errs, fmt.Errorf("reports: %s: claim %d needs an unsafe and a safe side", c.Pos, c.ID))
+			continue
+		}
+		var probs []string
+		check := func(names []string, f func(*ClaimInput) string) {
+			for _, n := range names {
+				in := byName[n]
+				if in == nil || f == nil {
+					continue
+				}
+				if p := f(in); p != "" {
+					probs = append(probs, n+": "+p)
+				}
+			}
+		}
+		check(c.Unsafe.Configs, r.unsafe)
+		check(c.Safe.Configs, r.safe)
+		if c.All {
+			for _, in := range inputs {
+				check([]string{in.Config}, r.faults)
+			}
+		} else {
+			check(c.Unsafe.Configs, r.faults)
+			check(c.Safe.Configs, r.faults)
+		}
+		if len(probs) > 0 {
+			errs = append(errs, fmt.Errorf("reports: %s: claim %d (%s): %s", c.Pos, c.ID, r.text, strings.Join(probs, "; ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Decls turns a plan's claims into the run directory's record of them.
+func Decls(claims []workloads.Claim) []rundir.ClaimDecl {
+	var out []rundir.ClaimDecl
+	for _, c := range claims {
+		out = append(out, rundir.ClaimDecl{ID: c.ID, Unsafe: c.Unsafe.String(), Safe: c.Safe.String(), UnsafeConfigs: c.Unsafe.Configs,
+			SafeConfigs: c.Safe.Configs, All: c.All, Pos: c.Pos})
+	}
+	return out
+}
+
+// Failures lists why a run should fail a nightly job: a refuted claim, a claim left unknown
+// after its trials (the experiment did not show what it must), and a configuration that
+// broke a guarantee it claims, except by the anomaly a claim runs it on its unsafe side to
+// show. None means exit status 0.
+func Failures(s *Summary) []string {
+	var out []string
+	excused := map[string][]string{} // configuration → anomalies its unsafe sides excuse
+	for _, c := range s.Claims {
+		switch c.Status {
+		case ClaimRefuted:
+			out = append(out, fmt.Sprintf("claim %d refuted: %s", c.ID, c.Measured))
+		case ClaimUnknown:
+			why := c.Tried
+			if why == "" {
+				why = c.Measured
+			}
+			out = append(out, fmt.Sprintf("claim %d unknown after %s: %s", c.ID, trialsText(c.Trials), why))
+		}
+		if r := ruleFor(c.ID); r != nil && c.Unsafe != nil {
+			for _, n := range c.Unsafe.Configs {
+				excused[n] = append(excused[n], r.excuses...)
+			}
+		}
+	}
+	for _, c := range s.Configs {
+		for _, g := range c.Guarantees {
+			if !g.Claimed || g.Status != checker.StatusFail {
+				continue
+			}
+			v := g.Violations
+			for _, a := range g.Forbids {
+				if slices.Contains(excused[c.Config], a) {
+					v -= c.Anomalies[a]
+				}
+			}
+			if v > 0 || len(g.Forbids) == 0 {
+				out = append(out, fmt.Sprintf("%s broke %s (%d violations): %s", c.Name, g.Name, g.Violations, g.Claim))
+			}
+		}
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,40 +56,70 @@ type ConfigData struct {
 	Series *checker.Series
 }
 
-// Load reads every configuration folder under dir (a folder holding history.jsonl) and
-// builds the summary. version is the kchaos version recorded in Summary.Versions. A missing
-// verdict.json is computed with the checker; a missing result.json leaves counts and latencies
-// to what the history shows.
+// Load reads every configuration folder of the run directory dir (a folder holding
+// history.jsonl: dir's children, and the children of its trial folders, see
+// rundir.RunInfo) and builds the summary. version is the kchaos version recorded in
+// Summary.Versions. A missing verdict.json is computed with the checker; a missing
+// result.json leaves counts and latencies to what the history shows.
 func Load(dir, version string) (*Run, error) {
-	ents, err := os.ReadDir(dir)
+	var info *rundir.RunInfo
+	var ri rundir.RunInfo
+	if ok, err := readJSON(filepath.Join(dir, rundir.RunFile), &ri); err != nil {
+		return nil, err
+	} else if ok {
+		info = &ri
+	}
+	return LoadTrials(dir, version, info, nil)
+}
+
+// LoadTrials is Load with the run's RunInfo given (nil: none) and, when trials is not nil,
+// only the configuration folders of those trials read.
+func LoadTrials(dir, version string, info *rundir.RunInfo, trials []int) (*Run, error) {
+	folders, err := configFolders(dir)
 	if err != nil {
-		return nil, fmt.Errorf("reports: %w", err)
+		return nil, err
 	}
 	run := &Run{Dir: dir}
-	for _, e := range ents {
-		if !e.IsDir() {
+	multi := false
+	for _, f := range folders {
+		multi = multi || f.trial > 1
+	}
+	for _, f := range folders {
+		if trials != nil && !slices.Contains(trials, f.trial) {
 			continue
 		}
-		if !history.Exists(filepath.Join(dir, e.Name(), HistoryFile)) {
-			continue
-		}
-		cd, err := loadConfig(dir, e.Name())
+		cd, err := loadConfig(dir, f.rel)
 		if err != nil {
 			return nil, err
+		}
+		cs := cd.Summary
+		cs.Trial = f.trial
+		if cs.Config == "" {
+			cs.Config = cs.Name
+		}
+		if multi || (info != nil && info.MaxTrials > 1) {
+			cs.Name = fmt.Sprintf("%s #%d", cs.Config, f.trial)
 		}
 		run.Configs = append(run.Configs, cd)
 	}
 	if len(run.Configs) == 0 {
 		return nil, fmt.Errorf("reports: no configuration folder with %s under %s", HistoryFile, dir)
 	}
-	// Run order: by the start time in each history header.
-	sort.SliceStable(run.Configs, func(i, j int) bool { return startOf(run.Configs[i]) < startOf(run.Configs[j]) })
+	// Run order: trial by trial, by the start time in each history header.
+	sort.SliceStable(run.Configs, func(i, j int) bool {
+		a, b := run.Configs[i], run.Configs[j]
+		if a.Summary.Trial != b.Summary.Trial {
+			return a.Summary.Trial < b.Summary.Trial
+		}
+		return startOf(a) < startOf(b)
+	})
 	s := &run.Summary
 	s.SchemaVersion = SchemaVersion
 	s.Generated = time.Now().UTC().Format(time.RFC3339)
 	s.Versions = versions(version)
 	for _, cd := range run.Configs {
 		s.Configs = append(s.Configs, *cd.Summary)
+		s.Trials = max(s.Trials, cd.Summary.Trial)
 	}
 	for i, cd := range run.Configs {
 		cd.Summary = &s.Configs[i]
@@ -96,10 +127,56 @@ func Load(dir, version string) (*Run, error) {
 	if h := run.Configs[0].Header; h != nil {
 		s.Workload = h.Params["workload"]
 	}
-	s.Claims = JudgeClaims(run.Configs)
+	if info != nil {
+		s.Stopped, s.Seconds = info.Stopped, info.Seconds
+		if s.Workload == "" {
+			s.Workload = info.Workload
+		}
+	}
+	s.Claims = JudgeClaims(run.Configs, info)
 	s.Clients = CompareClients(s)
 	clientVersions(s.Versions, s)
 	return run, nil
+}
+
+// configFolder is a configuration folder of a run: its path relative to the run directory
+// and its trial.
+type configFolder struct {
+	rel   string
+	trial int
+}
+
+// configFolders lists the configuration folders under dir: its children holding a history
+// (trial 1) and those of its trial-N folders (trial N).
+func configFolders(dir string) ([]configFolder, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reports: %w", err)
+	}
+	var out []configFolder
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		if history.Exists(filepath.Join(dir, e.Name(), HistoryFile)) {
+			out = append(out, configFolder{rel: e.Name(), trial: 1})
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "trial-"))
+		if err != nil || !strings.HasPrefix(e.Name(), "trial-") || n < 1 {
+			continue
+		}
+		sub, err := os.ReadDir(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("reports: %w", err)
+		}
+		for _, c := range sub {
+			if c.IsDir() && history.Exists(filepath.Join(dir, e.Name(), c.Name(), HistoryFile)) {
+				out = append(out, configFolder{rel: filepath.Join(e.Name(), c.Name()), trial: n})
+			}
+		}
+	}
+	return out, nil
 }
 
 func startOf(cd *ConfigData) string {
@@ -120,7 +197,8 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 		Faults: []Fault{}, Guarantees: []Guarantee{}}
 	cd.Summary = cs
 	if h := tl.Header; h != nil {
-		cs.Name, cs.RunID, cs.Seed, cs.Params = cmp(h.Config, name), h.RunID, h.Seed, headerParams(h)
+		cs.Name, cs.RunID, cs.Seed, cs.Params = cmp(h.Config, name), h.RunID, h.Seed, HeaderParams(h)
+		cs.Config = cs.Name
 	}
 
 	var res rundir.Result
@@ -187,6 +265,7 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 	if cs.Params["acks"] != "0" {
 		cs.Impacts = faultImpacts(cs.Faults, tl)
 	}
+	cs.Backlog = backlogOf(series, cs.Throughput.Seconds)
 	cd.Series = v.Series
 
 	var perf rundir.Performance
@@ -207,6 +286,33 @@ func loadConfig(runDir, name string) (*ConfigData, error) {
 		cd.Resources = &rs
 	}
 	return cd, nil
+}
+
+// backlogOf reads the consumers' lag after the producers stopped (stop seconds into the
+// run) from the per-second series; nil without a lag series.
+func backlogOf(series []rundir.Second, stop float64) *Backlog {
+	if len(series) == 0 || stop <= 0 {
+		return nil
+	}
+	b := &Backlog{Stop: stop, Drain: -1, AtStop: -1}
+	for _, s := range series {
+		b.Until = s.T
+		if s.Lag < 0 {
+			continue // the end offsets could not be read that second
+		}
+		b.MaxLag = max(b.MaxLag, s.Lag)
+		if s.T < stop {
+			continue
+		}
+		if b.AtStop < 0 {
+			b.AtStop = s.Lag
+		}
+		if s.Lag == 0 && b.Drain < 0 {
+			b.Drain = s.T - stop
+		}
+	}
+	b.AtStop = max(b.AtStop, 0)
+	return b
 }
 
 func cmp(a, b string) string {
@@ -253,13 +359,23 @@ func fillVerdict(cs *ConfigSummary, v *checker.Result, runDir string) {
 	}
 	for _, g := range v.Guarantees {
 		cs.Guarantees = append(cs.Guarantees, Guarantee{Name: g.Name, Claim: g.Claim, Claimed: g.Claimed, Reason: g.Reason,
-			Violations: g.Violations, Status: g.Status, Note: g.Note})
+			Violations: g.Violations, Forbids: g.Forbids, Status: g.Status, Note: g.Note})
 	}
 	for _, f := range v.Faults {
 		cs.Faults = append(cs.Faults, Fault{ID: f.ID, Kind: f.Kind, Target: f.Target, Nodes: f.Nodes,
 			Start: float64(f.Start) / 1e9, End: float64(f.End) / 1e9, Open: f.Open})
 	}
 	cs.AckedLeaderOnly = v.Stats.AckedLeaderOnly
+	cs.UnacknowledgedUnread, cs.ReadInversions = v.Stats.UnacknowledgedUnread, v.Stats.ReadInversions
+	cs.Groups = v.Groups
+	for n, a := range v.Anomalies {
+		if a != nil && (len(a.Faults) > 0 || len(a.Causes) > 0) {
+			if cs.Attribution == nil {
+				cs.Attribution = map[string]Attribution{}
+			}
+			cs.Attribution[n] = Attribution{Faults: a.Faults, Causes: a.Causes}
+		}
+	}
 	if l := v.Linearizable; l != nil {
 		cs.Linearizability = l.Result
 		for _, p := range l.Partitions {
@@ -288,8 +404,9 @@ func visualizationPath(runDir, configDir, path string) string {
 	return path
 }
 
-// headerParams flattens a history header into strings.
-func headerParams(h *history.Run) map[string]string {
+// HeaderParams flattens a history header into strings: the settings under Kafka's names
+// (acks, enable.idempotence, min.insync.replicas, ...) and the header's other params.
+func HeaderParams(h *history.Run) map[string]string {
 	p := map[string]string{}
 	for k, v := range h.Params {
 		p[k] = v

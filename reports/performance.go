@@ -22,6 +22,9 @@ type Performance struct {
 	CapacityMBps float64 `json:"capacity_mbps"`
 	// CapacityLatency is the publish latency at capacity.
 	CapacityLatency *Latency `json:"capacity_latency,omitempty"`
+	// CapacityErrors counts errors by Kafka error name during the capacity search (schema
+	// v4): a search with errors measured a failover, not the configuration.
+	CapacityErrors map[string]int64 `json:"capacity_errors,omitempty"`
 	// Points are the offered loads in increasing order.
 	Points []LoadPoint `json:"points"`
 }
@@ -34,14 +37,17 @@ type LoadPoint struct {
 	Achieved float64  `json:"achieved"`
 	Publish  *Latency `json:"publish,omitempty"`
 	EndToEnd *Latency `json:"end_to_end,omitempty"`
+	// Errors counts errors by Kafka error name during the step (schema v4).
+	Errors map[string]int64 `json:"errors,omitempty"`
 }
 
 // performanceOf converts the run directory's figures (microseconds) to the summary's (ms).
 func performanceOf(p *rundir.Performance) *Performance {
-	out := &Performance{Capacity: p.Capacity, CapacityMBps: p.CapacityMBps, CapacityLatency: latencyFrom(p.CapacityLatency)}
+	out := &Performance{Capacity: p.Capacity, CapacityMBps: p.CapacityMBps, CapacityLatency: latencyFrom(p.CapacityLatency),
+		CapacityErrors: p.CapacityErrors}
 	for _, pt := range p.Points {
 		out.Points = append(out.Points, LoadPoint{Name: pt.Name, Offered: pt.Offered, Achieved: pt.Achieved,
-			Publish: latencyFrom(pt.Publish), EndToEnd: latencyFrom(pt.EndToEnd)})
+			Publish: latencyFrom(pt.Publish), EndToEnd: latencyFrom(pt.EndToEnd), Errors: pt.Errors})
 	}
 	return out
 }

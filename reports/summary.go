@@ -5,7 +5,11 @@
 // (Sampler). It never re-runs anything: its inputs are the files a run left behind.
 package reports
 
-import _ "embed"
+import (
+	_ "embed"
+
+	"github.com/kchaos/kchaos/checker"
+)
 
 // SummarySchema is the JSON Schema (draft 2020-12) of summary.json, summary.schema.json in
 // this package's folder.
@@ -16,8 +20,10 @@ var SummarySchema []byte
 // SchemaVersion is the version of summary.json written by this package. It changes when a
 // field is added (the schema admits no field it does not name), removed or changes meaning.
 // Version 2 added per-partition linearizability and informational anomalies, 3 performance
-// and fault impacts, 4 clients; this package reads every version up to its own.
-const SchemaVersion = 4
+// and fault impacts, 4 clients, 5 claims as experiments (statuses held, refuted,
+// unknown, not exercised) with trials;
+// this package reads every version up to its own.
+const SchemaVersion = 5
 
 // Summary is summary.json: everything a run measured, one entry per configuration.
 type Summary struct {
@@ -29,21 +35,32 @@ type Summary struct {
 	Generated string `json:"generated"`
 	// Versions are the kchaos version, the Go version and the client libraries' versions.
 	Versions map[string]string `json:"versions"`
-	// Configs are the configurations in run order (folder name order).
+	// Configs are the configurations in run order (folder name order), trial after trial.
 	Configs []ConfigSummary `json:"configs"`
-	// Claims answer each claim of CLAIMS.md from the configs above.
+	// Claims answer each claim of CLAIMS.md from the contrasts the workload declares
+	// (schema v5: statuses held, refuted, unknown, not exercised).
 	Claims []ClaimResult `json:"claims"`
 	// Clients compare the configurations that differ only in their driver (a matrix over
 	// driver): throughput, latencies, errors and anomalies of each client library under the
 	// same seeded faults. Empty when no two drivers ran the same configuration.
 	Clients []ClientComparison `json:"clients,omitempty"`
+	// Trials is how many trials ran (schema v5), and Stopped why no more did.
+	Trials  int    `json:"trials"`
+	Stopped string `json:"stopped,omitempty"`
+	// Seconds is the wall time of the run, when run.json recorded it.
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 // ConfigSummary is one configuration of the matrix.
 type ConfigSummary struct {
-	// Name is the configuration name ("acks=all,batch=16KiB"); Dir its folder in the run.
+	// Name names the configuration in the run: its Config, followed by " #N" for trial N
+	// when the run had more than one trial. Dir is its folder in the run.
 	Name string `json:"name"`
 	Dir  string `json:"dir"`
+	// Config is the matrix combination ("acks=all,batchSize=16KiB") and Trial the trial it
+	// ran in, from 1 (schema v5).
+	Config string `json:"config"`
+	Trial  int    `json:"trial"`
 	// RunID and Seed identify the run; Seed drives every random choice.
 	RunID string `json:"run_id"`
 	Seed  int64  `json:"seed"`
@@ -74,6 +91,18 @@ type ConfigSummary struct {
 	Impacts []Impact `json:"fault_impacts,omitempty"`
 	// AckedLeaderOnly counts acks=all sends acknowledged while the ISR was the leader alone.
 	AckedLeaderOnly int64 `json:"acked_leader_only"`
+	// UnacknowledgedUnread and ReadInversions are the checker's counts of those names
+	// (checker.Stats; schema v5).
+	UnacknowledgedUnread int64 `json:"unacknowledged_unread"`
+	ReadInversions       int64 `json:"read_inversions"`
+	// Attribution says, for each anomaly found, which faults and which mechanisms caused
+	// its instances (checker.Anomaly.Faults and Causes; schema v5).
+	Attribution map[string]Attribution `json:"attribution,omitempty"`
+	// Groups are the consumer groups' generations, exclusive reads and rebalances
+	// (checker.GroupStats; schema v5).
+	Groups []checker.GroupStats `json:"groups,omitempty"`
+	// Backlog is the consumers' lag once the producers stopped (schema v5).
+	Backlog *Backlog `json:"backlog,omitempty"`
 	// Linearizability is the porcupine result (ok, illegal, unknown) when it ran; Visualizations
 	// are the paths of its HTML visualisations, relative to the run directory.
 	// Performance is the cost measured with no fault in force (schema v3), when the workload
@@ -86,6 +115,29 @@ type ConfigSummary struct {
 	// Informational names each anomaly counted in Anomalies that breaks nothing Kafka
 	// promises (checker.Informational), with the reason, when its count is not zero.
 	Informational map[string]string `json:"informational,omitempty"`
+}
+
+// Attribution counts an anomaly's instances by the kinds of the faults around them
+// ("kill+partition", or "none") and by the mechanism that caused them ("retry",
+// "truncation"), as the checker found.
+type Attribution struct {
+	Faults map[string]int64 `json:"faults,omitempty"`
+	Causes map[string]int64 `json:"causes,omitempty"`
+}
+
+// Backlog is what the consumers had left to read once the producers stopped.
+type Backlog struct {
+	// Stop is when the producers stopped, seconds since the run started.
+	Stop float64 `json:"stop_s"`
+	// MaxLag is the largest lag of the run and AtStop the lag when the producers stopped,
+	// in records (the slowest group's).
+	MaxLag int64 `json:"max_lag"`
+	AtStop int64 `json:"lag_at_stop"`
+	// Drain is the seconds from Stop until the lag first read zero; -1 when it never did
+	// while the consumers ran (they stop after the load generator's catch-up timeout).
+	Drain float64 `json:"drain_s"`
+	// Until is the last second the series covers, since the run started.
+	Until float64 `json:"until_s"`
 }
 
 // LinearPartition is porcupine's verdict on one partition of a configuration.
@@ -153,6 +205,8 @@ type Guarantee struct {
 	Claimed    bool   `json:"claimed"`
 	Reason     string `json:"reason"`
 	Violations int64  `json:"violations"`
+	// Forbids are the anomalies that break it (schema v5).
+	Forbids []string `json:"forbids,omitempty"`
 	// Status is pass, fail, unknown or not-claimed.
 	Status string `json:"status"`
 	Note   string `json:"note,omitempty"`
@@ -170,12 +224,16 @@ type Fault struct {
 	Open bool `json:"open,omitempty"`
 }
 
-// Claim statuses.
+// Claim statuses (schema v5).
 const (
-	ClaimHeld         = "held"
-	ClaimDidNotHold   = "did not hold"
+	// ClaimHeld: the unsafe side showed the predicted anomaly or cost, the safe side never.
+	ClaimHeld = "held"
+	// ClaimRefuted: the safe side showed it.
+	ClaimRefuted = "refuted"
+	// ClaimUnknown: the unsafe side never showed it within the trials (Tried says what ran).
+	ClaimUnknown = "unknown"
+	// ClaimNotExercised: no configuration of the run was on either side.
 	ClaimNotExercised = "not exercised"
-	ClaimUnknown      = "unknown"
 )
 
 // ClaimResult is the run's answer to one claim of CLAIMS.md.
@@ -183,12 +241,51 @@ type ClaimResult struct {
 	// ID is the claim's number in CLAIMS.md; Text states it plainly.
 	ID   int    `json:"id"`
 	Text string `json:"text"`
-	// Status is held, did not hold, not exercised or unknown.
+	// Status is held, refuted, unknown or not exercised.
 	Status string `json:"status"`
-	// Measured says what the run measured for it; Configs are the configurations that
-	// exercised it.
-	Measured string   `json:"measured"`
-	Configs  []string `json:"configs,omitempty"`
+	// Measured is the evidence in one line: each side's counts and trials.
+	Measured string `json:"measured"`
+	// Unsafe and Safe are the two sides (schema v5); nil when the claim has no sides.
+	Unsafe *SideResult `json:"unsafe,omitempty"`
+	Safe   *SideResult `json:"safe,omitempty"`
+	// Pairs are the pairwise comparisons of a performance claim (schema v5).
+	Pairs []PairResult `json:"pairs,omitempty"`
+	// Trials is how many trials ran the claim's configurations.
+	Trials int `json:"trials"`
+	// Tried says, for an unknown claim, what ran without showing the anomaly.
+	Tried string `json:"tried,omitempty"`
+	// Pos is where the workload file declares the claim.
+	Pos string `json:"pos,omitempty"`
+	// Configs are the configurations that took part.
+	Configs []string `json:"configs,omitempty"`
+}
+
+// SideResult is what one side of a claim showed.
+type SideResult struct {
+	// Match is the side's selection as the workload writes it ("acks=1").
+	Match string `json:"match"`
+	// Configs are the side's configurations (matrix names).
+	Configs []string `json:"configs"`
+	// Observed is the number of trials in which some configuration of the side showed the
+	// claim's anomaly, of Trials.
+	Observed int `json:"observed"`
+	Trials   int `json:"trials"`
+	// Count is the anomaly's count over the side's configurations and trials.
+	Count int64 `json:"count"`
+	// Evidence lists what each configuration showed, trial by trial.
+	Evidence []string `json:"evidence"`
+}
+
+// PairResult compares two configurations that differ in one setting (claim 7).
+type PairResult struct {
+	// Setting is what differs ("acks 1 → all"); Weaker and Stronger name the configurations
+	// (the claim predicts Stronger is slower).
+	Setting  string `json:"setting"`
+	Weaker   string `json:"weaker"`
+	Stronger string `json:"stronger"`
+	// Status is held, refuted or unknown for this pair; Measured the numbers.
+	Status   string `json:"status"`
+	Measured string `json:"measured"`
 }
 
 // Config returns the configuration with the given name, or nil.

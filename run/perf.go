@@ -49,6 +49,7 @@ func measurePerformance(ctx context.Context, rc workloads.RunConfig, dir string,
 	perf.Capacity = res.MaxRate
 	perf.CapacityMBps = res.MaxRate * float64(rc.MessageSize) / 1e6
 	perf.CapacityLatency = res.Percentiles["publish-latency"]
+	perf.CapacityErrors = res.Errors
 	fmt.Fprintf(opts.Status, "performance: capacity %.0f records/s (%.1f MB/s), publish latency at capacity p50 %s p99 %s\n",
 		perf.Capacity, perf.CapacityMBps, micros(perf.CapacityLatency.P50), micros(perf.CapacityLatency.P99))
 	type load struct {

@@ -57,6 +57,9 @@ type Options struct {
 	// Status receives each configuration's header, the load's status line, faults that were
 	// not applied and the checker's summary; default io.Discard.
 	Status io.Writer
+	// AfterTrial, when set, is called after each trial but the last with the run directory
+	// and what ran so far; stop ends the run before the next trial (every claim decided).
+	AfterTrial func(out string, info *rundir.RunInfo) (stop bool, err error)
 }
 
 func (o *Options) defaults() {
@@ -79,8 +82,9 @@ func (o *Options) defaults() {
 
 // Outcome is what one configuration's run left.
 type Outcome struct {
-	// Config is the configuration's name; Dir its folder.
+	// Config is the configuration's name, Trial the trial it ran in (from 1); Dir its folder.
 	Config string
+	Trial  int
 	Dir    string
 	// Result is what the load measured; Verdict the checker's judgement of the history.
 	Result  *rundir.Result
@@ -89,20 +93,31 @@ type Outcome struct {
 	Bytes int64
 }
 
-// Plan runs every configuration of plan in turn, each into out/CONFIG, printing a header line
-// for each. It stops before the next configuration when ctx ends, and at the first
-// configuration that cannot run or be checked, returning the outcomes so far with the error.
+// Plan runs plan's trials: every configuration in turn, each into out/CONFIG (with more than
+// one trial, out/trial-N/CONFIG), printing a header line for each, then the next trial with
+// new seeds (TrialSeeds) until plan.Trials ran, plan.TrialBudget was spent or
+// Options.AfterTrial stops it. It first checks the plan's claims (CheckClaims), and records
+// the claims and trials in out/run.json (rundir.RunInfo). It stops before the next
+// configuration when ctx ends, and at the first configuration that cannot run or be
+// checked, returning the outcomes so far with the error.
 func Plan(ctx context.Context, plan *workloads.Plan, out string, opts Options) ([]Outcome, error) {
 	opts.defaults()
+	return runTrials(ctx, plan, out, opts)
+}
+
+// runPlan runs every configuration of plan once, as trial n, into dir/CONFIG: with the chaos
+// seed of opts and the workload seed moved on by n-1 (TrialSeeds).
+func runPlan(ctx context.Context, plan *workloads.Plan, dir string, opts Options, n int) ([]Outcome, error) {
 	var outs []Outcome
 	for _, rc := range plan.Configs {
 		if ctx.Err() != nil {
 			break
 		}
-		dir := filepath.Join(out, configDir(rc.Config))
+		_, rc.Seed = TrialSeeds(0, rc.Seed, n)
 		fmt.Fprintf(opts.Status, "== %s: %s\n", plan.Workload.Name, rc.Config)
-		o, err := Config(ctx, rc, dir, opts)
+		o, err := Config(ctx, rc, filepath.Join(dir, configDir(rc.Config)), opts)
 		if o != nil {
+			o.Trial = n
 			outs = append(outs, *o)
 		}
 		if err != nil {
@@ -246,17 +261,6 @@ func runConfig(ctx context.Context, rc workloads.RunConfig, dir string, stopLoad
 		return nil, err
 	}
 	return res, nil
-}
-
-// Failed counts the outcomes whose verdict broke a claimed guarantee.
-func Failed(outs []Outcome) int {
-	n := 0
-	for _, o := range outs {
-		if o.Verdict.Failed() {
-			n++
-		}
-	}
-	return n
 }
 
 // WriteTable prints one line per configuration in aligned columns: counts, rates and verdict.

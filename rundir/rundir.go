@@ -39,6 +39,10 @@ type Performance struct {
 	// CapacityLatency is the publish latency while the search ran: a bounded queue, not an
 	// idle cluster, so it is the latency at capacity.
 	CapacityLatency Percentiles `json:"capacity_latency"`
+	// CapacityErrors counts errors by Kafka error name during the capacity search: a
+	// search that met errors (a leader moved, a broker was fenced) measured a failover, not
+	// the configuration.
+	CapacityErrors map[string]int64 `json:"capacity_errors,omitempty"`
 	// Points are the latency-throughput curve in increasing offered load.
 	Points []LoadPoint `json:"points"`
 }

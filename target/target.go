@@ -127,7 +127,7 @@ func Open(spec Spec) (*Provider, error) {
 // target's own clients (the resolver) connect to an external cluster; nil is plaintext, which
 // the embedded clusters speak.
 func (p *Provider) Start(ctx context.Context, rc workloads.RunConfig, dir string, seed int64, client *clientconfig.Config) (Target, error) {
-	brokers := max(1, rc.ReplicationFactor)
+	brokers := max(1, rc.ReplicationFactor, rc.Brokers)
 	switch {
 	case len(p.spec.Bootstrap) > 0:
 		return newExternal(p.spec.Bootstrap, p.ssh, client.FranzOpts()...)

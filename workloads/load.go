@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -23,6 +24,12 @@ type Plan struct {
 	// Configs has one entry per matrix combination (one entry without a matrix), in the
 	// order of the matrix keys as written, the last key varying fastest.
 	Configs []RunConfig
+	// Claims are the claims the file is an experiment for, each side resolved to Configs.
+	Claims []Claim
+	// Trials is the most times the whole plan runs (Workload.Trials, default 1); TrialBudget
+	// bounds their wall time (0: no bound).
+	Trials      int
+	TrialBudget time.Duration
 }
 
 // RunConfig is one run: a workload with defaults applied and matrix values set.
@@ -90,7 +97,7 @@ func ParseWith(file string, data []byte, opts Options) (*Plan, error) {
 		}
 		return nil, positioned(file, err)
 	}
-	for _, r := range []*Raw{w.Chaos, w.Matrix} {
+	for _, r := range []*Raw{w.Chaos, w.Matrix, w.Claims} {
 		if r != nil {
 			r.File = file
 		}
@@ -127,7 +134,24 @@ func ParseWith(file string, data []byte, opts Options) (*Plan, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if plan.Claims, err = parseClaims(file, w.Claims, plan.Configs); err != nil {
+		return nil, err
+	}
+	if err := plan.trials(pos); err != nil {
+		return nil, err
+	}
 	return plan, nil
+}
+
+// trials checks and defaults the trial settings.
+func (p *Plan) trials(pos map[string]*token.Position) error {
+	v := &validator{file: p.File, pos: pos}
+	if _, has := pos["trials"]; has {
+		v.atLeast("trials", float64(p.Workload.Trials), 1)
+	}
+	p.Trials = max(1, p.Workload.Trials)
+	p.TrialBudget = time.Duration(p.Workload.TrialBudget)
+	return errors.Join(v.errs...)
 }
 
 func unjoin(err error) []error {
@@ -156,7 +180,7 @@ func collectPositions(n ast.Node, prefix string, pos map[string]*token.Position)
 		if tk := mv.Key.GetToken(); tk != nil {
 			pos[key] = tk.Position
 		}
-		if key == "chaos" || key == "matrix" {
+		if key == "chaos" || key == "matrix" || key == "claims" {
 			continue
 		}
 		collectPositions(mv.Value, key, pos)

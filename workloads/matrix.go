@@ -26,7 +26,8 @@ var MatrixAliases = map[string]string{
 }
 
 // notInMatrix are fields a matrix may not vary.
-var notInMatrix = map[string]bool{"name": true, "chaos": true, "matrix": true, "description": true}
+var notInMatrix = map[string]bool{"name": true, "chaos": true, "matrix": true, "description": true, "claims": true,
+	"trials": true, "trialBudget": true}
 
 // combo is one matrix combination before it is applied.
 type combo struct {
@@ -36,20 +37,44 @@ type combo struct {
 	pos    map[string]*token.Position
 }
 
-// expand lists the combinations of a matrix, last key varying fastest. A nil matrix gives
-// one empty combination.
+// mappingEntries returns the entries of a mapping node, or false when n is no mapping.
+func mappingEntries(n ast.Node) ([]*ast.MappingValueNode, bool) {
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		return m.Values, true
+	case *ast.MappingValueNode:
+		return []*ast.MappingValueNode{m}, true
+	}
+	return nil, false
+}
+
+// matrixKey resolves a matrix key (an alias or a dotted path) and checks it names a field
+// a matrix may set.
+func matrixKey(file string, k ast.Node) (key, path string, err error) {
+	key = scalarText(k)
+	path = key
+	if p, ok := MatrixAliases[key]; ok {
+		path = p
+	}
+	if err := checkMatrixPath(path); err != nil {
+		return "", "", fmt.Errorf("workloads: %s:%d:%d: matrix.%s: %w", file, line(k), column(k), key, err)
+	}
+	return key, path, nil
+}
+
+// expand lists the combinations of a matrix. A mapping of fields to lists gives every
+// combination, the last key varying fastest; a list of mappings gives exactly its entries, in
+// order. A nil matrix gives one empty combination.
 func expand(file string, m *Raw) ([]combo, error) {
 	if m == nil || m.Node == nil {
 		return []combo{{}}, nil
 	}
-	var entries []*ast.MappingValueNode
-	switch n := m.Node.(type) {
-	case *ast.MappingNode:
-		entries = n.Values
-	case *ast.MappingValueNode:
-		entries = []*ast.MappingValueNode{n}
-	default:
-		return nil, fmt.Errorf("workloads: %s:%d:%d: matrix: want a mapping of field to list of values, e.g. acks: [0, 1, all]", file, m.Line, m.Column)
+	if seq, ok := m.Node.(*ast.SequenceNode); ok {
+		return expandList(file, seq)
+	}
+	entries, ok := mappingEntries(m.Node)
+	if !ok {
+		return nil, fmt.Errorf("workloads: %s:%d:%d: matrix: want a mapping of field to list of values, e.g. acks: [0, 1, all], or a list of mappings, e.g. [{acks: 1}, {acks: all, idempotence: true}]", file, m.Line, m.Column)
 	}
 	type axis struct {
 		key, path string
@@ -57,13 +82,9 @@ func expand(file string, m *Raw) ([]combo, error) {
 	}
 	var axes []axis
 	for _, e := range entries {
-		key := scalarText(e.Key)
-		path := key
-		if p, ok := MatrixAliases[key]; ok {
-			path = p
-		}
-		if err := checkMatrixPath(path); err != nil {
-			return nil, fmt.Errorf("workloads: %s:%d:%d: matrix.%s: %w", file, line(e.Key), column(e.Key), key, err)
+		key, path, err := matrixKey(file, e.Key)
+		if err != nil {
+			return nil, err
 		}
 		seq, ok := e.Value.(*ast.SequenceNode)
 		if !ok || len(seq.Values) == 0 {
@@ -87,6 +108,54 @@ func expand(file string, m *Raw) ([]combo, error) {
 		combos = next
 	}
 	return combos, nil
+}
+
+// expandList turns a list of mappings into one combination per entry.
+func expandList(file string, seq *ast.SequenceNode) ([]combo, error) {
+	if len(seq.Values) == 0 {
+		return nil, fmt.Errorf("workloads: %s:%d:%d: matrix: want a non-empty list of combinations", file, line(seq), column(seq))
+	}
+	var combos []combo
+	seen := map[string]ast.Node{}
+	for _, item := range seq.Values {
+		entries, ok := mappingEntries(item)
+		if !ok || len(entries) == 0 {
+			return nil, fmt.Errorf("workloads: %s:%d:%d: matrix: want each entry a mapping of field to value, e.g. {acks: all, idempotence: true}", file, line(item), column(item))
+		}
+		var c combo
+		for _, e := range entries {
+			key, path, err := matrixKey(file, e.Key)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := e.Value.(ast.ScalarNode); !ok {
+				return nil, fmt.Errorf("workloads: %s:%d:%d: matrix.%s: want a single value in a list entry", file, line(e.Value), column(e.Value), key)
+			}
+			c.values = append(c.values, MatrixValue{Field: key, Value: scalarText(e.Value)})
+			c.paths = append(c.paths, path)
+			c.nodes = append(c.nodes, e.Value)
+		}
+		name := c.name()
+		if prev, dup := seen[name]; dup {
+			return nil, fmt.Errorf("workloads: %s:%d:%d: matrix: entry %s repeats the entry at line %d", file, line(item), column(item), name, line(prev))
+		}
+		seen[name] = item
+		combos = append(combos, c)
+	}
+	return combos, nil
+}
+
+// name is the configuration name of a combination: its values as field=value, joined by
+// commas ("default" for none).
+func (c *combo) name() string {
+	if len(c.values) == 0 {
+		return "default"
+	}
+	names := make([]string, len(c.values))
+	for i, v := range c.values {
+		names[i] = v.Field + "=" + v.Value
+	}
+	return strings.Join(names, ",")
 }
 
 // checkMatrixPath reports whether path names a settable scalar field of Workload.
@@ -149,18 +218,14 @@ func (c *combo) apply(file string, w Workload, base map[string]*token.Position) 
 		rc.Keys = &k
 	}
 	c.pos = maps.Clone(base)
-	var names []string
 	for i, path := range c.paths {
 		n := c.nodes[i]
 		if err := setPath(&rc.Workload, path, n); err != nil {
 			return rc, positioned(file, err)
 		}
 		c.pos[path] = n.GetToken().Position
-		names = append(names, c.values[i].Field+"="+c.values[i].Value)
 	}
-	if len(names) > 0 {
-		rc.Config = strings.Join(names, ",")
-	}
+	rc.Config = c.name()
 	return rc, nil
 }
 
@@ -189,11 +254,22 @@ func setPath(w *Workload, path string, n ast.Node) error {
 		f, _ := fieldByTag(v.Type(), part)
 		v = v.FieldByIndex(f.Index)
 		if i == len(parts)-1 {
-			p := reflect.New(v.Type())
+			// A pointer field (producer.linger, producer.retries) gets a fresh value: decoding
+			// into a pointer to a nil pointer leaves it nil for types with an unmarshaler.
+			t := v.Type()
+			ptr := t.Kind() == reflect.Pointer
+			if ptr {
+				t = t.Elem()
+			}
+			p := reflect.New(t)
 			if err := yaml.NodeToValue(n, p.Interface(), yaml.Strict()); err != nil {
 				return err
 			}
-			v.Set(p.Elem())
+			if ptr {
+				v.Set(p)
+			} else {
+				v.Set(p.Elem())
+			}
 		}
 	}
 	return nil

@@ -97,7 +97,8 @@ func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 		if w.Keys != nil {
 			v.errf("keys", "keys and keyDistributor are both set; keep one")
 		}
-	} else {
+	} else if w.Keys == nil {
+		// With keys, which replace it, the file's key distributor stays unset.
 		w.KeyDistributor = "NO_KEY"
 	}
 	if w.SubscriptionsPerTopic == nil {
@@ -137,6 +138,10 @@ func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 		v.atLeast("replicationFactor", float64(w.ReplicationFactor), 1)
 	}
 	def(&w.ReplicationFactor, 1)
+	if _, has = pos["brokers"]; has && w.Brokers < w.ReplicationFactor {
+		v.errf("brokers", "%d is too small; must be at least replicationFactor (%d)", w.Brokers, w.ReplicationFactor)
+	}
+	def(&w.Brokers, w.ReplicationFactor)
 	rc.validateTopicConfig(v)
 	if rc.Consumer.Mode == ModeTransform && (rc.Consumer.Commit == "" || rc.Consumer.Commit == CommitTransactional) {
 		// Exactly-once from input to output needs input without retry duplicates.

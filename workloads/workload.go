@@ -61,6 +61,10 @@ type Workload struct {
 	Seed int64 `yaml:"seed"`
 	// ReplicationFactor of created topics; default 1.
 	ReplicationFactor int `yaml:"replicationFactor"`
+	// Brokers is the number of brokers of the embedded cluster, at least ReplicationFactor;
+	// default ReplicationFactor. With five or more, five are controller voters, so any two
+	// brokers can be down and the cluster still elects leaders and shrinks ISRs.
+	Brokers int `yaml:"brokers"`
 	// TopicConfig holds topic configs by Kafka name (min.insync.replicas, flush.messages,
 	// unclean.leader.election.enable, ...); values are passed as strings.
 	TopicConfig map[string]any `yaml:"topicConfig"`
@@ -81,8 +85,19 @@ type Workload struct {
 	Performance *PerformanceConfig `yaml:"performance"`
 	// Chaos is the fault schedule, kept as YAML for the chaos package.
 	Chaos *Raw `yaml:"chaos"`
-	// Matrix maps field names to lists of values; see MatrixFields.
+	// Matrix is the configurations to run: a mapping of field names to lists of values (every
+	// combination, the last key varying fastest) or a list of mappings of field names to
+	// values (exactly those combinations); see MatrixAliases.
 	Matrix *Raw `yaml:"matrix"`
+	// Claims names the claims of CLAIMS.md this file is an experiment for: each entry's id and
+	// the configurations on its unsafe and safe side, selected by their values (see Claim).
+	Claims *Raw `yaml:"claims"`
+	// Trials is the most times the whole file runs, each time with new seeds, until every
+	// claim's unsafe side has shown its anomaly; default 1.
+	Trials int `yaml:"trials"`
+	// TrialBudget bounds the wall time of the trials: no trial starts once the ones so far
+	// took this long or the next would likely end past it; default 0, no bound.
+	TrialBudget Duration `yaml:"trialBudget"`
 }
 
 // ProducerConfig is the producer client configuration.
@@ -186,6 +201,10 @@ type ConsumerConfig struct {
 	AutoCommitInterval Duration `yaml:"autoCommitInterval"`
 	// ProcessingTime is the time spent processing one record; default 0.
 	ProcessingTime Duration `yaml:"processingTime"`
+	// ProcessingOverhead is the fixed cost of one processing call, such as a round trip to a
+	// database: mode group makes one call per record, mode batch one per batch, mode async
+	// one per record on each worker; default 0.
+	ProcessingOverhead Duration `yaml:"processingOverhead"`
 	// BatchSize is the records per batch in batch mode; default 100.
 	BatchSize int `yaml:"batchSize"`
 	// BatchTimeout ends a partial batch in batch mode; default 100ms.

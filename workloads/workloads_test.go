@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,15 +61,22 @@ func TestShippedWorkloadsLoad(t *testing.T) {
 	}
 	var total time.Duration
 	for _, c := range demo.Configs {
-		if c.ReplicationFactor != 3 || c.Chaos == nil {
-			t.Errorf("demo %s: RF %d chaos %v", c.Config, c.ReplicationFactor, c.Chaos)
+		if c.ReplicationFactor != 3 || c.Chaos == nil || c.Performance == nil {
+			t.Errorf("demo %s: RF %d chaos %v performance %v", c.Config, c.ReplicationFactor, c.Chaos, c.Performance)
 		}
 		total += time.Duration(c.Duration + c.Warmup)
 	}
-	if total < 90*time.Second || total > 150*time.Second {
-		t.Errorf("demo runs %v in total, want about 2 minutes", total)
+	if total > 150*time.Second {
+		t.Errorf("demo produces for %v in total; make run must stay under five minutes", total)
 	}
-	if ch := demo.Configs[0].Chaos; ch.Line == 0 || !strings.Contains(ch.String(), "leader(topic-0,0)") {
+	var ids []int
+	for _, c := range demo.Claims {
+		ids = append(ids, c.ID)
+	}
+	if fmt.Sprint(ids) != "[1 2 3 5 7 12]" {
+		t.Errorf("demo answers claims %v, want 1, 2, 3, 5, 7 and 12", ids)
+	}
+	if ch := demo.Configs[0].Chaos; ch.Line == 0 || !strings.Contains(ch.String(), "drop-responses") {
 		t.Errorf("chaos raw not kept: line %d %q", ch.Line, ch.String())
 	}
 }
@@ -206,7 +214,13 @@ func TestValidationErrors(t *testing.T) {
 		{"bad topic config name", "topicConfig:\n  Min_Insync: 2\n", []string{"e.yaml:2:3", "not a Kafka topic config name"}},
 		{"topic config not scalar", "topicConfig:\n  retention.ms: [1, 2]\n", []string{"e.yaml:2:3", "want a single value"}},
 		{"type mismatch", "topics: many\n", []string{"e.yaml:1:9", "topics", `"many" is not allowed; want an integer`}},
-		{"matrix not a mapping", "matrix: [1, 2]\n", []string{"e.yaml:1:9", "matrix: want a mapping"}},
+		{"matrix not a mapping", "matrix: 5\n", []string{"e.yaml:1:9", "matrix: want a mapping", "or a list of mappings"}},
+		{"matrix list of scalars", "matrix: [1, 2]\n", []string{"e.yaml:1:10", "want each entry a mapping"}},
+		{"matrix list entry list value", "matrix:\n  - {acks: [0, 1]}\n", []string{"e.yaml:2:12", "matrix.acks", "single value"}},
+		{"matrix list repeated entry", "matrix:\n  - {acks: 1}\n  - {acks: 1}\n", []string{"e.yaml:3:5", "acks=1 repeats the entry at line 2"}},
+		{"matrix list unknown field", "matrix:\n  - {ackz: 1}\n", []string{"e.yaml:2:6", "matrix.ackz", "unknown field"}},
+		{"matrix list bad value", "matrix:\n  - {acks: 2}\n", []string{"producer.acks", `"2" is not allowed`}},
+		{"zero trials", "trials: 0\n", []string{"e.yaml:1:1", "trials", "at least 1"}},
 		{"matrix unknown field", "matrix:\n  ackz: [0, 1]\n", []string{"e.yaml:2:3", "matrix.ackz", "unknown field"}},
 		{"matrix value not a list", "matrix:\n  acks: all\n", []string{"e.yaml:2:9", "matrix.acks", "non-empty list"}},
 		{"matrix empty list", "matrix:\n  acks: []\n", []string{"e.yaml:2:9", "non-empty list"}},
@@ -217,6 +231,18 @@ func TestValidationErrors(t *testing.T) {
 		{"syntax error", "producer: [\n", []string{"e.yaml:"}},
 		{"not a mapping", "- 1\n- 2\n", []string{"e.yaml:1", "want a mapping"}},
 		{"duplicate key", "topics: 1\ntopics: 2\n", []string{"e.yaml:2:1", "already defined"}},
+		{"not a list", "claims: {id: 2}\n", []string{"e.yaml:1:9", "claims: want a list"}},
+		{"entry not a mapping", "claims: [2]\n", []string{"e.yaml:1:10", "want a mapping with id"}},
+		{"no id", twoAcks + "claims:\n  - {unsafe: {acks: 1}, safe: {acks: all}}\n", []string{"e.yaml:4:5", "needs an id"}},
+		{"bad id", "claims:\n  - {id: two}\n", []string{"e.yaml:2:10", "claims.id", `"two" is not allowed`}},
+		{"unknown field", "claims:\n  - {id: 2, unsafe: {acks: 1}, safe: {acks: all}, sides: 2}\n", []string{"e.yaml:2:51", `unknown field "sides"`}},
+		{"one side", twoAcks + "claims:\n  - {id: 2, unsafe: {acks: 1}}\n", []string{"e.yaml:4:5", "needs both an unsafe and a safe side"}},
+		{"unknown matcher field", twoAcks + "claims:\n  - {id: 2, unsafe: {ackz: 1}, safe: {acks: all}}\n", []string{"e.yaml:4:22", "claims.unsafe.ackz", "unknown field"}},
+		{"bad matcher value", twoAcks + "claims:\n  - {id: 2, unsafe: {acks: 2}, safe: {acks: all}}\n", []string{"e.yaml:4:21", "acks=2 matches no configuration"}},
+		{"matches nothing", twoAcks + "claims:\n  - {id: 2, unsafe: {acks: 0}, safe: {acks: all}}\n", []string{"e.yaml:4:21", "claims.unsafe: acks=0 matches no configuration"}},
+		{"both sides", twoAcks + "claims:\n  - {id: 2, unsafe: {acks: [1, all]}, safe: {acks: all}}\n", []string{"configuration acks=all is on both sides of claim 2"}},
+		{"twice", twoAcks + "claims:\n  - {id: 7}\n  - {id: 7}\n", []string{"e.yaml:5", "claim 7 is declared twice (also at e.yaml:4)"}},
+		{"claims in matrix", "matrix:\n  claims: [1]\n", []string{"e.yaml:2:3", "cannot vary"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("e.yaml", []byte(tc.src))
@@ -278,7 +304,7 @@ func TestTransformDefaults(t *testing.T) {
 		}
 		commits = append(commits, c.Consumer.Commit)
 	}
-	if strings.Join(commits, ",") != "transactional,manual-after-processing" {
+	if strings.Join(commits, ",") != "manual-after-processing,transactional" {
 		t.Errorf("commit modes %v", commits)
 	}
 }

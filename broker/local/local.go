@@ -37,8 +37,8 @@ import (
 // Config describes a local cluster.
 type Config struct {
 	// Brokers is the number of broker processes; default 1. One broker is a cluster of one,
-	// its own controller quorum; two or more form a replicated cluster whose brokers 1..3 are
-	// the controller quorum's voters (combined mode) and the rest observers.
+	// its own controller quorum; two or more form a replicated cluster whose first Voters
+	// brokers are the controller quorum's voters (combined mode) and the rest observers.
 	Brokers int
 	// Dir holds one folder per broker (node-N/data, node-N/broker.log); required.
 	Dir string
@@ -266,9 +266,19 @@ func start(ctx context.Context, cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
+// Voters is how many of a replicated cluster's brokers are controller voters: 3, or 5 once
+// the cluster has five brokers or more, so that any two brokers can fail and the quorum
+// still has a majority (Kafka's advice for production controller quorums).
+func Voters(brokers int) int {
+	if brokers >= 5 {
+		return 5
+	}
+	return 3
+}
+
 // nodeConfigs lays out the brokers of cfg: directories, and for a replicated cluster the
 // ports chosen up front (every broker must know the voters and its peers before starting),
-// the voters (brokers 1..3) and each broker's routes to the others.
+// the voters (see Voters) and each broker's routes to the others.
 func nodeConfigs(cfg Config) ([]NodeConfig, error) {
 	var ncs []NodeConfig
 	props := maps.Clone(cfg.Props)
@@ -307,7 +317,7 @@ func nodeConfigs(cfg Config) ([]NodeConfig, error) {
 			kafka[id] = net.JoinHostPort(host, strconv.Itoa(ports[0]))
 			raft[id] = net.JoinHostPort(host, strconv.Itoa(ports[1]))
 			nc.Listen, nc.ControllerListen = kafka[id], raft[id]
-			if i <= 3 {
+			if i <= Voters(cfg.Brokers) {
 				voters[id] = raft[id]
 			}
 		}

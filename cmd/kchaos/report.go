@@ -24,24 +24,25 @@ RUNDIR/plots and RUNDIR/CONFIG/plots (PNG and SVG), and RUNDIR/report.html, one
 self-contained page. It re-runs nothing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return writeReport(cmd.OutOrStdout(), args[0])
+			_, err := writeReport(cmd.OutOrStdout(), args[0])
+			return err
 		},
 	}
 }
 
 // writeReport generates the report of a run directory and prints its table and path.
-func writeReport(w io.Writer, dir string) error {
+func writeReport(w io.Writer, dir string) (*reports.Run, error) {
 	start := time.Now()
 	run, err := reports.Generate(dir, reports.Options{Version: version})
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return nil, &exitError{code: 2, err: err}
 	}
 	fmt.Fprintln(w)
 	if err := reports.WritePerfTable(w, &run.Summary); err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(w, "\nreport: %s (%s)\n", filepath.Join(dir, reports.ReportFile), time.Since(start).Round(time.Millisecond))
-	return nil
+	return run, nil
 }
 
 func newCompareCmd() *cobra.Command {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -14,7 +16,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kchaos/kchaos/broker"
+	"github.com/kchaos/kchaos/reports"
 	"github.com/kchaos/kchaos/run"
+	"github.com/kchaos/kchaos/rundir"
 	"github.com/kchaos/kchaos/target"
 	"github.com/kchaos/kchaos/workloads"
 )
@@ -49,8 +53,16 @@ as root on Linux, through real packets (--chaos-driver netns): each broker in it
 namespace, cuts as nftables rules, bandwidth as an htb qdisc (latency and loss need netem), a
 full disk as a filled tmpfs data directory of --netns-disk bytes.
 
-Exit status: 0 when every claimed guarantee held, 1 when a forbidden anomaly was found, 2 on
-bad input or when a configuration could not run.`,
+A workload's claims section makes it an experiment for claims of CLAIMS.md: its trials
+repeat every configuration with new seeds (trial N replays with --seed SEED+N-1) until every
+claim is decided or the trials or their budget run out, each trial into DIR/trial-N when the
+workload asks for more than one.
+
+Exit status: 0 when every claim the workload declares held and every configuration kept
+the guarantees it claims; 1 when a claim was refuted, when a claim stayed unknown after its
+trials (the experiment did not show what it must), or when a configuration broke a
+guarantee it claims, except by the anomaly a claim runs it on its unsafe side to show; 2
+on bad input or when a configuration could not run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			wopts, err := clientOptions(clientFile, driverFile)
@@ -99,25 +111,12 @@ bad input or when a configuration could not run.`,
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("run: --min-free: %w", err)}
 			}
-			outs, runErr := run.Plan(ctx, plan, out, run.Options{Targets: targets, Seed: seed, Linear: linear,
+			rep, _, err := runAndReport(ctx, cmd.OutOrStdout(), plan, out, run.Options{Targets: targets, Seed: seed, Linear: linear,
 				KeepData: keepData, MinFree: uint64(minFreeBytes), Clients: clients.byConfig(), Logger: spec.Logger, Status: cmd.OutOrStdout()})
-			if runErr != nil && !errors.Is(runErr, run.ErrDiskFull) {
-				return &exitError{code: 2, err: runErr}
+			if err != nil {
+				return err
 			}
-			run.WriteTable(cmd.OutOrStdout(), outs)
-			if len(outs) > 0 {
-				if err := writeReport(cmd.OutOrStdout(), out); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s (%s)\n", out, dirSize(out))
-			if runErr != nil {
-				return &exitError{code: 2, err: runErr}
-			}
-			if failed := run.Failed(outs); failed > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("run: %d of %d configurations broke a claimed guarantee", failed, len(outs))}
-			}
-			return nil
+			return exitStatus(cmd.OutOrStdout(), rep)
 		},
 	}
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "comma-separated brokers of an external cluster (default: an embedded local cluster)")
@@ -133,6 +132,65 @@ bad input or when a configuration could not run.`,
 	cmd.Flags().StringVar(&minFree, "min-free", "2GiB", "free space the run directory's file system keeps: below it the configuration in progress stops producing, is checked and written, and the run ends")
 	cmd.Flags().BoolVar(&linear, "linear", true, "also check each partition's log for linearizability with porcupine")
 	return cmd
+}
+
+// runAndReport runs plan into out, stopping its trials once every claim it declares is
+// decided, prints the results table and writes the report. It returns the report (nil when
+// nothing ran) and the outcomes; a run that could not complete is an exit status 2 error
+// (after the report of what ran).
+func runAndReport(ctx context.Context, w io.Writer, plan *workloads.Plan, out string, opts run.Options) (*reports.Run, []run.Outcome, error) {
+	opts.AfterTrial = func(out string, info *rundir.RunInfo) (bool, error) {
+		if len(info.Claims) == 0 {
+			return false, nil
+		}
+		r, err := reports.LoadTrials(out, version, info, nil)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range r.Summary.Claims {
+			if c.Status == reports.ClaimUnknown {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	outs, runErr := run.Plan(ctx, plan, out, opts)
+	if runErr != nil && !errors.Is(runErr, run.ErrDiskFull) && len(outs) == 0 {
+		return nil, outs, &exitError{code: 2, err: runErr}
+	}
+	run.WriteTable(w, outs)
+	var rep *reports.Run
+	if len(outs) > 0 {
+		var err error
+		if rep, err = writeReport(w, out); err != nil {
+			return nil, outs, err
+		}
+	}
+	fmt.Fprintf(w, "\nrun directory: %s (%s)\n", out, dirSize(out))
+	if runErr != nil {
+		return rep, outs, &exitError{code: 2, err: runErr}
+	}
+	return rep, outs, nil
+}
+
+// exitStatus prints the claims the run declared and why it fails, if it does: an exit
+// status 1 error (see reports.Failures).
+func exitStatus(w io.Writer, rep *reports.Run) error {
+	if rep == nil {
+		return nil
+	}
+	if err := reports.WriteClaimsTable(w, &rep.Summary); err != nil {
+		return err
+	}
+	fails := reports.Failures(&rep.Summary)
+	if len(fails) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	for _, f := range fails {
+		fmt.Fprintln(w, "FAIL:", f)
+	}
+	return &exitError{code: 1, err: fmt.Errorf("run: %d reasons to fail (listed above)", len(fails))}
 }
 
 // dirSize returns the bytes under dir, for the last line of a run.

@@ -44,7 +44,7 @@ func TestRunSmoke(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	for _, name := range []string{"report.html", "summary.json", "bench.txt", "plots/latency.png", "default/plots/timeline.svg", "default/resources.json"} {
+	for _, name := range []string{"report.html", "summary.json", "run.json", "bench.txt", "plots/latency.png", "default/plots/timeline.svg", "default/resources.json"} {
 		if st, err := os.Stat(filepath.Join(out, name)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", name, err)
 		}
