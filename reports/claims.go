@@ -66,6 +66,10 @@ type rule struct {
 	// judge replaces the counting contrast, for claims that compare costs or group
 	// behaviour rather than count one anomaly.
 	judge func(r *rule, x *experiment) ClaimResult
+	// measures is set for a rule judged from noisy measurements (medians of capacities,
+	// latencies, drain times) rather than from anomalies that one occurrence proves: its
+	// verdict is final only once every trial the workload allows has run (see Decided).
+	measures bool
 }
 
 // experiment is one declared claim's configurations in a run.
@@ -86,6 +90,25 @@ func ruleFor(id int) *rule {
 		}
 	}
 	return nil
+}
+
+// Decided reports whether the claims of a run of trials trials out of max are final, so
+// that no further trial could change them: every declared claim is held, refuted or not
+// exercised, and a claim judged from measurements has had all max trials (one noisy trial
+// near a margin must not decide it).
+func Decided(claims []ClaimResult, trials, max int) bool {
+	for _, c := range claims {
+		if c.Status == ClaimUnknown {
+			return false
+		}
+		if c.Status == ClaimNotExercised {
+			continue
+		}
+		if r := ruleFor(c.ID); r != nil && r.measures && trials < max {
+			return false
+		}
+	}
+	return true
 }
 
 // JudgeClaims answers every claim of CLAIMS.md from the configurations of a run and the

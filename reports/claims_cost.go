@@ -36,7 +36,7 @@ var rule7 = rule{id: 7, text: "Throughput falls and latency rises from acks=0 to
 	faults: func(in *ClaimInput) string {
 		return want(param(in, "performance") == "true", "a performance section (capacity and latency with no fault in force)")
 	},
-	judge: judgeCost}
+	judge: judgeCost, measures: true}
 
 // costParams are the settings two configurations must share to be compared.
 var costParams = []string{"acks", "batch_size", "linger", "compression", "message_size", "enable.idempotence", "max.in.flight",
@@ -280,7 +280,7 @@ var rule17 = rule{id: 17, text: "A slow consumer builds lag; batch processing an
 	faults: func(in *ClaimInput) string {
 		return want(param(in, "processing_time") != "0s" || param(in, "processing_overhead") != "0s", "a processing cost (consumer.processingTime or processingOverhead)")
 	},
-	judge: judgeDrain}
+	judge: judgeDrain, measures: true}
 
 // drainOf is a backlog's drain time in seconds; a backlog never drained counts as the
 // whole time the consumers had.

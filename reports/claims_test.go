@@ -466,3 +466,26 @@ func TestClaimsIndex(t *testing.T) {
 		}
 	}
 }
+
+func TestDecidedWaitsForEveryTrialOfAMeasuredClaim(t *testing.T) {
+	held := func(id int) ClaimResult { return ClaimResult{ID: id, Status: ClaimHeld} }
+	cases := []struct {
+		name       string
+		claims     []ClaimResult
+		trials, of int
+		want       bool
+	}{
+		{"an anomaly claim held after one trial", []ClaimResult{held(2)}, 1, 3, true},
+		{"an unknown claim", []ClaimResult{held(2), {ID: 3, Status: ClaimUnknown}}, 1, 3, false},
+		{"claim 7 after one trial of two", []ClaimResult{held(7)}, 1, 2, false},
+		{"claim 7 refuted after one trial of two", []ClaimResult{{ID: 7, Status: ClaimRefuted}}, 1, 2, false},
+		{"claim 7 after both trials", []ClaimResult{held(7)}, 2, 2, true},
+		{"claim 17 after one trial of three", []ClaimResult{held(17)}, 1, 3, false},
+		{"claim 7 not declared", []ClaimResult{{ID: 7, Status: ClaimNotExercised}, held(1)}, 1, 2, true},
+	}
+	for _, c := range cases {
+		if got := Decided(c.claims, c.trials, c.of); got != c.want {
+			t.Errorf("%s: Decided = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -147,12 +147,7 @@ func runAndReport(ctx context.Context, w io.Writer, plan *workloads.Plan, out st
 		if err != nil {
 			return false, err
 		}
-		for _, c := range r.Summary.Claims {
-			if c.Status == reports.ClaimUnknown {
-				return false, nil
-			}
-		}
-		return true, nil
+		return reports.Decided(r.Summary.Claims, len(info.Trials), info.MaxTrials), nil
 	}
 	outs, runErr := run.Plan(ctx, plan, out, opts)
 	if runErr != nil && !errors.Is(runErr, run.ErrDiskFull) && len(outs) == 0 {
