@@ -13,17 +13,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/kchaos/kchaos/broker/controller"
 )
 
 func handleDescribeUserScramCredentials(c *conn, req *request) (kmsg.Response, error) {
 	r := req.msg.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
-	var creds map[string]map[int8]*controller.ScramCredential
-	if c.b.cl != nil {
-		creds = c.b.cl.ctl.Image().Scram
-	}
+	creds := c.b.cl.ctl.Image().Scram
 	names := slices.Sorted(maps.Keys(creds))
 	if r.Users != nil {
 		names = nil

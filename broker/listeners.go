@@ -521,9 +521,6 @@ func (c *conn) listenerEndpoint(id int32, host string, port int32) (string, int3
 	if id == c.b.cfg.NodeID {
 		return l.advertised.host, l.advertised.port, true
 	}
-	if c.b.cl == nil {
-		return "", 0, false
-	}
 	br := c.b.cl.ctl.Image().Brokers[id]
 	if br == nil {
 		return "", 0, false

@@ -293,9 +293,6 @@ func (p *plainServer) user() string { return p.name }
 
 // scramCredential returns user's credential for mech from the metadata image, or nil.
 func (b *Broker) scramCredential(user string, mech int8) *controller.ScramCredential {
-	if b.cl == nil {
-		return nil
-	}
 	return b.cl.ctl.Image().Scram[user][mech]
 }
 
