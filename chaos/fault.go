@@ -127,7 +127,9 @@ const (
 	// CRC32C covers: what a corruption TCP's checksum missed looks like to Kafka, whose CRC
 	// must catch it (brokers answer CORRUPT_MESSAGE, clients and followers refetch). Param
 	// "where" anywhere instead flips a bit anywhere in a chunk of bytes, headers included,
-	// which no Kafka checksum covers. Param "links" narrows the links as for latency.
+	// which no Kafka checksum covers; "produce" only corrupts the batches of produce requests,
+	// so that producers see CORRUPT_MESSAGE and retry while consumers read clean data. Param
+	// "links" narrows the links as for latency.
 	Corrupt Kind = "corrupt"
 	// Duplicate sends param "rate" (default 0.5) of the produce requests on the client links
 	// twice; the second answer is swallowed, so the client never learns of the copy. It is

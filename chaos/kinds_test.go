@@ -77,7 +77,7 @@ func TestNewKindsValidation(t *testing.T) {
 		{"strobe period", "- {kind: clock-strobe, params: {period: -5ms}}", "want a positive duration"},
 		{"clients for kill", "- {kind: kill, target: clients}", "kill acts on brokers; target clients is for clock-skew, corrupt, duplicate, reorder"},
 		{"corrupt rate", "- {kind: corrupt, params: {rate: 150%}}", "want a probability"},
-		{"corrupt where", "- {kind: corrupt, params: {where: headers}}", "want batches, anywhere"},
+		{"corrupt where", "- {kind: corrupt, params: {where: headers}}", "want batches, produce, anywhere"},
 		{"reorder window", "- {kind: reorder, params: {window: 0}}", "want a positive duration"},
 		{"file kind", "- {kind: corrupt-file, params: {file: snapshot}}", "want log, index, timeindex"},
 		{"file mode", "- {kind: corrupt-file, params: {mode: blackhole}}", "want bitflip or truncate"},

@@ -189,7 +189,8 @@ func impairment(f Fault) proxy.Impairment {
 		rate, _ := parseRate(f.param("rate", "1"))
 		return proxy.Impairment{DropResponses: rate}
 	case Corrupt:
-		return proxy.Impairment{Corrupt: f.paramRate("rate", 0.05), CorruptAnywhere: f.param("where", "batches") == "anywhere"}
+		where := f.param("where", "batches")
+		return proxy.Impairment{Corrupt: f.paramRate("rate", 0.05), CorruptAnywhere: where == "anywhere", CorruptProduceOnly: where == "produce"}
 	case Duplicate:
 		return proxy.Impairment{Duplicate: f.paramRate("rate", 0.5)}
 	case Reorder:

@@ -123,7 +123,7 @@ var modes = map[Kind][]string{
 
 // choices are the values of enumerated params.
 var choices = map[string][]string{
-	"where":   {"batches", "anywhere"},
+	"where":   {"batches", "produce", "anywhere"},
 	"file":    {"log", "index", "timeindex"},
 	"segment": {"closed", "active"},
 	"type":    {"preferred", "unclean"},

@@ -323,7 +323,7 @@ func (p *Proxy) onResponse(s *session, im Impairment, frame []byte) [][]byte {
 	if info.drop {
 		return nil
 	}
-	if info.key == 1 && im.Corrupt > 0 && !im.CorruptAnywhere {
+	if info.key == 1 && im.Corrupt > 0 && !im.CorruptAnywhere && !im.CorruptProduceOnly {
 		p.corruptFetch(frame, info.version, im.Corrupt)
 	}
 	s.mu.Lock()

@@ -51,9 +51,12 @@ type Impairment struct {
 	DropResponses float64
 	// Corrupt is the chance (0..1) that a record batch in a produce request or a fetch
 	// response gets one bit flipped inside the part its CRC32C covers; with CorruptAnywhere,
-	// the chance that a chunk of bytes in either direction gets one bit flipped anywhere.
-	Corrupt         float64
-	CorruptAnywhere bool
+	// the chance that a chunk of bytes in either direction gets one bit flipped anywhere;
+	// with CorruptProduceOnly, only the batches of produce requests (fetch responses pass
+	// untouched, so consumers that do not check CRCs read clean data).
+	Corrupt            float64
+	CorruptAnywhere    bool
+	CorruptProduceOnly bool
 	// Duplicate is the chance (0..1) that a produce request is sent twice; the copy's answer
 	// is swallowed.
 	Duplicate float64
@@ -92,6 +95,13 @@ func combine(ims map[string]Impairment) Impairment {
 		out.ClockSkew += im.ClockSkew
 	}
 	out.Corrupt = 1 - keepBatch
+	// Fetch responses are corrupted unless every corrupting impairment is produce-only.
+	out.CorruptProduceOnly = out.Corrupt > 0
+	for _, im := range ims {
+		if im.Corrupt > 0 && !im.CorruptProduceOnly {
+			out.CorruptProduceOnly = false
+		}
+	}
 	if out.ReorderWindow == 0 {
 		out.ReorderWindow = 20 * time.Millisecond
 	}

@@ -313,3 +313,27 @@ func TestUpstreamResetResetsClient(t *testing.T) {
 		t.Fatalf("read after the upstream reset: %v, want a connection reset", err)
 	}
 }
+
+// TestCombineCorruptProduceOnly: fetch responses stay clean only while every corrupting
+// fault is produce-only; the chances still add up.
+func TestCombineCorruptProduceOnly(t *testing.T) {
+	produce := Impairment{Corrupt: 0.5, CorruptProduceOnly: true}
+	both := Impairment{Corrupt: 0.5}
+	for _, c := range []struct {
+		name        string
+		ims         map[string]Impairment
+		produceOnly bool
+		corrupt     float64
+	}{
+		{"produce only", map[string]Impairment{"a": produce}, true, 0.5},
+		{"two produce-only faults", map[string]Impairment{"a": produce, "b": produce}, true, 0.75},
+		{"with one on both directions", map[string]Impairment{"a": produce, "b": both}, false, 0.75},
+		{"with a fault that corrupts nothing", map[string]Impairment{"a": produce, "b": {Latency: time.Millisecond}}, true, 0.5},
+		{"no corruption", map[string]Impairment{"b": {Latency: time.Millisecond}}, false, 0},
+	} {
+		got := combine(c.ims)
+		if got.CorruptProduceOnly != c.produceOnly || got.Corrupt != c.corrupt {
+			t.Errorf("%s: produce-only %v, corrupt %v; want %v, %v", c.name, got.CorruptProduceOnly, got.Corrupt, c.produceOnly, c.corrupt)
+		}
+	}
+}
