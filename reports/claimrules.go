@@ -265,7 +265,7 @@ var claimRules = []rule{
 		safe: both(acks("1", "all"), func(in *ClaimInput) string {
 			return want(param(in, "enable.idempotence") == "true" || intParam(in, "max.in.flight") == 1, "idempotence on or maxInFlight=1")
 		}),
-		faults: hasFault("after which produce requests fail or time out and are retried", nil, slices.Concat(lostAcks, slowdowns)...),
+		faults: hasFault("after which produce requests fail or time out and are retried", nil, slices.Concat(lostAcks, slowdowns, []string{"corrupt"})...),
 		count: func(c *ConfigSummary) (int64, string) {
 			retry := caused(c, checker.Reorder, checker.CauseRetry) + caused(c, checker.NonmonotonicSend, checker.CauseRetry)
 			trunc := caused(c, checker.Reorder, checker.CauseTruncation) + caused(c, checker.NonmonotonicSend, checker.CauseTruncation)
