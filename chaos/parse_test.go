@@ -106,7 +106,7 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 }
 
 func TestParseWorkloadChaosSection(t *testing.T) {
-	plan, err := workloads.Load("../workloads/demo.yaml")
+	plan, err := workloads.Load("testdata/workloads/leader-kill.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +114,8 @@ func TestParseWorkloadChaosSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fs) != 1 || fs[0].Kind != Kill || fs[0].Target.String() != "leader(topic-0,0)" || !strings.HasSuffix(fs[0].Pos, "demo.yaml:28") {
-		t.Fatalf("demo chaos parsed as %+v", fs)
+	if len(fs) != 1 || fs[0].Kind != Kill || fs[0].Target.String() != "leader(topic-0,0)" || !strings.HasSuffix(fs[0].Pos, "leader-kill.yaml:12") {
+		t.Fatalf("chaos parsed as %+v", fs)
 	}
 }
 
@@ -156,7 +156,7 @@ func TestParseFlowTargetTwice(t *testing.T) {
 // TestRenameTopics: a run's topic names reach both a fault's target and its "from" target,
 // so partition faults between a leader and its followers find the run's topic.
 func TestRenameTopics(t *testing.T) {
-	plan, err := workloads.Load("../workloads/claim-02-acks1-leader-isolated.yaml")
+	plan, err := workloads.Load("testdata/workloads/leader-partition.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,7 @@ func state(t *testing.T, pid int) byte {
 }
 
 func TestChaosScheduleCommand(t *testing.T) {
-	out, err := runChaos(t, "schedule", filepath.Join("..", "..", "workloads", "demo.yaml"), "--seed", "9")
+	out, err := runChaos(t, "schedule", filepath.Join("..", "..", "chaos", "testdata", "workloads", "leader-kill.yaml"), "--seed", "9")
 	if err != nil {
 		t.Fatal(err)
 	}
