@@ -10,9 +10,18 @@ import (
 )
 
 // drainIdle ends a drain that makes no progress for this long although some partition has
-// not reached its end offset (records past the end may be control records a client never
-// returns).
+// not reached its end offset: what is left may be control records a client never returns
+// (the last transaction markers of each producer).
 const drainIdle = 3 * time.Second
+
+// drainTailMarkers is how many offsets below its end a partition may stop at and still count
+// as read to its end but for control records (16); further behind, the drain is waiting on a
+// failover (a leader that found a corrupt batch hands the partition over, the new leader
+// needs the client's next metadata refresh) and gives up only after drainStuck (15s).
+const (
+	drainTailMarkers = 16
+	drainStuck       = 15 * time.Second
+)
 
 // drainSettle is how long a drain that reached every end offset waits for them to stop
 // moving before it ends.
@@ -62,7 +71,15 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 			idle = catchUpIdle
 		}
 		settled := time.Time{} // when the end offsets were last seen unchanged after reaching them
-		for ctx.Err() == nil && time.Since(lastProgress) < idle {
+		stuckFor := func() time.Duration {
+			for p, e := range end {
+				if e-next[p] > drainTailMarkers {
+					return max(idle, drainStuck)
+				}
+			}
+			return idle
+		}
+		for ctx.Err() == nil && time.Since(lastProgress) < stuckFor() {
 			if done() {
 				// The end offsets are high watermarks, which keep moving after producers stop
 				// while followers catch up (acks=0 and 1 do not wait for them): read on until

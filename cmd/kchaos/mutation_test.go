@@ -19,6 +19,17 @@ func runMutation(t *testing.T, workload string, sets ...string) *checker.Result 
 	return r
 }
 
+// nonZero names the anomalies res counted, with their counts.
+func nonZero(res *checker.Result) map[string]int64 {
+	out := map[string]int64{}
+	for name, a := range res.Anomalies {
+		if a != nil && a.Count > 0 {
+			out[name] = a.Count
+		}
+	}
+	return out
+}
+
 func count(res *checker.Result, name string) int64 {
 	if a := res.Anomalies[name]; a != nil {
 		return a.Count
@@ -151,10 +162,20 @@ func TestMutationAckBeforeReplication(t *testing.T) {
 // contradict. The clean comparison runs under make soak
 // (TestMutationReadAboveHighWatermarkSoak).
 func TestMutationReadAboveHighWatermark(t *testing.T) {
-	r := runMutation(t, readAboveHWWorkload("8s", "2s", "4s", "3500ms", "3s"), "replica.lag.time.max.ms=30000", "kchaos.bug.read-above-high-watermark=true")
-	i, a := count(r, checker.InconsistentOffsets), count(r, checker.AbortedRead)
+	// The bug shows only if the consumer polls the isolated leader between its last
+	// replicated write and the kill; on a loaded machine one run can miss that window, so a
+	// second run gets the chance before the test fails.
+	var r *checker.Result
+	var i, a int64
+	for attempt := 1; attempt <= 2 && i+a == 0; attempt++ {
+		r = runMutation(t, readAboveHWWorkload("8s", "2s", "4s", "3500ms", "3s"), "replica.lag.time.max.ms=30000", "kchaos.bug.read-above-high-watermark=true")
+		i, a = count(r, checker.InconsistentOffsets), count(r, checker.AbortedRead)
+		if i+a == 0 {
+			t.Logf("run %d: no read above the high watermark seen; stats %+v, anomalies %v", attempt, r.Stats, nonZero(r))
+		}
+	}
 	if i+a == 0 {
-		t.Fatalf("kchaos.bug.read-above-high-watermark: inconsistent-offsets %d, aborted-read %d; want reads of records the ISR never had reported", i, a)
+		t.Fatalf("kchaos.bug.read-above-high-watermark: inconsistent-offsets %d, aborted-read %d in two runs; want reads of records the ISR never had reported", i, a)
 	}
 	t.Logf("read-above-high-watermark: inconsistent-offsets %d, aborted-read %d, verdict %s", i, a, r.Verdict)
 }
