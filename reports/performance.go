@@ -172,7 +172,8 @@ func PlotPerformance(run *Run, dir, rel string) ([]Chart, error) {
 			p.Legend.Add(c.Name, line)
 			i++
 		}
-		p.Legend.Top = true
+		// Latency rises with load: the top left corner is the one the curves leave empty.
+		p.Legend.Top, p.Legend.Left = true, true
 		panels = append(panels, p)
 	}
 	if err := saveGrid(panels, 640, 260, dir, "latency-load"); err != nil {
