@@ -61,10 +61,21 @@ func hosts(c *clustertest.Cluster, id int32, topic string) bool {
 	return err == nil
 }
 
-// reassigning returns the reassignment in flight of topic-0 as kadm lists it, or nil.
+// reassigning returns the reassignment in flight of topic-0 as kadm lists it, or nil. Like
+// Kafka's admin client it retries a failed request for up to 15s: right after a controller is
+// killed the client may still send to the dead one (its connection reset) before it learns
+// the new controller from metadata.
 func reassigning(t *testing.T, adm *kadm.Client, topic string) *kadm.ListPartitionReassignmentsResponse {
 	t.Helper()
-	res, err := adm.ListPartitionReassignments(bg(t), kadm.TopicsSet{topic: {0: {}}})
+	var res kadm.ListPartitionReassignmentsResponses
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		res, err = adm.ListPartitionReassignments(bg(t), kadm.TopicsSet{topic: {0: {}}})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("ListPartitionReassignments: %v", err)
 	}
