@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Membership faults change who holds which replica through the Kafka admin API —
@@ -84,6 +85,9 @@ func (d *membershipDriver) Apply(ctx context.Context, reg *Registry, id int64, f
 		if err != nil {
 			return err
 		}
+		if p, err = d.settled(ctx, f.Target.Topic, p.Partition, moveLimit(f)); err != nil {
+			return err
+		}
 		to, err := reassignment(f.param("mode", "move"), p, view.Brokers, rng)
 		if err != nil {
 			return err
@@ -144,6 +148,62 @@ func targetPartition(f Fault, r Resolved, view ClusterView) (PartitionView, erro
 		}
 	}
 	return PartitionView{}, fmt.Errorf("chaos: %s: no partition led by %v", f.Target, r.Nodes)
+}
+
+// settled waits up to limit until no reassignment of topic-p is in flight (as the active
+// controller lists them) and returns the partition as the controller's broker reports it.
+// Metadata from another broker may lag: right after a reassignment finished it can still show
+// the union of the old and new replicas, and a move computed from that would keep a replica
+// the fault meant to drop.
+func (d *membershipDriver) settled(ctx context.Context, topic string, p int32, limit time.Duration) (PartitionView, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		pv, why, err := d.settledOnce(ctx, topic, p)
+		if err == nil && why == "" {
+			return pv, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = errors.New(why)
+			}
+			return PartitionView{}, fmt.Errorf("chaos: reassign %s-%d: not settled after %s: %w", topic, p, limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			return PartitionView{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// settledOnce is one look for settled: why says what is not settled yet.
+func (d *membershipDriver) settledOnce(ctx context.Context, topic string, p int32) (PartitionView, string, error) {
+	inFlight, err := d.adm.ListPartitionReassignments(ctx, kadm.TopicsSet{topic: {p: {}}})
+	if err != nil {
+		return PartitionView{}, "", err
+	}
+	if r, ok := inFlight[topic][p]; ok {
+		return PartitionView{}, fmt.Sprintf("a reassignment to %v is in flight", r.Replicas), nil
+	}
+	v, err := d.res.View(ctx)
+	if err != nil {
+		return PartitionView{}, "", err
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(topic)}}
+	var via kmsg.Requestor = d.res.cl
+	if v.Controller >= 0 {
+		via = d.res.cl.Broker(int(v.Controller))
+	}
+	resp, err := req.RequestWith(ctx, via)
+	if err != nil {
+		return PartitionView{}, "", err
+	}
+	ps := viewFromMetadata(resp).Topics[topic]
+	if int(p) >= len(ps) || len(ps[p].Replicas) == 0 {
+		return PartitionView{}, fmt.Sprintf("broker %d does not report %s-%d", v.Controller, topic, p), nil
+	}
+	return ps[p], "", nil
 }
 
 // reassignment is the new replica list of p for mode, drawn with rng: move replaces a
