@@ -152,7 +152,10 @@ func (f *fetcher) build(wait time.Duration) (*kmsg.FetchRequest, map[string]map[
 	now := time.Now()
 	f.lock()
 	for p, until := range f.parts {
-		if now.Before(until) {
+		// A partition recovering from stored corruption is not fetched until its log is
+		// truncated at the bad batch: a fetch offset from the damaged log's end would put this
+		// replica back in the ISR before the truncation takes that end away.
+		if now.Before(until) || p.recovering.Load() {
 			continue
 		}
 		name := p.topic.name

@@ -2,6 +2,8 @@ package chaos_test
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +79,55 @@ func TestCorruptFileDetectedAndReReplicated(t *testing.T) {
 			if c.down == "stop" {
 				i := strings.Index(log, c.detect)
 				t.Logf("detected on first read: %s", strings.SplitN(log[i:], "\n", 2)[0])
+				checkNotInSyncWhileDamaged(t, cl, leader, log)
 			}
 		})
+	}
+}
+
+// isrChange matches a leader's "ISR changed" log line: its time and the new ISR.
+var isrChange = regexp.MustCompile(`time=(\S+) .*msg="ISR changed".* to="\[([0-9 ]*)\]"`)
+
+// checkNotInSyncWhileDamaged fails t if another broker took damaged back into a partition's
+// ISR between the moment damaged found the corrupt batch and its truncation at it: until then
+// its log end is the damaged log's, which it no longer has, and a leader elected from that
+// ISR would be missing acknowledged records.
+func checkNotInSyncWhileDamaged(t *testing.T, cl *e2e.Cluster, damaged int32, log string) {
+	t.Helper()
+	at := func(line string) time.Time {
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		tm, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Fatalf("log line without a time: %q", line)
+		}
+		return tm
+	}
+	var found, truncated time.Time
+	for _, l := range strings.Split(log, "\n") {
+		switch {
+		case found.IsZero() && strings.Contains(l, "corrupt stored batch"):
+			found = at(l)
+		case !found.IsZero() && truncated.IsZero() && strings.Contains(l, "truncated at the corrupt batch"):
+			truncated = at(l)
+		}
+	}
+	if found.IsZero() || truncated.IsZero() {
+		t.Errorf("broker %d's log shows no corrupt batch found and truncated (found %v, truncated %v)", damaged, found, truncated)
+		return
+	}
+	for id := int32(1); id <= 3; id++ {
+		if id == damaged {
+			continue
+		}
+		for _, m := range isrChange.FindAllStringSubmatch(cl.Node(id).Log(), -1) {
+			tm, err := time.Parse(time.RFC3339Nano, m[1])
+			if err != nil || tm.Before(found) || !tm.Before(truncated) {
+				continue
+			}
+			if slices.Contains(strings.Fields(m[2]), fmt.Sprint(damaged)) {
+				t.Errorf("broker %d took broker %d back into the ISR [%s] at %s, before it truncated its damaged log at %s",
+					id, damaged, m[2], tm.Format(time.StampMicro), truncated.Format(time.StampMicro))
+			}
+		}
 	}
 }
