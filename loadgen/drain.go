@@ -9,19 +9,14 @@ import (
 	"github.com/kchaos/kchaos/history"
 )
 
-// drainIdle ends a drain that makes no progress for this long although some partition has
-// not reached its end offset: what is left may be control records a client never returns
-// (the last transaction markers of each producer).
-const drainIdle = 3 * time.Second
+// drainProbeAfter is how long a drain's consumer may make no progress short of an end offset
+// before the drain probes the rest of the partition (tailVisible): what is left may be only
+// control records and aborted transactions' records, which clients never return.
+const drainProbeAfter = 500 * time.Millisecond
 
-// drainTailMarkers is how many offsets below its end a partition may stop at and still count
-// as read to its end but for control records (16); further behind, the drain is waiting on a
-// failover (a leader that found a corrupt batch hands the partition over, the new leader
-// needs the client's next metadata refresh) and gives up only after drainStuck (15s).
-const (
-	drainTailMarkers = 16
-	drainStuck       = 15 * time.Second
-)
+// drainStuck ends a drain whose consumer made no progress for this long although records it
+// should be handed remain (a failover the client has not followed, an unreadable partition).
+const drainStuck = 15 * time.Second
 
 // drainSettle is how long a drain that reached every end offset waits for them to stop
 // moving before it ends.
@@ -66,20 +61,13 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 			return true
 		}
 		lastProgress := time.Now()
-		idle := drainIdle
-		if readCommitted {
-			idle = catchUpIdle
-		}
+		probed := time.Time{}
 		settled := time.Time{} // when the end offsets were last seen unchanged after reaching them
-		stuckFor := func() time.Duration {
-			for p, e := range end {
-				if e-next[p] > drainTailMarkers {
-					return max(idle, drainStuck)
-				}
+		for ctx.Err() == nil && time.Since(lastProgress) < drainStuck {
+			if !done() && time.Since(lastProgress) >= drainProbeAfter && time.Since(probed) >= drainProbeAfter {
+				r.skipInvisibleTails(ctx, topic, end, next, readCommitted)
+				probed = time.Now()
 			}
-			return idle
-		}
-		for ctx.Err() == nil && time.Since(lastProgress) < stuckFor() {
 			if done() {
 				// The end offsets are high watermarks, which keep moving after producers stop
 				// while followers catch up (acks=0 and 1 do not wait for them): read on until
@@ -126,9 +114,28 @@ func (r *runner) drain(ctx context.Context, drv Driver, topics []string, proc in
 			r.hist(&history.Event{Process: proc, Type: history.OK, F: history.FPoll, Topic: topic, Partition: -1, Offset: -1, Records: recs})
 		}
 		c.Close()
-		if !done() && !readCommitted {
+		if !done() {
 			r.log.Warn("loadgen: drain stopped before the end offsets", "topic", topic, "end", end, "read_to", next)
 		}
 	}
 	return int64(len(seen)), nil
+}
+
+// skipInvisibleTails moves each partition's next offset to its end offset when what lies
+// between holds nothing a consumer at this isolation level would be handed (tailVisible). A
+// probe that fails leaves the partition as it is: the drain keeps waiting for its consumer.
+func (r *runner) skipInvisibleTails(ctx context.Context, topic string, end, next map[int32]int64, readCommitted bool) {
+	for p, e := range end {
+		if next[p] >= e {
+			continue
+		}
+		visible, err := tailVisible(ctx, r.opts.Bootstrap, r.opts.Client.FranzOpts(), topic, p, next[p], e, readCommitted)
+		if err != nil {
+			r.log.Debug("loadgen: drain probe", "err", err)
+			continue
+		}
+		if !visible {
+			next[p] = e
+		}
+	}
 }
