@@ -56,6 +56,7 @@ trials: 2
 // exits 1 after all its trials, each in its own folder; one whose configurations do not
 // make the experiment is refused with exit 2 before anything runs.
 func TestRunExitStatusFollowsClaims(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, src string) string {
 		p := filepath.Join(dir, name)

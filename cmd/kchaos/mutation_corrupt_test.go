@@ -33,6 +33,7 @@ chaos:
 // does not pass; without it the broker finds the damage on its first read, hands the
 // partition over, truncates and re-replicates, and every acknowledged record is read back.
 func TestMutationServeCorrupt(t *testing.T) {
+	t.Parallel()
 	const election = "leader.imbalance.check.interval.seconds=1"
 	clean := runConfigs(t, serveCorruptWorkload, election)["default"]
 	if clean == nil || clean.Verdict != "pass" || count(clean, checker.Lost)+count(clean, checker.Unseen) != 0 {

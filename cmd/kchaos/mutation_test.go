@@ -40,6 +40,7 @@ func count(res *checker.Result, name string) int64 {
 // TestMutationLoseLastBatch: a single broker that drops its last batch on restart loses
 // acknowledged writes, and the checker says so.
 func TestMutationLoseLastBatch(t *testing.T) {
+	t.Parallel()
 	const workload = `name: lastbatch
 topics: 1
 partitionsPerTopic: 1
@@ -150,6 +151,7 @@ chaos:
 // the checker fails the run. The clean comparison runs under make soak
 // (TestMutationsReplication).
 func TestMutationAckBeforeReplication(t *testing.T) {
+	t.Parallel()
 	r := runMutation(t, replicationWorkload("5s", "2500ms"), append(lazyFollowers, "kchaos.bug.ack-before-replication=true")...)
 	if n := count(r, checker.Lost); n == 0 || r.Verdict != "fail" {
 		t.Fatalf("kchaos.bug.ack-before-replication: lost %d, verdict %s; want acknowledged acks=all writes lost and a failed verdict", n, r.Verdict)
@@ -162,6 +164,7 @@ func TestMutationAckBeforeReplication(t *testing.T) {
 // contradict. The clean comparison runs under make soak
 // (TestMutationReadAboveHighWatermarkSoak).
 func TestMutationReadAboveHighWatermark(t *testing.T) {
+	t.Parallel()
 	// The bug shows only if the consumer polls the isolated leader between its last
 	// replicated write and the kill; on a loaded machine one run can miss that window, so a
 	// second run gets the chance before the test fails.
@@ -186,6 +189,7 @@ func TestMutationReadAboveHighWatermark(t *testing.T) {
 // it as aborted reads (Jepsen's G1a) or a G1c cycle, and the verdict fails.
 // TestMutationTxnCommitOnAbort runs the same workload with the switches off.
 func TestMutationTxnSplitMarkers(t *testing.T) {
+	t.Parallel()
 	r := runConfigs(t, txnAbortWorkload, "kchaos.bug.txn-split-markers=true")["default"]
 	if r == nil {
 		t.Fatal("no verdict for the default configuration")

@@ -35,6 +35,7 @@ func fixtureRun(t *testing.T) string {
 }
 
 func TestReportAndCompareCommands(t *testing.T) {
+	t.Parallel()
 	base := fixtureRun(t)
 	out, code := kchaos(t, "report", base)
 	if code != 0 || !strings.Contains(out, "acks=all:") || !strings.Contains(out, "records sent") {

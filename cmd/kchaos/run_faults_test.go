@@ -50,6 +50,7 @@ chaos:
 // make the producer retry batches the broker already wrote; the checker counts the copies
 // as duplicates, and with idempotence the broker recognises the retries and there are none.
 func TestDropResponsesDuplicatesWithoutIdempotence(t *testing.T) {
+	t.Parallel()
 	res := runConfigs(t, dropResponsesWorkload("dropresp", "", "matrix:\n  idempotence: [false, true]\n"))
 	if len(res) != 2 {
 		t.Fatalf("want 2 configs, got %d", len(res))
@@ -76,6 +77,7 @@ func TestDropResponsesDuplicatesWithoutIdempotence(t *testing.T) {
 // section reaches the load generator's consumer, which dies and restarts; the history
 // records the crash and the checker counts it.
 func TestConsumerCrashFromWorkload(t *testing.T) {
+	t.Parallel()
 	res := runConfigs(t, `name: crashcons
 topics: 1
 partitionsPerTopic: 2
@@ -110,6 +112,7 @@ chaos:
 // acknowledgements are written twice and the checker reports duplicates that idempotence
 // forbids; TestDropResponsesDuplicatesWithoutIdempotence is the same run with the switch off.
 func TestMutationSkipIdempotenceWindow(t *testing.T) {
+	t.Parallel()
 	res := runConfigs(t, dropResponsesWorkload("skipidem", "  idempotence: true\n", ""), "kchaos.bug.skip-idempotence-window=true")
 	r := res["default"]
 	if r == nil {
@@ -143,6 +146,7 @@ consumer:
 // aborted transactions makes read_committed consumers read aborted records; the checker
 // reports aborted reads and fails the verdict. With the switch off the same run is clean.
 func TestMutationTxnCommitOnAbort(t *testing.T) {
+	t.Parallel()
 	clean := runConfigs(t, txnAbortWorkload)["default"]
 	if clean == nil || count(clean, checker.AbortedRead) != 0 || clean.Verdict != "pass" || clean.Stats.SendsOK == 0 {
 		t.Fatalf("without bug switches: %+v; want a passing run with no aborted reads", clean)
@@ -160,6 +164,7 @@ func TestMutationTxnCommitOnAbort(t *testing.T) {
 // acknowledged record may be lost, so the checker's verdict must not be a failure; each
 // driver's client must have acknowledged records after the kill too.
 func TestLeaderKillAcksAllEveryDriver(t *testing.T) {
+	t.Parallel()
 	drivers := loadgen.AvailableDrivers()
 	res := runConfigs(t, `name: leaderkill
 topics: 1

@@ -17,6 +17,7 @@ func TestMain(m *testing.M) { os.Exit(brokertest.Main(m)) }
 // cluster, as `make run` does with the demo: it must exit 0, print the results table and
 // leave the per-config files the checker and reports read.
 func TestRunSmoke(t *testing.T) {
+	t.Parallel()
 	bin, err := brokertest.Binary()
 	if err != nil {
 		t.Fatal(err)

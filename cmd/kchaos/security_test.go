@@ -98,6 +98,7 @@ func verdictOK(t *testing.T, stdout string) {
 // properties file `kchaos cluster up --security sasl_ssl` wrote: the verdict passes, and no
 // file the run wrote, nor its output, contains the password.
 func TestRunOverSASLSSL(t *testing.T) {
+	t.Parallel()
 	c, password := startSecuredCluster(t)
 	out := t.TempDir()
 	stdout, stderr := kchaosRun(t, "run", filepath.Join("..", "..", "workloads", "smoke.yaml"), "--bootstrap", strings.Join(c.Secured.Bootstrap, ","),
@@ -162,6 +163,7 @@ func checkNoSecret(t *testing.T, secret, dir string, texts map[string]string) {
 // users write them; the driver's commonConfig reaches the SASL_SSL cluster and its
 // producerConfig sets the run's producer.
 func TestRunOMBDriverFile(t *testing.T) {
+	t.Parallel()
 	c, password := startSecuredCluster(t)
 	dir := t.TempDir()
 	ps, err := clientconfig.LoadProperties(c.Secured.ClientProperties)
