@@ -16,6 +16,7 @@ import (
 // carrying the client's error, within the delivery timeout, not hang. With retries 0 the
 // history calls both sends failed (not indeterminate).
 func TestBadInputFailsTheSend(t *testing.T) {
+	t.Parallel()
 	bootstrap := []string{brokertest.Start(t, brokertest.Set("auto.create.topics.enable", "false")).Addr()}
 	for _, driver := range allDrivers {
 		t.Run("driver="+driver, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 // TestConsumerCrashAtLeastOnce crashes the only consumer mid-run; committing after
 // processing, every acknowledged record must still be processed by the restarted consumer.
 func TestConsumerCrashAtLeastOnce(t *testing.T) {
+	t.Parallel()
 	for _, driver := range allDrivers {
 		t.Run("driver="+driver, func(t *testing.T) {
 			rc := smokeConfig(t, func(rc *workloads.RunConfig) {

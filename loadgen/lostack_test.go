@@ -96,6 +96,7 @@ func (c *loserConn) Write(p []byte) (int, error) {
 // checker reports duplicates (allowed: no-duplicates is not claimed); with idempotence the
 // broker recognises the retry and the checker finds none (no-duplicates holds).
 func TestLostAcksDuplicateWithoutIdempotence(t *testing.T) {
+	t.Parallel()
 	for _, driver := range allDrivers {
 		for _, idem := range []bool{false, true} {
 			if idem && !slices.Contains(txnDrivers, driver) {

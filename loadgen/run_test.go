@@ -121,6 +121,7 @@ func runWithHistory(t *testing.T, rc workloads.RunConfig, bootstrap []string) (*
 }
 
 func TestDriversEndToEnd(t *testing.T) {
+	t.Parallel()
 	for _, target := range targets {
 		for _, driver := range allDrivers {
 			for _, mode := range []string{workloads.ModeGroup, workloads.ModeAssign, workloads.ModeBatch, workloads.ModeAsync} {
@@ -185,6 +186,7 @@ func testDriverEndToEnd(t *testing.T, targetName string, bootstrap func(testing.
 }
 
 func TestDriverSettings(t *testing.T) {
+	t.Parallel()
 	for _, driver := range allDrivers {
 		for _, tc := range []struct {
 			name string
@@ -236,6 +238,7 @@ func TestDriverSettings(t *testing.T) {
 // sent it, which it hands the client instead of letting it read the clock again: never before
 // the intended send time in the record's header, never after the run returned.
 func TestRecordTimestampIsSendTime(t *testing.T) {
+	t.Parallel()
 	for _, driver := range allDrivers {
 		t.Run("driver="+driver, func(t *testing.T) {
 			bootstrap := testBootstrap(t)

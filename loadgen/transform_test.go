@@ -105,6 +105,7 @@ func guarantee(r *checker.Result, name string) checker.Guarantee {
 // outputs and committing: the crashed transaction is aborted when the restarted
 // transformer fences it, so every input appears exactly once in the committed output.
 func TestTransformExactlyOnce(t *testing.T) {
+	t.Parallel()
 	for _, driver := range txnDrivers {
 		t.Run("driver="+driver, func(t *testing.T) {
 			_, cres := runTransform(t, transformConfig(t, driver, workloads.CommitTransactional))
@@ -120,6 +121,7 @@ func TestTransformExactlyOnce(t *testing.T) {
 // transformer that commits its offsets after the outputs, outside any transaction, leaves
 // the crashed poll's outputs in the output topic and processes its inputs again.
 func TestTransformWithoutTransactionsDuplicates(t *testing.T) {
+	t.Parallel()
 	for _, driver := range txnDrivers {
 		t.Run("driver="+driver, func(t *testing.T) {
 			_, cres := runTransform(t, transformConfig(t, driver, workloads.CommitAfterProcessing))
@@ -147,6 +149,7 @@ func TestTransformWithoutTransactionsDuplicates(t *testing.T) {
 // idle — a limitation of the Sarama transformer in groups of several members, not yet fixed.
 // Sarama's transformer is covered alone, with a crash, by TestTransformExactlyOnce.
 func TestTransformExactlyOnceRebalance(t *testing.T) {
+	t.Parallel()
 	for _, driver := range []string{"franz-go"} {
 		t.Run("driver="+driver, func(t *testing.T) {
 			rc := transformConfig(t, driver, workloads.CommitTransactional)
@@ -168,6 +171,7 @@ func TestTransformExactlyOnceRebalance(t *testing.T) {
 // slowly than they move — and the run ends with inputs not yet transformed (unknown, not a
 // violation); it is covered alone, with a crash, by TestTransformExactlyOnce.
 func TestTransformExactlyOnceCoordinatorMoves(t *testing.T) {
+	t.Parallel()
 	for _, driver := range []string{"franz-go", "sarama"} {
 		t.Run("driver="+driver, func(t *testing.T) {
 			c, err := kfake.NewCluster(kfake.NumBrokers(3))

@@ -16,6 +16,7 @@ import (
 // driver; a read_committed consumer and the drain must see every committed record and no
 // aborted one.
 func TestTransactionsReadCommitted(t *testing.T) {
+	t.Parallel()
 	for _, driver := range txnDrivers {
 		t.Run("driver="+driver, func(t *testing.T) { testTransactionsReadCommitted(t, driver) })
 	}
@@ -103,6 +104,7 @@ func testTransactionsReadCommitted(t *testing.T, driver string) {
 // aborted transactions' records, and the checker counts each as an aborted read without
 // failing a guarantee the configuration does not claim.
 func TestTransactionsReadUncommitted(t *testing.T) {
+	t.Parallel()
 	for _, driver := range txnDrivers {
 		t.Run("driver="+driver, func(t *testing.T) {
 			rc := smokeConfig(t, func(rc *workloads.RunConfig) {
