@@ -61,15 +61,17 @@ func TestMembershipFaults(t *testing.T) {
 
 	// Preferred election: the replica list's first broker leads after the fault.
 	pv := replicasOf(t, rc, "m", 1)
-	if pv.Leader == pv.Replicas[0] {
-		// Make another broker the preferred one by killing the leader: it loses leadership.
-		c.Kill(pv.Leader)
+	if old := pv.Leader; old == pv.Replicas[0] {
+		// Make another broker the leader by killing the preferred one: it loses leadership.
+		// Every wait names the new state, since a broker whose metadata lags may still
+		// show the old leader with the old ISR of three.
+		c.Kill(old)
 		c.WaitOnLeader("m", 1)
-		c.Restart(pv.Leader)
+		c.Restart(old)
 		e2e.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 			pv = replicasOf(t, rc, "m", 1)
-			if len(pv.ISR) != 3 {
-				return fmt.Errorf("ISR %v", pv.ISR)
+			if len(pv.ISR) != 3 || pv.Leader == old {
+				return fmt.Errorf("leader %d ISR %v; want a leader other than %d and an ISR of 3", pv.Leader, pv.ISR, old)
 			}
 			return nil
 		})
