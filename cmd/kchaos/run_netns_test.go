@@ -75,7 +75,7 @@ func TestRunNetnsDriver(t *testing.T) {
 		}
 	}
 	if applied["nft-table"] == 0 || applied["fill"] != 1 {
-		t.Errorf("journal applied %v; want nft-table changes and one fill:\n%s", applied, faults)
+		t.Errorf("journal applied %v; want nft-table changes and one fill:\n%s\nstdout:\n%s\nstderr:\n%s", applied, faults, stdout.String(), stderr.String())
 	}
 	for _, d := range []string{filepath.Join(out, "default"), filepath.Join(out, "default", chaos.FabricJournalDir)} {
 		if p, err := chaos.ReadJournal(d); err != nil || len(p) > 0 {
