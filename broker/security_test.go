@@ -72,9 +72,11 @@ func startSecureBroker(t testing.TB, extra map[string]string) *secureBroker {
 	for k, v := range extra {
 		props[k] = strings.ReplaceAll(v, "{ca}", sb.ca) // {ca}: the trust store's path
 	}
-	raft := freeAddr(t)
-	b, err := broker.New(broker.Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Props: props,
-		Voters: map[int32]string{1: raft}}, broker.Options{Logger: quietLogger()})
+	// No Voters: the broker opens its Raft listener on an ephemeral port itself. A port found
+	// free a moment before was once taken by another test's process in between (bind: address
+	// already in use).
+	b, err := broker.New(broker.Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Props: props},
+		broker.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,17 +99,6 @@ func writeFile(t testing.TB, path string, data []byte) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // waitRegistered waits until the broker lists itself in Metadata (registered and unfenced).
