@@ -374,6 +374,9 @@ func (d *membershipDriver) addBroker(ctx context.Context, reg *Registry, id int6
 	if err != nil {
 		return err
 	}
+	if p, err = d.settled(ctx, f.Target.Topic, p.Partition, moveLimit(f)); err != nil {
+		return err
+	}
 	node, proc, err := l.AddNode(ctx)
 	if err != nil {
 		return fmt.Errorf("chaos: add-broker: %w", err)
