@@ -156,54 +156,67 @@ func targetPartition(f Fault, r Resolved, view ClusterView) (PartitionView, erro
 // the union of the old and new replicas, and a move computed from that would keep a replica
 // the fault meant to drop.
 func (d *membershipDriver) settled(ctx context.Context, topic string, p int32, limit time.Duration) (PartitionView, error) {
+	var pv PartitionView
+	err := poll(ctx, limit, func() (string, error) {
+		inFlight, err := d.adm.ListPartitionReassignments(ctx, kadm.TopicsSet{topic: {p: {}}})
+		if err != nil {
+			return "", err
+		}
+		if r, ok := inFlight[topic][p]; ok {
+			return fmt.Sprintf("a reassignment to %v is in flight", r.Replicas), nil
+		}
+		// Any broker names the controller; the controller's broker then reports the partition.
+		resp, err := topicMetadata(ctx, d.res.cl, topic)
+		if err == nil && resp.ControllerID >= 0 {
+			resp, err = topicMetadata(ctx, d.res.cl.Broker(int(resp.ControllerID)), topic)
+		}
+		if err != nil {
+			return "", err
+		}
+		ps := viewFromMetadata(resp).Topics[topic]
+		if int(p) >= len(ps) || len(ps[p].Replicas) == 0 {
+			return fmt.Sprintf("broker %d does not report %s-%d", resp.ControllerID, topic, p), nil
+		}
+		pv = ps[p]
+		return "", nil
+	})
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("chaos: reassign %s-%d: not settled after %s: %w", topic, p, limit, err)
+	}
+	return pv, err
+}
+
+// topicMetadata sends a Metadata request for topic alone through via.
+func topicMetadata(ctx context.Context, via kmsg.Requestor, topic string) (*kmsg.MetadataResponse, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(topic)}}
+	return req.RequestWith(ctx, via)
+}
+
+// poll calls check every 100ms until it reports nothing pending and no error, for up to
+// limit; past it, it returns what was last pending or failing.
+func poll(ctx context.Context, limit time.Duration, check func() (pending string, err error)) error {
 	deadline := time.Now().Add(limit)
 	for {
-		pv, why, err := d.settledOnce(ctx, topic, p)
-		if err == nil && why == "" {
-			return pv, nil
+		pending, err := check()
+		if err == nil && pending == "" {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			if err == nil {
-				err = errors.New(why)
+				return errors.New(pending)
 			}
-			return PartitionView{}, fmt.Errorf("chaos: reassign %s-%d: not settled after %s: %w", topic, p, limit, err)
+			if pending != "" {
+				return fmt.Errorf("%s: %w", pending, err)
+			}
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return PartitionView{}, ctx.Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// settledOnce is one look for settled: why says what is not settled yet.
-func (d *membershipDriver) settledOnce(ctx context.Context, topic string, p int32) (PartitionView, string, error) {
-	inFlight, err := d.adm.ListPartitionReassignments(ctx, kadm.TopicsSet{topic: {p: {}}})
-	if err != nil {
-		return PartitionView{}, "", err
-	}
-	if r, ok := inFlight[topic][p]; ok {
-		return PartitionView{}, fmt.Sprintf("a reassignment to %v is in flight", r.Replicas), nil
-	}
-	v, err := d.res.View(ctx)
-	if err != nil {
-		return PartitionView{}, "", err
-	}
-	req := kmsg.NewPtrMetadataRequest()
-	req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(topic)}}
-	var via kmsg.Requestor = d.res.cl
-	if v.Controller >= 0 {
-		via = d.res.cl.Broker(int(v.Controller))
-	}
-	resp, err := req.RequestWith(ctx, via)
-	if err != nil {
-		return PartitionView{}, "", err
-	}
-	ps := viewFromMetadata(resp).Topics[topic]
-	if int(p) >= len(ps) || len(ps[p].Replicas) == 0 {
-		return PartitionView{}, fmt.Sprintf("broker %d does not report %s-%d", v.Controller, topic, p), nil
-	}
-	return ps[p], "", nil
 }
 
 // reassignment is the new replica list of p for mode, drawn with rng: move replaces a
@@ -284,8 +297,7 @@ func (d *membershipDriver) alter(ctx context.Context, topic string, p int32, to 
 // waitReplicas waits up to limit until each partition's replicas are the wanted ones (as a
 // set) and all in sync: the reassignments finished.
 func (d *membershipDriver) waitReplicas(ctx context.Context, want map[string]map[int32][]int32, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
+	err := poll(ctx, limit, func() (string, error) {
 		v, err := d.res.View(ctx)
 		pending := ""
 		for topic, ps := range want {
@@ -300,18 +312,12 @@ func (d *membershipDriver) waitReplicas(ctx context.Context, want map[string]map
 				}
 			}
 		}
-		if err == nil && pending == "" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("chaos: reassignment not done after %s: %s %v", limit, pending, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return pending, err
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("chaos: reassignment not done after %s: %w", limit, err)
 	}
+	return err
 }
 
 // moveLimit is how long decommission waits for its moves: the fault's duration, at least 5s
