@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kchaos/kchaos/broker"
+	"github.com/kchaos/kchaos/loadgen"
 	"github.com/kchaos/kchaos/reports"
 	"github.com/kchaos/kchaos/run"
 	"github.com/kchaos/kchaos/target"
@@ -46,6 +47,7 @@ run's report.
 Exit status: 0 when every claim held and no configuration broke a guarantee it claims; 1
 otherwise (see kchaos run); 2 on bad input or when a workload could not run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer loadgen.TuneGC()()
 			names, err := claimFiles(args)
 			if err != nil {
 				return &exitError{code: 2, err: err}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kchaos/kchaos/broker"
+	"github.com/kchaos/kchaos/loadgen"
 	"github.com/kchaos/kchaos/reports"
 	"github.com/kchaos/kchaos/run"
 	"github.com/kchaos/kchaos/rundir"
@@ -65,6 +66,7 @@ guarantee it claims, except by the anomaly a claim runs it on its unsafe side to
 on bad input or when a configuration could not run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer loadgen.TuneGC()()
 			wopts, err := clientOptions(clientFile, driverFile)
 			if err != nil {
 				return &exitError{code: 2, err: err}
