@@ -49,10 +49,10 @@ const (
 // pipelines' worth of records (plus 20ms) wait beyond what the cluster is working on: the
 // queue is bounded, unlike a saturated client's whole buffer. As BBR does, the search starts
 // by doubling the window each step until the acknowledged rate grows by less than 25% three
-// times in a row, and every 10s (or after a second of longer times in flight than the window
-// allows) lowers
-// the window below one pipeline for one step, so that the time in flight it measures then
-// (with no queue) follows a cluster that became slower. A window never goes below Floor, so
+// times in a row (and, unlike BBR, until the window is twice the steady one), and every 10s
+// (or after a second of longer times in flight than the window allows) lowers the window
+// below one pipeline for one step, so that the time in flight it measures then (with no
+// queue) follows a cluster that became slower. A window never goes below Floor, so
 // when Floor alone exceeds the pipeline the queue bound is capGain Floors instead.
 //
 // It is a pure state machine: Step is given what happened during one interval and returns
@@ -112,10 +112,13 @@ func (s *CapacitySearch) Step(interval time.Duration, acked, outstanding int64) 
 	}
 	rate := float64(acked) / secs
 	s.record(rate)
+	// A step that ends with nothing in flight measured no time in flight: the pipeline was
+	// empty at that instant, which says nothing about how long a record takes.
 	inFlight := math.Inf(1)
-	if rate > 0 {
+	if rate > 0 && outstanding > 0 {
 		inFlight = float64(outstanding) / rate
 	}
+	empty := outstanding == 0
 	if s.probing > 0 {
 		s.probeMin = math.Min(s.probeMin, inFlight)
 		if s.probing--; s.probing == 0 {
@@ -139,13 +142,17 @@ func (s *CapacitySearch) Step(interval time.Duration, acked, outstanding int64) 
 		} else {
 			s.shortRounds++
 		}
-		if s.shortRounds < capStartupRounds {
+		// The startup also goes on until the window is twice the steady one: a client that
+		// batches may gain nothing from doubling a small window and then a lot from a larger
+		// one (whole requests instead of part-full ones), and a search that stopped below that
+		// would settle on the part-full rate.
+		if s.shortRounds < capStartupRounds || s.window < 2*s.target() {
 			s.window *= 2
 			return s.Window()
 		}
 		s.startup = false
 	}
-	if inFlight > capSlow*(capGain*s.own+capHeadroom) {
+	if !empty && inFlight > capSlow*(capGain*s.own+capHeadroom) {
 		s.slow++
 	} else {
 		s.slow = 0

@@ -150,3 +150,58 @@ func TestCapacitySearchFollowsSlowerAcknowledgements(t *testing.T) {
 		t.Errorf("after latency rose: mean queue %.0fms, want ≤ 130ms", q*1000)
 	}
 }
+
+func TestCapacitySearchIgnoresAnEmptyPipeline(t *testing.T) {
+	// A step that ends with no record in flight (the producer had just been handed room, or
+	// nothing was left to send) says nothing about the time in flight. Taken as 0 it left a
+	// window of 20ms of records, and on a cluster that takes 50ms to acknowledge the rate
+	// fell to 40% of capacity until slow steps started a probe, whose window (a share of a
+	// pipeline of 0 records) fell to the floor.
+	s := NewCapacitySearch(64, 64)
+	l := &loop{capacity: 100000, latency: 0.05}
+	var acked []float64
+	for i := range 60 {
+		a, out := l.step(0.25, s.Window(), 1)
+		if i == 2 {
+			out = 0
+		}
+		s.Step(250*time.Millisecond, a, out)
+		acked = append(acked, float64(a)/0.25)
+	}
+	// From the end of the startup to before the first periodic probe (at 10s).
+	for i := 10; i < 40; i++ {
+		if acked[i] < 0.95*100000 {
+			t.Fatalf("step %d acknowledged %.0f/s after an empty step, want ≥ 95000: %.0f", i, acked[i], acked)
+		}
+	}
+}
+
+func TestCapacitySearchLeavesNoLowRateTrap(t *testing.T) {
+	// A client that batches: below 4,000 records in flight its requests go out part-full,
+	// each record costs more CPU on cores shared with the cluster, and it gets 45% of the
+	// 300,000/s it gets above, the same from 256 to 2,048 records. A startup that stopped
+	// when doubling gained nothing three times settled on the 45% and stayed; and five
+	// seconds of host stalls (30% speed) must not leave the search there either.
+	s := NewCapacitySearch(64, 64)
+	const capacity, latency, knee = 300000.0, 0.001, 4000
+	var acked []float64
+	for i := range 120 {
+		w := s.Window()
+		rate := math.Min(capacity, float64(w)/latency)
+		if w < knee {
+			rate = math.Min(rate, 0.45*capacity)
+		}
+		if i >= 40 && i < 60 {
+			rate *= 0.3
+		}
+		a := int64(rate * 0.25)
+		s.Step(250*time.Millisecond, a, w)
+		acked = append(acked, rate)
+	}
+	if m := mean(acked[20:40]); m < 0.99*capacity {
+		t.Fatalf("before the stalls: acknowledged %.0f/s, want ≥ 99%% of %.0f", m, capacity)
+	}
+	if m := mean(acked[80:]); m < 0.95*capacity {
+		t.Errorf("5s after the stalls: acknowledged %.0f/s, want ≥ 95%% of %.0f: %.0f", m, capacity, acked)
+	}
+}

@@ -63,6 +63,14 @@ func (r *recorder) record(kind int, d time.Duration) {
 	r.mu.Unlock()
 }
 
+// recordN records n values of d at once.
+func (r *recorder) recordN(kind int, d time.Duration, n int64) {
+	us := min(max(int64(d/time.Microsecond), histMin), histMax)
+	r.mu.Lock()
+	_ = r.h[kind].RecordValues(us, n)
+	r.mu.Unlock()
+}
+
 // counters are the run's totals, updated atomically by producers and consumers. Each group
 // sits on its own cache lines, apart from the others': producer goroutines write sent,
 // client goroutines the outcomes, consumers the rest; sharing a line would move it between

@@ -42,6 +42,10 @@ type producerTask struct {
 	limit uint64
 	// searchBest is the capacity the search found (records/s); set when run returns.
 	searchBest float64
+	// zeroDelays counts measured sends of a capacity search not yet in rec: a closed loop
+	// sends each record at its intended time, so every publish delay is 0, and recording
+	// them once per search step spares a lock and a histogram update per record.
+	zeroDelays int64
 }
 
 // run sends until stop (wall clock), ctx ends or the run is halted, then waits for every
@@ -64,6 +68,12 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 	var lastDone, window int64
 	var stepTimer *time.Timer
 	if p.rate == 0 {
+		// A paced producer's first send is due at start; a closed loop must wait for it too,
+		// or it sends before the run's clock and series begin, unmeasured.
+		if !sleepUntil(halt, start) {
+			p.finish(ctx)
+			return
+		}
 		floor := p.windowFloor()
 		search = NewCapacitySearch(floor, floor)
 		window = search.Window()
@@ -85,6 +95,7 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 			for {
 				if !now.Before(nextStep) {
 					d := p.flight.done.Load()
+					p.flushDelays()
 					window = search.Step(searchStep+now.Sub(nextStep), d-lastDone, p.flight.outstanding())
 					lastDone = d
 					nextStep = now.Add(searchStep)
@@ -146,9 +157,34 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 		p.endTxn(ctx)
 	}
 	if search != nil {
+		p.flushDelays()
 		p.searchBest = search.Capacity()
 	}
 	p.finish(ctx)
+}
+
+// sleepUntil waits until t; false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// flushDelays records the zero publish delays counted since the last flush.
+func (p *producerTask) flushDelays() {
+	if p.zeroDelays > 0 {
+		p.rec.recordN(kindPublishDelay, 0, p.zeroDelays)
+		p.zeroDelays = 0
+	}
 }
 
 // windowFloor is the smallest window of the capacity search: enough records for every
@@ -275,7 +311,11 @@ func (p *producerTask) send(ctx context.Context, actual time.Time, op *sendOp) {
 	r := p.r
 	op.measured = !op.intended.Before(r.measureFrom)
 	if op.measured {
-		p.rec.record(kindPublishDelay, actual.Sub(op.intended))
+		if d := actual.Sub(op.intended); d == 0 && p.rate == 0 {
+			p.zeroDelays++
+		} else {
+			p.rec.record(kindPublishDelay, d)
+		}
 	}
 	op.txnID = p.txnID
 	if r.hw != nil {
