@@ -79,7 +79,7 @@ func TestCorruptFileDetectedAndReReplicated(t *testing.T) {
 			if c.down == "stop" {
 				i := strings.Index(log, c.detect)
 				t.Logf("detected on first read: %s", strings.SplitN(log[i:], "\n", 2)[0])
-				checkNotInSyncWhileDamaged(t, cl, leader, log)
+				checkNotInSyncWhileDamaged(t, cl, leader)
 			}
 		})
 	}
@@ -91,8 +91,10 @@ var isrChange = regexp.MustCompile(`time=(\S+) .*msg="ISR changed".* to="\[([0-9
 // checkNotInSyncWhileDamaged fails t if another broker took damaged back into a partition's
 // ISR between the moment damaged found the corrupt batch and its truncation at it: until then
 // its log end is the damaged log's, which it no longer has, and a leader elected from that
-// ISR would be missing acknowledged records.
-func checkNotInSyncWhileDamaged(t *testing.T, cl *e2e.Cluster, damaged int32, log string) {
+// ISR would be missing acknowledged records. It waits up to 30s for the truncation: the
+// consumer may read everything from the new leader before the damaged broker truncates (a
+// check of the log as it was then found no truncation once, on a loaded machine).
+func checkNotInSyncWhileDamaged(t *testing.T, cl *e2e.Cluster, damaged int32) {
 	t.Helper()
 	at := func(line string) time.Time {
 		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
@@ -103,18 +105,21 @@ func checkNotInSyncWhileDamaged(t *testing.T, cl *e2e.Cluster, damaged int32, lo
 		return tm
 	}
 	var found, truncated time.Time
-	for _, l := range strings.Split(log, "\n") {
-		switch {
-		case found.IsZero() && strings.Contains(l, "corrupt stored batch"):
-			found = at(l)
-		case !found.IsZero() && truncated.IsZero() && strings.Contains(l, "truncated at the corrupt batch"):
-			truncated = at(l)
+	e2e.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		found, truncated = time.Time{}, time.Time{}
+		for _, l := range strings.Split(cl.Node(damaged).Log(), "\n") {
+			switch {
+			case found.IsZero() && strings.Contains(l, "corrupt stored batch"):
+				found = at(l)
+			case !found.IsZero() && truncated.IsZero() && strings.Contains(l, "truncated at the corrupt batch"):
+				truncated = at(l)
+			}
 		}
-	}
-	if found.IsZero() || truncated.IsZero() {
-		t.Errorf("broker %d's log shows no corrupt batch found and truncated (found %v, truncated %v)", damaged, found, truncated)
-		return
-	}
+		if found.IsZero() || truncated.IsZero() {
+			return fmt.Errorf("broker %d's log shows no corrupt batch found and truncated (found %v, truncated %v)", damaged, found, truncated)
+		}
+		return nil
+	})
 	for id := int32(1); id <= 3; id++ {
 		if id == damaged {
 			continue

@@ -110,7 +110,10 @@ var lazyFollowers = []string{"replica.fetch.min.bytes=100000000", "replica.fetch
 // follower that never had them takes over. The Sarama producer does not retry (retries 0), so
 // those sends end indeterminate and the new leader writes other records at their offsets: only
 // a consumer served above the high watermark ever sees one offset hold two values
-// (inconsistent-offsets).
+// (inconsistent-offsets). The consumer commits in the background (auto): with manual
+// commits, which wait for the whole ISR when the group's coordinator is the cut-off leader's
+// broker, it polled 26 and 30 times in 8s in the two runs of one CI that both saw nothing,
+// against 94 with auto, and each poll during the cut is a chance to read above the mark.
 func readAboveHWWorkload(duration, cutAt, cutFor, killAt, killFor string) string {
 	return `name: readabovehw
 topics: 1
@@ -132,7 +135,7 @@ producer:
   requestTimeout: 2s
 consumer:
   mode: group
-  commit: manual-after-processing
+  commit: auto
 chaos:
   - kind: partition
     target: leader(topic-0,0)
@@ -166,11 +169,12 @@ func TestMutationAckBeforeReplication(t *testing.T) {
 func TestMutationReadAboveHighWatermark(t *testing.T) {
 	t.Parallel()
 	// The bug shows only if the consumer polls the isolated leader between its last
-	// replicated write and the kill; on a loaded machine one run can miss that window, so a
-	// second run gets the chance before the test fails.
+	// replicated write and the kill; on a loaded machine one run can miss that window (one
+	// in two did here once, with 94 polls), so up to three runs get the chance before the
+	// test fails.
 	var r *checker.Result
 	var i, a int64
-	for attempt := 1; attempt <= 2 && i+a == 0; attempt++ {
+	for attempt := 1; attempt <= 3 && i+a == 0; attempt++ {
 		r = runMutation(t, readAboveHWWorkload("8s", "2s", "4s", "3500ms", "3s"), "replica.lag.time.max.ms=30000", "kchaos.bug.read-above-high-watermark=true")
 		i, a = count(r, checker.InconsistentOffsets), count(r, checker.AbortedRead)
 		if i+a == 0 {
@@ -178,7 +182,7 @@ func TestMutationReadAboveHighWatermark(t *testing.T) {
 		}
 	}
 	if i+a == 0 {
-		t.Fatalf("kchaos.bug.read-above-high-watermark: inconsistent-offsets %d, aborted-read %d in two runs; want reads of records the ISR never had reported", i, a)
+		t.Fatalf("kchaos.bug.read-above-high-watermark: inconsistent-offsets %d, aborted-read %d in three runs; want reads of records the ISR never had reported", i, a)
 	}
 	t.Logf("read-above-high-watermark: inconsistent-offsets %d, aborted-read %d, verdict %s", i, a, r.Verdict)
 }
