@@ -118,7 +118,6 @@ func (s *CapacitySearch) Step(interval time.Duration, acked, outstanding int64) 
 	if rate > 0 && outstanding > 0 {
 		inFlight = float64(outstanding) / rate
 	}
-	empty := outstanding == 0
 	if s.probing > 0 {
 		s.probeMin = math.Min(s.probeMin, inFlight)
 		if s.probing--; s.probing == 0 {
@@ -152,7 +151,7 @@ func (s *CapacitySearch) Step(interval time.Duration, acked, outstanding int64) 
 		}
 		s.startup = false
 	}
-	if !empty && inFlight > capSlow*(capGain*s.own+capHeadroom) {
+	if outstanding > 0 && inFlight > capSlow*(capGain*s.own+capHeadroom) {
 		s.slow++
 	} else {
 		s.slow = 0

@@ -23,14 +23,11 @@ const (
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
 // recordMicros records d in h, clamped to the histogram's range.
-func recordMicros(h *hdrhistogram.Histogram, d time.Duration) {
-	us := int64(d / time.Microsecond)
-	if us < histMin {
-		us = histMin
-	} else if us > histMax {
-		us = histMax
-	}
-	_ = h.RecordValue(us)
+func recordMicros(h *hdrhistogram.Histogram, d time.Duration) { _ = h.RecordValue(histMicros(d)) }
+
+// histMicros is d in microseconds, clamped to the histograms' range.
+func histMicros(d time.Duration) int64 {
+	return min(max(int64(d/time.Microsecond), histMin), histMax)
 }
 
 // Latency kinds.
@@ -65,9 +62,8 @@ func (r *recorder) record(kind int, d time.Duration) {
 
 // recordN records n values of d at once.
 func (r *recorder) recordN(kind int, d time.Duration, n int64) {
-	us := min(max(int64(d/time.Microsecond), histMin), histMax)
 	r.mu.Lock()
-	_ = r.h[kind].RecordValues(us, n)
+	_ = r.h[kind].RecordValues(histMicros(d), n)
 	r.mu.Unlock()
 }
 
