@@ -11,6 +11,7 @@ import (
 
 	"github.com/kchaos/kchaos/broker/controller"
 	"github.com/kchaos/kchaos/broker/replica"
+	"github.com/kchaos/kchaos/broker/storage"
 )
 
 // applyImage makes the local partitions match a metadata image: it installs this broker's
@@ -219,7 +220,7 @@ func (b *Broker) dropTopic(t *topic) {
 // removeStrayLogs deletes partition directories in the data directory that this broker no
 // longer hosts once it has caught up with the metadata log: partitions reassigned away and
 // topics deleted while it was down (Kafka's stray logs, KAFKA-14616). A partition directory is
-// TOPIC-N holding a recovery-point checkpoint.
+// TOPIC-N holding a log (storage.IsLogDir).
 func (b *Broker) removeStrayLogs() {
 	entries, err := os.ReadDir(b.cfg.DataDir)
 	if err != nil {
@@ -243,7 +244,7 @@ func (b *Broker) removeStrayLogs() {
 			continue
 		}
 		dir := filepath.Join(b.cfg.DataDir, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, "recovery-point-offset-checkpoint")); err != nil {
+		if !storage.IsLogDir(dir) {
 			continue
 		}
 		if t := b.topics[name]; t != nil && n < len(t.partitions) && t.partitions[n] != nil {

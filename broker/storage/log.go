@@ -232,6 +232,27 @@ func (l *Log) load() error {
 	return l.writeCheckpoints()
 }
 
+// IsLogDir reports whether dir holds a partition log: a segment file or a recovery-point
+// checkpoint. A log opened and killed before its first checkpoint has only segments.
+func IsLogDir(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if name == recoveryPointFile {
+			return true
+		}
+		if base, ok := strings.CutSuffix(name, logSuffix); ok {
+			if n, err := strconv.ParseInt(base, 10, 64); err == nil && n >= 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // readOffsetFile reads a checkpoint holding one decimal offset; missing or bad means 0.
 func readOffsetFile(fs FS, name string) int64 {
 	b, err := readWholeFile(fs, name)

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -412,5 +414,33 @@ func TestFlushPolicy(t *testing.T) {
 	l.Close()
 	if _, err := l.AppendAsLeader(valueBatch(t, 1, 1, 1, 0), 0, -1); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after close: %v", err)
+	}
+}
+
+// TestIsLogDir: a log's directory is recognised from its first segment, before any checkpoint
+// (a broker killed right after opening a replica leaves exactly that), and a directory without
+// segments or checkpoints is not a log.
+func TestIsLogDir(t *testing.T) {
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "t-0")
+	l, err := Open(logDir, Config{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(logDir, recoveryPointFile)); err == nil {
+		t.Fatal("a new log already has a recovery-point checkpoint; this test needs one without")
+	}
+	if !IsLogDir(logDir) {
+		t.Error("a new log's directory, segment and no checkpoint, is not recognised")
+	}
+	l.Close()
+	if !IsLogDir(logDir) {
+		t.Error("a closed log's directory is not recognised")
+	}
+	other := filepath.Join(dir, "x-1")
+	os.Mkdir(other, 0o755)
+	os.WriteFile(filepath.Join(other, "notes.log"), []byte("x"), 0o644)
+	if IsLogDir(other) || IsLogDir(filepath.Join(dir, "missing-0")) {
+		t.Error("a directory without segments or checkpoints counts as a log")
 	}
 }
