@@ -42,8 +42,10 @@ var kindNames = [numKinds]string{"publish-latency", "publish-delay", "end-to-end
 
 // recorder is one goroutine's interval histograms; the collector swaps them out each second.
 type recorder struct {
+	_  cacheLinePad
 	mu sync.Mutex // guards h
 	h  [numKinds]*hdrhistogram.Histogram
+	_  cacheLinePad
 }
 
 func newRecorder() *recorder {
