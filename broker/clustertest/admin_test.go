@@ -299,8 +299,18 @@ func TestElectLeaders(t *testing.T) {
 	adm := kadm.NewClient(cl)
 
 	createAssigned(t, c, "pref", []int32{2, 3, 1}, nil)
+	all := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce := func(n int) {
+		for i := range n {
+			if err := all.ProduceSync(bg(t), &kgo.Record{Topic: "pref", Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+				t.Fatalf("produce to pref: %v", err)
+			}
+		}
+	}
+	produce(5)
 	c.Kill(2)
-	if l := c.WaitLeader("pref", 0); l == 2 {
+	interim := c.WaitLeader("pref", 0)
+	if interim == 2 {
 		t.Fatal("killed broker 2 still leads")
 	}
 	if err := electOne(t, adm, kadm.ElectPreferredReplica, "pref"); !errors.Is(err, kerr.PreferredLeaderNotAvailable) {
@@ -333,6 +343,25 @@ func TestElectLeaders(t *testing.T) {
 	if err := electOne(t, adm, kadm.ElectPreferredReplica, "pref"); !errors.Is(err, kerr.ElectionNotNeeded) {
 		t.Fatalf("second preferred election: %v, want ELECTION_NOT_NEEDED", err)
 	}
+	// The interim leader took its epoch at its log end and appended nothing; it follows 2
+	// again and must replicate what 2 takes now. (Its epoch without records, kept through a
+	// truncation at its log end, once made every fetch report the same divergence, and it
+	// never appended again.)
+	produce(5)
+	c.CheckFor(10*time.Second, fmt.Sprintf("interim leader %d to replicate the new records", interim), func() error {
+		dirs, err := adm.DescribeAllLogDirs(bg(t), kadm.TopicsSet{"pref": {0: {}}})
+		if err != nil {
+			return err
+		}
+		size := func(id int32) (n int64) {
+			dirs[id].Each(func(d kadm.DescribedLogDir) { n += d.Size() })
+			return n
+		}
+		if a, b := size(interim), size(2); a != b || b == 0 {
+			return errf("broker %d holds %d bytes of pref-0, leader 2 %d", interim, a, b)
+		}
+		return nil
+	})
 	// A broker that is not the active controller forwards the request there.
 	el := kmsg.NewPtrElectLeadersRequest()
 	et := kmsg.NewElectLeadersRequestTopic()

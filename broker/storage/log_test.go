@@ -444,3 +444,43 @@ func TestIsLogDir(t *testing.T) {
 		t.Error("a directory without segments or checkpoints counts as a log")
 	}
 }
+
+// TestTruncateAtLogEndDropsAnEpochWithoutRecords: a broker that became leader at epoch 1
+// (assigning it at its log end) and lost leadership before appending asks its new leader with
+// epoch 1, which the leader never had; the leader answers epoch 0 ending at this log's end.
+// Truncating there leaves the records but must drop epoch 1, here and on disk, or every fetch
+// reports the same divergence and the follower never appends again.
+func TestTruncateAtLogEndDropsAnEpochWithoutRecords(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, Config{}, newClock())
+	for range 3 {
+		if _, err := l.AppendAsLeader(valueBatch(t, 1, 1, 10, 0), 0, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.AssignEpoch(1); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := l.LatestEpoch(); e != 1 {
+		t.Fatalf("latest epoch after becoming leader: %d, want 1", e)
+	}
+	if err := l.TruncateTo(3); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := l.LatestEpoch(); e != 0 || l.LogEndOffset() != 3 {
+		t.Fatalf("after truncating at the log end: latest epoch %d, LEO %d; want 0 and 3", e, l.LogEndOffset())
+	}
+	// The follower's next batch, from the new leader's epoch 2, appends after the records.
+	b := valueBatch(t, 1, 1, 10, 0)
+	setBaseOffset(b, 3)
+	setLeaderEpoch(b, 2)
+	if _, err := l.AppendAsFollower(b); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l = openTest(t, dir, Config{}, newClock())
+	defer l.Close()
+	if e, end := l.EndOffsetForEpoch(1); e != 0 || end != 3 {
+		t.Fatalf("after reopening, EndOffsetForEpoch(1) = (%d,%d), want (0,3): epoch 1 came back", e, end)
+	}
+}

@@ -7,8 +7,12 @@ import (
 
 // TruncateTo drops everything at and above offset (follower truncation, KIP-101/279); the
 // batch containing offset goes whole, so LogEndOffset may end up below offset. The epoch
-// cache drops epochs starting at or above offset. An offset below LogStartOffset empties the
-// log and restarts it there.
+// cache drops epochs starting at or above offset. An offset at or above LogEndOffset leaves
+// the records alone but still drops the epochs starting at LogEndOffset, as Kafka does: a
+// broker that became leader (assigning its epoch at its log end) and lost leadership before
+// appending holds an epoch its new leader never had, and kept, it makes every fetch report
+// the same divergence, so the follower never appends again. An offset below LogStartOffset
+// empties the log and restarts it there.
 func (l *Log) TruncateTo(offset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -16,6 +20,12 @@ func (l *Log) TruncateTo(offset int64) error {
 		return err
 	}
 	if offset >= l.logEndOffset() {
+		l.mu.Lock()
+		changed := l.epochs.truncateFromEnd(l.logEndOffset())
+		l.mu.Unlock()
+		if changed {
+			return l.writeEpochs()
+		}
 		return nil
 	}
 	if offset < l.logStartOffset {
