@@ -3,9 +3,11 @@ package run_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kchaos/kchaos/broker/brokertest"
@@ -136,5 +138,45 @@ func TestPerformanceSteps(t *testing.T) {
 	}
 	if outs[0].Verdict.Failed() || outs[0].Result.Sent < 500 {
 		t.Errorf("the run proper: sent %d, verdict %s", outs[0].Result.Sent, outs[0].Verdict.Verdict)
+	}
+}
+
+// TestRerunIntoTheSameDirectory: a run into a directory an earlier run left its brokers' data
+// and logs in (KeepData) starts from empty brokers: their logs hold only the new run, and its
+// configuration passes on a cluster that does not boot from the old run's metadata.
+func TestRerunIntoTheSameDirectory(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	first, printed, err := e2e.RunPlanIn(t, out, small, func(o *run.Options) { o.KeepData = true })
+	if err != nil {
+		t.Fatalf("first run: %v\n%s", err, printed)
+	}
+	logs, _ := filepath.Glob(filepath.Join(first[0].Dir, "cluster", "node-*", "broker.log"))
+	if len(logs) == 0 {
+		t.Fatal("the first run left no broker log")
+	}
+	const marker = "left by the first run"
+	for _, l := range logs {
+		f, err := os.OpenFile(l, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(f, marker)
+		f.Close()
+	}
+	outs, printed, err := e2e.RunPlanIn(t, out, small, nil)
+	if err != nil || outs[0].Verdict.Failed() {
+		t.Fatalf("second run: %v\n%s", err, printed)
+	}
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), marker) {
+			t.Errorf("%s still holds the first run's log", l)
+		}
+	}
+	if data, _ := filepath.Glob(filepath.Join(outs[0].Dir, "cluster", "node-*", "data")); len(data) > 0 {
+		t.Errorf("the first run's broker data is still there: %v", data)
 	}
 }

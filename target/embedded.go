@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -88,6 +89,10 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		}
 		return p.Addr()
 	}
+	if err := freshClusterDir(lc.Dir); err != nil {
+		net.Close()
+		return nil, err
+	}
 	c, err := local.Start(ctx, lc)
 	if err != nil {
 		net.Close()
@@ -120,6 +125,16 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// freshClusterDir removes a cluster folder an earlier run into the same run directory left
+// (its broker logs, and its data when it was kept): brokers would boot from that run's
+// metadata and logs, and append their logs to its.
+func freshClusterDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("target: clear the previous run's cluster folder: %w", err)
+	}
+	return nil
 }
 
 // localConfig is the launcher's configuration of cfg.

@@ -68,6 +68,11 @@ func StartNetns(ctx context.Context, cfg NetnsConfig) (*Netns, error) {
 	n := &Netns{fabric: fab, dir: cfg.Dir, logger: cfg.Logger, ctx: context.WithoutCancel(ctx)}
 	lc := localConfig(EmbeddedConfig{Dir: cfg.Dir, Props: cfg.Props, Binary: cfg.Binary, Logger: cfg.Logger,
 		StartTimeout: cfg.StartTimeout, StopTimeout: cfg.StopTimeout, place: fab.Place}, brokers)
+	// Cleared before the data file systems are mounted in it.
+	if err := freshClusterDir(lc.Dir); err != nil {
+		n.closeFabric()
+		return nil, err
+	}
 	for id := 1; id <= brokers; id++ {
 		// The launcher's layout: DIR/node-N/data.
 		if err := fab.MountData(int32(id), filepath.Join(lc.Dir, "node-"+strconv.Itoa(id), "data"), cfg.DiskSize); err != nil {

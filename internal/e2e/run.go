@@ -41,6 +41,12 @@ func RunWorkload(t testing.TB, workload string, sets ...string) (map[string]*che
 // t.TempDir()/out.
 func RunPlan(t testing.TB, workload string, edit func(*run.Options), sets ...string) ([]run.Outcome, string, error) {
 	t.Helper()
+	return RunPlanIn(t, filepath.Join(t.TempDir(), "out"), workload, edit, sets...)
+}
+
+// RunPlanIn is RunPlan into the run directory out, which may hold an earlier run.
+func RunPlanIn(t testing.TB, out, workload string, edit func(*run.Options), sets ...string) ([]run.Outcome, string, error) {
+	t.Helper()
 	bin, err := brokertest.Binary()
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +66,8 @@ func RunPlan(t testing.TB, workload string, edit func(*run.Options), sets ...str
 	if err := broker.ValidateProps(props); err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
-	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var printed lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&printed, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	targets, err := target.Open(target.Spec{Props: props, Binary: bin, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -69,12 +75,12 @@ func RunPlan(t testing.TB, workload string, edit func(*run.Options), sets ...str
 	defer targets.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	opts := run.Options{Targets: targets, Seed: 1, Logger: logger, Status: &out}
+	opts := run.Options{Targets: targets, Seed: 1, Logger: logger, Status: &printed}
 	if edit != nil {
 		edit(&opts)
 	}
-	outs, err := run.Plan(ctx, plan, filepath.Join(t.TempDir(), "out"), opts)
-	return outs, out.String(), err
+	outs, err := run.Plan(ctx, plan, out, opts)
+	return outs, printed.String(), err
 }
 
 // lockedBuffer is a bytes.Buffer the load's status line and the logger may write to at once.
