@@ -127,8 +127,8 @@ func (l *Log) load() error {
 				return ioErr("remove", name, err)
 			}
 		case strings.HasSuffix(name, logSuffix):
-			base, err := strconv.ParseInt(strings.TrimSuffix(name, logSuffix), 10, 64)
-			if err != nil || base < 0 {
+			base, ok := segmentBase(name)
+			if !ok {
 				l.logger.Warn("storage: ignoring unexpected file", "file", name)
 				continue
 			}
@@ -244,13 +244,22 @@ func IsLogDir(dir string) bool {
 		if name == recoveryPointFile {
 			return true
 		}
-		if base, ok := strings.CutSuffix(name, logSuffix); ok {
-			if n, err := strconv.ParseInt(base, 10, 64); err == nil && n >= 0 {
-				return true
-			}
+		if _, ok := segmentBase(name); ok {
+			return true
 		}
 	}
 	return false
+}
+
+// segmentBase returns the base offset a segment file's name (BASE.log) gives; false when
+// name is not one.
+func segmentBase(name string) (int64, bool) {
+	digits, ok := strings.CutSuffix(name, logSuffix)
+	if !ok {
+		return 0, false
+	}
+	base, err := strconv.ParseInt(digits, 10, 64)
+	return base, err == nil && base >= 0
 }
 
 // readOffsetFile reads a checkpoint holding one decimal offset; missing or bad means 0.
