@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchaos/kchaos/chaos"
@@ -36,10 +35,12 @@ func TestCorruptFileDetectedAndReReplicated(t *testing.T) {
 			vals := seqValues(strings.Repeat("v", 80)+"-", 150)
 			produceAll(t, p, "cf", vals)
 			leader := cl.WaitOnLeader("cf", 0)
-			_, epoch0, err := leaderEpoch(cl, "cf")
-			if err != nil {
-				t.Fatal(err)
+			rc := &replCluster{Cluster: cl, t: t}
+			before, ok := rc.partition(0, "cf", 0)
+			if !ok {
+				t.Fatal("cf-0 not in metadata")
 			}
+			epoch0 := before.LeaderEpoch
 			start := time.Now()
 			r := cl.Fault(chaos.Fault{Kind: chaos.CorruptFile, Target: chaos.Target{Sel: chaos.SelBroker, Broker: leader},
 				Params: map[string]string{"topic": "cf", "partition": "0", "segment": "closed", "down": c.down, "flips": "4"}})
@@ -48,12 +49,12 @@ func TestCorruptFileDetectedAndReReplicated(t *testing.T) {
 			// preferred replica (another). Its time without it can be a few tens of
 			// milliseconds after a kill, too short for polling to see, so the epochs tell.
 			back := e2e.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-				l, e, err := leaderEpoch(cl, "cf")
-				if err != nil {
-					return err
+				pv, ok := rc.partition(0, "cf", 0)
+				if !ok {
+					return fmt.Errorf("cf-0 not in metadata")
 				}
-				if l != leader || e < epoch0+2 {
-					return fmt.Errorf("leader %d at epoch %d; waiting for the damaged broker %d to hand over and lead again (epoch %d or later)", l, e, leader, epoch0+2)
+				if pv.Leader != leader || pv.LeaderEpoch < epoch0+2 {
+					return fmt.Errorf("leader %d at epoch %d; waiting for the damaged broker %d to hand over and lead again (epoch %d or later)", pv.Leader, pv.LeaderEpoch, leader, epoch0+2)
 				}
 				return nil
 			})
@@ -89,24 +90,6 @@ func TestCorruptFileDetectedAndReReplicated(t *testing.T) {
 			}
 		})
 	}
-}
-
-// leaderEpoch returns partition 0 of topic's leader and leader epoch, as a broker sees it.
-func leaderEpoch(cl *e2e.Cluster, topic string) (int32, int32, error) {
-	m, err := cl.Metadata(0)
-	if err != nil {
-		return -1, -1, err
-	}
-	for _, mt := range m.Topics {
-		if mt.Topic != nil && *mt.Topic == topic {
-			for _, mp := range mt.Partitions {
-				if mp.Partition == 0 {
-					return mp.Leader, mp.LeaderEpoch, kerr.ErrorForCode(mp.ErrorCode)
-				}
-			}
-		}
-	}
-	return -1, -1, fmt.Errorf("%s-0 not in metadata", topic)
 }
 
 // isrChange matches a leader's "ISR changed" log line: its time and the new ISR.
