@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -39,7 +40,10 @@ type prefixCache struct {
 // append appends e's prefix, from the cache when e shares it.
 func (c *prefixCache) append(b []byte, e *Event) []byte {
 	if c.enc == nil || e.Process != c.process || e.Type != c.typ || e.F != c.f || e.Topic != c.topic {
-		c.process, c.typ, c.f, c.topic = e.Process, e.Type, e.F, e.Topic
+		if e.Topic != c.topic {
+			c.topic = strings.Clone(e.Topic) // the caller may reuse the string's memory
+		}
+		c.process, c.typ, c.f = e.Process, e.Type, e.F
 		c.enc = appendPrefix(c.enc[:0], e)
 	}
 	return append(b, c.enc...)

@@ -17,11 +17,11 @@ import (
 // Events go through lanes: a lane is a buffer with its own lock, so goroutines writing
 // through different lanes do not contend (a producer writes its invokes through one lane and
 // its client's completions through another: see NewLane). Write uses the writer's shared lane.
-// Under the lane's lock, the lane stamps an event and encodes it into its buffer; the start of
-// the line (process, type, function, topic) is usually the one the lane's last event had, and
-// is copied from it. A background goroutine merges the lanes by time and writes the events
-// out every FlushInterval (default 100ms), when a lane holds laneFlushSize (256 KiB), on Flush
-// and on Close, so a crash of the harness loses at most the last interval. Events of equal
+// Under the lane's lock, the lane stamps an event and copies it into its buffer in a compact
+// form (see laneEncoder). A background goroutine merges the lanes by time, formats the events
+// as JSON lines and writes them out every FlushInterval (default 100ms), when a lane holds
+// laneFlushSize (256 KiB), on Flush and on Close, so a crash of the harness loses at most the
+// last interval. Events of equal
 // time from different lanes come out in the order the lanes were created. Writers wait while a
 // lane holds laneMaxSize (8 MiB) that the underlying io.Writer has not taken yet.
 type Writer struct {
@@ -50,8 +50,9 @@ type Lane struct {
 	w *Writer
 
 	mu     sync.Mutex // guards everything below
-	buf    []byte     // encoded tails of the events not yet taken by the flusher
-	prefix prefixCache
+	buf    []byte     // the events not yet taken by the flusher, in compact form (laneEncoder)
+	enc    laneEncoder
+	prefix prefixCache // of the events the lane keeps encoded (laneRaw)
 	ev     []laneEvent
 	last   int64 // time of the last event written through the lane
 	closed bool
@@ -62,9 +63,10 @@ type Lane struct {
 	held    []byte
 	heldEv  []laneEvent
 	heldPos int
+	dec     laneDecoder
 }
 
-// laneEvent locates one event in a lane's buffer: its time and where its tail ends.
+// laneEvent locates one event in a lane's buffer: its time and where it ends.
 type laneEvent struct {
 	t   int64
 	end int
@@ -168,9 +170,8 @@ func (l *Lane) Write(e *Event) error {
 	}
 	before := len(l.buf)
 	var err error
-	if l.buf, err = appendRest(l.prefix.append(l.buf, e), e); err != nil {
-		l.buf = l.buf[:before] // a nested object that cannot be encoded: nothing is written
-		l.mu.Unlock()
+	if l.buf, err = l.enc.append(l.buf, e, &l.prefix); err != nil {
+		l.mu.Unlock() // a nested object that cannot be encoded: nothing is written
 		return err
 	}
 	t := e.Time
@@ -258,7 +259,7 @@ func (w *Writer) flush(watermark int64, lastSlack int64) {
 		ev := best.heldEv[best.heldPos]
 		best.heldPos++
 		w.last = max(w.last, ev.t)
-		out = append(w.index.appendHead(out, w.last), best.held[start:ev.end]...)
+		out = best.dec.appendLine(w.index.appendHead(out, w.last), best.held[start:ev.end])
 		if len(out) >= laneFlushSize {
 			failed = w.writeOut(out, failed)
 			out = out[:0]
