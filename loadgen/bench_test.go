@@ -258,8 +258,10 @@ func bareKafkaGoRate(b *testing.B, bootstrap []string, topic string, rate float6
 // default 5) of acknowledged records/s after warmup: bare (as fast as the client accepts),
 // search (producerRate 0, history on, 6s warmup), paced-bare (the bare loop paced at the
 // rate the search sustained in that round), unpaced (open loop far above capacity, history
-// on) and nohistory (unpaced, history off). ratio = unpaced/bare (goal ≥ 0.9),
-// search-ratio = search/bare, history-ratio = unpaced/nohistory (goal ≥ 0.9).
+// on) and nohistory (unpaced, history off), and one more bare side after the last round.
+// ratio = unpaced/bare (goal ≥ 0.9), search-ratio = search/bare (goal ≥ 0.9), where bare is
+// the mean of the bare sides before and after the round, and history-ratio =
+// unpaced/nohistory (goal ≥ 0.9).
 //
 // On a machine whose cores the client and the broker share, throughput follows the CPU both
 // spend per record, and other tenants' load makes wall-clock rates noisy. So the benchmark
@@ -316,6 +318,19 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 					r, c = harnessRate(b, unpaced, bootstrap, false)
 					add(3, r, c)
 				}
+				// One more bare side after the last round: each round's harness sides are
+				// compared with the mean of the bare sides before and after them (below).
+				resetTopics(b, bootstrap, driver)
+				closing, _ := bare(b, bootstrap, "bare", 0)
+				bracket := make([]float64, rounds)
+				for i := range rounds {
+					next := closing
+					if i+1 < rounds {
+						next = rate[0][i+1]
+					}
+					bracket[i] = (rate[0][i] + next) / 2
+				}
+				b.Logf("msgs/s closing bare %.0f; bare before and after each round %.0f", closing, bracket)
 				b.Logf("msgs/s bare %.0f search %.0f paced-bare %.0f unpaced %.0f nohistory %.0f", rate[0], rate[1], rate[4], rate[2], rate[3])
 				b.Logf("client cpu-ns/msg bare %.0f search %.0f paced-bare %.0f unpaced %.0f nohistory %.0f", cpu[0], cpu[1], cpu[4], cpu[2], cpu[3])
 				b.Logf("total cpu-ns/msg bare %.0f search %.0f paced-bare %.0f unpaced %.0f nohistory %.0f", total[0], total[1], total[4], total[2], total[3])
@@ -335,9 +350,16 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 				b.ReportMetric(t[1], "search-total-cpu-ns/msg")
 				b.ReportMetric(t[4], "paced-bare-total-cpu-ns/msg")
 				// Ratios are medians of each round's ratio: a round's sides ran seconds
-				// apart, so slow drifts in the machine's speed cancel out.
-				b.ReportMetric(pairedRatio(rate[2], rate[0]), "ratio")
-				b.ReportMetric(pairedRatio(rate[1], rate[0]), "search-ratio")
+				// apart, so slow drifts in the machine's speed cancel out. Ratios to the bare
+				// loop use the mean of the bare sides that ran before and after the round
+				// (about 30s apart): this machine's speed drifts by tens of percent within
+				// a minute (bare rates of one run: 441,620 408,160 407,100 357,300 293,840),
+				// and a harness side measured 5-15s after its bare side alone carried that
+				// drift. search-ratio-before is the search against the bare side before it
+				// alone, as measured before.
+				b.ReportMetric(pairedRatio(rate[2], bracket), "ratio")
+				b.ReportMetric(pairedRatio(rate[1], bracket), "search-ratio")
+				b.ReportMetric(pairedRatio(rate[1], rate[0]), "search-ratio-before")
 				b.ReportMetric(pairedRatio(rate[2], rate[3]), "history-ratio")
 				b.ReportMetric(pairedRatio(total[0], total[2]), "total-cpu-ratio")
 				b.ReportMetric(pairedRatio(total[3], total[2]), "history-total-cpu-ratio")
