@@ -73,10 +73,12 @@ func perMsg(c0, c1 cpuSample, msgs float64) [2]float64 {
 
 // harnessRate runs the load generator and returns its acknowledged records/s over the
 // measured seconds (after warmup), from the per-second series, and the CPU time per
-// acknowledged record in that window (perMsg).
-func harnessRate(b *testing.B, rc workloads.RunConfig, bootstrap []string, withHistory bool) (float64, [2]float64) {
-	opts := Options{Bootstrap: bootstrap, Status: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 30 * time.Second}
-	if withHistory {
+// acknowledged record in that window (perMsg). A measure run is what kchaos run's
+// performance steps run (Options.Measure, no history); otherwise the run writes a history
+// when withHistory is set.
+func harnessRate(b *testing.B, rc workloads.RunConfig, bootstrap []string, withHistory, measure bool) (float64, [2]float64) {
+	opts := Options{Bootstrap: bootstrap, Status: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 30 * time.Second, Measure: measure}
+	if withHistory && !measure {
 		f, err := os.Create(filepath.Join(b.TempDir(), "history.jsonl"))
 		if err != nil {
 			b.Fatal(err)
@@ -96,7 +98,7 @@ func harnessRate(b *testing.B, rc workloads.RunConfig, bootstrap []string, withH
 	t0 := time.Now().Add(200 * time.Millisecond)
 	go func() {
 		time.Sleep(time.Until(t0.Add(time.Duration(from * float64(time.Second)))))
-		stopProfile := startWindowProfile(b, fmt.Sprintf("%s-rate%.0f-history%t", rc.Driver, rc.ProducerRate, withHistory))
+		stopProfile := startWindowProfile(b, fmt.Sprintf("%s-rate%.0f-history%t-measure%t", rc.Driver, rc.ProducerRate, withHistory, measure))
 		cpu <- sampleCPU()
 		time.Sleep(time.Until(t0.Add(time.Duration(to * float64(time.Second)))))
 		cpu <- sampleCPU()
@@ -256,12 +258,14 @@ func bareKafkaGoRate(b *testing.B, bootstrap []string, topic string, rate float6
 // same client against the same broker process in the same run, alternating rounds so both
 // see the same machine load. Throughputs are medians over rounds (KCHAOS_BENCH_ROUNDS,
 // default 5) of acknowledged records/s after warmup: bare (as fast as the client accepts),
-// search (producerRate 0, history on, 6s warmup), paced-bare (the bare loop paced at the
-// rate the search sustained in that round), unpaced (open loop far above capacity, history
-// on) and nohistory (unpaced, history off), and one more bare side after the last round.
-// ratio = unpaced/bare (goal ≥ 0.9), search-ratio = search/bare (goal ≥ 0.9), where bare is
-// the mean of the bare sides before and after the round, and history-ratio =
-// unpaced/nohistory (goal ≥ 0.9).
+// search (the capacity search as kchaos run's performance step runs it: producerRate 0,
+// Options.Measure, no history, 6s warmup), paced-bare (the bare loop paced at the rate the
+// search sustained in that round), search-history (the same search in a run that writes a
+// history: a max-rate workload without a performance section), unpaced (open loop far above
+// capacity, history on) and nohistory (unpaced, history off), and one more bare side after
+// the last round. ratio = unpaced/bare (goal ≥ 0.9), search-ratio = search/bare (goal ≥
+// 0.9), search-history-ratio = search-history/bare, where bare is the mean of the bare sides
+// before and after the round, and history-ratio = unpaced/nohistory (goal ≥ 0.9).
 //
 // On a machine whose cores the client and the broker share, throughput follows the CPU both
 // spend per record, and other tenants' load makes wall-clock rates noisy. So the benchmark
@@ -292,7 +296,7 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 				search.Warmup = workloads.Duration(benchSearchWarmup)
 				unpaced := maxRateConfig(b, driver)
 				unpaced.ProducerRate = 1e7
-				var rate, cpu, total [5][]float64 // bare, search, unpaced, nohistory, paced
+				var rate, cpu, total [6][]float64 // bare, search, unpaced, nohistory, paced, search-history
 				add := func(i int, r float64, c [2]float64) {
 					rate[i], cpu[i], total[i] = append(rate[i], r), append(cpu[i], c[0]), append(total[i], c[1])
 				}
@@ -304,7 +308,7 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 					r, c := bare(b, bootstrap, "bare", 0)
 					add(0, r, c)
 					resetTopics(b, bootstrap, "")
-					searched, c := harnessRate(b, search, bootstrap, true)
+					searched, c := harnessRate(b, search, bootstrap, false, true)
 					add(1, searched, c)
 					// The bare loop paced at the rate the search sustained: what the client
 					// and the broker cost per record at that rate without the harness.
@@ -312,10 +316,13 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 					r, c = bare(b, bootstrap, "bare", searched)
 					add(4, r, c)
 					resetTopics(b, bootstrap, "")
-					r, c = harnessRate(b, unpaced, bootstrap, true)
+					r, c = harnessRate(b, search, bootstrap, true, false)
+					add(5, r, c)
+					resetTopics(b, bootstrap, "")
+					r, c = harnessRate(b, unpaced, bootstrap, true, false)
 					add(2, r, c)
 					resetTopics(b, bootstrap, "")
-					r, c = harnessRate(b, unpaced, bootstrap, false)
+					r, c = harnessRate(b, unpaced, bootstrap, false, false)
 					add(3, r, c)
 				}
 				// One more bare side after the last round: each round's harness sides are
@@ -331,15 +338,16 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 					bracket[i] = (rate[0][i] + next) / 2
 				}
 				b.Logf("msgs/s closing bare %.0f; bare before and after each round %.0f", closing, bracket)
-				b.Logf("msgs/s bare %.0f search %.0f paced-bare %.0f unpaced %.0f nohistory %.0f", rate[0], rate[1], rate[4], rate[2], rate[3])
-				b.Logf("client cpu-ns/msg bare %.0f search %.0f paced-bare %.0f unpaced %.0f nohistory %.0f", cpu[0], cpu[1], cpu[4], cpu[2], cpu[3])
-				b.Logf("total cpu-ns/msg bare %.0f search %.0f paced-bare %.0f unpaced %.0f nohistory %.0f", total[0], total[1], total[4], total[2], total[3])
-				var m, c, t [5]float64
+				b.Logf("msgs/s bare %.0f search %.0f paced-bare %.0f search-history %.0f unpaced %.0f nohistory %.0f", rate[0], rate[1], rate[4], rate[5], rate[2], rate[3])
+				b.Logf("client cpu-ns/msg bare %.0f search %.0f paced-bare %.0f search-history %.0f unpaced %.0f nohistory %.0f", cpu[0], cpu[1], cpu[4], cpu[5], cpu[2], cpu[3])
+				b.Logf("total cpu-ns/msg bare %.0f search %.0f paced-bare %.0f search-history %.0f unpaced %.0f nohistory %.0f", total[0], total[1], total[4], total[5], total[2], total[3])
+				var m, c, t [6]float64
 				for i := range m {
 					m[i], c[i], t[i] = median(rate[i]), median(cpu[i]), median(total[i])
 				}
 				b.ReportMetric(m[0], "bare-msgs/s")
 				b.ReportMetric(m[1], "search-msgs/s")
+				b.ReportMetric(m[5], "search-history-msgs/s")
 				b.ReportMetric(m[2], "unpaced-msgs/s")
 				b.ReportMetric(m[3], "nohistory-msgs/s")
 				b.ReportMetric(c[0], "bare-cpu-ns/msg")
@@ -360,6 +368,7 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 				b.ReportMetric(pairedRatio(rate[2], bracket), "ratio")
 				b.ReportMetric(pairedRatio(rate[1], bracket), "search-ratio")
 				b.ReportMetric(pairedRatio(rate[1], rate[0]), "search-ratio-before")
+				b.ReportMetric(pairedRatio(rate[5], bracket), "search-history-ratio")
 				b.ReportMetric(pairedRatio(rate[2], rate[3]), "history-ratio")
 				b.ReportMetric(pairedRatio(total[0], total[2]), "total-cpu-ratio")
 				b.ReportMetric(pairedRatio(total[3], total[2]), "history-total-cpu-ratio")
