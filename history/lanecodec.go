@@ -67,20 +67,22 @@ func laneF(f F) (byte, bool) {
 }
 
 // laneEncoder is the writing side of a lane's compact form: the topic of the lane's last
-// compact event, which the next one does not repeat.
+// compact event, which the next one does not repeat, and the prefix cache of the events it
+// keeps encoded (laneRaw).
 type laneEncoder struct {
-	topic string
+	topic  string
+	prefix prefixCache
 }
 
 // append appends e in compact form, or its encoded tail after laneRaw when it has records,
 // offsets, a nested object, or a type or function of its own. Only the tail's encoding can
 // fail (a nested object encoding/json rejects); b is returned unchanged then.
-func (c *laneEncoder) append(b []byte, e *Event, prefix *prefixCache) ([]byte, error) {
+func (c *laneEncoder) append(b []byte, e *Event) ([]byte, error) {
 	typ, okT := laneType(e.Type)
 	f, okF := laneF(e.F)
 	if !okT || !okF || len(e.Records) > 0 || len(e.Offsets) > 0 || e.Txn != nil || e.Group != nil ||
 		e.Fault != nil || e.ISR != nil || e.Run != nil {
-		out, err := appendRest(prefix.append(append(b, laneRaw), e), e)
+		out, err := appendRest(c.prefix.append(append(b, laneRaw), e), e)
 		if err != nil {
 			return b, err
 		}

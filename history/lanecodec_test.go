@@ -19,7 +19,6 @@ func TestLaneCodecFormatsWhatTheEncoderDoes(t *testing.T) {
 	pick := func() string { return strs[rng.IntN(len(strs))] }
 	var enc laneEncoder
 	var dec laneDecoder
-	var prefix prefixCache
 	var events []*Event
 	var buf []byte
 	var ends []int
@@ -54,7 +53,7 @@ func TestLaneCodecFormatsWhatTheEncoderDoes(t *testing.T) {
 			e.Records = []Record{} // empty: omitted, and compact
 		}
 		var err error
-		if buf, err = enc.append(buf, e, &prefix); err != nil {
+		if buf, err = enc.append(buf, e); err != nil {
 			t.Fatal(err)
 		}
 		events, ends = append(events, e), append(ends, len(buf))

@@ -21,9 +21,9 @@ import (
 // form (see laneEncoder). A background goroutine merges the lanes by time, formats the events
 // as JSON lines and writes them out every FlushInterval (default 100ms), when a lane holds
 // laneFlushSize (256 KiB), on Flush and on Close, so a crash of the harness loses at most the
-// last interval. Events of equal
-// time from different lanes come out in the order the lanes were created. Writers wait while a
-// lane holds laneMaxSize (8 MiB) that the underlying io.Writer has not taken yet.
+// last interval. Events of equal time from different lanes come out in the order the lanes
+// were created. Writers wait while a lane holds laneMaxSize (8 MiB) that the underlying
+// io.Writer has not taken yet.
 type Writer struct {
 	start time.Time
 	out   io.Writer
@@ -52,7 +52,6 @@ type Lane struct {
 	mu     sync.Mutex // guards everything below
 	buf    []byte     // the events not yet taken by the flusher, in compact form (laneEncoder)
 	enc    laneEncoder
-	prefix prefixCache // of the events the lane keeps encoded (laneRaw)
 	ev     []laneEvent
 	last   int64 // time of the last event written through the lane
 	closed bool
@@ -170,7 +169,7 @@ func (l *Lane) Write(e *Event) error {
 	}
 	before := len(l.buf)
 	var err error
-	if l.buf, err = l.enc.append(l.buf, e, &l.prefix); err != nil {
+	if l.buf, err = l.enc.append(l.buf, e); err != nil {
 		l.mu.Unlock() // a nested object that cannot be encoded: nothing is written
 		return err
 	}

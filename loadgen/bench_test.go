@@ -73,12 +73,11 @@ func perMsg(c0, c1 cpuSample, msgs float64) [2]float64 {
 
 // harnessRate runs the load generator and returns its acknowledged records/s over the
 // measured seconds (after warmup), from the per-second series, and the CPU time per
-// acknowledged record in that window (perMsg). A measure run is what kchaos run's
-// performance steps run (Options.Measure, no history); otherwise the run writes a history
-// when withHistory is set.
+// acknowledged record in that window (perMsg). The run writes a history when withHistory is
+// set; measure runs it as kchaos run's performance steps do (Options.Measure, no history).
 func harnessRate(b *testing.B, rc workloads.RunConfig, bootstrap []string, withHistory, measure bool) (float64, [2]float64) {
 	opts := Options{Bootstrap: bootstrap, Status: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 30 * time.Second, Measure: measure}
-	if withHistory && !measure {
+	if withHistory {
 		f, err := os.Create(filepath.Join(b.TempDir(), "history.jsonl"))
 		if err != nil {
 			b.Fatal(err)
