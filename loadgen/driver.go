@@ -54,7 +54,8 @@ func (f OutcomeFunc) Done(partition int32, offset int64, err error) { f(partitio
 type Producer interface {
 	// Send hands m to the client. It blocks while the client's buffer is full. done receives
 	// the outcome. An Outcome that is a pointer costs no allocation per record, a closure
-	// (OutcomeFunc) costs one.
+	// (OutcomeFunc) costs one. The client only reads m's key and value: the load generator
+	// reuses them for later records once done has been called.
 	Send(ctx context.Context, m *Message, done Outcome)
 	// Flush waits until every sent record has an outcome or ctx ends.
 	Flush(ctx context.Context) error

@@ -93,7 +93,7 @@ func BenchmarkProducerPath(b *testing.B) {
 			if r.hw != nil {
 				p.invokes, p.outcomes = r.hw.NewLane(), r.hw.NewLane()
 			}
-			p.payload = makePayload(1024, nil, false, nil)
+			p.payloads = makePayloads(1024, nil, false, 0, 0, nil)
 			b.SetBytes(1024)
 			b.ResetTimer()
 			cpu0 := cpuTime()

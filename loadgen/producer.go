@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -15,13 +16,16 @@ import (
 
 // producerTask is one producer process: it sends to one topic at its share of the rate.
 type producerTask struct {
-	r       *runner
-	proc    int
-	topic   string
-	client  Producer
-	rate    float64 // records/s; 0: search for the maximum
-	keys    *keyChooser
-	payload []byte
+	r      *runner
+	proc   int
+	topic  string
+	client Producer
+	rate   float64 // records/s; 0: search for the maximum
+	keys   *keyChooser
+	// payloads are the bodies a value may carry after its header (makePayloads): none for
+	// zeros, one for every record, or a pool a record picks from with payloadRng.
+	payloads   [][]byte
+	payloadRng *rand.Rand
 	// rec holds the producer goroutine's publish delays, outRec the outcomes' publish
 	// latencies: one recorder per side, so the two goroutines do not share a lock.
 	rec, outRec *recorder
@@ -137,10 +141,8 @@ func (p *producerTask) run(ctx context.Context, start, stop time.Time) {
 		op.intended, op.seq = intended, seq
 		hdr.Sequence, hdr.IntendedUnixNano = seq, intended.UnixNano()
 		hdr.Put(op.msg.Value)
-		if p.payload != nil {
-			copy(op.msg.Value[HeaderSize:], p.payload)
-		} else {
-			clear(op.msg.Value[HeaderSize:])
+		if len(p.payloads) > 1 {
+			copy(op.msg.Value[HeaderSize:], p.payloads[p.payloadRng.IntN(len(p.payloads))])
 		}
 		op.msg.Topic, op.msg.Key, op.msg.Timestamp = p.topic, p.keys.Next(), now
 		if p.txn != nil && p.txnID == 0 && !p.beginTxn(ctx) {
@@ -282,12 +284,21 @@ type sendOp struct {
 	measured bool
 }
 
-// newOp returns a sendOp whose value has size bytes, reused when one is free.
+// newOp returns a sendOp whose value has size bytes, reused when one is free. A new value
+// gets the producer's only payload after the header (zeros when it has none); a reused one
+// has it already, as clients do not write into a value (Producer.Send), so only its header
+// is written again (and its body when the producer picks from a pool). Writing the whole
+// value again made each send wait for the kilobyte's cache lines to come back from the core
+// of the client that had just read them.
 func (p *producerTask) newOp(size int) *sendOp {
 	if op, ok := p.ops.Get().(*sendOp); ok && len(op.msg.Value) == size {
 		return op
 	}
-	return &sendOp{p: p, msg: Message{Value: make([]byte, size)}}
+	op := &sendOp{p: p, msg: Message{Value: make([]byte, size)}}
+	if len(p.payloads) == 1 && size > HeaderSize {
+		copy(op.msg.Value[HeaderSize:], p.payloads[0])
+	}
+	return op
 }
 
 // release returns op for reuse. Nothing may use op, its value or its history strings
@@ -376,23 +387,29 @@ func (r *runner) sendFailed(err error) history.Type {
 	return t
 }
 
-// makePayload returns the bytes that follow the header: the payload file's bytes when
-// given, else random bytes (OMB's randomized payload), else nil (zeros: a new value is
-// already zeroed, so nothing is copied).
-func makePayload(size int, file []byte, random bool, rng *rand.Rand) []byte {
+// makePayloads returns the bodies that follow the header of a size-byte value: the payload
+// file's bytes repeated, when given; else, with random set, pool bodies (OMB's randomized
+// payloads) whose first ratio of bytes are random and the rest zeros; else none (zeros: a
+// new value is already zeroed, so nothing is copied).
+func makePayloads(size int, file []byte, random bool, ratio float64, pool int, rng *rand.Rand) [][]byte {
 	n := size - HeaderSize
 	if n <= 0 || (len(file) == 0 && !random) {
 		return nil
 	}
-	b := make([]byte, n)
-	switch {
-	case len(file) > 0:
+	if len(file) > 0 {
+		b := make([]byte, n)
 		for i := 0; i < n; i += copy(b[i:], file) {
 		}
-	case random:
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
+		return [][]byte{b}
 	}
-	return b
+	bodies := make([][]byte, max(1, pool))
+	randomBytes := min(n, int(math.Round(float64(n)*ratio)))
+	for i := range bodies {
+		b := make([]byte, n)
+		for j := range randomBytes {
+			b[j] = byte(rng.Uint32())
+		}
+		bodies[i] = b
+	}
+	return bodies
 }

@@ -295,7 +295,8 @@ func Run(ctx context.Context, cfg workloads.RunConfig, opts Options) (*rundir.Re
 				}
 				pt.txn, pt.txnRng = tp, mrand.New(mrand.NewPCG(rng.Uint64(), uint64(p)))
 			}
-			pt.payload = makePayload(int(cfg.MessageSize), payloadFile, cfg.UseRandomizedPayloads, rng)
+			pt.payloads = makePayloads(int(cfg.MessageSize), payloadFile, cfg.UseRandomizedPayloads, cfg.RandomBytesRatio, cfg.RandomizedPayloadPoolSize, rng)
+			pt.payloadRng = mrand.New(mrand.NewPCG(rng.Uint64(), uint64(p)))
 			col.add(pt.rec)
 			col.add(pt.outRec)
 			producers = append(producers, pt)

@@ -277,3 +277,95 @@ func TestRecordTimestampIsSendTime(t *testing.T) {
 		})
 	}
 }
+
+// TestPayloadAfterHeader: every record's value carries the workload's payload after its
+// header — the payload file's bytes repeated, the producer's random bytes, or zeros — also
+// for the records sent in reused values (1,000 records at 1,000/s reuse each value many
+// times), so a reused value keeps its payload and gets only a new header.
+func TestPayloadAfterHeader(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "payload.bin")
+	if err := os.WriteFile(file, []byte("kchaos-payload-"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*workloads.RunConfig)
+	}{
+		{"zeros", func(*workloads.RunConfig) {}},
+		{"file", func(rc *workloads.RunConfig) { rc.PayloadFile = file }},
+		{"random", func(rc *workloads.RunConfig) { rc.UseRandomizedPayloads = true }},
+		{"pool", func(rc *workloads.RunConfig) {
+			rc.UseRandomizedPayloads, rc.RandomBytesRatio, rc.RandomizedPayloadPoolSize = true, 0.25, 4
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bootstrap := testBootstrap(t)
+			rc := smokeConfig(t, func(rc *workloads.RunConfig) {
+				rc.ProducerRate, rc.Duration = 1000, workloads.Duration(time.Second)
+				tc.edit(rc)
+			})
+			res, path, _ := runWithHistory(t, rc, bootstrap)
+			topics := readHistory(t, path, 2).header.Topics
+			cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumeTopics(topics...),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var n int64
+			var first []byte
+			bodies := map[string]int{}
+			for n < res.Acked && ctx.Err() == nil {
+				cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+					n++
+					body := r.Value[HeaderSize:]
+					bodies[string(body)]++
+					switch {
+					case first == nil:
+						first = bytes.Clone(body)
+					case tc.name != "pool" && !bytes.Equal(body, first):
+						t.Fatalf("record %d/%d: payload differs from the first record's", r.Partition, r.Offset)
+					}
+				})
+			}
+			if n < res.Acked || res.Acked < 900 {
+				t.Fatalf("read %d records of %d acknowledged (want at least 900)", n, res.Acked)
+			}
+			want := make([]byte, len(first))
+			switch tc.name {
+			case "pool":
+				// 4 bodies, each picked by about a quarter of the records; the first
+				// quarter of each random, the rest zeros.
+				if len(bodies) != 4 {
+					t.Fatalf("%d distinct payloads, want 4", len(bodies))
+				}
+				random := (len(first) + 2) / 4
+				for body, k := range bodies {
+					if k < int(n)/8 {
+						t.Errorf("a payload carried by %d of %d records", k, n)
+					}
+					if bytes.Equal([]byte(body[:random]), want[:random]) || !bytes.Equal([]byte(body[random:]), want[random:]) {
+						t.Errorf("payload %x is not %d random bytes then zeros", body, random)
+					}
+				}
+				return
+			case "file":
+				for i := 0; i < len(want); i += copy(want[i:], "kchaos-payload-") {
+				}
+			case "random":
+				if bytes.Equal(first, want) {
+					t.Fatal("randomized payload is all zeros")
+				}
+				return
+			}
+			if !bytes.Equal(first, want) {
+				t.Fatalf("payload %q, want %q", first[:32], want[:32])
+			}
+		})
+	}
+}

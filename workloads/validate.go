@@ -68,6 +68,9 @@ func (v *validator) atLeast(field string, value, min float64) {
 	}
 }
 
+// maxPayloadPool bounds the memory of one producer's randomized payloads (64MiB).
+const maxPayloadPool = 64 << 20
+
 // validate fills defaults into rc and checks every field.
 func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 	v := &validator{file: rc.File, pos: pos, setBy: rc.setBy}
@@ -92,6 +95,19 @@ func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 	if w.MessageSize < HeaderSize || w.MessageSize > 64<<20 {
 		v.errf("messageSize", "%s is out of range; allowed: %dB to 64MiB (every value starts with a %d-byte header)", w.MessageSize, HeaderSize, HeaderSize)
 	}
+	if _, has = pos["randomBytesRatio"]; has && (w.RandomBytesRatio <= 0 || w.RandomBytesRatio > 1) {
+		v.errf("randomBytesRatio", "%v is out of range; allowed: above 0, at most 1", w.RandomBytesRatio)
+	}
+	if w.RandomBytesRatio == 0 {
+		w.RandomBytesRatio = 1
+	}
+	if _, has = pos["randomizedPayloadPoolSize"]; has {
+		v.atLeast("randomizedPayloadPoolSize", float64(w.RandomizedPayloadPoolSize), 1)
+		if int64(w.RandomizedPayloadPoolSize)*int64(w.MessageSize) > maxPayloadPool {
+			v.errf("randomizedPayloadPoolSize", "%d payloads of %s are more than %s per producer", w.RandomizedPayloadPoolSize, w.MessageSize, Size(maxPayloadPool))
+		}
+	}
+	def(&w.RandomizedPayloadPoolSize, 1)
 	if w.KeyDistributor != "" {
 		v.oneOf("keyDistributor", w.KeyDistributor, KeyDistributors)
 		if w.Keys != nil {

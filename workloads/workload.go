@@ -25,7 +25,10 @@ type Workload struct {
 	// PayloadFile is OMB's payload file; when set its bytes fill the value after the header.
 	PayloadFile string `yaml:"payloadFile"`
 	// UseRandomizedPayloads, RandomBytesRatio and RandomizedPayloadPoolSize are OMB's
-	// randomized payload options: the padding after the header is random bytes.
+	// randomized payload options: each producer makes RandomizedPayloadPoolSize bodies
+	// (default 1, at most 64MiB of them) for the bytes after the header, the first
+	// RandomBytesRatio of each random and the rest zeros (default 1: all random; 0.5 gives
+	// compression about half to work with), and each record carries one picked at random.
 	UseRandomizedPayloads     bool    `yaml:"useRandomizedPayloads"`
 	RandomBytesRatio          float64 `yaml:"randomBytesRatio"`
 	RandomizedPayloadPoolSize int     `yaml:"randomizedPayloadPoolSize"`

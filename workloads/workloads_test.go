@@ -37,8 +37,16 @@ func TestOMBFilesAcceptedUnchanged(t *testing.T) {
 	}
 	plan, _ = Load("testdata/omb-backlog-random-payload.yaml")
 	rc = plan.Configs[0]
-	if time.Duration(rc.Warmup) != time.Minute || rc.ConsumerBacklogSizeGB != 1 || !rc.UseRandomizedPayloads {
+	if time.Duration(rc.Warmup) != time.Minute || rc.ConsumerBacklogSizeGB != 1 || !rc.UseRandomizedPayloads ||
+		rc.RandomBytesRatio != 0.5 || rc.RandomizedPayloadPoolSize != 1000 {
 		t.Errorf("backlog OMB file: %+v", rc.Workload)
+	}
+	plan, err := Parse("r.yaml", []byte("useRandomizedPayloads: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := plan.Configs[0]; rc.RandomBytesRatio != 1 || rc.RandomizedPayloadPoolSize != 1 {
+		t.Errorf("randomized payload defaults: ratio %v pool %d, want 1 and 1", rc.RandomBytesRatio, rc.RandomizedPayloadPoolSize)
 	}
 }
 
@@ -186,6 +194,10 @@ func TestValidationErrors(t *testing.T) {
 		{"bad size", "messageSize: 1 kilobyte\n", []string{"e.yaml:1:14", "is not a size", "16KiB"}},
 		{"message smaller than header", "messageSize: 8\n", []string{"e.yaml:1:1", "messageSize", "32B to 64MiB"}},
 		{"huge batch", "producer:\n  batchSize: 1GiB\n", []string{"e.yaml:2:3", "producer.batchSize", "1B to 64MiB"}},
+		{"random ratio above 1", "useRandomizedPayloads: true\nrandomBytesRatio: 1.5\n", []string{"e.yaml:2:1", "randomBytesRatio", "above 0, at most 1"}},
+		{"random ratio 0", "randomBytesRatio: 0\n", []string{"e.yaml:1:1", "randomBytesRatio", "above 0, at most 1"}},
+		{"zero payload pool", "randomizedPayloadPoolSize: 0\n", []string{"e.yaml:1:1", "randomizedPayloadPoolSize", "at least 1"}},
+		{"huge payload pool", "messageSize: 1MiB\nrandomizedPayloadPoolSize: 100\n", []string{"e.yaml:2:1", "randomizedPayloadPoolSize", "more than 64MiB per producer"}},
 		{"negative rate", "producerRate: -5\n", []string{"e.yaml:1:1", "producerRate", "at least 0"}},
 		{"zero topics", "topics: 0\n", []string{"e.yaml:1:1", "topics", "at least 1"}},
 		{"zero partitions", "partitionsPerTopic: 0\n", []string{"e.yaml:1:1", "partitionsPerTopic", "at least 1"}},
