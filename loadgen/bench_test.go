@@ -26,9 +26,10 @@ import (
 )
 
 // benchDuration is how long each side of a comparison produces after benchWarmup; the
-// max-rate search gets benchSearchWarmup instead, to find the rate first.
+// max-rate search gets benchSearchWarmup instead, to find the rate first. 10s: with 3s
+// sides, one second of another tenant's load on this 2-core machine moved a side by a third.
 const (
-	benchDuration     = 3 * time.Second
+	benchDuration     = 10 * time.Second
 	benchWarmup       = 2 * time.Second
 	benchSearchWarmup = 6 * time.Second
 )
@@ -287,7 +288,16 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 	for _, driver := range AvailableDrivers() {
 		b.Run("driver="+driver+",size=1KiB", func(b *testing.B) {
 			for range b.N {
-				broker := brokertest.Start(b, brokertest.Set("group.initial.rebalance.delay.ms", "0"), brokertest.DataDir(memDir(b)))
+				// Each partition keeps at most 64MiB in 32MiB segments (the broker checks
+				// retention every second): a side writes gigabytes, and on this virtual machine
+				// memory the kernel touches for the first time in a while is slow (the host
+				// takes back free pages). A log that kept everything fell from about 400,000
+				// to 170,000 records/s some 6GB into a side, the broker then spending 90% of
+				// its time in the kernel; sides measured before and after that point compared
+				// the memory, not the producers.
+				broker := brokertest.Start(b, brokertest.Set("group.initial.rebalance.delay.ms", "0"),
+					brokertest.Set("log.segment.bytes", strconv.Itoa(32<<20)), brokertest.Set("log.retention.bytes", strconv.Itoa(64<<20)),
+					brokertest.DataDir(memDir(b)))
 				bootstrap := []string{broker.Addr()}
 				benchBrokerPid = broker.Pid()
 				defer func() { benchBrokerPid = 0 }()
@@ -359,7 +369,7 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 				// Ratios are medians of each round's ratio: a round's sides ran seconds
 				// apart, so slow drifts in the machine's speed cancel out. Ratios to the bare
 				// loop use the mean of the bare sides that ran before and after the round
-				// (about 30s apart): this machine's speed drifts by tens of percent within
+				// (about 90s apart): this machine's speed drifts by tens of percent within
 				// a minute (bare rates of one run: 441,620 408,160 407,100 357,300 293,840),
 				// and a harness side measured 5-15s after its bare side alone carried that
 				// drift. search-ratio-before is the search against the bare side before it
