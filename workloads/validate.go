@@ -3,6 +3,8 @@ package workloads
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -68,6 +70,26 @@ func (v *validator) atLeast(field string, value, min float64) {
 	}
 }
 
+// payloadFile checks that the payload file (relative to the workload file's directory, as
+// the load generator reads it) is a readable file with at least one byte: a run would
+// otherwise send zeros, and a compression comparison would measure the wrong data.
+func (v *validator) payloadFile(name string) {
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(v.file), path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		v.errf("payloadFile", "cannot read %s: %v", path, errors.Unwrap(err))
+		return
+	}
+	defer f.Close()
+	var one [1]byte
+	if n, _ := f.Read(one[:]); n == 0 {
+		v.errf("payloadFile", "%s is empty or not a file", path)
+	}
+}
+
 // maxPayloadPool bounds the memory of one producer's randomized payloads (64MiB).
 const maxPayloadPool = 64 << 20
 
@@ -94,6 +116,9 @@ func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 	}
 	if w.MessageSize < HeaderSize || w.MessageSize > 64<<20 {
 		v.errf("messageSize", "%s is out of range; allowed: %dB to 64MiB (every value starts with a %d-byte header)", w.MessageSize, HeaderSize, HeaderSize)
+	}
+	if w.PayloadFile != "" {
+		v.payloadFile(w.PayloadFile)
 	}
 	if _, has = pos["randomBytesRatio"]; has && (w.RandomBytesRatio <= 0 || w.RandomBytesRatio > 1) {
 		v.errf("randomBytesRatio", "%v is out of range; allowed: above 0, at most 1", w.RandomBytesRatio)

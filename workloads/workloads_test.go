@@ -194,6 +194,8 @@ func TestValidationErrors(t *testing.T) {
 		{"bad size", "messageSize: 1 kilobyte\n", []string{"e.yaml:1:14", "is not a size", "16KiB"}},
 		{"message smaller than header", "messageSize: 8\n", []string{"e.yaml:1:1", "messageSize", "32B to 64MiB"}},
 		{"huge batch", "producer:\n  batchSize: 1GiB\n", []string{"e.yaml:2:3", "producer.batchSize", "1B to 64MiB"}},
+		{"missing payload file", "payloadFile: nothere.bin\n", []string{"e.yaml:1:1", "payloadFile", "cannot read nothere.bin: no such file or directory"}},
+		{"payload file is a directory", "payloadFile: testdata\n", []string{"e.yaml:1:1", "payloadFile", "testdata is empty or not a file"}},
 		{"random ratio above 1", "useRandomizedPayloads: true\nrandomBytesRatio: 1.5\n", []string{"e.yaml:2:1", "randomBytesRatio", "above 0, at most 1"}},
 		{"random ratio 0", "randomBytesRatio: 0\n", []string{"e.yaml:1:1", "randomBytesRatio", "above 0, at most 1"}},
 		{"zero payload pool", "randomizedPayloadPoolSize: 0\n", []string{"e.yaml:1:1", "randomizedPayloadPoolSize", "at least 1"}},
