@@ -287,9 +287,7 @@ type sendOp struct {
 // newOp returns a sendOp whose value has size bytes, reused when one is free. A new value
 // gets the producer's only payload after the header (zeros when it has none); a reused one
 // has it already, as clients do not write into a value (Producer.Send), so only its header
-// is written again (and its body when the producer picks from a pool). Writing the whole
-// value again made each send wait for the kilobyte's cache lines to come back from the core
-// of the client that had just read them.
+// is written again (and its body when the producer picks from a pool).
 func (p *producerTask) newOp(size int) *sendOp {
 	if op, ok := p.ops.Get().(*sendOp); ok && len(op.msg.Value) == size {
 		return op
