@@ -248,29 +248,16 @@ func TestRecordTimestampIsSendTime(t *testing.T) {
 			})
 			res, path, _ := runWithHistory(t, rc, bootstrap)
 			end := time.Now()
-			topics := readHistory(t, path, 2).header.Topics
-			cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumeTopics(topics...),
-				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			var n int64
-			for n < res.Sent && ctx.Err() == nil {
-				cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-					h, err := DecodeHeader(r.Value)
-					if err != nil {
-						t.Fatalf("record at %s/%d/%d: %v", r.Topic, r.Partition, r.Offset, err)
-					}
-					n++
-					intended := time.Unix(0, h.IntendedUnixNano).Truncate(time.Millisecond)
-					if r.Timestamp.Before(intended) || r.Timestamp.After(end) {
-						t.Fatalf("record %d/%d: timestamp %v, intended %v, run ended %v", h.ProducerID, h.Sequence, r.Timestamp, intended, end)
-					}
-				})
-			}
+			n := readRecords(t, bootstrap, readHistory(t, path, 2).header.Topics, res.Sent, func(r *kgo.Record) {
+				h, err := DecodeHeader(r.Value)
+				if err != nil {
+					t.Fatalf("record at %s/%d/%d: %v", r.Topic, r.Partition, r.Offset, err)
+				}
+				intended := time.Unix(0, h.IntendedUnixNano).Truncate(time.Millisecond)
+				if r.Timestamp.Before(intended) || r.Timestamp.After(end) {
+					t.Fatalf("record %d/%d: timestamp %v, intended %v, run ended %v", h.ProducerID, h.Sequence, r.Timestamp, intended, end)
+				}
+			})
 			if n != res.Sent {
 				t.Fatalf("read %d of %d records", n, res.Sent)
 			}
@@ -308,33 +295,20 @@ func TestPayloadAfterHeader(t *testing.T) {
 				tc.edit(rc)
 			})
 			res, path, _ := runWithHistory(t, rc, bootstrap)
-			topics := readHistory(t, path, 2).header.Topics
-			cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumeTopics(topics...),
-				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			var n int64
-			var first []byte
 			bodies := map[string]int{}
-			for n < res.Acked && ctx.Err() == nil {
-				cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-					n++
-					body := r.Value[HeaderSize:]
-					bodies[string(body)]++
-					switch {
-					case first == nil:
-						first = bytes.Clone(body)
-					case tc.name != "pool" && !bytes.Equal(body, first):
-						t.Fatalf("record %d/%d: payload differs from the first record's", r.Partition, r.Offset)
-					}
-				})
-			}
+			n := readRecords(t, bootstrap, readHistory(t, path, 2).header.Topics, res.Acked, func(r *kgo.Record) {
+				bodies[string(r.Value[HeaderSize:])]++
+			})
 			if n < res.Acked || res.Acked < 900 {
 				t.Fatalf("read %d records of %d acknowledged (want at least 900)", n, res.Acked)
+			}
+			if tc.name != "pool" && len(bodies) != 1 {
+				t.Fatalf("%d distinct payloads, want every record to carry the same one", len(bodies))
+			}
+			var first []byte
+			for body := range bodies {
+				first = []byte(body)
+				break
 			}
 			want := make([]byte, len(first))
 			switch tc.name {
@@ -368,4 +342,26 @@ func TestPayloadAfterHeader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readRecords reads topics from the start with a plain franz-go consumer, calling each for
+// every record, until want records were read or 20s passed; it returns the records read.
+func readRecords(t *testing.T, bootstrap, topics []string, want int64, each func(*kgo.Record)) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var n int64
+	for n < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			n++
+			each(r)
+		})
+	}
+	return n
 }
