@@ -31,6 +31,7 @@ func newSeriesLoop(r *runner, drv Driver, col *collector, producers []*producerT
 	return s
 }
 
+// loop samples once a second from start until ctx ends, and once more after it has ended.
 func (s *seriesLoop) loop(ctx context.Context, start time.Time) {
 	if d := time.Until(start); d > 0 {
 		select {
@@ -45,19 +46,19 @@ func (s *seriesLoop) loop(ctx context.Context, start time.Time) {
 	var prevErrs map[string]int64
 	var prevBytes int64
 	for {
-		var now time.Time
 		select {
 		case <-ctx.Done():
-			now = time.Now()
-		case now = <-t.C:
-		}
-		s.sample(last, now, &prev, &prevErrs, &prevBytes)
-		last = now
-		if ctx.Err() != nil {
+			// The last sample comes after the end, whatever a tick's sample was doing when
+			// it came: a producer's last publish delays (recorded as it stops) may have
+			// missed the tick's flush, and a loop that ended on the tick lost them.
+			s.sample(last, time.Now(), &prev, &prevErrs, &prevBytes)
 			if s.tty {
 				fmt.Fprintln(s.r.opts.Status)
 			}
 			return
+		case now := <-t.C:
+			s.sample(last, now, &prev, &prevErrs, &prevBytes)
+			last = now
 		}
 	}
 }
@@ -67,6 +68,8 @@ func (s *seriesLoop) sample(from, to time.Time, prev *rundir.Second, prevErrs *m
 	r := s.r
 	secs := to.Sub(from).Seconds()
 	if secs <= 0 {
+		// No point for an empty interval, but its samples still go into the totals.
+		s.col.flush(from, to)
 		return
 	}
 	cur := rundir.Second{
