@@ -15,8 +15,10 @@ type cacheLinePad [128]byte
 // inflight counts records handed to a client and records whose outcome came back, and waits
 // until the two agree. The sending goroutine writes one count and the client's goroutines
 // the other, on separate cache lines; a sync.WaitGroup keeps both in one word, which moves
-// between cores on every record.
+// between cores on every record. The sent count is apart from what precedes an inflight in
+// its struct too, which the outcome side may read for every record (producerTask's outRec).
 type inflight struct {
+	_    cacheLinePad
 	sent atomic.Int64
 	_    cacheLinePad
 	done atomic.Int64

@@ -70,10 +70,12 @@ func (r *recorder) recordN(kind int, d time.Duration, n int64) {
 }
 
 // counters are the run's totals, updated atomically by producers and consumers. Each group
-// sits on its own cache lines, apart from the others': producer goroutines write sent,
-// client goroutines the outcomes, consumers the rest; sharing a line would move it between
-// cores on every record.
+// sits on its own cache lines, apart from the others' and from the fields before the
+// counters in runner (which outcomes read): producer goroutines write sent, client
+// goroutines the outcomes, consumers the rest; sharing a line would move it between cores
+// on every record.
 type counters struct {
+	_                                        cacheLinePad
 	sent                                     atomic.Int64
 	_                                        cacheLinePad
 	acked, failed, indeterminate, ackedBytes atomic.Int64
