@@ -94,7 +94,7 @@ func (s *seriesLoop) sample(from, to time.Time, prev *rundir.Second, prevErrs *m
 	pt.Lag = s.lag()
 	*prev, *prevErrs, *prevBytes = cur, errs, bytes
 	s.series = append(s.series, pt)
-	s.status(pt)
+	s.status(pt, secs)
 }
 
 // lag is the largest lag over the groups, summed over their topic's partitions.
@@ -118,13 +118,20 @@ func (s *seriesLoop) lag() int64 {
 	return worst
 }
 
-func (s *seriesLoop) status(pt rundir.Second) {
+// status prints one point of secs seconds as the live status line: acknowledged records and
+// MB per second, or with acks=0, which acknowledges nothing, sent ones.
+func (s *seriesLoop) status(pt rundir.Second, secs float64) {
 	errs := int64(0)
 	for _, n := range pt.Errors {
 		errs += n
 	}
-	line := fmt.Sprintf("[%5.0fs] %8.0f msg/s %7.2f MB/s  p99 %8.2fms  errors %d  lag %d",
-		pt.T, pt.MsgsPerSec, pt.MBPerSec, float64(pt.P99Micros)/1000, errs, pt.Lag)
+	rate, mb, what := pt.MsgsPerSec, pt.MBPerSec, "acked"
+	if s.r.cfg.Producer.Acks == "0" {
+		rate, what = float64(pt.Sent)/secs, "sent"
+		mb = rate * float64(s.r.cfg.MessageSize) / 1e6
+	}
+	line := fmt.Sprintf("[%5.0fs] %8.0f msg/s %s %7.2f MB/s  p99 %8.2fms  errors %d  lag %d",
+		pt.T, rate, what, mb, float64(pt.P99Micros)/1000, errs, pt.Lag)
 	if s.tty {
 		fmt.Fprintf(s.r.opts.Status, "\r%s\x1b[K", line)
 		return

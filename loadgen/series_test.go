@@ -2,9 +2,12 @@ package loadgen
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kchaos/kchaos/rundir"
 )
 
 // stallWriter blocks its first Write until release is closed, after telling entered.
@@ -59,5 +62,39 @@ func TestSeriesKeepsSamplesRecordedDuringLastTick(t *testing.T) {
 	}
 	if len(s.series) != 2 {
 		t.Errorf("%d points in the series, want 2 (the tick and the end)", len(s.series))
+	}
+}
+
+// TestStatusLineRates: the live status line shows acknowledged records per second, and with
+// acks=0, which acknowledges nothing, sent records (it showed 0 msg/s for every acks=0 run).
+func TestStatusLineRates(t *testing.T) {
+	for _, tc := range []struct {
+		acks string
+		want string
+	}{
+		{"all", "3000 msg/s acked    3.00 MB/s"},
+		{"0", "5000 msg/s sent    5.00 MB/s"},
+	} {
+		start := time.Now()
+		col, err := newCollector(start, start, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		r := &runner{opts: Options{Status: &out}}
+		r.cfg.Producer.Acks, r.cfg.MessageSize = tc.acks, 1000
+		r.counts.sent.Add(5000)
+		if tc.acks != "0" {
+			r.counts.acked.Add(3000)
+			r.counts.ackedBytes.Add(3000 * 1000)
+		}
+		s := newSeriesLoop(r, nil, col, nil, nil, nil)
+		var prev rundir.Second
+		var prevErrs map[string]int64
+		var prevBytes int64
+		s.sample(start, start.Add(time.Second), &prev, &prevErrs, &prevBytes)
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("acks=%s: status line %q, want it to show %q", tc.acks, out.String(), tc.want)
+		}
 	}
 }
