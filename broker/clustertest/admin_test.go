@@ -274,10 +274,21 @@ func notController(t *testing.T, c *clustertest.Cluster) int32 {
 	return -1
 }
 
-// electOne runs an election of topic-0 through kadm and returns its result.
+// electOne runs an election of topic-0 through kadm and returns its result. Like Kafka's
+// admin client (and reassigning) it retries a failed request for up to 15s: right after the
+// controller is killed the client may still send to the dead one over its old connection and
+// read a reset (CI failed on it once), and a request a dead broker reset was not carried out.
 func electOne(t *testing.T, adm *kadm.Client, how kadm.ElectLeadersHow, topic string) error {
 	t.Helper()
-	res, err := adm.ElectLeaders(bg(t), how, kadm.TopicsSet{topic: {0: {}}})
+	var res kadm.ElectLeadersResults
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		res, err = adm.ElectLeaders(bg(t), how, kadm.TopicsSet{topic: {0: {}}})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("ElectLeaders %s: %v", topic, err)
 	}
