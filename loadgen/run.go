@@ -399,12 +399,9 @@ func fnv64(s string) uint64 {
 }
 
 func (r *runner) readPayloadFile() []byte {
-	if r.cfg.PayloadFile == "" {
+	path := r.cfg.PayloadPath()
+	if path == "" {
 		return nil
-	}
-	path := r.cfg.PayloadFile
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(filepath.Dir(r.cfg.File), path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

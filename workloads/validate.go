@@ -70,14 +70,19 @@ func (v *validator) atLeast(field string, value, min float64) {
 	}
 }
 
-// payloadFile checks that the payload file (relative to the workload file's directory, as
-// the load generator reads it) is a readable file with at least one byte: a run would
-// otherwise send zeros, and a compression comparison would measure the wrong data.
-func (v *validator) payloadFile(name string) {
-	path := name
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(filepath.Dir(v.file), path)
+// PayloadPath returns where the payload file is: PayloadFile itself when absolute, else
+// relative to the workload file's directory; "" without one.
+func (rc *RunConfig) PayloadPath() string {
+	if rc.PayloadFile == "" || filepath.IsAbs(rc.PayloadFile) {
+		return rc.PayloadFile
 	}
+	return filepath.Join(filepath.Dir(rc.File), rc.PayloadFile)
+}
+
+// payloadFile checks that the payload file at path (RunConfig.PayloadPath) is a readable
+// file with at least one byte: a run would otherwise send zeros, and a compression
+// comparison would measure the wrong data.
+func (v *validator) payloadFile(path string) {
 	f, err := os.Open(path)
 	if err != nil {
 		v.errf("payloadFile", "cannot read %s: %v", path, errors.Unwrap(err))
@@ -118,7 +123,7 @@ func (rc *RunConfig) validate(pos map[string]*token.Position) error {
 		v.errf("messageSize", "%s is out of range; allowed: %dB to 64MiB (every value starts with a %d-byte header)", w.MessageSize, HeaderSize, HeaderSize)
 	}
 	if w.PayloadFile != "" {
-		v.payloadFile(w.PayloadFile)
+		v.payloadFile(rc.PayloadPath())
 	}
 	if _, has = pos["randomBytesRatio"]; has && (w.RandomBytesRatio <= 0 || w.RandomBytesRatio > 1) {
 		v.errf("randomBytesRatio", "%v is out of range; allowed: above 0, at most 1", w.RandomBytesRatio)
