@@ -61,21 +61,30 @@ func hosts(c *clustertest.Cluster, id int32, topic string) bool {
 	return err == nil
 }
 
-// reassigning returns the reassignment in flight of topic-0 as kadm lists it, or nil. Like
-// Kafka's admin client it retries a failed request for up to 15s: right after a controller is
-// killed the client may still send to the dead one (its connection reset) before it learns
-// the new controller from metadata.
-func reassigning(t *testing.T, adm *kadm.Client, topic string) *kadm.ListPartitionReassignmentsResponse {
-	t.Helper()
-	var res kadm.ListPartitionReassignmentsResponses
-	var err error
+// adminRetry calls req until it succeeds or 15s have passed, 200ms apart, and returns its
+// last error. Kafka's admin client retries a failed request like this: right after a
+// controller is killed the client may still send to the dead one over its old connection
+// and read a reset before it learns the new controller from metadata (CI failed on it for
+// both callers), and a request a dead broker reset was not carried out.
+func adminRetry(req func() error) error {
 	for deadline := time.Now().Add(15 * time.Second); ; {
-		res, err = adm.ListPartitionReassignments(bg(t), kadm.TopicsSet{topic: {0: {}}})
+		err := req()
 		if err == nil || time.Now().After(deadline) {
-			break
+			return err
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// reassigning returns the reassignment in flight of topic-0 as kadm lists it, or nil,
+// retrying a failed request (adminRetry).
+func reassigning(t *testing.T, adm *kadm.Client, topic string) *kadm.ListPartitionReassignmentsResponse {
+	t.Helper()
+	var res kadm.ListPartitionReassignmentsResponses
+	err := adminRetry(func() (err error) {
+		res, err = adm.ListPartitionReassignments(bg(t), kadm.TopicsSet{topic: {0: {}}})
+		return err
+	})
 	if err != nil {
 		t.Fatalf("ListPartitionReassignments: %v", err)
 	}
@@ -274,21 +283,15 @@ func notController(t *testing.T, c *clustertest.Cluster) int32 {
 	return -1
 }
 
-// electOne runs an election of topic-0 through kadm and returns its result. Like Kafka's
-// admin client (and reassigning) it retries a failed request for up to 15s: right after the
-// controller is killed the client may still send to the dead one over its old connection and
-// read a reset (CI failed on it once), and a request a dead broker reset was not carried out.
+// electOne runs an election of topic-0 through kadm, retrying a failed request
+// (adminRetry), and returns its result.
 func electOne(t *testing.T, adm *kadm.Client, how kadm.ElectLeadersHow, topic string) error {
 	t.Helper()
 	var res kadm.ElectLeadersResults
-	var err error
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	err := adminRetry(func() (err error) {
 		res, err = adm.ElectLeaders(bg(t), how, kadm.TopicsSet{topic: {0: {}}})
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return err
+	})
 	if err != nil {
 		t.Fatalf("ElectLeaders %s: %v", topic, err)
 	}
